@@ -1,0 +1,35 @@
+//! The kinds of domain errors, shared by every aggregate so the API crates map
+//! them onto HTTP statuses in one place.
+
+/// What sort of rule a command broke; decides the HTTP status of the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A value in the command is not acceptable (HTTP 422).
+    Invalid,
+    /// The actor may see the aggregate but not do this (HTTP 403).
+    Forbidden,
+    /// The aggregate does not exist, or the actor may not know it does (HTTP 404).
+    NotFound,
+    /// The aggregate's current state does not allow this (HTTP 409).
+    Conflict,
+}
+
+/// A field-level validation failure, for the `errors` list of a problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The JSON field at fault, as the client named it.
+    pub field: &'static str,
+    /// What is wrong with it, for a person to read.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A failure of `field`, explained by `message`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! Zekka's domain: aggregates, their commands, events and rules.
+//!
+//! Pure: no I/O, no HTTP, no SQL, no clock. Every decision is a synchronous
+//! function of the aggregate's state and a command; `cqrs-es` persists the
+//! events those decisions return.
+//!
+//! # Layout
+//! - [`project`]: the Project aggregate (workflow stages, members, budget).
+//! - [`user`]: the User aggregate (registration).
+//! - [`error`]: the error kinds every aggregate's errors map onto.
+//! - [`sink`]: how decisions reach the `cqrs-es` event sink.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod project;
+pub mod sink;
+pub mod user;
+
+pub use error::ErrorKind;

@@ -1,0 +1,62 @@
+//! Commands of the Project aggregate, built from validated values only.
+
+use uuid::Uuid;
+
+use super::values::{Budget, Description, ProjectName, Role, Stage};
+
+/// Something a user asks of a project.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProjectCommand {
+    /// Create a new project owned by `owner_id`.
+    Create {
+        /// The id chosen for it (UUIDv7).
+        project_id: Uuid,
+        /// Its name.
+        name: ProjectName,
+        /// Its description.
+        description: Description,
+        /// Its budget, if any.
+        budget: Option<Budget>,
+        /// The creating user, who becomes owner.
+        owner_id: Uuid,
+    },
+    /// Change some details; `None` leaves a field as it is.
+    Update {
+        /// Who asks.
+        actor: Uuid,
+        /// A new name.
+        name: Option<ProjectName>,
+        /// A new description.
+        description: Option<Description>,
+        /// A new budget: `Some(None)` removes it.
+        budget: Option<Option<Budget>>,
+    },
+    /// Archive the project (owners only).
+    Archive {
+        /// Who asks.
+        actor: Uuid,
+    },
+    /// Move to `stage`, which must be the next one.
+    AdvanceStage {
+        /// Who asks.
+        actor: Uuid,
+        /// The stage asked for.
+        stage: Stage,
+    },
+    /// Add a member, or change an existing member's role.
+    AddMember {
+        /// Who asks.
+        actor: Uuid,
+        /// The user to add.
+        user_id: Uuid,
+        /// Their role.
+        role: Role,
+    },
+    /// Remove a member.
+    RemoveMember {
+        /// Who asks.
+        actor: Uuid,
+        /// The member to remove.
+        user_id: Uuid,
+    },
+}

@@ -1,0 +1,69 @@
+//! Why the Project aggregate refuses a command: one variant per rule.
+
+use crate::error::{ErrorKind, FieldError};
+
+use super::values::{Role, Stage};
+
+/// A rule of the Project aggregate that a command broke.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProjectError {
+    /// A value in the command is invalid.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// The project id is taken.
+    #[error("a project with this id already exists")]
+    AlreadyExists,
+    /// No such project, or the actor is not a member.
+    #[error("project not found")]
+    NotFound,
+    /// The actor's role does not allow this.
+    #[error("your role ({role}) does not allow this; it needs {needs}")]
+    NotAllowed {
+        /// The actor's role.
+        role: Role,
+        /// What the action needs.
+        needs: &'static str,
+    },
+    /// The project is archived and read-only.
+    #[error("the project is archived")]
+    Archived,
+    /// The requested stage is not the next one.
+    #[error("the project is at stage {current}; the only next stage is {}", expected.map(Stage::as_str).unwrap_or("none (the workflow is complete)"))]
+    StageOutOfOrder {
+        /// Where the project is.
+        current: Stage,
+        /// What was asked for.
+        requested: Stage,
+        /// The one stage that may follow, if any.
+        expected: Option<Stage>,
+    },
+    /// The user to remove is not a member.
+    #[error("that user is not a member of the project")]
+    NotAMember,
+    /// The project's owner cannot be removed or demoted.
+    #[error("the project owner cannot be removed or demoted")]
+    OwnerIsPermanent,
+}
+
+impl ProjectError {
+    /// The kind of rule broken, which decides the HTTP status.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProjectError::Invalid(_) | ProjectError::StageOutOfOrder { .. } => ErrorKind::Invalid,
+            ProjectError::NotFound | ProjectError::NotAMember => ErrorKind::NotFound,
+            ProjectError::NotAllowed { .. } => ErrorKind::Forbidden,
+            ProjectError::AlreadyExists | ProjectError::Archived | ProjectError::OwnerIsPermanent => {
+                ErrorKind::Conflict
+            }
+        }
+    }
+
+    /// The field at fault, for validation errors.
+    pub fn field_error(&self) -> Option<FieldError> {
+        match self {
+            ProjectError::Invalid(e) => Some(e.clone()),
+            ProjectError::StageOutOfOrder { .. } => Some(FieldError::new("stage", self.to_string())),
+            _ => None,
+        }
+    }
+}

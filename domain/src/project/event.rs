@@ -1,0 +1,85 @@
+//! Events of the Project aggregate. Their names and fields are a persisted
+//! contract: add fields with defaults, never rename.
+
+use cqrs_es::DomainEvent;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::values::{Role, Stage};
+
+/// Something that happened to a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ProjectEvent {
+    /// A project was created; its creator is its owner and first member.
+    ProjectCreated {
+        /// The project's id.
+        project_id: Uuid,
+        /// Its name.
+        name: String,
+        /// Its description (empty when none was given).
+        description: String,
+        /// Its budget in USD, if it has one.
+        budget_usd: Option<Decimal>,
+        /// The user who created it and owns it.
+        owner_id: Uuid,
+        /// The stage it starts at.
+        stage: Stage,
+    },
+    /// A project's details changed; carries the resulting values.
+    ProjectUpdated {
+        /// The name after the change.
+        name: String,
+        /// The description after the change.
+        description: String,
+        /// The budget after the change.
+        budget_usd: Option<Decimal>,
+    },
+    /// A project was archived by its owner.
+    ProjectArchived {},
+    /// A project moved to the next workflow stage.
+    ProjectStageAdvanced {
+        /// The stage it left.
+        from: Stage,
+        /// The stage it entered.
+        to: Stage,
+    },
+    /// A user joined the project.
+    ProjectMemberAdded {
+        /// The new member.
+        user_id: Uuid,
+        /// Their role.
+        role: Role,
+    },
+    /// A member's role changed.
+    ProjectMemberRoleChanged {
+        /// The member.
+        user_id: Uuid,
+        /// Their new role.
+        role: Role,
+    },
+    /// A member left the project.
+    ProjectMemberRemoved {
+        /// The former member.
+        user_id: Uuid,
+    },
+}
+
+impl DomainEvent for ProjectEvent {
+    fn event_type(&self) -> String {
+        match self {
+            ProjectEvent::ProjectCreated { .. } => "ProjectCreated",
+            ProjectEvent::ProjectUpdated { .. } => "ProjectUpdated",
+            ProjectEvent::ProjectArchived { .. } => "ProjectArchived",
+            ProjectEvent::ProjectStageAdvanced { .. } => "ProjectStageAdvanced",
+            ProjectEvent::ProjectMemberAdded { .. } => "ProjectMemberAdded",
+            ProjectEvent::ProjectMemberRoleChanged { .. } => "ProjectMemberRoleChanged",
+            ProjectEvent::ProjectMemberRemoved { .. } => "ProjectMemberRemoved",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}

@@ -1,0 +1,275 @@
+//! The Project aggregate: a piece of work with an owner, members with roles,
+//! an optional budget, and a workflow that passes ten stages in order.
+//!
+//! # Layout
+//! - [`values`]: validated values (name, budget, stage, role).
+//! - [`command`]: what may be asked of a project.
+//! - [`event`]: what happened to it.
+//! - [`error`]: why a command is refused.
+
+pub mod command;
+pub mod error;
+pub mod event;
+pub mod values;
+
+use std::collections::BTreeMap;
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use command::ProjectCommand;
+pub use error::ProjectError;
+pub use event::ProjectEvent;
+pub use values::{Budget, Description, ProjectName, ProjectStatus, Role, Stage};
+
+/// What a project's decisions need to know; rebuilt from its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// Set by `ProjectCreated`; `None` means the project does not exist.
+    pub id: Option<Uuid>,
+    /// The current name.
+    pub name: String,
+    /// The current description.
+    pub description: String,
+    /// The current budget.
+    pub budget_usd: Option<Decimal>,
+    /// The owner, who can never be removed.
+    pub owner_id: Option<Uuid>,
+    /// The workflow stage.
+    pub stage: Option<Stage>,
+    /// Active or archived.
+    pub status: ProjectStatus,
+    /// Members and their roles.
+    pub members: BTreeMap<Uuid, Role>,
+}
+
+impl Aggregate for Project {
+    const TYPE: &'static str = "Project";
+    type Command = ProjectCommand;
+    type Event = ProjectEvent;
+    type Error = ProjectError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let events = self.decide(command)?;
+        crate::sink::emit(self, sink, events).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            ProjectEvent::ProjectCreated {
+                project_id,
+                name,
+                description,
+                budget_usd,
+                owner_id,
+                stage,
+            } => {
+                self.id = Some(project_id);
+                self.name = name;
+                self.description = description;
+                self.budget_usd = budget_usd;
+                self.owner_id = Some(owner_id);
+                self.stage = Some(stage);
+                self.members.insert(owner_id, Role::Owner);
+            }
+            ProjectEvent::ProjectUpdated {
+                name,
+                description,
+                budget_usd,
+            } => {
+                self.name = name;
+                self.description = description;
+                self.budget_usd = budget_usd;
+            }
+            ProjectEvent::ProjectArchived {} => self.status = ProjectStatus::Archived,
+            ProjectEvent::ProjectStageAdvanced { to, .. } => self.stage = Some(to),
+            ProjectEvent::ProjectMemberAdded { user_id, role }
+            | ProjectEvent::ProjectMemberRoleChanged { user_id, role } => {
+                self.members.insert(user_id, role);
+            }
+            ProjectEvent::ProjectMemberRemoved { user_id } => {
+                self.members.remove(&user_id);
+            }
+        }
+    }
+}
+
+impl Project {
+    /// Decides which events a command produces, or why it is refused.
+    ///
+    /// # Errors
+    /// The [`ProjectError`] naming the rule the command breaks.
+    pub fn decide(&self, command: ProjectCommand) -> Result<Vec<ProjectEvent>, ProjectError> {
+        match command {
+            ProjectCommand::Create {
+                project_id,
+                name,
+                description,
+                budget,
+                owner_id,
+            } => self.decide_create(project_id, name, description, budget, owner_id),
+            ProjectCommand::Update {
+                actor,
+                name,
+                description,
+                budget,
+            } => self.decide_update(actor, name, description, budget),
+            ProjectCommand::Archive { actor } => self.decide_archive(actor),
+            ProjectCommand::AdvanceStage { actor, stage } => self.decide_advance_stage(actor, stage),
+            ProjectCommand::AddMember { actor, user_id, role } => {
+                self.decide_add_member(actor, user_id, role)
+            }
+            ProjectCommand::RemoveMember { actor, user_id } => self.decide_remove_member(actor, user_id),
+        }
+    }
+
+    fn decide_create(
+        &self,
+        project_id: Uuid,
+        name: ProjectName,
+        description: Description,
+        budget: Option<Budget>,
+        owner_id: Uuid,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        if self.id.is_some() {
+            return Err(ProjectError::AlreadyExists);
+        }
+        Ok(vec![ProjectEvent::ProjectCreated {
+            project_id,
+            name: name.as_str().to_owned(),
+            description: description.as_str().to_owned(),
+            budget_usd: budget.map(Budget::amount),
+            owner_id,
+            stage: Stage::Requirements,
+        }])
+    }
+
+    fn decide_update(
+        &self,
+        actor: Uuid,
+        name: Option<ProjectName>,
+        description: Option<Description>,
+        budget: Option<Option<Budget>>,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        self.require_writable(actor, Role::can_manage, "owner or admin")?;
+        let name = name.map_or_else(|| self.name.clone(), |n| n.as_str().to_owned());
+        let description = description.map_or_else(|| self.description.clone(), |d| d.as_str().to_owned());
+        let budget_usd = budget.map_or(self.budget_usd, |b| b.map(Budget::amount));
+        if name == self.name && description == self.description && budget_usd == self.budget_usd {
+            return Ok(vec![]);
+        }
+        Ok(vec![ProjectEvent::ProjectUpdated {
+            name,
+            description,
+            budget_usd,
+        }])
+    }
+
+    fn decide_archive(&self, actor: Uuid) -> Result<Vec<ProjectEvent>, ProjectError> {
+        self.require_writable(actor, |role| role == Role::Owner, "owner")?;
+        Ok(vec![ProjectEvent::ProjectArchived {}])
+    }
+
+    fn decide_advance_stage(&self, actor: Uuid, requested: Stage) -> Result<Vec<ProjectEvent>, ProjectError> {
+        self.require_writable(actor, Role::can_manage, "owner or admin")?;
+        let current = self.stage.unwrap_or(Stage::Requirements);
+        let expected = current.next();
+        if expected != Some(requested) {
+            return Err(ProjectError::StageOutOfOrder {
+                current,
+                requested,
+                expected,
+            });
+        }
+        Ok(vec![ProjectEvent::ProjectStageAdvanced {
+            from: current,
+            to: requested,
+        }])
+    }
+
+    fn decide_add_member(
+        &self,
+        actor: Uuid,
+        user_id: Uuid,
+        role: Role,
+    ) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let actor_role = self.require_writable(actor, Role::can_manage, "owner or admin")?;
+        if role == Role::Owner && actor_role != Role::Owner {
+            return Err(ProjectError::NotAllowed {
+                role: actor_role,
+                needs: "owner",
+            });
+        }
+        match self.members.get(&user_id) {
+            None => Ok(vec![ProjectEvent::ProjectMemberAdded { user_id, role }]),
+            Some(current) if *current == role => Ok(vec![]),
+            Some(current) => {
+                if Some(user_id) == self.owner_id {
+                    return Err(ProjectError::OwnerIsPermanent);
+                }
+                if *current == Role::Owner && actor_role != Role::Owner {
+                    return Err(ProjectError::NotAllowed {
+                        role: actor_role,
+                        needs: "owner",
+                    });
+                }
+                Ok(vec![ProjectEvent::ProjectMemberRoleChanged { user_id, role }])
+            }
+        }
+    }
+
+    fn decide_remove_member(&self, actor: Uuid, user_id: Uuid) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let actor_role = self.require_writable(actor, Role::can_manage, "owner or admin")?;
+        let Some(current) = self.members.get(&user_id) else {
+            return Err(ProjectError::NotAMember);
+        };
+        if Some(user_id) == self.owner_id {
+            return Err(ProjectError::OwnerIsPermanent);
+        }
+        if *current == Role::Owner && actor_role != Role::Owner {
+            return Err(ProjectError::NotAllowed {
+                role: actor_role,
+                needs: "owner",
+            });
+        }
+        Ok(vec![ProjectEvent::ProjectMemberRemoved { user_id }])
+    }
+
+    /// Checks that the project exists, that `actor` is a member (else it is
+    /// "not found" to them), that their role passes `allowed`, and that the
+    /// project is not archived. Returns the actor's role.
+    fn require_writable(
+        &self,
+        actor: Uuid,
+        allowed: impl Fn(Role) -> bool,
+        needs: &'static str,
+    ) -> Result<Role, ProjectError> {
+        let role = self.role_of(actor).ok_or(ProjectError::NotFound)?;
+        if !allowed(role) {
+            return Err(ProjectError::NotAllowed { role, needs });
+        }
+        if self.status == ProjectStatus::Archived {
+            return Err(ProjectError::Archived);
+        }
+        Ok(role)
+    }
+
+    /// The role of `user` in this project, if the project exists and they are a member.
+    pub fn role_of(&self, user: Uuid) -> Option<Role> {
+        self.id?;
+        self.members.get(&user).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,330 @@
+//! Validated values of the Project aggregate: built once at the edge, trusted
+//! everywhere after.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// The ten workflow stages, in the only order a project may pass them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Gathering what the project must do.
+    Requirements,
+    /// Choosing its shape.
+    Architecture,
+    /// Designing its data.
+    Database,
+    /// Designing its interfaces.
+    Api,
+    /// Building what people see.
+    Frontend,
+    /// Putting the parts together.
+    Integration,
+    /// Proving it works.
+    Testing,
+    /// Writing it down.
+    Documentation,
+    /// Shipping it.
+    Deployment,
+    /// The final check.
+    QualityAssurance,
+}
+
+impl Stage {
+    /// Every stage, in workflow order.
+    pub const ALL: [Stage; 10] = [
+        Stage::Requirements,
+        Stage::Architecture,
+        Stage::Database,
+        Stage::Api,
+        Stage::Frontend,
+        Stage::Integration,
+        Stage::Testing,
+        Stage::Documentation,
+        Stage::Deployment,
+        Stage::QualityAssurance,
+    ];
+
+    /// The stage that follows this one, if any.
+    pub fn next(self) -> Option<Stage> {
+        let index = Self::ALL.iter().position(|s| *s == self)?;
+        Self::ALL.get(index + 1).copied()
+    }
+
+    /// The wire and storage name of the stage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Requirements => "requirements",
+            Stage::Architecture => "architecture",
+            Stage::Database => "database",
+            Stage::Api => "api",
+            Stage::Frontend => "frontend",
+            Stage::Integration => "integration",
+            Stage::Testing => "testing",
+            Stage::Documentation => "documentation",
+            Stage::Deployment => "deployment",
+            Stage::QualityAssurance => "quality_assurance",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Stage {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|stage| stage.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                FieldError::new("stage", format!("unknown stage; one of: {}", names.join(", ")))
+            })
+    }
+}
+
+/// What a member may do in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including archiving and granting ownership.
+    Owner,
+    /// Manage the project and its members, but not its owners.
+    Admin,
+    /// Work in the project.
+    Member,
+    /// Read only.
+    Viewer,
+}
+
+impl Role {
+    /// Every role, most powerful first.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
+
+    /// The wire and storage name of the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may change the project and its members.
+    pub fn can_manage(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| FieldError::new("role", "unknown role; one of: owner, admin, member, viewer"))
+    }
+}
+
+/// Whether a project is in use or archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectStatus {
+    /// In use.
+    #[default]
+    Active,
+    /// Archived by its owner: read-only from then on.
+    Archived,
+}
+
+impl ProjectStatus {
+    /// The wire and storage name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectStatus::Active => "active",
+            ProjectStatus::Archived => "archived",
+        }
+    }
+}
+
+/// A project's name: 1 to 200 characters once trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectName(String);
+
+impl ProjectName {
+    /// The longest name accepted, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validates a name as the client sent it.
+    ///
+    /// # Errors
+    /// When the trimmed name is empty or longer than [`Self::MAX_CHARS`].
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new(
+                "name",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(FieldError::new("name", "must not contain control characters"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A project's free-text description: at most 10,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Description(String);
+
+impl Description {
+    /// The longest description accepted, in characters.
+    pub const MAX_CHARS: usize = 10_000;
+
+    /// Validates a description as the client sent it.
+    ///
+    /// # Errors
+    /// When it is longer than [`Self::MAX_CHARS`].
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new(
+                "description",
+                format!("must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The description as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A budget in US dollars: non-negative, at most six decimals, below 10^12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget(Decimal);
+
+impl Budget {
+    /// Decimal places kept for money everywhere (micro-dollars).
+    pub const SCALE: u32 = 6;
+
+    /// Validates a budget given as a decimal string (`"125.50"`).
+    ///
+    /// # Errors
+    /// When the text is not a decimal number, is negative, has more than six
+    /// decimals, or is 10^12 or more.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let value = Decimal::from_str_exact(raw.trim())
+            .map_err(|_| FieldError::new("budget_usd", "must be a decimal string such as \"100.00\""))?;
+        Self::new(value)
+    }
+
+    /// Validates a budget given as a number.
+    ///
+    /// # Errors
+    /// As [`Budget::parse`].
+    pub fn new(value: Decimal) -> Result<Self, FieldError> {
+        if value.is_sign_negative() && !value.is_zero() {
+            return Err(FieldError::new("budget_usd", "must not be negative"));
+        }
+        if value.scale() > Self::SCALE {
+            return Err(FieldError::new(
+                "budget_usd",
+                "must have at most 6 decimal places",
+            ));
+        }
+        if value >= Decimal::from(1_000_000_000_000_i64) {
+            return Err(FieldError::new("budget_usd", "must be below 1000000000000"));
+        }
+        Ok(Self(value))
+    }
+
+    /// The amount.
+    pub fn amount(self) -> Decimal {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_follow_the_contract_order_and_end_at_quality_assurance() {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "requirements",
+                "architecture",
+                "database",
+                "api",
+                "frontend",
+                "integration",
+                "testing",
+                "documentation",
+                "deployment",
+                "quality_assurance"
+            ]
+        );
+        assert_eq!(Stage::Requirements.next(), Some(Stage::Architecture));
+        assert_eq!(Stage::QualityAssurance.next(), None);
+    }
+
+    #[test]
+    fn an_unknown_stage_name_is_rejected() {
+        assert!("qa".parse::<Stage>().is_err());
+        assert_eq!("api".parse::<Stage>(), Ok(Stage::Api));
+    }
+
+    #[test]
+    fn a_blank_or_overlong_name_is_rejected_and_a_good_one_is_trimmed() {
+        assert!(ProjectName::parse("   ").is_err());
+        assert!(ProjectName::parse(&"x".repeat(201)).is_err());
+        assert_eq!(
+            ProjectName::parse("  Apollo ").map(|n| n.0),
+            Ok("Apollo".to_owned())
+        );
+    }
+
+    #[test]
+    fn budgets_must_be_non_negative_exact_decimals() {
+        assert!(Budget::parse("-1").is_err());
+        assert!(Budget::parse("1.0000001").is_err());
+        assert!(Budget::parse("abc").is_err());
+        assert!(Budget::parse("1e3").is_err());
+        assert_eq!(
+            Budget::parse("100.50").map(|b| b.amount().to_string()),
+            Ok("100.50".to_owned())
+        );
+        assert!(Budget::parse("0").is_ok());
+    }
+}
