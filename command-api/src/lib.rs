@@ -1,1 +1,26 @@
-//! placeholder
+//! command-api: every write. Authenticates the caller, validates the request
+//! into a domain command, and has `cqrs-es` append the resulting events to
+//! the PostgreSQL event store. Each write answers with a consistency token
+//! (body field `consistency_token` and header `X-Consistency-Token`).
+//!
+//! # Layout
+//! - [`state`]: the command side's shared state (pool, frameworks, signer).
+//! - [`dispatch`]: running a command with metadata, metrics and error mapping.
+//! - [`routes`]: the HTTP routes (`auth`, `projects`).
+#![forbid(unsafe_code)]
+
+pub mod dispatch;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+
+pub use state::CommandState;
+
+/// Every command route, for one `OpenApiService`.
+pub fn apis(state: Arc<CommandState>) -> (routes::auth::AuthApi, routes::projects::ProjectCommandApi) {
+    (
+        routes::auth::AuthApi::new(state.clone()),
+        routes::projects::ProjectCommandApi::new(state),
+    )
+}

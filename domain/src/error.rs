@@ -33,3 +33,13 @@ impl FieldError {
         }
     }
 }
+
+/// A domain error that the API can turn into an answer: every aggregate's
+/// error type implements it, so one mapping serves them all.
+pub trait Refusal: std::error::Error {
+    /// The kind of rule broken, which decides the HTTP status.
+    fn kind(&self) -> ErrorKind;
+
+    /// The field at fault, for validation errors.
+    fn field_error(&self) -> Option<FieldError>;
+}

@@ -16,4 +16,4 @@ pub mod project;
 pub mod sink;
 pub mod user;
 
-pub use error::ErrorKind;
+pub use error::{ErrorKind, FieldError, Refusal};

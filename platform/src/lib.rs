@@ -1,1 +1,36 @@
-//! placeholder
+//! What every Zekka service shares.
+//!
+//! # Layout
+//! - [`auth`]: the bearer security scheme (access-token verification).
+//! - [`config`]: typed configuration from the environment, with local defaults.
+//! - [`telemetry`]: tracing set-up (human or JSON logs).
+//! - [`metrics`]: the Prometheus registry and every metric the services export.
+//! - [`database`]: creating the database, pools for both drivers, migrations.
+//! - [`event_log`]: the gap-free catch-up read of the event store.
+//! - [`consistency`]: consistency tokens and the read-your-writes wait.
+//! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
+//! - [`money`]: money as exact decimal strings.
+//! - [`password`]: argon2id hashing off the async runtime.
+//! - [`problem`]: `application/problem+json` errors.
+//! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
+//! - [`redis`]: the optional Redis client.
+//! - [`shutdown`]: graceful shutdown as a value.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod consistency;
+pub mod database;
+pub mod event_log;
+pub mod http;
+pub mod metrics;
+pub mod money;
+pub mod password;
+pub mod problem;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tokens;
+
+pub use config::Config;
+pub use problem::Problem;

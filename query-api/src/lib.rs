@@ -1,1 +1,25 @@
-//! placeholder
+//! query-api: every read. Serves the read models the projectors build,
+//! checks membership on every query, and honours `X-Consistency-Token` so a
+//! client reads its own writes.
+//!
+//! # Layout
+//! - [`state`]: the read side's shared state and the consistency wait.
+//! - [`paging`]: `limit`/`cursor` paging.
+//! - [`routes`]: the HTTP routes (`projects`, `users`).
+#![forbid(unsafe_code)]
+
+pub mod paging;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+
+pub use state::QueryState;
+
+/// Every query route, for one `OpenApiService`.
+pub fn apis(state: Arc<QueryState>) -> (routes::projects::ProjectQueryApi, routes::users::UserQueryApi) {
+    (
+        routes::projects::ProjectQueryApi::new(state.clone()),
+        routes::users::UserQueryApi::new(state),
+    )
+}

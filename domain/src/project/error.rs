@@ -1,6 +1,6 @@
 //! Why the Project aggregate refuses a command: one variant per rule.
 
-use crate::error::{ErrorKind, FieldError};
+use crate::error::{ErrorKind, FieldError, Refusal};
 
 use super::values::{Role, Stage};
 
@@ -45,9 +45,8 @@ pub enum ProjectError {
     OwnerIsPermanent,
 }
 
-impl ProjectError {
-    /// The kind of rule broken, which decides the HTTP status.
-    pub fn kind(&self) -> ErrorKind {
+impl Refusal for ProjectError {
+    fn kind(&self) -> ErrorKind {
         match self {
             ProjectError::Invalid(_) | ProjectError::StageOutOfOrder { .. } => ErrorKind::Invalid,
             ProjectError::NotFound | ProjectError::NotAMember => ErrorKind::NotFound,
@@ -58,8 +57,7 @@ impl ProjectError {
         }
     }
 
-    /// The field at fault, for validation errors.
-    pub fn field_error(&self) -> Option<FieldError> {
+    fn field_error(&self) -> Option<FieldError> {
         match self {
             ProjectError::Invalid(e) => Some(e.clone()),
             ProjectError::StageOutOfOrder { .. } => Some(FieldError::new("stage", self.to_string())),

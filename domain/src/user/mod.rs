@@ -12,7 +12,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{ErrorKind, FieldError};
+use crate::error::{ErrorKind, FieldError, Refusal};
 
 pub use values::{DisplayName, Email, Password};
 
@@ -72,17 +72,15 @@ pub enum UserError {
     AlreadyRegistered,
 }
 
-impl UserError {
-    /// The kind of rule broken, which decides the HTTP status.
-    pub fn kind(&self) -> ErrorKind {
+impl Refusal for UserError {
+    fn kind(&self) -> ErrorKind {
         match self {
             UserError::Invalid(_) => ErrorKind::Invalid,
             UserError::AlreadyRegistered => ErrorKind::Conflict,
         }
     }
 
-    /// The field at fault, for validation errors.
-    pub fn field_error(&self) -> Option<FieldError> {
+    fn field_error(&self) -> Option<FieldError> {
         match self {
             UserError::Invalid(e) => Some(e.clone()),
             UserError::AlreadyRegistered => None,

@@ -1,0 +1,160 @@
+//! Running a command: event metadata from the request, the command metrics,
+//! the mapping of every failure onto one problem, and the consistency token
+//! of the result.
+
+use std::collections::HashMap;
+
+use cqrs_es::{Aggregate, AggregateError};
+use poem::Request;
+use postgres_es::PostgresCqrs;
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+use zekka_domain::{ErrorKind, Refusal};
+use zekka_platform::Problem;
+use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::event_log::{Position, Xid8};
+use zekka_platform::http::{ClientInfo, RequestId};
+use zekka_platform::metrics::METRICS;
+
+/// Who asks and through which request: becomes every event's metadata.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The signed-in user, if any (registration has none yet).
+    pub actor: Option<Uuid>,
+    /// The request's correlation id.
+    pub request_id: String,
+    /// The client's address and user agent.
+    pub client: ClientInfo,
+}
+
+impl CommandContext {
+    /// The context of `req`, acting as `actor`.
+    pub fn of(req: &Request, actor: Option<Uuid>) -> Self {
+        Self {
+            actor,
+            request_id: req
+                .data::<RequestId>()
+                .map_or_else(|| Uuid::now_v7().to_string(), |id| id.0.clone()),
+            client: req.data::<ClientInfo>().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn metadata(&self, command: &str) -> HashMap<String, String> {
+        let mut metadata = HashMap::from([
+            ("command".to_owned(), command.to_owned()),
+            ("correlation_id".to_owned(), self.request_id.clone()),
+            // A request's commands are caused by the request itself; commands
+            // issued by other events will name those events here.
+            ("causation_id".to_owned(), self.request_id.clone()),
+        ]);
+        if let Some(actor) = self.actor {
+            metadata.insert("actor".to_owned(), actor.to_string());
+        }
+        if let Some(ip) = &self.client.ip {
+            metadata.insert("client_ip".to_owned(), ip.clone());
+        }
+        if let Some(agent) = &self.client.user_agent {
+            metadata.insert("user_agent".to_owned(), agent.clone());
+        }
+        metadata
+    }
+}
+
+/// Executes `command` on the aggregate `aggregate_id` and returns the
+/// consistency token of its stream's last event.
+///
+/// # Errors
+/// The problem answer: the domain's refusal (422/403/404/409), a concurrent
+/// write (409), the database unavailable (503), or an internal error (500).
+pub async fn execute<A>(
+    cqrs: &PostgresCqrs<A>,
+    pool: &PgPool,
+    aggregate_id: &str,
+    command: A::Command,
+    name: &'static str,
+    context: &CommandContext,
+) -> Result<ConsistencyToken, Problem>
+where
+    A: Aggregate,
+    A::Error: Refusal,
+{
+    let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
+    let result = cqrs
+        .execute_with_metadata(aggregate_id, command, context.metadata(name))
+        .instrument(span)
+        .await;
+    let outcome = match &result {
+        Ok(()) => "ok",
+        Err(AggregateError::UserError(_)) => "rejected",
+        Err(AggregateError::AggregateConflict) => "conflict",
+        Err(_) => "error",
+    };
+    METRICS.commands.with_label_values(&[name, outcome]).inc();
+    result.map_err(refused)?;
+    last_position(pool, A::TYPE, aggregate_id).await
+}
+
+/// The one mapping of command failures onto answers.
+pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
+    match error {
+        AggregateError::UserError(refusal) => {
+            if let Some(field) = refusal.field_error() {
+                return Problem::invalid_field(field);
+            }
+            let detail = refusal.to_string();
+            match refusal.kind() {
+                ErrorKind::Invalid => Problem::new(poem::http::StatusCode::UNPROCESSABLE_ENTITY, detail),
+                ErrorKind::Forbidden => Problem::forbidden(detail),
+                ErrorKind::NotFound => Problem::not_found(detail),
+                ErrorKind::Conflict => Problem::conflict(detail),
+            }
+        }
+        AggregateError::AggregateConflict => {
+            Problem::conflict("the resource was changed by a concurrent request; reload it and retry")
+        }
+        AggregateError::DatabaseConnectionError(cause) => {
+            tracing::warn!(error = %cause, "database unavailable");
+            Problem::unavailable("the database is unavailable; retry shortly", 2)
+        }
+        AggregateError::DeserializationError(cause) => Problem::internal(cause.as_ref()),
+        AggregateError::UnexpectedError(cause) => match cause.downcast::<sqlx::Error>() {
+            Ok(sqlx_error) => Problem::from_sqlx(*sqlx_error),
+            Err(other) => Problem::internal(other.as_ref()),
+        },
+    }
+}
+
+/// The consistency token of the last event in one aggregate's stream.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn last_position(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<ConsistencyToken, Problem> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(Problem::from_sqlx)?;
+    let position = match row {
+        Some((transaction_id, global_position)) => Position {
+            transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
+            global_position,
+        },
+        None => Position::START,
+    };
+    Ok(ConsistencyToken(position))
+}
+
+/// 422 listing every field error among `errors`.
+pub fn invalid(errors: impl IntoIterator<Item = Option<zekka_domain::FieldError>>) -> Problem {
+    Problem::invalid(errors.into_iter().flatten().map(Into::into).collect())
+}

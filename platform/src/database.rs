@@ -1,0 +1,214 @@
+//! Connecting to PostgreSQL: creating the database when missing, the pools of
+//! both drivers, and the migrations.
+//!
+//! Two drivers, each where it is strongest: `sqlx` is what `postgres-es`
+//! (the command side) is built on, so the write side and the migrator use it;
+//! `tokio-postgres` serves the read side and the projectors (LISTEN/NOTIFY,
+//! binary `xid8`, pipelined statements). See `docs/adr/0001-two-postgres-drivers.md`.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use deadpool_postgres::{ManagerConfig, RecyclingMethod};
+use sqlx::PgPool;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::PgPoolOptions;
+use tokio_postgres::NoTls;
+
+use crate::config::Config;
+
+/// The pool of the read side and the projectors.
+pub type ReadPool = deadpool_postgres::Pool;
+
+/// The numbered SQL files of `migrations/`, compiled into the binary so a
+/// deployed `zekka` needs no files beside it.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "event store",
+        include_str!("../../migrations/0001_event_store.sql"),
+    ),
+    (2, "identity", include_str!("../../migrations/0002_identity.sql")),
+    (
+        3,
+        "read models",
+        include_str!("../../migrations/0003_read_models.sql"),
+    ),
+];
+
+/// The newest migration this build knows; `/readyz` checks the database has it.
+pub fn latest_migration() -> i64 {
+    MIGRATIONS.iter().map(|(version, ..)| *version).max().unwrap_or(0)
+}
+
+/// The embedded migrations, as a source for sqlx's migrator.
+#[derive(Debug)]
+struct EmbeddedMigrations;
+
+impl MigrationSource<'static> for EmbeddedMigrations {
+    fn resolve(self) -> futures_util::future::BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Applies every migration not applied yet.
+///
+/// Safe to run from several processes at once: sqlx's migrator holds a
+/// PostgreSQL advisory lock for the whole run. Each applied migration's
+/// checksum is recorded; a file changed after it was applied stops start-up.
+///
+/// # Errors
+/// When the database cannot be reached, a migration fails, or an applied
+/// migration no longer matches its file (the message names it).
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    let migrator = Migrator::new(EmbeddedMigrations)
+        .await
+        .map_err(|e| anyhow!("failed to load the embedded migrations: {e}"))?;
+    migrator.run(pool).await.map_err(|error| match error {
+        MigrateError::VersionMismatch(version) => anyhow!(
+            "migration {version} was changed after it was applied to this database \
+             (its checksum differs). Applied migrations must never change: restore the \
+             original file and add a new numbered migration instead"
+        ),
+        MigrateError::VersionMissing(version) => anyhow!(
+            "the database has migration {version} applied, which this build does not know: \
+             it was migrated by a newer version of zekka"
+        ),
+        MigrateError::Dirty(version) => {
+            anyhow!("migration {version} was left partially applied; fix the database by hand, then retry")
+        }
+        other => anyhow!("failed to apply migrations: {other}"),
+    })
+}
+
+/// Creates the database named in `url` when it does not exist yet, through
+/// the server's `postgres` maintenance database.
+///
+/// # Errors
+/// When the server cannot be reached or refuses to create the database.
+pub async fn ensure_database_exists(url: &str) -> Result<()> {
+    let config =
+        tokio_postgres::Config::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let name = config
+        .get_dbname()
+        .ok_or_else(|| anyhow!("DATABASE_URL must name a database"))?
+        .to_owned();
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin
+        .connect(NoTls)
+        .await
+        .with_context(|| format!("failed to connect to PostgreSQL at {}", describe(&config)))?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .context("failed to look up the database")?
+        .is_some();
+    if !exists {
+        let statement = format!("CREATE DATABASE {}", quote_identifier(&name));
+        match client.batch_execute(&statement).await {
+            Ok(()) => tracing::info!(database = %name, "created the database"),
+            // Another process created it between our look-up and our CREATE.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(e).with_context(|| format!("failed to create database {name}")),
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Quotes a PostgreSQL identifier.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Where a connection goes, without its password, for error messages.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_default();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}")
+}
+
+/// The command side's pool (sqlx, shared with `postgres-es`).
+///
+/// # Errors
+/// When the URL is invalid or the server cannot be reached.
+pub async fn write_pool(config: &Config) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(u32::try_from(config.pool_size).unwrap_or(10))
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .context("failed to connect the write pool to PostgreSQL")
+}
+
+/// The read side's pool (tokio-postgres through deadpool).
+///
+/// # Errors
+/// When the URL is invalid or the pool cannot be built.
+pub fn read_pool(config: &Config) -> Result<ReadPool> {
+    let pg = tokio_postgres::Config::from_str(&config.database_url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let manager = deadpool_postgres::Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(manager)
+        .max_size(config.pool_size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("failed to build the read pool")
+}
+
+/// Whether the database answers and has every migration this build knows.
+///
+/// # Errors
+/// A description of what is not ready.
+pub async fn check_ready(pool: &ReadPool) -> Result<()> {
+    let client = pool.get().await.context("PostgreSQL is unreachable")?;
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success",
+            &[],
+        )
+        .await
+        .context("migrations have not been applied")?;
+    let applied: i64 = row.get(0);
+    if applied < latest_migration() {
+        anyhow::bail!(
+            "the database is at migration {applied}; this build needs {}",
+            latest_migration()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Reading the event store in commit order, without gaps.
+//!
+//! `global_position` values are handed out before commit, so a reader that
+//! polls `global_position > last` skips an event whose transaction commits
+//! after a later one. Instead events are read in `(transaction_id,
+//! global_position)` order and only from transactions older than the oldest
+//! one still running: those can no longer change, so nothing can appear
+//! behind a reader's position later.
+
+use std::error::Error;
+use std::fmt;
+
+use bytes::BytesMut;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::GenericClient;
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+/// A PostgreSQL `xid8`: a 64-bit transaction id that never wraps around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Xid8(pub u64);
+
+impl<'a> FromSql<'a> for Xid8 {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        let bytes: [u8; 8] = raw.try_into().map_err(|_| "xid8 must be 8 bytes")?;
+        Ok(Self(u64::from_be_bytes(bytes)))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::XID8
+    }
+}
+
+impl ToSql for Xid8 {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::XID8
+    }
+
+    to_sql_checked!();
+}
+
+/// A place in the commit order: the transaction that wrote an event and the
+/// event's global position. Ordered as a pair, which is the catch-up order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Position {
+    /// The writing transaction.
+    pub transaction_id: Xid8,
+    /// The event's global position.
+    pub global_position: i64,
+}
+
+impl Position {
+    /// Before every event.
+    pub const START: Position = Position {
+        transaction_id: Xid8(0),
+        global_position: 0,
+    };
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.transaction_id.0, self.global_position)
+    }
+}
+
+/// One event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Where it stands in the commit order.
+    pub position: Position,
+    /// Its aggregate's type (`Project`, `User`, …).
+    pub aggregate_type: String,
+    /// Its aggregate's id.
+    pub aggregate_id: String,
+    /// Its place in its aggregate's stream, from 1.
+    pub sequence: i64,
+    /// The event's name (`ProjectCreated`, …).
+    pub event_type: String,
+    /// The event's schema version.
+    pub event_version: String,
+    /// The payload, externally tagged (`{"ProjectCreated": {…}}`); `Null` when
+    /// the reader asked only for other aggregate types' payloads.
+    pub payload: Value,
+    /// Actor, correlation and causation ids, client details.
+    pub metadata: Value,
+    /// When it was committed.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Reads up to `limit` events after `after` in commit order, only from
+/// transactions that can no longer be running. Payloads and metadata are
+/// fetched only for `payload_types` (all types when empty): a projection
+/// still advances past the events it ignores without transferring them.
+///
+/// # Errors
+/// When the query fails.
+pub async fn read_after(
+    client: &impl GenericClient,
+    after: Position,
+    limit: i64,
+    payload_types: &[&str],
+) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version,
+                    CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN payload END,
+                    CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN metadata END,
+                    recorded_at
+               FROM events
+              WHERE (transaction_id, global_position) > ($1, $2)
+                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY transaction_id, global_position
+              LIMIT $3",
+            &[
+                &after.transaction_id,
+                &after.global_position,
+                &limit,
+                &payload_types,
+            ],
+        )
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(StoredEvent {
+                position: Position {
+                    transaction_id: row.try_get(0)?,
+                    global_position: row.try_get(1)?,
+                },
+                aggregate_type: row.try_get(2)?,
+                aggregate_id: row.try_get(3)?,
+                sequence: row.try_get(4)?,
+                event_type: row.try_get(5)?,
+                event_version: row.try_get(6)?,
+                payload: row.try_get::<_, Option<Value>>(7)?.unwrap_or(Value::Null),
+                metadata: row.try_get::<_, Option<Value>>(8)?.unwrap_or(Value::Null),
+                recorded_at: row.try_get(9)?,
+            })
+        })
+        .collect()
+}
+
+/// How many committed events lie after `after`: a projection's lag.
+///
+/// # Errors
+/// When the query fails.
+pub async fn count_after(client: &impl GenericClient, after: Position) -> Result<i64, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM events WHERE (transaction_id, global_position) > ($1, $2)",
+            &[&after.transaction_id, &after.global_position],
+        )
+        .await?;
+    row.try_get(0)
+}

@@ -1,0 +1,201 @@
+//! What every service's HTTP side has: request ids, a tracing span and
+//! metrics per request, problem+json for every error, and the operational
+//! routes (`/healthz`, `/readyz`, `/metrics`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{HeaderValue, StatusCode};
+use poem::web::Data;
+use poem::{Endpoint, IntoResponse, Request, Response, Route, get, handler};
+use poem_openapi::OperationId;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::database::{self, ReadPool};
+use crate::metrics::METRICS;
+use crate::problem::Problem;
+use crate::redis::{self, RedisClient};
+
+/// The header that carries a request's correlation id.
+pub const REQUEST_ID_HEADER: &str = "X-Request-Id";
+
+/// The correlation id of the current request: the client's `X-Request-Id`
+/// when it sent a sensible one, else a fresh UUIDv7.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Who sent the current request, for event metadata.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The peer address (or the first `X-Forwarded-For` hop).
+    pub ip: Option<String>,
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+}
+
+fn request_id_of(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| Uuid::now_v7().to_string(), str::to_owned)
+}
+
+fn client_info_of(req: &Request) -> ClientInfo {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned());
+    let peer = req.remote_addr().as_socket_addr().map(|a| a.ip().to_string());
+    ClientInfo {
+        ip: forwarded.or(peer),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect()),
+    }
+}
+
+/// Turns any error into a problem+json response. Problems raised by handlers
+/// keep their status and detail; errors from poem and poem-openapi (bad JSON,
+/// a malformed path parameter, a missing token, an unknown route) get their
+/// status and a description.
+pub fn render_problem(error: poem::Error) -> Response {
+    if error.is::<Problem>() {
+        return error.into_response();
+    }
+    let status = error.status();
+    let detail = match status {
+        StatusCode::UNAUTHORIZED => "missing or invalid access token".to_owned(),
+        StatusCode::NOT_FOUND => "no such resource".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "this method is not allowed on this resource".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is too large".to_owned(),
+        s if s.is_server_error() => {
+            tracing::error!(%error, "unhandled server error");
+            "an internal error occurred; it has been logged".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    Problem::new(status, detail).into_response()
+}
+
+/// The middleware every route runs through: request id, client info, a
+/// tracing span, problem+json rendering and the request metrics (labelled by
+/// the OpenAPI operation id, so label values stay bounded).
+pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let request_id = request_id_of(&req);
+    let client = client_info_of(&req);
+    req.set_data(RequestId(request_id.clone()));
+    req.set_data(client);
+    let method = req.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        path = %req.uri().path(),
+        request_id = %request_id,
+        status = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let outcome = next.call(req).instrument(span.clone()).await;
+    let (route, mut response) = match outcome {
+        Ok(response) => {
+            let response = response.into_response();
+            (response.data::<OperationId>().map(|id| id.0), response)
+        }
+        Err(error) => (error.data::<OperationId>().map(|id| id.0), render_problem(error)),
+    };
+    let status = response.status();
+    let route = route.unwrap_or(if status == StatusCode::NOT_FOUND {
+        "unmatched"
+    } else {
+        "other"
+    });
+    span.record("status", status.as_u16());
+    METRICS
+        .http_requests
+        .with_label_values(&[route, &method, status.as_str()])
+        .inc();
+    METRICS
+        .http_duration
+        .with_label_values(&[route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// Refuses request bodies over `max_bytes`: 413 when `Content-Length` says
+/// so up front; a body sent without a length is cut at the limit (and then
+/// fails to parse, so it changes nothing).
+pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max_bytes: u64) -> poem::Result<Response> {
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_bytes => {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {max_bytes} bytes"),
+            )
+            .into());
+        }
+        Some(_) => {}
+        None => {
+            use tokio::io::AsyncReadExt;
+            let body = req.take_body().into_async_read().take(max_bytes);
+            req.set_body(poem::Body::from_async_read(body));
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// What `/readyz` checks.
+#[derive(Clone)]
+pub struct Readiness {
+    /// The read pool (also proves migrations are applied).
+    pub database: ReadPool,
+    /// Redis, when configured.
+    pub redis: Option<RedisClient>,
+}
+
+#[handler]
+fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+async fn readyz(Data(readiness): Data<&Arc<Readiness>>) -> Response {
+    if let Err(error) = database::check_ready(&readiness.database).await {
+        return Problem::unavailable(format!("PostgreSQL is not ready: {error:#}"), 2).into_response();
+    }
+    if let Some(client) = &readiness.redis
+        && let Err(error) = redis::ping(client).await
+    {
+        return Problem::unavailable(format!("Redis is not ready: {error:#}"), 2).into_response();
+    }
+    "ready".into_response()
+}
+
+#[handler]
+fn metrics() -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(METRICS.render())
+}
+
+/// Adds the operational routes (`/healthz`, `/readyz`, `/metrics`) to
+/// `route`. `/readyz` needs an `Arc<Readiness>` in the request data.
+pub fn with_ops_routes(route: Route) -> Route {
+    route
+        .at("/healthz", get(healthz))
+        .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics))
+}

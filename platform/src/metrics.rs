@@ -1,0 +1,146 @@
+//! The Prometheus registry and every metric the services export, in one
+//! place so names and labels stay consistent. Served as text on `/metrics`.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric of a Zekka process.
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route (the operation id), method and status.
+    pub http_requests: IntCounterVec,
+    /// HTTP request latency by route and method.
+    pub http_duration: HistogramVec,
+    /// Commands by name and outcome (`ok`, `rejected`, `conflict`, `error`).
+    pub commands: IntCounterVec,
+    /// Events appended to the store, by aggregate type.
+    pub events_appended: IntCounterVec,
+    /// The global position of the last event each projection applied.
+    pub projection_position: IntGaugeVec,
+    /// Events committed to the store that a projection has not applied yet.
+    pub projection_lag_events: IntGaugeVec,
+    /// Events applied, by projection.
+    pub projection_events_applied: IntCounterVec,
+    /// Projection batches that failed, by projection.
+    pub projection_errors: IntCounterVec,
+    /// Time to apply one batch and advance the checkpoint, by projection.
+    pub projection_batch_duration: HistogramVec,
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    // The names, help texts and labels are constants of this module, and each
+    // is registered once: neither construction nor registration can fail.
+    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    // As in `counter`: constant definitions, registered once.
+    let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    // As in `counter`: constant definitions, registered once.
+    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid histogram definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let registry = Registry::new_custom(Some("zekka".into()), None).unwrap_or_default();
+        let latency = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        Self {
+            http_requests: counter(
+                &registry,
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+                &["route", "method", "status"],
+            ),
+            http_duration: histogram(
+                &registry,
+                "http_request_duration_seconds",
+                "HTTP request latency by route and method",
+                &["route", "method"],
+                latency.clone(),
+            ),
+            commands: counter(
+                &registry,
+                "commands_total",
+                "Commands by name and outcome",
+                &["command", "outcome"],
+            ),
+            events_appended: counter(
+                &registry,
+                "events_appended_total",
+                "Events appended to the event store by aggregate type",
+                &["aggregate_type"],
+            ),
+            projection_position: gauge(
+                &registry,
+                "projection_position",
+                "Global position of the last event applied by each projection",
+                &["projection"],
+            ),
+            projection_lag_events: gauge(
+                &registry,
+                "projection_lag_events",
+                "Committed events not yet applied by each projection",
+                &["projection"],
+            ),
+            projection_events_applied: counter(
+                &registry,
+                "projection_events_applied_total",
+                "Events applied by each projection",
+                &["projection"],
+            ),
+            projection_errors: counter(
+                &registry,
+                "projection_errors_total",
+                "Failed projection batches",
+                &["projection"],
+            ),
+            projection_batch_duration: histogram(
+                &registry,
+                "projection_batch_duration_seconds",
+                "Time to apply one batch and advance the checkpoint",
+                &["projection"],
+                latency,
+            ),
+            registry,
+        }
+    }
+
+    /// The current values in Prometheus' text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+            tracing::warn!(%error, "failed to encode metrics");
+        }
+        String::from_utf8_lossy(&buffer).into_owned()
+    }
+}

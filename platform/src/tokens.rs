@@ -1,0 +1,312 @@
+//! Access tokens: PASETO v4.public, signed by command-api, verified by every
+//! service with only the public key. The hot path (verification) touches no
+//! database.
+//!
+//! Each token carries the user id (`sub`), a unique id (`jti`), `iat`/`nbf`/
+//! `exp`, and in its footer the PASERK id (`kid`) of the key that signed it,
+//! so keys can rotate.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, Utc};
+use pasetors::claims::{Claims, ClaimsValidationRules};
+use pasetors::footer::Footer;
+use pasetors::keys::{AsymmetricKeyPair, AsymmetricPublicKey, AsymmetricSecretKey, Generate};
+use pasetors::paserk::{FormatAsPaserk, Id};
+use pasetors::token::UntrustedToken;
+use pasetors::version4::V4;
+use pasetors::{Public, public};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// How long an access token is valid.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Binds tokens to this purpose: a token signed for something else with the
+/// same key does not verify as an access token.
+const IMPLICIT_ASSERTION: &[u8] = b"zekka:access:v1";
+
+/// What a verified access token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The signed-in user.
+    pub user_id: Uuid,
+    /// The token's unique id, for revocation.
+    pub token_id: String,
+    /// When it stops being valid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An issued token and when it expires.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The token text (`v4.public.…`).
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// Signs access tokens (command-api only).
+pub struct TokenSigner {
+    secret: AsymmetricSecretKey<V4>,
+    public: AsymmetricPublicKey<V4>,
+    key_id: String,
+}
+
+/// Verifies access tokens against every known public key.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: HashMap<String, AsymmetricPublicKey<V4>>,
+}
+
+/// Why a token was refused. Deliberately coarse: clients are told only 401.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a well-formed v4.public token.
+    #[error("malformed token")]
+    Malformed,
+    /// Signed by a key this service does not know.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// Bad signature, expired, or not yet valid.
+    #[error("invalid or expired token")]
+    Invalid,
+}
+
+fn key_id(public: &AsymmetricPublicKey<V4>) -> Result<String> {
+    let mut id = String::new();
+    Id::from(public)
+        .fmt(&mut id)
+        .map_err(|e| anyhow!("failed to format key id: {e}"))?;
+    Ok(id)
+}
+
+impl TokenSigner {
+    /// A signer for a PASERK `k4.secret.…` key.
+    ///
+    /// # Errors
+    /// When the text is not such a key.
+    pub fn from_paserk(secret: &str) -> Result<Self> {
+        let secret = AsymmetricSecretKey::<V4>::try_from(secret)
+            .map_err(|_| anyhow!("the signing key is not a PASERK k4.secret key"))?;
+        let public = AsymmetricPublicKey::<V4>::try_from(&secret)
+            .map_err(|_| anyhow!("failed to derive the public key"))?;
+        Ok(Self {
+            key_id: key_id(&public)?,
+            secret,
+            public,
+        })
+    }
+
+    /// The verifier that accepts this signer's tokens.
+    ///
+    /// # Errors
+    /// When the public key cannot be derived.
+    pub fn verifier(&self) -> Result<TokenVerifier> {
+        let public = AsymmetricPublicKey::<V4>::from(self.public.as_bytes())
+            .map_err(|_| anyhow!("failed to copy the public key"))?;
+        Ok(TokenVerifier {
+            keys: HashMap::from([(self.key_id.clone(), public)]),
+        })
+    }
+
+    /// Issues an access token for `user_id`, valid for [`ACCESS_TOKEN_TTL`].
+    ///
+    /// # Errors
+    /// When signing fails (it does not with a valid key).
+    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken> {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(ACCESS_TOKEN_TTL)?;
+        let mut claims = Claims::new().map_err(|e| anyhow!("claims: {e}"))?;
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        claims
+            .subject(&user_id.to_string())
+            .map_err(|e| anyhow!("sub: {e}"))?;
+        claims
+            .token_identifier(&Uuid::new_v4().to_string())
+            .map_err(|e| anyhow!("jti: {e}"))?;
+        claims.issued_at(&rfc3339(now)).map_err(|e| anyhow!("iat: {e}"))?;
+        claims
+            .not_before(&rfc3339(now))
+            .map_err(|e| anyhow!("nbf: {e}"))?;
+        claims
+            .expiration(&rfc3339(expires))
+            .map_err(|e| anyhow!("exp: {e}"))?;
+        let mut footer = Footer::new();
+        footer.key_id(&Id::from(&self.public));
+        let token = public::sign(&self.secret, &claims, Some(&footer), Some(IMPLICIT_ASSERTION))
+            .map_err(|e| anyhow!("failed to sign the token: {e}"))?;
+        Ok(IssuedToken {
+            token,
+            expires_in: ACCESS_TOKEN_TTL.as_secs(),
+        })
+    }
+}
+
+impl TokenVerifier {
+    /// A verifier for a PASERK `k4.public.…` key.
+    ///
+    /// # Errors
+    /// When the text is not such a key.
+    pub fn from_paserk(public: &str) -> Result<Self> {
+        let key = AsymmetricPublicKey::<V4>::try_from(public)
+            .map_err(|_| anyhow!("the public key is not a PASERK k4.public key"))?;
+        Ok(Self {
+            keys: HashMap::from([(key_id(&key)?, key)]),
+        })
+    }
+
+    /// Checks a token's signature, purpose and validity period.
+    ///
+    /// # Errors
+    /// A [`TokenError`] saying why it is refused.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let untrusted = UntrustedToken::<Public, V4>::try_from(token).map_err(|_| TokenError::Malformed)?;
+        let mut footer = Footer::new();
+        footer
+            .parse_bytes(untrusted.untrusted_footer())
+            .map_err(|_| TokenError::Malformed)?;
+        let kid = footer
+            .get_claim("kid")
+            .and_then(|v| v.as_str())
+            .ok_or(TokenError::Malformed)?;
+        let key = self.keys.get(kid).ok_or(TokenError::UnknownKey)?;
+        let trusted = public::verify(
+            key,
+            &untrusted,
+            &ClaimsValidationRules::new(),
+            Some(&footer),
+            Some(IMPLICIT_ASSERTION),
+        )
+        .map_err(|_| TokenError::Invalid)?;
+        let claims = trusted.payload_claims().ok_or(TokenError::Invalid)?;
+        let text = |name: &str| claims.get_claim(name).and_then(|v| v.as_str());
+        let user_id = text("sub")
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or(TokenError::Invalid)?;
+        let token_id = text("jti").ok_or(TokenError::Invalid)?.to_owned();
+        let expires_at = text("exp")
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or(TokenError::Invalid)?;
+        Ok(AccessClaims {
+            user_id,
+            token_id,
+            expires_at,
+        })
+    }
+}
+
+/// The signing key from `ZEKKA_SIGNING_KEY`, or else the one kept in the
+/// database, generating and storing it on first start (the first process to
+/// store one wins; the others read it back).
+///
+/// # Errors
+/// When the configured key is invalid or the database cannot be used.
+pub async fn load_signer(config: &Config, pool: &PgPool) -> Result<TokenSigner> {
+    if let Some(secret) = &config.signing_key {
+        return TokenSigner::from_paserk(secret.expose()).context("ZEKKA_SIGNING_KEY");
+    }
+    if let Some(secret) = stored_secret(pool).await? {
+        return TokenSigner::from_paserk(&secret);
+    }
+    tracing::warn!(
+        "no ZEKKA_SIGNING_KEY configured: generating a token signing key and keeping it in the \
+         database. Configure ZEKKA_SIGNING_KEY in production"
+    );
+    let pair = AsymmetricKeyPair::<V4>::generate().map_err(|e| anyhow!("failed to generate a key: {e}"))?;
+    let mut secret = String::new();
+    pair.secret
+        .fmt(&mut secret)
+        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
+    let mut public = String::new();
+    pair.public
+        .fmt(&mut public)
+        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
+    sqlx::query(
+        "INSERT INTO signing_keys (key_id, secret_key, public_key)
+         SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+    )
+    .bind(key_id(&pair.public)?)
+    .bind(&secret)
+    .bind(&public)
+    .execute(pool)
+    .await
+    .context("failed to store the signing key")?;
+    let stored = stored_secret(pool)
+        .await?
+        .ok_or_else(|| anyhow!("signing key vanished"))?;
+    TokenSigner::from_paserk(&stored)
+}
+
+/// The verifier for a service that does not sign: `ZEKKA_PUBLIC_KEY`, else
+/// derived from the configured or stored signing key.
+///
+/// # Errors
+/// When no key is configured or stored, or a key is invalid.
+pub async fn load_verifier(config: &Config, pool: &PgPool) -> Result<TokenVerifier> {
+    if let Some(public) = &config.public_key {
+        return TokenVerifier::from_paserk(public).context("ZEKKA_PUBLIC_KEY");
+    }
+    load_signer(config, pool).await?.verifier()
+}
+
+async fn stored_secret(pool: &PgPool) -> Result<Option<String>> {
+    sqlx::query_scalar("SELECT secret_key FROM signing_keys ORDER BY created_at LIMIT 1")
+        .fetch_optional(pool)
+        .await
+        .context("failed to read the signing key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> TokenSigner {
+        let pair = AsymmetricKeyPair::<V4>::generate().expect("keygen");
+        let mut secret = String::new();
+        pair.secret.fmt(&mut secret).expect("format");
+        TokenSigner::from_paserk(&secret).expect("signer")
+    }
+
+    #[test]
+    fn an_issued_token_verifies_and_names_its_user() {
+        let signer = signer();
+        let user = Uuid::now_v7();
+        let issued = signer.issue(user).expect("issue");
+        let claims = signer
+            .verifier()
+            .expect("verifier")
+            .verify(&issued.token)
+            .expect("verify");
+        assert_eq!(claims.user_id, user);
+        assert_eq!(issued.expires_in, 900);
+    }
+
+    #[test]
+    fn a_tampered_token_is_refused() {
+        let signer = signer();
+        let issued = signer.issue(Uuid::now_v7()).expect("issue");
+        let mut bytes = issued.token.into_bytes();
+        let middle = bytes.len() / 2;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).expect("ascii");
+        assert!(signer.verifier().expect("verifier").verify(&tampered).is_err());
+    }
+
+    #[test]
+    fn a_token_from_another_key_is_refused() {
+        let issued = signer().issue(Uuid::now_v7()).expect("issue");
+        assert!(
+            signer()
+                .verifier()
+                .expect("verifier")
+                .verify(&issued.token)
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! The trait every read model implements.
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_platform::event_log::StoredEvent;
+
+/// Why a projection could not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The read-model write failed.
+    #[error("read-model write failed: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    /// The stored payload does not match the event it names.
+    #[error("event payload does not match its type: {0}")]
+    Payload(#[from] serde_json::Error),
+    /// The event names an aggregate id that is not a UUID.
+    #[error("aggregate id {0:?} is not a UUID")]
+    AggregateId(String),
+}
+
+/// A read model built from the event stream.
+///
+/// `apply` runs inside the batch's transaction, which also advances the
+/// checkpoint: it must only write through `tx`, and it is never called twice
+/// for one event (unless the earlier call's transaction rolled back).
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The stable name of the projection: its checkpoint key. Never rename.
+    fn name(&self) -> &'static str;
+
+    /// The aggregate types whose events it reads; payloads of other events
+    /// are not even fetched.
+    fn aggregate_types(&self) -> &'static [&'static str];
+
+    /// Applies one event of one of [`Projection::aggregate_types`].
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError>;
+
+    /// Empties the projection's tables, to build them again from the start.
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;
+}

@@ -1,0 +1,21 @@
+//! The read models, one module each. Each owns its `rm_*` tables.
+
+pub mod projects;
+pub mod users;
+
+use std::sync::Arc;
+
+use crate::projection::{Projection, ProjectionError};
+
+/// Every projection this build runs.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(users::UsersProjection),
+        Arc::new(projects::ProjectsProjection),
+    ]
+}
+
+/// Parses an aggregate id that must be a UUID.
+fn uuid_of(aggregate_id: &str) -> Result<uuid::Uuid, ProjectionError> {
+    uuid::Uuid::parse_str(aggregate_id).map_err(|_| ProjectionError::AggregateId(aggregate_id.to_owned()))
+}

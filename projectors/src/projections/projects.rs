@@ -1,0 +1,144 @@
+//! `projects`: each project's details (`rm_projects`) and its members
+//! (`rm_project_members`), for the project routes and for every membership
+//! check of the query API.
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_domain::project::{ProjectEvent, ProjectStatus, Role};
+use zekka_platform::event_log::StoredEvent;
+
+use super::uuid_of;
+use crate::projection::{Projection, ProjectionError};
+
+/// The `projects` read model.
+pub struct ProjectsProjection;
+
+#[async_trait]
+impl Projection for ProjectsProjection {
+    fn name(&self) -> &'static str {
+        "projects"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Project"]
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let project_id = uuid_of(&event.aggregate_id)?;
+        let at = &event.recorded_at;
+        match serde_json::from_value::<ProjectEvent>(event.payload.clone())? {
+            ProjectEvent::ProjectCreated {
+                name,
+                description,
+                budget_usd,
+                owner_id,
+                stage,
+                ..
+            } => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_projects
+                            (project_id, name, description, owner_id, budget_usd, stage, status,
+                             created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &project_id,
+                        &name,
+                        &description,
+                        &owner_id,
+                        &budget_usd,
+                        &stage.as_str(),
+                        &ProjectStatus::Active.as_str(),
+                        at,
+                    ],
+                )
+                .await?;
+                upsert_member(tx, project_id, owner_id, Role::Owner, at).await?;
+            }
+            ProjectEvent::ProjectUpdated {
+                name,
+                description,
+                budget_usd,
+            } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_projects SET name = $2, description = $3, budget_usd = $4, updated_at = $5
+                          WHERE project_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&project_id, &name, &description, &budget_usd, at])
+                    .await?;
+            }
+            ProjectEvent::ProjectArchived {} => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_projects SET status = $2, updated_at = $3 WHERE project_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&project_id, &ProjectStatus::Archived.as_str(), at])
+                    .await?;
+            }
+            ProjectEvent::ProjectStageAdvanced { to, .. } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_projects SET stage = $2, updated_at = $3 WHERE project_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&project_id, &to.as_str(), at]).await?;
+            }
+            ProjectEvent::ProjectMemberAdded { user_id, role }
+            | ProjectEvent::ProjectMemberRoleChanged { user_id, role } => {
+                upsert_member(tx, project_id, user_id, role, at).await?;
+                touch(tx, project_id, at).await?;
+            }
+            ProjectEvent::ProjectMemberRemoved { user_id } => {
+                let delete = tx
+                    .prepare_cached("DELETE FROM rm_project_members WHERE project_id = $1 AND user_id = $2")
+                    .await?;
+                tx.execute(&delete, &[&project_id, &user_id]).await?;
+                touch(tx, project_id, at).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute("TRUNCATE rm_projects, rm_project_members")
+            .await?;
+        Ok(())
+    }
+}
+
+async fn upsert_member(
+    tx: &Transaction<'_>,
+    project_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    role: Role,
+    at: &chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO rm_project_members (project_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+        )
+        .await?;
+    tx.execute(&upsert, &[&project_id, &user_id, &role.as_str(), at])
+        .await?;
+    Ok(())
+}
+
+async fn touch(
+    tx: &Transaction<'_>,
+    project_id: uuid::Uuid,
+    at: &chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    let update = tx
+        .prepare_cached("UPDATE rm_projects SET updated_at = $2 WHERE project_id = $1")
+        .await?;
+    tx.execute(&update, &[&project_id, at]).await?;
+    Ok(())
+}

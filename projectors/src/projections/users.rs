@@ -1,0 +1,49 @@
+//! `users`: who each user is (`rm_users`), for `GET /users/me` and for
+//! showing names beside ids.
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_domain::user::UserEvent;
+use zekka_platform::event_log::StoredEvent;
+
+use crate::projection::{Projection, ProjectionError};
+
+/// The `users` read model.
+pub struct UsersProjection;
+
+#[async_trait]
+impl Projection for UsersProjection {
+    fn name(&self) -> &'static str {
+        "users"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["User"]
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        match serde_json::from_value::<UserEvent>(event.payload.clone())? {
+            UserEvent::UserRegistered {
+                user_id,
+                email,
+                display_name,
+                ..
+            } => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_users (user_id, email, display_name, created_at)
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .await?;
+                tx.execute(&insert, &[&user_id, &email, &display_name, &event.recorded_at])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute("TRUNCATE rm_users").await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! `GET /api/v1/projects` and `GET /api/v1/projects/{id}`: members only;
+//! anyone else is told the project does not exist.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use rust_decimal::Decimal;
+use tokio_postgres::Row;
+use uuid::Uuid;
+use zekka_platform::auth::BearerAuth;
+use zekka_platform::{Problem, money};
+
+use super::QueryTags;
+use crate::paging;
+use crate::state::QueryState;
+
+/// Reading projects.
+pub struct ProjectQueryApi {
+    state: Arc<QueryState>,
+}
+
+impl ProjectQueryApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<QueryState>) -> Self {
+        Self { state }
+    }
+}
+
+/// A project as its members see it.
+#[derive(Debug, Object)]
+struct ProjectView {
+    id: Uuid,
+    name: String,
+    description: String,
+    owner_id: Uuid,
+    /// USD, six decimals; `null` when the project has no budget.
+    budget_usd: Option<String>,
+    /// USD, six decimals.
+    spent_usd: String,
+    stage: String,
+    /// `active` or `archived`.
+    status: String,
+    /// The caller's role in the project.
+    my_role: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of projects.
+#[derive(Debug, Object)]
+struct ProjectPage {
+    items: Vec<ProjectView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+const PROJECT_COLUMNS: &str = "p.project_id, p.name, p.description, p.owner_id, p.budget_usd, p.spent_usd,
+     p.stage, p.status, m.role, p.created_at, p.updated_at";
+
+fn project_view(row: &Row) -> Result<ProjectView, tokio_postgres::Error> {
+    Ok(ProjectView {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        description: row.try_get(2)?,
+        owner_id: row.try_get(3)?,
+        budget_usd: row.try_get::<_, Option<Decimal>>(4)?.map(money::to_wire),
+        spent_usd: money::to_wire(row.try_get(5)?),
+        stage: row.try_get(6)?,
+        status: row.try_get(7)?,
+        my_role: row.try_get(8)?,
+        created_at: row.try_get(9)?,
+        updated_at: row.try_get(10)?,
+    })
+}
+
+#[OpenApi(prefix_path = "/api/v1/projects", tag = "QueryTags::Projects")]
+impl ProjectQueryApi {
+    /// The projects the caller is a member of, oldest first. Archived
+    /// projects are left out unless `include_archived=true`.
+    #[oai(path = "/", method = "get", operation_id = "listProjects")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+        include_archived: Query<Option<bool>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<ProjectPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let after = cursor
+            .0
+            .as_deref()
+            .map(|c| {
+                Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued"))
+            })
+            .transpose()?;
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {PROJECT_COLUMNS}
+                   FROM rm_project_members m JOIN rm_projects p USING (project_id)
+                  WHERE m.user_id = $1
+                    AND ($2::uuid IS NULL OR p.project_id > $2)
+                    AND ($3 OR p.status <> 'archived')
+                  ORDER BY p.project_id
+                  LIMIT $4"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &auth.0.user_id,
+                    &after,
+                    &include_archived.0.unwrap_or(false),
+                    &(limit + 1),
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let views = rows
+            .iter()
+            .map(project_view)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        let (items, next_cursor) = paging::page(views, limit, |p| p.id.to_string());
+        Ok(Json(ProjectPage { items, next_cursor }))
+    }
+
+    /// One project, if the caller is a member.
+    #[oai(path = "/:id", method = "get", operation_id = "getProject")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<ProjectView>, Problem> {
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {PROJECT_COLUMNS}
+                   FROM rm_project_members m JOIN rm_projects p USING (project_id)
+                  WHERE m.user_id = $1 AND p.project_id = $2"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let row = client
+            .query_opt(&statement, &[&auth.0.user_id, &id.0])
+            .await
+            .map_err(Problem::from_db)?
+            .ok_or_else(|| Problem::not_found("project not found"))?;
+        Ok(Json(project_view(&row).map_err(Problem::from_db)?))
+    }
+}

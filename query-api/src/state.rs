@@ -1,0 +1,31 @@
+//! The read side's shared state.
+
+use std::time::Duration;
+
+use zekka_platform::Problem;
+use zekka_platform::consistency::{self, ConsistencyToken};
+use zekka_platform::database::ReadPool;
+
+/// What every query handler shares.
+pub struct QueryState {
+    /// The read pool.
+    pub pool: ReadPool,
+    /// How long a query waits for its consistency token.
+    pub consistency_wait: Duration,
+}
+
+impl QueryState {
+    /// When the client sent a consistency token, waits until `projections`
+    /// have applied it.
+    ///
+    /// # Errors
+    /// 400 for a token this server did not issue; 503 when the read models
+    /// do not catch up in time.
+    pub async fn catch_up(&self, token: Option<&str>, projections: &[&str]) -> Result<(), Problem> {
+        let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
+            return Ok(());
+        };
+        let token: ConsistencyToken = token.parse()?;
+        consistency::wait_for(&self.pool, projections, token, self.consistency_wait).await
+    }
+}

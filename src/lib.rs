@@ -1,0 +1,192 @@
+//! The `zekka` process: builds any set of the three services (command-api,
+//! query-api, projectors) over one configuration and runs them until
+//! shutdown. `zekka up` runs all three on one port; `zekka serve <service>`
+//! runs one, as `compose.yaml` does.
+//!
+//! # Layout
+//! - [`App`]: build the chosen services, learn the bound port, run until shutdown.
+//! - [`Services`]: which services a process runs.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Route, Server};
+use poem_openapi::{OpenApi, OpenApiService};
+use zekka_command_api::CommandState;
+use zekka_platform::database::{self, ReadPool};
+use zekka_platform::http::{self, Readiness};
+use zekka_platform::shutdown::Shutdown;
+use zekka_platform::{Config, redis, tokens};
+use zekka_projectors::service::ProjectorService;
+use zekka_query_api::QueryState;
+
+/// The largest request body accepted (messages are at most 64 KiB).
+const MAX_BODY_BYTES: u64 = 1024 * 1024;
+
+/// Which services one process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    /// command-api, query-api and projectors on one port (`zekka up`).
+    All,
+    /// Only the write routes.
+    CommandApi,
+    /// Only the read routes.
+    QueryApi,
+    /// Only the projectors (with health and metrics routes).
+    Projectors,
+}
+
+impl Services {
+    fn commands(self) -> bool {
+        matches!(self, Services::All | Services::CommandApi)
+    }
+
+    fn queries(self) -> bool {
+        matches!(self, Services::All | Services::QueryApi)
+    }
+
+    fn projectors(self) -> bool {
+        matches!(self, Services::All | Services::Projectors)
+    }
+}
+
+/// A built, not yet running, Zekka process.
+pub struct App {
+    acceptor: poem::listener::TcpAcceptor,
+    port: u16,
+    endpoint: BoxEndpoint<'static>,
+    projectors: Option<ProjectorService>,
+    config: Config,
+}
+
+fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
+    let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
+    let spec = service.spec_endpoint();
+    let docs = service.swagger_ui();
+    Route::new()
+        .nest("/", service)
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+}
+
+impl App {
+    /// Prepares `services`: creates the database if missing, applies the
+    /// migrations (under an advisory lock), connects the pools, loads the
+    /// token keys, and binds the port.
+    ///
+    /// # Errors
+    /// When the database is unreachable, a migration fails or changed, a key
+    /// is invalid, or the port is taken.
+    pub async fn build(config: Config, services: Services) -> Result<Self> {
+        database::ensure_database_exists(&config.database_url).await?;
+        let write_pool = database::write_pool(&config).await?;
+        database::migrate(&write_pool).await?;
+        let read_pool: ReadPool = database::read_pool(&config)?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(redis::connect(url).await?),
+            None => None,
+        };
+
+        let route = if services.commands() {
+            let state = CommandState::build(&config, write_pool.clone()).await?;
+            let verifier = state.signer.verifier()?;
+            let commands = zekka_command_api::apis(state);
+            let route = if services.queries() {
+                let queries = zekka_query_api::apis(query_state(&config, &read_pool));
+                openapi_routes((commands, queries))
+            } else {
+                openapi_routes(commands)
+            };
+            Some((route, verifier))
+        } else if services.queries() {
+            let verifier = tokens::load_verifier(&config, &write_pool).await?;
+            Some((
+                openapi_routes(zekka_query_api::apis(query_state(&config, &read_pool))),
+                verifier,
+            ))
+        } else {
+            None
+        };
+        let readiness = Arc::new(Readiness {
+            database: read_pool.clone(),
+            redis,
+        });
+        let endpoint = match route {
+            Some((route, verifier)) => http::with_ops_routes(route)
+                .data(Arc::new(verifier))
+                .data(readiness)
+                .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))
+                .around(http::observe)
+                .boxed(),
+            None => http::with_ops_routes(Route::new())
+                .data(readiness)
+                .around(http::observe)
+                .boxed(),
+        };
+
+        let projectors = if services.projectors() {
+            Some(ProjectorService::build(&config, read_pool).await?)
+        } else {
+            None
+        };
+
+        let acceptor = TcpListener::bind((config.host, config.port))
+            .into_acceptor()
+            .await
+            .with_context(|| format!("failed to listen on {}:{}", config.host, config.port))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
+            .unwrap_or(config.port);
+        Ok(Self {
+            acceptor,
+            port,
+            endpoint,
+            projectors,
+            config,
+        })
+    }
+
+    /// The port the process listens on (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown`, then lets in-flight requests finish (up to
+    /// the configured grace period) and each projector finish its batch.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until(self, shutdown: Shutdown) -> Result<()> {
+        let projectors = self
+            .projectors
+            .map(|service| tokio::spawn(service.run_until(shutdown.clone())));
+        tracing::info!(port = self.port, "zekka listening");
+        let mut signal = shutdown.clone();
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint,
+                async move { signal.wait().await },
+                Some(self.config.shutdown_grace),
+            )
+            .await;
+        if let Some(projectors) = projectors
+            && let Err(error) = projectors.await
+        {
+            tracing::error!(%error, "projectors stopped abnormally");
+        }
+        tracing::info!("zekka stopped");
+        served.context("the HTTP server failed")
+    }
+}
+
+fn query_state(config: &Config, pool: &ReadPool) -> Arc<QueryState> {
+    Arc::new(QueryState {
+        pool: pool.clone(),
+        consistency_wait: config.consistency_wait,
+    })
+}
