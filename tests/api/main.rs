@@ -1,1 +1,13 @@
+//! Black-box tests: each starts the real services (or the real projection
+//! engine) against the real PostgreSQL, in a database of its own cloned from
+//! a migrated template, and drops it afterwards. `TEST_LOG=1` shows traces.
 
+mod support;
+
+mod auth;
+mod bad_input;
+mod binary;
+mod concurrency;
+mod migrations;
+mod projections;
+mod projects;

@@ -1,0 +1,292 @@
+//! The projection engine: gap-free catch-up, exactly-once effect, crash safety.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_domain::project::{Description, Project, ProjectCommand, ProjectName};
+use zekka_platform::database::{self, ReadPool};
+use zekka_platform::event_log::{Position, StoredEvent};
+use zekka_projectors::projections::projects::ProjectsProjection;
+use zekka_projectors::{Outcome, Projection, ProjectionError, Projector};
+
+use crate::support::TestDatabase;
+use crate::support::app::test_config;
+
+/// Records every global position it is given, in the order given, with no
+/// uniqueness constraint: an event applied twice shows up twice.
+struct PositionLog;
+
+#[async_trait]
+impl Projection for PositionLog {
+    fn name(&self) -> &'static str {
+        "test_position_log"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Probe"]
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        tx.execute(
+            "INSERT INTO test_applied (global_position) VALUES ($1)",
+            &[&event.position.global_position],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute("TRUNCATE test_applied").await?;
+        Ok(())
+    }
+}
+
+/// The real `projects` projection, slowed down so a test can stop it mid-batch.
+struct Slow(ProjectsProjection);
+
+#[async_trait]
+impl Projection for Slow {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        self.0.aggregate_types()
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        self.0.apply(tx, event).await
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        self.0.reset(tx).await
+    }
+}
+
+async fn read_pool(db: &TestDatabase) -> ReadPool {
+    database::read_pool(&test_config(&db.url)).expect("read pool")
+}
+
+const PROBE_INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+     VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}') RETURNING global_position";
+
+async fn applied(client: &tokio_postgres::Client) -> Vec<i64> {
+    client
+        .query("SELECT global_position FROM test_applied ORDER BY seq", &[])
+        .await
+        .expect("applied")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Drains until `done` holds, polling: `pg_snapshot_xmin` is cluster-wide,
+/// so another test's open transaction may hold the projector back a while.
+async fn drain_until<F, Fut>(projector: &Projector, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        projector.drain().await.expect("drain");
+        if done().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector did not catch up in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_whose_transaction_commits_late_is_applied_exactly_once_and_first() {
+    let db = TestDatabase::migrated().await;
+    let setup = db.connect().await;
+    setup
+        .batch_execute("CREATE TABLE test_applied (seq bigserial, global_position bigint NOT NULL)")
+        .await
+        .expect("test table");
+    let projector = Projector::new(Arc::new(PositionLog), read_pool(&db).await, 100);
+    projector.ensure_checkpoint().await.expect("checkpoint");
+
+    // Writer A takes its transaction id first and stays open.
+    let mut slow_writer = db.connect().await;
+    let open = slow_writer.transaction().await.expect("begin");
+    let late: i64 = open
+        .query_one(PROBE_INSERT, &[&"late"])
+        .await
+        .expect("insert")
+        .get(0);
+
+    // Later writers commit first; their global positions are higher.
+    let mut early = Vec::new();
+    for id in ["b", "c"] {
+        early.push(
+            setup
+                .query_one(PROBE_INSERT, &[&id])
+                .await
+                .expect("insert")
+                .get::<_, i64>(0),
+        );
+    }
+    assert!(early.iter().all(|p| *p > late));
+
+    // Nothing may be applied while the older writer is open: applying b and c
+    // now and moving the checkpoint past them would skip the late event.
+    assert_eq!(projector.drain().await.expect("drain"), 0);
+    assert_eq!(projector.position().await.expect("position"), Position::START);
+    assert!(applied(&setup).await.is_empty());
+
+    open.commit().await.expect("commit the late writer");
+    drain_until(&projector, || async { applied(&setup).await.len() >= 3 }).await;
+
+    assert_eq!(applied(&setup).await, vec![late, early[0], early[1]]);
+    assert_eq!(
+        projector.drain().await.expect("drain"),
+        0,
+        "nothing is applied twice"
+    );
+    assert_eq!(applied(&setup).await.len(), 3);
+}
+
+#[tokio::test]
+async fn two_workers_of_one_projection_never_apply_an_event_twice() {
+    let db = TestDatabase::migrated().await;
+    let setup = db.connect().await;
+    setup
+        .batch_execute("CREATE TABLE test_applied (seq bigserial, global_position bigint NOT NULL)")
+        .await
+        .expect("test table");
+    for n in 0..200 {
+        setup
+            .query_one(PROBE_INSERT, &[&format!("p{n}")])
+            .await
+            .expect("insert");
+    }
+    let pool = read_pool(&db).await;
+    let first = Projector::new(Arc::new(PositionLog), pool.clone(), 7);
+    let second = Projector::new(Arc::new(PositionLog), pool, 7);
+    first.ensure_checkpoint().await.expect("checkpoint");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while applied(&setup).await.len() < 200 {
+        let (a, b) = tokio::join!(first.run_once(), second.run_once());
+        a.expect("first worker");
+        b.expect("second worker");
+        assert!(tokio::time::Instant::now() < deadline, "workers did not catch up");
+    }
+    let positions = applied(&setup).await;
+    let mut unique = positions.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(positions.len(), 200);
+    assert_eq!(unique.len(), 200, "an event was applied twice");
+}
+
+async fn dump(client: &tokio_postgres::Client) -> String {
+    let row = client
+        .query_one(
+            "SELECT (SELECT coalesce(string_agg(p::text, E'\\n' ORDER BY project_id), '') FROM rm_projects p)
+                 || E'\\n--\\n' ||
+                    (SELECT coalesce(string_agg(m::text, E'\\n' ORDER BY project_id, user_id), '')
+                       FROM rm_project_members m)",
+            &[],
+        )
+        .await
+        .expect("dump");
+    row.get(0)
+}
+
+#[tokio::test]
+async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean_run() {
+    let db = TestDatabase::migrated().await;
+    let pool = db.sqlx_pool().await;
+    let cqrs = postgres_es::postgres_cqrs::<Project>(pool.clone(), vec![], ());
+    for n in 0..120 {
+        let id = uuid::Uuid::now_v7();
+        let owner = uuid::Uuid::now_v7();
+        let create = ProjectCommand::Create {
+            project_id: id,
+            name: ProjectName::parse(&format!("Project {n}")).expect("name"),
+            description: Description::default(),
+            budget: None,
+            owner_id: owner,
+        };
+        cqrs.execute(&id.to_string(), create).await.expect("create");
+        if n % 3 == 0 {
+            let rename = ProjectCommand::Update {
+                actor: owner,
+                name: Some(ProjectName::parse(&format!("Renamed {n}")).expect("name")),
+                description: None,
+                budget: None,
+            };
+            cqrs.execute(&id.to_string(), rename).await.expect("update");
+        }
+    }
+    let client = db.connect().await;
+    let total: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    let read = read_pool(&db).await;
+
+    // Run slowly in the background and kill it once it is part-way through.
+    let doomed = Projector::new(Arc::new(Slow(ProjectsProjection)), read.clone(), 10);
+    doomed.ensure_checkpoint().await.expect("checkpoint");
+    let task = tokio::spawn(async move {
+        loop {
+            if let Ok(Outcome::Idle) = doomed.run_once().await {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    let checkpoint = || async {
+        client
+            .query_one(
+                "SELECT global_position, events_applied FROM projection_checkpoints WHERE name = 'projects'",
+                &[],
+            )
+            .await
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
+            .expect("checkpoint")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while checkpoint().await.1 == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector never started"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    let (_, applied_before_crash) = checkpoint().await;
+    assert!(applied_before_crash < total, "the crash must happen mid-stream");
+
+    // Restart and finish.
+    let restarted = Projector::new(Arc::new(ProjectsProjection), read.clone(), 10);
+    drain_until(&restarted, || async { checkpoint().await.1 >= total }).await;
+    let (_, events_applied) = checkpoint().await;
+    assert_eq!(
+        events_applied, total,
+        "every event applied exactly once across the crash"
+    );
+    let after_crash = dump(&client).await;
+
+    // An uninterrupted run from scratch gives the same model.
+    restarted.reset().await.expect("reset");
+    drain_until(&restarted, || async { checkpoint().await.1 >= total }).await;
+    assert_eq!(dump(&client).await, after_crash);
+    let projects: i64 = client
+        .query_one("SELECT count(*) FROM rm_projects", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(projects, 120);
+}

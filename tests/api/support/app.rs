@@ -1,0 +1,166 @@
+//! A running Zekka (all services, one port) on a test database.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+use zekka::{App, Services};
+use zekka_platform::shutdown::{self, ShutdownTrigger};
+use zekka_platform::{Config, telemetry};
+
+use super::database::TestDatabase;
+use super::http::{self, Response};
+
+/// The app of one test. Stops when dropped; its database is dropped after.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    trigger: ShutdownTrigger,
+    pub db: TestDatabase,
+}
+
+/// The configuration tests run with: a test database, any free port, fast polling.
+pub fn test_config(database_url: &str) -> Config {
+    let config = Config::from_lookup(|name| match name {
+        "HOST" => Some("127.0.0.1".into()),
+        "PORT" => Some("0".into()),
+        "PROJECTOR_POLL_MS" => Some("50".into()),
+        "DATABASE_POOL_SIZE" => Some("4".into()),
+        "SHUTDOWN_GRACE_SECONDS" => Some("5".into()),
+        "REDIS_URL" => std::env::var("TEST_REDIS_URL").ok(),
+        _ => None,
+    })
+    .expect("test configuration");
+    config.with_database_url(database_url)
+}
+
+/// Starts every service on a fresh database.
+pub async fn spawn_app() -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init(zekka_platform::config::LogFormat::Text);
+    }
+    let db = TestDatabase::migrated().await;
+    let app = App::build(test_config(&db.url), Services::All)
+        .await
+        .expect("app builds");
+    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let (trigger, stop) = shutdown::channel();
+    tokio::spawn(app.run_until(stop));
+    TestApp { addr, trigger, db }
+}
+
+/// A registered, signed-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+    pub email: String,
+}
+
+impl TestApp {
+    /// Sends a request, with a bearer token when given.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("Authorization", bearer.as_str()));
+        }
+        let body = body.map(|b| serde_json::to_vec(b).expect("serialise"));
+        http::send(self.addr, method, path, &headers, body.as_deref())
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends a request with arbitrary headers and a raw body.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Response {
+        http::send(self.addr, method, path, headers, body)
+            .await
+            .expect("request sent")
+    }
+
+    /// GET with a bearer token and a consistency token.
+    pub async fn get_consistent(&self, path: &str, token: &str, consistency: &str) -> Response {
+        let bearer = format!("Bearer {token}");
+        self.raw(
+            "GET",
+            path,
+            &[("Authorization", &bearer), ("X-Consistency-Token", consistency)],
+            None,
+        )
+        .await
+    }
+
+    /// Registers and signs in a user named `name`.
+    pub async fn user(&self, name: &str) -> User {
+        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let registered = self
+            .request(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(&json!({"email": email, "password": "correct horse battery", "display_name": name})),
+            )
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.text());
+        let login = self
+            .request(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(&json!({"email": email, "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(login.status, 200, "{}", login.text());
+        let body = login.json();
+        User {
+            id: body["user_id"].as_str().expect("user_id").to_owned(),
+            token: body["access_token"].as_str().expect("token").to_owned(),
+            email,
+        }
+    }
+
+    /// Creates a project owned by `user`; returns (id, consistency token).
+    pub async fn project(&self, user: &User, name: &str) -> (String, String) {
+        let created = self
+            .request(
+                "POST",
+                "/api/v1/projects",
+                Some(&user.token),
+                Some(&json!({"name": name})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let body = created.json();
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["consistency_token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// How many events the store holds.
+    pub async fn event_count(&self) -> i64 {
+        self.db
+            .connect()
+            .await
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .expect("count events")
+            .get(0)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.trigger.trigger();
+    }
+}

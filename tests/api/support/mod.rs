@@ -1,0 +1,8 @@
+//! The test harness: databases, a running app, an HTTP client.
+
+pub mod app;
+pub mod database;
+pub mod http;
+
+pub use app::spawn_app;
+pub use database::TestDatabase;
