@@ -202,8 +202,7 @@ impl TokenVerifier {
 }
 
 /// The signing key from `ZEKKA_SIGNING_KEY`, or else the one kept in the
-/// database, generating and storing it on first start (the first process to
-/// store one wins; the others read it back).
+/// database, generated and stored on first start.
 ///
 /// # Errors
 /// When the configured key is invalid or the database cannot be used.
@@ -211,12 +210,66 @@ pub async fn load_signer(config: &Config, pool: &PgPool) -> Result<TokenSigner> 
     if let Some(secret) = &config.signing_key {
         return TokenSigner::from_paserk(secret.expose()).context("ZEKKA_SIGNING_KEY");
     }
-    if let Some(secret) = stored_secret(pool).await? {
-        return TokenSigner::from_paserk(&secret);
+    let stored = ensure_stored_key(pool).await?;
+    TokenSigner::from_paserk(&stored)
+}
+
+/// The verifier for a service that does not sign: `ZEKKA_PUBLIC_KEY`, else
+/// the configured signing key's public half, else the public keys kept in
+/// the database (the secret column is never read then, unless no key exists
+/// yet and one must be generated).
+///
+/// # Errors
+/// When a key is invalid or the database cannot be used.
+pub async fn load_verifier(config: &Config, pool: &PgPool) -> Result<TokenVerifier> {
+    if let Some(public) = &config.public_key {
+        return TokenVerifier::from_paserk(public).context("ZEKKA_PUBLIC_KEY");
+    }
+    if let Some(secret) = &config.signing_key {
+        return TokenSigner::from_paserk(secret.expose())
+            .context("ZEKKA_SIGNING_KEY")?
+            .verifier();
+    }
+    let mut public_keys: Vec<String> = sqlx::query_scalar("SELECT public_key FROM signing_keys")
+        .fetch_all(pool)
+        .await
+        .context("failed to read the token keys")?;
+    if public_keys.is_empty() {
+        ensure_stored_key(pool).await?;
+        public_keys = sqlx::query_scalar("SELECT public_key FROM signing_keys")
+            .fetch_all(pool)
+            .await
+            .context("failed to read the token keys")?;
+    }
+    let mut keys = HashMap::new();
+    for text in public_keys {
+        let key = AsymmetricPublicKey::<V4>::try_from(text.as_str())
+            .map_err(|_| anyhow!("a stored public key is not a PASERK k4.public key"))?;
+        keys.insert(key_id(&key)?, key);
+    }
+    Ok(TokenVerifier { keys })
+}
+
+/// The stored signing key, generating one when there is none. Processes
+/// starting together agree on one key: the check and the insert run under a
+/// transaction-scoped advisory lock.
+async fn ensure_stored_key(pool: &PgPool) -> Result<String> {
+    let mut tx = pool.begin().await.context("failed to begin")?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7402012)")
+        .execute(&mut *tx)
+        .await
+        .context("failed to lock the signing keys")?;
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .context("failed to read the signing key")?;
+    if let Some(secret) = existing {
+        return Ok(secret);
     }
     tracing::warn!(
-        "no ZEKKA_SIGNING_KEY configured: generating a token signing key and keeping it in the \
-         database. Configure ZEKKA_SIGNING_KEY in production"
+        "no ZEKKA_SIGNING_KEY configured: generated a token signing key and kept it in the \
+         database. Configure ZEKKA_SIGNING_KEY (and ZEKKA_PUBLIC_KEY for query-api) in production"
     );
     let pair = AsymmetricKeyPair::<V4>::generate().map_err(|e| anyhow!("failed to generate a key: {e}"))?;
     let mut secret = String::new();
@@ -227,39 +280,15 @@ pub async fn load_signer(config: &Config, pool: &PgPool) -> Result<TokenSigner> 
     pair.public
         .fmt(&mut public)
         .map_err(|e| anyhow!("failed to format the key: {e}"))?;
-    sqlx::query(
-        "INSERT INTO signing_keys (key_id, secret_key, public_key)
-         SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
-    )
-    .bind(key_id(&pair.public)?)
-    .bind(&secret)
-    .bind(&public)
-    .execute(pool)
-    .await
-    .context("failed to store the signing key")?;
-    let stored = stored_secret(pool)
-        .await?
-        .ok_or_else(|| anyhow!("signing key vanished"))?;
-    TokenSigner::from_paserk(&stored)
-}
-
-/// The verifier for a service that does not sign: `ZEKKA_PUBLIC_KEY`, else
-/// derived from the configured or stored signing key.
-///
-/// # Errors
-/// When no key is configured or stored, or a key is invalid.
-pub async fn load_verifier(config: &Config, pool: &PgPool) -> Result<TokenVerifier> {
-    if let Some(public) = &config.public_key {
-        return TokenVerifier::from_paserk(public).context("ZEKKA_PUBLIC_KEY");
-    }
-    load_signer(config, pool).await?.verifier()
-}
-
-async fn stored_secret(pool: &PgPool) -> Result<Option<String>> {
-    sqlx::query_scalar("SELECT secret_key FROM signing_keys ORDER BY created_at LIMIT 1")
-        .fetch_optional(pool)
+    sqlx::query("INSERT INTO signing_keys (key_id, secret_key, public_key) VALUES ($1, $2, $3)")
+        .bind(key_id(&pair.public)?)
+        .bind(&secret)
+        .bind(&public)
+        .execute(&mut *tx)
         .await
-        .context("failed to read the signing key")
+        .context("failed to store the signing key")?;
+    tx.commit().await.context("failed to store the signing key")?;
+    Ok(secret)
 }
 
 #[cfg(test)]

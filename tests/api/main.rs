@@ -11,3 +11,4 @@ mod concurrency;
 mod migrations;
 mod projections;
 mod projects;
+mod split_services;

@@ -1,0 +1,111 @@
+//! The services run as separate processes (as in compose.yaml) work together,
+//! and processes starting together agree on one token key.
+
+use std::net::SocketAddr;
+
+use serde_json::json;
+use zekka::{App, Services};
+use zekka_platform::shutdown::{self, ShutdownTrigger};
+use zekka_platform::tokens;
+
+use crate::support::TestDatabase;
+use crate::support::app::test_config;
+use crate::support::http::{self, Response};
+
+async fn start(db: &TestDatabase, services: Services) -> (SocketAddr, ShutdownTrigger) {
+    let app = App::build(test_config(&db.url), services).await.expect("build");
+    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let (trigger, stop) = shutdown::channel();
+    tokio::spawn(app.run_until(stop));
+    (addr, trigger)
+}
+
+async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: serde_json::Value) -> Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    let body = serde_json::to_vec(&body).expect("json");
+    http::send(addr, "POST", path, &headers, Some(&body))
+        .await
+        .expect("send")
+}
+
+#[tokio::test]
+async fn command_api_query_api_and_projectors_as_separate_services_serve_one_flow() {
+    let db = TestDatabase::migrated().await;
+    let (commands, _c) = start(&db, Services::CommandApi).await;
+    let (queries, _q) = start(&db, Services::QueryApi).await;
+    let (_projectors, _p) = start(&db, Services::Projectors).await;
+
+    let credentials = json!({"email": "split@example.com", "password": "correct horse battery"});
+    let mut register = credentials.clone();
+    register["display_name"] = json!("Split");
+    assert_eq!(
+        post(commands, "/api/v1/auth/register", None, register)
+            .await
+            .status,
+        201
+    );
+    let login = post(commands, "/api/v1/auth/login", None, credentials).await;
+    let token = login.json()["access_token"].as_str().expect("token").to_owned();
+    let created = post(
+        commands,
+        "/api/v1/projects",
+        Some(&token),
+        json!({"name": "Split"}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let body = created.json();
+    let path = format!("/api/v1/projects/{}", body["id"].as_str().expect("id"));
+    let consistency = body["consistency_token"].as_str().expect("consistency");
+
+    let bearer = format!("Bearer {token}");
+    let read = http::send(
+        queries,
+        "GET",
+        &path,
+        &[("Authorization", &bearer), ("X-Consistency-Token", consistency)],
+        None,
+    )
+    .await
+    .expect("send");
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["name"], "Split");
+
+    // Each service serves only its own side.
+    let on_commands = http::send(commands, "GET", &path, &[("Authorization", &bearer)], None)
+        .await
+        .expect("send");
+    assert!(matches!(on_commands.status, 404 | 405), "{}", on_commands.status);
+    let on_queries = post(queries, "/api/v1/projects", Some(&token), json!({"name": "Nope"})).await;
+    assert!(matches!(on_queries.status, 404 | 405), "{}", on_queries.status);
+}
+
+#[tokio::test]
+async fn processes_starting_together_generate_one_signing_key() {
+    let db = TestDatabase::migrated().await;
+    let config = test_config(&db.url);
+    let pool = db.sqlx_pool().await;
+    let (a, b, c, d) = tokio::join!(
+        tokens::load_signer(&config, &pool),
+        tokens::load_signer(&config, &pool),
+        tokens::load_verifier(&config, &pool),
+        tokens::load_verifier(&config, &pool),
+    );
+    let (a, b, c, d) = (a.expect("a"), b.expect("b"), c.expect("c"), d.expect("d"));
+    let user = uuid::Uuid::now_v7();
+    for signer in [&a, &b] {
+        let issued = signer.issue(user).expect("issue");
+        for verifier in [&c, &d] {
+            assert_eq!(verifier.verify(&issued.token).expect("verifies").user_id, user);
+        }
+    }
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM signing_keys")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(keys, 1);
+}
