@@ -122,7 +122,7 @@ pub async fn observe<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Res
         .inc();
     METRICS
         .http_duration
-        .with_label_values(&[route, &method])
+        .with_label_values(&[route, &method, status.as_str()])
         .observe(started.elapsed().as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);

@@ -12,7 +12,7 @@ pub struct Metrics {
     registry: Registry,
     /// HTTP requests by route (the operation id), method and status.
     pub http_requests: IntCounterVec,
-    /// HTTP request latency by route and method.
+    /// HTTP request latency by route, method and status.
     pub http_duration: HistogramVec,
     /// Commands by name and outcome (`ok`, `rejected`, `conflict`, `error`).
     pub commands: IntCounterVec,
@@ -84,8 +84,8 @@ impl Metrics {
             http_duration: histogram(
                 &registry,
                 "http_request_duration_seconds",
-                "HTTP request latency by route and method",
-                &["route", "method"],
+                "HTTP request latency by route, method and status",
+                &["route", "method", "status"],
                 latency.clone(),
             ),
             commands: counter(

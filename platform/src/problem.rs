@@ -138,9 +138,23 @@ impl Problem {
         )
     }
 
-    /// A read-side database error: 503 when the database is unreachable, 500 otherwise.
+    /// A read-side database error: 503 when the database is unreachable or
+    /// shutting down, 500 otherwise.
     pub fn from_db(error: tokio_postgres::Error) -> Self {
-        if error.is_closed() || error.code().is_none() {
+        use std::error::Error as _;
+        use tokio_postgres::error::SqlState;
+
+        let unreachable = error.is_closed()
+            || error.source().is_some_and(|s| s.is::<std::io::Error>())
+            || error.code().is_some_and(|code| {
+                [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
+            });
+        if unreachable {
             tracing::warn!(error = %ErrorChain(&error), "database unavailable");
             Self::unavailable("the database is unavailable; retry shortly", 2)
         } else {

@@ -209,3 +209,28 @@ async fn a_consistency_token_from_the_future_times_out_with_503() {
     response.assert_problem(503);
     assert!(response.header("retry-after").is_some());
 }
+
+#[tokio::test]
+async fn requests_commands_appends_and_projections_show_in_the_metrics() {
+    let app = spawn_app().await;
+    let user = app.user("metered").await;
+    let (project, consistency) = app.project(&user, "Metered").await;
+    let read = app
+        .get_consistent(&format!("/api/v1/projects/{project}"), &user.token, &consistency)
+        .await;
+    assert_eq!(read.status, 200);
+    let metrics = app.raw("GET", "/metrics", &[], None).await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text();
+    for expected in [
+        r#"zekka_http_requests_total{method="POST",route="createProject",status="201"}"#,
+        r#"zekka_http_request_duration_seconds_count{method="GET",route="getProject",status="200"}"#,
+        r#"zekka_commands_total{command="CreateProject",outcome="ok"}"#,
+        r#"zekka_events_appended_total{aggregate_type="Project"}"#,
+        r#"zekka_projection_position{projection="projects"}"#,
+        r#"zekka_projection_events_applied_total{projection="projects"}"#,
+        r#"zekka_projection_batch_duration_seconds_count{projection="projects"}"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected} in:\n{text}");
+    }
+}
