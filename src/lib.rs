@@ -12,12 +12,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use poem::endpoint::BoxEndpoint;
+use poem::http::Method;
 use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Cors;
 use poem::{EndpointExt, Route, Server};
 use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::CommandState;
 use zekka_platform::database::{self, ReadPool};
-use zekka_platform::http::{self, Readiness};
+use zekka_platform::ephemeral::Ephemeral;
+use zekka_platform::http::{self, ProxyTrust, Readiness};
+use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::{Config, redis, tokens};
 use zekka_projectors::service::ProjectorService;
@@ -59,7 +63,43 @@ pub struct App {
     port: u16,
     endpoint: BoxEndpoint<'static>,
     projectors: Option<ProjectorService>,
+    mailer: Option<sqlx::PgPool>,
     config: Config,
+}
+
+/// CORS for `origins` (none configured: no CORS headers, so browsers refuse
+/// cross-origin calls).
+fn cors(origins: &[String]) -> Option<Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        Cors::new()
+            .allow_origins(origins.iter().map(String::as_str))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::PATCH,
+            ])
+            .allow_headers([
+                "authorization",
+                "content-type",
+                "idempotency-key",
+                "x-consistency-token",
+                "x-request-id",
+            ])
+            .expose_headers([
+                "x-consistency-token",
+                "x-request-id",
+                "retry-after",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+            ])
+            .max_age(600),
+    )
 }
 
 fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
@@ -89,9 +129,18 @@ impl App {
             Some(url) => Some(redis::connect(url).await?),
             None => None,
         };
+        let ephemeral = match &redis {
+            Some(client) => Ephemeral::redis(client.clone(), config.redis_prefix.clone()),
+            None => {
+                tracing::info!("no REDIS_URL: rate limits and revocations are kept in this process only");
+                Ephemeral::local()
+            }
+        };
 
+        let mut mailer = None;
         let route = if services.commands() {
-            let state = CommandState::build(&config, write_pool.clone()).await?;
+            let state = CommandState::build(&config, write_pool.clone(), ephemeral.clone()).await?;
+            mailer = Some(write_pool.clone());
             let verifier = state.signer.verifier()?;
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
@@ -114,18 +163,26 @@ impl App {
             database: read_pool.clone(),
             redis,
         });
+        let timeout = config.request_timeout;
         let endpoint = match route {
             Some((route, verifier)) => http::with_ops_routes(route)
                 .data(Arc::new(verifier))
+                .data(Revocations::new(ephemeral))
                 .data(readiness)
+                .around(move |ep, req| http::time_limit(ep, req, timeout))
                 .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))
-                .around(http::observe)
                 .boxed(),
-            None => http::with_ops_routes(Route::new())
-                .data(readiness)
-                .around(http::observe)
-                .boxed(),
+            None => http::with_ops_routes(Route::new()).data(readiness).boxed(),
         };
+        let endpoint = match cors(&config.cors_origins) {
+            Some(cors) => endpoint.with(cors).boxed(),
+            None => endpoint,
+        };
+        let endpoint = endpoint
+            .around(http::security_headers)
+            .around(http::observe)
+            .data(ProxyTrust(config.trust_forwarded_for))
+            .boxed();
 
         let projectors = if services.projectors() {
             Some(ProjectorService::build(&config, read_pool).await?)
@@ -147,6 +204,7 @@ impl App {
             port,
             endpoint,
             projectors,
+            mailer,
             config,
         })
     }
@@ -165,6 +223,13 @@ impl App {
         let projectors = self
             .projectors
             .map(|service| tokio::spawn(service.run_until(shutdown.clone())));
+        let mailer = self.mailer.map(|pool| {
+            tokio::spawn(zekka_command_api::mailer::run(
+                pool,
+                self.config.mail_poll_interval,
+                shutdown.clone(),
+            ))
+        });
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -178,6 +243,11 @@ impl App {
             && let Err(error) = projectors.await
         {
             tracing::error!(%error, "projectors stopped abnormally");
+        }
+        if let Some(mailer) = mailer
+            && let Err(error) = mailer.await
+        {
+            tracing::error!(%error, "the mailer stopped abnormally");
         }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")

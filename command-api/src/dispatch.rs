@@ -79,6 +79,27 @@ where
     A: Aggregate,
     A::Error: Refusal,
 {
+    run(cqrs, aggregate_id, command, name, context)
+        .await
+        .map_err(refused)?;
+    last_position(pool, A::TYPE, aggregate_id).await
+}
+
+/// Executes `command` with the request's metadata and counts it, leaving the
+/// outcome to the caller (for flows that branch on the domain's refusal).
+///
+/// # Errors
+/// As `cqrs-es` reports them.
+pub async fn run<A>(
+    cqrs: &PostgresCqrs<A>,
+    aggregate_id: &str,
+    command: A::Command,
+    name: &'static str,
+    context: &CommandContext,
+) -> Result<(), AggregateError<A::Error>>
+where
+    A: Aggregate,
+{
     let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
     let result = cqrs
         .execute_with_metadata(aggregate_id, command, context.metadata(name))
@@ -91,8 +112,7 @@ where
         Err(_) => "error",
     };
     METRICS.commands.with_label_values(&[name, outcome]).inc();
-    result.map_err(refused)?;
-    last_position(pool, A::TYPE, aggregate_id).await
+    result
 }
 
 /// The one mapping of command failures onto answers.
@@ -108,6 +128,9 @@ pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
                 ErrorKind::Forbidden => Problem::forbidden(detail),
                 ErrorKind::NotFound => Problem::not_found(detail),
                 ErrorKind::Conflict => Problem::conflict(detail),
+                ErrorKind::Unauthorized => Problem::unauthorized(detail),
+                ErrorKind::Gone => Problem::new(poem::http::StatusCode::GONE, detail),
+                ErrorKind::BadRequest => Problem::bad_request(detail),
             }
         }
         AggregateError::AggregateConflict => {

@@ -6,11 +6,17 @@
 //! # Layout
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
-//! - [`routes`]: the HTTP routes (`auth`, `projects`).
+//! - [`sessions`]: finding accounts, starting and rotating sessions, system roles.
+//! - [`lockout`]: locking accounts after failed sign-ins.
+//! - [`mailer`]: the mail outbox and its drain.
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`).
 #![forbid(unsafe_code)]
 
 pub mod dispatch;
+pub mod lockout;
+pub mod mailer;
 pub mod routes;
+pub mod sessions;
 pub mod state;
 
 use std::sync::Arc;
@@ -18,9 +24,16 @@ use std::sync::Arc;
 pub use state::CommandState;
 
 /// Every command route, for one `OpenApiService`.
-pub fn apis(state: Arc<CommandState>) -> (routes::auth::AuthApi, routes::projects::ProjectCommandApi) {
+pub fn apis(
+    state: Arc<CommandState>,
+) -> (
+    routes::auth::AuthApi,
+    routes::account::AccountApi,
+    routes::projects::ProjectCommandApi,
+) {
     (
         routes::auth::AuthApi::new(state.clone()),
+        routes::account::AccountApi::new(state.clone()),
         routes::projects::ProjectCommandApi::new(state),
     )
 }

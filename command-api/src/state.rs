@@ -9,9 +9,13 @@ use cqrs_es::{Aggregate, EventEnvelope, Query};
 use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs};
 use sqlx::PgPool;
 use zekka_domain::project::Project;
+use zekka_domain::session::Session;
 use zekka_domain::user::User;
 use zekka_platform::Config;
+use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::metrics::METRICS;
+use zekka_platform::rate_limit::RateLimiter;
+use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{self, TokenSigner};
 
 /// What every command handler shares.
@@ -22,10 +26,22 @@ pub struct CommandState {
     pub projects: PostgresCqrs<Project>,
     /// The User aggregate's framework.
     pub users: PostgresCqrs<User>,
+    /// The Session aggregate's framework.
+    pub sessions: PostgresCqrs<Session>,
     /// Loads users for sign-in (the framework's own store is private).
     pub user_store: PersistedEventStore<PostgresEventRepository, User>,
+    /// Loads sessions for refresh.
+    pub session_store: PersistedEventStore<PostgresEventRepository, Session>,
     /// Signs access tokens.
     pub signer: TokenSigner,
+    /// Deny-lists of revoked access tokens.
+    pub revocations: Revocations,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    /// Short-lived shared state (lockout of unknown emails).
+    pub ephemeral: Ephemeral,
+    /// The configuration (limits, lifetimes, system roles).
+    pub config: Config,
 }
 
 /// Counts appended events. Runs in-process after commit; it feeds a metric
@@ -42,18 +58,32 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
     }
 }
 
+fn framework<A: Aggregate<Services = ()> + 'static>(pool: &PgPool) -> PostgresCqrs<A> {
+    postgres_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], ())
+}
+
+fn store<A: Aggregate>(pool: &PgPool) -> PersistedEventStore<PostgresEventRepository, A> {
+    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+}
+
 impl CommandState {
     /// Builds the command side over `pool`, loading (or creating) the signing key.
     ///
     /// # Errors
     /// When the signing key cannot be loaded.
-    pub async fn build(config: &Config, pool: PgPool) -> Result<Arc<Self>> {
+    pub async fn build(config: &Config, pool: PgPool, ephemeral: Ephemeral) -> Result<Arc<Self>> {
         let signer = tokens::load_signer(config, &pool).await?;
         Ok(Arc::new(Self {
-            projects: postgres_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], ()),
-            users: postgres_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], ()),
-            user_store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
+            projects: framework(&pool),
+            users: framework(&pool),
+            sessions: framework(&pool),
+            user_store: store(&pool),
+            session_store: store(&pool),
             signer,
+            revocations: Revocations::new(ephemeral.clone()),
+            limiter: RateLimiter::new(ephemeral.clone()),
+            ephemeral,
+            config: config.clone(),
             pool,
         }))
     }

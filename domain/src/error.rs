@@ -12,6 +12,12 @@ pub enum ErrorKind {
     NotFound,
     /// The aggregate's current state does not allow this (HTTP 409).
     Conflict,
+    /// The credentials presented are not (or no longer) valid (HTTP 401).
+    Unauthorized,
+    /// A one-time token was already used or has expired (HTTP 410).
+    Gone,
+    /// The request names something that cannot exist (HTTP 400).
+    BadRequest,
 }
 
 /// A field-level validation failure, for the `errors` list of a problem.

@@ -6,13 +6,15 @@
 //!
 //! # Layout
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
-//! - [`user`]: the User aggregate (registration).
+//! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
+//! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
 //! - [`error`]: the error kinds every aggregate's errors map onto.
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod project;
+pub mod session;
 pub mod sink;
 pub mod user;
 

@@ -73,6 +73,103 @@ pub struct Config {
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take to
     /// finish after SIGINT/SIGTERM. Default 30 s.
     pub shutdown_grace: Duration,
+    /// `REDIS_PREFIX`: put before every Redis key. Default `zekka:`.
+    pub redis_prefix: String,
+    /// Rate limits and lockout.
+    pub limits: LimitsConfig,
+    /// `TRUST_FORWARDED_FOR`: take the client address from the first
+    /// `X-Forwarded-For` hop (behind a trusted reverse proxy only). Default false.
+    pub trust_forwarded_for: bool,
+    /// `REFRESH_TOKEN_TTL_SECONDS`: how long a refresh token lives. Default 7 days.
+    pub refresh_token_ttl: Duration,
+    /// `ZEKKA_ADMIN_EMAILS`: comma-separated emails that get the system
+    /// `admin` role (the first registered user always does).
+    pub admin_emails: Vec<String>,
+    /// `ZEKKA_AUDITOR_EMAILS`: comma-separated emails that get the system `auditor` role.
+    pub auditor_emails: Vec<String>,
+    /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
+    /// browser. Default none (cross-origin calls are refused).
+    pub cors_origins: Vec<String>,
+    /// `REQUEST_TIMEOUT_SECONDS`: how long one request may take before it is
+    /// answered 503. Default 30 s.
+    pub request_timeout: Duration,
+    /// `PUBLIC_URL`: where people reach the frontend, for links in mail.
+    /// Default `http://localhost:8080`.
+    pub public_url: String,
+    /// `PASSWORD_RESET_TTL_SECONDS`: how long a reset link works. Default 1800.
+    pub password_reset_ttl: Duration,
+    /// `EMAIL_VERIFICATION_TTL_SECONDS`: how long a verification link works. Default 2 days.
+    pub email_verification_ttl: Duration,
+    /// `MAIL_POLL_MS`: how often the mailer looks for unsent mail. Default 1000.
+    pub mail_poll_interval: Duration,
+}
+
+/// A number of events allowed per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    /// Events allowed per window.
+    pub max: i64,
+    /// The window.
+    pub window: Duration,
+}
+
+impl Rate {
+    fn parse(name: &str, raw: &str) -> Result<Self> {
+        let (max, seconds) = raw
+            .split_once('/')
+            .with_context(|| format!("{name} must look like COUNT/SECONDS (e.g. 30/60), got {raw:?}"))?;
+        let max: i64 = max
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}: bad count in {raw:?}"))?;
+        let seconds: u64 = seconds
+            .trim()
+            .parse()
+            .with_context(|| format!("{name}: bad seconds in {raw:?}"))?;
+        anyhow::ensure!(
+            max >= 1 && seconds >= 1,
+            "{name}: count and seconds must be at least 1"
+        );
+        Ok(Self {
+            max,
+            window: Duration::from_secs(seconds),
+        })
+    }
+
+    fn scaled(self, multiplier: f64) -> Self {
+        // Rounded and at least 1; the limits are small integers, so the float
+        // never loses anything that matters.
+        let max = ((self.max as f64) * multiplier).round().max(1.0);
+        Self {
+            max: if max >= i64::MAX as f64 {
+                i64::MAX
+            } else {
+                max as i64
+            },
+            window: self.window,
+        }
+    }
+}
+
+/// Rate limits (scaled by `ZEKKA_RATE_LIMIT_MULTIPLIER`) and the account lockout (not scaled).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LimitsConfig {
+    /// `ZEKKA_RATE_LIMIT_MULTIPLIER`: scales every rate limit (not the
+    /// lockout), for load tests that sign in often from one address. Default 1.
+    pub multiplier: f64,
+    /// `RATE_LIMIT_LOGIN_FAILURES`: failed sign-ins per client address. Default 20/900.
+    pub login_failures_per_ip: Rate,
+    /// `RATE_LIMIT_REGISTER`: registrations per client address. Default 30/60.
+    pub register_per_ip: Rate,
+    /// `RATE_LIMIT_AUTH`: other auth calls (refresh, password reset,
+    /// verification) per client address. Default 60/60.
+    pub auth_per_ip: Rate,
+    /// `RATE_LIMIT_WRITES`: writes per signed-in user. Default 600/60.
+    pub writes_per_user: Rate,
+    /// `LOGIN_LOCKOUT_THRESHOLD`: failed sign-ins in a row that lock an account. Default 5.
+    pub lockout_threshold: u32,
+    /// `LOGIN_LOCKOUT_SECONDS`: how long a locked account stays locked. Default 900.
+    pub lockout_duration: Duration,
 }
 
 impl Config {
@@ -107,7 +204,70 @@ impl Config {
                 .parse()
                 .with_context(|| format!("HOST must be an IP address, got {v:?}"))
         })?;
+        let rate = |name: &str, default: &str| -> Result<Rate> {
+            Rate::parse(name, get(name).as_deref().unwrap_or(default))
+        };
+        let multiplier: f64 = get("ZEKKA_RATE_LIMIT_MULTIPLIER").map_or(Ok(1.0), |v| {
+            v.trim()
+                .parse()
+                .with_context(|| format!("ZEKKA_RATE_LIMIT_MULTIPLIER must be a number, got {v:?}"))
+        })?;
+        anyhow::ensure!(
+            multiplier.is_finite() && multiplier > 0.0,
+            "ZEKKA_RATE_LIMIT_MULTIPLIER must be positive"
+        );
+        let limits = LimitsConfig {
+            multiplier,
+            login_failures_per_ip: rate("RATE_LIMIT_LOGIN_FAILURES", "20/900")?.scaled(multiplier),
+            register_per_ip: rate("RATE_LIMIT_REGISTER", "30/60")?.scaled(multiplier),
+            auth_per_ip: rate("RATE_LIMIT_AUTH", "60/60")?.scaled(multiplier),
+            writes_per_user: rate("RATE_LIMIT_WRITES", "600/60")?.scaled(multiplier),
+            lockout_threshold: u32::try_from(parse("LOGIN_LOCKOUT_THRESHOLD", 5)?.max(1))?,
+            lockout_duration: Duration::from_secs(parse("LOGIN_LOCKOUT_SECONDS", 900)?.max(1)),
+        };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|item| item.trim().to_lowercase())
+                        .filter(|item| !item.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let flag = |name: &str| -> Result<bool> {
+            match get(name).as_deref().map(str::trim) {
+                None | Some("0" | "false" | "no") => Ok(false),
+                Some("1" | "true" | "yes") => Ok(true),
+                Some(other) => anyhow::bail!("{name} must be true or false, got {other:?}"),
+            }
+        };
         Ok(Self {
+            redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "zekka:".to_owned()),
+            limits,
+            trust_forwarded_for: flag("TRUST_FORWARDED_FOR")?,
+            refresh_token_ttl: Duration::from_secs(
+                parse("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)?.max(60),
+            ),
+            admin_emails: list("ZEKKA_ADMIN_EMAILS"),
+            auditor_emails: list("ZEKKA_AUDITOR_EMAILS"),
+            cors_origins: get("CORS_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            request_timeout: Duration::from_secs(parse("REQUEST_TIMEOUT_SECONDS", 30)?.max(1)),
+            public_url: get("PUBLIC_URL")
+                .map(|u| u.trim().trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| "http://localhost:8080".to_owned()),
+            password_reset_ttl: Duration::from_secs(parse("PASSWORD_RESET_TTL_SECONDS", 1800)?.max(60)),
+            email_verification_ttl: Duration::from_secs(
+                parse("EMAIL_VERIFICATION_TTL_SECONDS", 2 * 24 * 3600)?.max(60),
+            ),
+            mail_poll_interval: Duration::from_millis(parse("MAIL_POLL_MS", 1000)?.max(10)),
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/zekka".to_owned()),
             redis_url: get("REDIS_URL"),
@@ -151,6 +311,22 @@ mod tests {
         let env = HashMap::from([("PORT", "eighty")]);
         let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect_err("must fail");
         assert!(err.to_string().contains("PORT"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_parse_and_scale_but_the_lockout_does_not() {
+        let env = HashMap::from([
+            ("RATE_LIMIT_REGISTER", "10/60"),
+            ("ZEKKA_RATE_LIMIT_MULTIPLIER", "100"),
+            ("LOGIN_LOCKOUT_THRESHOLD", "5"),
+        ]);
+        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
+        assert_eq!(config.limits.register_per_ip.max, 1000);
+        assert_eq!(config.limits.register_per_ip.window, Duration::from_secs(60));
+        assert_eq!(config.limits.login_failures_per_ip.max, 2000);
+        assert_eq!(config.limits.lockout_threshold, 5);
+        let bad = HashMap::from([("RATE_LIMIT_WRITES", "lots")]);
+        assert!(Config::from_lookup(|k| bad.get(k).map(|v| v.to_string())).is_err());
     }
 
     #[test]

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "read models",
         include_str!("../../migrations/0003_read_models.sql"),
     ),
+    (
+        4,
+        "mail outbox",
+        include_str!("../../migrations/0004_mail_outbox.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

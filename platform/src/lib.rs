@@ -6,6 +6,7 @@
 //! - [`telemetry`]: tracing set-up (human or JSON logs).
 //! - [`metrics`]: the Prometheus registry and every metric the services export.
 //! - [`database`]: creating the database, pools for both drivers, migrations.
+//! - [`ephemeral`]: short-lived shared state (Redis, or memory without it).
 //! - [`event_log`]: the gap-free catch-up read of the event store.
 //! - [`consistency`]: consistency tokens and the read-your-writes wait.
 //! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
@@ -13,7 +14,10 @@
 //! - [`password`]: argon2id hashing off the async runtime.
 //! - [`problem`]: `application/problem+json` errors.
 //! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
+//! - [`rate_limit`]: fixed-window rate limits with 429 answers.
+//! - [`revocation`]: deny-lists of revoked access tokens.
 //! - [`redis`]: the optional Redis client.
+//! - [`secret_token`]: opaque random secrets kept only as digests.
 //! - [`shutdown`]: graceful shutdown as a value.
 #![forbid(unsafe_code)]
 
@@ -21,13 +25,17 @@ pub mod auth;
 pub mod config;
 pub mod consistency;
 pub mod database;
+pub mod ephemeral;
 pub mod event_log;
 pub mod http;
 pub mod metrics;
 pub mod money;
 pub mod password;
 pub mod problem;
+pub mod rate_limit;
 pub mod redis;
+pub mod revocation;
+pub mod secret_token;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tokens;

@@ -65,6 +65,7 @@ pub struct Problem {
     detail: String,
     errors: Vec<FieldIssue>,
     retry_after: Option<u64>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Problem {
@@ -75,7 +76,25 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same problem with `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The same problem with one more response header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 429: too many requests; retry after `retry_after_seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, detail).retry_after(retry_after_seconds.max(1))
     }
 
     /// 400: the request cannot be read.
@@ -218,6 +237,9 @@ impl IntoResponse for Problem {
         if let Some(seconds) = self.retry_after {
             builder = builder.header(RETRY_AFTER, seconds.to_string());
         }
+        for (name, value) in &self.headers {
+            builder = builder.header(*name, value.as_str());
+        }
         builder.body(body)
     }
 }
@@ -241,6 +263,7 @@ impl ApiResponse for Problem {
             (404, "Not found, or not yours"),
             (409, "Conflicting state or concurrent write; retry"),
             (422, "Invalid values; see `errors`"),
+            (429, "Too many requests; see `Retry-After`"),
             (503, "A dependency is unavailable; see `Retry-After`"),
         ];
         MetaResponses {

@@ -37,8 +37,21 @@ pub struct AccessClaims {
     pub user_id: Uuid,
     /// The token's unique id, for revocation.
     pub token_id: String,
+    /// The session (refresh-token family) it belongs to.
+    pub session_id: Option<Uuid>,
+    /// System roles (`admin`, `auditor`) held when it was issued.
+    pub roles: Vec<String>,
+    /// When it was issued (milliseconds kept, for revocation cut-offs).
+    pub issued_at: DateTime<Utc>,
     /// When it stops being valid.
     pub expires_at: DateTime<Utc>,
+}
+
+impl AccessClaims {
+    /// Whether the token carries the system role `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
 }
 
 /// An issued token and when it expires.
@@ -114,18 +127,27 @@ impl TokenSigner {
         })
     }
 
-    /// Issues an access token for `user_id`, valid for [`ACCESS_TOKEN_TTL`].
+    /// Issues an access token for `user_id` in session `session_id` with
+    /// system `roles`, valid for [`ACCESS_TOKEN_TTL`].
     ///
     /// # Errors
     /// When signing fails (it does not with a valid key).
-    pub fn issue(&self, user_id: Uuid) -> Result<IssuedToken> {
+    pub fn issue(&self, user_id: Uuid, session_id: Option<Uuid>, roles: &[String]) -> Result<IssuedToken> {
         let now = Utc::now();
         let expires = now + chrono::Duration::from_std(ACCESS_TOKEN_TTL)?;
         let mut claims = Claims::new().map_err(|e| anyhow!("claims: {e}"))?;
-        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         claims
             .subject(&user_id.to_string())
             .map_err(|e| anyhow!("sub: {e}"))?;
+        if let Some(session_id) = session_id {
+            claims
+                .add_additional("sid", session_id.to_string())
+                .map_err(|e| anyhow!("sid: {e}"))?;
+        }
+        claims
+            .add_additional("roles", serde_json::json!(roles))
+            .map_err(|e| anyhow!("roles: {e}"))?;
         claims
             .token_identifier(&Uuid::new_v4().to_string())
             .map_err(|e| anyhow!("jti: {e}"))?;
@@ -189,14 +211,33 @@ impl TokenVerifier {
             .and_then(|s| Uuid::parse_str(s).ok())
             .ok_or(TokenError::Invalid)?;
         let token_id = text("jti").ok_or(TokenError::Invalid)?.to_owned();
-        let expires_at = text("exp")
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .ok_or(TokenError::Invalid)?;
+        let time = |name: &str| {
+            text(name)
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or(TokenError::Invalid)
+        };
+        let session_id = match text("sid") {
+            Some(sid) => Some(Uuid::parse_str(sid).map_err(|_| TokenError::Invalid)?),
+            None => None,
+        };
+        let roles = claims
+            .get_claim("roles")
+            .and_then(|v| v.as_array())
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(AccessClaims {
             user_id,
             token_id,
-            expires_at,
+            session_id,
+            roles,
+            issued_at: time("iat")?,
+            expires_at: time("exp")?,
         })
     }
 }
@@ -306,20 +347,25 @@ mod tests {
     fn an_issued_token_verifies_and_names_its_user() {
         let signer = signer();
         let user = Uuid::now_v7();
-        let issued = signer.issue(user).expect("issue");
+        let session = Uuid::now_v7();
+        let issued = signer
+            .issue(user, Some(session), &["admin".to_owned()])
+            .expect("issue");
         let claims = signer
             .verifier()
             .expect("verifier")
             .verify(&issued.token)
             .expect("verify");
         assert_eq!(claims.user_id, user);
+        assert_eq!(claims.session_id, Some(session));
+        assert!(claims.has_role("admin"));
         assert_eq!(issued.expires_in, 900);
     }
 
     #[test]
     fn a_tampered_token_is_refused() {
         let signer = signer();
-        let issued = signer.issue(Uuid::now_v7()).expect("issue");
+        let issued = signer.issue(Uuid::now_v7(), None, &[]).expect("issue");
         let mut bytes = issued.token.into_bytes();
         let middle = bytes.len() / 2;
         bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
@@ -329,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_token_from_another_key_is_refused() {
-        let issued = signer().issue(Uuid::now_v7()).expect("issue");
+        let issued = signer().issue(Uuid::now_v7(), None, &[]).expect("issue");
         assert!(
             signer()
                 .verifier()

@@ -4,11 +4,16 @@
 
 mod support;
 
+mod account;
 mod auth;
 mod bad_input;
 mod binary;
 mod concurrency;
+mod lockout;
 mod migrations;
 mod projections;
 mod projects;
+mod rate_limits;
+mod roles;
+mod sessions;
 mod split_services;

@@ -98,7 +98,7 @@ async fn processes_starting_together_generate_one_signing_key() {
     let (a, b, c, d) = (a.expect("a"), b.expect("b"), c.expect("c"), d.expect("d"));
     let user = uuid::Uuid::now_v7();
     for signer in [&a, &b] {
-        let issued = signer.issue(user).expect("issue");
+        let issued = signer.issue(user, None, &[]).expect("issue");
         for verifier in [&c, &d] {
             assert_eq!(verifier.verify(&issued.token).expect("verifies").user_id, user);
         }

@@ -1,20 +1,26 @@
-//! `POST /api/v1/auth/register` and `POST /api/v1/auth/login`.
+//! Registration, sign-in, session refresh and sign-out.
 
 use std::sync::Arc;
 
+use chrono::Utc;
+use cqrs_es::AggregateError;
 use poem::Request;
 use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
+use zekka_domain::session::{RevocationReason, SessionCommand, SessionError};
 use zekka_domain::user::{DisplayName, Email, Password, UserCommand};
+use zekka_platform::auth::BearerAuth;
 use zekka_platform::{Problem, password};
 
 use super::CommandTags;
 use crate::dispatch::{self, CommandContext};
+use crate::lockout;
+use crate::sessions::parse_refresh_token;
 use crate::state::CommandState;
 
-/// Registration and sign-in.
+/// Registration, sign-in, refresh and sign-out.
 pub struct AuthApi {
     state: Arc<CommandState>,
 }
@@ -48,7 +54,7 @@ struct Registered {
 
 #[derive(ApiResponse)]
 enum RegisterResponse {
-    /// The account was created.
+    /// The account was created; a verification mail is on its way.
     #[oai(status = 201)]
     Created(Json<Registered>, #[oai(header = "X-Consistency-Token")] String),
 }
@@ -65,14 +71,51 @@ struct LoginRequest {
 /// A signed-in session.
 #[derive(Debug, Object)]
 struct LoginResponse {
-    /// The access token, for `Authorization: Bearer …`.
+    /// The access token, for `Authorization: Bearer …` (15 minutes).
     access_token: String,
+    /// Trade it at `/auth/refresh-token` for a new pair (7 days, one use).
+    refresh_token: String,
     /// Always `Bearer`.
     token_type: String,
     /// Seconds until the access token expires.
     expires_in: u64,
     /// The signed-in user.
     user_id: Uuid,
+}
+
+/// A refresh token to trade.
+#[derive(Debug, Object)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// A new pair of tokens; the presented refresh token no longer works.
+#[derive(Debug, Object)]
+struct RefreshResponse {
+    access_token: String,
+    refresh_token: String,
+    token_type: String,
+    expires_in: u64,
+}
+
+/// What to sign out besides the current session.
+#[derive(Debug, Object)]
+struct LogoutRequest {
+    /// A refresh token of the caller's to revoke as well.
+    refresh_token: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum LogoutResponse {
+    /// Signed out: the access token and its session are revoked.
+    #[oai(status = 204)]
+    Done,
+}
+
+fn client_ip(req: &Request) -> String {
+    req.data::<zekka_platform::http::ClientInfo>()
+        .and_then(|c| c.ip.clone())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "CommandTags::Auth")]
@@ -84,6 +127,16 @@ impl AuthApi {
         req: &Request,
         body: Json<RegisterRequest>,
     ) -> Result<RegisterResponse, Problem> {
+        let limits = self.state.config.limits;
+        self.state
+            .limiter
+            .hit(
+                "register",
+                &client_ip(req),
+                limits.register_per_ip,
+                "registrations",
+            )
+            .await?;
         let (email, display_name, password) = match (
             Email::parse(&body.email),
             DisplayName::parse(&body.display_name),
@@ -96,6 +149,7 @@ impl AuthApi {
             .await
             .map_err(|e| Problem::internal(&e))?;
         let user_id = Uuid::now_v7();
+        let address = email.as_str().to_owned();
         let command = UserCommand::Register {
             user_id,
             email,
@@ -121,6 +175,14 @@ impl AuthApi {
                 problem
             }
         })?;
+        // The account exists now; a lost verification mail can be asked for again.
+        if let Err(problem) = self
+            .state
+            .send_email_verification(user_id, &address, &context)
+            .await
+        {
+            tracing::warn!(%user_id, error = %problem, "could not send the verification mail");
+        }
         Ok(RegisterResponse::Created(
             Json(Registered {
                 user_id,
@@ -131,60 +193,214 @@ impl AuthApi {
     }
 
     /// Sign in with email and password.
+    ///
+    /// Wrong credentials are a 401 whether or not the email has an account.
+    /// Five failures in a row lock the account (429 with `Retry-After`),
+    /// and an email with no account locks the same way.
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, Problem> {
-        let refused = || Problem::unauthorized("invalid email or password");
-        let user = match Email::parse(&body.email) {
-            Ok(email) => self.find_user(&email).await?,
-            Err(_) => None,
-        };
-        let (user_id, hash) = match user {
-            Some((id, hash)) => (Some(id), Some(hash)),
-            None => (None, None),
-        };
-        if !password::verify(body.password.clone(), hash).await {
-            return Err(refused());
+    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, Problem> {
+        let state = &self.state;
+        let limits = state.config.limits;
+        let ip = client_ip(req);
+        state
+            .limiter
+            .check(
+                "login_failures",
+                &ip,
+                limits.login_failures_per_ip,
+                "failed sign-ins from your address",
+            )
+            .await?;
+        let now = Utc::now();
+        let email = Email::parse(&body.email)
+            .map_or_else(|_| body.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        let account = state.find_user_by_email(&email).await?;
+        if let Some(remaining) = state.lock_remaining(account.as_ref(), &email, now).await? {
+            return Err(lockout::locked(remaining));
         }
-        let user_id = user_id.ok_or_else(refused)?;
-        let issued = self
-            .state
-            .signer
-            .issue(user_id)
-            .map_err(|e| Problem::internal(e.as_ref()))?;
-        tracing::info!(%user_id, "signed in");
+        let hash = account.as_ref().map(|user| user.password_hash.clone());
+        let verified = password::verify(body.password.clone(), hash).await;
+        let context = CommandContext::of(req, account.as_ref().and_then(|u| u.id));
+        if !verified {
+            state
+                .limiter
+                .count("login_failures", &ip, limits.login_failures_per_ip)
+                .await;
+            state
+                .record_login_failure(account.as_ref(), &email, now, &context)
+                .await?;
+            return Err(Problem::unauthorized("invalid email or password"));
+        }
+        let user = account.ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
+        let user_id = user
+            .id
+            .ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
+        if user.failed_logins > 0 || user.locked_until.is_some() {
+            dispatch::execute(
+                &state.users,
+                &state.pool,
+                &user_id.to_string(),
+                UserCommand::RecordLoginSuccess,
+                "RecordLoginSuccess",
+                &context,
+            )
+            .await?;
+        }
+        let session = state.start_session(&user, &context).await?;
+        tracing::info!(%user_id, session_id = %session.session_id, "signed in");
         Ok(Json(LoginResponse {
-            access_token: issued.token,
+            access_token: session.access.token,
+            refresh_token: session.refresh_token,
             token_type: "Bearer".to_owned(),
-            expires_in: issued.expires_in,
+            expires_in: session.access.expires_in,
             user_id,
         }))
     }
+
+    /// Trade a refresh token for a new access and refresh token.
+    ///
+    /// Each refresh token works once. Presenting one that was already traded
+    /// revokes its whole session (someone else may hold it) and answers 401.
+    #[oai(path = "/refresh-token", method = "post", operation_id = "refreshToken")]
+    async fn refresh(
+        &self,
+        req: &Request,
+        body: Json<RefreshRequest>,
+    ) -> Result<Json<RefreshResponse>, Problem> {
+        let state = &self.state;
+        state
+            .limiter
+            .hit(
+                "auth",
+                &client_ip(req),
+                state.config.limits.auth_per_ip,
+                "authentication requests",
+            )
+            .await?;
+        let refused = || Problem::unauthorized("the refresh token is invalid or expired");
+        let (session_id, secret) = parse_refresh_token(&body.refresh_token).ok_or_else(refused)?;
+        let session = state.load_session(session_id).await?.ok_or_else(refused)?;
+        let user_id = session.user_id.ok_or_else(refused)?;
+        let user = state.load_user(&user_id.to_string()).await?.ok_or_else(refused)?;
+        let context = CommandContext::of(req, Some(user_id));
+        if user
+            .sessions_revoked_at
+            .is_some_and(|cutoff| session.started_at.is_none_or(|started| started <= cutoff))
+        {
+            state
+                .revoke_session(session_id, RevocationReason::PasswordReset, &context)
+                .await?;
+            return Err(refused());
+        }
+        let presented_hash = zekka_platform::secret_token::digest(secret);
+        let (refresh_token, new_hash) = state.next_refresh_token(session_id)?;
+        let now = Utc::now();
+        let command = SessionCommand::Refresh {
+            presented_hash,
+            new_hash,
+            expires_at: state.refresh_expiry(now)?,
+            now,
+        };
+        let id = session_id.to_string();
+        // One retry on a concurrent write: the second decision then sees the
+        // token as already rotated, which is reuse.
+        let mut outcome =
+            dispatch::run(&state.sessions, &id, command.clone(), "RefreshSession", &context).await;
+        if matches!(outcome, Err(AggregateError::AggregateConflict)) {
+            outcome = dispatch::run(&state.sessions, &id, command, "RefreshSession", &context).await;
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(AggregateError::UserError(SessionError::TokenReused)) => {
+                tracing::warn!(%session_id, %user_id, "refresh token reuse: revoking the session");
+                state
+                    .revoke_session(session_id, RevocationReason::RefreshTokenReuse, &context)
+                    .await?;
+                return Err(Problem::unauthorized(
+                    "this refresh token was already used; the session has been revoked",
+                ));
+            }
+            Err(AggregateError::UserError(_)) => return Err(refused()),
+            Err(other) => return Err(dispatch::refused(other)),
+        }
+        let roles = state.system_roles(user_id, &user.email).await?;
+        let access = state
+            .signer
+            .issue(user_id, Some(session_id), &roles)
+            .map_err(|e| Problem::internal(e.as_ref()))?;
+        Ok(Json(RefreshResponse {
+            access_token: access.token,
+            refresh_token,
+            token_type: "Bearer".to_owned(),
+            expires_in: access.expires_in,
+        }))
+    }
+
+    /// Sign out: revokes the access token, its session and, when given,
+    /// another refresh token of the caller's.
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<Option<LogoutRequest>>,
+    ) -> Result<LogoutResponse, Problem> {
+        let state = &self.state;
+        let claims = &auth.0;
+        let context = CommandContext::of(req, Some(claims.user_id));
+        state
+            .revocations
+            .revoke_token(claims)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        if let Some(session_id) = claims.session_id {
+            state
+                .revoke_session(session_id, RevocationReason::Logout, &context)
+                .await?;
+        }
+        let extra = body
+            .0
+            .and_then(|b| b.refresh_token)
+            .and_then(|t| parse_refresh_token(&t).map(|(id, _)| id));
+        if let Some(session_id) = extra.filter(|id| Some(*id) != claims.session_id)
+            && let Some(session) = state.load_session(session_id).await?
+            && session.user_id == Some(claims.user_id)
+        {
+            state
+                .revoke_session(session_id, RevocationReason::Logout, &context)
+                .await?;
+        }
+        Ok(LogoutResponse::Done)
+    }
 }
 
-impl AuthApi {
-    /// The id and password hash of the account registered with `email`.
-    /// Reads the event store itself (through the unique email index), so a
-    /// sign-in right after registration never misses the account.
-    async fn find_user(&self, email: &Email) -> Result<Option<(Uuid, String)>, Problem> {
-        use cqrs_es::EventStore;
-
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events
-              WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
-                AND payload -> 'UserRegistered' ->> 'email' = $1",
-        )
-        .bind(email.as_str())
-        .fetch_optional(&self.state.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let Some(id) = id else { return Ok(None) };
-        let context = self
-            .state
-            .user_store
-            .load_aggregate(&id)
+impl CommandState {
+    /// Ends a session: its refresh tokens stop working (an event), and its
+    /// access tokens at once on every process (the deny-list).
+    ///
+    /// # Errors
+    /// 503 when the shared state store or the database is down.
+    pub async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        reason: RevocationReason,
+        context: &CommandContext,
+    ) -> Result<(), Problem> {
+        self.revocations
+            .revoke_session(session_id)
             .await
-            .map_err(dispatch::refused)?;
-        let user = context.aggregate;
-        Ok(user.id.map(|user_id| (user_id, user.password_hash)))
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        let outcome = dispatch::run(
+            &self.sessions,
+            &session_id.to_string(),
+            SessionCommand::Revoke { reason },
+            "RevokeSession",
+            context,
+        )
+        .await;
+        match outcome {
+            Ok(()) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
+            Err(error) => Err(dispatch::refused(error)),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The command routes, one module per resource.
 
+pub mod account;
 pub mod auth;
 pub mod projects;
 

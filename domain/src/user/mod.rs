@@ -1,91 +1,39 @@
-//! The User aggregate: a person who signs in. For now it only registers;
-//! sessions, lockout and verification build on it.
+//! The User aggregate: a person who signs in. Registration, the failed
+//! sign-ins that lock an account, password reset and email verification.
 //!
-//! The password is hashed before the command is built (argon2id is slow on
+//! The password is hashed before a command is built (argon2id is slow on
 //! purpose and runs off the async runtime), so the aggregate only ever sees
-//! the hash.
+//! the hash. One-time tokens are kept only as digests.
+//!
+//! # Layout
+//! - [`values`](self::Email): validated values.
+//! - `command`, `event`, `error`: what may be asked, what happened, why not.
 
+mod command;
+mod error;
+mod event;
 mod values;
 
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{ErrorKind, FieldError, Refusal};
-
+pub use command::UserCommand;
+pub use error::UserError;
+pub use event::UserEvent;
 pub use values::{DisplayName, Email, Password};
 
-/// Something a person asks of their account.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserCommand {
-    /// Create the account.
-    Register {
-        /// The id chosen for the user (UUIDv7).
-        user_id: Uuid,
-        /// Their email, normalised.
-        email: Email,
-        /// The name others see.
-        display_name: DisplayName,
-        /// The argon2id PHC string of their password.
-        password_hash: String,
-    },
-}
-
-/// Something that happened to an account. Names and fields are a persisted
-/// contract; the `email` field of `UserRegistered` is indexed for uniqueness.
+/// A one-time token the account was sent (its digest only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum UserEvent {
-    /// An account was created.
-    UserRegistered {
-        /// The user's id.
-        user_id: Uuid,
-        /// Their email, trimmed and lower-cased.
-        email: String,
-        /// The name others see.
-        display_name: String,
-        /// The argon2id PHC string of their password.
-        password_hash: String,
-    },
-}
-
-impl DomainEvent for UserEvent {
-    fn event_type(&self) -> String {
-        match self {
-            UserEvent::UserRegistered { .. } => "UserRegistered".to_owned(),
-        }
-    }
-
-    fn event_version(&self) -> String {
-        "1.0".to_owned()
-    }
-}
-
-/// Why the User aggregate refuses a command.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum UserError {
-    /// A value in the command is invalid.
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
-    /// This account id is taken.
-    #[error("the account already exists")]
-    AlreadyRegistered,
-}
-
-impl Refusal for UserError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            UserError::Invalid(_) => ErrorKind::Invalid,
-            UserError::AlreadyRegistered => ErrorKind::Conflict,
-        }
-    }
-
-    fn field_error(&self) -> Option<FieldError> {
-        match self {
-            UserError::Invalid(e) => Some(e.clone()),
-            UserError::AlreadyRegistered => None,
-        }
-    }
+pub struct OneTimeToken {
+    /// Digest of the token.
+    pub hash: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Whether it was used.
+    pub used: bool,
 }
 
 /// What a user's decisions (and sign-in) need; rebuilt from their events.
@@ -97,6 +45,18 @@ pub struct User {
     pub email: String,
     /// The argon2id PHC string of their current password.
     pub password_hash: String,
+    /// Failed sign-ins in a row.
+    pub failed_logins: u32,
+    /// Locked until then, after too many failures.
+    pub locked_until: Option<DateTime<Utc>>,
+    /// Sessions started up to then are revoked (set by a password reset).
+    pub sessions_revoked_at: Option<DateTime<Utc>>,
+    /// Whether the email address was confirmed.
+    pub email_verified: bool,
+    /// Password-reset tokens sent.
+    pub reset_tokens: Vec<OneTimeToken>,
+    /// Verification tokens sent.
+    pub verification_tokens: Vec<OneTimeToken>,
 }
 
 impl Aggregate for User {
@@ -129,16 +89,92 @@ impl Aggregate for User {
                 self.email = email;
                 self.password_hash = password_hash;
             }
+            UserEvent::LoginFailed {
+                failures,
+                locked_until,
+            } => {
+                self.failed_logins = failures;
+                if locked_until.is_some() {
+                    self.locked_until = locked_until;
+                }
+            }
+            UserEvent::LoginFailuresCleared {} => {
+                self.failed_logins = 0;
+                self.locked_until = None;
+            }
+            UserEvent::PasswordResetRequested {
+                token_hash,
+                expires_at,
+            } => {
+                self.reset_tokens.push(OneTimeToken {
+                    hash: token_hash,
+                    expires_at,
+                    used: false,
+                });
+            }
+            UserEvent::PasswordReset {
+                password_hash,
+                sessions_revoked_at,
+                ..
+            } => {
+                self.password_hash = password_hash;
+                self.sessions_revoked_at = Some(sessions_revoked_at);
+                self.failed_logins = 0;
+                self.locked_until = None;
+                // Every outstanding reset token dies with the one used.
+                for token in &mut self.reset_tokens {
+                    token.used = true;
+                }
+            }
+            UserEvent::EmailVerificationRequested {
+                token_hash,
+                expires_at,
+            } => {
+                self.verification_tokens.push(OneTimeToken {
+                    hash: token_hash,
+                    expires_at,
+                    used: false,
+                });
+            }
+            UserEvent::EmailVerified { token_hash } => {
+                self.email_verified = true;
+                if let Some(token) = self.verification_tokens.iter_mut().find(|t| t.hash == token_hash) {
+                    token.used = true;
+                }
+            }
         }
     }
 }
 
+/// Finds `hash` among `tokens` and checks it is still good at `now`.
+fn redeem(tokens: &[OneTimeToken], hash: &str, now: DateTime<Utc>) -> Result<(), UserError> {
+    let token = tokens
+        .iter()
+        .find(|t| t.hash == hash)
+        .ok_or(UserError::UnknownToken)?;
+    if token.used {
+        return Err(UserError::TokenUsed);
+    }
+    if token.expires_at <= now {
+        return Err(UserError::TokenExpired);
+    }
+    Ok(())
+}
+
 impl User {
+    /// Until when the account is locked at `now`, if it is.
+    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.locked_until.filter(|until| *until > now)
+    }
+
     /// Decides which events a command produces, or why it is refused.
     ///
     /// # Errors
     /// The [`UserError`] naming the rule the command breaks.
     pub fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserError> {
+        if self.id.is_none() && !matches!(command, UserCommand::Register { .. }) {
+            return Err(UserError::NotFound);
+        }
         match command {
             UserCommand::Register {
                 user_id,
@@ -156,46 +192,64 @@ impl User {
                     password_hash,
                 }])
             }
+            UserCommand::RecordLoginFailure {
+                now,
+                threshold,
+                lock_for,
+            } => {
+                let failures = self.failed_logins + 1;
+                if failures >= threshold {
+                    Ok(vec![UserEvent::LoginFailed {
+                        failures: 0,
+                        locked_until: Some(now + lock_for),
+                    }])
+                } else {
+                    Ok(vec![UserEvent::LoginFailed {
+                        failures,
+                        locked_until: None,
+                    }])
+                }
+            }
+            UserCommand::RecordLoginSuccess => {
+                if self.failed_logins == 0 && self.locked_until.is_none() {
+                    Ok(vec![])
+                } else {
+                    Ok(vec![UserEvent::LoginFailuresCleared {}])
+                }
+            }
+            UserCommand::RequestPasswordReset {
+                token_hash,
+                expires_at,
+            } => Ok(vec![UserEvent::PasswordResetRequested {
+                token_hash,
+                expires_at,
+            }]),
+            UserCommand::ResetPassword {
+                token_hash,
+                password_hash,
+                now,
+            } => {
+                redeem(&self.reset_tokens, &token_hash, now)?;
+                Ok(vec![UserEvent::PasswordReset {
+                    password_hash,
+                    token_hash,
+                    sessions_revoked_at: now,
+                }])
+            }
+            UserCommand::RequestEmailVerification {
+                token_hash,
+                expires_at,
+            } => Ok(vec![UserEvent::EmailVerificationRequested {
+                token_hash,
+                expires_at,
+            }]),
+            UserCommand::VerifyEmail { token_hash, now } => {
+                redeem(&self.verification_tokens, &token_hash, now)?;
+                Ok(vec![UserEvent::EmailVerified { token_hash }])
+            }
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use cqrs_es::test::TestFramework;
-
-    use super::*;
-
-    const ALICE: Uuid = Uuid::from_u128(7);
-
-    fn register() -> UserCommand {
-        UserCommand::Register {
-            user_id: ALICE,
-            email: Email::parse(" Alice@Example.COM ").expect("valid email"),
-            display_name: DisplayName::parse("Alice").expect("valid name"),
-            password_hash: "$argon2id$stub".into(),
-        }
-    }
-
-    #[test]
-    fn registering_records_the_normalised_email_and_the_hash() {
-        TestFramework::<User>::with(())
-            .given_no_previous_events()
-            .when(register())
-            .then_expect_events(vec![UserEvent::UserRegistered {
-                user_id: ALICE,
-                email: "alice@example.com".into(),
-                display_name: "Alice".into(),
-                password_hash: "$argon2id$stub".into(),
-            }]);
-    }
-
-    #[test]
-    fn registering_the_same_account_twice_is_rejected() {
-        let history = User::default().decide(register()).expect("first registration");
-        TestFramework::<User>::with(())
-            .given(history)
-            .when(register())
-            .then_expect_error(UserError::AlreadyRegistered);
-    }
-}
+mod tests;

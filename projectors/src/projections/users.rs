@@ -38,6 +38,18 @@ impl Projection for UsersProjection {
                 tx.execute(&insert, &[&user_id, &email, &display_name, &event.recorded_at])
                     .await?;
             }
+            UserEvent::EmailVerified { .. } => {
+                let update = tx
+                    .prepare_cached("UPDATE rm_users SET email_verified = true WHERE user_id = $1")
+                    .await?;
+                tx.execute(&update, &[&super::uuid_of(&event.aggregate_id)?])
+                    .await?;
+            }
+            UserEvent::LoginFailed { .. }
+            | UserEvent::LoginFailuresCleared {}
+            | UserEvent::PasswordResetRequested { .. }
+            | UserEvent::PasswordReset { .. }
+            | UserEvent::EmailVerificationRequested { .. } => {}
         }
         Ok(())
     }

@@ -32,6 +32,8 @@ struct Me {
     email: String,
     display_name: String,
     email_verified: bool,
+    /// System roles (`admin`, `auditor`) of this session.
+    roles: Vec<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -62,6 +64,7 @@ impl UserQueryApi {
             email: row.try_get(1).map_err(Problem::from_db)?,
             display_name: row.try_get(2).map_err(Problem::from_db)?,
             email_verified: row.try_get(3).map_err(Problem::from_db)?,
+            roles: auth.0.roles.clone(),
             created_at: row.try_get(4).map_err(Problem::from_db)?,
         }))
     }

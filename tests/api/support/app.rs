@@ -17,41 +17,79 @@ pub struct TestApp {
     pub db: TestDatabase,
 }
 
-/// The configuration tests run with: a test database, any free port, fast polling.
-pub fn test_config(database_url: &str) -> Config {
-    let config = Config::from_lookup(|name| match name {
-        "HOST" => Some("127.0.0.1".into()),
-        "PORT" => Some("0".into()),
-        "PROJECTOR_POLL_MS" => Some("50".into()),
-        "DATABASE_POOL_SIZE" => Some("4".into()),
-        "SHUTDOWN_GRACE_SECONDS" => Some("5".into()),
-        "REDIS_URL" => std::env::var("TEST_REDIS_URL").ok(),
-        _ => None,
+/// The Redis tests use: `TEST_REDIS_URL`, else the local one.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A Redis key prefix of one test's own.
+pub fn redis_prefix() -> String {
+    format!("zekka-test:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// The configuration tests run with: a test database, Redis under a prefix
+/// of the test's own, any free port, fast polling; `overrides` win (an empty
+/// `REDIS_URL` runs without Redis).
+pub fn test_config_with(database_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let prefix = redis_prefix();
+    let config = Config::from_lookup(|name| {
+        if let Some((_, value)) = overrides.iter().find(|(key, _)| *key == name) {
+            return Some((*value).to_owned());
+        }
+        match name {
+            "HOST" => Some("127.0.0.1".into()),
+            "PORT" => Some("0".into()),
+            "PROJECTOR_POLL_MS" => Some("50".into()),
+            "MAIL_POLL_MS" => Some("50".into()),
+            "DATABASE_POOL_SIZE" => Some("4".into()),
+            "SHUTDOWN_GRACE_SECONDS" => Some("5".into()),
+            "REDIS_URL" => Some(redis_url()),
+            "REDIS_PREFIX" => Some(prefix.clone()),
+            _ => None,
+        }
     })
     .expect("test configuration");
     config.with_database_url(database_url)
 }
 
+/// [`test_config_with`] without overrides.
+pub fn test_config(database_url: &str) -> Config {
+    test_config_with(database_url, &[])
+}
+
 /// Starts every service on a fresh database.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts every service on a fresh database with configuration `overrides`.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let db = TestDatabase::migrated().await;
+    let config = test_config_with(&db.url, overrides);
+    spawn_on(db, config).await
+}
+
+/// Starts every service on `db` with `config`.
+pub async fn spawn_on(db: TestDatabase, config: Config) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init(zekka_platform::config::LogFormat::Text);
     }
-    let db = TestDatabase::migrated().await;
-    let app = App::build(test_config(&db.url), Services::All)
-        .await
-        .expect("app builds");
+    let app = App::build(config, Services::All).await.expect("app builds");
     let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
     let (trigger, stop) = shutdown::channel();
     tokio::spawn(app.run_until(stop));
     TestApp { addr, trigger, db }
 }
 
+/// The password every test user has.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// A registered, signed-in user.
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: String,
     pub token: String,
+    pub refresh_token: String,
     pub email: String,
 }
 
@@ -125,8 +163,40 @@ impl TestApp {
         User {
             id: body["user_id"].as_str().expect("user_id").to_owned(),
             token: body["access_token"].as_str().expect("token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
             email,
         }
+    }
+
+    /// Signs in with `email` and `password`.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.request(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// The newest mail of `purpose` to `recipient` in the outbox, waiting for it.
+    pub async fn mail(&self, recipient: &str, purpose: &str) -> String {
+        let client = self.db.connect().await;
+        for _ in 0..100 {
+            let row = client
+                .query_opt(
+                    "SELECT body FROM mail_outbox WHERE recipient = $1 AND purpose = $2
+                      ORDER BY created_at DESC LIMIT 1",
+                    &[&recipient, &purpose],
+                )
+                .await
+                .expect("read outbox");
+            if let Some(row) = row {
+                return row.get(0);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no {purpose} mail to {recipient}");
     }
 
     /// Creates a project owned by `user`; returns (id, consistency token).

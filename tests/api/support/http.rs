@@ -71,11 +71,18 @@ pub async fn send(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
-    if let Some(body) = body {
-        stream.write_all(body).await?;
-    }
+    // A server may answer (413, say) and close before reading the whole body:
+    // a failed write is then not the end, the answer is still to be read.
+    let written = match body {
+        Some(body) => stream.write_all(body).await,
+        None => Ok(()),
+    };
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
+    let read = stream.read_to_end(&mut raw).await;
+    if raw.is_empty() {
+        written?;
+        read?;
+    }
     Ok(parse(&raw))
 }
 

@@ -4,5 +4,5 @@ pub mod app;
 pub mod database;
 pub mod http;
 
-pub use app::spawn_app;
+pub use app::{spawn_app, spawn_app_with};
 pub use database::TestDatabase;

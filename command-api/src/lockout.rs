@@ -1,0 +1,108 @@
+//! The account lockout: too many failed sign-ins in a row lock an account.
+//!
+//! For real accounts the failures and the lock are events on the User
+//! aggregate. An email with no account gets exactly the same treatment from
+//! short-lived counters, so the answers never tell whether an account exists.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use zekka_domain::user::{User, UserCommand};
+use zekka_platform::Problem;
+use zekka_platform::secret_token;
+
+use crate::dispatch::{self, CommandContext};
+use crate::state::CommandState;
+
+/// How long failures of an email with no account are remembered.
+const UNKNOWN_FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The answer to a sign-in on a locked account (or a locked unknown email).
+pub fn locked(remaining: Duration) -> Problem {
+    Problem::too_many_requests(
+        "too many failed sign-ins for this account; try again later",
+        remaining.as_secs().max(1),
+    )
+}
+
+fn keys(email: &str) -> (String, String) {
+    let digest = secret_token::digest(&email.trim().to_lowercase());
+    (
+        format!("lockout:failures:{digest}"),
+        format!("lockout:locked:{digest}"),
+    )
+}
+
+impl CommandState {
+    /// How long `account` (or, with none, `email`) stays locked, if it is.
+    ///
+    /// # Errors
+    /// 503 when the shared state store is down.
+    pub async fn lock_remaining(
+        &self,
+        account: Option<&User>,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Duration>, Problem> {
+        if let Some(user) = account {
+            return Ok(user.locked_at(now).and_then(|until| (until - now).to_std().ok()));
+        }
+        let (_, locked_key) = keys(email);
+        let window = self
+            .ephemeral
+            .peek(&locked_key)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        Ok((window.count > 0).then_some(window.remaining))
+    }
+
+    /// Records a failed sign-in of `account` (or, with none, `email`).
+    ///
+    /// # Errors
+    /// 503 or 500 when the store fails.
+    pub async fn record_login_failure(
+        &self,
+        account: Option<&User>,
+        email: &str,
+        now: DateTime<Utc>,
+        context: &CommandContext,
+    ) -> Result<(), Problem> {
+        let limits = self.config.limits;
+        if let Some(user_id) = account.and_then(|user| user.id) {
+            let command = UserCommand::RecordLoginFailure {
+                now,
+                threshold: limits.lockout_threshold,
+                lock_for: chrono::Duration::from_std(limits.lockout_duration)
+                    .map_err(|e| Problem::internal(&e))?,
+            };
+            // A concurrent failure may win the append; the next one counts.
+            return match dispatch::run(
+                &self.users,
+                &user_id.to_string(),
+                command,
+                "RecordLoginFailure",
+                context,
+            )
+            .await
+            {
+                Ok(()) | Err(cqrs_es::AggregateError::AggregateConflict) => Ok(()),
+                Err(error) => Err(dispatch::refused(error)),
+            };
+        }
+        let (failures_key, locked_key) = keys(email);
+        let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
+        let failures = self
+            .ephemeral
+            .hit(&failures_key, UNKNOWN_FAILURE_MEMORY)
+            .await
+            .map_err(unavailable)?;
+        if failures.count >= i64::from(limits.lockout_threshold) {
+            self.ephemeral
+                .set(&locked_key, 1, limits.lockout_duration)
+                .await
+                .map_err(unavailable)?;
+            self.ephemeral.delete(&failures_key).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}

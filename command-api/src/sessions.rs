@@ -1,0 +1,196 @@
+//! Signing people in: finding accounts, the lockout, starting and rotating
+//! sessions, and the system roles an access token carries.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::EventStore;
+use uuid::Uuid;
+use zekka_domain::session::{Session, SessionCommand};
+use zekka_domain::user::User;
+use zekka_platform::Problem;
+use zekka_platform::secret_token;
+use zekka_platform::tokens::IssuedToken;
+
+use crate::dispatch::{self, CommandContext};
+use crate::state::CommandState;
+
+/// Refresh tokens look like `zkr_<session id>_<secret>`: the session is found
+/// without a lookup table, and only the secret's digest is stored.
+const REFRESH_PREFIX: &str = "zkr_";
+
+/// A new pair of tokens.
+pub struct IssuedSession {
+    /// The access token.
+    pub access: IssuedToken,
+    /// The refresh token (shown once).
+    pub refresh_token: String,
+    /// The session it belongs to.
+    pub session_id: Uuid,
+}
+
+/// Splits a refresh token into its session id and secret.
+pub fn parse_refresh_token(token: &str) -> Option<(Uuid, &str)> {
+    let rest = token.trim().strip_prefix(REFRESH_PREFIX)?;
+    let (session, secret) = rest.split_once('_')?;
+    let session = Uuid::parse_str(session).ok()?;
+    (secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit())).then_some((session, secret))
+}
+
+fn new_secret() -> Result<String, Problem> {
+    secret_token::generate().map_err(|e| Problem::internal(&std::io::Error::other(e.to_string())))
+}
+
+impl CommandState {
+    /// The account registered with `email` (normalised), read through the
+    /// unique email index of the event store, so a sign-in right after
+    /// registration never misses it.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Problem> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events
+              WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
+                AND payload -> 'UserRegistered' ->> 'email' = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        match id {
+            Some(id) => self.load_user(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The account `id`, if it exists.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn load_user(&self, id: &str) -> Result<Option<User>, Problem> {
+        let context = self
+            .user_store
+            .load_aggregate(id)
+            .await
+            .map_err(dispatch::refused)?;
+        Ok(context.aggregate.id.is_some().then_some(context.aggregate))
+    }
+
+    /// The session `id`, if it exists.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn load_session(&self, id: Uuid) -> Result<Option<Session>, Problem> {
+        let context = self
+            .session_store
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(dispatch::refused)?;
+        Ok(context.aggregate.id.is_some().then_some(context.aggregate))
+    }
+
+    /// The system roles of `user`: `admin` for the first account ever
+    /// registered and for `ZEKKA_ADMIN_EMAILS`, `auditor` for `ZEKKA_AUDITOR_EMAILS`.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn system_roles(&self, user_id: Uuid, email: &str) -> Result<Vec<String>, Problem> {
+        let first: Option<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
+              ORDER BY global_position LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        let mut roles = Vec::new();
+        let email = email.to_lowercase();
+        if first.as_deref() == Some(user_id.to_string().as_str()) || self.config.admin_emails.contains(&email)
+        {
+            roles.push("admin".to_owned());
+        }
+        if self.config.auditor_emails.contains(&email) {
+            roles.push("auditor".to_owned());
+        }
+        Ok(roles)
+    }
+
+    /// Starts a session for `user`: a new refresh-token family and an access token.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn start_session(
+        &self,
+        user: &User,
+        context: &CommandContext,
+    ) -> Result<IssuedSession, Problem> {
+        let user_id = user
+            .id
+            .ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
+        let session_id = Uuid::now_v7();
+        let secret = new_secret()?;
+        let now = Utc::now();
+        let command = SessionCommand::Start {
+            session_id,
+            user_id,
+            refresh_hash: secret_token::digest(&secret),
+            expires_at: self.refresh_expiry(now)?,
+            now,
+        };
+        dispatch::execute(
+            &self.sessions,
+            &self.pool,
+            &session_id.to_string(),
+            command,
+            "StartSession",
+            context,
+        )
+        .await?;
+        let roles = self.system_roles(user_id, &user.email).await?;
+        let access = self
+            .signer
+            .issue(user_id, Some(session_id), &roles)
+            .map_err(|e| Problem::internal(e.as_ref()))?;
+        Ok(IssuedSession {
+            access,
+            refresh_token: format!("{REFRESH_PREFIX}{session_id}_{secret}"),
+            session_id,
+        })
+    }
+
+    /// When a refresh token issued at `now` expires.
+    ///
+    /// # Errors
+    /// 500 when the configured lifetime overflows.
+    pub fn refresh_expiry(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
+        chrono::Duration::from_std(self.config.refresh_token_ttl)
+            .map(|ttl| now + ttl)
+            .map_err(|e| Problem::internal(&e))
+    }
+
+    /// A fresh secret for a rotated refresh token and its full token text.
+    ///
+    /// # Errors
+    /// 500 when the random source fails.
+    pub fn next_refresh_token(&self, session_id: Uuid) -> Result<(String, String), Problem> {
+        let secret = new_secret()?;
+        Ok((
+            format!("{REFRESH_PREFIX}{session_id}_{secret}"),
+            secret_token::digest(&secret),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_tokens_parse_only_in_their_own_shape() {
+        let session = Uuid::now_v7();
+        let secret = "a".repeat(64);
+        let token = format!("zkr_{session}_{secret}");
+        assert_eq!(parse_refresh_token(&token), Some((session, secret.as_str())));
+        assert_eq!(parse_refresh_token("zkr_nope_aaaa"), None);
+        assert_eq!(parse_refresh_token(&format!("zkr_{session}_short")), None);
+        assert_eq!(parse_refresh_token(&format!("xx_{session}_{secret}")), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! Events of the User aggregate. Names and fields are a persisted contract;
+//! the `email` of `UserRegistered` is indexed for uniqueness.
+
+use chrono::{DateTime, Utc};
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Something that happened to an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum UserEvent {
+    /// An account was created.
+    UserRegistered {
+        /// The user's id.
+        user_id: Uuid,
+        /// Their email, trimmed and lower-cased.
+        email: String,
+        /// The name others see.
+        display_name: String,
+        /// The argon2id PHC string of their password.
+        password_hash: String,
+    },
+    /// A sign-in failed; at the threshold the account locks.
+    LoginFailed {
+        /// Failures in a row after this one (0 once it locked the account).
+        failures: u32,
+        /// Set when this failure locked the account.
+        locked_until: Option<DateTime<Utc>>,
+    },
+    /// A sign-in succeeded after failures; the count starts again.
+    LoginFailuresCleared {},
+    /// A password reset was requested; the token's digest is kept.
+    PasswordResetRequested {
+        /// Digest of the mailed token.
+        token_hash: String,
+        /// When it stops working.
+        expires_at: DateTime<Utc>,
+    },
+    /// The password was reset with a token; sessions up to now are revoked.
+    PasswordReset {
+        /// The new argon2id PHC string.
+        password_hash: String,
+        /// Digest of the token used (now spent).
+        token_hash: String,
+        /// Sessions started up to this moment are revoked.
+        sessions_revoked_at: DateTime<Utc>,
+    },
+    /// Email verification was requested; the token's digest is kept.
+    EmailVerificationRequested {
+        /// Digest of the mailed token.
+        token_hash: String,
+        /// When it stops working.
+        expires_at: DateTime<Utc>,
+    },
+    /// The email address was confirmed.
+    EmailVerified {
+        /// Digest of the token used.
+        token_hash: String,
+    },
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> String {
+        match self {
+            UserEvent::UserRegistered { .. } => "UserRegistered",
+            UserEvent::LoginFailed { .. } => "LoginFailed",
+            UserEvent::LoginFailuresCleared { .. } => "LoginFailuresCleared",
+            UserEvent::PasswordResetRequested { .. } => "PasswordResetRequested",
+            UserEvent::PasswordReset { .. } => "PasswordReset",
+            UserEvent::EmailVerificationRequested { .. } => "EmailVerificationRequested",
+            UserEvent::EmailVerified { .. } => "EmailVerified",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}

@@ -1,0 +1,201 @@
+//! Given/when/then tests of the User aggregate.
+
+use chrono::{Duration, TimeZone};
+use cqrs_es::test::TestFramework;
+
+use super::*;
+
+const ALICE: Uuid = Uuid::from_u128(7);
+
+fn at(minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, minute, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn register() -> UserCommand {
+    UserCommand::Register {
+        user_id: ALICE,
+        email: Email::parse(" Alice@Example.COM ").expect("valid email"),
+        display_name: DisplayName::parse("Alice").expect("valid name"),
+        password_hash: "$argon2id$stub".into(),
+    }
+}
+
+fn registered() -> UserEvent {
+    UserEvent::UserRegistered {
+        user_id: ALICE,
+        email: "alice@example.com".into(),
+        display_name: "Alice".into(),
+        password_hash: "$argon2id$stub".into(),
+    }
+}
+
+fn failure(minute: u32) -> UserCommand {
+    UserCommand::RecordLoginFailure {
+        now: at(minute),
+        threshold: 5,
+        lock_for: Duration::minutes(15),
+    }
+}
+
+#[test]
+fn registering_records_the_normalised_email_and_the_hash() {
+    TestFramework::<User>::with(())
+        .given_no_previous_events()
+        .when(register())
+        .then_expect_events(vec![registered()]);
+}
+
+#[test]
+fn registering_the_same_account_twice_is_rejected() {
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(register())
+        .then_expect_error(UserError::AlreadyRegistered);
+}
+
+#[test]
+fn a_failed_sign_in_below_the_threshold_only_counts() {
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(failure(0))
+        .then_expect_events(vec![UserEvent::LoginFailed {
+            failures: 1,
+            locked_until: None,
+        }]);
+}
+
+#[test]
+fn the_fifth_failure_in_a_row_locks_the_account_for_the_lock_duration() {
+    let mut history = vec![registered()];
+    for n in 1..=4 {
+        history.push(UserEvent::LoginFailed {
+            failures: n,
+            locked_until: None,
+        });
+    }
+    TestFramework::<User>::with(())
+        .given(history)
+        .when(failure(3))
+        .then_expect_events(vec![UserEvent::LoginFailed {
+            failures: 0,
+            locked_until: Some(at(18)),
+        }]);
+}
+
+#[test]
+fn a_lock_ends_by_itself() {
+    let mut user = User::default();
+    user.apply(registered());
+    user.apply(UserEvent::LoginFailed {
+        failures: 0,
+        locked_until: Some(at(18)),
+    });
+    assert_eq!(user.locked_at(at(17)), Some(at(18)));
+    assert_eq!(user.locked_at(at(18)), None);
+}
+
+#[test]
+fn a_success_after_failures_clears_them_and_otherwise_records_nothing() {
+    TestFramework::<User>::with(())
+        .given(vec![
+            registered(),
+            UserEvent::LoginFailed {
+                failures: 2,
+                locked_until: None,
+            },
+        ])
+        .when(UserCommand::RecordLoginSuccess)
+        .then_expect_events(vec![UserEvent::LoginFailuresCleared {}]);
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(UserCommand::RecordLoginSuccess)
+        .then_expect_events(vec![]);
+}
+
+fn reset_requested() -> UserEvent {
+    UserEvent::PasswordResetRequested {
+        token_hash: "t1".into(),
+        expires_at: at(30),
+    }
+}
+
+fn reset(token: &str, minute: u32) -> UserCommand {
+    UserCommand::ResetPassword {
+        token_hash: token.into(),
+        password_hash: "$argon2id$new".into(),
+        now: at(minute),
+    }
+}
+
+#[test]
+fn a_valid_reset_token_sets_the_password_and_revokes_sessions() {
+    TestFramework::<User>::with(())
+        .given(vec![registered(), reset_requested()])
+        .when(reset("t1", 10))
+        .then_expect_events(vec![UserEvent::PasswordReset {
+            password_hash: "$argon2id$new".into(),
+            token_hash: "t1".into(),
+            sessions_revoked_at: at(10),
+        }]);
+}
+
+#[test]
+fn a_reset_token_works_once() {
+    TestFramework::<User>::with(())
+        .given(vec![
+            registered(),
+            reset_requested(),
+            UserEvent::PasswordReset {
+                password_hash: "$argon2id$new".into(),
+                token_hash: "t1".into(),
+                sessions_revoked_at: at(10),
+            },
+        ])
+        .when(reset("t1", 11))
+        .then_expect_error(UserError::TokenUsed);
+}
+
+#[test]
+fn an_expired_reset_token_is_refused() {
+    TestFramework::<User>::with(())
+        .given(vec![registered(), reset_requested()])
+        .when(reset("t1", 31))
+        .then_expect_error(UserError::TokenExpired);
+}
+
+#[test]
+fn an_unknown_reset_token_is_refused() {
+    TestFramework::<User>::with(())
+        .given(vec![registered(), reset_requested()])
+        .when(reset("forged", 1))
+        .then_expect_error(UserError::UnknownToken);
+}
+
+#[test]
+fn a_verification_token_confirms_the_email() {
+    TestFramework::<User>::with(())
+        .given(vec![
+            registered(),
+            UserEvent::EmailVerificationRequested {
+                token_hash: "v1".into(),
+                expires_at: at(30),
+            },
+        ])
+        .when(UserCommand::VerifyEmail {
+            token_hash: "v1".into(),
+            now: at(5),
+        })
+        .then_expect_events(vec![UserEvent::EmailVerified {
+            token_hash: "v1".into(),
+        }]);
+}
+
+#[test]
+fn commands_on_a_missing_account_are_refused() {
+    TestFramework::<User>::with(())
+        .given_no_previous_events()
+        .when(UserCommand::RecordLoginSuccess)
+        .then_expect_error(UserError::NotFound);
+}

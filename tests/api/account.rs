@@ -1,0 +1,159 @@
+//! Password reset and email verification through the mail outbox.
+
+use serde_json::json;
+
+use crate::support::app::PASSWORD;
+use crate::support::spawn_app;
+
+/// The token in a mailed link (`…?token=<token>`).
+fn token_in(mail: &str) -> String {
+    let start = mail.find("token=").expect("a link with a token") + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+#[tokio::test]
+async fn a_reset_token_from_the_outbox_works_once_and_ends_every_session() {
+    let app = spawn_app().await;
+    let user = app.user("forgetful").await;
+
+    let asked = app
+        .request(
+            "POST",
+            "/api/v1/auth/forgot-password",
+            None,
+            Some(&json!({"email": user.email})),
+        )
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.text());
+    let unknown = app
+        .request(
+            "POST",
+            "/api/v1/auth/forgot-password",
+            None,
+            Some(&json!({"email": "who@example.com"})),
+        )
+        .await;
+    assert_eq!(
+        unknown.status, 202,
+        "the same answer whether or not the email exists"
+    );
+
+    let token = token_in(&app.mail(&user.email, "password_reset").await);
+    let stored: i64 = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE payload::text LIKE '%' || $1 || '%'",
+            &[&token.rsplit('_').next().expect("secret")],
+        )
+        .await
+        .expect("search")
+        .get(0);
+    assert_eq!(stored, 0, "the token itself is never stored in an event");
+
+    let new_password = "a brand new passphrase";
+    let reset = app
+        .request(
+            "POST",
+            "/api/v1/auth/reset-password",
+            None,
+            Some(&json!({"token": token, "new_password": new_password})),
+        )
+        .await;
+    assert_eq!(reset.status, 204, "{}", reset.text());
+
+    app.request(
+        "POST",
+        "/api/v1/auth/reset-password",
+        None,
+        Some(&json!({"token": token, "new_password": "yet another passphrase"})),
+    )
+    .await
+    .assert_problem(410);
+    app.request(
+        "POST",
+        "/api/v1/auth/reset-password",
+        None,
+        Some(&json!({"token": "zkp_garbage", "new_password": "yet another passphrase"})),
+    )
+    .await
+    .assert_problem(400);
+
+    app.request("GET", "/api/v1/projects", Some(&user.token), None)
+        .await
+        .assert_problem(401);
+    app.request(
+        "POST",
+        "/api/v1/auth/refresh-token",
+        None,
+        Some(&json!({"refresh_token": user.refresh_token})),
+    )
+    .await
+    .assert_problem(401);
+    app.login(&user.email, PASSWORD).await.assert_problem(401);
+    let fresh = app.login(&user.email, new_password).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text());
+    let token = fresh.json()["access_token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        app.request("GET", "/api/v1/projects", Some(&token), None)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_verification_mail_confirms_the_address() {
+    let app = spawn_app().await;
+    let user = app.user("verifier").await;
+    let token = token_in(&app.mail(&user.email, "email_verification").await);
+    let verified = app
+        .request(
+            "POST",
+            "/api/v1/auth/verify-email",
+            None,
+            Some(&json!({"token": token})),
+        )
+        .await;
+    assert_eq!(verified.status, 204, "{}", verified.text());
+    let consistency = verified.header("x-consistency-token").expect("token").to_owned();
+    let me = app
+        .get_consistent("/api/v1/users/me", &user.token, &consistency)
+        .await
+        .json();
+    assert_eq!(me["email_verified"], true);
+    app.request(
+        "POST",
+        "/api/v1/auth/verify-email",
+        None,
+        Some(&json!({"token": token})),
+    )
+    .await
+    .assert_problem(410);
+}
+
+/// The system roles `GET /users/me` reports for `token` (polling until the
+/// `users` read model has the account).
+async fn roles_of(app: &crate::support::app::TestApp, token: &str) -> serde_json::Value {
+    for _ in 0..250 {
+        let me = app.request("GET", "/api/v1/users/me", Some(token), None).await;
+        if me.status == 200 {
+            return me.json()["roles"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the account never reached the users read model");
+}
+
+#[tokio::test]
+async fn the_first_account_is_an_admin_and_later_ones_are_not() {
+    let app = spawn_app().await;
+    let first = app.user("first").await;
+    let second = app.user("second").await;
+    assert_eq!(roles_of(&app, &first.token).await, json!(["admin"]));
+    assert_eq!(roles_of(&app, &second.token).await, json!([]));
+}

@@ -1,0 +1,202 @@
+//! Sessions: refresh rotation, reuse detection, logout.
+
+use std::net::SocketAddr;
+
+use serde_json::json;
+use zekka::{App, Services};
+use zekka_platform::shutdown::{self, ShutdownTrigger};
+
+use crate::support::app::{redis_prefix, test_config_with};
+use crate::support::http;
+use crate::support::{TestDatabase, spawn_app};
+
+#[tokio::test]
+async fn a_refresh_rotates_the_pair_and_replaying_the_old_token_revokes_the_family() {
+    let app = spawn_app().await;
+    let user = app.user("rotator").await;
+
+    let first = app
+        .request(
+            "POST",
+            "/api/v1/auth/refresh-token",
+            None,
+            Some(&json!({"refresh_token": user.refresh_token})),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let rotated = first.json();
+    let newest_refresh = rotated["refresh_token"].as_str().expect("refresh").to_owned();
+    let newest_access = rotated["access_token"].as_str().expect("access").to_owned();
+    assert_ne!(newest_refresh, user.refresh_token);
+    assert_eq!(
+        app.request("GET", "/api/v1/projects", Some(&newest_access), None)
+            .await
+            .status,
+        200
+    );
+
+    // The old token again: reuse. 401, and the whole family dies.
+    app.request(
+        "POST",
+        "/api/v1/auth/refresh-token",
+        None,
+        Some(&json!({"refresh_token": user.refresh_token})),
+    )
+    .await
+    .assert_problem(401);
+    app.request(
+        "POST",
+        "/api/v1/auth/refresh-token",
+        None,
+        Some(&json!({"refresh_token": newest_refresh})),
+    )
+    .await
+    .assert_problem(401);
+    app.request("GET", "/api/v1/projects", Some(&newest_access), None)
+        .await
+        .assert_problem(401);
+
+    let events: Vec<String> = app
+        .db
+        .connect()
+        .await
+        .query(
+            "SELECT event_type FROM events WHERE aggregate_type = 'Session' ORDER BY global_position",
+            &[],
+        )
+        .await
+        .expect("session events")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(events, ["SessionStarted", "SessionRefreshed", "SessionRevoked"]);
+}
+
+#[tokio::test]
+async fn garbage_and_forged_refresh_tokens_are_401() {
+    let app = spawn_app().await;
+    let user = app.user("forger").await;
+    let forged = format!(
+        "{}{}",
+        &user.refresh_token[..user.refresh_token.len() - 4],
+        "beef"
+    );
+    for token in ["", "nope", "zkr_x_y", forged.as_str()] {
+        app.request(
+            "POST",
+            "/api/v1/auth/refresh-token",
+            None,
+            Some(&json!({"refresh_token": token})),
+        )
+        .await
+        .assert_problem(401);
+    }
+    // A forged token is not reuse: the real one still works.
+    let real = app
+        .request(
+            "POST",
+            "/api/v1/auth/refresh-token",
+            None,
+            Some(&json!({"refresh_token": user.refresh_token})),
+        )
+        .await;
+    assert_eq!(real.status, 200, "{}", real.text());
+}
+
+async fn start(db: &TestDatabase, services: Services, prefix: &str) -> (SocketAddr, ShutdownTrigger) {
+    let config = test_config_with(&db.url, &[("REDIS_PREFIX", prefix)]);
+    let app = App::build(config, services).await.expect("build");
+    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let (trigger, stop) = shutdown::channel();
+    tokio::spawn(app.run_until(stop));
+    (addr, trigger)
+}
+
+async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: serde_json::Value) -> http::Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    let body = serde_json::to_vec(&body).expect("json");
+    http::send(addr, "POST", path, &headers, Some(&body))
+        .await
+        .expect("send")
+}
+
+#[tokio::test]
+async fn after_logout_the_access_token_is_refused_by_both_apis_and_the_refresh_token_is_dead() {
+    let db = TestDatabase::migrated().await;
+    let prefix = redis_prefix();
+    let (commands, _c) = start(&db, Services::CommandApi, &prefix).await;
+    let (queries, _q) = start(&db, Services::QueryApi, &prefix).await;
+    let credentials = json!({"email": "leaver@example.com", "password": "correct horse battery"});
+    let mut register = credentials.clone();
+    register["display_name"] = json!("Leaver");
+    assert_eq!(
+        post(commands, "/api/v1/auth/register", None, register)
+            .await
+            .status,
+        201
+    );
+    let session = post(commands, "/api/v1/auth/login", None, credentials)
+        .await
+        .json();
+    let access = session["access_token"].as_str().expect("access").to_owned();
+    let refresh = session["refresh_token"].as_str().expect("refresh").to_owned();
+    let bearer = format!("Bearer {access}");
+    let auth = [("Authorization", bearer.as_str())];
+    let list = || http::send(queries, "GET", "/api/v1/projects", &auth, None);
+    assert_eq!(list().await.expect("send").status, 200);
+
+    let logout = post(commands, "/api/v1/auth/logout", Some(&access), json!({})).await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+
+    // The deny-list is in Redis, shared by both processes: no waiting needed.
+    list().await.expect("send").assert_problem(401);
+    post(
+        commands,
+        "/api/v1/projects",
+        Some(&access),
+        json!({"name": "After"}),
+    )
+    .await
+    .assert_problem(401);
+    post(
+        commands,
+        "/api/v1/auth/refresh-token",
+        None,
+        json!({"refresh_token": refresh}),
+    )
+    .await
+    .assert_problem(401);
+}
+
+#[tokio::test]
+async fn logout_with_an_empty_body_works_and_keeps_other_sessions() {
+    let app = spawn_app().await;
+    let user = app.user("two-devices").await;
+    let second = app.login(&user.email, "correct horse battery").await.json();
+    let other_access = second["access_token"].as_str().expect("access").to_owned();
+
+    let bearer = format!("Bearer {}", user.token);
+    let logout = app
+        .raw(
+            "POST",
+            "/api/v1/auth/logout",
+            &[("Authorization", &bearer), ("Content-Type", "application/json")],
+            None,
+        )
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    app.request("GET", "/api/v1/projects", Some(&user.token), None)
+        .await
+        .assert_problem(401);
+    assert_eq!(
+        app.request("GET", "/api/v1/projects", Some(&other_access), None)
+            .await
+            .status,
+        200,
+        "another session of the same user stays signed in"
+    );
+}
