@@ -18,6 +18,7 @@ use poem::middleware::Cors;
 use poem::{EndpointExt, Route, Server};
 use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::CommandState;
+use zekka_command_api::mailer::Delivery;
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
@@ -63,7 +64,7 @@ pub struct App {
     port: u16,
     endpoint: BoxEndpoint<'static>,
     projectors: Option<ProjectorService>,
-    mailer: Option<sqlx::PgPool>,
+    mailer: Option<(sqlx::PgPool, Delivery)>,
     config: Config,
 }
 
@@ -140,7 +141,7 @@ impl App {
         let mut mailer = None;
         let route = if services.commands() {
             let state = CommandState::build(&config, write_pool.clone(), ephemeral.clone()).await?;
-            mailer = Some(write_pool.clone());
+            mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
             let verifier = state.signer.verifier()?;
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
@@ -223,9 +224,10 @@ impl App {
         let projectors = self
             .projectors
             .map(|service| tokio::spawn(service.run_until(shutdown.clone())));
-        let mailer = self.mailer.map(|pool| {
+        let mailer = self.mailer.map(|(pool, delivery)| {
             tokio::spawn(zekka_command_api::mailer::run(
                 pool,
+                delivery,
                 self.config.mail_poll_interval,
                 shutdown.clone(),
             ))

@@ -102,6 +102,11 @@ pub struct Config {
     pub email_verification_ttl: Duration,
     /// `MAIL_POLL_MS`: how often the mailer looks for unsent mail. Default 1000.
     pub mail_poll_interval: Duration,
+    /// `SMTP_URL`: the SMTP server mail goes through (`smtps://user:pass@host:465`,
+    /// or `smtp://host:587?tls=required` for STARTTLS). Unset: mail is written to the log.
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: the sender of outgoing mail. Default `Zekka <no-reply@localhost>`.
+    pub mail_from: String,
 }
 
 /// A number of events allowed per window.
@@ -268,6 +273,8 @@ impl Config {
                 parse("EMAIL_VERIFICATION_TTL_SECONDS", 2 * 24 * 3600)?.max(60),
             ),
             mail_poll_interval: Duration::from_millis(parse("MAIL_POLL_MS", 1000)?.max(10)),
+            smtp_url: get("SMTP_URL").map(Secret::new),
+            mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/zekka".to_owned()),
             redis_url: get("REDIS_URL"),

@@ -1,6 +1,8 @@
-//! Password hashing with argon2id (OWASP's parameters), always on the
-//! blocking thread pool: a hash takes tens of milliseconds of CPU and must
-//! never stall the async runtime.
+//! Password hashing with argon2id (OWASP's parameters: m=19 MiB, t=2, p=1),
+//! always on the blocking thread pool: a hash takes tens of milliseconds of
+//! CPU and must never stall the async runtime. At most one hash per core but
+//! one runs at a time (`PASSWORD_HASH_CONCURRENCY`), so a burst of sign-ins
+//! queues instead of starving every other request of CPU.
 
 use std::sync::LazyLock;
 
@@ -19,6 +21,26 @@ static DECOY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
         .map(|hash| hash.to_string())
 });
 
+/// Hashes allowed at once: one core is always left to everything else.
+static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let slots = std::env::var("PASSWORD_HASH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or_else(|| cores.saturating_sub(1))
+        .max(1);
+    tokio::sync::Semaphore::new(slots)
+});
+
+/// Runs `work` on the blocking pool once a hashing slot is free.
+async fn with_slot<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    // The semaphore is never closed, so acquiring only waits.
+    let _slot = HASH_SLOTS.acquire().await;
+    tokio::task::spawn_blocking(work).await
+}
+
 /// Why hashing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -36,7 +58,7 @@ pub enum HashError {
 /// When argon2 fails or the blocking task is cancelled.
 pub async fn hash(password: Password) -> Result<String, HashError> {
     let span = tracing::info_span!("argon2_hash");
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let _entered = span.enter();
         Argon2::default()
             .hash_password(password.expose())
@@ -51,7 +73,7 @@ pub async fn hash(password: Password) -> Result<String, HashError> {
 pub async fn verify(password: String, phc: Option<String>) -> bool {
     let known = phc.is_some();
     let span = tracing::info_span!("argon2_verify");
-    let checked = tokio::task::spawn_blocking(move || {
+    let checked = with_slot(move || {
         let Some(phc) = phc.or_else(|| DECOY_HASH.clone()) else {
             return false;
         };
@@ -79,6 +101,24 @@ mod tests {
         assert!(phc.starts_with("$argon2id$"), "{phc}");
         assert!(verify("correct horse battery".into(), Some(phc.clone())).await);
         assert!(!verify("wrong horse battery".into(), Some(phc)).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_use_at_least_owasps_argon2id_parameters() {
+        let phc = hash(Password::parse("correct horse battery").expect("policy"))
+            .await
+            .expect("hash");
+        let parsed = PasswordHash::new(&phc).expect("PHC string");
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        let param = |name: &str| {
+            parsed
+                .params
+                .get_decimal(name)
+                .unwrap_or_else(|| panic!("{name} in {phc}"))
+        };
+        assert!(param("m") >= 19_456, "{phc}");
+        assert!(param("t") >= 2, "{phc}");
+        assert!(param("p") >= 1, "{phc}");
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod bad_input;
 mod binary;
 mod concurrency;
 mod lockout;
+mod mail;
 mod migrations;
 mod projections;
 mod projects;
