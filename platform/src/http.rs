@@ -74,7 +74,19 @@ fn client_info_of(req: &Request) -> ClientInfo {
 /// keep their status and detail; errors from poem and poem-openapi (bad JSON,
 /// a malformed path parameter, a missing token, an unknown route) get their
 /// status and a description.
+///
+/// The OpenAPI operation id, when the error carries one, moves to the
+/// response, so metrics label the request by its route either way.
 pub fn render_problem(error: poem::Error) -> Response {
+    let operation = error.data::<OperationId>().copied();
+    let mut response = problem_of(error);
+    if let Some(operation) = operation {
+        response.set_data(operation);
+    }
+    response
+}
+
+fn problem_of(error: poem::Error) -> Response {
     if error.is::<Problem>() {
         return error.into_response();
     }

@@ -219,12 +219,16 @@ async fn requests_commands_appends_and_projections_show_in_the_metrics() {
         .get_consistent(&format!("/api/v1/projects/{project}"), &user.token, &consistency)
         .await;
     assert_eq!(read.status, 200);
+    app.request("GET", "/api/v1/projects/not-a-uuid", Some(&user.token), None)
+        .await
+        .assert_problem(400);
     let metrics = app.raw("GET", "/metrics", &[], None).await;
     assert_eq!(metrics.status, 200);
     let text = metrics.text();
     for expected in [
         r#"zekka_http_requests_total{method="POST",route="createProject",status="201"}"#,
         r#"zekka_http_request_duration_seconds_count{method="GET",route="getProject",status="200"}"#,
+        r#"zekka_http_requests_total{method="GET",route="getProject",status="400"}"#,
         r#"zekka_commands_total{command="CreateProject",outcome="ok"}"#,
         r#"zekka_events_appended_total{aggregate_type="Project"}"#,
         r#"zekka_projection_position{projection="projects"}"#,
