@@ -35,7 +35,11 @@ pub fn parse_refresh_token(token: &str) -> Option<(Uuid, &str)> {
     (secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit())).then_some((session, secret))
 }
 
-fn new_secret() -> Result<String, Problem> {
+/// A fresh one-time secret (500 if the random source fails).
+///
+/// # Errors
+/// 500 when the operating system's random source fails.
+pub fn new_secret() -> Result<String, Problem> {
     secret_token::generate().map_err(|e| Problem::internal(&std::io::Error::other(e.to_string())))
 }
 
@@ -154,6 +158,22 @@ impl CommandState {
             refresh_token: format!("{REFRESH_PREFIX}{session_id}_{secret}"),
             session_id,
         })
+    }
+
+    /// Counts one call of an auth route (refresh, password reset,
+    /// verification) against the caller's address.
+    ///
+    /// # Errors
+    /// 429 when over `RATE_LIMIT_AUTH`.
+    pub async fn limit_auth_requests(&self, req: &poem::Request) -> Result<(), Problem> {
+        self.limiter
+            .hit(
+                "auth",
+                &zekka_platform::http::client_ip(req),
+                self.config.limits.auth_per_ip,
+                "authentication requests",
+            )
+            .await
     }
 
     /// When a refresh token issued at `now` expires.

@@ -34,6 +34,14 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// The client address of `req` (as [`ClientInfo`] worked it out), the key of
+/// per-address rate limits.
+pub fn client_ip(req: &Request) -> String {
+    req.data::<ClientInfo>()
+        .and_then(|c| c.ip.clone())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 fn request_id_of(req: &Request) -> String {
     req.headers()
         .get(REQUEST_ID_HEADER)

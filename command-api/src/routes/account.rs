@@ -73,12 +73,6 @@ fn parse_token<'a>(prefix: &str, token: &'a str) -> Option<(Uuid, &'a str)> {
     Some((Uuid::parse_str(user).ok()?, secret))
 }
 
-fn client_ip(req: &Request) -> String {
-    req.data::<zekka_platform::http::ClientInfo>()
-        .and_then(|c| c.ip.clone())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "CommandTags::Auth")]
 impl AccountApi {
     /// Ask for a password-reset mail. Answers 202 whether or not the email
@@ -90,15 +84,7 @@ impl AccountApi {
         body: Json<ForgotPasswordRequest>,
     ) -> Result<Accepted, Problem> {
         let state = &self.state;
-        state
-            .limiter
-            .hit(
-                "auth",
-                &client_ip(req),
-                state.config.limits.auth_per_ip,
-                "authentication requests",
-            )
-            .await?;
+        state.limit_auth_requests(req).await?;
         let Ok(email) = Email::parse(&body.email) else {
             return Ok(Accepted::Accepted);
         };
@@ -109,8 +95,7 @@ impl AccountApi {
             return Ok(Accepted::Accepted);
         };
         let context = CommandContext::of(req, Some(user_id));
-        let secret =
-            secret_token::generate().map_err(|e| Problem::internal(&std::io::Error::other(e.to_string())))?;
+        let secret = crate::sessions::new_secret()?;
         let ttl =
             chrono::Duration::from_std(state.config.password_reset_ttl).map_err(|e| Problem::internal(&e))?;
         let command = UserCommand::RequestPasswordReset {
@@ -152,15 +137,7 @@ impl AccountApi {
     #[oai(path = "/reset-password", method = "post", operation_id = "resetPassword")]
     async fn reset_password(&self, req: &Request, body: Json<ResetPasswordRequest>) -> Result<Done, Problem> {
         let state = &self.state;
-        state
-            .limiter
-            .hit(
-                "auth",
-                &client_ip(req),
-                state.config.limits.auth_per_ip,
-                "authentication requests",
-            )
-            .await?;
+        state.limit_auth_requests(req).await?;
         let (user_id, secret) = parse_token(RESET_PREFIX, &body.token)
             .ok_or_else(|| Problem::bad_request("the token is invalid"))?;
         let password = Password::parse(&body.new_password).map_err(Problem::invalid_field)?;
@@ -196,15 +173,7 @@ impl AccountApi {
     #[oai(path = "/verify-email", method = "post", operation_id = "verifyEmail")]
     async fn verify_email(&self, req: &Request, body: Json<VerifyEmailRequest>) -> Result<Done, Problem> {
         let state = &self.state;
-        state
-            .limiter
-            .hit(
-                "auth",
-                &client_ip(req),
-                state.config.limits.auth_per_ip,
-                "authentication requests",
-            )
-            .await?;
+        state.limit_auth_requests(req).await?;
         let (user_id, secret) = parse_token(VERIFY_PREFIX, &body.token)
             .ok_or_else(|| Problem::bad_request("the token is invalid"))?;
         let context = CommandContext::of(req, Some(user_id));
@@ -236,8 +205,7 @@ impl CommandState {
         email: &str,
         context: &CommandContext,
     ) -> Result<(), Problem> {
-        let secret =
-            secret_token::generate().map_err(|e| Problem::internal(&std::io::Error::other(e.to_string())))?;
+        let secret = crate::sessions::new_secret()?;
         let ttl = chrono::Duration::from_std(self.config.email_verification_ttl)
             .map_err(|e| Problem::internal(&e))?;
         let command = UserCommand::RequestEmailVerification {

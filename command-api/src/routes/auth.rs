@@ -112,12 +112,6 @@ enum LogoutResponse {
     Done,
 }
 
-fn client_ip(req: &Request) -> String {
-    req.data::<zekka_platform::http::ClientInfo>()
-        .and_then(|c| c.ip.clone())
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "CommandTags::Auth")]
 impl AuthApi {
     /// Create an account.
@@ -132,7 +126,7 @@ impl AuthApi {
             .limiter
             .hit(
                 "register",
-                &client_ip(req),
+                &zekka_platform::http::client_ip(req),
                 limits.register_per_ip,
                 "registrations",
             )
@@ -201,7 +195,7 @@ impl AuthApi {
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> Result<Json<LoginResponse>, Problem> {
         let state = &self.state;
         let limits = state.config.limits;
-        let ip = client_ip(req);
+        let ip = zekka_platform::http::client_ip(req);
         state
             .limiter
             .check(
@@ -268,15 +262,7 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<RefreshResponse>, Problem> {
         let state = &self.state;
-        state
-            .limiter
-            .hit(
-                "auth",
-                &client_ip(req),
-                state.config.limits.auth_per_ip,
-                "authentication requests",
-            )
-            .await?;
+        state.limit_auth_requests(req).await?;
         let refused = || Problem::unauthorized("the refresh token is invalid or expired");
         let (session_id, secret) = parse_refresh_token(&body.refresh_token).ok_or_else(refused)?;
         let session = state.load_session(session_id).await?.ok_or_else(refused)?;
