@@ -6,7 +6,7 @@ use crate::support::spawn_app;
 async fn malformed_or_invalid_requests_are_refused_and_change_nothing() {
     let app = spawn_app().await;
     let user = app.user("fuzzy").await;
-    let (project, _) = app.project(&user, "Target").await;
+    let (project, consistency) = app.project(&user, "Target").await;
     let bearer = format!("Bearer {}", user.token);
     let auth = [
         ("Authorization", bearer.as_str()),
@@ -115,12 +115,7 @@ async fn malformed_or_invalid_requests_are_refused_and_change_nothing() {
 
     assert_eq!(app.event_count().await, before, "bad input must append nothing");
     let still = app
-        .request(
-            "GET",
-            &format!("/api/v1/projects/{project}"),
-            Some(&user.token),
-            None,
-        )
+        .get_consistent(&format!("/api/v1/projects/{project}"), &user.token, &consistency)
         .await;
     assert_eq!(still.status, 200);
     assert_eq!(still.json()["stage"], "requirements");
