@@ -119,8 +119,9 @@ where
 pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
     match error {
         AggregateError::UserError(refusal) => {
-            if let Some(field) = refusal.field_error() {
-                return Problem::invalid_field(field);
+            let fields = refusal.field_errors();
+            if !fields.is_empty() {
+                return Problem::invalid(fields.into_iter().map(Into::into).collect());
             }
             let detail = refusal.to_string();
             match refusal.kind() {

@@ -25,16 +25,16 @@ pub enum ErrorKind {
 #[error("{field}: {message}")]
 pub struct FieldError {
     /// The JSON field at fault, as the client named it.
-    pub field: &'static str,
+    pub field: String,
     /// What is wrong with it, for a person to read.
     pub message: String,
 }
 
 impl FieldError {
     /// A failure of `field`, explained by `message`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field,
+            field: field.into(),
             message: message.into(),
         }
     }
@@ -46,6 +46,6 @@ pub trait Refusal: std::error::Error {
     /// The kind of rule broken, which decides the HTTP status.
     fn kind(&self) -> ErrorKind;
 
-    /// The field at fault, for validation errors.
-    fn field_error(&self) -> Option<FieldError>;
+    /// The fields at fault, for validation errors (empty otherwise).
+    fn field_errors(&self) -> Vec<FieldError>;
 }

@@ -5,6 +5,8 @@
 //! events those decisions return.
 //!
 //! # Layout
+//! - [`conversation`]: the Conversation aggregate (messages).
+//! - [`preferences`]: the Preferences aggregate (a user's settings).
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
@@ -12,7 +14,9 @@
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
 
+pub mod conversation;
 pub mod error;
+pub mod preferences;
 pub mod project;
 pub mod session;
 pub mod sink;

@@ -31,7 +31,7 @@ pub struct FieldIssue {
 impl From<FieldError> for FieldIssue {
     fn from(error: FieldError) -> Self {
         Self {
-            field: error.field.to_owned(),
+            field: error.field,
             message: error.message,
         }
     }

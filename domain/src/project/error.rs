@@ -57,11 +57,11 @@ impl Refusal for ProjectError {
         }
     }
 
-    fn field_error(&self) -> Option<FieldError> {
+    fn field_errors(&self) -> Vec<FieldError> {
         match self {
-            ProjectError::Invalid(e) => Some(e.clone()),
-            ProjectError::StageOutOfOrder { .. } => Some(FieldError::new("stage", self.to_string())),
-            _ => None,
+            ProjectError::Invalid(e) => vec![e.clone()],
+            ProjectError::StageOutOfOrder { .. } => vec![FieldError::new("stage", self.to_string())],
+            _ => vec![],
         }
     }
 }

@@ -134,8 +134,8 @@ impl Refusal for SessionError {
         }
     }
 
-    fn field_error(&self) -> Option<FieldError> {
-        None
+    fn field_errors(&self) -> Vec<FieldError> {
+        vec![]
     }
 }
 

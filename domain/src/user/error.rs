@@ -35,10 +35,10 @@ impl Refusal for UserError {
         }
     }
 
-    fn field_error(&self) -> Option<FieldError> {
+    fn field_errors(&self) -> Vec<FieldError> {
         match self {
-            UserError::Invalid(e) => Some(e.clone()),
-            _ => None,
+            UserError::Invalid(e) => vec![e.clone()],
+            _ => vec![],
         }
     }
 }

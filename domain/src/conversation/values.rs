@@ -1,0 +1,139 @@
+//! Validated values of the Conversation aggregate.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// A conversation's title: 1 to 200 characters once trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Title(String);
+
+impl Title {
+    /// The longest title accepted, in characters.
+    pub const MAX_CHARS: usize = 200;
+
+    /// Validates a title as the client sent it.
+    ///
+    /// # Errors
+    /// When it is blank, too long, or holds control characters.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let title = raw.trim();
+        if title.is_empty() {
+            return Err(FieldError::new("title", "must not be empty"));
+        }
+        if title.chars().count() > Self::MAX_CHARS {
+            return Err(FieldError::new("title", "must be at most 200 characters"));
+        }
+        if title.chars().any(char::is_control) {
+            return Err(FieldError::new("title", "must not contain control characters"));
+        }
+        Ok(Self(title.to_owned()))
+    }
+
+    /// The title as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A message's text: not blank, at most 64 KiB of UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    /// The largest content accepted, in bytes.
+    pub const MAX_BYTES: usize = 64 * 1024;
+
+    /// Validates message content as the client sent it.
+    ///
+    /// # Errors
+    /// When it is blank or larger than 64 KiB.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        if raw.trim().is_empty() {
+            return Err(FieldError::new("content", "must not be empty"));
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(FieldError::new("content", "must be at most 65536 bytes"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The content as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who speaks in a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    /// A person.
+    #[default]
+    User,
+    /// An AI agent.
+    Agent,
+    /// The system (notices, summaries).
+    System,
+}
+
+impl MessageRole {
+    /// The wire and storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::User => "user",
+            MessageRole::Agent => "agent",
+            MessageRole::System => "system",
+        }
+    }
+}
+
+impl fmt::Display for MessageRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MessageRole {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(MessageRole::User),
+            "agent" => Ok(MessageRole::Agent),
+            "system" => Ok(MessageRole::System),
+            _ => Err(FieldError::new(
+                "role",
+                "unknown role; one of: user, agent, system",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_limited_to_64_kib_and_must_not_be_blank() {
+        assert!(MessageContent::parse(" \n ").is_err());
+        assert!(MessageContent::parse(&"x".repeat(65_536)).is_ok());
+        assert!(MessageContent::parse(&"x".repeat(65_537)).is_err());
+    }
+
+    #[test]
+    fn titles_are_trimmed_and_bounded() {
+        assert_eq!(Title::parse("  Chat ").map(|t| t.0), Ok("Chat".to_owned()));
+        assert!(Title::parse("").is_err());
+        assert!(Title::parse(&"t".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn message_roles_parse_by_name() {
+        assert_eq!("agent".parse::<MessageRole>(), Ok(MessageRole::Agent));
+        assert!("robot".parse::<MessageRole>().is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! The Preferences aggregate: one per user (its id is the user's), holding
+//! their settings. Defaults apply until something is set; a partial update
+//! and an import are validated key by key and applied all or nothing.
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{ErrorKind, FieldError, Refusal};
+
+/// The `format` marker of an exported preferences document.
+pub const DOCUMENT_FORMAT: &str = "zekka.preferences/1";
+
+/// Light, dark, or follow the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Theme {
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+    /// Follow the operating system.
+    #[default]
+    System,
+}
+
+/// Which notifications a user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notifications {
+    /// By mail.
+    pub email: bool,
+    /// In the app.
+    pub in_app: bool,
+    /// With a sound.
+    pub sound: bool,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            email: true,
+            in_app: true,
+            sound: false,
+        }
+    }
+}
+
+/// Every preference, always complete (defaults where unset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The colour theme.
+    pub theme: Theme,
+    /// A BCP 47 language tag (`en`, `pt-BR`).
+    pub language: String,
+    /// An IANA time zone name (`Europe/Paris`).
+    pub timezone: String,
+    /// The model new agents and chats use unless told otherwise.
+    pub default_model: String,
+    /// Which notifications to get.
+    pub notifications: Notifications,
+    /// Denser lists and smaller margins.
+    pub compact_mode: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            theme: Theme::System,
+            language: "en".to_owned(),
+            timezone: "UTC".to_owned(),
+            default_model: "claude-sonnet".to_owned(),
+            notifications: Notifications::default(),
+            compact_mode: false,
+        }
+    }
+}
+
+fn text_field(
+    field: &str,
+    value: &Value,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+) -> Result<String, FieldError> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| FieldError::new(field, "must be a string"))?
+        .trim();
+    if text.is_empty() || text.chars().count() > max || !text.chars().all(allowed) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {max} characters of an allowed form"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn flag(field: &str, value: &Value) -> Result<bool, FieldError> {
+    value
+        .as_bool()
+        .ok_or_else(|| FieldError::new(field, "must be true or false"))
+}
+
+impl Settings {
+    /// These settings with `patch` (a JSON object of known keys) applied.
+    ///
+    /// # Errors
+    /// Every unknown key and every value of the wrong type or form.
+    pub fn patched(&self, patch: &Value) -> Result<Settings, Vec<FieldError>> {
+        let Some(object) = patch.as_object() else {
+            return Err(vec![FieldError::new("preferences", "must be a JSON object")]);
+        };
+        let mut next = self.clone();
+        let mut errors = Vec::new();
+        for (key, value) in object {
+            let outcome = match key.as_str() {
+                "theme" => serde_json::from_value::<Theme>(value.clone())
+                    .map(|theme| next.theme = theme)
+                    .map_err(|_| FieldError::new("theme", "must be one of: light, dark, system")),
+                "language" => text_field("language", value, 35, |c| c.is_ascii_alphanumeric() || c == '-')
+                    .map(|language| next.language = language),
+                "timezone" => text_field("timezone", value, 64, |c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+')
+                })
+                .map(|timezone| next.timezone = timezone),
+                "default_model" => text_field("default_model", value, 100, |c| !c.is_control())
+                    .map(|model| next.default_model = model),
+                "compact_mode" => flag("compact_mode", value).map(|on| next.compact_mode = on),
+                "notifications" => Self::patch_notifications(&mut next.notifications, value, &mut errors),
+                other => Err(FieldError::new(other.to_owned(), "unknown preference")),
+            };
+            if let Err(error) = outcome {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() { Ok(next) } else { Err(errors) }
+    }
+
+    fn patch_notifications(
+        notifications: &mut Notifications,
+        value: &Value,
+        errors: &mut Vec<FieldError>,
+    ) -> Result<(), FieldError> {
+        let object = value
+            .as_object()
+            .ok_or_else(|| FieldError::new("notifications", "must be an object"))?;
+        for (key, value) in object {
+            let field = format!("notifications.{key}");
+            let outcome = match key.as_str() {
+                "email" => flag(&field, value).map(|on| notifications.email = on),
+                "in_app" => flag(&field, value).map(|on| notifications.in_app = on),
+                "sound" => flag(&field, value).map(|on| notifications.sound = on),
+                _ => Err(FieldError::new(field.clone(), "unknown preference")),
+            };
+            if let Err(error) = outcome {
+                errors.push(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings as a JSON object.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_else(|_| json!({}))
+    }
+
+    /// The export document: `{"format": …, "preferences": {…}}`.
+    pub fn to_document(&self) -> Value {
+        json!({ "format": DOCUMENT_FORMAT, "preferences": self.to_json() })
+    }
+
+    /// Settings from an export document: defaults, then every key it holds.
+    ///
+    /// # Errors
+    /// A wrong format marker, a missing `preferences` object, unknown keys or
+    /// wrong types: every one of them.
+    pub fn from_document(document: &Value) -> Result<Settings, Vec<FieldError>> {
+        let Some(object) = document.as_object() else {
+            return Err(vec![FieldError::new("document", "must be a JSON object")]);
+        };
+        let mut errors = Vec::new();
+        if object.get("format").and_then(Value::as_str) != Some(DOCUMENT_FORMAT) {
+            errors.push(FieldError::new(
+                "format",
+                format!("must be \"{DOCUMENT_FORMAT}\""),
+            ));
+        }
+        for key in object
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "format" | "preferences"))
+        {
+            errors.push(FieldError::new(key.clone(), "unknown field"));
+        }
+        let empty = Value::Object(Map::new());
+        let preferences = object.get("preferences").unwrap_or(&empty);
+        match Settings::default().patched(preferences) {
+            Ok(settings) if errors.is_empty() => Ok(settings),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                errors.extend(
+                    more.into_iter()
+                        .map(|e| FieldError::new(format!("preferences.{}", e.field), e.message)),
+                );
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// Something asked of a user's preferences.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreferencesCommand {
+    /// Change the keys in `patch`.
+    Update {
+        /// A JSON object of known keys.
+        patch: Value,
+    },
+    /// Replace everything with an exported document.
+    Import {
+        /// The document.
+        document: Value,
+    },
+    /// Back to the defaults.
+    Reset,
+}
+
+/// Something that happened to a user's preferences. Each carries the
+/// complete resulting settings, so projections copy them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PreferencesEvent {
+    /// Some keys changed.
+    PreferencesUpdated {
+        /// The settings after the change.
+        settings: Settings,
+    },
+    /// A document was imported.
+    PreferencesImported {
+        /// The settings imported.
+        settings: Settings,
+    },
+    /// Everything went back to the defaults.
+    PreferencesReset {},
+}
+
+impl DomainEvent for PreferencesEvent {
+    fn event_type(&self) -> String {
+        match self {
+            PreferencesEvent::PreferencesUpdated { .. } => "PreferencesUpdated",
+            PreferencesEvent::PreferencesImported { .. } => "PreferencesImported",
+            PreferencesEvent::PreferencesReset {} => "PreferencesReset",
+        }
+        .to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1.0".to_owned()
+    }
+}
+
+/// Why preferences refuse a change.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PreferencesError {
+    /// Unknown keys or invalid values; nothing was changed.
+    #[error("{} invalid preference(s)", .0.len())]
+    Invalid(Vec<FieldError>),
+}
+
+impl Refusal for PreferencesError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            PreferencesError::Invalid(errors) => errors.clone(),
+        }
+    }
+}
+
+impl PreferencesError {
+    /// Every field at fault.
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            PreferencesError::Invalid(errors) => errors,
+        }
+    }
+}
+
+/// A user's preferences.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// The current settings.
+    pub settings: Settings,
+}
+
+impl Aggregate for Preferences {
+    const TYPE: &'static str = "Preferences";
+    type Command = PreferencesCommand;
+    type Event = PreferencesEvent;
+    type Error = PreferencesError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        let events = self.decide(command)?;
+        crate::sink::emit(self, sink, events).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        match event {
+            PreferencesEvent::PreferencesUpdated { settings }
+            | PreferencesEvent::PreferencesImported { settings } => {
+                self.settings = settings;
+            }
+            PreferencesEvent::PreferencesReset {} => self.settings = Settings::default(),
+        }
+    }
+}
+
+impl Preferences {
+    /// Decides which events a command produces, or why it is refused.
+    ///
+    /// # Errors
+    /// [`PreferencesError::Invalid`] listing every bad key.
+    pub fn decide(&self, command: PreferencesCommand) -> Result<Vec<PreferencesEvent>, PreferencesError> {
+        match command {
+            PreferencesCommand::Update { patch } => {
+                let settings = self.settings.patched(&patch).map_err(PreferencesError::Invalid)?;
+                if settings == self.settings {
+                    return Ok(vec![]);
+                }
+                Ok(vec![PreferencesEvent::PreferencesUpdated { settings }])
+            }
+            PreferencesCommand::Import { document } => {
+                let settings = Settings::from_document(&document).map_err(PreferencesError::Invalid)?;
+                Ok(vec![PreferencesEvent::PreferencesImported { settings }])
+            }
+            PreferencesCommand::Reset => Ok(vec![PreferencesEvent::PreferencesReset {}]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_es::test::TestFramework;
+
+    use super::*;
+
+    #[test]
+    fn a_partial_update_changes_only_the_named_keys() {
+        let mut expected = Settings::default();
+        expected.theme = Theme::Dark;
+        expected.notifications.sound = true;
+        TestFramework::<Preferences>::with(())
+            .given_no_previous_events()
+            .when(PreferencesCommand::Update {
+                patch: json!({"theme": "dark", "notifications": {"sound": true}}),
+            })
+            .then_expect_events(vec![PreferencesEvent::PreferencesUpdated { settings: expected }]);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_all_reported_and_nothing_changes() {
+        let refused = Preferences::default()
+            .decide(PreferencesCommand::Update {
+                patch: json!({"theme": "neon", "colour": "red", "compact_mode": "yes", "language": "en"}),
+            })
+            .expect_err("refused");
+        let mut fields: Vec<String> = refused.field_errors().iter().map(|e| e.field.clone()).collect();
+        fields.sort();
+        assert_eq!(fields, ["colour", "compact_mode", "theme"]);
+    }
+
+    #[test]
+    fn an_exported_document_imports_back_to_the_same_settings() {
+        let mut settings = Settings::default();
+        settings.language = "pt-BR".into();
+        settings.timezone = "America/Sao_Paulo".into();
+        settings.compact_mode = true;
+        let document = settings.to_document();
+        assert_eq!(Settings::from_document(&document), Ok(settings));
+    }
+
+    #[test]
+    fn a_document_with_an_unknown_key_or_format_is_refused() {
+        let bad = json!({"format": DOCUMENT_FORMAT, "preferences": {"theme": "dark", "volume": 11}});
+        let errors = Settings::from_document(&bad).expect_err("refused");
+        assert_eq!(errors[0].field, "preferences.volume");
+        assert!(Settings::from_document(&json!({"format": "other", "preferences": {}})).is_err());
+    }
+
+    #[test]
+    fn reset_returns_to_the_defaults() {
+        let mut state = Preferences::default();
+        state.apply(PreferencesEvent::PreferencesUpdated {
+            settings: Settings {
+                theme: Theme::Light,
+                ..Settings::default()
+            },
+        });
+        state.apply(PreferencesEvent::PreferencesReset {});
+        assert_eq!(state.settings, Settings::default());
+    }
+}
