@@ -7,12 +7,16 @@
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
 //! - [`sessions`]: finding accounts, starting and rotating sessions, system roles.
+//! - [`conversations`]: facts conversation commands need (project access, message facts).
+//! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`).
 #![forbid(unsafe_code)]
 
+pub mod conversations;
 pub mod dispatch;
+pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;
 pub mod routes;
@@ -30,10 +34,14 @@ pub fn apis(
     routes::auth::AuthApi,
     routes::account::AccountApi,
     routes::projects::ProjectCommandApi,
+    routes::conversations::ConversationCommandApi,
+    routes::preferences::PreferencesCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
         routes::account::AccountApi::new(state.clone()),
-        routes::projects::ProjectCommandApi::new(state),
+        routes::projects::ProjectCommandApi::new(state.clone()),
+        routes::conversations::ConversationCommandApi::new(state.clone()),
+        routes::preferences::PreferencesCommandApi::new(state),
     )
 }

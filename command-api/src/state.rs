@@ -6,12 +6,16 @@ use anyhow::Result;
 use async_trait::async_trait;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, EventEnvelope, Query};
-use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs};
+use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs, postgres_snapshot_cqrs};
 use sqlx::PgPool;
+use zekka_domain::conversation::Conversation;
+use zekka_domain::preferences::Preferences;
 use zekka_domain::project::Project;
 use zekka_domain::session::Session;
 use zekka_domain::user::User;
 use zekka_platform::Config;
+
+use crate::keyed_lock::KeyedLocks;
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::metrics::METRICS;
 use zekka_platform::rate_limit::RateLimiter;
@@ -28,6 +32,15 @@ pub struct CommandState {
     pub users: PostgresCqrs<User>,
     /// The Session aggregate's framework.
     pub sessions: PostgresCqrs<Session>,
+    /// The Conversation aggregate's framework, with snapshots: a
+    /// conversation's stream grows without bound, its load must not.
+    pub conversations: PostgresCqrs<Conversation>,
+    /// The Preferences aggregate's framework.
+    pub preferences: PostgresCqrs<Preferences>,
+    /// Loads projects to check the actor's role for other aggregates.
+    pub project_store: PersistedEventStore<PostgresEventRepository, Project>,
+    /// Loads preferences for export.
+    pub preferences_store: PersistedEventStore<PostgresEventRepository, Preferences>,
     /// Loads users for sign-in (the framework's own store is private).
     pub user_store: PersistedEventStore<PostgresEventRepository, User>,
     /// Loads sessions for refresh.
@@ -42,7 +55,13 @@ pub struct CommandState {
     pub ephemeral: Ephemeral,
     /// The configuration (limits, lifetimes, system roles).
     pub config: Config,
+    /// Queues this process's writers to one conversation.
+    pub conversation_locks: KeyedLocks,
 }
+
+/// A conversation is snapshotted every this many events, so loading one
+/// replays at most this many events whatever its length.
+pub const CONVERSATION_SNAPSHOT_EVERY: usize = 100;
 
 /// Counts appended events. Runs in-process after commit; it feeds a metric
 /// only, never a read model (those come from the checkpointed projectors).
@@ -77,6 +96,15 @@ impl CommandState {
             projects: framework(&pool),
             users: framework(&pool),
             sessions: framework(&pool),
+            conversations: postgres_snapshot_cqrs(
+                pool.clone(),
+                vec![Box::new(AppendMetrics)],
+                CONVERSATION_SNAPSHOT_EVERY,
+                (),
+            ),
+            preferences: framework(&pool),
+            project_store: store(&pool),
+            preferences_store: store(&pool),
             user_store: store(&pool),
             session_store: store(&pool),
             signer,
@@ -84,6 +112,7 @@ impl CommandState {
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),
+            conversation_locks: KeyedLocks::default(),
             pool,
         }))
     }

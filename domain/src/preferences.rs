@@ -353,9 +353,14 @@ mod tests {
 
     #[test]
     fn a_partial_update_changes_only_the_named_keys() {
-        let mut expected = Settings::default();
-        expected.theme = Theme::Dark;
-        expected.notifications.sound = true;
+        let expected = Settings {
+            theme: Theme::Dark,
+            notifications: Notifications {
+                sound: true,
+                ..Notifications::default()
+            },
+            ..Settings::default()
+        };
         TestFramework::<Preferences>::with(())
             .given_no_previous_events()
             .when(PreferencesCommand::Update {
@@ -378,10 +383,12 @@ mod tests {
 
     #[test]
     fn an_exported_document_imports_back_to_the_same_settings() {
-        let mut settings = Settings::default();
-        settings.language = "pt-BR".into();
-        settings.timezone = "America/Sao_Paulo".into();
-        settings.compact_mode = true;
+        let settings = Settings {
+            language: "pt-BR".into(),
+            timezone: "America/Sao_Paulo".into(),
+            compact_mode: true,
+            ..Settings::default()
+        };
         let document = settings.to_document();
         assert_eq!(Settings::from_document(&document), Ok(settings));
     }

@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mail outbox",
         include_str!("../../migrations/0004_mail_outbox.sql"),
     ),
+    (
+        5,
+        "conversations",
+        include_str!("../../migrations/0005_conversations.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
@@ -216,4 +221,34 @@ pub async fn check_ready(pool: &ReadPool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn every_file_in_migrations_is_embedded_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "a migration file is not embedded");
+        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            assert!(
+                name.starts_with(&format!("{version:04}_")),
+                "{name} is not version {version}"
+            );
+            assert_eq!(
+                &std::fs::read_to_string(file).expect("read"),
+                sql,
+                "{name} differs"
+            );
+        }
+    }
 }

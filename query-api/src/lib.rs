@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`paging`]: `limit`/`cursor` paging.
-//! - [`routes`]: the HTTP routes (`projects`, `users`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -17,9 +17,18 @@ use std::sync::Arc;
 pub use state::QueryState;
 
 /// Every query route, for one `OpenApiService`.
-pub fn apis(state: Arc<QueryState>) -> (routes::projects::ProjectQueryApi, routes::users::UserQueryApi) {
+pub fn apis(
+    state: Arc<QueryState>,
+) -> (
+    routes::projects::ProjectQueryApi,
+    routes::users::UserQueryApi,
+    routes::conversations::ConversationQueryApi,
+    routes::preferences::PreferencesQueryApi,
+) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
-        routes::users::UserQueryApi::new(state),
+        routes::users::UserQueryApi::new(state.clone()),
+        routes::conversations::ConversationQueryApi::new(state.clone()),
+        routes::preferences::PreferencesQueryApi::new(state),
     )
 }

@@ -2,9 +2,13 @@
 
 pub mod account;
 pub mod auth;
+pub mod conversations;
+pub mod preferences;
 pub mod projects;
 
-use poem_openapi::Tags;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, Tags};
+use uuid::Uuid;
 
 /// OpenAPI tags of the command routes.
 #[derive(Tags)]
@@ -13,4 +17,46 @@ pub enum CommandTags {
     Auth,
     /// Creating and changing projects.
     Projects,
+    /// Conversations and messages.
+    Conversations,
+    /// A user's preferences.
+    Preferences,
+}
+
+/// A write that was accepted: the resource and the token to read it back.
+#[derive(Debug, Object)]
+pub struct Written {
+    /// The resource written.
+    pub id: Uuid,
+    /// Send back in `X-Consistency-Token` to read this write.
+    pub consistency_token: String,
+}
+
+impl Written {
+    /// The 200 answer for a write of `id` ending at `token`.
+    pub fn ok(id: Uuid, token: String) -> WrittenResponse {
+        WrittenResponse::Ok(
+            Json(Written {
+                id,
+                consistency_token: token.clone(),
+            }),
+            token,
+        )
+    }
+}
+
+/// 200 with the written resource's id.
+#[derive(ApiResponse)]
+pub enum WrittenResponse {
+    /// The change was recorded.
+    #[oai(status = 200)]
+    Ok(Json<Written>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+/// 204, with the consistency token in a header.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done(#[oai(header = "X-Consistency-Token")] String),
 }

@@ -16,7 +16,7 @@ use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::{Problem, money};
 
-use super::CommandTags;
+use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;
 
@@ -96,15 +96,6 @@ struct UpdateProjectRequest {
     budget_usd: MaybeUndefined<String>,
 }
 
-/// A write that was accepted.
-#[derive(Debug, Object)]
-struct Written {
-    /// The resource written.
-    id: Uuid,
-    /// Send back in `X-Consistency-Token` to read this write.
-    consistency_token: String,
-}
-
 /// A member to add, or whose role to change.
 #[derive(Debug, Object)]
 struct AddMemberRequest {
@@ -147,13 +138,6 @@ enum CreateProjectResponse {
 }
 
 #[derive(ApiResponse)]
-enum WrittenResponse {
-    /// The change was recorded.
-    #[oai(status = 200)]
-    Ok(Json<Written>, #[oai(header = "X-Consistency-Token")] String),
-}
-
-#[derive(ApiResponse)]
 enum MembershipResponse {
     /// The membership was recorded.
     #[oai(status = 200)]
@@ -165,13 +149,6 @@ enum StageResponse {
     /// The project moved on.
     #[oai(status = 200)]
     Ok(Json<StageAdvanced>, #[oai(header = "X-Consistency-Token")] String),
-}
-
-#[derive(ApiResponse)]
-enum NoContent {
-    /// Done.
-    #[oai(status = 204)]
-    Done(#[oai(header = "X-Consistency-Token")] String),
 }
 
 fn parse_budget(raw: Option<&str>) -> Result<Option<Budget>, FieldError> {
@@ -267,13 +244,7 @@ impl ProjectCommandApi {
             .execute(req, &auth, id.0, command, "UpdateProject")
             .await?
             .to_string();
-        Ok(WrittenResponse::Ok(
-            Json(Written {
-                id: id.0,
-                consistency_token: token.clone(),
-            }),
-            token,
-        ))
+        Ok(Written::ok(id.0, token))
     }
 
     /// Archive a project (owner only). It stays readable.

@@ -1,5 +1,7 @@
 //! The read models, one module each. Each owns its `rm_*` tables.
 
+pub mod conversations;
+pub mod preferences;
 pub mod projects;
 pub mod users;
 
@@ -12,6 +14,8 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(users::UsersProjection),
         Arc::new(projects::ProjectsProjection),
+        Arc::new(conversations::ConversationsProjection),
+        Arc::new(preferences::PreferencesProjection),
     ]
 }
 

@@ -1,5 +1,7 @@
 //! The query routes, one module per resource.
 
+pub mod conversations;
+pub mod preferences;
 pub mod projects;
 pub mod users;
 
@@ -12,4 +14,8 @@ pub enum QueryTags {
     Projects,
     /// Reading accounts.
     Users,
+    /// Reading conversations and messages.
+    Conversations,
+    /// Reading preferences.
+    Preferences,
 }

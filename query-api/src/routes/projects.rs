@@ -49,6 +49,25 @@ struct ProjectView {
     updated_at: DateTime<Utc>,
 }
 
+/// A project's statistics. Agents, tasks, tokens, cost and conflicts are 0
+/// until those parts of the product record anything.
+#[derive(Debug, Object)]
+struct ProjectStats {
+    conversations: i64,
+    messages: i64,
+    members: i64,
+    agents: i64,
+    tasks_open: i64,
+    tasks_done: i64,
+    tokens_input: i64,
+    tokens_output: i64,
+    /// USD, six decimals.
+    cost_usd: String,
+    conflicts_open: i64,
+    conflicts_resolved: i64,
+    stage: String,
+}
+
 /// One page of projects.
 #[derive(Debug, Object)]
 struct ProjectPage {
@@ -160,5 +179,51 @@ impl ProjectQueryApi {
             .map_err(Problem::from_db)?
             .ok_or_else(|| Problem::not_found("project not found"))?;
         Ok(Json(project_view(&row).map_err(Problem::from_db)?))
+    }
+
+    /// A project's statistics, if the caller is a member.
+    #[oai(path = "/:id/stats", method = "get", operation_id = "getProjectStats")]
+    async fn stats(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<ProjectStats>, Problem> {
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["projects", "conversations"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT p.stage,
+                        (SELECT count(*) FROM rm_project_members WHERE project_id = p.project_id),
+                        (SELECT count(*) FROM rm_conversations WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations
+                          WHERE project_id = p.project_id)
+                   FROM rm_projects p
+                   JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
+                  WHERE p.project_id = $2",
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let row = client
+            .query_opt(&statement, &[&auth.0.user_id, &id.0])
+            .await
+            .map_err(Problem::from_db)?
+            .ok_or_else(|| Problem::not_found("project not found"))?;
+        Ok(Json(ProjectStats {
+            stage: row.try_get(0).map_err(Problem::from_db)?,
+            members: row.try_get(1).map_err(Problem::from_db)?,
+            conversations: row.try_get(2).map_err(Problem::from_db)?,
+            messages: row.try_get(3).map_err(Problem::from_db)?,
+            agents: 0,
+            tasks_open: 0,
+            tasks_done: 0,
+            tokens_input: 0,
+            tokens_output: 0,
+            cost_usd: money::to_wire(Decimal::ZERO),
+            conflicts_open: 0,
+            conflicts_resolved: 0,
+        }))
     }
 }

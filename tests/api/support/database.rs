@@ -85,6 +85,18 @@ async fn template() -> String {
                     .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .await
                     .expect("publish template");
+                // Templates of older migrations are of no further use.
+                let stale = client
+                    .query(
+                        "SELECT datname FROM pg_database WHERE datname LIKE 'zekka\\_template\\_%' AND datname <> $1",
+                        &[&name],
+                    )
+                    .await
+                    .expect("list templates");
+                for row in stale {
+                    let old: String = row.get(0);
+                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {old}")).await;
+                }
             }
             client
                 .execute("SELECT pg_advisory_unlock(7402011)", &[])

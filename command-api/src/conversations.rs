@@ -1,0 +1,89 @@
+//! What conversation commands need to know before they are built: the
+//! actor's standing in the project and facts about one message, read from the
+//! event store itself (never from an eventually consistent read model).
+
+use cqrs_es::EventStore;
+use uuid::Uuid;
+use zekka_domain::conversation::{MessageFacts, ProjectAccess};
+use zekka_domain::project::ProjectStatus;
+use zekka_platform::Problem;
+
+use crate::dispatch;
+use crate::state::CommandState;
+
+impl CommandState {
+    /// `actor`'s role in `project_id` and whether the project is archived.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn project_access(&self, project_id: Uuid, actor: Uuid) -> Result<ProjectAccess, Problem> {
+        let context = self
+            .project_store
+            .load_aggregate(&project_id.to_string())
+            .await
+            .map_err(dispatch::refused)?;
+        let project = context.aggregate;
+        Ok(ProjectAccess {
+            role: project.role_of(actor),
+            project_archived: project.status == ProjectStatus::Archived,
+        })
+    }
+
+    /// The project a conversation belongs to (from its first event), if the
+    /// conversation exists.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn conversation_project(&self, conversation_id: Uuid) -> Result<Option<Uuid>, Problem> {
+        let project: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT payload -> 'ConversationStarted' ->> 'project_id' FROM events
+              WHERE aggregate_type = 'Conversation' AND aggregate_id = $1 AND sequence = 1",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        Ok(project.flatten().and_then(|p| Uuid::parse_str(&p).ok()))
+    }
+
+    /// Who wrote `message_id` and whether it was deleted, with the
+    /// conversation's version at the time of reading (one statement, one
+    /// snapshot). `None` when the conversation has no such message.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn message_facts(
+        &self,
+        conversation_id: Uuid,
+        message_id: Uuid,
+    ) -> Result<Option<MessageFacts>, Problem> {
+        let row: Option<(Option<i64>, Option<String>, bool)> = sqlx::query_as(
+            "WITH facts AS (
+                 SELECT event_type, payload FROM events
+                  WHERE aggregate_type = 'Conversation' AND aggregate_id = $1
+                    AND (payload -> event_type ->> 'message_id') = $2
+             )
+             SELECT (SELECT max(sequence) FROM events
+                      WHERE aggregate_type = 'Conversation' AND aggregate_id = $1),
+                    (SELECT payload -> 'MessageSent' ->> 'author_id' FROM facts
+                      WHERE event_type = 'MessageSent' LIMIT 1),
+                    EXISTS (SELECT 1 FROM facts WHERE event_type = 'MessageDeleted')",
+        )
+        .bind(conversation_id.to_string())
+        .bind(message_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        let Some((Some(version), Some(author), deleted)) = row else {
+            return Ok(None);
+        };
+        let Ok(author_id) = Uuid::parse_str(&author) else {
+            return Ok(None);
+        };
+        Ok(Some(MessageFacts {
+            author_id,
+            deleted,
+            as_of_version: u64::try_from(version).unwrap_or(0),
+        }))
+    }
+}

@@ -1,0 +1,324 @@
+//! The conversation and message write routes.
+
+use std::sync::Arc;
+
+use cqrs_es::AggregateError;
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+use zekka_domain::conversation::{
+    Conversation, ConversationCommand, ConversationError, MessageContent, MessageRole, Title,
+};
+use zekka_platform::Problem;
+use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::ConsistencyToken;
+
+use super::{CommandTags, NoContent, Written, WrittenResponse};
+use crate::dispatch::{self, CommandContext};
+use crate::state::CommandState;
+
+/// How often a command is decided again when a concurrent write got in
+/// first. Sending a message, editing or deleting one are safe to re-decide.
+const ATTEMPTS: usize = 8;
+
+/// Conversations and their messages.
+pub struct ConversationCommandApi {
+    state: Arc<CommandState>,
+}
+
+/// A new conversation.
+#[derive(Debug, Object)]
+struct StartConversationRequest {
+    project_id: Uuid,
+    /// 1 to 200 characters.
+    title: String,
+}
+
+/// A message to send.
+#[derive(Debug, Object)]
+struct SendMessageRequest {
+    /// Up to 64 KiB.
+    content: String,
+    /// `user` (default), `agent` or `system`.
+    role: Option<String>,
+    /// The agent speaking; required for `agent` messages.
+    agent_id: Option<Uuid>,
+}
+
+/// A message's new text.
+#[derive(Debug, Object)]
+struct EditMessageRequest {
+    content: String,
+}
+
+/// A message as sent.
+#[derive(Debug, Object)]
+struct SentMessage {
+    id: Uuid,
+    conversation_id: Uuid,
+    author_id: Uuid,
+    role: String,
+    agent_id: Option<Uuid>,
+    content: String,
+    consistency_token: String,
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Written>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+#[derive(ApiResponse)]
+enum MessageCreated {
+    /// The message was sent.
+    #[oai(status = 201)]
+    Created(Json<SentMessage>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+impl ConversationCommandApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<CommandState>) -> Self {
+        Self { state }
+    }
+
+    async fn limit(&self, auth: &BearerAuth) -> Result<(), Problem> {
+        let limits = self.state.config.limits;
+        self.state
+            .limiter
+            .hit(
+                "writes",
+                &auth.0.user_id.to_string(),
+                limits.writes_per_user,
+                "writes",
+            )
+            .await
+    }
+
+    /// Builds a command with `build` (which may read facts) and executes it,
+    /// building it again when a concurrent write got in first.
+    async fn execute_fresh<F, Fut>(
+        &self,
+        req: &Request,
+        auth: &BearerAuth,
+        conversation_id: Uuid,
+        name: &'static str,
+        build: F,
+    ) -> Result<ConsistencyToken, Problem>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<ConversationCommand, Problem>>,
+    {
+        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let id = conversation_id.to_string();
+        let _turn = self.state.conversation_locks.lock(conversation_id).await;
+        for attempt in 1..=ATTEMPTS {
+            let command = build().await?;
+            match dispatch::run::<Conversation>(&self.state.conversations, &id, command, name, &context).await
+            {
+                Ok(()) => return dispatch::last_position(&self.state.pool, "Conversation", &id).await,
+                Err(
+                    AggregateError::AggregateConflict
+                    | AggregateError::UserError(ConversationError::StaleFacts),
+                ) if attempt < ATTEMPTS => {
+                    // Another process wrote first: back off, with jitter so
+                    // competing processes spread out.
+                    let ceiling = 1_u64 << attempt.min(6);
+                    let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling)).unwrap_or(0);
+                    tokio::time::sleep(std::time::Duration::from_millis(ceiling + jitter)).await;
+                }
+                Err(error) => return Err(dispatch::refused(error)),
+            }
+        }
+        Err(Problem::conflict("the conversation is too busy right now; retry"))
+    }
+
+    /// The project of `conversation_id` and the actor's standing in it.
+    async fn access(
+        &self,
+        conversation_id: Uuid,
+        actor: Uuid,
+    ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
+        let project = self
+            .state
+            .conversation_project(conversation_id)
+            .await?
+            .ok_or_else(|| Problem::not_found("conversation not found"))?;
+        self.state.project_access(project, actor).await
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/conversations", tag = "CommandTags::Conversations")]
+impl ConversationCommandApi {
+    /// Start a conversation in a project the caller can write to.
+    #[oai(path = "/", method = "post", operation_id = "startConversation")]
+    async fn start(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<StartConversationRequest>,
+    ) -> Result<Created, Problem> {
+        self.limit(&auth).await?;
+        let title = Title::parse(&body.title).map_err(Problem::invalid_field)?;
+        let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
+        if access.role.is_none() {
+            return Err(Problem::not_found("project not found"));
+        }
+        let conversation_id = Uuid::now_v7();
+        let command = ConversationCommand::Start {
+            conversation_id,
+            project_id: body.project_id,
+            title,
+            actor: auth.0.user_id,
+            access,
+        };
+        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let token = dispatch::execute(
+            &self.state.conversations,
+            &self.state.pool,
+            &conversation_id.to_string(),
+            command,
+            "StartConversation",
+            &context,
+        )
+        .await?
+        .to_string();
+        Ok(Created::Created(
+            Json(Written {
+                id: conversation_id,
+                consistency_token: token.clone(),
+            }),
+            token,
+        ))
+    }
+
+    /// Archive a conversation (its starter, or a project owner or admin).
+    #[oai(path = "/:id", method = "delete", operation_id = "archiveConversation")]
+    async fn archive(&self, req: &Request, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, Problem> {
+        self.limit(&auth).await?;
+        let actor = auth.0.user_id;
+        let token = self
+            .execute_fresh(req, &auth, id.0, "ArchiveConversation", || async {
+                Ok(ConversationCommand::Archive {
+                    actor,
+                    access: self.access(id.0, actor).await?,
+                })
+            })
+            .await?;
+        Ok(NoContent::Done(token.to_string()))
+    }
+
+    /// Send a message.
+    #[oai(path = "/:id/messages", method = "post", operation_id = "sendMessage")]
+    async fn send(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<SendMessageRequest>,
+    ) -> Result<MessageCreated, Problem> {
+        self.limit(&auth).await?;
+        let role = match body.role.as_deref() {
+            Some(role) => role.parse::<MessageRole>(),
+            None => Ok(MessageRole::User),
+        };
+        let (content, role) = match (MessageContent::parse(&body.content), role) {
+            (Ok(c), Ok(r)) => (c, r),
+            (c, r) => return Err(dispatch::invalid([c.err(), r.err()])),
+        };
+        let actor = auth.0.user_id;
+        let message_id = Uuid::now_v7();
+        let access = self.access(id.0, actor).await?;
+        let token = self
+            .execute_fresh(req, &auth, id.0, "SendMessage", || async {
+                Ok(ConversationCommand::Send {
+                    message_id,
+                    actor,
+                    access,
+                    role,
+                    agent_id: body.agent_id,
+                    content: content.clone(),
+                })
+            })
+            .await?
+            .to_string();
+        Ok(MessageCreated::Created(
+            Json(SentMessage {
+                id: message_id,
+                conversation_id: id.0,
+                author_id: actor,
+                role: role.as_str().to_owned(),
+                agent_id: body.agent_id,
+                content: content.as_str().to_owned(),
+                consistency_token: token.clone(),
+            }),
+            token,
+        ))
+    }
+
+    /// Change a message's text (its author only).
+    #[oai(
+        path = "/:id/messages/:message_id",
+        method = "put",
+        operation_id = "editMessage"
+    )]
+    async fn edit(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        message_id: Path<Uuid>,
+        body: Json<EditMessageRequest>,
+    ) -> Result<WrittenResponse, Problem> {
+        self.limit(&auth).await?;
+        let content = MessageContent::parse(&body.content).map_err(Problem::invalid_field)?;
+        let actor = auth.0.user_id;
+        let access = self.access(id.0, actor).await?;
+        let token = self
+            .execute_fresh(req, &auth, id.0, "EditMessage", || async {
+                Ok(ConversationCommand::Edit {
+                    message_id: message_id.0,
+                    actor,
+                    access,
+                    content: content.clone(),
+                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                })
+            })
+            .await?
+            .to_string();
+        Ok(Written::ok(message_id.0, token))
+    }
+
+    /// Delete a message (its author, or a project owner or admin). The event
+    /// stays; the content leaves every read model.
+    #[oai(
+        path = "/:id/messages/:message_id",
+        method = "delete",
+        operation_id = "deleteMessage"
+    )]
+    async fn delete(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        message_id: Path<Uuid>,
+    ) -> Result<NoContent, Problem> {
+        self.limit(&auth).await?;
+        let actor = auth.0.user_id;
+        let access = self.access(id.0, actor).await?;
+        let token = self
+            .execute_fresh(req, &auth, id.0, "DeleteMessage", || async {
+                Ok(ConversationCommand::Delete {
+                    message_id: message_id.0,
+                    actor,
+                    access,
+                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                })
+            })
+            .await?;
+        Ok(NoContent::Done(token.to_string()))
+    }
+}

@@ -1,0 +1,120 @@
+//! `conversations`: conversations per project (`rm_conversations`, with
+//! message counts) and their messages (`rm_messages`, content dropped on delete).
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_domain::conversation::ConversationEvent;
+use zekka_platform::event_log::StoredEvent;
+
+use super::uuid_of;
+use crate::projection::{Projection, ProjectionError};
+
+/// The `conversations` read model.
+pub struct ConversationsProjection;
+
+#[async_trait]
+impl Projection for ConversationsProjection {
+    fn name(&self) -> &'static str {
+        "conversations"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Conversation"]
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let conversation_id = uuid_of(&event.aggregate_id)?;
+        let at = &event.recorded_at;
+        match serde_json::from_value::<ConversationEvent>(event.payload.clone())? {
+            ConversationEvent::ConversationStarted {
+                project_id,
+                title,
+                started_by,
+                ..
+            } => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_conversations
+                            (conversation_id, project_id, title, started_by, status, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, 'active', $5, $5)",
+                    )
+                    .await?;
+                tx.execute(&insert, &[&conversation_id, &project_id, &title, &started_by, at])
+                    .await?;
+            }
+            ConversationEvent::MessageSent {
+                message_id,
+                number,
+                author_id,
+                role,
+                agent_id,
+                content,
+            } => {
+                let number = i64::try_from(number).unwrap_or(i64::MAX);
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_messages
+                            (conversation_id, number, message_id, author_id, role, agent_id, content, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &conversation_id,
+                        &number,
+                        &message_id,
+                        &author_id,
+                        &role.as_str(),
+                        &agent_id,
+                        &content,
+                        at,
+                    ],
+                )
+                .await?;
+                let count = tx
+                    .prepare_cached(
+                        "UPDATE rm_conversations
+                            SET message_count = message_count + 1, last_message_at = $2, updated_at = $2
+                          WHERE conversation_id = $1",
+                    )
+                    .await?;
+                tx.execute(&count, &[&conversation_id, at]).await?;
+            }
+            ConversationEvent::MessageEdited {
+                message_id, content, ..
+            } => {
+                // An edit that raced a delete never brings the content back.
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_messages SET content = $2, edited_at = $3
+                          WHERE message_id = $1 AND deleted_at IS NULL",
+                    )
+                    .await?;
+                tx.execute(&update, &[&message_id, &content, at]).await?;
+            }
+            ConversationEvent::MessageDeleted { message_id, .. } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_messages SET content = NULL, deleted_at = $2 WHERE message_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&message_id, at]).await?;
+            }
+            ConversationEvent::ConversationArchived { .. } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_conversations SET status = 'archived', updated_at = $2 WHERE conversation_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&conversation_id, at]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute("TRUNCATE rm_conversations, rm_messages").await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! `preferences`: each user's complete settings (`rm_preferences`).
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use zekka_domain::preferences::{PreferencesEvent, Settings};
+use zekka_platform::event_log::StoredEvent;
+
+use super::uuid_of;
+use crate::projection::{Projection, ProjectionError};
+
+/// The `preferences` read model.
+pub struct PreferencesProjection;
+
+#[async_trait]
+impl Projection for PreferencesProjection {
+    fn name(&self) -> &'static str {
+        "preferences"
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["Preferences"]
+    }
+
+    async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let user_id = uuid_of(&event.aggregate_id)?;
+        let settings = match serde_json::from_value::<PreferencesEvent>(event.payload.clone())? {
+            PreferencesEvent::PreferencesUpdated { settings }
+            | PreferencesEvent::PreferencesImported { settings } => settings,
+            PreferencesEvent::PreferencesReset {} => Settings::default(),
+        };
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO rm_preferences (user_id, settings, updated_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO UPDATE SET settings = EXCLUDED.settings, updated_at = EXCLUDED.updated_at",
+            )
+            .await?;
+        tx.execute(&upsert, &[&user_id, &settings.to_json(), &event.recorded_at])
+            .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute("TRUNCATE rm_preferences").await?;
+        Ok(())
+    }
+}
