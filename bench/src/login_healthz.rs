@@ -41,13 +41,7 @@ pub async fn run(options: Options) -> Result<()> {
             Some(&json!({"email": email, "password": password, "display_name": "Bench"})),
         )
         .await?;
-    if registered.status != 201 {
-        bail!(
-            "registration failed with {}: {}",
-            registered.status,
-            String::from_utf8_lossy(&registered.body)
-        );
-    }
+    crate::setup::expect_json(&registered, 201, "register")?;
 
     let deadline = Instant::now() + options.duration;
     let credentials = json!({"email": email, "password": password});

@@ -7,12 +7,16 @@
 //! # Layout
 //! - `client`: one keep-alive HTTP/1.1 connection.
 //! - `report`: HDR histograms and the output.
+//! - `setup`: accounts, sessions and resources a scenario needs.
 //! - `login_healthz`: the `login-healthz` scenario.
+//! - `send_message`: the `send-message` scenario.
 #![forbid(unsafe_code)]
 
 mod client;
 mod login_healthz;
 mod report;
+mod send_message;
+mod setup;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,6 +49,21 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         probe_interval_ms: u64,
     },
+    /// SendMessage latency in a short and in a very long conversation.
+    SendMessage {
+        /// Messages in the long conversation before measuring.
+        #[arg(long, default_value_t = 100_000)]
+        long: u64,
+        /// Messages in the short conversation before measuring.
+        #[arg(long, default_value_t = 10)]
+        short: u64,
+        /// Sends measured in each conversation.
+        #[arg(long, default_value_t = 500)]
+        samples: u64,
+        /// Connections filling the long conversation.
+        #[arg(long, default_value_t = 8)]
+        fill_connections: usize,
+    },
 }
 
 #[tokio::main]
@@ -61,6 +80,21 @@ async fn main() -> Result<()> {
                 concurrency,
                 duration: Duration::from_secs(seconds),
                 probe_interval: Duration::from_millis(probe_interval_ms),
+            })
+            .await
+        }
+        Scenario::SendMessage {
+            long,
+            short,
+            samples,
+            fill_connections,
+        } => {
+            send_message::run(send_message::Options {
+                addr: cli.addr,
+                long,
+                short,
+                samples,
+                fill_connections,
             })
             .await
         }
