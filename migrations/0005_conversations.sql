@@ -1,10 +1,13 @@
 -- Conversations, messages and preferences.
 
--- Finding one message's events (who wrote it, whether it was deleted) inside
--- its conversation without reading the whole stream. Every Conversation
--- event about a message carries `message_id` in its payload.
+-- Finding one message's events (who wrote it, whether it was deleted)
+-- without reading its conversation's stream. Every Conversation event about a
+-- message carries `message_id` in its payload. Keyed by the message id alone:
+-- led by `aggregate_id`, the planner would also pick it for lookups by
+-- conversation and scan the whole conversation (found by the send-message
+-- benchmark: sends slowed down as the conversation grew).
 CREATE INDEX events_conversation_message
-    ON events (aggregate_id, (payload -> event_type ->> 'message_id'))
+    ON events ((payload -> event_type ->> 'message_id'))
     WHERE aggregate_type = 'Conversation';
 
 -- Owned by the `conversations` projection.

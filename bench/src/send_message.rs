@@ -76,15 +76,20 @@ async fn fill(options: &Options, token: &str, conversation: &str, count: u64) ->
     Ok(started.elapsed())
 }
 
-async fn measure(options: &Options, token: &str, conversation: &str) -> Result<hdrhistogram::Histogram<u64>> {
+async fn measure(
+    options: &Options,
+    token: &str,
+    conversation: &str,
+) -> Result<(hdrhistogram::Histogram<u64>, f64)> {
     let mut connection = Connection::open(options.addr).await?;
     let mut histogram = report::latency_histogram();
+    let began = Instant::now();
     for n in 0..options.samples {
         let started = Instant::now();
         send(&mut connection, token, conversation, n).await?;
         report::record(&mut histogram, started.elapsed());
     }
-    Ok(histogram)
+    Ok((histogram, began.elapsed().as_secs_f64()))
 }
 
 /// Runs the scenario and prints its results.
@@ -108,8 +113,8 @@ pub async fn run(options: Options) -> Result<()> {
     fill(&options, &token, &short, options.short).await?;
     let fill_time = fill(&options, &token, &long, options.long).await?;
 
-    let short_latency = measure(&options, &token, &short).await?;
-    let long_latency = measure(&options, &token, &long).await?;
+    let (short_latency, short_seconds) = measure(&options, &token, &short).await?;
+    let (long_latency, long_seconds) = measure(&options, &token, &long).await?;
     let short_p50 = short_latency.value_at_quantile(0.5) as f64;
     let long_p50 = long_latency.value_at_quantile(0.5) as f64;
     let result = json!({
@@ -126,7 +131,7 @@ pub async fn run(options: Options) -> Result<()> {
     });
     println!("{result}");
     report::print_header();
-    report::print_row(&format!("len {}", options.short), &short_latency, 1.0);
-    report::print_row(&format!("len {}", options.long), &long_latency, 1.0);
+    report::print_row(&format!("len {}", options.short), &short_latency, short_seconds);
+    report::print_row(&format!("len {}", options.long), &long_latency, long_seconds);
     Ok(())
 }

@@ -456,3 +456,47 @@ async fn bad_input_on_every_conversation_route_is_a_4xx_problem_and_appends_noth
     }
     assert_eq!(app.event_count().await, before, "bad input appends nothing");
 }
+
+#[tokio::test]
+async fn the_stored_snapshot_equals_a_full_replay() {
+    use cqrs_es::Aggregate;
+    use zekka_domain::conversation::{Conversation, ConversationEvent};
+
+    let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60")]).await;
+    let owner = app.user("snapshotter").await;
+    let (project, _) = app.project(&owner, "Snapshots").await;
+    let (conversation, _) = conversation(&app, &owner, &project).await;
+    for n in 0..250 {
+        send(&app, &owner, &conversation, &format!("m{n}")).await;
+    }
+    let client = app.db.connect().await;
+    let snapshot = client
+        .query_one(
+            "SELECT last_sequence, payload FROM snapshots WHERE aggregate_type = 'Conversation' AND aggregate_id = $1",
+            &[&conversation],
+        )
+        .await
+        .expect("a snapshot was taken");
+    let last_sequence: i64 = snapshot.get(0);
+    let stored: Conversation = serde_json::from_value(snapshot.get(1)).expect("snapshot deserialises");
+    assert!(
+        last_sequence >= 200,
+        "snapshots every 100 events: {last_sequence}"
+    );
+
+    let mut replayed = Conversation::default();
+    for row in client
+        .query(
+            "SELECT payload FROM events WHERE aggregate_type = 'Conversation' AND aggregate_id = $1
+               AND sequence <= $2 ORDER BY sequence",
+            &[&conversation, &last_sequence],
+        )
+        .await
+        .expect("events")
+    {
+        let event: ConversationEvent = serde_json::from_value(row.get(0)).expect("event");
+        replayed.apply(event);
+    }
+    assert_eq!(stored, replayed);
+    assert_eq!(stored.version, u64::try_from(last_sequence).expect("positive"));
+}
