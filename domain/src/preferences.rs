@@ -2,7 +2,6 @@
 //! their settings. Defaults apply until something is set; a partial update
 //! and an import are validated key by key and applied all or nothing.
 
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -300,16 +299,7 @@ impl Aggregate for Preferences {
     type Error = PreferencesError;
     type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::emit(self, sink, events).await;
-        Ok(())
-    }
+    crate::sink::handle_by_deciding!();
 
     fn apply(&mut self, event: Self::Event) {
         match event {

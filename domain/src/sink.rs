@@ -20,3 +20,22 @@ where
         sink.write(event, &mut scratch).await;
     }
 }
+
+/// Implements `Aggregate::handle` for an aggregate whose decisions are a pure
+/// `decide(&self, command) -> Result<Vec<Event>, Error>`: decide, then hand
+/// the events to the sink through [`emit`].
+macro_rules! handle_by_deciding {
+    () => {
+        async fn handle(
+            &mut self,
+            command: Self::Command,
+            _services: &Self::Services,
+            sink: &cqrs_es::event_sink::EventSink<Self>,
+        ) -> Result<(), Self::Error> {
+            let events = self.decide(command)?;
+            $crate::sink::emit(self, sink, events).await;
+            Ok(())
+        }
+    };
+}
+pub(crate) use handle_by_deciding;

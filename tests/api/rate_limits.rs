@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 
 use serde_json::json;
-use zekka::{App, Services};
-use zekka_platform::shutdown::{self, ShutdownTrigger};
+use zekka::Services;
+use zekka_platform::shutdown::ShutdownTrigger;
 
+use crate::support::app::start_service;
 use crate::support::app::{redis_prefix, test_config_with};
 use crate::support::http::{self, Response};
 use crate::support::{TestDatabase, spawn_app_with};
@@ -69,11 +70,7 @@ async fn start(db: &TestDatabase, prefix: &str) -> (SocketAddr, ShutdownTrigger)
         &db.url,
         &[("REDIS_PREFIX", prefix), ("RATE_LIMIT_REGISTER", "4/60")],
     );
-    let app = App::build(config, Services::All).await.expect("build");
-    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
-    let (trigger, stop) = shutdown::channel();
-    tokio::spawn(app.run_until(stop));
-    (addr, trigger)
+    start_service(config, Services::All).await
 }
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Sessions: refresh rotation, reuse detection, logout.
 
-use std::net::SocketAddr;
-
 use serde_json::json;
-use zekka::{App, Services};
-use zekka_platform::shutdown::{self, ShutdownTrigger};
+use zekka::Services;
 
+use crate::support::app::start_service;
 use crate::support::app::{redis_prefix, test_config_with};
 use crate::support::http;
 use crate::support::{TestDatabase, spawn_app};
@@ -103,43 +101,30 @@ async fn garbage_and_forged_refresh_tokens_are_401() {
     assert_eq!(real.status, 200, "{}", real.text());
 }
 
-async fn start(db: &TestDatabase, services: Services, prefix: &str) -> (SocketAddr, ShutdownTrigger) {
-    let config = test_config_with(&db.url, &[("REDIS_PREFIX", prefix)]);
-    let app = App::build(config, services).await.expect("build");
-    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
-    let (trigger, stop) = shutdown::channel();
-    tokio::spawn(app.run_until(stop));
-    (addr, trigger)
-}
-
-async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: serde_json::Value) -> http::Response {
-    let bearer = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(bearer) = &bearer {
-        headers.push(("Authorization", bearer.as_str()));
-    }
-    let body = serde_json::to_vec(&body).expect("json");
-    http::send(addr, "POST", path, &headers, Some(&body))
-        .await
-        .expect("send")
-}
-
 #[tokio::test]
 async fn after_logout_the_access_token_is_refused_by_both_apis_and_the_refresh_token_is_dead() {
     let db = TestDatabase::migrated().await;
     let prefix = redis_prefix();
-    let (commands, _c) = start(&db, Services::CommandApi, &prefix).await;
-    let (queries, _q) = start(&db, Services::QueryApi, &prefix).await;
+    let (commands, _c) = start_service(
+        test_config_with(&db.url, &[("REDIS_PREFIX", &prefix)]),
+        Services::CommandApi,
+    )
+    .await;
+    let (queries, _q) = start_service(
+        test_config_with(&db.url, &[("REDIS_PREFIX", &prefix)]),
+        Services::QueryApi,
+    )
+    .await;
     let credentials = json!({"email": "leaver@example.com", "password": "correct horse battery"});
     let mut register = credentials.clone();
     register["display_name"] = json!("Leaver");
     assert_eq!(
-        post(commands, "/api/v1/auth/register", None, register)
+        http::json_request(commands, "POST", "/api/v1/auth/register", None, Some(&register))
             .await
             .status,
         201
     );
-    let session = post(commands, "/api/v1/auth/login", None, credentials)
+    let session = http::json_request(commands, "POST", "/api/v1/auth/login", None, Some(&credentials))
         .await
         .json();
     let access = session["access_token"].as_str().expect("access").to_owned();
@@ -149,24 +134,33 @@ async fn after_logout_the_access_token_is_refused_by_both_apis_and_the_refresh_t
     let list = || http::send(queries, "GET", "/api/v1/projects", &auth, None);
     assert_eq!(list().await.expect("send").status, 200);
 
-    let logout = post(commands, "/api/v1/auth/logout", Some(&access), json!({})).await;
+    let logout = http::json_request(
+        commands,
+        "POST",
+        "/api/v1/auth/logout",
+        Some(&access),
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(logout.status, 204, "{}", logout.text());
 
     // The deny-list is in Redis, shared by both processes: no waiting needed.
     list().await.expect("send").assert_problem(401);
-    post(
+    http::json_request(
         commands,
+        "POST",
         "/api/v1/projects",
         Some(&access),
-        json!({"name": "After"}),
+        Some(&json!({"name": "After"})),
     )
     .await
     .assert_problem(401);
-    post(
+    http::json_request(
         commands,
+        "POST",
         "/api/v1/auth/refresh-token",
         None,
-        json!({"refresh_token": refresh}),
+        Some(&json!({"refresh_token": refresh})),
     )
     .await
     .assert_problem(401);

@@ -1,60 +1,39 @@
 //! The services run as separate processes (as in compose.yaml) work together,
 //! and processes starting together agree on one token key.
 
-use std::net::SocketAddr;
-
 use serde_json::json;
-use zekka::{App, Services};
-use zekka_platform::shutdown::{self, ShutdownTrigger};
+use zekka::Services;
 use zekka_platform::tokens;
 
 use crate::support::TestDatabase;
+use crate::support::app::start_service;
 use crate::support::app::test_config;
-use crate::support::http::{self, Response};
-
-async fn start(db: &TestDatabase, services: Services) -> (SocketAddr, ShutdownTrigger) {
-    let app = App::build(test_config(&db.url), services).await.expect("build");
-    let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
-    let (trigger, stop) = shutdown::channel();
-    tokio::spawn(app.run_until(stop));
-    (addr, trigger)
-}
-
-async fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: serde_json::Value) -> Response {
-    let bearer = token.map(|t| format!("Bearer {t}"));
-    let mut headers = vec![("Content-Type", "application/json")];
-    if let Some(bearer) = &bearer {
-        headers.push(("Authorization", bearer.as_str()));
-    }
-    let body = serde_json::to_vec(&body).expect("json");
-    http::send(addr, "POST", path, &headers, Some(&body))
-        .await
-        .expect("send")
-}
+use crate::support::http;
 
 #[tokio::test]
 async fn command_api_query_api_and_projectors_as_separate_services_serve_one_flow() {
     let db = TestDatabase::migrated().await;
-    let (commands, _c) = start(&db, Services::CommandApi).await;
-    let (queries, _q) = start(&db, Services::QueryApi).await;
-    let (_projectors, _p) = start(&db, Services::Projectors).await;
+    let (commands, _c) = start_service(test_config(&db.url), Services::CommandApi).await;
+    let (queries, _q) = start_service(test_config(&db.url), Services::QueryApi).await;
+    let (_projectors, _p) = start_service(test_config(&db.url), Services::Projectors).await;
 
     let credentials = json!({"email": "split@example.com", "password": "correct horse battery"});
     let mut register = credentials.clone();
     register["display_name"] = json!("Split");
     assert_eq!(
-        post(commands, "/api/v1/auth/register", None, register)
+        http::json_request(commands, "POST", "/api/v1/auth/register", None, Some(&register))
             .await
             .status,
         201
     );
-    let login = post(commands, "/api/v1/auth/login", None, credentials).await;
+    let login = http::json_request(commands, "POST", "/api/v1/auth/login", None, Some(&credentials)).await;
     let token = login.json()["access_token"].as_str().expect("token").to_owned();
-    let created = post(
+    let created = http::json_request(
         commands,
+        "POST",
         "/api/v1/projects",
         Some(&token),
-        json!({"name": "Split"}),
+        Some(&json!({"name": "Split"})),
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -80,7 +59,14 @@ async fn command_api_query_api_and_projectors_as_separate_services_serve_one_flo
         .await
         .expect("send");
     assert!(matches!(on_commands.status, 404 | 405), "{}", on_commands.status);
-    let on_queries = post(queries, "/api/v1/projects", Some(&token), json!({"name": "Nope"})).await;
+    let on_queries = http::json_request(
+        queries,
+        "POST",
+        "/api/v1/projects",
+        Some(&token),
+        Some(&json!({"name": "Nope"})),
+    )
+    .await;
     assert!(matches!(on_queries.status, 404 | 405), "{}", on_queries.status);
 }
 

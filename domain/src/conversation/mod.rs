@@ -16,7 +16,6 @@ mod event;
 mod values;
 
 use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -51,16 +50,7 @@ impl Aggregate for Conversation {
     type Error = ConversationError;
     type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::emit(self, sink, events).await;
-        Ok(())
-    }
+    crate::sink::handle_by_deciding!();
 
     fn apply(&mut self, event: Self::Event) {
         self.version += 1;

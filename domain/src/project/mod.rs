@@ -15,7 +15,6 @@ pub mod values;
 use std::collections::BTreeMap;
 
 use cqrs_es::Aggregate;
-use cqrs_es::event_sink::EventSink;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -53,16 +52,7 @@ impl Aggregate for Project {
     type Error = ProjectError;
     type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::emit(self, sink, events).await;
-        Ok(())
-    }
+    crate::sink::handle_by_deciding!();
 
     fn apply(&mut self, event: Self::Event) {
         match event {

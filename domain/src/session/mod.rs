@@ -5,7 +5,6 @@
 //! Only digests of refresh tokens are ever stored.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -165,16 +164,7 @@ impl Aggregate for Session {
     type Error = SessionError;
     type Services = ();
 
-    async fn handle(
-        &mut self,
-        command: Self::Command,
-        _services: &Self::Services,
-        sink: &EventSink<Self>,
-    ) -> Result<(), Self::Error> {
-        let events = self.decide(command)?;
-        crate::sink::emit(self, sink, events).await;
-        Ok(())
-    }
+    crate::sink::handle_by_deciding!();
 
     fn apply(&mut self, event: Self::Event) {
         match event {

@@ -71,14 +71,20 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 
 /// Starts every service on `db` with `config`.
 pub async fn spawn_on(db: TestDatabase, config: Config) -> TestApp {
+    let (addr, trigger) = start_service(config, Services::All).await;
+    TestApp { addr, trigger, db }
+}
+
+/// Starts `services` with `config`; they stop when the trigger is dropped or pulled.
+pub async fn start_service(config: Config, services: Services) -> (SocketAddr, ShutdownTrigger) {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init(zekka_platform::config::LogFormat::Text);
     }
-    let app = App::build(config, Services::All).await.expect("app builds");
+    let app = App::build(config, services).await.expect("app builds");
     let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
     let (trigger, stop) = shutdown::channel();
     tokio::spawn(app.run_until(stop));
-    TestApp { addr, trigger, db }
+    (addr, trigger)
 }
 
 /// The password every test user has.
@@ -102,15 +108,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let bearer = token.map(|t| format!("Bearer {t}"));
-        let mut headers = vec![("Content-Type", "application/json")];
-        if let Some(bearer) = &bearer {
-            headers.push(("Authorization", bearer.as_str()));
-        }
-        let body = body.map(|b| serde_json::to_vec(b).expect("serialise"));
-        http::send(self.addr, method, path, &headers, body.as_deref())
-            .await
-            .expect("request sent")
+        http::json_request(self.addr, method, path, token, body).await
     }
 
     /// Sends a request with arbitrary headers and a raw body.

@@ -51,6 +51,25 @@ impl Response {
     }
 }
 
+/// Sends a JSON request, with a bearer token when given.
+pub async fn json_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Response {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    let body = body.map(|b| serde_json::to_vec(b).expect("serialise"));
+    send(addr, method, path, &headers, body.as_deref())
+        .await
+        .expect("request sent")
+}
+
 /// Sends one request and reads the whole response.
 pub async fn send(
     addr: SocketAddr,
