@@ -11,7 +11,7 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`).
 #![forbid(unsafe_code)]
 
 pub mod conversations;
@@ -36,12 +36,14 @@ pub fn apis(
     routes::projects::ProjectCommandApi,
     routes::conversations::ConversationCommandApi,
     routes::preferences::PreferencesCommandApi,
+    routes::pricing::PricingCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
         routes::account::AccountApi::new(state.clone()),
         routes::projects::ProjectCommandApi::new(state.clone()),
         routes::conversations::ConversationCommandApi::new(state.clone()),
-        routes::preferences::PreferencesCommandApi::new(state),
+        routes::preferences::PreferencesCommandApi::new(state.clone()),
+        routes::pricing::PricingCommandApi::new(state),
     )
 }

@@ -10,6 +10,7 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs, postgres
 use sqlx::PgPool;
 use zekka_domain::conversation::Conversation;
 use zekka_domain::preferences::Preferences;
+use zekka_domain::pricing::ModelPrice;
 use zekka_domain::project::Project;
 use zekka_domain::session::Session;
 use zekka_domain::user::User;
@@ -39,6 +40,10 @@ pub struct CommandState {
     pub preferences: PostgresCqrs<Preferences>,
     /// Loads projects to check the actor's role for other aggregates.
     pub project_store: PersistedEventStore<PostgresEventRepository, Project>,
+    /// The ModelPrice aggregate's framework.
+    pub pricing: PostgresCqrs<ModelPrice>,
+    /// Loads price histories (to seed defaults, and to price usage).
+    pub pricing_store: PersistedEventStore<PostgresEventRepository, ModelPrice>,
     /// Loads preferences for export.
     pub preferences_store: PersistedEventStore<PostgresEventRepository, Preferences>,
     /// Loads users for sign-in (the framework's own store is private).
@@ -92,7 +97,7 @@ impl CommandState {
     /// When the signing key cannot be loaded.
     pub async fn build(config: &Config, pool: PgPool, ephemeral: Ephemeral) -> Result<Arc<Self>> {
         let signer = tokens::load_signer(config, &pool).await?;
-        Ok(Arc::new(Self {
+        let state = Arc::new(Self {
             projects: framework(&pool),
             users: framework(&pool),
             sessions: framework(&pool),
@@ -103,6 +108,8 @@ impl CommandState {
                 (),
             ),
             preferences: framework(&pool),
+            pricing: framework(&pool),
+            pricing_store: store(&pool),
             project_store: store(&pool),
             preferences_store: store(&pool),
             user_store: store(&pool),
@@ -114,6 +121,8 @@ impl CommandState {
             config: config.clone(),
             conversation_locks: KeyedLocks::default(),
             pool,
-        }))
+        });
+        state.seed_default_prices().await?;
+        Ok(state)
     }
 }

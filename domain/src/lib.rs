@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`conversation`]: the Conversation aggregate (messages).
 //! - [`preferences`]: the Preferences aggregate (a user's settings).
+//! - [`pricing`]: the ModelPrice aggregate (price history per model, exact costs).
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
@@ -17,6 +18,7 @@
 pub mod conversation;
 pub mod error;
 pub mod preferences;
+pub mod pricing;
 pub mod project;
 pub mod session;
 pub mod sink;

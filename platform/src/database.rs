@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversations",
         include_str!("../../migrations/0005_conversations.sql"),
     ),
+    (6, "pricing", include_str!("../../migrations/0006_pricing.sql")),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`paging`]: `limit`/`cursor` paging.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -24,11 +24,13 @@ pub fn apis(
     routes::users::UserQueryApi,
     routes::conversations::ConversationQueryApi,
     routes::preferences::PreferencesQueryApi,
+    routes::pricing::PricingQueryApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
         routes::users::UserQueryApi::new(state.clone()),
         routes::conversations::ConversationQueryApi::new(state.clone()),
-        routes::preferences::PreferencesQueryApi::new(state),
+        routes::preferences::PreferencesQueryApi::new(state.clone()),
+        routes::pricing::PricingQueryApi::new(state),
     )
 }

@@ -14,6 +14,7 @@ mod lockout;
 mod mail;
 mod migrations;
 mod preferences;
+mod pricing;
 mod projections;
 mod projects;
 mod rate_limits;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod auth;
 pub mod conversations;
 pub mod preferences;
+pub mod pricing;
 pub mod projects;
 
 use poem_openapi::payload::Json;
@@ -21,6 +22,8 @@ pub enum CommandTags {
     Conversations,
     /// A user's preferences.
     Preferences,
+    /// Model prices.
+    Pricing,
 }
 
 /// A write that was accepted: the resource and the token to read it back.

@@ -2,6 +2,7 @@
 
 pub mod conversations;
 pub mod preferences;
+pub mod pricing;
 pub mod projects;
 pub mod users;
 
@@ -16,6 +17,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(projects::ProjectsProjection),
         Arc::new(conversations::ConversationsProjection),
         Arc::new(preferences::PreferencesProjection),
+        Arc::new(pricing::PricingProjection),
     ]
 }
 

@@ -2,6 +2,7 @@
 
 pub mod conversations;
 pub mod preferences;
+pub mod pricing;
 pub mod projects;
 pub mod users;
 
@@ -18,4 +19,6 @@ pub enum QueryTags {
     Conversations,
     /// Reading preferences.
     Preferences,
+    /// Reading model prices.
+    Pricing,
 }
