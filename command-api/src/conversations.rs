@@ -1,6 +1,7 @@
-//! What conversation commands need to know before they are built: the
-//! actor's standing in the project and facts about one message, read from the
-//! event store itself (never from an eventually consistent read model).
+//! What commands on project-owned aggregates need to know before they are
+//! built: the owning project, the actor's standing in it, and facts about one
+//! message, read from the event store itself (never from an eventually
+//! consistent read model).
 
 use cqrs_es::EventStore;
 use uuid::Uuid;
@@ -29,17 +30,18 @@ impl CommandState {
         })
     }
 
-    /// The project a conversation belongs to (from its first event), if the
-    /// conversation exists.
+    /// The project an aggregate belongs to, from the `project_id` of its
+    /// first event (`ConversationStarted`, `AgentRegistered`, …), if it exists.
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn conversation_project(&self, conversation_id: Uuid) -> Result<Option<Uuid>, Problem> {
+    pub async fn owning_project(&self, aggregate_type: &str, id: Uuid) -> Result<Option<Uuid>, Problem> {
         let project: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT payload -> 'ConversationStarted' ->> 'project_id' FROM events
-              WHERE aggregate_type = 'Conversation' AND aggregate_id = $1 AND sequence = 1",
+            "SELECT payload -> event_type ->> 'project_id' FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
         )
-        .bind(conversation_id.to_string())
+        .bind(aggregate_type)
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(Problem::from_sqlx)?;

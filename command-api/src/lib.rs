@@ -11,7 +11,7 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`).
 #![forbid(unsafe_code)]
 
 pub mod conversations;
@@ -37,6 +37,7 @@ pub fn apis(
     routes::conversations::ConversationCommandApi,
     routes::preferences::PreferencesCommandApi,
     routes::pricing::PricingCommandApi,
+    routes::agents::AgentCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
@@ -44,6 +45,7 @@ pub fn apis(
         routes::projects::ProjectCommandApi::new(state.clone()),
         routes::conversations::ConversationCommandApi::new(state.clone()),
         routes::preferences::PreferencesCommandApi::new(state.clone()),
-        routes::pricing::PricingCommandApi::new(state),
+        routes::pricing::PricingCommandApi::new(state.clone()),
+        routes::agents::AgentCommandApi::new(state),
     )
 }

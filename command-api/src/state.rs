@@ -8,6 +8,7 @@ use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, EventEnvelope, Query};
 use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs, postgres_snapshot_cqrs};
 use sqlx::PgPool;
+use zekka_domain::agent::Agent;
 use zekka_domain::conversation::Conversation;
 use zekka_domain::preferences::Preferences;
 use zekka_domain::pricing::ModelPrice;
@@ -40,6 +41,8 @@ pub struct CommandState {
     pub preferences: PostgresCqrs<Preferences>,
     /// Loads projects to check the actor's role for other aggregates.
     pub project_store: PersistedEventStore<PostgresEventRepository, Project>,
+    /// The Agent aggregate's framework.
+    pub agents: PostgresCqrs<Agent>,
     /// The ModelPrice aggregate's framework.
     pub pricing: PostgresCqrs<ModelPrice>,
     /// Loads price histories (to seed defaults, and to price usage).
@@ -109,6 +112,7 @@ impl CommandState {
             ),
             preferences: framework(&pool),
             pricing: framework(&pool),
+            agents: framework(&pool),
             pricing_store: store(&pool),
             project_store: store(&pool),
             preferences_store: store(&pool),

@@ -5,6 +5,7 @@
 //! events those decisions return.
 //!
 //! # Layout
+//! - [`agent`]: the Agent aggregate (status, tasks).
 //! - [`conversation`]: the Conversation aggregate (messages).
 //! - [`preferences`]: the Preferences aggregate (a user's settings).
 //! - [`pricing`]: the ModelPrice aggregate (price history per model, exact costs).
@@ -15,6 +16,7 @@
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod conversation;
 pub mod error;
 pub mod preferences;

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0005_conversations.sql"),
     ),
     (6, "pricing", include_str!("../../migrations/0006_pricing.sql")),
+    (7, "agents", include_str!("../../migrations/0007_agents.sql")),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

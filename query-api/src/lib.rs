@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`paging`]: `limit`/`cursor` paging.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -25,12 +25,14 @@ pub fn apis(
     routes::conversations::ConversationQueryApi,
     routes::preferences::PreferencesQueryApi,
     routes::pricing::PricingQueryApi,
+    routes::agents::AgentQueryApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
         routes::users::UserQueryApi::new(state.clone()),
         routes::conversations::ConversationQueryApi::new(state.clone()),
         routes::preferences::PreferencesQueryApi::new(state.clone()),
-        routes::pricing::PricingQueryApi::new(state),
+        routes::pricing::PricingQueryApi::new(state.clone()),
+        routes::agents::AgentQueryApi::new(state),
     )
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod account;
+mod agents;
 mod auth;
 mod bad_input;
 mod binary;

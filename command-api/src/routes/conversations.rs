@@ -144,7 +144,7 @@ impl ConversationCommandApi {
     ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
         let project = self
             .state
-            .conversation_project(conversation_id)
+            .owning_project("Conversation", conversation_id)
             .await?
             .ok_or_else(|| Problem::not_found("conversation not found"))?;
         self.state.project_access(project, actor).await

@@ -1,6 +1,7 @@
 //! The command routes, one module per resource.
 
 pub mod account;
+pub mod agents;
 pub mod auth;
 pub mod conversations;
 pub mod preferences;
@@ -24,6 +25,8 @@ pub enum CommandTags {
     Preferences,
     /// Model prices.
     Pricing,
+    /// Directing agents.
+    Agents,
 }
 
 /// A write that was accepted: the resource and the token to read it back.

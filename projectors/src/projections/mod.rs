@@ -1,5 +1,6 @@
 //! The read models, one module each. Each owns its `rm_*` tables.
 
+pub mod agents;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
@@ -18,6 +19,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conversations::ConversationsProjection),
         Arc::new(preferences::PreferencesProjection),
         Arc::new(pricing::PricingProjection),
+        Arc::new(agents::AgentsProjection),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! The query routes, one module per resource.
 
+pub mod agents;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
@@ -21,4 +22,6 @@ pub enum QueryTags {
     Preferences,
     /// Reading model prices.
     Pricing,
+    /// Reading agents.
+    Agents,
 }

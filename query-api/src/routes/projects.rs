@@ -49,8 +49,8 @@ struct ProjectView {
     updated_at: DateTime<Utc>,
 }
 
-/// A project's statistics. Agents, tasks, tokens, cost and conflicts are 0
-/// until those parts of the product record anything.
+/// A project's statistics. Tokens, cost and conflicts are 0 until usage and
+/// conflicts are recorded (issue 5).
 #[derive(Debug, Object)]
 struct ProjectStats {
     conversations: i64,
@@ -190,7 +190,10 @@ impl ProjectQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
     ) -> Result<Json<ProjectStats>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["projects", "conversations"])
+            .catch_up(
+                consistency_token.0.as_deref(),
+                &["projects", "conversations", "agents"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client
@@ -199,6 +202,10 @@ impl ProjectQueryApi {
                         (SELECT count(*) FROM rm_project_members WHERE project_id = p.project_id),
                         (SELECT count(*) FROM rm_conversations WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations
+                          WHERE project_id = p.project_id),
+                        (SELECT count(*) FROM rm_agents WHERE project_id = p.project_id),
+                        (SELECT count(*) FILTER (WHERE outcome = 'open') FROM rm_tasks WHERE project_id = p.project_id),
+                        (SELECT count(*) FILTER (WHERE outcome = 'succeeded') FROM rm_tasks
                           WHERE project_id = p.project_id)
                    FROM rm_projects p
                    JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
@@ -216,9 +223,9 @@ impl ProjectQueryApi {
             members: row.try_get(1).map_err(Problem::from_db)?,
             conversations: row.try_get(2).map_err(Problem::from_db)?,
             messages: row.try_get(3).map_err(Problem::from_db)?,
-            agents: 0,
-            tasks_open: 0,
-            tasks_done: 0,
+            agents: row.try_get(4).map_err(Problem::from_db)?,
+            tasks_open: row.try_get(5).map_err(Problem::from_db)?,
+            tasks_done: row.try_get(6).map_err(Problem::from_db)?,
             tokens_input: 0,
             tokens_output: 0,
             cost_usd: money::to_wire(Decimal::ZERO),

@@ -1,0 +1,269 @@
+//! Agents: the list per project, one agent, its status and its activity.
+//! Members of the agent's project only (others get 404).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+use zekka_platform::Problem;
+use zekka_platform::auth::BearerAuth;
+
+use super::QueryTags;
+use crate::paging;
+use crate::state::QueryState;
+
+/// Reading agents.
+pub struct AgentQueryApi {
+    state: Arc<QueryState>,
+}
+
+impl AgentQueryApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<QueryState>) -> Self {
+        Self { state }
+    }
+}
+
+/// An agent.
+#[derive(Debug, Object)]
+struct AgentView {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    kind: String,
+    stage: Option<String>,
+    model: String,
+    /// idle, working, blocked or offline.
+    status: String,
+    status_detail: String,
+    current_task_id: Option<Uuid>,
+    tasks_done: i64,
+    tasks_failed: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One page of agents.
+#[derive(Debug, Object)]
+struct AgentPage {
+    items: Vec<AgentView>,
+    next_cursor: Option<String>,
+}
+
+/// An agent's status.
+#[derive(Debug, Object)]
+struct AgentStatusView {
+    status: String,
+    detail: String,
+    current_task_id: Option<Uuid>,
+    updated_at: DateTime<Utc>,
+}
+
+/// One event of an agent's history.
+#[derive(Debug, Object)]
+struct ActivityItem {
+    /// The event's place in the agent's stream.
+    sequence: i64,
+    event_type: String,
+    /// The event's fields.
+    data: Value,
+    /// Who caused it.
+    actor: Option<String>,
+    recorded_at: DateTime<Utc>,
+}
+
+/// One page of activity, newest first.
+#[derive(Debug, Object)]
+struct ActivityPage {
+    items: Vec<ActivityItem>,
+    next_cursor: Option<String>,
+}
+
+const AGENT_COLUMNS: &str = "a.agent_id, a.project_id, a.name, a.kind, a.stage, a.model, a.status,
+     a.status_detail, a.current_task_id, a.tasks_done, a.tasks_failed, a.created_at, a.updated_at";
+
+fn agent_view(row: &Row) -> Result<AgentView, tokio_postgres::Error> {
+    Ok(AgentView {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        name: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        stage: row.try_get(4)?,
+        model: row.try_get(5)?,
+        status: row.try_get(6)?,
+        status_detail: row.try_get(7)?,
+        current_task_id: row.try_get(8)?,
+        tasks_done: row.try_get(9)?,
+        tasks_failed: row.try_get(10)?,
+        created_at: row.try_get(11)?,
+        updated_at: row.try_get(12)?,
+    })
+}
+
+impl AgentQueryApi {
+    /// The agent, if the caller is a member of its project.
+    async fn visible_agent(&self, user: Uuid, agent: Uuid) -> Result<AgentView, Problem> {
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM rm_agents a
+                   JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
+                  WHERE a.agent_id = $2"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let row = client
+            .query_opt(&statement, &[&user, &agent])
+            .await
+            .map_err(Problem::from_db)?
+            .ok_or_else(|| Problem::not_found("agent not found"))?;
+        agent_view(&row).map_err(Problem::from_db)
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/agents", tag = "QueryTags::Agents")]
+impl AgentQueryApi {
+    /// Agents of the caller's projects (or of one), oldest first.
+    #[oai(path = "/", method = "get", operation_id = "listAgents")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        project_id: Query<Option<Uuid>>,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<AgentPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let after = cursor
+            .0
+            .as_deref()
+            .map(|c| {
+                Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued"))
+            })
+            .transpose()?;
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLUMNS} FROM rm_agents a
+                   JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
+                  WHERE ($2::uuid IS NULL OR a.project_id = $2)
+                    AND ($3::uuid IS NULL OR a.agent_id > $3)
+                  ORDER BY a.agent_id LIMIT $4"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(
+                &statement,
+                &[&auth.0.user_id, &project_id.0, &after, &(limit + 1)],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let views = rows
+            .iter()
+            .map(agent_view)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        let (items, next_cursor) = paging::page(views, limit, |a| a.id.to_string());
+        Ok(Json(AgentPage { items, next_cursor }))
+    }
+
+    /// One agent.
+    #[oai(path = "/:id", method = "get", operation_id = "getAgent")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<AgentView>, Problem> {
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .await?;
+        Ok(Json(self.visible_agent(auth.0.user_id, id.0).await?))
+    }
+
+    /// The agent's status.
+    #[oai(path = "/:id/status", method = "get", operation_id = "getAgentStatus")]
+    async fn status(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<AgentStatusView>, Problem> {
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .await?;
+        let agent = self.visible_agent(auth.0.user_id, id.0).await?;
+        Ok(Json(AgentStatusView {
+            status: agent.status,
+            detail: agent.status_detail,
+            current_task_id: agent.current_task_id,
+            updated_at: agent.updated_at,
+        }))
+    }
+
+    /// The agent's own event history, newest first, read from the event store.
+    #[oai(path = "/:id/activity", method = "get", operation_id = "getAgentActivity")]
+    async fn activity(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<ActivityPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let before: Option<i64> = cursor
+            .0
+            .as_deref()
+            .map(|c| {
+                c.parse()
+                    .ok()
+                    .filter(|n: &i64| *n > 0)
+                    .ok_or_else(|| Problem::bad_request("cursor is not one this server issued"))
+            })
+            .transpose()?;
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .await?;
+        self.visible_agent(auth.0.user_id, id.0).await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT sequence, event_type, payload -> event_type, metadata ->> 'actor', recorded_at
+                   FROM events
+                  WHERE aggregate_type = 'Agent' AND aggregate_id = $1
+                    AND ($2::bigint IS NULL OR sequence < $2)
+                  ORDER BY sequence DESC LIMIT $3",
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(&statement, &[&id.0.to_string(), &before, &(limit + 1)])
+            .await
+            .map_err(Problem::from_db)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(ActivityItem {
+                    sequence: row.try_get(0)?,
+                    event_type: row.try_get(1)?,
+                    data: row.try_get::<_, Option<Value>>(2)?.unwrap_or(Value::Null),
+                    actor: row.try_get(3)?,
+                    recorded_at: row.try_get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(Problem::from_db)?;
+        let (items, next_cursor) = paging::page(items, limit, |a| a.sequence.to_string());
+        Ok(Json(ActivityPage { items, next_cursor }))
+    }
+}
