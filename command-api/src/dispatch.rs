@@ -132,6 +132,7 @@ pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
                 ErrorKind::Unauthorized => Problem::unauthorized(detail),
                 ErrorKind::Gone => Problem::new(poem::http::StatusCode::GONE, detail),
                 ErrorKind::BadRequest => Problem::bad_request(detail),
+                ErrorKind::PaymentRequired => Problem::new(poem::http::StatusCode::PAYMENT_REQUIRED, detail),
             }
         }
         AggregateError::AggregateConflict => {
@@ -181,4 +182,54 @@ pub async fn last_position(
 /// 422 listing every field error among `errors`.
 pub fn invalid(errors: impl IntoIterator<Item = Option<zekka_domain::FieldError>>) -> Problem {
     Problem::invalid(errors.into_iter().flatten().map(Into::into).collect())
+}
+
+/// How often a command on a busy aggregate is decided again when another
+/// process wrote first.
+const ATTEMPTS: usize = 8;
+
+/// Executes, on a busy aggregate, the command `build` makes: waits for this
+/// process's turn on `key` (so its writers never collide), and builds and
+/// decides again, with jittered back-off, when another process wrote first
+/// or `retry_on` says the facts the command was built on went stale. Only
+/// for commands that are safe to decide again.
+///
+/// The outer error is `build`'s; the inner result is the aggregate's outcome.
+///
+/// # Errors
+/// A problem from `build`.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_serialized<A, F, Fut>(
+    locks: &crate::keyed_lock::KeyedLocks,
+    key: Uuid,
+    cqrs: &PostgresCqrs<A>,
+    aggregate_id: &str,
+    name: &'static str,
+    context: &CommandContext,
+    retry_on: fn(&A::Error) -> bool,
+    build: F,
+) -> Result<Result<(), AggregateError<A::Error>>, Problem>
+where
+    A: Aggregate,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<A::Command, Problem>>,
+{
+    let _turn = locks.lock(key).await;
+    let mut attempt = 1;
+    loop {
+        let command = build().await?;
+        let outcome = run(cqrs, aggregate_id, command, name, context).await;
+        let retryable = match &outcome {
+            Err(AggregateError::AggregateConflict) => true,
+            Err(AggregateError::UserError(error)) => retry_on(error),
+            _ => false,
+        };
+        if !retryable || attempt == ATTEMPTS {
+            return Ok(outcome);
+        }
+        let ceiling = 1_u64 << attempt.min(6);
+        let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling)).unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ceiling + jitter)).await;
+        attempt += 1;
+    }
 }

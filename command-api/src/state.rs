@@ -28,7 +28,8 @@ use zekka_platform::tokens::{self, TokenSigner};
 pub struct CommandState {
     /// The write pool, shared with `postgres-es`.
     pub pool: PgPool,
-    /// The Project aggregate's framework.
+    /// The Project aggregate's framework, with snapshots: usage records make
+    /// a project's stream grow without bound.
     pub projects: PostgresCqrs<Project>,
     /// The User aggregate's framework.
     pub users: PostgresCqrs<User>,
@@ -63,13 +64,15 @@ pub struct CommandState {
     pub ephemeral: Ephemeral,
     /// The configuration (limits, lifetimes, system roles).
     pub config: Config,
-    /// Queues this process's writers to one conversation.
-    pub conversation_locks: KeyedLocks,
+    /// Queues this process's writers to one busy aggregate (a conversation,
+    /// a project charged for usage).
+    pub write_locks: KeyedLocks,
 }
 
-/// A conversation is snapshotted every this many events, so loading one
-/// replays at most this many events whatever its length.
-pub const CONVERSATION_SNAPSHOT_EVERY: usize = 100;
+/// Aggregates with unbounded streams (conversations, projects charged for
+/// usage) are snapshotted every this many events, so loading one replays at
+/// most this many events whatever its length.
+pub const SNAPSHOT_EVERY: usize = 100;
 
 /// Counts appended events. Runs in-process after commit; it feeds a metric
 /// only, never a read model (those come from the checkpointed projectors).
@@ -101,20 +104,23 @@ impl CommandState {
     pub async fn build(config: &Config, pool: PgPool, ephemeral: Ephemeral) -> Result<Arc<Self>> {
         let signer = tokens::load_signer(config, &pool).await?;
         let state = Arc::new(Self {
-            projects: framework(&pool),
+            projects: postgres_snapshot_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], SNAPSHOT_EVERY, ()),
             users: framework(&pool),
             sessions: framework(&pool),
             conversations: postgres_snapshot_cqrs(
                 pool.clone(),
                 vec![Box::new(AppendMetrics)],
-                CONVERSATION_SNAPSHOT_EVERY,
+                SNAPSHOT_EVERY,
                 (),
             ),
             preferences: framework(&pool),
             pricing: framework(&pool),
             agents: framework(&pool),
             pricing_store: store(&pool),
-            project_store: store(&pool),
+            project_store: PersistedEventStore::new_snapshot_store(
+                PostgresEventRepository::new(pool.clone()),
+                SNAPSHOT_EVERY,
+            ),
             preferences_store: store(&pool),
             user_store: store(&pool),
             session_store: store(&pool),
@@ -123,7 +129,7 @@ impl CommandState {
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),
-            conversation_locks: KeyedLocks::default(),
+            write_locks: KeyedLocks::default(),
             pool,
         });
         state.seed_default_prices().await?;

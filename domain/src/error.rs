@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Gone,
     /// The request names something that cannot exist (HTTP 400).
     BadRequest,
+    /// The project's budget does not allow this (HTTP 402).
+    PaymentRequired,
 }
 
 /// A field-level validation failure, for the `errors` list of a problem.

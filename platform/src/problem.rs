@@ -66,6 +66,7 @@ pub struct Problem {
     errors: Vec<FieldIssue>,
     retry_after: Option<u64>,
     headers: Vec<(&'static str, String)>,
+    extensions: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl Problem {
@@ -77,7 +78,15 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             headers: Vec::new(),
+            extensions: Vec::new(),
         }
+    }
+
+    /// The same problem with an extension member (RFC 9457 §3.2) beside the
+    /// standard ones, for details a client acts on.
+    pub fn with_extension(mut self, name: &'static str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.push((name, value.into()));
+        self
     }
 
     /// The same problem with `Retry-After: seconds`.
@@ -230,7 +239,13 @@ impl std::error::Error for Problem {}
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.details()).unwrap_or_default();
+        let mut document = serde_json::to_value(self.details()).unwrap_or_default();
+        if let Some(members) = document.as_object_mut() {
+            for (name, value) in &self.extensions {
+                members.insert((*name).to_owned(), value.clone());
+            }
+        }
+        let body = serde_json::to_vec(&document).unwrap_or_default();
         let mut builder = Response::builder()
             .status(self.status)
             .header(CONTENT_TYPE, PROBLEM_JSON);
@@ -262,6 +277,7 @@ impl ApiResponse for Problem {
             (403, "Not allowed"),
             (404, "Not found, or not yours"),
             (409, "Conflicting state or concurrent write; retry"),
+            (402, "The project's budget does not allow this"),
             (422, "Invalid values; see `errors`"),
             (429, "Too many requests; see `Retry-After`"),
             (503, "A dependency is unavailable; see `Retry-After`"),

@@ -22,3 +22,4 @@ mod rate_limits;
 mod roles;
 mod sessions;
 mod split_services;
+mod usage;

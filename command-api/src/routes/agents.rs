@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use cqrs_es::{AggregateError, EventStore};
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -10,10 +11,10 @@ use uuid::Uuid;
 use zekka_domain::agent::{Agent, AgentCommand, AgentStatus, Detail, Label, TaskOutcome};
 use zekka_domain::conversation::ProjectAccess;
 use zekka_domain::pricing::ModelName;
-use zekka_domain::project::Stage;
-use zekka_platform::Problem;
+use zekka_domain::project::{Project, ProjectCommand, ProjectError, Stage, UsageRecord};
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
@@ -61,6 +62,52 @@ struct CompleteTaskRequest {
     /// succeeded or failed.
     outcome: String,
     detail: Option<String>,
+}
+
+/// Tokens an agent spent.
+#[derive(Debug, Object)]
+struct UsageRequest {
+    /// The model used; it must have a price.
+    model: String,
+    /// 0 to 1,000,000,000.
+    input_tokens: i64,
+    /// 0 to 1,000,000,000.
+    output_tokens: i64,
+    conversation_id: Option<Uuid>,
+    task_id: Option<Uuid>,
+}
+
+/// What the usage cost and where the budget stands.
+#[derive(Debug, Object)]
+struct UsageRecorded {
+    usage_id: Uuid,
+    /// USD, six decimals (rounded for display; the exact cost is kept).
+    cost_usd: String,
+    /// The project's spend after this record.
+    project_spent_usd: String,
+    /// What is left of the budget; `null` without a budget.
+    budget_remaining_usd: Option<String>,
+    consistency_token: String,
+}
+
+#[derive(ApiResponse)]
+enum UsageCreated {
+    /// The usage was charged.
+    #[oai(status = 201)]
+    Created(Json<UsageRecorded>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+/// The largest token count one record may carry.
+const MAX_TOKENS: i64 = 1_000_000_000;
+
+fn tokens(field: &str, value: i64) -> Result<u64, zekka_domain::FieldError> {
+    if !(0..=MAX_TOKENS).contains(&value) {
+        return Err(zekka_domain::FieldError::new(
+            field,
+            "must be between 0 and 1000000000",
+        ));
+    }
+    u64::try_from(value).map_err(|_| zekka_domain::FieldError::new(field, "must not be negative"))
 }
 
 /// A task that was assigned.
@@ -253,6 +300,102 @@ impl AgentCommandApi {
             Json(TaskAssigned {
                 task_id,
                 agent_id: id.0,
+                consistency_token: token.clone(),
+            }),
+            token,
+        ))
+    }
+
+    /// Record tokens the agent spent, charged to its project's budget at the
+    /// model's price in force now. Paid usage past the budget is refused
+    /// (402, naming what remains and the cheapest model); local models
+    /// (price 0) are always accepted.
+    #[oai(path = "/:id/usage", method = "post", operation_id = "recordTokenUsage")]
+    async fn record_usage(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<UsageRequest>,
+    ) -> Result<UsageCreated, Problem> {
+        self.limit(&auth).await?;
+        let (model, input_tokens, output_tokens) = match (
+            ModelName::parse(&body.model),
+            tokens("input_tokens", body.input_tokens),
+            tokens("output_tokens", body.output_tokens),
+        ) {
+            (Ok(m), Ok(i), Ok(o)) => (m, i, o),
+            (m, i, o) => return Err(dispatch::invalid([m.err(), i.err(), o.err()])),
+        };
+        let state = &self.state;
+        let project_id = state
+            .owning_project("Agent", id.0)
+            .await?
+            .ok_or_else(|| Problem::not_found("agent not found"))?;
+        let now = chrono::Utc::now();
+        let price = state.price_at(model.as_str(), now).await?.ok_or_else(|| {
+            Problem::invalid_field(zekka_domain::FieldError::new(
+                "model",
+                "no price is set for this model",
+            ))
+        })?;
+        let usage_id = Uuid::now_v7();
+        let actor = auth.0.user_id;
+        let record = UsageRecord {
+            usage_id,
+            actor,
+            agent_id: id.0,
+            model: model.as_str().to_owned(),
+            input_tokens,
+            output_tokens,
+            conversation_id: body.conversation_id,
+            task_id: body.task_id,
+            price,
+        };
+        let context = CommandContext::of(req, Some(actor));
+        let project_key = project_id.to_string();
+        let outcome = dispatch::run_serialized::<Project, _, _>(
+            &state.write_locks,
+            project_id,
+            &state.projects,
+            &project_key,
+            "RecordTokenUsage",
+            &context,
+            |_| false,
+            || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
+        )
+        .await?;
+        match outcome {
+            Ok(()) => {}
+            Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {
+                let cheapest = state.cheapest_model().await?;
+                let refused = dispatch::refused(AggregateError::UserError(ProjectError::BudgetExceeded {
+                    remaining_usd,
+                    cost_usd: price.cost(input_tokens, output_tokens),
+                }));
+                return Err(refused
+                    .with_extension("budget_remaining_usd", money::to_wire(remaining_usd))
+                    .with_extension("cheapest_model", cheapest));
+            }
+            Err(error) => return Err(dispatch::refused(error)),
+        }
+        let token = dispatch::last_position(&state.pool, "Project", &project_key)
+            .await?
+            .to_string();
+        let project = state
+            .project_store
+            .load_aggregate(&project_key)
+            .await
+            .map_err(dispatch::refused)?
+            .aggregate;
+        Ok(UsageCreated::Created(
+            Json(UsageRecorded {
+                usage_id,
+                cost_usd: money::to_wire(price.cost(input_tokens, output_tokens)),
+                project_spent_usd: money::to_wire(project.spent_usd),
+                budget_remaining_usd: project.budget_usd.map(|budget| {
+                    money::to_wire((budget - project.spent_usd).max(rust_decimal::Decimal::ZERO))
+                }),
                 consistency_token: token.clone(),
             }),
             token,

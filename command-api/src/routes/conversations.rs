@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use cqrs_es::AggregateError;
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -18,10 +17,6 @@ use zekka_platform::consistency::ConsistencyToken;
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;
-
-/// How often a command is decided again when a concurrent write got in
-/// first. Sending a message, editing or deleting one are safe to re-decide.
-const ATTEMPTS: usize = 8;
 
 /// Conversations and their messages.
 pub struct ConversationCommandApi {
@@ -98,8 +93,9 @@ impl ConversationCommandApi {
             .await
     }
 
-    /// Builds a command with `build` (which may read facts) and executes it,
-    /// building it again when a concurrent write got in first.
+    /// Builds a command with `build` (which may read facts) and executes it
+    /// in this process's turn on the conversation, building it again when a
+    /// concurrent write got in first or the facts went stale.
     async fn execute_fresh<F, Fut>(
         &self,
         req: &Request,
@@ -114,26 +110,19 @@ impl ConversationCommandApi {
     {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let id = conversation_id.to_string();
-        let _turn = self.state.conversation_locks.lock(conversation_id).await;
-        for attempt in 1..=ATTEMPTS {
-            let command = build().await?;
-            match dispatch::run::<Conversation>(&self.state.conversations, &id, command, name, &context).await
-            {
-                Ok(()) => return dispatch::last_position(&self.state.pool, "Conversation", &id).await,
-                Err(
-                    AggregateError::AggregateConflict
-                    | AggregateError::UserError(ConversationError::StaleFacts),
-                ) if attempt < ATTEMPTS => {
-                    // Another process wrote first: back off, with jitter so
-                    // competing processes spread out.
-                    let ceiling = 1_u64 << attempt.min(6);
-                    let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling)).unwrap_or(0);
-                    tokio::time::sleep(std::time::Duration::from_millis(ceiling + jitter)).await;
-                }
-                Err(error) => return Err(dispatch::refused(error)),
-            }
-        }
-        Err(Problem::conflict("the conversation is too busy right now; retry"))
+        dispatch::run_serialized::<Conversation, _, _>(
+            &self.state.write_locks,
+            conversation_id,
+            &self.state.conversations,
+            &id,
+            name,
+            &context,
+            |error| matches!(error, ConversationError::StaleFacts),
+            build,
+        )
+        .await?
+        .map_err(dispatch::refused)?;
+        dispatch::last_position(&self.state.pool, "Conversation", &id).await
     }
 
     /// The project of `conversation_id` and the actor's standing in it.

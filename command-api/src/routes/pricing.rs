@@ -9,7 +9,7 @@ use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use zekka_domain::pricing::{ModelName, ModelPrice, PricePerMillion, PricingCommand, default_prices};
+use zekka_domain::pricing::{ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, default_prices};
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::{Problem, money};
 
@@ -112,6 +112,46 @@ impl PricingCommandApi {
 }
 
 impl CommandState {
+    /// The price of `model` in force at `at`, from its price history in the
+    /// event store.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, Problem> {
+        let loaded = self
+            .pricing_store
+            .load_aggregate(model)
+            .await
+            .map_err(dispatch::refused)?;
+        Ok(loaded.aggregate.price_at(at))
+    }
+
+    /// The model with the lowest price (input plus output per million) in
+    /// force now: what a client can switch to when a budget runs out.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn cheapest_model(&self) -> Result<Option<String>, Problem> {
+        let latest: Vec<(String, serde_json::Value)> = sqlx::query_as(
+            "SELECT DISTINCT ON (aggregate_id) aggregate_id, payload -> 'ModelPriceSet'
+               FROM events
+              WHERE aggregate_type = 'ModelPrice' AND (payload -> 'ModelPriceSet' ->> 'effective_from')::timestamptz <= now()
+              ORDER BY aggregate_id, sequence DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        let total = |price: &serde_json::Value| -> Option<rust_decimal::Decimal> {
+            let field = |name: &str| price.get(name)?.as_str()?.parse::<rust_decimal::Decimal>().ok();
+            Some(field("input_usd_per_million")? + field("output_usd_per_million")?)
+        };
+        Ok(latest
+            .iter()
+            .filter_map(|(model, price)| total(price).map(|t| (t, model)))
+            .min()
+            .map(|(_, model)| model.clone()))
+    }
+
     /// Sets CONTRACT.md's default prices (effective since 1970) for every
     /// default model that has no price yet. Safe to run from every process
     /// at every start: a model that has a price is left alone, and of two

@@ -3,6 +3,30 @@
 use uuid::Uuid;
 
 use super::values::{Budget, Description, ProjectName, Role, Stage};
+use crate::pricing::Price;
+
+/// Tokens an agent spent, to be charged to the project's budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRecord {
+    /// The id chosen for this record (UUIDv7).
+    pub usage_id: Uuid,
+    /// Who reports it.
+    pub actor: Uuid,
+    /// The agent that spent them.
+    pub agent_id: Uuid,
+    /// The model used.
+    pub model: String,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// The conversation they were spent in, if any.
+    pub conversation_id: Option<Uuid>,
+    /// The task they were spent on, if any.
+    pub task_id: Option<Uuid>,
+    /// The model's price in force now, read from its price history.
+    pub price: Price,
+}
 
 /// Something a user asks of a project.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,4 +83,8 @@ pub enum ProjectCommand {
         /// The member to remove.
         user_id: Uuid,
     },
+    /// Charge token usage to the budget. The project owns the budget, so
+    /// the check and the append are one decision on one stream: concurrent
+    /// records can never overspend.
+    RecordUsage(UsageRecord),
 }

@@ -43,6 +43,14 @@ pub enum ProjectError {
     /// The project's owner cannot be removed or demoted.
     #[error("the project owner cannot be removed or demoted")]
     OwnerIsPermanent,
+    /// Paid usage would take spending past the budget.
+    #[error("this usage costs {cost_usd} USD but only {remaining_usd} USD of the budget remain")]
+    BudgetExceeded {
+        /// What is left of the budget.
+        remaining_usd: rust_decimal::Decimal,
+        /// What the refused usage would cost.
+        cost_usd: rust_decimal::Decimal,
+    },
 }
 
 impl Refusal for ProjectError {
@@ -54,6 +62,7 @@ impl Refusal for ProjectError {
             ProjectError::AlreadyExists | ProjectError::Archived | ProjectError::OwnerIsPermanent => {
                 ErrorKind::Conflict
             }
+            ProjectError::BudgetExceeded { .. } => ErrorKind::PaymentRequired,
         }
     }
 

@@ -63,6 +63,32 @@ pub enum ProjectEvent {
         /// The former member.
         user_id: Uuid,
     },
+    /// Tokens were spent and charged. Carries the price applied and the
+    /// resulting total, so history never changes when prices do.
+    TokenUsageRecorded {
+        /// The record's id.
+        usage_id: Uuid,
+        /// The agent that spent them.
+        agent_id: Uuid,
+        /// The model used.
+        model: String,
+        /// Input tokens.
+        input_tokens: u64,
+        /// Output tokens.
+        output_tokens: u64,
+        /// The conversation, if any.
+        conversation_id: Option<Uuid>,
+        /// The task, if any.
+        task_id: Option<Uuid>,
+        /// The input price applied (USD per million tokens).
+        input_usd_per_million: Decimal,
+        /// The output price applied (USD per million tokens).
+        output_usd_per_million: Decimal,
+        /// The exact cost of this record.
+        cost_usd: Decimal,
+        /// The project's total spend after it.
+        spent_usd: Decimal,
+    },
 }
 
 impl DomainEvent for ProjectEvent {
@@ -75,6 +101,7 @@ impl DomainEvent for ProjectEvent {
             ProjectEvent::ProjectMemberAdded { .. } => "ProjectMemberAdded",
             ProjectEvent::ProjectMemberRoleChanged { .. } => "ProjectMemberRoleChanged",
             ProjectEvent::ProjectMemberRemoved { .. } => "ProjectMemberRemoved",
+            ProjectEvent::TokenUsageRecorded { .. } => "TokenUsageRecorded",
         }
         .to_owned()
     }

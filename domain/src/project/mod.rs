@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use command::ProjectCommand;
+pub use command::{ProjectCommand, UsageRecord};
 pub use error::ProjectError;
 pub use event::ProjectEvent;
 pub use values::{Budget, Description, ProjectName, ProjectStatus, Role, Stage};
@@ -43,6 +43,9 @@ pub struct Project {
     pub status: ProjectStatus,
     /// Members and their roles.
     pub members: BTreeMap<Uuid, Role>,
+    /// What its recorded token usage has cost so far, exactly.
+    #[serde(default)]
+    pub spent_usd: Decimal,
 }
 
 impl Aggregate for Project {
@@ -90,6 +93,7 @@ impl Aggregate for Project {
             ProjectEvent::ProjectMemberRemoved { user_id } => {
                 self.members.remove(&user_id);
             }
+            ProjectEvent::TokenUsageRecorded { spent_usd, .. } => self.spent_usd = spent_usd,
         }
     }
 }
@@ -120,6 +124,7 @@ impl Project {
                 self.decide_add_member(actor, user_id, role)
             }
             ProjectCommand::RemoveMember { actor, user_id } => self.decide_remove_member(actor, user_id),
+            ProjectCommand::RecordUsage(usage) => self.decide_record_usage(usage),
         }
     }
 
@@ -233,6 +238,43 @@ impl Project {
             });
         }
         Ok(vec![ProjectEvent::ProjectMemberRemoved { user_id }])
+    }
+
+    fn decide_record_usage(&self, usage: UsageRecord) -> Result<Vec<ProjectEvent>, ProjectError> {
+        let role = self.role_of(usage.actor).ok_or(ProjectError::NotFound)?;
+        if role == Role::Viewer {
+            return Err(ProjectError::NotAllowed {
+                role,
+                needs: "owner, admin or member",
+            });
+        }
+        if self.status == ProjectStatus::Archived {
+            return Err(ProjectError::Archived);
+        }
+        let cost_usd = usage.price.cost(usage.input_tokens, usage.output_tokens);
+        let spent_usd = self.spent_usd + cost_usd;
+        if let Some(budget) = self.budget_usd
+            && !usage.price.is_free()
+            && spent_usd > budget
+        {
+            return Err(ProjectError::BudgetExceeded {
+                remaining_usd: (budget - self.spent_usd).max(Decimal::ZERO),
+                cost_usd,
+            });
+        }
+        Ok(vec![ProjectEvent::TokenUsageRecorded {
+            usage_id: usage.usage_id,
+            agent_id: usage.agent_id,
+            model: usage.model,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            conversation_id: usage.conversation_id,
+            task_id: usage.task_id,
+            input_usd_per_million: usage.price.input_usd_per_million,
+            output_usd_per_million: usage.price.output_usd_per_million,
+            cost_usd,
+            spent_usd,
+        }])
     }
 
     /// Checks that the project exists, that `actor` is a member (else it is

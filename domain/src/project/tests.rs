@@ -382,3 +382,107 @@ fn a_removed_member_no_longer_sees_the_project() {
         })
         .then_expect_error(ProjectError::NotFound);
 }
+
+fn usage(model: &str, input: u64, output: u64, cents_in: i64, cents_out: i64) -> ProjectCommand {
+    ProjectCommand::RecordUsage(UsageRecord {
+        usage_id: Uuid::from_u128(99),
+        actor: MEMBER,
+        agent_id: Uuid::from_u128(50),
+        model: model.into(),
+        input_tokens: input,
+        output_tokens: output,
+        conversation_id: None,
+        task_id: None,
+        price: crate::pricing::Price {
+            input_usd_per_million: Decimal::new(cents_in, 2),
+            output_usd_per_million: Decimal::new(cents_out, 2),
+            effective_from: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        },
+    })
+}
+
+fn with_budget(usd: i64) -> Vec<ProjectEvent> {
+    let mut events = with_team();
+    events.push(ProjectEvent::ProjectUpdated {
+        name: "Apollo".into(),
+        description: String::new(),
+        budget_usd: Some(Decimal::from(usd)),
+    });
+    events
+}
+
+#[test]
+fn usage_within_the_budget_is_charged_at_the_price_given() {
+    ProjectTest::with(())
+        .given(with_budget(20))
+        .when(usage("claude-sonnet", 1_000_000, 1_000_000, 300, 1500))
+        .then_expect_events(vec![ProjectEvent::TokenUsageRecorded {
+            usage_id: Uuid::from_u128(99),
+            agent_id: Uuid::from_u128(50),
+            model: "claude-sonnet".into(),
+            input_tokens: 1_000_000,
+            output_tokens: 1_000_000,
+            conversation_id: None,
+            task_id: None,
+            input_usd_per_million: Decimal::new(300, 2),
+            output_usd_per_million: Decimal::new(1500, 2),
+            cost_usd: Decimal::from(18),
+            spent_usd: Decimal::from(18),
+        }]);
+}
+
+#[test]
+fn paid_usage_past_the_budget_is_refused_naming_what_remains() {
+    ProjectTest::with(())
+        .given(with_budget(10))
+        .when(usage("claude-sonnet", 1_000_000, 1_000_000, 300, 1500))
+        .then_expect_error(ProjectError::BudgetExceeded {
+            remaining_usd: Decimal::from(10),
+            cost_usd: Decimal::from(18),
+        });
+}
+
+#[test]
+fn free_local_models_are_allowed_past_the_budget() {
+    let mut history = with_budget(0);
+    history.push(ProjectEvent::TokenUsageRecorded {
+        usage_id: Uuid::from_u128(98),
+        agent_id: Uuid::from_u128(50),
+        model: "gpt-4".into(),
+        input_tokens: 0,
+        output_tokens: 0,
+        conversation_id: None,
+        task_id: None,
+        input_usd_per_million: Decimal::ZERO,
+        output_usd_per_million: Decimal::ZERO,
+        cost_usd: Decimal::ZERO,
+        spent_usd: Decimal::ZERO,
+    });
+    let events = Project::default();
+    let mut state = events;
+    for event in history {
+        state.apply(event);
+    }
+    let decided = state
+        .decide(usage("llama3.1:8b", 5_000, 5_000, 0, 0))
+        .expect("local models are always allowed");
+    assert!(
+        matches!(decided.as_slice(), [ProjectEvent::TokenUsageRecorded { cost_usd, .. }] if cost_usd.is_zero())
+    );
+}
+
+#[test]
+fn a_viewer_cannot_record_usage() {
+    let mut history = with_team();
+    history.push(ProjectEvent::ProjectMemberRoleChanged {
+        user_id: MEMBER,
+        role: Role::Viewer,
+    });
+    ProjectTest::with(())
+        .given(history)
+        .when(usage("gpt-4", 1, 1, 3000, 6000))
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Viewer,
+            needs: "owner, admin or member",
+        });
+}

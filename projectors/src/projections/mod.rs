@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod preferences;
 pub mod pricing;
 pub mod projects;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(preferences::PreferencesProjection),
         Arc::new(pricing::PricingProjection),
         Arc::new(agents::AgentsProjection),
+        Arc::new(usage::UsageProjection),
     ]
 }
 

@@ -95,6 +95,14 @@ impl Projection for ProjectsProjection {
                 upsert_member(tx, project_id, user_id, role, at).await?;
                 touch(tx, project_id, at).await?;
             }
+            ProjectEvent::TokenUsageRecorded { spent_usd, .. } => {
+                let update = tx
+                    .prepare_cached(
+                        "UPDATE rm_projects SET spent_usd = $2, updated_at = $3 WHERE project_id = $1",
+                    )
+                    .await?;
+                tx.execute(&update, &[&project_id, &spent_usd, at]).await?;
+            }
             ProjectEvent::ProjectMemberRemoved { user_id } => {
                 let delete = tx
                     .prepare_cached("DELETE FROM rm_project_members WHERE project_id = $1 AND user_id = $2")

@@ -49,8 +49,7 @@ struct ProjectView {
     updated_at: DateTime<Utc>,
 }
 
-/// A project's statistics. Tokens, cost and conflicts are 0 until usage and
-/// conflicts are recorded (issue 5).
+/// A project's statistics. Conflicts are 0 until conflicts are recorded (issue 5).
 #[derive(Debug, Object)]
 struct ProjectStats {
     conversations: i64,
@@ -192,7 +191,7 @@ impl ProjectQueryApi {
         self.state
             .catch_up(
                 consistency_token.0.as_deref(),
-                &["projects", "conversations", "agents"],
+                &["projects", "conversations", "agents", "usage"],
             )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
@@ -206,7 +205,10 @@ impl ProjectQueryApi {
                         (SELECT count(*) FROM rm_agents WHERE project_id = p.project_id),
                         (SELECT count(*) FILTER (WHERE outcome = 'open') FROM rm_tasks WHERE project_id = p.project_id),
                         (SELECT count(*) FILTER (WHERE outcome = 'succeeded') FROM rm_tasks
-                          WHERE project_id = p.project_id)
+                          WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id)
                    FROM rm_projects p
                    JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
                   WHERE p.project_id = $2",
@@ -226,9 +228,9 @@ impl ProjectQueryApi {
             agents: row.try_get(4).map_err(Problem::from_db)?,
             tasks_open: row.try_get(5).map_err(Problem::from_db)?,
             tasks_done: row.try_get(6).map_err(Problem::from_db)?,
-            tokens_input: 0,
-            tokens_output: 0,
-            cost_usd: money::to_wire(Decimal::ZERO),
+            tokens_input: row.try_get(7).map_err(Problem::from_db)?,
+            tokens_output: row.try_get(8).map_err(Problem::from_db)?,
+            cost_usd: money::to_wire(row.try_get::<_, Decimal>(9).map_err(Problem::from_db)?),
             conflicts_open: 0,
             conflicts_resolved: 0,
         }))
