@@ -11,7 +11,7 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`).
 #![forbid(unsafe_code)]
 
 pub mod conversations;
@@ -38,6 +38,7 @@ pub fn apis(
     routes::preferences::PreferencesCommandApi,
     routes::pricing::PricingCommandApi,
     routes::agents::AgentCommandApi,
+    routes::conflicts::ConflictCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
@@ -46,6 +47,7 @@ pub fn apis(
         routes::conversations::ConversationCommandApi::new(state.clone()),
         routes::preferences::PreferencesCommandApi::new(state.clone()),
         routes::pricing::PricingCommandApi::new(state.clone()),
-        routes::agents::AgentCommandApi::new(state),
+        routes::agents::AgentCommandApi::new(state.clone()),
+        routes::conflicts::ConflictCommandApi::new(state),
     )
 }

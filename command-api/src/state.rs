@@ -9,6 +9,7 @@ use cqrs_es::{Aggregate, EventEnvelope, Query};
 use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs, postgres_snapshot_cqrs};
 use sqlx::PgPool;
 use zekka_domain::agent::Agent;
+use zekka_domain::conflict::Conflict;
 use zekka_domain::conversation::Conversation;
 use zekka_domain::preferences::Preferences;
 use zekka_domain::pricing::ModelPrice;
@@ -42,6 +43,8 @@ pub struct CommandState {
     pub preferences: PostgresCqrs<Preferences>,
     /// Loads projects to check the actor's role for other aggregates.
     pub project_store: PersistedEventStore<PostgresEventRepository, Project>,
+    /// The Conflict aggregate's framework.
+    pub conflicts: PostgresCqrs<Conflict>,
     /// The Agent aggregate's framework.
     pub agents: PostgresCqrs<Agent>,
     /// The ModelPrice aggregate's framework.
@@ -116,6 +119,7 @@ impl CommandState {
             preferences: framework(&pool),
             pricing: framework(&pool),
             agents: framework(&pool),
+            conflicts: framework(&pool),
             pricing_store: store(&pool),
             project_store: PersistedEventStore::new_snapshot_store(
                 PostgresEventRepository::new(pool.clone()),

@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //! - [`agent`]: the Agent aggregate (status, tasks).
+//! - [`conflict`]: the Conflict aggregate (reported, resolved, escalated).
 //! - [`conversation`]: the Conversation aggregate (messages).
 //! - [`preferences`]: the Preferences aggregate (a user's settings).
 //! - [`pricing`]: the ModelPrice aggregate (price history per model, exact costs).
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod conflict;
 pub mod conversation;
 pub mod error;
 pub mod preferences;

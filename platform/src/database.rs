@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "pricing", include_str!("../../migrations/0006_pricing.sql")),
     (7, "agents", include_str!("../../migrations/0007_agents.sql")),
     (8, "usage", include_str!("../../migrations/0008_usage.sql")),
+    (
+        9,
+        "conflicts",
+        include_str!("../../migrations/0009_conflicts.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -5,7 +5,7 @@
 //! # Layout
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`paging`]: `limit`/`cursor` paging.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -26,6 +26,7 @@ pub fn apis(
     routes::preferences::PreferencesQueryApi,
     routes::pricing::PricingQueryApi,
     routes::agents::AgentQueryApi,
+    routes::conflicts::ConflictQueryApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
@@ -33,6 +34,7 @@ pub fn apis(
         routes::conversations::ConversationQueryApi::new(state.clone()),
         routes::preferences::PreferencesQueryApi::new(state.clone()),
         routes::pricing::PricingQueryApi::new(state.clone()),
-        routes::agents::AgentQueryApi::new(state),
+        routes::agents::AgentQueryApi::new(state.clone()),
+        routes::conflicts::ConflictQueryApi::new(state),
     )
 }

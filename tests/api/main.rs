@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod binary;
 mod concurrency;
+mod conflicts;
 mod conversations;
 mod lockout;
 mod mail;

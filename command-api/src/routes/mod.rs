@@ -3,6 +3,7 @@
 pub mod account;
 pub mod agents;
 pub mod auth;
+pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
@@ -27,6 +28,8 @@ pub enum CommandTags {
     Pricing,
     /// Directing agents.
     Agents,
+    /// Reporting and settling conflicts.
+    Conflicts,
 }
 
 /// A write that was accepted: the resource and the token to read it back.

@@ -1,6 +1,7 @@
 //! The read models, one module each. Each owns its `rm_*` tables.
 
 pub mod agents;
+pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(pricing::PricingProjection),
         Arc::new(agents::AgentsProjection),
         Arc::new(usage::UsageProjection),
+        Arc::new(conflicts::ConflictsProjection),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! The query routes, one module per resource.
 
 pub mod agents;
+pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
@@ -24,4 +25,6 @@ pub enum QueryTags {
     Pricing,
     /// Reading agents.
     Agents,
+    /// Reading conflicts.
+    Conflicts,
 }

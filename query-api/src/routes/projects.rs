@@ -49,7 +49,7 @@ struct ProjectView {
     updated_at: DateTime<Utc>,
 }
 
-/// A project's statistics. Conflicts are 0 until conflicts are recorded (issue 5).
+/// A project's statistics.
 #[derive(Debug, Object)]
 struct ProjectStats {
     conversations: i64,
@@ -191,7 +191,7 @@ impl ProjectQueryApi {
         self.state
             .catch_up(
                 consistency_token.0.as_deref(),
-                &["projects", "conversations", "agents", "usage"],
+                &["projects", "conversations", "agents", "usage", "conflicts"],
             )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
@@ -208,7 +208,11 @@ impl ProjectQueryApi {
                           WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id)
+                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id),
+                        (SELECT count(*) FILTER (WHERE status <> 'resolved') FROM rm_conflicts
+                          WHERE project_id = p.project_id),
+                        (SELECT count(*) FILTER (WHERE status = 'resolved') FROM rm_conflicts
+                          WHERE project_id = p.project_id)
                    FROM rm_projects p
                    JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
                   WHERE p.project_id = $2",
@@ -231,8 +235,8 @@ impl ProjectQueryApi {
             tokens_input: row.try_get(7).map_err(Problem::from_db)?,
             tokens_output: row.try_get(8).map_err(Problem::from_db)?,
             cost_usd: money::to_wire(row.try_get::<_, Decimal>(9).map_err(Problem::from_db)?),
-            conflicts_open: 0,
-            conflicts_resolved: 0,
+            conflicts_open: row.try_get(10).map_err(Problem::from_db)?,
+            conflicts_resolved: row.try_get(11).map_err(Problem::from_db)?,
         }))
     }
 }

@@ -85,17 +85,36 @@ async fn template() -> String {
                     .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
                     .await
                     .expect("publish template");
-                // Templates of older migrations are of no further use.
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                client
+                    .batch_execute(&format!(
+                        "COMMENT ON DATABASE {name} IS 'zekka test template {now}'"
+                    ))
+                    .await
+                    .expect("date the template");
+                // Templates of older migrations are of no further use once no
+                // test run can still be cloning them (a day later).
                 let stale = client
                     .query(
-                        "SELECT datname FROM pg_database WHERE datname LIKE 'zekka\\_template\\_%' AND datname <> $1",
+                        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database
+                          WHERE datname LIKE 'zekka\\_template\\_%' AND datname <> $1",
                         &[&name],
                     )
                     .await
                     .expect("list templates");
                 for row in stale {
                     let old: String = row.get(0);
-                    let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {old}")).await;
+                    let created: u64 = row
+                        .get::<_, Option<String>>(1)
+                        .and_then(|c| c.rsplit(' ').next().and_then(|s| s.parse().ok()))
+                        .unwrap_or(0);
+                    if now.saturating_sub(created) > 24 * 3600 {
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {old}"))
+                            .await;
+                    }
                 }
             }
             client

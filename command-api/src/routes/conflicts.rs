@@ -1,0 +1,224 @@
+//! The conflict write routes: report, resolve, escalate.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+use zekka_domain::agent::Detail;
+use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
+use zekka_domain::pricing::ModelName;
+use zekka_platform::Problem;
+use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::ConsistencyToken;
+
+use super::{CommandTags, Written, WrittenResponse};
+use crate::dispatch::{self, CommandContext};
+use crate::state::CommandState;
+
+/// Reporting and settling conflicts.
+pub struct ConflictCommandApi {
+    state: Arc<CommandState>,
+}
+
+/// A conflict between agents.
+#[derive(Debug, Object)]
+struct ReportConflictRequest {
+    project_id: Uuid,
+    /// code, design, requirement or resource.
+    kind: String,
+    description: String,
+    /// The agents involved (1 to 20).
+    agent_ids: Vec<Uuid>,
+    file_path: Option<String>,
+}
+
+/// How a conflict was settled.
+#[derive(Debug, Object)]
+struct ResolveRequest {
+    /// arbitrator, manual, first_writer or last_writer.
+    strategy: String,
+    /// What was decided.
+    resolution: String,
+    /// The model that decided, for `arbitrator`.
+    resolved_by_model: Option<String>,
+}
+
+/// Why a person must decide.
+#[derive(Debug, Object)]
+struct EscalateRequest {
+    reason: String,
+}
+
+#[derive(ApiResponse)]
+enum ConflictCreated {
+    /// The conflict was reported.
+    #[oai(status = 201)]
+    Created(Json<Written>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+impl ConflictCommandApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<CommandState>) -> Self {
+        Self { state }
+    }
+
+    async fn execute(
+        &self,
+        req: &Request,
+        auth: &BearerAuth,
+        conflict_id: Uuid,
+        command: ConflictCommand,
+        name: &'static str,
+    ) -> Result<ConsistencyToken, Problem> {
+        let limits = self.state.config.limits;
+        self.state
+            .limiter
+            .hit(
+                "writes",
+                &auth.0.user_id.to_string(),
+                limits.writes_per_user,
+                "writes",
+            )
+            .await?;
+        let context = CommandContext::of(req, Some(auth.0.user_id));
+        dispatch::execute::<Conflict>(
+            &self.state.conflicts,
+            &self.state.pool,
+            &conflict_id.to_string(),
+            command,
+            name,
+            &context,
+        )
+        .await
+    }
+
+    async fn access(
+        &self,
+        conflict_id: Uuid,
+        actor: Uuid,
+    ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
+        let project = self
+            .state
+            .owning_project("Conflict", conflict_id)
+            .await?
+            .ok_or_else(|| Problem::not_found("conflict not found"))?;
+        self.state.project_access(project, actor).await
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/conflicts", tag = "CommandTags::Conflicts")]
+impl ConflictCommandApi {
+    /// Report a conflict between agents of a project.
+    #[oai(path = "/", method = "post", operation_id = "reportConflict")]
+    async fn report(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<ReportConflictRequest>,
+    ) -> Result<ConflictCreated, Problem> {
+        let file_path = match body.file_path.as_deref() {
+            Some(path)
+                if path.trim().is_empty() || path.len() > 1024 || path.chars().any(char::is_control) =>
+            {
+                Err(zekka_domain::FieldError::new(
+                    "file_path",
+                    "must be 1 to 1024 characters without control characters",
+                ))
+            }
+            other => Ok(other.map(str::to_owned)),
+        };
+        let (kind, description, file_path) = match (
+            body.kind.parse::<ConflictKind>(),
+            Detail::parse("description", &body.description),
+            file_path,
+        ) {
+            (Ok(k), Ok(d), Ok(f)) => (k, d, f),
+            (k, d, f) => return Err(dispatch::invalid([k.err(), d.err(), f.err()])),
+        };
+        let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
+        if access.role.is_none() {
+            return Err(Problem::not_found("project not found"));
+        }
+        let conflict_id = Uuid::now_v7();
+        let command = ConflictCommand::Report {
+            conflict_id,
+            project_id: body.project_id,
+            kind,
+            description,
+            agent_ids: body.agent_ids.clone(),
+            file_path,
+            actor: auth.0.user_id,
+            access,
+        };
+        let token = self
+            .execute(req, &auth, conflict_id, command, "ReportConflict")
+            .await?
+            .to_string();
+        Ok(ConflictCreated::Created(
+            Json(Written {
+                id: conflict_id,
+                consistency_token: token.clone(),
+            }),
+            token,
+        ))
+    }
+
+    /// Settle a conflict. Settling it twice is 409.
+    #[oai(path = "/:id/resolve", method = "post", operation_id = "resolveConflict")]
+    async fn resolve(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<ResolveRequest>,
+    ) -> Result<WrittenResponse, Problem> {
+        let model = body
+            .resolved_by_model
+            .as_deref()
+            .map(ModelName::parse)
+            .transpose();
+        let (strategy, resolution, resolved_by_model) = match (
+            body.strategy.parse::<Strategy>(),
+            Detail::parse("resolution", &body.resolution),
+            model,
+        ) {
+            (Ok(s), Ok(r), Ok(m)) => (s, r, m),
+            (s, r, m) => return Err(dispatch::invalid([s.err(), r.err(), m.err()])),
+        };
+        let access = self.access(id.0, auth.0.user_id).await?;
+        let command = ConflictCommand::Resolve {
+            strategy,
+            resolution,
+            resolved_by_model,
+            actor: auth.0.user_id,
+            access,
+        };
+        let token = self.execute(req, &auth, id.0, command, "ResolveConflict").await?;
+        Ok(Written::ok(id.0, token.to_string()))
+    }
+
+    /// Hand a conflict to a person.
+    #[oai(path = "/:id/escalate", method = "post", operation_id = "escalateConflict")]
+    async fn escalate(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<EscalateRequest>,
+    ) -> Result<WrittenResponse, Problem> {
+        let reason = Detail::parse("reason", &body.reason).map_err(Problem::invalid_field)?;
+        let access = self.access(id.0, auth.0.user_id).await?;
+        let command = ConflictCommand::Escalate {
+            reason,
+            actor: auth.0.user_id,
+            access,
+        };
+        let token = self
+            .execute(req, &auth, id.0, command, "EscalateConflict")
+            .await?;
+        Ok(Written::ok(id.0, token.to_string()))
+    }
+}
