@@ -290,3 +290,133 @@ async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean
         .get(0);
     assert_eq!(projects, 120);
 }
+
+/// Every `rm_*` table as text, rows in a stable order.
+async fn dump_read_models(client: &tokio_postgres::Client) -> String {
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'public' AND table_name LIKE 'rm\\_%' ORDER BY table_name",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = String::new();
+    for table in tables {
+        let row = client
+            .query_one(
+                &format!("SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"),
+                &[],
+            )
+            .await
+            .expect("dump");
+        out.push_str(&format!("== {table}\n{}\n", row.get::<_, String>(0)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
+    use serde_json::json;
+
+    let app = crate::support::spawn_app().await;
+    let owner = app.user("builder").await;
+    let (project, _) = app.project(&owner, "Rebuilt").await;
+    let conversation = app
+        .request(
+            "POST",
+            "/api/v1/conversations",
+            Some(&owner.token),
+            Some(&json!({"project_id": project, "title": "T"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for n in 0..5 {
+        app.request(
+            "POST",
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            Some(&owner.token),
+            Some(&json!({"content": format!("m{n}")})),
+        )
+        .await;
+    }
+    let agent = app
+        .request(
+            "POST",
+            "/api/v1/agents",
+            Some(&owner.token),
+            Some(&json!({"project_id": project, "name": "A", "kind": "developer", "model": "gpt-4"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.request(
+        "POST",
+        &format!("/api/v1/agents/{agent}/tasks"),
+        Some(&owner.token),
+        Some(&json!({"title": "T"})),
+    )
+    .await;
+    app.request(
+        "POST",
+        &format!("/api/v1/agents/{agent}/usage"),
+        Some(&owner.token),
+        Some(&json!({"model": "gemini-pro", "input_tokens": 1234, "output_tokens": 567})),
+    )
+    .await;
+    app.request(
+        "POST",
+        "/api/v1/conflicts",
+        Some(&owner.token),
+        Some(&json!({"project_id": project, "kind": "code", "description": "d", "agent_ids": [agent]})),
+    )
+    .await;
+    let last = app
+        .request(
+            "PUT",
+            "/api/v1/preferences",
+            Some(&owner.token),
+            Some(&json!({"theme": "dark"})),
+        )
+        .await
+        .json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // Wait until every projection has applied everything.
+    for path in [
+        "/api/v1/preferences",
+        "/api/v1/projects",
+        "/api/v1/conflicts",
+        "/api/v1/agents",
+    ] {
+        assert_eq!(app.get_consistent(path, &owner.token, &last).await.status, 200);
+    }
+    let stats = app
+        .get_consistent(&format!("/api/v1/projects/{project}/stats"), &owner.token, &last)
+        .await;
+    assert_eq!(stats.status, 200);
+
+    let client = app.db.connect().await;
+    let before = dump_read_models(&client).await;
+    let pool = read_pool(&app.db).await;
+    for projection in zekka_projectors::projections::all() {
+        let projector = Projector::new(projection, pool.clone(), 7);
+        projector.reset().await.expect("reset");
+        drain_until(&projector, || async { true }).await;
+    }
+    let after = dump_read_models(&client).await;
+    assert_eq!(after, before);
+    assert!(
+        before.contains("rm_usage") && before.contains("gemini-pro"),
+        "{before}"
+    );
+}

@@ -169,3 +169,62 @@ async fn bad_usage_is_a_4xx_problem_and_appends_nothing() {
     .assert_problem(404);
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn a_price_change_applies_only_to_usage_recorded_after_it() {
+    let app = spawn_app_with(&[]).await;
+    let admin = app.user("admin").await;
+    let project = budgeted_project(&app, &admin, "1000").await;
+    let agent = agent(&app, &admin, &project).await;
+    let path = format!("/api/v1/agents/{agent}/usage");
+    let before = app
+        .request(
+            "POST",
+            &path,
+            Some(&admin.token),
+            Some(&usage("gpt-4", 1_000_000, 0)),
+        )
+        .await;
+    assert_eq!(before.json()["cost_usd"], "30.000000");
+
+    let changed = app
+        .request(
+            "PUT",
+            "/api/v1/pricing/models/gpt-4",
+            Some(&admin.token),
+            Some(&json!({"input_usd_per_million": "10", "output_usd_per_million": "20"})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let after = app
+        .request(
+            "POST",
+            &path,
+            Some(&admin.token),
+            Some(&usage("gpt-4", 1_000_000, 0)),
+        )
+        .await;
+    assert_eq!(after.json()["cost_usd"], "10.000000");
+    assert_eq!(after.json()["project_spent_usd"], "40.000000");
+    let token = after.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let stats = app
+        .get_consistent(&format!("/api/v1/projects/{project}/stats"), &admin.token, &token)
+        .await
+        .json();
+    assert_eq!(stats["cost_usd"], "40.000000", "the earlier record kept its cost");
+    let costs: Vec<String> = app
+        .db
+        .connect()
+        .await
+        .query("SELECT cost_usd::numeric(20, 6)::text FROM rm_usage WHERE project_id = $1::text::uuid ORDER BY recorded_at", &[&project])
+        .await
+        .expect("usage rows")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(costs, ["30.000000", "10.000000"]);
+}
