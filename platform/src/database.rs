@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conflicts",
         include_str!("../../migrations/0009_conflicts.sql"),
     ),
+    (
+        10,
+        "agent time",
+        include_str!("../../migrations/0010_agent_time.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

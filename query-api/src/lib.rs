@@ -4,13 +4,15 @@
 //!
 //! # Layout
 //! - [`state`]: the read side's shared state and the consistency wait.
+//! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
 pub mod routes;
 pub mod state;
+pub mod time_range;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ pub fn apis(
     routes::pricing::PricingQueryApi,
     routes::agents::AgentQueryApi,
     routes::conflicts::ConflictQueryApi,
+    routes::analytics::AnalyticsApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
@@ -35,6 +38,7 @@ pub fn apis(
         routes::preferences::PreferencesQueryApi::new(state.clone()),
         routes::pricing::PricingQueryApi::new(state.clone()),
         routes::agents::AgentQueryApi::new(state.clone()),
-        routes::conflicts::ConflictQueryApi::new(state),
+        routes::conflicts::ConflictQueryApi::new(state.clone()),
+        routes::analytics::AnalyticsApi::new(state),
     )
 }

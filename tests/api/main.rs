@@ -6,6 +6,7 @@ mod support;
 
 mod account;
 mod agents;
+mod analytics;
 mod auth;
 mod bad_input;
 mod binary;

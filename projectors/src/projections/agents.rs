@@ -37,8 +37,9 @@ impl Projection for AgentsProjection {
                 let insert = tx
                     .prepare_cached(
                         "INSERT INTO rm_agents
-                            (agent_id, project_id, name, kind, stage, model, status, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                            (agent_id, project_id, name, kind, stage, model, status, created_at, updated_at,
+                             status_since)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
                     )
                     .await?;
                 let stage = stage.map(|s| s.as_str());
@@ -60,7 +61,12 @@ impl Projection for AgentsProjection {
             AgentEvent::AgentStatusChanged { to, detail, .. } => {
                 let update = tx
                     .prepare_cached(
-                        "UPDATE rm_agents SET status = $2, status_detail = $3, updated_at = $4 WHERE agent_id = $1",
+                        "UPDATE rm_agents
+                            SET working_seconds = working_seconds + CASE WHEN status = 'working'
+                                    THEN greatest(extract(epoch FROM $4 - coalesce(status_since, $4)), 0)::float8
+                                    ELSE 0 END,
+                                status = $2, status_detail = $3, updated_at = $4, status_since = $4
+                          WHERE agent_id = $1",
                     )
                     .await?;
                 tx.execute(&update, &[&agent_id, &to.as_str(), &detail, at])

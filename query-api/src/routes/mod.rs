@@ -1,6 +1,7 @@
 //! The query routes, one module per resource.
 
 pub mod agents;
+pub mod analytics;
 pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
@@ -27,4 +28,6 @@ pub enum QueryTags {
     Agents,
     /// Reading conflicts.
     Conflicts,
+    /// Analytics.
+    Analytics,
 }
