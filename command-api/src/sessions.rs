@@ -176,6 +176,21 @@ impl CommandState {
             .await
     }
 
+    /// Counts one write by `user` against `RATE_LIMIT_WRITES`.
+    ///
+    /// # Errors
+    /// 429 when over the limit.
+    pub async fn limit_writes(&self, user: Uuid) -> Result<(), Problem> {
+        self.limiter
+            .hit(
+                "writes",
+                &user.to_string(),
+                self.config.limits.writes_per_user,
+                "writes",
+            )
+            .await
+    }
+
     /// When a refresh token issued at `now` expires.
     ///
     /// # Errors

@@ -23,6 +23,18 @@ pub fn limit(raw: Option<i64>) -> Result<i64, Problem> {
     }
 }
 
+/// Parses a cursor that is the id of the last item of the previous page.
+///
+/// # Errors
+/// 400 for a cursor this server did not issue.
+pub fn uuid_cursor(cursor: Option<&str>) -> Result<Option<uuid::Uuid>, Problem> {
+    cursor
+        .map(|c| {
+            uuid::Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued"))
+        })
+        .transpose()
+}
+
 /// Splits one extra fetched row off `rows` (queries fetch `limit + 1`) and
 /// returns the page and the cursor of its last item when more follow.
 pub fn page<T>(mut rows: Vec<T>, limit: i64, cursor_of: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {

@@ -147,16 +147,7 @@ impl AgentCommandApi {
     }
 
     async fn limit(&self, auth: &BearerAuth) -> Result<(), Problem> {
-        let limits = self.state.config.limits;
-        self.state
-            .limiter
-            .hit(
-                "writes",
-                &auth.0.user_id.to_string(),
-                limits.writes_per_user,
-                "writes",
-            )
-            .await
+        self.state.limit_writes(auth.0.user_id).await
     }
 
     async fn access(&self, agent_id: Uuid, actor: Uuid) -> Result<ProjectAccess, Problem> {

@@ -73,16 +73,7 @@ impl ConflictCommandApi {
         command: ConflictCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        let limits = self.state.config.limits;
-        self.state
-            .limiter
-            .hit(
-                "writes",
-                &auth.0.user_id.to_string(),
-                limits.writes_per_user,
-                "writes",
-            )
-            .await?;
+        self.state.limit_writes(auth.0.user_id).await?;
         let context = CommandContext::of(req, Some(auth.0.user_id));
         dispatch::execute::<Conflict>(
             &self.state.conflicts,

@@ -81,16 +81,7 @@ impl ConversationCommandApi {
     }
 
     async fn limit(&self, auth: &BearerAuth) -> Result<(), Problem> {
-        let limits = self.state.config.limits;
-        self.state
-            .limiter
-            .hit(
-                "writes",
-                &auth.0.user_id.to_string(),
-                limits.writes_per_user,
-                "writes",
-            )
-            .await
+        self.state.limit_writes(auth.0.user_id).await
     }
 
     /// Builds a command with `build` (which may read facts) and executes it

@@ -69,12 +69,8 @@ impl PreferencesCommandApi {
         command: PreferencesCommand,
         name: &'static str,
     ) -> Result<String, Problem> {
-        let limits = self.state.config.limits;
         let user = auth.0.user_id;
-        self.state
-            .limiter
-            .hit("writes", &user.to_string(), limits.writes_per_user, "writes")
-            .await?;
+        self.state.limit_writes(user).await?;
         let context = CommandContext::of(req, Some(user));
         let token = dispatch::execute::<Preferences>(
             &self.state.preferences,

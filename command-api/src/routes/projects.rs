@@ -39,15 +39,7 @@ impl ProjectCommandApi {
         command: ProjectCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        self.state
-            .limiter
-            .hit(
-                "writes",
-                &auth.0.user_id.to_string(),
-                self.state.config.limits.writes_per_user,
-                "writes",
-            )
-            .await?;
+        self.state.limit_writes(auth.0.user_id).await?;
         let context = CommandContext::of(req, Some(auth.0.user_id));
         dispatch::execute::<Project>(
             &self.state.projects,

@@ -99,13 +99,7 @@ impl ConflictQueryApi {
                 "one of: open, resolved, escalated",
             )));
         }
-        let after = cursor
-            .0
-            .as_deref()
-            .map(|c| {
-                Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued"))
-            })
-            .transpose()?;
+        let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
             .catch_up(consistency_token.0.as_deref(), &["conflicts", "projects"])
             .await?;

@@ -107,12 +107,6 @@ fn message_view(row: &Row) -> Result<MessageView, tokio_postgres::Error> {
     })
 }
 
-fn uuid_cursor(cursor: Option<&str>) -> Result<Option<Uuid>, Problem> {
-    cursor
-        .map(|c| Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued")))
-        .transpose()
-}
-
 #[OpenApi(prefix_path = "/api/v1/conversations", tag = "QueryTags::Conversations")]
 impl ConversationQueryApi {
     /// Conversations the caller can see, optionally of one project, oldest first.
@@ -126,7 +120,7 @@ impl ConversationQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
     ) -> Result<Json<ConversationPage>, Problem> {
         let limit = paging::limit(limit.0)?;
-        let after = uuid_cursor(cursor.0.as_deref())?;
+        let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
             .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
             .await?;

@@ -108,13 +108,7 @@ impl ProjectQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
     ) -> Result<Json<ProjectPage>, Problem> {
         let limit = paging::limit(limit.0)?;
-        let after = cursor
-            .0
-            .as_deref()
-            .map(|c| {
-                Uuid::parse_str(c).map_err(|_| Problem::bad_request("cursor is not one this server issued"))
-            })
-            .transpose()?;
+        let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
             .catch_up(consistency_token.0.as_deref(), &["projects"])
             .await?;
