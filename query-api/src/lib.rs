@@ -6,11 +6,13 @@
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
+//! - [`rows`]: running a query and mapping its rows.
 //! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
 pub mod routes;
+pub mod rows;
 pub mod state;
 pub mod time_range;
 

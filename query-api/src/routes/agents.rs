@@ -15,6 +15,7 @@ use zekka_platform::auth::BearerAuth;
 
 use super::QueryTags;
 use crate::paging;
+use crate::rows;
 use crate::state::QueryState;
 
 /// Reading agents.
@@ -144,28 +145,19 @@ impl AgentQueryApi {
             .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let views = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {AGENT_COLUMNS} FROM rm_agents a
                    JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
                   WHERE ($2::uuid IS NULL OR a.project_id = $2)
                     AND ($3::uuid IS NULL OR a.agent_id > $3)
                   ORDER BY a.agent_id LIMIT $4"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[&auth.0.user_id, &project_id.0, &after, &(limit + 1)],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let views = rows
-            .iter()
-            .map(agent_view)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            ),
+            &[&auth.0.user_id, &project_id.0, &after, &(limit + 1)],
+            agent_view,
+        )
+        .await?;
         let (items, next_cursor) = paging::page(views, limit, |a| a.id.to_string());
         Ok(Json(AgentPage { items, next_cursor }))
     }

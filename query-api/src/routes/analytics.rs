@@ -14,6 +14,7 @@ use zekka_platform::auth::BearerAuth;
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;
+use crate::rows;
 use crate::state::QueryState;
 use crate::time_range::TimeRange;
 
@@ -236,29 +237,24 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, sum(u.cost_usd),
+        let items = rows::query_map(
+            &client,
+            &format!(
+                "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, sum(u.cost_usd),
                             sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
                        FROM ({SCOPED_USAGE}) u GROUP BY day ORDER BY day"
-                ),
-                &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+            ),
+            &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
+            |r| {
                 Ok(DailyCost {
                     day: r.try_get(0)?,
                     cost_usd: money_of(r.try_get(1)?),
                     tokens_input: r.try_get(2)?,
                     tokens_output: r.try_get(3)?,
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            },
+        )
+        .await?;
         Ok(Json(Items { items }))
     }
 
@@ -276,20 +272,15 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT u.model, sum(u.cost_usd), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
+        let items = rows::query_map(
+            &client,
+            &format!(
+                "SELECT u.model, sum(u.cost_usd), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
                             count(*)
                        FROM ({SCOPED_USAGE}) u GROUP BY u.model ORDER BY u.model"
-                ),
-                &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+            ),
+            &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
+            |r| {
                 Ok(ModelCost {
                     model: r.try_get(0)?,
                     cost_usd: money_of(r.try_get(1)?),
@@ -297,9 +288,9 @@ impl AnalyticsApi {
                     tokens_output: r.try_get(3)?,
                     records: r.try_get(4)?,
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            },
+        )
+        .await?;
         Ok(Json(Items { items }))
     }
 
@@ -317,29 +308,24 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, u.model,
+        let items = rows::query_map(
+            &client,
+            &format!(
+                "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, u.model,
                             sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
                        FROM ({SCOPED_USAGE}) u GROUP BY day, u.model ORDER BY day, u.model"
-                ),
-                &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+            ),
+            &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
+            |r| {
                 Ok(DailyTokens {
                     day: r.try_get(0)?,
                     model: r.try_get(1)?,
                     tokens_input: r.try_get(2)?,
                     tokens_output: r.try_get(3)?,
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            },
+        )
+        .await?;
         Ok(Json(Items { items }))
     }
 
@@ -354,9 +340,9 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                "SELECT a.agent_id, a.project_id, a.name, a.status, a.tasks_done, a.tasks_failed,
+        let items = rows::query_map(
+            &client,
+            "SELECT a.agent_id, a.project_id, a.name, a.status, a.tasks_done, a.tasks_failed,
                         coalesce(sum(u.input_tokens), 0)::bigint, coalesce(sum(u.output_tokens), 0)::bigint,
                         coalesce(sum(u.cost_usd), 0),
                         least(1, greatest(0, (a.working_seconds + CASE WHEN a.status = 'working'
@@ -367,13 +353,8 @@ impl AnalyticsApi {
                    LEFT JOIN rm_usage u ON u.agent_id = a.agent_id
                   WHERE ($2::uuid IS NULL OR a.project_id = $2)
                   GROUP BY a.agent_id ORDER BY a.agent_id",
-                &[&auth.0.user_id, &project_id.0],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+            &[&auth.0.user_id, &project_id.0],
+            |r| {
                 Ok(AgentMetrics {
                     agent_id: r.try_get(0)?,
                     project_id: r.try_get(1)?,
@@ -386,9 +367,9 @@ impl AnalyticsApi {
                     cost_usd: money_of(r.try_get(8)?),
                     busy_share: money_of(r.try_get(9)?),
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            },
+        )
+        .await?;
         Ok(Json(Items { items }))
     }
 
@@ -403,9 +384,9 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                "SELECT t.task_id, t.agent_id, t.title, t.stage, t.outcome,
+        let items = rows::query_map(
+            &client,
+            "SELECT t.task_id, t.agent_id, t.title, t.stage, t.outcome,
                         coalesce(sum(u.input_tokens), 0)::bigint, coalesce(sum(u.output_tokens), 0)::bigint,
                         coalesce(sum(u.cost_usd), 0)
                    FROM rm_tasks t
@@ -413,13 +394,8 @@ impl AnalyticsApi {
                    LEFT JOIN rm_usage u ON u.task_id = t.task_id
                   WHERE ($2::uuid IS NULL OR t.project_id = $2)
                   GROUP BY t.task_id ORDER BY t.task_id",
-                &[&auth.0.user_id, &project_id.0],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+            &[&auth.0.user_id, &project_id.0],
+            |r| {
                 Ok(TaskCost {
                     task_id: r.try_get(0)?,
                     agent_id: r.try_get(1)?,
@@ -430,9 +406,9 @@ impl AnalyticsApi {
                     tokens_output: r.try_get(6)?,
                     cost_usd: money_of(r.try_get(7)?),
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            },
+        )
+        .await?;
         Ok(Json(Items { items }))
     }
 
@@ -464,9 +440,7 @@ impl AnalyticsApi {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
-        let rows = client
-            .query(
-                &format!(
+        let items = rows::query_map(&client, &format!(
                     "WITH book AS (
                          SELECT DISTINCT ON (model) model, input_usd_per_million, output_usd_per_million
                            FROM rm_model_prices WHERE effective_from <= $5
@@ -478,14 +452,7 @@ impl AnalyticsApi {
                                           + u.output_tokens * b.output_usd_per_million) / 1000000 END
                        FROM ({SCOPED_USAGE}) u LEFT JOIN book b ON b.model = u.model
                       GROUP BY u.model ORDER BY u.model"
-                ),
-                &[&auth.0.user_id, &project_id.0, &None::<DateTime<Utc>>, &None::<DateTime<Utc>>, &price_at],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|r| {
+                ), &[&auth.0.user_id, &project_id.0, &None::<DateTime<Utc>>, &None::<DateTime<Utc>>, &price_at], |r| {
                 Ok(RepricedModel {
                     model: r.try_get(0)?,
                     tokens_input: r.try_get(1)?,
@@ -493,9 +460,7 @@ impl AnalyticsApi {
                     charged_usd: money_of(r.try_get(3)?),
                     repriced_usd: r.try_get::<_, Option<Decimal>>(4)?.map(money_of),
                 })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            }).await?;
         Ok(Json(Repriced { price_at, items }))
     }
 }

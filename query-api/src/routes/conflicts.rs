@@ -13,6 +13,7 @@ use zekka_platform::auth::BearerAuth;
 
 use super::QueryTags;
 use crate::paging;
+use crate::rows;
 use crate::state::QueryState;
 
 /// Reading conflicts.
@@ -104,29 +105,20 @@ impl ConflictQueryApi {
             .catch_up(consistency_token.0.as_deref(), &["conflicts", "projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let views = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {COLUMNS} FROM rm_conflicts c
                    JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
                   WHERE ($2::uuid IS NULL OR c.project_id = $2)
                     AND ($3::text IS NULL OR c.status = $3)
                     AND ($4::uuid IS NULL OR c.conflict_id > $4)
                   ORDER BY c.conflict_id LIMIT $5"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[&auth.0.user_id, &project_id.0, &status.0, &after, &(limit + 1)],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let views = rows
-            .iter()
-            .map(conflict_view)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            ),
+            &[&auth.0.user_id, &project_id.0, &status.0, &after, &(limit + 1)],
+            conflict_view,
+        )
+        .await?;
         let (items, next_cursor) = paging::page(views, limit, |c| c.id.to_string());
         Ok(Json(ConflictPage { items, next_cursor }))
     }

@@ -13,6 +13,7 @@ use zekka_platform::auth::BearerAuth;
 
 use super::QueryTags;
 use crate::paging;
+use crate::rows;
 use crate::state::QueryState;
 
 /// Reading conversations and messages.
@@ -125,8 +126,9 @@ impl ConversationQueryApi {
             .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let views = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {CONVERSATION_COLUMNS}
                    FROM rm_conversations c
                    JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
@@ -134,21 +136,11 @@ impl ConversationQueryApi {
                     AND ($3::uuid IS NULL OR c.conversation_id > $3)
                   ORDER BY c.conversation_id
                   LIMIT $4"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[&auth.0.user_id, &project_id.0, &after, &(limit + 1)],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let views = rows
-            .iter()
-            .map(conversation_view)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            ),
+            &[&auth.0.user_id, &project_id.0, &after, &(limit + 1)],
+            conversation_view,
+        )
+        .await?;
         let (items, next_cursor) = paging::page(views, limit, |c| c.id.to_string());
         Ok(Json(ConversationPage { items, next_cursor }))
     }
@@ -222,26 +214,18 @@ impl ConversationQueryApi {
         {
             return Err(Problem::not_found("conversation not found"));
         }
-        let statement = client
-            .prepare_cached(
-                "SELECT message_id, conversation_id, number, author_id, role, agent_id, content,
+        let views = rows::query_map(
+            &client,
+            "SELECT message_id, conversation_id, number, author_id, role, agent_id, content,
                         edited_at, deleted_at, created_at
                    FROM rm_messages
                   WHERE conversation_id = $1 AND number > $2
                   ORDER BY number
                   LIMIT $3",
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(&statement, &[&id.0, &after, &(limit + 1)])
-            .await
-            .map_err(Problem::from_db)?;
-        let views = rows
-            .iter()
-            .map(message_view)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            &[&id.0, &after, &(limit + 1)],
+            message_view,
+        )
+        .await?;
         let (items, next_cursor) = paging::page(views, limit, |m| m.number.to_string());
         Ok(Json(MessagePage { items, next_cursor }))
     }

@@ -15,6 +15,7 @@ use zekka_platform::{Problem, money};
 
 use super::QueryTags;
 use crate::paging;
+use crate::rows;
 use crate::state::QueryState;
 
 /// Reading projects.
@@ -113,8 +114,9 @@ impl ProjectQueryApi {
             .catch_up(consistency_token.0.as_deref(), &["projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let views = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {PROJECT_COLUMNS}
                    FROM rm_project_members m JOIN rm_projects p USING (project_id)
                   WHERE m.user_id = $1
@@ -122,26 +124,16 @@ impl ProjectQueryApi {
                     AND ($3 OR p.status <> 'archived')
                   ORDER BY p.project_id
                   LIMIT $4"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &auth.0.user_id,
-                    &after,
-                    &include_archived.0.unwrap_or(false),
-                    &(limit + 1),
-                ],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let views = rows
-            .iter()
-            .map(project_view)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            ),
+            &[
+                &auth.0.user_id,
+                &after,
+                &include_archived.0.unwrap_or(false),
+                &(limit + 1),
+            ],
+            project_view,
+        )
+        .await?;
         let (items, next_cursor) = paging::page(views, limit, |p| p.id.to_string());
         Ok(Json(ProjectPage { items, next_cursor }))
     }
