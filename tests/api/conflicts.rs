@@ -100,10 +100,94 @@ async fn a_conflict_is_reported_escalated_resolved_once_and_counted() {
     assert_eq!(
         (
             stats["conflicts_open"].clone(),
-            stats["conflicts_resolved"].clone()
+            stats["conflicts_resolved"].clone(),
+            stats["conflict_auto_resolution_rate"].clone()
         ),
-        (json!(0), json!(1))
+        (json!(0), json!(1), json!("1.000000"))
     );
+
+    // A second conflict, escalated and then settled by a person, halves the
+    // auto-resolution rate in the project stats and in the overall metrics.
+    let second = app
+        .request(
+            "POST",
+            "/api/v1/conflicts",
+            Some(&owner.token),
+            Some(
+                &json!({"project_id": project, "kind": "design", "description": "two layouts",
+                         "agent_ids": agents}),
+            ),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let escalated = app
+        .request(
+            "POST",
+            &format!("/api/v1/conflicts/{second}/escalate"),
+            Some(&owner.token),
+            Some(&json!({"reason": "needs a person"})),
+        )
+        .await;
+    let token = escalated.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let stats = app
+        .get_consistent(&format!("/api/v1/projects/{project}/stats"), &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(
+        (
+            stats["conflicts_open"].clone(),
+            stats["conflicts_escalated"].clone(),
+            stats["conflict_auto_resolution_rate"].clone()
+        ),
+        (json!(1), json!(1), json!("1.000000"))
+    );
+    let escalated_queue = app
+        .get_consistent(
+            &format!("/api/v1/conflicts?project_id={project}&status=escalated"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(escalated_queue["items"][0]["id"], second.as_str());
+    let manual = app
+        .request(
+            "POST",
+            &format!("/api/v1/conflicts/{second}/resolve"),
+            Some(&owner.token),
+            Some(&json!({"strategy": "manual", "resolution": "the owner picked the first layout"})),
+        )
+        .await;
+    assert_eq!(manual.status, 200, "{}", manual.text());
+    let token = manual.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let stats = app
+        .get_consistent(&format!("/api/v1/projects/{project}/stats"), &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(
+        (
+            stats["conflicts_open"].clone(),
+            stats["conflicts_resolved"].clone(),
+            stats["conflicts_escalated"].clone(),
+            stats["conflict_auto_resolution_rate"].clone()
+        ),
+        (json!(0), json!(2), json!(0), json!("0.500000"))
+    );
+    let metrics = app
+        .get_consistent("/api/v1/analytics/metrics", &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(metrics["conflict_auto_resolution_rate"], "0.500000");
+    assert_eq!(metrics["conflicts_resolved"], 2);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod support;
 mod account;
 mod agents;
 mod analytics;
+mod analytics_property;
 mod auth;
 mod bad_input;
 mod binary;

@@ -218,8 +218,7 @@ impl AnalyticsApi {
             cost_usd: money_of(row.try_get(6).map_err(Problem::from_db)?),
             conflicts: get(7)?,
             conflicts_resolved: resolved,
-            conflict_auto_resolution_rate: (resolved > 0)
-                .then(|| money_of(Decimal::from(automatic) / Decimal::from(resolved))),
+            conflict_auto_resolution_rate: money::share(automatic, resolved),
         }))
     }
 

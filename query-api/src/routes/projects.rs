@@ -63,8 +63,14 @@ struct ProjectStats {
     tokens_output: i64,
     /// USD, six decimals.
     cost_usd: String,
+    /// Conflicts not yet resolved (open or escalated).
     conflicts_open: i64,
     conflicts_resolved: i64,
+    /// Conflicts handed to a person and not yet resolved.
+    conflicts_escalated: i64,
+    /// Share of resolved conflicts settled without a person (any strategy
+    /// but `manual`), 0 to 1 with six decimals; `null` before any is resolved.
+    conflict_auto_resolution_rate: Option<String>,
     stage: String,
 }
 
@@ -195,11 +201,14 @@ impl ProjectQueryApi {
                         (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT count(*) FILTER (WHERE status <> 'resolved') FROM rm_conflicts
-                          WHERE project_id = p.project_id),
-                        (SELECT count(*) FILTER (WHERE status = 'resolved') FROM rm_conflicts
-                          WHERE project_id = p.project_id)
+                        c.open, c.resolved, c.escalated, c.automatic
                    FROM rm_projects p
+                   CROSS JOIN LATERAL (
+                        SELECT count(*) FILTER (WHERE status <> 'resolved') AS open,
+                               count(*) FILTER (WHERE status = 'resolved') AS resolved,
+                               count(*) FILTER (WHERE status = 'escalated') AS escalated,
+                               count(*) FILTER (WHERE status = 'resolved' AND strategy <> 'manual') AS automatic
+                          FROM rm_conflicts WHERE project_id = p.project_id) c
                    JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
                   WHERE p.project_id = $2",
             )
@@ -210,6 +219,8 @@ impl ProjectQueryApi {
             .await
             .map_err(Problem::from_db)?
             .ok_or_else(|| Problem::not_found("project not found"))?;
+        let resolved: i64 = row.try_get(11).map_err(Problem::from_db)?;
+        let automatic: i64 = row.try_get(13).map_err(Problem::from_db)?;
         Ok(Json(ProjectStats {
             stage: row.try_get(0).map_err(Problem::from_db)?,
             members: row.try_get(1).map_err(Problem::from_db)?,
@@ -222,7 +233,9 @@ impl ProjectQueryApi {
             tokens_output: row.try_get(8).map_err(Problem::from_db)?,
             cost_usd: money::to_wire(row.try_get::<_, Decimal>(9).map_err(Problem::from_db)?),
             conflicts_open: row.try_get(10).map_err(Problem::from_db)?,
-            conflicts_resolved: row.try_get(11).map_err(Problem::from_db)?,
+            conflicts_resolved: resolved,
+            conflicts_escalated: row.try_get(12).map_err(Problem::from_db)?,
+            conflict_auto_resolution_rate: money::share(automatic, resolved),
         }))
     }
 }

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod database;
 pub mod http;
+pub mod random;
 
 pub use app::{spawn_app, spawn_app_with};
 pub use database::TestDatabase;
