@@ -6,7 +6,10 @@
 //! # Layout
 //! - [`App`]: build the chosen services, learn the bound port, run until shutdown.
 //! - [`Services`]: which services a process runs.
+//! - [`demo`]: `zekka demo`, a realistic data set sent through the public API.
 #![forbid(unsafe_code)]
+
+pub mod demo;
 
 use std::sync::Arc;
 

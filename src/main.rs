@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use zekka::demo::DemoOptions;
 use zekka::{App, Services};
 use zekka_platform::{Config, database, shutdown, telemetry};
 
@@ -24,6 +25,17 @@ enum Command {
     },
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate,
+    /// Fill a running backend with a realistic data set through its public
+    /// HTTP API (people, projects, conversations, agents, usage, conflicts),
+    /// so the analytics routes have something to show.
+    Demo {
+        /// The backend's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The password of the demo accounts.
+        #[arg(long, default_value = "zekka demo passphrase")]
+        password: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -35,31 +47,60 @@ enum Service {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
-    let config = Config::from_env()?;
-    telemetry::init(config.log_format);
-    match cli.command {
-        Command::Up => serve(config, Services::All).await,
+    match Cli::parse().command {
+        Command::Up => serve(Services::All).await,
         Command::Serve { service } => {
             let services = match service {
                 Service::CommandApi => Services::CommandApi,
                 Service::QueryApi => Services::QueryApi,
                 Service::Projectors => Services::Projectors,
             };
-            serve(config, services).await
+            serve(services).await
         }
         Command::Migrate => {
+            let config = configured()?;
             database::ensure_database_exists(&config.database_url).await?;
             let pool = database::write_pool(&config).await?;
             database::migrate(&pool).await?;
             tracing::info!(version = database::latest_migration(), "migrations applied");
             Ok(())
         }
+        Command::Demo { url, password } => demo(&url, password).await,
     }
 }
 
-async fn serve(config: Config, services: Services) -> Result<()> {
-    let app = App::build(config, services).await?;
+/// The configuration from the environment, with tracing set up as it says.
+fn configured() -> Result<Config> {
+    let config = Config::from_env()?;
+    telemetry::init(config.log_format);
+    Ok(config)
+}
+
+/// `zekka demo`: needs no configuration but the backend's address.
+async fn demo(url: &str, password: String) -> Result<()> {
+    let addr = zekka_client::resolve(url).await?;
+    let summary = zekka::demo::run(DemoOptions {
+        addr,
+        password,
+        progress: true,
+    })
+    .await?;
+    println!("The demo data is in: {} steps through the API.", summary.steps);
+    if let Some((owner, others)) = summary.emails.split_first() {
+        println!(
+            "Sign in as {owner} (who owns the projects) or {}, with the password given to --password.",
+            others.join(" or ")
+        );
+    }
+    for project in &summary.projects {
+        println!("  project {project}:  {url}/api/v1/projects/{project}/stats");
+    }
+    println!("Try {url}/api/v1/analytics/metrics and {url}/api/v1/analytics/costs/breakdown, or {url}/docs.");
+    Ok(())
+}
+
+async fn serve(services: Services) -> Result<()> {
+    let app = App::build(configured()?, services).await?;
     let (trigger, stop) = shutdown::channel();
     tokio::spawn(async move {
         shutdown::os_signal().await;

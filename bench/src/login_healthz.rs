@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use hyper::Method;
 use serde_json::json;
+use zekka_client::Method;
 
-use crate::client::Connection;
 use crate::report;
+use zekka_client::Connection;
 
 /// What to run.
 pub struct Options {
@@ -41,7 +41,7 @@ pub async fn run(options: Options) -> Result<()> {
             Some(&json!({"email": email, "password": password, "display_name": "Bench"})),
         )
         .await?;
-    crate::setup::expect_json(&registered, 201, "register")?;
+    registered.json(201, "register")?;
 
     let deadline = Instant::now() + options.duration;
     let credentials = json!({"email": email, "password": password});

@@ -5,14 +5,12 @@
 //! binary and starts `zekka up` on a database of its own.
 //!
 //! # Layout
-//! - `client`: one keep-alive HTTP/1.1 connection.
 //! - `report`: HDR histograms and the output.
 //! - `setup`: accounts, sessions and resources a scenario needs.
 //! - `login_healthz`: the `login-healthz` scenario.
 //! - `send_message`: the `send-message` scenario.
 #![forbid(unsafe_code)]
 
-mod client;
 mod login_healthz;
 mod report;
 mod send_message;

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use hyper::Method;
 use serde_json::json;
+use zekka_client::Method;
 
-use crate::client::Connection;
 use crate::report;
 use crate::setup::{create, signed_in_user};
+use zekka_client::Connection;
 
 /// What to run.
 pub struct Options {

@@ -15,11 +15,11 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test]
-async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
-    let db = TestDatabase::not_created();
+/// `zekka up` as its own process on a database it must create, without
+/// Redis; returns once `/readyz` answers 200.
+async fn zekka_up(db: &TestDatabase) -> (tokio::process::Child, SocketAddr) {
     let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
         .arg("up")
         .env("DATABASE_URL", &db.url)
         .env("PORT", port.to_string())
@@ -33,19 +33,25 @@ async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let ready = loop {
+    loop {
         if let Ok(response) = http::send(addr, "GET", "/readyz", &[], None).await
             && response.status == 200
         {
-            break response;
+            assert_eq!(response.text(), "ready");
+            return (child, addr);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "zekka up never became ready"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(ready.text(), "ready");
+    }
+}
+
+#[tokio::test]
+async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
+    let db = TestDatabase::not_created();
+    let (mut child, addr) = zekka_up(&db).await;
     let health = http::send(addr, "GET", "/healthz", &[], None)
         .await
         .expect("healthz");
@@ -75,4 +81,112 @@ async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
         .expect("zekka stops within 20 s of SIGTERM")
         .expect("exit status");
     assert!(status.success(), "zekka exited with {status}");
+}
+
+#[tokio::test]
+async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empty() {
+    let db = TestDatabase::not_created();
+    let (_server, addr) = zekka_up(&db).await;
+    let demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+        .args(["demo", "--url", &format!("http://{addr}")])
+        .output()
+        .await
+        .expect("run zekka demo");
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert!(
+        demo.status.success(),
+        "zekka demo failed: {stdout}{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let expected_steps = format!("{} steps", zekka::demo::planned_steps());
+    assert!(stdout.contains(&expected_steps), "{stdout}");
+
+    let login = http::json_request(
+        addr,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&serde_json::json!({"email": "ada.lovelace@example.com", "password": "zekka demo passphrase"})),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let token = login.json()["access_token"].as_str().expect("token").to_owned();
+    let get = |path: &'static str| {
+        let token = token.clone();
+        async move {
+            // The demo's writes reach the read models within moments.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let answer = http::json_request(addr, "GET", path, Some(&token), None).await;
+                assert_eq!(answer.status, 200, "{path}: {}", answer.text());
+                let body = answer.json();
+                let filled = match body.get("items") {
+                    Some(items) => items.as_array().is_some_and(|i| !i.is_empty()),
+                    None => body["conflict_auto_resolution_rate"].is_string(),
+                };
+                if filled {
+                    return body;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{path} stayed empty: {body}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let metrics = get("/api/v1/analytics/metrics").await;
+    assert_eq!(metrics["projects"], 2, "{metrics}");
+    assert!(metrics["messages"].as_i64() > Some(10), "{metrics}");
+    assert_ne!(metrics["cost_usd"], "0.000000", "{metrics}");
+    for path in [
+        "/api/v1/analytics/costs",
+        "/api/v1/analytics/costs/breakdown",
+        "/api/v1/analytics/tokens",
+        "/api/v1/analytics/agents",
+        "/api/v1/analytics/tasks",
+        "/api/v1/analytics/costs/repriced",
+        "/api/v1/conflicts",
+        "/api/v1/projects",
+    ] {
+        get(path).await;
+    }
+    // The marketing site's small budget ran out, and its copywriter fell
+    // back to the cheapest model the refusal named; nothing was overspent.
+    let projects = get("/api/v1/projects").await;
+    let marketing = projects["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| p["name"] == "Marketing site")
+        .expect("the marketing project")
+        .clone();
+    let spent: rust_decimal::Decimal = marketing["spent_usd"]
+        .as_str()
+        .expect("spent")
+        .parse()
+        .expect("decimal");
+    let budget: rust_decimal::Decimal = marketing["budget_usd"]
+        .as_str()
+        .expect("budget")
+        .parse()
+        .expect("decimal");
+    assert!(spent <= budget, "{marketing}");
+    let path = format!(
+        "/api/v1/analytics/costs/breakdown?project_id={}",
+        marketing["id"].as_str().expect("id")
+    );
+    let breakdown = http::json_request(addr, "GET", &path, Some(&token), None)
+        .await
+        .json();
+    let models: Vec<&str> = breakdown["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["model"].as_str())
+        .collect();
+    assert!(
+        models.contains(&"claude-sonnet") && models.contains(&"llama3.1:8b"),
+        "{breakdown}"
+    );
 }
