@@ -27,6 +27,7 @@ use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
+use zekka_platform::tokens::TokenSigner;
 use zekka_platform::{Config, redis, tokens};
 use zekka_projectors::service::ProjectorService;
 use zekka_query_api::QueryState;
@@ -68,6 +69,7 @@ pub struct App {
     endpoint: BoxEndpoint<'static>,
     projectors: Option<ProjectorService>,
     mailer: Option<(sqlx::PgPool, Delivery)>,
+    checkpointer: Option<(ReadPool, TokenSigner)>,
     config: Config,
 }
 
@@ -142,9 +144,14 @@ impl App {
         };
 
         let mut mailer = None;
+        let mut checkpointer = None;
         let route = if services.commands() {
             let state = CommandState::build(&config, write_pool.clone(), ephemeral.clone()).await?;
             mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
+            checkpointer = Some((
+                read_pool.clone(),
+                tokens::load_signer(&config, &write_pool).await?,
+            ));
             let verifier = state.signer.verifier()?;
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
@@ -209,6 +216,7 @@ impl App {
             endpoint,
             projectors,
             mailer,
+            checkpointer,
             config,
         })
     }
@@ -235,6 +243,14 @@ impl App {
                 shutdown.clone(),
             ))
         });
+        let checkpointer = self.checkpointer.map(|(pool, signer)| {
+            tokio::spawn(zekka_command_api::checkpointer::run(
+                pool,
+                signer,
+                self.config.audit_checkpoint_interval,
+                shutdown.clone(),
+            ))
+        });
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -253,6 +269,11 @@ impl App {
             && let Err(error) = mailer.await
         {
             tracing::error!(%error, "the mailer stopped abnormally");
+        }
+        if let Some(checkpointer) = checkpointer
+            && let Err(error) = checkpointer.await
+        {
+            tracing::error!(%error, "the audit checkpointer stopped abnormally");
         }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")

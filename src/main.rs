@@ -1,10 +1,10 @@
 //! `zekka`: run the backend, or operate on it.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use zekka::demo::DemoOptions;
 use zekka::{App, Services};
-use zekka_platform::{Config, database, shutdown, telemetry};
+use zekka_platform::{Config, database, integrity, shutdown, telemetry, tokens};
 
 /// Zekka: the multi-agent orchestration backend.
 #[derive(Parser)]
@@ -25,6 +25,11 @@ enum Command {
     },
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate,
+    /// Check or sign the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Fill a running backend with a realistic data set through its public
     /// HTTP API (people, projects, conversations, agents, usage, conflicts),
     /// so the analytics routes have something to show.
@@ -36,6 +41,21 @@ enum Command {
         #[arg(long, default_value = "zekka demo passphrase")]
         password: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute every event's hash and every signed checkpoint's running
+    /// hash; print the report as JSON and exit 1 when anything does not match.
+    Verify {
+        /// A file of checkpoint documents kept outside the system (one per
+        /// line, as `GET /api/v1/audit/checkpoints` gave them), checked too.
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+    },
+    /// Sign a checkpoint of the commit order now (command-api does it every
+    /// `AUDIT_CHECKPOINT_SECONDS`) and print it.
+    Checkpoint,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -65,7 +85,43 @@ async fn main() -> Result<()> {
             tracing::info!(version = database::latest_migration(), "migrations applied");
             Ok(())
         }
+        Command::Audit { command } => audit(command).await,
         Command::Demo { url, password } => demo(&url, password).await,
+    }
+}
+
+/// `zekka audit …`: works on the database directly, as an operator would.
+async fn audit(command: AuditCommand) -> Result<()> {
+    let config = configured()?;
+    let write_pool = database::write_pool(&config).await?;
+    let read_pool = database::read_pool(&config)?;
+    match command {
+        AuditCommand::Verify { checkpoints } => {
+            let kept = match checkpoints {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+                    .lines()
+                    .map(str::to_owned)
+                    .collect(),
+                None => Vec::new(),
+            };
+            let verifier = tokens::load_verifier(&config, &write_pool).await?;
+            let client = read_pool.get().await?;
+            let report = integrity::verify(&**client, &verifier, &kept).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if !report.intact {
+                anyhow::bail!("the audit trail does not verify (first failure above)");
+            }
+            Ok(())
+        }
+        AuditCommand::Checkpoint => {
+            let signer = tokens::load_signer(&config, &write_pool).await?;
+            match zekka_command_api::checkpointer::once(&read_pool, &signer).await? {
+                Some(checkpoint) => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
+                None => println!("no new events since the last checkpoint"),
+            }
+            Ok(())
+        }
     }
 }
 

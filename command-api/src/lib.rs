@@ -11,9 +11,11 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
+//! - [`checkpointer`]: signing audit checkpoints of the commit order.
 //! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`).
 #![forbid(unsafe_code)]
 
+pub mod checkpointer;
 pub mod conversations;
 pub mod dispatch;
 pub mod keyed_lock;

@@ -13,6 +13,7 @@
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
+//! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
 //! - [`error`]: the error kinds every aggregate's errors map onto.
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod error;
 pub mod preferences;
 pub mod pricing;
 pub mod project;
+pub mod replay;
 pub mod session;
 pub mod sink;
 pub mod user;

@@ -102,6 +102,9 @@ pub struct Config {
     pub email_verification_ttl: Duration,
     /// `MAIL_POLL_MS`: how often the mailer looks for unsent mail. Default 1000.
     pub mail_poll_interval: Duration,
+    /// `AUDIT_CHECKPOINT_SECONDS`: how often command-api signs a checkpoint
+    /// of the event store's commit order (when events were added). Default 60.
+    pub audit_checkpoint_interval: Duration,
     /// `SMTP_URL`: the SMTP server mail goes through (`smtps://user:pass@host:465`,
     /// or `smtp://host:587?tls=required` for STARTTLS). Unset: mail is written to the log.
     pub smtp_url: Option<Secret>,
@@ -273,6 +276,7 @@ impl Config {
                 parse("EMAIL_VERIFICATION_TTL_SECONDS", 2 * 24 * 3600)?.max(60),
             ),
             mail_poll_interval: Duration::from_millis(parse("MAIL_POLL_MS", 1000)?.max(10)),
+            audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
             database_url: get("DATABASE_URL")

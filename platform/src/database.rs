@@ -60,6 +60,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "agent time",
         include_str!("../../migrations/0010_agent_time.sql"),
     ),
+    (
+        11,
+        "tamper evidence",
+        include_str!("../../migrations/0011_tamper_evidence.sql"),
+    ),
+    (
+        12,
+        "audit streams",
+        include_str!("../../migrations/0012_audit_streams.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

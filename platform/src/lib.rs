@@ -8,6 +8,7 @@
 //! - [`database`]: creating the database, pools for both drivers, migrations.
 //! - [`ephemeral`]: short-lived shared state (Redis, or memory without it).
 //! - [`event_log`]: the gap-free catch-up read of the event store.
+//! - [`integrity`]: hash chains, signed checkpoints and verification of the event store.
 //! - [`consistency`]: consistency tokens and the read-your-writes wait.
 //! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
 //! - [`money`]: money as exact decimal strings.
@@ -28,6 +29,7 @@ pub mod database;
 pub mod ephemeral;
 pub mod event_log;
 pub mod http;
+pub mod integrity;
 pub mod metrics;
 pub mod money;
 pub mod password;

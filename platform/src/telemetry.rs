@@ -1,5 +1,7 @@
 //! Tracing set-up: human-readable lines by default, JSON with `LOG_FORMAT=json`,
-//! filtered by `RUST_LOG` (default `info`).
+//! filtered by `RUST_LOG` (default `info`). Logs go to standard error, so a
+//! command's own output (`zekka audit verify`'s report) stays clean on
+//! standard output.
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +11,9 @@ use crate::config::LogFormat;
 /// first installation wins), so tests may call it freely.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

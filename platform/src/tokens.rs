@@ -169,7 +169,72 @@ impl TokenSigner {
     }
 }
 
+impl TokenSigner {
+    /// Signs `claims` as a never-expiring statement for `purpose` (a PASETO
+    /// v4.public token whose implicit assertion is the purpose, so it can
+    /// never pass as an access token, nor an access token as it). Audit
+    /// checkpoints are signed this way, to be kept outside the system.
+    ///
+    /// # Errors
+    /// When a claim is reserved or signing fails.
+    pub fn sign_document(
+        &self,
+        purpose: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<String> {
+        let mut document = Claims::new().map_err(|e| anyhow!("claims: {e}"))?;
+        document.non_expiring();
+        for (name, value) in claims {
+            document
+                .add_additional(name, value.clone())
+                .map_err(|e| anyhow!("claim {name}: {e}"))?;
+        }
+        let mut footer = Footer::new();
+        footer.key_id(&Id::from(&self.public));
+        public::sign(&self.secret, &document, Some(&footer), Some(purpose.as_bytes()))
+            .map_err(|e| anyhow!("failed to sign the document: {e}"))
+    }
+
+    /// The PASERK id of the signing key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+}
+
 impl TokenVerifier {
+    /// Checks a document signed with [`TokenSigner::sign_document`] for
+    /// `purpose` and returns its claims and the signing key's id.
+    ///
+    /// # Errors
+    /// A [`TokenError`] when it is malformed, signed by an unknown key, or
+    /// its signature does not match.
+    pub fn verify_document(
+        &self,
+        document: &str,
+        purpose: &str,
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, String), TokenError> {
+        let untrusted =
+            UntrustedToken::<Public, V4>::try_from(document).map_err(|_| TokenError::Malformed)?;
+        let mut footer = Footer::new();
+        footer
+            .parse_bytes(untrusted.untrusted_footer())
+            .map_err(|_| TokenError::Malformed)?;
+        let kid = footer
+            .get_claim("kid")
+            .and_then(|v| v.as_str())
+            .ok_or(TokenError::Malformed)?
+            .to_owned();
+        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut rules = ClaimsValidationRules::new();
+        rules.allow_non_expiring();
+        let trusted = public::verify(key, &untrusted, &rules, Some(&footer), Some(purpose.as_bytes()))
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = trusted.payload_claims().ok_or(TokenError::Invalid)?;
+        let text = claims.to_string().map_err(|_| TokenError::Invalid)?;
+        let map = serde_json::from_str(&text).map_err(|_| TokenError::Invalid)?;
+        Ok((map, kid))
+    }
+
     /// A verifier for a PASERK `k4.public.…` key.
     ///
     /// # Errors
@@ -360,6 +425,24 @@ mod tests {
         assert_eq!(claims.session_id, Some(session));
         assert!(claims.has_role("admin"));
         assert_eq!(issued.expires_in, 900);
+    }
+
+    #[test]
+    fn a_signed_document_verifies_only_for_its_purpose_and_never_as_an_access_token() {
+        let signer = signer();
+        let verifier = signer.verifier().expect("verifier");
+        let claims = serde_json::json!({"position": 42, "hash": "ab"});
+        let claims = claims.as_object().expect("object").clone();
+        let document = signer.sign_document("zekka:test:v1", &claims).expect("sign");
+        let (read, kid) = verifier
+            .verify_document(&document, "zekka:test:v1")
+            .expect("verify");
+        assert_eq!(read["position"], 42);
+        assert_eq!(kid, signer.key_id());
+        assert!(verifier.verify_document(&document, "zekka:other:v1").is_err());
+        assert!(verifier.verify(&document).is_err());
+        let access = signer.issue(Uuid::now_v7(), None, &[]).expect("issue");
+        assert!(verifier.verify_document(&access.token, "zekka:test:v1").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -32,6 +32,7 @@ pub fn apis(
     routes::agents::AgentQueryApi,
     routes::conflicts::ConflictQueryApi,
     routes::analytics::AnalyticsApi,
+    routes::audit::AuditApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
@@ -41,6 +42,7 @@ pub fn apis(
         routes::pricing::PricingQueryApi::new(state.clone()),
         routes::agents::AgentQueryApi::new(state.clone()),
         routes::conflicts::ConflictQueryApi::new(state.clone()),
-        routes::analytics::AnalyticsApi::new(state),
+        routes::analytics::AnalyticsApi::new(state.clone()),
+        routes::audit::AuditApi::new(state),
     )
 }

@@ -8,6 +8,7 @@ mod account;
 mod agents;
 mod analytics;
 mod analytics_property;
+mod audit;
 mod auth;
 mod bad_input;
 mod binary;

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod preferences;
 pub mod pricing;
 pub mod projects;
+pub mod streams;
 pub mod usage;
 pub mod users;
 
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(agents::AgentsProjection),
         Arc::new(usage::UsageProjection),
         Arc::new(conflicts::ConflictsProjection),
+        Arc::new(streams::StreamsProjection),
     ]
 }
 

@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod analytics;
+pub mod audit;
 pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
@@ -30,4 +31,6 @@ pub enum QueryTags {
     Conflicts,
     /// Analytics.
     Analytics,
+    /// The audit trail and its integrity (auditors, admins, and members for their projects).
+    Audit,
 }

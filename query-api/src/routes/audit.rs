@@ -1,0 +1,538 @@
+//! The audit trail: the event stream itself, in commit order, one stream at
+//! a time, a stream's state replayed up to a time, and the integrity check.
+//!
+//! Project members see the streams of their projects, a person the streams
+//! about them; the `auditor` and `admin` roles see everything. Secrets kept
+//! as digests in events (password and token hashes) are shown redacted.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::Value;
+use tokio_postgres::Row;
+use zekka_domain::FieldError;
+use zekka_platform::Problem;
+use zekka_platform::auth::BearerAuth;
+use zekka_platform::event_log::{Position, Xid8};
+use zekka_platform::integrity::{self, Verification};
+use zekka_platform::tokens::{AccessClaims, TokenVerifier};
+
+use super::QueryTags;
+use crate::paging;
+use crate::state::QueryState;
+use crate::time_range::TimeRange;
+
+/// The audit routes.
+pub struct AuditApi {
+    state: Arc<QueryState>,
+}
+
+impl AuditApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<QueryState>) -> Self {
+        Self { state }
+    }
+}
+
+/// One stored event as an auditor sees it.
+#[derive(Debug, Object)]
+struct AuditEvent {
+    /// Its global position (gaps are normal).
+    position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    /// Its place in its stream, from 1.
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    recorded_at: DateTime<Utc>,
+    /// The user (or agent) whose command wrote it; `null` for the system.
+    actor: Option<String>,
+    /// The request that caused it.
+    correlation_id: Option<String>,
+    /// What caused it (the request, or another event).
+    causation_id: Option<String>,
+    /// The command that wrote it.
+    command: Option<String>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+    /// The event itself, externally tagged (`{"EventName": {…}}`).
+    payload: Value,
+    /// Its link in the stream's hash chain (hex SHA-256).
+    hash: String,
+}
+
+/// A page of events.
+#[derive(Debug, Object)]
+struct AuditPage {
+    items: Vec<AuditEvent>,
+    /// Pass as `after` (or `cursor`) for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+    /// Where to resume later, even on the last page: the position after the
+    /// last event listed (or the `after` given, when nothing was). A client
+    /// following the stream polls with it and sees every new event once.
+    resume_cursor: Option<String>,
+}
+
+/// An aggregate's state at a time.
+#[derive(Debug, Object)]
+struct StreamState {
+    aggregate_type: String,
+    aggregate_id: String,
+    /// The time the state is taken at.
+    at: DateTime<Utc>,
+    /// The sequence of the last event applied.
+    sequence: i64,
+    /// When that event was recorded.
+    as_of: DateTime<Utc>,
+    /// The aggregate's state, replayed with the same code as the command side.
+    state: Value,
+}
+
+/// The first event or checkpoint that did not match.
+#[derive(Debug, Object)]
+struct VerificationFailure {
+    /// altered, missing, checkpoint_mismatch or bad_signature.
+    kind: String,
+    global_position: Option<i64>,
+    aggregate_type: Option<String>,
+    aggregate_id: Option<String>,
+    sequence: Option<i64>,
+    detail: String,
+}
+
+/// The result of an integrity check.
+#[derive(Debug, Object)]
+struct VerificationReport {
+    /// Nothing failed.
+    intact: bool,
+    events_checked: i64,
+    checkpoints_checked: i64,
+    last_position: Option<i64>,
+    first_failure: Option<VerificationFailure>,
+}
+
+impl From<Verification> for VerificationReport {
+    fn from(v: Verification) -> Self {
+        Self {
+            intact: v.intact,
+            events_checked: v.events_checked,
+            checkpoints_checked: v.checkpoints_checked,
+            last_position: v.last_position,
+            first_failure: v.first_failure.map(|f| VerificationFailure {
+                kind: serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|k| k.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                global_position: f.global_position,
+                aggregate_type: f.aggregate_type,
+                aggregate_id: f.aggregate_id,
+                sequence: f.sequence,
+                detail: f.detail,
+            }),
+        }
+    }
+}
+
+/// A signed checkpoint, to keep outside the system.
+#[derive(Debug, Object)]
+struct CheckpointView {
+    global_position: i64,
+    event_count: i64,
+    /// Hex SHA-256 running hash over the commit order up to here.
+    running_hash: String,
+    /// The PASETO v4.public document signing the three values above.
+    document: String,
+    key_id: String,
+    created_at: DateTime<Utc>,
+}
+
+/// The signed checkpoints.
+#[derive(Debug, Object)]
+struct CheckpointList {
+    items: Vec<CheckpointView>,
+}
+
+/// The projections whose tables decide what a caller may see.
+const VISIBILITY: [&str; 2] = ["streams", "projects"];
+
+fn sees_everything(claims: &AccessClaims) -> bool {
+    claims.has_role("auditor") || claims.has_role("admin")
+}
+
+fn require_auditor(claims: &AccessClaims) -> Result<(), Problem> {
+    if sees_everything(claims) {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("only auditors and admins may do this"))
+    }
+}
+
+/// The events a caller may see: everything for auditors, else the streams
+/// of their projects and about themselves. `$1` is the caller, `$2` whether
+/// they see everything.
+const VISIBLE: &str = "($2 OR EXISTS (
+        SELECT 1 FROM rm_streams s
+         WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
+           AND (s.user_id = $1 OR EXISTS (
+                SELECT 1 FROM rm_project_members m WHERE m.project_id = s.project_id AND m.user_id = $1))))";
+
+const EVENT_COLUMNS: &str =
+    "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
+        e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";
+
+/// Keys whose values are secrets kept as digests: shown redacted.
+fn is_secret(key: &str) -> bool {
+    key.ends_with("_hash")
+}
+
+/// `value` with every secret digest replaced by `"[redacted]"`.
+fn redacted(mut value: Value) -> Value {
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    if is_secret(key) && inner.is_string() {
+                        *inner = Value::String("[redacted]".to_owned());
+                    } else {
+                        walk(inner);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut value);
+    value
+}
+
+fn audit_event(row: &Row) -> Result<(Position, AuditEvent), tokio_postgres::Error> {
+    let metadata: Value = row.try_get(8)?;
+    let meta = |name: &str| metadata.get(name).and_then(Value::as_str).map(str::to_owned);
+    let hash: Vec<u8> = row.try_get(10)?;
+    let position = Position {
+        transaction_id: row.try_get(0)?,
+        global_position: row.try_get(1)?,
+    };
+    Ok((
+        position,
+        AuditEvent {
+            position: position.global_position,
+            aggregate_type: row.try_get(2)?,
+            aggregate_id: row.try_get(3)?,
+            sequence: row.try_get(4)?,
+            event_type: row.try_get(5)?,
+            event_version: row.try_get(6)?,
+            recorded_at: row.try_get(7)?,
+            actor: meta("actor"),
+            correlation_id: meta("correlation_id"),
+            causation_id: meta("causation_id"),
+            command: meta("command"),
+            client_ip: meta("client_ip"),
+            user_agent: meta("user_agent"),
+            payload: redacted(row.try_get(9)?),
+            hash: hex::encode(hash),
+        },
+    ))
+}
+
+/// A commit-order cursor: `<transaction id>.<global position>`.
+fn parse_cursor(raw: &str) -> Result<Position, Problem> {
+    let invalid = || Problem::bad_request("the cursor is not one this server issued");
+    let (transaction, position) = raw.trim().split_once('.').ok_or_else(invalid)?;
+    Ok(Position {
+        transaction_id: Xid8(transaction.parse().map_err(|_| invalid())?),
+        global_position: position.parse().map_err(|_| invalid())?,
+    })
+}
+
+fn cursor_of(position: &Position) -> String {
+    format!("{}.{}", position.transaction_id.0, position.global_position)
+}
+
+#[OpenApi(prefix_path = "/api/v1/audit", tag = "QueryTags::Audit")]
+impl AuditApi {
+    /// Events in commit order, with filters. Only committed events whose
+    /// order can no longer change are listed, so paging with `after` never
+    /// skips or repeats one, however many writers run.
+    #[oai(path = "/events", method = "get", operation_id = "listAuditEvents")]
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        auth: BearerAuth,
+        /// The `next_cursor` of the previous page.
+        after: Query<Option<String>>,
+        /// The same as `after`, under the name every other list uses.
+        cursor: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+        aggregate_type: Query<Option<String>>,
+        aggregate_id: Query<Option<String>>,
+        event_type: Query<Option<String>>,
+        /// The acting user's id.
+        actor: Query<Option<String>>,
+        from: Query<Option<String>>,
+        to: Query<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<AuditPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
+        let given = after.0.as_deref().or(cursor.0.as_deref());
+        let after = match given.filter(|raw| !raw.trim().is_empty()) {
+            Some(raw) => parse_cursor(raw)?,
+            None => Position::START,
+        };
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e
+                  WHERE (e.transaction_id, e.global_position) > ($3, $4)
+                    AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                    AND ($5::text IS NULL OR e.aggregate_type = $5)
+                    AND ($6::text IS NULL OR e.aggregate_id = $6)
+                    AND ($7::text IS NULL OR e.event_type = $7)
+                    AND ($8::text IS NULL OR e.metadata ->> 'actor' = $8)
+                    AND ($9::timestamptz IS NULL OR e.recorded_at >= $9)
+                    AND ($10::timestamptz IS NULL OR e.recorded_at < $10)
+                    AND {VISIBLE}
+                  ORDER BY e.transaction_id, e.global_position
+                  LIMIT $11"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &auth.0.user_id,
+                    &sees_everything(&auth.0),
+                    &after.transaction_id,
+                    &after.global_position,
+                    &aggregate_type.0,
+                    &aggregate_id.0,
+                    &event_type.0,
+                    &actor.0,
+                    &range.from,
+                    &range.until,
+                    &(limit + 1),
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let events = rows
+            .iter()
+            .map(audit_event)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
+        let resume = events.last().map_or(after, |(position, _)| *position);
+        Ok(Json(AuditPage {
+            items: events.into_iter().map(|(_, event)| event).collect(),
+            next_cursor: next,
+            resume_cursor: Some(cursor_of(&resume)),
+        }))
+    }
+
+    /// One stream, in sequence order.
+    #[oai(
+        path = "/streams/:aggregate_type/:aggregate_id",
+        method = "get",
+        operation_id = "getAuditStream"
+    )]
+    async fn stream(
+        &self,
+        auth: BearerAuth,
+        aggregate_type: Path<String>,
+        aggregate_id: Path<String>,
+        /// The `next_cursor` of the previous page (a sequence).
+        cursor: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<AuditPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let after: i64 = match cursor.0.as_deref() {
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| Problem::bad_request("the cursor is not one this server issued"))?,
+            None => 0,
+        };
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events e
+                  WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.sequence > $5 AND {VISIBLE}
+                  ORDER BY e.sequence LIMIT $6"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &auth.0.user_id,
+                    &sees_everything(&auth.0),
+                    &aggregate_type.0,
+                    &aggregate_id.0,
+                    &after,
+                    &(limit + 1),
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        if rows.is_empty() && after == 0 {
+            return Err(Problem::not_found("stream not found"));
+        }
+        let events = rows
+            .iter()
+            .map(|row| audit_event(row).map(|(_, event)| event))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        let (items, next_cursor) = paging::page(events, limit, |event| event.sequence.to_string());
+        let resume_cursor = Some(items.last().map_or(after, |event| event.sequence).to_string());
+        Ok(Json(AuditPage {
+            items,
+            next_cursor,
+            resume_cursor,
+        }))
+    }
+
+    /// The aggregate's state replayed from its events recorded up to `at`
+    /// (default now), with the domain's own `apply`.
+    #[oai(
+        path = "/streams/:aggregate_type/:aggregate_id/state",
+        method = "get",
+        operation_id = "getAuditStreamState"
+    )]
+    async fn state(
+        &self,
+        auth: BearerAuth,
+        aggregate_type: Path<String>,
+        aggregate_id: Path<String>,
+        /// An RFC 3339 time, or a date meaning the end of that UTC day.
+        at: Query<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<StreamState>, Problem> {
+        let at = match at.0.as_deref() {
+            Some(raw) => TimeRange::parse(None, Some(raw))
+                .map_err(|_| {
+                    Problem::invalid_field(FieldError::new(
+                        "at",
+                        "must be an RFC 3339 time or a date (YYYY-MM-DD)",
+                    ))
+                })?
+                .until
+                .map(|until| until - chrono::Duration::microseconds(1))
+                .unwrap_or_else(Utc::now),
+            None => Utc::now(),
+        };
+        if !zekka_domain::replay::AGGREGATE_TYPES.contains(&aggregate_type.0.as_str()) {
+            return Err(Problem::not_found("stream not found"));
+        }
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT e.sequence, e.recorded_at, e.payload FROM events e
+                  WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
+                  ORDER BY e.sequence"
+            ))
+            .await
+            .map_err(Problem::from_db)?;
+        let rows = client
+            .query(
+                &statement,
+                &[
+                    &auth.0.user_id,
+                    &sees_everything(&auth.0),
+                    &aggregate_type.0,
+                    &aggregate_id.0,
+                    &at,
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let Some(last) = rows.last() else {
+            return Err(Problem::not_found("no such stream existed at that time"));
+        };
+        let sequence: i64 = last.try_get(0).map_err(Problem::from_db)?;
+        let as_of: DateTime<Utc> = last.try_get(1).map_err(Problem::from_db)?;
+        let payloads = rows
+            .iter()
+            .map(|row| row.try_get::<_, Value>(2))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        let state = zekka_domain::replay::state_after(&aggregate_type.0, payloads)
+            .map_err(|error| Problem::internal(&error))?;
+        Ok(Json(StreamState {
+            aggregate_type: aggregate_type.0,
+            aggregate_id: aggregate_id.0,
+            at,
+            sequence,
+            as_of,
+            state: redacted(state),
+        }))
+    }
+
+    /// Recomputes every event's hash and the running hash of every signed
+    /// checkpoint, and names the first thing that does not match.
+    #[oai(path = "/verify", method = "get", operation_id = "verifyAuditTrail")]
+    async fn verify(
+        &self,
+        auth: BearerAuth,
+        verifier: Data<&Arc<TokenVerifier>>,
+    ) -> Result<Json<VerificationReport>, Problem> {
+        require_auditor(&auth.0)?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let report = integrity::verify(&**client, verifier.0, &[])
+            .await
+            .map_err(|error| match error {
+                integrity::IntegrityError::Database(db) => Problem::from_db(db),
+                other => Problem::internal(&other),
+            })?;
+        Ok(Json(report.into()))
+    }
+
+    /// The signed checkpoints of the commit order, oldest first, for an
+    /// auditor to keep outside the system and verify against later.
+    #[oai(path = "/checkpoints", method = "get", operation_id = "listAuditCheckpoints")]
+    async fn checkpoints(&self, auth: BearerAuth) -> Result<Json<CheckpointList>, Problem> {
+        require_auditor(&auth.0)?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let rows = client
+            .query(
+                "SELECT global_position, event_count, running_hash, document, key_id, created_at
+                   FROM audit_checkpoints ORDER BY transaction_id, global_position",
+                &[],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(CheckpointView {
+                    global_position: row.try_get(0)?,
+                    event_count: row.try_get(1)?,
+                    running_hash: hex::encode(row.try_get::<_, Vec<u8>>(2)?),
+                    document: row.try_get(3)?,
+                    key_id: row.try_get(4)?,
+                    created_at: row.try_get(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(Problem::from_db)?;
+        Ok(Json(CheckpointList { items }))
+    }
+}

@@ -1,0 +1,473 @@
+//! The audit trail: commit-order listing, streams, state as of a time, who
+//! sees what, and tamper evidence (verify names what SQL changed).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use zekka_platform::database::{self, ReadPool};
+use zekka_platform::tokens::{self, TokenSigner};
+
+use crate::support::app::{TestApp, User, test_config};
+use crate::support::spawn_app;
+
+async fn pools(app: &TestApp) -> (ReadPool, TokenSigner) {
+    let config = test_config(&app.db.url);
+    let pool = database::read_pool(&config).expect("read pool");
+    let signer = tokens::load_signer(&config, &app.db.sqlx_pool().await)
+        .await
+        .expect("signer");
+    (pool, signer)
+}
+
+async fn checkpoint(app: &TestApp) {
+    let (pool, signer) = pools(app).await;
+    // Wait until every committed event is stable, then sign over all of them.
+    for _ in 0..100 {
+        zekka_command_api::checkpointer::once(&pool, &signer)
+            .await
+            .expect("checkpoint");
+        let client = pool.get().await.expect("client");
+        let covered: i64 = client
+            .query_one("SELECT coalesce(max(event_count), 0) FROM audit_checkpoints", &[])
+            .await
+            .expect("count")
+            .get(0);
+        let events: i64 = client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .expect("count")
+            .get(0);
+        if covered == events {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the checkpoint never covered every event");
+}
+
+async fn verify(app: &TestApp, auditor: &User) -> Value {
+    let answer = app
+        .request("GET", "/api/v1/audit/verify", Some(&auditor.token), None)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()
+}
+
+async fn rename(app: &TestApp, user: &User, project: &str, name: &str) -> String {
+    let answer = app
+        .request(
+            "PUT",
+            &format!("/api/v1/projects/{project}"),
+            Some(&user.token),
+            Some(&json!({"name": name})),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    answer.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_commit_order_listing_pages_every_event_exactly_once_across_concurrent_writers() {
+    let app = spawn_app().await;
+    let auditor = app.user("auditor").await; // the first account is an admin
+    let mut writers = Vec::new();
+    for n in 0..4 {
+        writers.push(app.user(&format!("writer{n}")).await);
+    }
+    let mut projects = Vec::new();
+    for writer in &writers {
+        projects.push(app.project(writer, "Busy").await.0);
+    }
+    // Four writers rename their projects at once while the listing is read.
+    let app = &app;
+    let writes = join_all(writers.iter().zip(&projects).map(|(writer, project)| async move {
+        for n in 0..15 {
+            rename(app, writer, project, &format!("name {n}")).await;
+        }
+    }));
+    let client = app.db.connect().await;
+    let total = || async {
+        client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .expect("count")
+            .get::<_, i64>(0)
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reads = async {
+        let mut seen = Vec::new();
+        let mut after = String::new();
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let page = app
+                .request(
+                    "GET",
+                    &format!("/api/v1/audit/events?limit=7&after={after}"),
+                    Some(&auditor.token),
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.text());
+            let page = page.json();
+            let items = page["items"].as_array().expect("items");
+            for item in items {
+                seen.push(item["position"].as_i64().expect("position"));
+            }
+            if let Some(resume) = page["resume_cursor"].as_str() {
+                resume.clone_into(&mut after);
+            }
+            if items.is_empty() {
+                if finished && seen.len() as i64 >= total().await {
+                    break seen;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let writes = async {
+        writes.await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let ((), seen) = tokio::time::timeout(Duration::from_secs(120), async { tokio::join!(writes, reads) })
+        .await
+        .expect("the listing caught up with every write");
+    let total = total().await;
+    let unique: HashSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "an event was listed twice");
+    assert_eq!(seen.len() as i64, total, "an event was never listed");
+    let expected: Vec<i64> = client
+        .query(
+            "SELECT global_position FROM events ORDER BY transaction_id, global_position",
+            &[],
+        )
+        .await
+        .expect("order")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, expected, "not in commit order");
+}
+
+#[tokio::test]
+async fn events_carry_their_metadata_and_members_see_only_their_projects_streams() {
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let owner = app.user("owner").await;
+    let stranger = app.user("stranger").await;
+    let (project, _) = app.project(&owner, "Audited").await;
+    let (other, _) = app.project(&stranger, "Elsewhere").await;
+    let token = rename(&app, &owner, &project, "Audited twice").await;
+
+    let mine = app
+        .get_consistent(
+            &format!("/api/v1/audit/events?aggregate_type=Project&aggregate_id={project}"),
+            &owner.token,
+            &token,
+        )
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    let items = mine.json()["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let updated = &items[1];
+    assert_eq!(updated["event_type"], "ProjectUpdated");
+    assert_eq!(updated["actor"], owner.id.as_str());
+    assert_eq!(updated["command"], "UpdateProject");
+    assert!(updated["correlation_id"].is_string() && updated["causation_id"].is_string());
+    assert!(updated["client_ip"].is_string(), "{updated}");
+    assert_eq!(updated["hash"].as_str().map(str::len), Some(64));
+    assert_eq!(updated["payload"]["ProjectUpdated"]["name"], "Audited twice");
+
+    // The owner sees their own account's stream, with its secrets redacted.
+    let me = app
+        .get_consistent(
+            &format!("/api/v1/audit/streams/User/{}", owner.id),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(
+        me["items"][0]["payload"]["UserRegistered"]["password_hash"],
+        "[redacted]"
+    );
+
+    // Not another project's events, nor its stream.
+    let theirs = app
+        .get_consistent(
+            &format!("/api/v1/audit/events?aggregate_id={other}"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(theirs["items"], json!([]));
+    app.get_consistent(
+        &format!("/api/v1/audit/streams/Project/{other}"),
+        &owner.token,
+        &token,
+    )
+    .await
+    .assert_problem(404);
+    let everything = app
+        .get_consistent("/api/v1/audit/events?limit=200", &owner.token, &token)
+        .await
+        .json();
+    assert!(
+        everything["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|e| e["aggregate_id"] != other.as_str() && e["aggregate_id"] != stranger.id.as_str()),
+        "{everything}"
+    );
+    // The admin sees it all; verification and checkpoints are theirs alone.
+    let theirs = app
+        .get_consistent(
+            &format!("/api/v1/audit/streams/Project/{other}"),
+            &admin.token,
+            &token,
+        )
+        .await;
+    assert_eq!(theirs.status, 200, "{}", theirs.text());
+    for path in ["/api/v1/audit/verify", "/api/v1/audit/checkpoints"] {
+        app.request("GET", path, Some(&owner.token), None)
+            .await
+            .assert_problem(403);
+    }
+    for path in [
+        "/api/v1/audit/events?after=nonsense",
+        "/api/v1/audit/streams/Project/x?cursor=x",
+    ] {
+        app.request("GET", path, Some(&admin.token), None)
+            .await
+            .assert_problem(400);
+    }
+    app.request(
+        "GET",
+        "/api/v1/audit/events?from=yesterday",
+        Some(&admin.token),
+        None,
+    )
+    .await
+    .assert_problem(422);
+}
+
+#[tokio::test]
+async fn the_state_between_two_updates_is_the_earlier_state() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "First name").await;
+    rename(&app, &owner, &project, "Second name").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let token = rename(&app, &owner, &project, "Third name").await;
+
+    let at = between.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let state = app
+        .get_consistent(
+            &format!(
+                "/api/v1/audit/streams/Project/{project}/state?at={}",
+                at.replace('+', "%2B")
+            ),
+            &owner.token,
+            &token,
+        )
+        .await;
+    assert_eq!(state.status, 200, "{}", state.text());
+    let state = state.json();
+    assert_eq!(state["sequence"], 2, "{state}");
+    assert!(state["state"].to_string().contains("Second name"), "{state}");
+    assert!(!state["state"].to_string().contains("Third name"), "{state}");
+    let now = app
+        .get_consistent(
+            &format!("/api/v1/audit/streams/Project/{project}/state"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert!(now["state"].to_string().contains("Third name"), "{now}");
+    app.get_consistent(
+        &format!("/api/v1/audit/streams/Project/{project}/state?at=2000-01-01"),
+        &owner.token,
+        &token,
+    )
+    .await
+    .assert_problem(404);
+    app.get_consistent(
+        &format!("/api/v1/audit/streams/Project/{project}/state?at=soon"),
+        &owner.token,
+        &token,
+    )
+    .await
+    .assert_problem(422);
+}
+
+/// An app with some history, a signed checkpoint over all of it, and an
+/// admin to verify with.
+async fn signed_history() -> (TestApp, User, String) {
+    let app = spawn_app().await;
+    let admin = app.user("admin").await;
+    let (project, _) = app.project(&admin, "Kept honest").await;
+    for n in 0..3 {
+        rename(&app, &admin, &project, &format!("name {n}")).await;
+    }
+    app.project(&admin, "Another").await;
+    checkpoint(&app).await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["intact"], true, "{report}");
+    assert!(report["checkpoints_checked"].as_i64() >= Some(1), "{report}");
+    (app, admin, project)
+}
+
+#[tokio::test]
+async fn an_untouched_store_verifies_and_an_altered_payload_is_named() {
+    let (app, admin, project) = signed_history().await;
+    let client = app.db.connect().await;
+    client
+        .execute(
+            "UPDATE events SET payload = jsonb_set(payload, '{ProjectUpdated,name}', '\"name X\"')
+              WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 3",
+            &[&project],
+        )
+        .await
+        .expect("tamper");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["intact"], false);
+    let failure = &report["first_failure"];
+    assert_eq!(failure["kind"], "altered", "{report}");
+    assert_eq!(failure["aggregate_id"], project.as_str());
+    assert_eq!(failure["sequence"], 3);
+
+    // Rewriting the hashes as well (with the database's own function) still
+    // fails against the signed checkpoint.
+    client
+        .batch_execute(
+            "DO $$
+             DECLARE e record; prev bytea;
+             BEGIN
+               FOR e IN SELECT * FROM events ORDER BY aggregate_type, aggregate_id, sequence LOOP
+                 SELECT hash INTO prev FROM events WHERE aggregate_type = e.aggregate_type
+                    AND aggregate_id = e.aggregate_id AND sequence = e.sequence - 1;
+                 UPDATE events SET hash = event_hash(prev, e.aggregate_type, e.aggregate_id, e.sequence,
+                        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at)
+                  WHERE aggregate_type = e.aggregate_type AND aggregate_id = e.aggregate_id
+                    AND sequence = e.sequence;
+               END LOOP;
+             END $$",
+        )
+        .await
+        .expect("rewrite hashes");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_failure"]["kind"], "checkpoint_mismatch", "{report}");
+}
+
+#[tokio::test]
+async fn a_deleted_event_is_named_by_the_gap_or_by_the_checkpoint() {
+    let (app, admin, project) = signed_history().await;
+    let client = app.db.connect().await;
+    client
+        .execute(
+            "DELETE FROM events WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 2",
+            &[&project],
+        )
+        .await
+        .expect("delete");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_failure"]["kind"], "missing", "{report}");
+    assert_eq!(report["first_failure"]["aggregate_id"], project.as_str());
+    assert_eq!(report["first_failure"]["sequence"], 3);
+
+    // A stream's last event leaves no gap: the signed checkpoint catches it.
+    let (app, admin, project) = signed_history().await;
+    let client = app.db.connect().await;
+    client
+        .execute(
+            "DELETE FROM events WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 4",
+            &[&project],
+        )
+        .await
+        .expect("delete");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_failure"]["kind"], "checkpoint_mismatch", "{report}");
+}
+
+#[tokio::test]
+async fn reordered_events_are_named() {
+    let (app, admin, project) = signed_history().await;
+    let client = app.db.connect().await;
+    // Swap two events of one stream.
+    client
+        .batch_execute(&format!(
+            "UPDATE events SET sequence = sequence + 1000
+              WHERE aggregate_type = 'Project' AND aggregate_id = '{project}' AND sequence IN (2, 3);
+             UPDATE events SET sequence = CASE sequence WHEN 1002 THEN 3 ELSE 2 END
+              WHERE aggregate_type = 'Project' AND aggregate_id = '{project}' AND sequence IN (1002, 1003);"
+        ))
+        .await
+        .expect("swap sequences");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_failure"]["kind"], "altered", "{report}");
+    assert_eq!(report["first_failure"]["aggregate_id"], project.as_str());
+
+    // Swap two events of different streams in the global order.
+    let (app, admin, _) = signed_history().await;
+    let client = app.db.connect().await;
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE pair AS
+               SELECT global_position, transaction_id FROM events
+                WHERE aggregate_type = 'Project' AND sequence = 1 ORDER BY global_position LIMIT 2;
+             ALTER TABLE events ALTER COLUMN global_position DROP IDENTITY;
+             UPDATE events e SET transaction_id = o.transaction_id, global_position = -o.global_position
+               FROM pair p, pair o
+              WHERE e.global_position = p.global_position AND o.global_position <> p.global_position;
+             UPDATE events SET global_position = -global_position WHERE global_position < 0;",
+        )
+        .await
+        .expect("swap positions");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["first_failure"]["kind"], "checkpoint_mismatch", "{report}");
+}
+
+#[tokio::test]
+async fn zekka_audit_verify_reports_and_fails_on_a_changed_store() {
+    let (app, _, project) = signed_history().await;
+    let run = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+            .args(["audit", "verify"])
+            .env("DATABASE_URL", &app.db.url)
+            .env_remove("REDIS_URL")
+            .output()
+    };
+    let clean = run().await.expect("run zekka audit verify");
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let report: Value = serde_json::from_slice(&clean.stdout).expect("a JSON report");
+    assert_eq!(report["intact"], true);
+
+    app.db
+        .connect()
+        .await
+        .execute(
+            "UPDATE events SET metadata = metadata || '{\"actor\": \"someone else\"}'
+              WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 1",
+            &[&project],
+        )
+        .await
+        .expect("tamper");
+    let tampered = run().await.expect("run zekka audit verify");
+    assert!(!tampered.status.success());
+    let report: Value = serde_json::from_slice(&tampered.stdout).expect("a JSON report");
+    assert_eq!(report["first_failure"]["kind"], "altered", "{report}");
+    assert_eq!(report["first_failure"]["sequence"], 1);
+}
