@@ -25,6 +25,7 @@ use zekka_command_api::mailer::Delivery;
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
+use zekka_platform::personal_data::PersonalData;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tokens::TokenSigner;
@@ -146,7 +147,9 @@ impl App {
         let mut mailer = None;
         let mut checkpointer = None;
         let route = if services.commands() {
-            let state = CommandState::build(&config, write_pool.clone(), ephemeral.clone()).await?;
+            let state =
+                CommandState::build(&config, write_pool.clone(), read_pool.clone(), ephemeral.clone())
+                    .await?;
             mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
             checkpointer = Some((
                 read_pool.clone(),
@@ -155,7 +158,7 @@ impl App {
             let verifier = state.signer.verifier()?;
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
-                let queries = zekka_query_api::apis(query_state(&config, &read_pool));
+                let queries = zekka_query_api::apis(query_state(&config, &read_pool).await?);
                 openapi_routes((commands, queries))
             } else {
                 openapi_routes(commands)
@@ -164,7 +167,7 @@ impl App {
         } else if services.queries() {
             let verifier = tokens::load_verifier(&config, &write_pool).await?;
             Some((
-                openapi_routes(zekka_query_api::apis(query_state(&config, &read_pool))),
+                openapi_routes(zekka_query_api::apis(query_state(&config, &read_pool).await?)),
                 verifier,
             ))
         } else {
@@ -280,9 +283,10 @@ impl App {
     }
 }
 
-fn query_state(config: &Config, pool: &ReadPool) -> Arc<QueryState> {
-    Arc::new(QueryState {
+async fn query_state(config: &Config, pool: &ReadPool) -> Result<Arc<QueryState>> {
+    Ok(Arc::new(QueryState {
         pool: pool.clone(),
         consistency_wait: config.consistency_wait,
-    })
+        personal: Arc::new(PersonalData::load(config, pool.clone()).await?),
+    }))
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use cqrs_es::{Aggregate, AggregateError};
 use poem::Request;
-use postgres_es::PostgresCqrs;
 use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -16,6 +15,8 @@ use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::event_log::{Position, Xid8};
 use zekka_platform::http::{ClientInfo, RequestId};
 use zekka_platform::metrics::METRICS;
+
+use crate::event_store::Cqrs;
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl CommandContext {
 /// The problem answer: the domain's refusal (422/403/404/409), a concurrent
 /// write (409), the database unavailable (503), or an internal error (500).
 pub async fn execute<A>(
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     pool: &PgPool,
     aggregate_id: &str,
     command: A::Command,
@@ -91,7 +92,7 @@ where
 /// # Errors
 /// As `cqrs-es` reports them.
 pub async fn run<A>(
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     aggregate_id: &str,
     command: A::Command,
     name: &'static str,
@@ -202,7 +203,7 @@ const ATTEMPTS: usize = 8;
 pub async fn run_serialized<A, F, Fut>(
     locks: &crate::keyed_lock::KeyedLocks,
     key: Uuid,
-    cqrs: &PostgresCqrs<A>,
+    cqrs: &Cqrs<A>,
     aggregate_id: &str,
     name: &'static str,
     context: &CommandContext,

@@ -45,8 +45,9 @@ pub fn new_secret() -> Result<String, Problem> {
 
 impl CommandState {
     /// The account registered with `email` (normalised), read through the
-    /// unique email index of the event store, so a sign-in right after
-    /// registration never misses it.
+    /// unique blind index of the email in the event store, so a sign-in
+    /// right after registration never misses it. (Accounts registered
+    /// before emails were sealed are found by their plaintext email.)
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
@@ -54,8 +55,10 @@ impl CommandState {
         let id: Option<String> = sqlx::query_scalar(
             "SELECT aggregate_id FROM events
               WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
-                AND payload -> 'UserRegistered' ->> 'email' = $1",
+                AND (payload -> 'UserRegistered' ->> 'email_index' = $1
+                     OR payload -> 'UserRegistered' ->> 'email' = $2)",
         )
+        .bind(self.personal.email_index(email))
         .bind(email)
         .fetch_optional(&self.pool)
         .await

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use async_trait::async_trait;
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, EventEnvelope, Query};
-use postgres_es::{PostgresCqrs, PostgresEventRepository, postgres_cqrs, postgres_snapshot_cqrs};
+use cqrs_es::{Aggregate, CqrsFramework, EventEnvelope, Query};
 use sqlx::PgPool;
 use zekka_domain::agent::Agent;
 use zekka_domain::conflict::Conflict;
@@ -18,9 +17,12 @@ use zekka_domain::session::Session;
 use zekka_domain::user::User;
 use zekka_platform::Config;
 
+use crate::event_store::{Cqrs, SealingRepository, Store};
 use crate::keyed_lock::KeyedLocks;
+use zekka_platform::database::ReadPool;
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::metrics::METRICS;
+use zekka_platform::personal_data::PersonalData;
 use zekka_platform::rate_limit::RateLimiter;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{self, TokenSigner};
@@ -31,34 +33,36 @@ pub struct CommandState {
     pub pool: PgPool,
     /// The Project aggregate's framework, with snapshots: usage records make
     /// a project's stream grow without bound.
-    pub projects: PostgresCqrs<Project>,
+    pub projects: Cqrs<Project>,
     /// The User aggregate's framework.
-    pub users: PostgresCqrs<User>,
+    pub users: Cqrs<User>,
     /// The Session aggregate's framework.
-    pub sessions: PostgresCqrs<Session>,
+    pub sessions: Cqrs<Session>,
     /// The Conversation aggregate's framework, with snapshots: a
     /// conversation's stream grows without bound, its load must not.
-    pub conversations: PostgresCqrs<Conversation>,
+    pub conversations: Cqrs<Conversation>,
     /// The Preferences aggregate's framework.
-    pub preferences: PostgresCqrs<Preferences>,
+    pub preferences: Cqrs<Preferences>,
     /// Loads projects to check the actor's role for other aggregates.
-    pub project_store: PersistedEventStore<PostgresEventRepository, Project>,
+    pub project_store: Store<Project>,
     /// The Conflict aggregate's framework.
-    pub conflicts: PostgresCqrs<Conflict>,
+    pub conflicts: Cqrs<Conflict>,
     /// The Agent aggregate's framework.
-    pub agents: PostgresCqrs<Agent>,
+    pub agents: Cqrs<Agent>,
     /// The ModelPrice aggregate's framework.
-    pub pricing: PostgresCqrs<ModelPrice>,
+    pub pricing: Cqrs<ModelPrice>,
     /// Loads price histories (to seed defaults, and to price usage).
-    pub pricing_store: PersistedEventStore<PostgresEventRepository, ModelPrice>,
+    pub pricing_store: Store<ModelPrice>,
     /// Loads preferences for export.
-    pub preferences_store: PersistedEventStore<PostgresEventRepository, Preferences>,
+    pub preferences_store: Store<Preferences>,
     /// Loads users for sign-in (the framework's own store is private).
-    pub user_store: PersistedEventStore<PostgresEventRepository, User>,
+    pub user_store: Store<User>,
     /// Loads sessions for refresh.
-    pub session_store: PersistedEventStore<PostgresEventRepository, Session>,
+    pub session_store: Store<Session>,
     /// Signs access tokens.
     pub signer: TokenSigner,
+    /// Seals and opens personal data; erases people.
+    pub personal: Arc<PersonalData>,
     /// Deny-lists of revoked access tokens.
     pub revocations: Revocations,
     /// Rate limits.
@@ -91,44 +95,69 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
     }
 }
 
-fn framework<A: Aggregate<Services = ()> + 'static>(pool: &PgPool) -> PostgresCqrs<A> {
-    postgres_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], ())
+/// What builds the frameworks and stores: one repository kind, sealing
+/// personal data, over one pool.
+struct Stores {
+    pool: PgPool,
+    personal: Arc<PersonalData>,
 }
 
-fn store<A: Aggregate>(pool: &PgPool) -> PersistedEventStore<PostgresEventRepository, A> {
-    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+impl Stores {
+    fn repository(&self) -> SealingRepository {
+        SealingRepository::new(self.pool.clone(), self.personal.clone())
+    }
+
+    fn store<A: Aggregate>(&self) -> Store<A> {
+        PersistedEventStore::new_event_store(self.repository())
+    }
+
+    fn snapshot_store<A: Aggregate>(&self) -> Store<A> {
+        PersistedEventStore::new_snapshot_store(self.repository(), SNAPSHOT_EVERY)
+    }
+
+    fn framework<A: Aggregate<Services = ()> + 'static>(&self) -> Cqrs<A> {
+        CqrsFramework::new(self.store(), vec![Box::new(AppendMetrics)], ())
+    }
+
+    fn snapshot_framework<A: Aggregate<Services = ()> + 'static>(&self) -> Cqrs<A> {
+        CqrsFramework::new(self.snapshot_store(), vec![Box::new(AppendMetrics)], ())
+    }
 }
 
 impl CommandState {
-    /// Builds the command side over `pool`, loading (or creating) the signing key.
+    /// Builds the command side over `pool` (and `read_pool` for the keys of
+    /// personal data), loading (or creating) the signing and master keys.
     ///
     /// # Errors
     /// When the signing key cannot be loaded.
-    pub async fn build(config: &Config, pool: PgPool, ephemeral: Ephemeral) -> Result<Arc<Self>> {
+    pub async fn build(
+        config: &Config,
+        pool: PgPool,
+        read_pool: ReadPool,
+        ephemeral: Ephemeral,
+    ) -> Result<Arc<Self>> {
         let signer = tokens::load_signer(config, &pool).await?;
+        let personal = Arc::new(PersonalData::load(config, read_pool).await?);
+        let stores = Stores {
+            pool: pool.clone(),
+            personal: personal.clone(),
+        };
         let state = Arc::new(Self {
-            projects: postgres_snapshot_cqrs(pool.clone(), vec![Box::new(AppendMetrics)], SNAPSHOT_EVERY, ()),
-            users: framework(&pool),
-            sessions: framework(&pool),
-            conversations: postgres_snapshot_cqrs(
-                pool.clone(),
-                vec![Box::new(AppendMetrics)],
-                SNAPSHOT_EVERY,
-                (),
-            ),
-            preferences: framework(&pool),
-            pricing: framework(&pool),
-            agents: framework(&pool),
-            conflicts: framework(&pool),
-            pricing_store: store(&pool),
-            project_store: PersistedEventStore::new_snapshot_store(
-                PostgresEventRepository::new(pool.clone()),
-                SNAPSHOT_EVERY,
-            ),
-            preferences_store: store(&pool),
-            user_store: store(&pool),
-            session_store: store(&pool),
+            projects: stores.snapshot_framework(),
+            users: stores.framework(),
+            sessions: stores.framework(),
+            conversations: stores.snapshot_framework(),
+            preferences: stores.framework(),
+            pricing: stores.framework(),
+            agents: stores.framework(),
+            conflicts: stores.framework(),
+            pricing_store: stores.store(),
+            project_store: stores.snapshot_store(),
+            preferences_store: stores.store(),
+            user_store: stores.store(),
+            session_store: stores.store(),
             signer,
+            personal,
             revocations: Revocations::new(ephemeral.clone()),
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,

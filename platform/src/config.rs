@@ -54,6 +54,10 @@ pub struct Config {
     /// tokens. When unset, a key is generated on first start and kept in the
     /// database (with a warning: production should configure one).
     pub signing_key: Option<Secret>,
+    /// `ZEKKA_MASTER_KEY`: PASERK `k4.local.…` key that wraps every person's
+    /// data key (crypto-shredding). Unset: one is generated and kept in the
+    /// database (fine for development; set it in production).
+    pub master_key: Option<Secret>,
     /// `ZEKKA_PUBLIC_KEY`: the PASERK `k4.public.…` key that verifies access
     /// tokens, for a query-api that must not read the signing key. When unset
     /// it is derived from the signing key or read from the database.
@@ -285,6 +289,7 @@ impl Config {
             host,
             port: u16::try_from(parse("PORT", 8080)?).context("PORT must be below 65536")?,
             signing_key: get("ZEKKA_SIGNING_KEY").map(Secret::new),
+            master_key: get("ZEKKA_MASTER_KEY").map(Secret::new),
             public_key: get("ZEKKA_PUBLIC_KEY"),
             log_format,
             pool_size: usize::try_from(parse("DATABASE_POOL_SIZE", 10)?.max(1))?,

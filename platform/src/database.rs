@@ -70,6 +70,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit streams",
         include_str!("../../migrations/0012_audit_streams.sql"),
     ),
+    (
+        13,
+        "personal data",
+        include_str!("../../migrations/0013_personal_data.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

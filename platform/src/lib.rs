@@ -13,6 +13,7 @@
 //! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
 //! - [`money`]: money as exact decimal strings.
 //! - [`password`]: argon2id hashing off the async runtime.
+//! - [`personal_data`]: crypto-shredding of personal data in events (per-person keys, blind email index).
 //! - [`problem`]: `application/problem+json` errors.
 //! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
 //! - [`rate_limit`]: fixed-window rate limits with 429 answers.
@@ -33,6 +34,7 @@ pub mod integrity;
 pub mod metrics;
 pub mod money;
 pub mod password;
+pub mod personal_data;
 pub mod problem;
 pub mod rate_limit;
 pub mod redis;

@@ -7,6 +7,7 @@ use tracing::Instrument;
 use zekka_platform::database::ReadPool;
 use zekka_platform::event_log::{self, Position};
 use zekka_platform::metrics::METRICS;
+use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::problem::ErrorChain;
 use zekka_platform::shutdown::Shutdown;
 
@@ -44,6 +45,9 @@ pub enum ProjectorError {
         /// Why.
         source: ProjectionError,
     },
+    /// Personal data in the batch could not be opened.
+    #[error("cannot open personal data: {0}")]
+    PersonalData(#[from] PersonalDataError),
     /// The checkpoint changed under this worker, which must not happen while
     /// it holds the lease; the batch was discarded.
     #[error("the checkpoint moved during the batch")]
@@ -55,6 +59,7 @@ pub enum ProjectorError {
 pub struct Projector {
     projection: Arc<dyn Projection>,
     pool: ReadPool,
+    personal: Arc<PersonalData>,
     batch_size: i64,
 }
 
@@ -70,11 +75,19 @@ fn lease_key(name: &str) -> i64 {
 }
 
 impl Projector {
-    /// A projector for `projection`, applying up to `batch_size` events per transaction.
-    pub fn new(projection: Arc<dyn Projection>, pool: ReadPool, batch_size: i64) -> Self {
+    /// A projector for `projection`, applying up to `batch_size` events per
+    /// transaction, with personal data opened by `personal` (projections see
+    /// plaintext, or `[erased]`).
+    pub fn new(
+        projection: Arc<dyn Projection>,
+        pool: ReadPool,
+        personal: Arc<PersonalData>,
+        batch_size: i64,
+    ) -> Self {
         Self {
             projection,
             pool,
+            personal,
             batch_size: batch_size.max(1),
         }
     }
@@ -172,7 +185,8 @@ impl Projector {
             global_position: row.try_get(1)?,
         };
         let types = self.projection.aggregate_types();
-        let events = event_log::read_after(&*tx, from, self.batch_size, types).await?;
+        let mut events = event_log::read_after(&*tx, from, self.batch_size, types).await?;
+        self.personal.open_events(&*tx, &mut events).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(Outcome::Idle);
         };

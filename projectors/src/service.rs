@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use zekka_platform::Config;
 use zekka_platform::database::ReadPool;
+use zekka_platform::personal_data::PersonalData;
 use zekka_platform::shutdown::Shutdown;
 
 use crate::engine::Projector;
@@ -36,9 +37,10 @@ impl ProjectorService {
         pool: ReadPool,
         projections: Vec<Arc<dyn Projection>>,
     ) -> Result<Self> {
+        let personal = Arc::new(PersonalData::load(config, pool.clone()).await?);
         let projectors: Vec<Projector> = projections
             .into_iter()
-            .map(|p| Projector::new(p, pool.clone(), config.projector_batch_size))
+            .map(|p| Projector::new(p, pool.clone(), personal.clone(), config.projector_batch_size))
             .collect();
         for projector in &projectors {
             projector.ensure_checkpoint().await?;

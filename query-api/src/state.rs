@@ -1,10 +1,12 @@
 //! The read side's shared state.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use zekka_platform::Problem;
 use zekka_platform::consistency::{self, ConsistencyToken};
 use zekka_platform::database::ReadPool;
+use zekka_platform::personal_data::PersonalData;
 
 /// What every query handler shares.
 pub struct QueryState {
@@ -12,6 +14,8 @@ pub struct QueryState {
     pub pool: ReadPool,
     /// How long a query waits for its consistency token.
     pub consistency_wait: Duration,
+    /// Opens personal data in events (audit routes, exports).
+    pub personal: Arc<PersonalData>,
 }
 
 impl QueryState {

@@ -8,6 +8,7 @@ use deadpool_postgres::Transaction;
 use zekka_domain::project::{Description, Project, ProjectCommand, ProjectName};
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::event_log::{Position, StoredEvent};
+use zekka_platform::personal_data::PersonalData;
 use zekka_projectors::projections::projects::ProjectsProjection;
 use zekka_projectors::{Outcome, Projection, ProjectionError, Projector};
 
@@ -70,6 +71,15 @@ async fn read_pool(db: &TestDatabase) -> ReadPool {
     database::read_pool(&test_config(&db.url)).expect("read pool")
 }
 
+/// A projector as the service builds it: personal data opened with the
+/// database's own master key.
+async fn projector(projection: Arc<dyn Projection>, pool: &ReadPool, batch_size: i64) -> Projector {
+    let personal = PersonalData::load(&test_config("postgres://unused"), pool.clone())
+        .await
+        .expect("personal data keys");
+    Projector::new(projection, pool.clone(), Arc::new(personal), batch_size)
+}
+
 const PROBE_INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
      VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}') RETURNING global_position";
 
@@ -112,7 +122,7 @@ async fn an_event_whose_transaction_commits_late_is_applied_exactly_once_and_fir
         .batch_execute("CREATE TABLE test_applied (seq bigserial, global_position bigint NOT NULL)")
         .await
         .expect("test table");
-    let projector = Projector::new(Arc::new(PositionLog), read_pool(&db).await, 100);
+    let projector = projector(Arc::new(PositionLog), &read_pool(&db).await, 100).await;
     projector.ensure_checkpoint().await.expect("checkpoint");
 
     // Writer A takes its transaction id first and stays open.
@@ -170,8 +180,8 @@ async fn two_workers_of_one_projection_never_apply_an_event_twice() {
             .expect("insert");
     }
     let pool = read_pool(&db).await;
-    let first = Projector::new(Arc::new(PositionLog), pool.clone(), 7);
-    let second = Projector::new(Arc::new(PositionLog), pool, 7);
+    let first = projector(Arc::new(PositionLog), &pool, 7).await;
+    let second = projector(Arc::new(PositionLog), &pool, 7).await;
     first.ensure_checkpoint().await.expect("checkpoint");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while applied(&setup).await.len() < 200 {
@@ -237,7 +247,7 @@ async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean
     let read = read_pool(&db).await;
 
     // Run slowly in the background and kill it once it is part-way through.
-    let doomed = Projector::new(Arc::new(Slow(ProjectsProjection)), read.clone(), 10);
+    let doomed = projector(Arc::new(Slow(ProjectsProjection)), &read, 10).await;
     doomed.ensure_checkpoint().await.expect("checkpoint");
     let task = tokio::spawn(async move {
         loop {
@@ -270,7 +280,7 @@ async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean
     assert!(applied_before_crash < total, "the crash must happen mid-stream");
 
     // Restart and finish.
-    let restarted = Projector::new(Arc::new(ProjectsProjection), read.clone(), 10);
+    let restarted = projector(Arc::new(ProjectsProjection), &read, 10).await;
     drain_until(&restarted, || async { checkpoint().await.1 >= total }).await;
     let (_, events_applied) = checkpoint().await;
     assert_eq!(
@@ -409,7 +419,7 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
     let before = dump_read_models(&client).await;
     let pool = read_pool(&app.db).await;
     for projection in zekka_projectors::projections::all() {
-        let projector = Projector::new(projection, pool.clone(), 7);
+        let projector = projector(projection, &pool, 7).await;
         projector.reset().await.expect("reset");
         drain_until(&projector, || async { true }).await;
     }

@@ -36,6 +36,15 @@ impl AuditApi {
     pub fn new(state: Arc<QueryState>) -> Self {
         Self { state }
     }
+
+    /// Opens the personal data in `events` (plaintext, or `[erased]`).
+    async fn open(&self, events: impl Iterator<Item = &mut AuditEvent>) -> Result<(), Problem> {
+        self.state
+            .personal
+            .open_all(events.map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)))
+            .await
+            .map_err(|error| Problem::internal(&error))
+    }
 }
 
 /// One stored event as an auditor sees it.
@@ -326,11 +335,12 @@ impl AuditApi {
             )
             .await
             .map_err(Problem::from_db)?;
-        let events = rows
+        let mut events = rows
             .iter()
             .map(audit_event)
             .collect::<Result<Vec<_>, _>>()
             .map_err(Problem::from_db)?;
+        self.open(events.iter_mut().map(|(_, event)| event)).await?;
         let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
         let resume = events.last().map_or(after, |(position, _)| *position);
         Ok(Json(AuditPage {
@@ -393,11 +403,12 @@ impl AuditApi {
         if rows.is_empty() && after == 0 {
             return Err(Problem::not_found("stream not found"));
         }
-        let events = rows
+        let mut events = rows
             .iter()
             .map(|row| audit_event(row).map(|(_, event)| event))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Problem::from_db)?;
+        self.open(events.iter_mut()).await?;
         let (items, next_cursor) = paging::page(events, limit, |event| event.sequence.to_string());
         let resume_cursor = Some(items.last().map_or(after, |event| event.sequence).to_string());
         Ok(Json(AuditPage {
@@ -445,7 +456,7 @@ impl AuditApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT e.sequence, e.recorded_at, e.payload FROM events e
+                "SELECT e.sequence, e.recorded_at, e.payload, e.event_type FROM events e
                   WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
                   ORDER BY e.sequence"
             ))
@@ -469,11 +480,21 @@ impl AuditApi {
         };
         let sequence: i64 = last.try_get(0).map_err(Problem::from_db)?;
         let as_of: DateTime<Utc> = last.try_get(1).map_err(Problem::from_db)?;
-        let payloads = rows
+        let mut events = rows
             .iter()
-            .map(|row| row.try_get::<_, Value>(2))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|row| Ok((row.try_get::<_, String>(3)?, row.try_get::<_, Value>(2)?)))
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
             .map_err(Problem::from_db)?;
+        self.state
+            .personal
+            .open_all(
+                events
+                    .iter_mut()
+                    .map(|(event_type, payload)| (aggregate_type.0.as_str(), event_type.as_str(), payload)),
+            )
+            .await
+            .map_err(|error| Problem::internal(&error))?;
+        let payloads = events.into_iter().map(|(_, payload)| payload);
         let state = zekka_domain::replay::state_after(&aggregate_type.0, payloads)
             .map_err(|error| Problem::internal(&error))?;
         Ok(Json(StreamState {
