@@ -35,3 +35,15 @@ CREATE UNIQUE INDEX events_user_email_index_unique
 CREATE INDEX events_message_author
     ON events ((payload -> 'MessageSent' ->> 'author_id'))
     WHERE aggregate_type = 'Conversation' AND event_type = 'MessageSent';
+
+-- An erased person's messages are found by author in the read model.
+CREATE INDEX rm_messages_by_author ON rm_messages (author_id);
+
+-- The projects a person joined, left or created, for their data export.
+CREATE INDEX events_project_membership_by_user
+    ON events ((payload -> event_type ->> 'user_id'))
+    WHERE aggregate_type = 'Project'
+      AND event_type IN ('ProjectMemberAdded', 'ProjectMemberRoleChanged', 'ProjectMemberRemoved');
+CREATE INDEX events_project_owner
+    ON events ((payload -> 'ProjectCreated' ->> 'owner_id'))
+    WHERE aggregate_type = 'Project' AND event_type = 'ProjectCreated';

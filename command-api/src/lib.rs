@@ -13,7 +13,7 @@
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`).
 #![forbid(unsafe_code)]
 
 pub mod checkpointer;
@@ -43,6 +43,7 @@ pub fn apis(
     routes::pricing::PricingCommandApi,
     routes::agents::AgentCommandApi,
     routes::conflicts::ConflictCommandApi,
+    routes::privacy::PrivacyCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
@@ -52,6 +53,7 @@ pub fn apis(
         routes::preferences::PreferencesCommandApi::new(state.clone()),
         routes::pricing::PricingCommandApi::new(state.clone()),
         routes::agents::AgentCommandApi::new(state.clone()),
-        routes::conflicts::ConflictCommandApi::new(state),
+        routes::conflicts::ConflictCommandApi::new(state.clone()),
+        routes::privacy::PrivacyCommandApi::new(state),
     )
 }

@@ -69,7 +69,7 @@ impl CommandState {
         }
     }
 
-    /// The account `id`, if it exists.
+    /// The account `id`, if it exists (an erased person's does not).
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
@@ -79,7 +79,8 @@ impl CommandState {
             .load_aggregate(id)
             .await
             .map_err(dispatch::refused)?;
-        Ok(context.aggregate.id.is_some().then_some(context.aggregate))
+        let user = context.aggregate;
+        Ok((user.id.is_some() && !user.erased).then_some(user))
     }
 
     /// The session `id`, if it exists.

@@ -7,7 +7,7 @@
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`, `privacy`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -33,6 +33,7 @@ pub fn apis(
     routes::conflicts::ConflictQueryApi,
     routes::analytics::AnalyticsApi,
     routes::audit::AuditApi,
+    routes::privacy::PrivacyQueryApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
@@ -43,6 +44,7 @@ pub fn apis(
         routes::agents::AgentQueryApi::new(state.clone()),
         routes::conflicts::ConflictQueryApi::new(state.clone()),
         routes::analytics::AnalyticsApi::new(state.clone()),
-        routes::audit::AuditApi::new(state),
+        routes::audit::AuditApi::new(state.clone()),
+        routes::privacy::PrivacyQueryApi::new(state),
     )
 }

@@ -20,6 +20,7 @@ mod mail;
 mod migrations;
 mod preferences;
 mod pricing;
+mod privacy;
 mod projections;
 mod projects;
 mod rate_limits;

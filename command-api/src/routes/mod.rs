@@ -7,6 +7,7 @@ pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
+pub mod privacy;
 pub mod projects;
 
 use poem_openapi::payload::Json;
@@ -30,6 +31,8 @@ pub enum CommandTags {
     Agents,
     /// Reporting and settling conflicts.
     Conflicts,
+    /// Erasure of personal data.
+    Privacy,
 }
 
 /// A write that was accepted: the resource and the token to read it back.

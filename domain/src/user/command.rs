@@ -60,4 +60,9 @@ pub enum UserCommand {
         /// Now.
         now: DateTime<Utc>,
     },
+    /// Erase the person (GDPR Art. 17); their data key is deleted first.
+    Erase {
+        /// Now.
+        now: DateTime<Utc>,
+    },
 }

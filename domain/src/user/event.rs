@@ -57,6 +57,13 @@ pub enum UserEvent {
         /// Digest of the token used.
         token_hash: String,
     },
+    /// The person asked to be erased: their data key is deleted, so every
+    /// sealed value of theirs now reads as erased; the account is gone and
+    /// its sessions end.
+    UserErased {
+        /// When.
+        erased_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for UserEvent {
@@ -69,6 +76,7 @@ impl DomainEvent for UserEvent {
             UserEvent::PasswordReset { .. } => "PasswordReset",
             UserEvent::EmailVerificationRequested { .. } => "EmailVerificationRequested",
             UserEvent::EmailVerified { .. } => "EmailVerified",
+            UserEvent::UserErased { .. } => "UserErased",
         }
         .to_owned()
     }

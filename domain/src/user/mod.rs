@@ -1,5 +1,6 @@
 //! The User aggregate: a person who signs in. Registration, the failed
-//! sign-ins that lock an account, password reset and email verification.
+//! sign-ins that lock an account, password reset, email verification, and
+//! erasure.
 //!
 //! The password is hashed before a command is built (argon2id is slow on
 //! purpose and runs off the async runtime), so the aggregate only ever sees
@@ -56,6 +57,9 @@ pub struct User {
     pub reset_tokens: Vec<OneTimeToken>,
     /// Verification tokens sent.
     pub verification_tokens: Vec<OneTimeToken>,
+    /// The person was erased: the account no longer exists for anyone.
+    #[serde(default)]
+    pub erased: bool,
 }
 
 impl Aggregate for User {
@@ -132,6 +136,15 @@ impl Aggregate for User {
                     token.used = true;
                 }
             }
+            UserEvent::UserErased { erased_at } => {
+                self.erased = true;
+                self.email.clear();
+                self.password_hash.clear();
+                self.sessions_revoked_at = Some(erased_at);
+                for token in self.reset_tokens.iter_mut().chain(&mut self.verification_tokens) {
+                    token.used = true;
+                }
+            }
         }
     }
 }
@@ -164,6 +177,14 @@ impl User {
     pub fn decide(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserError> {
         if self.id.is_none() && !matches!(command, UserCommand::Register { .. }) {
             return Err(UserError::NotFound);
+        }
+        if self.erased {
+            // Erasing again changes nothing; nothing else exists any more.
+            return match command {
+                UserCommand::Erase { .. } => Ok(vec![]),
+                UserCommand::Register { .. } => Err(UserError::AlreadyRegistered),
+                _ => Err(UserError::NotFound),
+            };
         }
         match command {
             UserCommand::Register {
@@ -237,6 +258,7 @@ impl User {
                 redeem(&self.verification_tokens, &token_hash, now)?;
                 Ok(vec![UserEvent::EmailVerified { token_hash }])
             }
+            UserCommand::Erase { now } => Ok(vec![UserEvent::UserErased { erased_at: now }]),
         }
     }
 }

@@ -199,3 +199,55 @@ fn commands_on_a_missing_account_are_refused() {
         .when(UserCommand::RecordLoginSuccess)
         .then_expect_error(UserError::NotFound);
 }
+
+#[test]
+fn erasing_an_account_records_when() {
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(UserCommand::Erase { now: at(5) })
+        .then_expect_events(vec![UserEvent::UserErased { erased_at: at(5) }]);
+}
+
+#[test]
+fn erasing_twice_changes_nothing() {
+    TestFramework::<User>::with(())
+        .given(vec![registered(), UserEvent::UserErased { erased_at: at(5) }])
+        .when(UserCommand::Erase { now: at(6) })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_erased_account_accepts_nothing_else() {
+    let erased = vec![registered(), UserEvent::UserErased { erased_at: at(5) }];
+    for command in [
+        failure(6),
+        UserCommand::RecordLoginSuccess,
+        UserCommand::RequestPasswordReset {
+            token_hash: "h".into(),
+            expires_at: at(30),
+        },
+    ] {
+        TestFramework::<User>::with(())
+            .given(erased.clone())
+            .when(command)
+            .then_expect_error(UserError::NotFound);
+    }
+}
+
+#[test]
+fn erasing_forgets_the_email_and_password_and_ends_sessions() {
+    let mut user = User::default();
+    user.apply(registered());
+    user.apply(UserEvent::UserErased { erased_at: at(5) });
+    assert!(user.erased);
+    assert!(user.email.is_empty() && user.password_hash.is_empty());
+    assert_eq!(user.sessions_revoked_at, Some(at(5)));
+}
+
+#[test]
+fn an_unknown_account_cannot_be_erased() {
+    TestFramework::<User>::with(())
+        .given_no_previous_events()
+        .when(UserCommand::Erase { now: at(5) })
+        .then_expect_error(UserError::NotFound);
+}

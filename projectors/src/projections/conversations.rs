@@ -19,10 +19,16 @@ impl Projection for ConversationsProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Conversation"]
+        &["Conversation", "User"]
     }
 
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type == "User" {
+            if event.event_type == "UserErased" {
+                purge_person(tx, uuid_of(&event.aggregate_id)?).await?;
+            }
+            return Ok(());
+        }
         let conversation_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
         match serde_json::from_value::<ConversationEvent>(event.payload.clone())? {
@@ -117,4 +123,20 @@ impl Projection for ConversationsProjection {
         tx.batch_execute("TRUNCATE rm_conversations, rm_messages").await?;
         Ok(())
     }
+}
+
+/// An erased person's messages lose their content, and the conversations
+/// they started their title, in every read model (the sealed originals in
+/// the events can no longer be opened).
+async fn purge_person(tx: &Transaction<'_>, person: uuid::Uuid) -> Result<(), ProjectionError> {
+    let messages = tx
+        .prepare_cached("UPDATE rm_messages SET content = NULL WHERE author_id = $1")
+        .await?;
+    tx.execute(&messages, &[&person]).await?;
+    let titles = tx
+        .prepare_cached("UPDATE rm_conversations SET title = $2 WHERE started_by = $1")
+        .await?;
+    tx.execute(&titles, &[&person, &zekka_platform::personal_data::ERASED])
+        .await?;
+    Ok(())
 }

@@ -18,11 +18,21 @@ impl Projection for PreferencesProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Preferences"]
+        &["Preferences", "User"]
     }
 
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
         let user_id = uuid_of(&event.aggregate_id)?;
+        if event.aggregate_type == "User" {
+            // An erased person's preferences go with them.
+            if event.event_type == "UserErased" {
+                let delete = tx
+                    .prepare_cached("DELETE FROM rm_preferences WHERE user_id = $1")
+                    .await?;
+                tx.execute(&delete, &[&user_id]).await?;
+            }
+            return Ok(());
+        }
         let settings = match serde_json::from_value::<PreferencesEvent>(event.payload.clone())? {
             PreferencesEvent::PreferencesUpdated { settings }
             | PreferencesEvent::PreferencesImported { settings } => settings,

@@ -45,6 +45,13 @@ impl Projection for UsersProjection {
                 tx.execute(&update, &[&super::uuid_of(&event.aggregate_id)?])
                     .await?;
             }
+            UserEvent::UserErased { .. } => {
+                let delete = tx
+                    .prepare_cached("DELETE FROM rm_users WHERE user_id = $1")
+                    .await?;
+                tx.execute(&delete, &[&super::uuid_of(&event.aggregate_id)?])
+                    .await?;
+            }
             UserEvent::LoginFailed { .. }
             | UserEvent::LoginFailuresCleared {}
             | UserEvent::PasswordResetRequested { .. }

@@ -200,7 +200,7 @@ fn is_secret(key: &str) -> bool {
 }
 
 /// `value` with every secret digest replaced by `"[redacted]"`.
-fn redacted(mut value: Value) -> Value {
+pub(crate) fn redacted(mut value: Value) -> Value {
     fn walk(value: &mut Value) {
         match value {
             Value::Object(map) => {

@@ -7,6 +7,7 @@ pub mod conflicts;
 pub mod conversations;
 pub mod preferences;
 pub mod pricing;
+pub mod privacy;
 pub mod projects;
 pub mod users;
 

@@ -1,0 +1,441 @@
+//! `GET /api/v1/users/me/export`: everything the event streams hold about
+//! the caller, as one JSON document (GDPR Art. 15 and 20). Built from the
+//! events themselves — not the read models — with personal data opened and
+//! secrets (password and token digests) redacted; nothing of anyone else.
+//! The format is documented in `docs/privacy.md`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::Header;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use serde_json::Value;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+use zekka_platform::Problem;
+use zekka_platform::auth::BearerAuth;
+
+use super::QueryTags;
+use super::audit::redacted;
+use crate::state::QueryState;
+
+/// Exports.
+pub struct PrivacyQueryApi {
+    state: Arc<QueryState>,
+}
+
+impl PrivacyQueryApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<QueryState>) -> Self {
+        Self { state }
+    }
+}
+
+/// The version of the export format.
+const FORMAT: &str = "zekka.export.v1";
+
+/// One event about the person.
+#[derive(Debug, Object)]
+struct ExportEvent {
+    event_type: String,
+    event_version: String,
+    recorded_at: DateTime<Utc>,
+    /// The event's fields (secrets redacted).
+    data: Value,
+    /// The address the request came from, when known.
+    client_ip: Option<String>,
+    /// The client's user agent, when known.
+    user_agent: Option<String>,
+}
+
+/// The account.
+#[derive(Debug, Object)]
+struct ExportProfile {
+    user_id: Uuid,
+    email: String,
+    display_name: String,
+    email_verified: bool,
+    registered_at: DateTime<Utc>,
+}
+
+/// One session (one sign-in and its refreshes).
+#[derive(Debug, Object)]
+struct ExportSession {
+    session_id: String,
+    events: Vec<ExportEvent>,
+}
+
+/// A project the person created, joined or left.
+#[derive(Debug, Object)]
+struct ExportProject {
+    project_id: String,
+    /// Their role now; `null` when they are no longer a member.
+    role: Option<String>,
+    /// The creation (when theirs) and every change of their membership.
+    events: Vec<ExportEvent>,
+}
+
+/// A conversation the person started.
+#[derive(Debug, Object)]
+struct ExportConversation {
+    conversation_id: String,
+    project_id: Option<String>,
+    title: Option<String>,
+    started_at: DateTime<Utc>,
+}
+
+/// A change to a message.
+#[derive(Debug, Object)]
+struct ExportEdit {
+    content: Option<String>,
+    edited_at: DateTime<Utc>,
+}
+
+/// A message the person wrote.
+#[derive(Debug, Object)]
+struct ExportMessage {
+    conversation_id: String,
+    message_id: String,
+    number: Option<i64>,
+    /// user, agent or system.
+    role: Option<String>,
+    agent_id: Option<String>,
+    content: Option<String>,
+    sent_at: DateTime<Utc>,
+    edits: Vec<ExportEdit>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Token usage the person recorded.
+#[derive(Debug, Object)]
+struct ExportUsage {
+    project_id: String,
+    agent_id: Option<String>,
+    model: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    /// USD, exact.
+    cost_usd: Option<String>,
+    recorded_at: DateTime<Utc>,
+}
+
+/// The person's preferences.
+#[derive(Debug, Object)]
+struct ExportPreferences {
+    /// The current settings (`null` when never set: the defaults apply).
+    current: Option<Value>,
+    events: Vec<ExportEvent>,
+}
+
+/// Everything held about the caller.
+#[derive(Debug, Object)]
+struct Export {
+    /// `zekka.export.v1`.
+    format: String,
+    exported_at: DateTime<Utc>,
+    profile: ExportProfile,
+    account_events: Vec<ExportEvent>,
+    sessions: Vec<ExportSession>,
+    projects: Vec<ExportProject>,
+    conversations_started: Vec<ExportConversation>,
+    messages: Vec<ExportMessage>,
+    usage: Vec<ExportUsage>,
+    preferences: ExportPreferences,
+}
+
+/// A stored event, as the export reads it.
+struct Stored {
+    aggregate_type: String,
+    aggregate_id: String,
+    event_type: String,
+    event_version: String,
+    recorded_at: DateTime<Utc>,
+    payload: Value,
+    metadata: Value,
+}
+
+impl Stored {
+    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            aggregate_type: row.try_get(0)?,
+            aggregate_id: row.try_get(1)?,
+            event_type: row.try_get(2)?,
+            event_version: row.try_get(3)?,
+            recorded_at: row.try_get(4)?,
+            payload: row.try_get(5)?,
+            metadata: row.try_get(6)?,
+        })
+    }
+
+    /// The event's own fields (inside the type tag).
+    fn data(&self) -> &Value {
+        self.payload.get(&self.event_type).unwrap_or(&Value::Null)
+    }
+
+    fn text(&self, field: &str) -> Option<String> {
+        self.data().get(field).and_then(Value::as_str).map(str::to_owned)
+    }
+
+    fn export(&self) -> ExportEvent {
+        let meta = |name: &str| self.metadata.get(name).and_then(Value::as_str).map(str::to_owned);
+        ExportEvent {
+            event_type: self.event_type.clone(),
+            event_version: self.event_version.clone(),
+            recorded_at: self.recorded_at,
+            data: redacted(self.data().clone()),
+            client_ip: meta("client_ip"),
+            user_agent: meta("user_agent"),
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "aggregate_type, aggregate_id, event_type, event_version, recorded_at, payload, metadata";
+
+impl PrivacyQueryApi {
+    /// Events matching `condition`, opened, in stream order.
+    async fn events(
+        &self,
+        client: &deadpool_postgres::Client,
+        condition: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Stored>, Problem> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE {condition} ORDER BY aggregate_id, sequence");
+        let rows = client.query(&sql, params).await.map_err(Problem::from_db)?;
+        let mut events = rows
+            .iter()
+            .map(Stored::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Problem::from_db)?;
+        self.state
+            .personal
+            .open_all(
+                events
+                    .iter_mut()
+                    .map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)),
+            )
+            .await
+            .map_err(|error| Problem::internal(&error))?;
+        Ok(events)
+    }
+}
+
+fn grouped(events: Vec<Stored>) -> BTreeMap<String, Vec<Stored>> {
+    let mut groups: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+    for event in events {
+        groups.entry(event.aggregate_id.clone()).or_default().push(event);
+    }
+    groups
+}
+
+#[OpenApi(prefix_path = "/api/v1/users", tag = "QueryTags::Users")]
+impl PrivacyQueryApi {
+    /// Everything held about me, from the event streams, as one JSON
+    /// document (format `zekka.export.v1`, see docs/privacy.md).
+    #[oai(path = "/me/export", method = "get", operation_id = "exportMe")]
+    async fn export(
+        &self,
+        auth: BearerAuth,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+    ) -> Result<Json<Export>, Problem> {
+        self.state
+            .catch_up(
+                consistency_token.0.as_deref(),
+                &["streams", "projects", "conversations"],
+            )
+            .await?;
+        let me = auth.0.user_id;
+        let me_text = me.to_string();
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+
+        let account = self
+            .events(
+                &client,
+                "aggregate_type = 'User' AND aggregate_id = $1",
+                &[&me_text],
+            )
+            .await?;
+        let registered = account
+            .iter()
+            .find(|e| e.event_type == "UserRegistered")
+            .ok_or_else(|| Problem::not_found("no such account"))?;
+        let profile = ExportProfile {
+            user_id: me,
+            email: registered.text("email").unwrap_or_default(),
+            display_name: registered.text("display_name").unwrap_or_default(),
+            email_verified: account.iter().any(|e| e.event_type == "EmailVerified"),
+            registered_at: registered.recorded_at,
+        };
+
+        let sessions = self
+            .events(
+                &client,
+                "aggregate_type = 'Session' AND aggregate_id IN
+                    (SELECT aggregate_id FROM rm_streams WHERE aggregate_type = 'Session' AND user_id = $1)",
+                &[&me],
+            )
+            .await?;
+        let sessions = grouped(sessions)
+            .into_iter()
+            .map(|(session_id, events)| ExportSession {
+                session_id,
+                events: events.iter().map(Stored::export).collect(),
+            })
+            .collect();
+
+        let memberships = self
+            .events(
+                &client,
+                "aggregate_type = 'Project'
+                 AND ((event_type IN ('ProjectMemberAdded', 'ProjectMemberRoleChanged', 'ProjectMemberRemoved')
+                       AND payload -> event_type ->> 'user_id' = $1)
+                   OR (event_type = 'ProjectCreated' AND payload -> 'ProjectCreated' ->> 'owner_id' = $1))",
+                &[&me_text],
+            )
+            .await?;
+        let roles: BTreeMap<String, String> = client
+            .query(
+                "SELECT project_id::text, role FROM rm_project_members WHERE user_id = $1",
+                &[&me],
+            )
+            .await
+            .map_err(Problem::from_db)?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(Problem::from_db)?;
+        let memberships = grouped(memberships);
+        let project_ids: Vec<String> = memberships.keys().cloned().collect();
+        let projects = memberships
+            .into_iter()
+            .map(|(project_id, events)| ExportProject {
+                role: roles.get(&project_id).cloned(),
+                events: events.iter().map(Stored::export).collect(),
+                project_id,
+            })
+            .collect();
+
+        let started = self
+            .events(
+                &client,
+                "aggregate_type = 'Conversation' AND event_type = 'ConversationStarted' AND aggregate_id IN
+                    (SELECT conversation_id::text FROM rm_conversations WHERE started_by = $1)",
+                &[&me],
+            )
+            .await?;
+        let conversations_started = started
+            .iter()
+            .map(|e| ExportConversation {
+                conversation_id: e.aggregate_id.clone(),
+                project_id: e.text("project_id"),
+                title: e.text("title"),
+                started_at: e.recorded_at,
+            })
+            .collect();
+
+        let sent = self
+            .events(
+                &client,
+                "aggregate_type = 'Conversation' AND event_type = 'MessageSent'
+                 AND payload -> 'MessageSent' ->> 'author_id' = $1",
+                &[&me_text],
+            )
+            .await?;
+        let message_ids: Vec<String> = sent.iter().filter_map(|e| e.text("message_id")).collect();
+        let later = self
+            .events(
+                &client,
+                "aggregate_type = 'Conversation' AND event_type IN ('MessageEdited', 'MessageDeleted')
+                 AND payload -> event_type ->> 'message_id' = ANY($1)",
+                &[&message_ids],
+            )
+            .await?;
+        let messages = sent
+            .iter()
+            .map(|e| {
+                let id = e.text("message_id").unwrap_or_default();
+                let changes: Vec<&Stored> = later
+                    .iter()
+                    .filter(|l| l.text("message_id").as_deref() == Some(id.as_str()))
+                    .collect();
+                ExportMessage {
+                    conversation_id: e.aggregate_id.clone(),
+                    number: e.data().get("number").and_then(Value::as_i64),
+                    role: e.text("role"),
+                    agent_id: e.text("agent_id"),
+                    content: e.text("content"),
+                    sent_at: e.recorded_at,
+                    edits: changes
+                        .iter()
+                        .filter(|c| c.event_type == "MessageEdited")
+                        .map(|c| ExportEdit {
+                            content: c.text("content"),
+                            edited_at: c.recorded_at,
+                        })
+                        .collect(),
+                    deleted_at: changes
+                        .iter()
+                        .find(|c| c.event_type == "MessageDeleted")
+                        .map(|c| c.recorded_at),
+                    message_id: id,
+                }
+            })
+            .collect();
+
+        let usage = self
+            .events(
+                &client,
+                "aggregate_type = 'Project' AND aggregate_id = ANY($2) AND event_type = 'TokenUsageRecorded'
+                 AND metadata ->> 'actor' = $1",
+                &[&me_text, &project_ids],
+            )
+            .await?
+            .iter()
+            .map(|e| ExportUsage {
+                project_id: e.aggregate_id.clone(),
+                agent_id: e.text("agent_id"),
+                model: e.text("model"),
+                input_tokens: e.data().get("input_tokens").and_then(Value::as_i64),
+                output_tokens: e.data().get("output_tokens").and_then(Value::as_i64),
+                cost_usd: e.text("cost_usd"),
+                recorded_at: e.recorded_at,
+            })
+            .collect();
+
+        let preference_events = self
+            .events(
+                &client,
+                "aggregate_type = 'Preferences' AND aggregate_id = $1",
+                &[&me_text],
+            )
+            .await?;
+        let current = if preference_events.is_empty() {
+            None
+        } else {
+            let payloads = preference_events.iter().map(|e| e.payload.clone());
+            Some(
+                zekka_domain::replay::state_after("Preferences", payloads)
+                    .map_err(|error| Problem::internal(&error))?,
+            )
+        };
+
+        Ok(Json(Export {
+            format: FORMAT.to_owned(),
+            exported_at: Utc::now(),
+            profile,
+            account_events: account.iter().map(Stored::export).collect(),
+            sessions,
+            projects,
+            conversations_started,
+            messages,
+            usage,
+            preferences: ExportPreferences {
+                current,
+                events: preference_events.iter().map(Stored::export).collect(),
+            },
+        }))
+    }
+}

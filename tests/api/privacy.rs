@@ -1,0 +1,353 @@
+//! Privacy: personal data is sealed at rest, erasure shreds it everywhere
+//! while others' data and the audit trail stay intact, and the export holds
+//! the person's data and nobody else's.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, User};
+use crate::support::spawn_app;
+
+/// A project of `owner` with `member`, a conversation `owner` started, and
+/// messages from both; returns (project, conversation, last token).
+async fn shared_conversation(app: &TestApp, owner: &User, member: &User) -> (String, String, String) {
+    let (project, _) = app.project(owner, "Shared work").await;
+    let added = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/members"),
+            Some(&owner.token),
+            Some(&json!({"user_id": member.id, "role": "member"})),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text());
+    let conversation = app
+        .request(
+            "POST",
+            "/api/v1/conversations",
+            Some(&owner.token),
+            Some(&json!({"project_id": project, "title": "Quetzalcoatl launch plan"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    for (user, text) in [
+        (owner, "Xanthippe writes: the secret launch date is May"),
+        (member, "Bartholomew answers: noted, May it is"),
+        (owner, "Xanthippe again: keep it quiet"),
+    ] {
+        let sent = app
+            .request("POST", &path, Some(&user.token), Some(&json!({"content": text})))
+            .await;
+        assert_eq!(sent.status, 201, "{}", sent.text());
+    }
+    let edited = app.request("GET", &path, Some(&owner.token), None).await.json()["items"][0]["id"]
+        .as_str()
+        .expect("message id")
+        .to_owned();
+    let edit = app
+        .request(
+            "PUT",
+            &format!("{path}/{edited}"),
+            Some(&owner.token),
+            Some(&json!({"content": "Xanthippe corrects: the secret launch date is June"})),
+        )
+        .await;
+    assert_eq!(edit.status, 200, "{}", edit.text());
+    let token = app
+        .request(
+            "PUT",
+            "/api/v1/preferences",
+            Some(&owner.token),
+            Some(&json!({"theme": "dark"})),
+        )
+        .await
+        .json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    (project, conversation, token)
+}
+
+/// How many rows of the raw events table mention `needle` anywhere.
+async fn events_mentioning(app: &TestApp, needle: &str) -> i64 {
+    app.db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE payload::text ILIKE $1 OR metadata::text ILIKE $1",
+            &[&format!("%{needle}%")],
+        )
+        .await
+        .expect("scan events")
+        .get(0)
+}
+
+/// Every read model (and the mail outbox) as one text.
+async fn read_models(app: &TestApp) -> String {
+    let client = app.db.connect().await;
+    let tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables
+              WHERE table_schema = 'public' AND (table_name LIKE 'rm\\_%' OR table_name = 'mail_outbox')",
+            &[],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut all = String::new();
+    for table in tables {
+        let row = client
+            .query_one(
+                &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {table} t"),
+                &[],
+            )
+            .await
+            .expect("dump");
+        all.push_str(&row.get::<_, String>(0));
+    }
+    all.to_lowercase()
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_in_the_event_store_and_readable_through_the_api() {
+    let app = spawn_app().await;
+    let owner = app.user("Xanthippe").await;
+    let member = app.user("Bartholomew").await;
+    let (_, conversation, token) = shared_conversation(&app, &owner, &member).await;
+    for needle in ["xanthippe", "bartholomew", "quetzalcoatl", "launch date"] {
+        assert_eq!(events_mentioning(&app, needle).await, 0, "{needle} in plaintext");
+    }
+    let messages = app
+        .get_consistent(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &member.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(
+        messages["items"][1]["content"],
+        "Bartholomew answers: noted, May it is"
+    );
+    let me = app
+        .get_consistent("/api/v1/users/me", &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(me["display_name"], "Xanthippe");
+    assert_eq!(me["email"], owner.email.to_lowercase().as_str());
+}
+
+#[tokio::test]
+async fn erasure_shreds_a_person_everywhere_and_leaves_others_and_the_audit_trail_intact() {
+    let app = spawn_app().await;
+    let admin = app.user("Overseer").await;
+    let owner = app.user("Xanthippe").await;
+    let member = app.user("Bartholomew").await;
+    let (project, conversation, token) = shared_conversation(&app, &owner, &member).await;
+    // The owner's data is readable before.
+    let before = app
+        .get_consistent(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &member.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(
+        before["items"][0]["content"],
+        "Xanthippe corrects: the secret launch date is June"
+    );
+
+    let erased = app
+        .request("DELETE", "/api/v1/users/me", Some(&owner.token), None)
+        .await;
+    assert_eq!(erased.status, 202, "{}", erased.text());
+    let token = erased.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    // The person is gone: no sign-in, no token, no account.
+    app.login(&owner.email, crate::support::app::PASSWORD)
+        .await
+        .assert_problem(401);
+    app.request("GET", "/api/v1/users/me", Some(&owner.token), None)
+        .await
+        .assert_problem(401);
+    app.request(
+        "POST",
+        "/api/v1/auth/refresh-token",
+        None,
+        Some(&json!({"refresh_token": owner.refresh_token})),
+    )
+    .await
+    .assert_problem(401);
+
+    // Nothing readable of theirs remains: not in the events (raw SQL), not
+    // in any read model, not in any answer.
+    for needle in ["xanthippe", "quetzalcoatl", "secret launch", "keep it quiet"] {
+        assert_eq!(events_mentioning(&app, needle).await, 0, "{needle} in the events");
+    }
+    let models = app
+        .get_consistent(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &member.token,
+            &token,
+        )
+        .await
+        .json();
+    let dump = read_models(&app).await;
+    for needle in ["xanthippe", "quetzalcoatl", "secret launch", "keep it quiet"] {
+        assert!(!dump.contains(needle), "{needle} in a read model");
+    }
+    assert!(
+        !dump.contains(&owner.email.to_lowercase()),
+        "the email in a read model"
+    );
+    let items = models["items"].as_array().expect("items");
+    assert_eq!(items[0]["content"], Value::Null, "{models}");
+    assert_eq!(items[2]["content"], Value::Null, "{models}");
+    let conversation_view = app
+        .get_consistent(
+            &format!("/api/v1/conversations/{conversation}"),
+            &member.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(conversation_view["title"], "[erased]");
+    let history = app
+        .get_consistent(
+            &format!("/api/v1/audit/streams/Conversation/{conversation}"),
+            &admin.token,
+            &token,
+        )
+        .await
+        .json();
+    let history = history.to_string().to_lowercase();
+    assert!(
+        !history.contains("xanthippe") && !history.contains("secret launch"),
+        "{history}"
+    );
+    assert!(history.contains("[erased]"));
+
+    // Everyone else's data is intact.
+    assert_eq!(items[1]["content"], "Bartholomew answers: noted, May it is");
+    assert!(history.contains("bartholomew answers"));
+    let me = app
+        .get_consistent("/api/v1/users/me", &member.token, &token)
+        .await
+        .json();
+    assert_eq!(me["display_name"], "Bartholomew");
+    let project_view = app
+        .get_consistent(&format!("/api/v1/projects/{project}"), &member.token, &token)
+        .await;
+    assert_eq!(project_view.status, 200);
+
+    // The audit trail still verifies: erasure changed no event.
+    let report = app
+        .request("GET", "/api/v1/audit/verify", Some(&admin.token), None)
+        .await
+        .json();
+    assert_eq!(report["intact"], true, "{report}");
+
+    // Erasing again is harmless; re-registering the address is refused.
+    let again = app
+        .request(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&json!({"email": owner.email, "password": "correct horse battery", "display_name": "X"})),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text());
+}
+
+#[tokio::test]
+async fn the_export_holds_my_data_and_nothing_of_anyone_else() {
+    let app = spawn_app().await;
+    let owner = app.user("Xanthippe").await;
+    let member = app.user("Bartholomew").await;
+    let (project, conversation, token) = shared_conversation(&app, &owner, &member).await;
+    let agent = app
+        .request(
+            "POST",
+            "/api/v1/agents",
+            Some(&owner.token),
+            Some(&json!({"project_id": project, "name": "Helper", "kind": "developer", "model": "gpt-4"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for user in [&owner, &member] {
+        let usage = app
+            .request(
+                "POST",
+                &format!("/api/v1/agents/{agent}/usage"),
+                Some(&user.token),
+                Some(&json!({"model": "gpt-4", "input_tokens": 1000, "output_tokens": 10})),
+            )
+            .await;
+        assert_eq!(usage.status, 201, "{}", usage.text());
+    }
+
+    let export = app
+        .get_consistent("/api/v1/users/me/export", &owner.token, &token)
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text());
+    assert!(
+        export
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let export: Value = serde_json::from_slice(&export.body).expect("valid JSON");
+    assert_eq!(export["format"], "zekka.export.v1");
+    assert_eq!(export["profile"]["display_name"], "Xanthippe");
+    assert_eq!(export["profile"]["email"], owner.email.to_lowercase().as_str());
+    assert_eq!(export["profile"]["user_id"], owner.id.as_str());
+    let messages = export["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2, "{export}");
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["conversation_id"] == conversation.as_str())
+    );
+    assert_eq!(
+        messages[0]["edits"][0]["content"],
+        "Xanthippe corrects: the secret launch date is June"
+    );
+    assert_eq!(
+        export["conversations_started"][0]["title"],
+        "Quetzalcoatl launch plan"
+    );
+    let project_entry = &export["projects"][0];
+    assert_eq!(project_entry["project_id"], project.as_str());
+    assert_eq!(project_entry["role"], "owner");
+    assert_eq!(export["usage"].as_array().map(Vec::len), Some(1), "{export}");
+    assert_eq!(
+        export["preferences"]["current"]["settings"]["theme"], "dark",
+        "{export}"
+    );
+    assert!(!export["sessions"].as_array().expect("sessions").is_empty());
+    assert!(
+        export["account_events"][0]["data"]["password_hash"] == "[redacted]",
+        "{export}"
+    );
+
+    // Nothing of the other member.
+    let text = export.to_string().to_lowercase();
+    for needle in [
+        "bartholomew".to_owned(),
+        member.email.to_lowercase(),
+        member.id.clone(),
+    ] {
+        assert!(!text.contains(&needle), "{needle} in the export");
+    }
+}
