@@ -14,6 +14,7 @@ use zekka_domain::preferences::Preferences;
 use zekka_domain::pricing::ModelPrice;
 use zekka_domain::project::Project;
 use zekka_domain::session::Session;
+use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
 
@@ -96,7 +97,7 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
 }
 
 /// What builds the frameworks and stores: one repository kind, sealing
-/// personal data, over one pool.
+/// personal data, over one pool, with every upcaster.
 struct Stores {
     pool: PgPool,
     personal: Arc<PersonalData>,
@@ -108,11 +109,12 @@ impl Stores {
     }
 
     fn store<A: Aggregate>(&self) -> Store<A> {
-        PersistedEventStore::new_event_store(self.repository())
+        PersistedEventStore::new_event_store(self.repository()).with_upcasters(upcasting::upcasters())
     }
 
     fn snapshot_store<A: Aggregate>(&self) -> Store<A> {
         PersistedEventStore::new_snapshot_store(self.repository(), SNAPSHOT_EVERY)
+            .with_upcasters(upcasting::upcasters())
     }
 
     fn framework<A: Aggregate<Services = ()> + 'static>(&self) -> Cqrs<A> {

@@ -14,6 +14,7 @@
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
 //! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
+//! - [`upcasting`]: old event versions read in the current shape.
 //! - [`error`]: the error kinds every aggregate's errors map onto.
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod project;
 pub mod replay;
 pub mod session;
 pub mod sink;
+pub mod upcasting;
 pub mod user;
 
 pub use error::{ErrorKind, FieldError, Refusal};

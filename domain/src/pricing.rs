@@ -96,13 +96,26 @@ pub struct Price {
     pub effective_from: DateTime<Utc>,
 }
 
+/// `tokens` at `usd_per_million`, exactly (decimal division by 10⁶ only
+/// moves the scale).
+pub fn per_million(tokens: u64, usd_per_million: Decimal) -> Decimal {
+    Decimal::from(tokens) * usd_per_million / Decimal::from(1_000_000)
+}
+
 impl Price {
     /// The exact cost of `input` and `output` tokens at this price, unrounded.
     pub fn cost(&self, input: u64, output: u64) -> Decimal {
-        let million = Decimal::from(1_000_000);
-        (Decimal::from(input) * self.input_usd_per_million
-            + Decimal::from(output) * self.output_usd_per_million)
-            / million
+        self.input_cost(input) + self.output_cost(output)
+    }
+
+    /// The exact cost of `input` input tokens, unrounded.
+    pub fn input_cost(&self, input: u64) -> Decimal {
+        per_million(input, self.input_usd_per_million)
+    }
+
+    /// The exact cost of `output` output tokens, unrounded.
+    pub fn output_cost(&self, output: u64) -> Decimal {
+        per_million(output, self.output_usd_per_million)
     }
 
     /// Whether this model costs nothing (a local model).

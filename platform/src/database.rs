@@ -75,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "personal data",
         include_str!("../../migrations/0013_personal_data.sql"),
     ),
+    (
+        14,
+        "usage cost split",
+        include_str!("../../migrations/0014_usage_cost_split.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use zekka_domain::upcasting;
 
 /// A PostgreSQL `xid8`: a 64-bit transaction id that never wraps around.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -93,9 +94,10 @@ pub struct StoredEvent {
 }
 
 /// Reads up to `limit` events after `after` in commit order, only from
-/// transactions that can no longer be running. Payloads and metadata are
-/// fetched only for `payload_types` (all types when empty): a projection
-/// still advances past the events it ignores without transferring them.
+/// transactions that can no longer be running, each in its current shape
+/// (old versions upcast). Payloads and metadata are fetched only for
+/// `payload_types` (all types when empty): a projection still advances past
+/// the events it ignores without transferring them.
 ///
 /// # Errors
 /// When the query fails.
@@ -127,6 +129,11 @@ pub async fn read_after(
         .await?;
     rows.into_iter()
         .map(|row| {
+            let event_type: String = row.try_get(5)?;
+            let (event_version, payload) = match row.try_get::<_, Option<Value>>(7)? {
+                Some(payload) => upcasting::upcast(&event_type, &row.try_get::<_, String>(6)?, payload),
+                None => (row.try_get(6)?, Value::Null),
+            };
             Ok(StoredEvent {
                 position: Position {
                     transaction_id: row.try_get(0)?,
@@ -135,9 +142,9 @@ pub async fn read_after(
                 aggregate_type: row.try_get(2)?,
                 aggregate_id: row.try_get(3)?,
                 sequence: row.try_get(4)?,
-                event_type: row.try_get(5)?,
-                event_version: row.try_get(6)?,
-                payload: row.try_get::<_, Option<Value>>(7)?.unwrap_or(Value::Null),
+                event_type,
+                event_version,
+                payload,
                 metadata: row.try_get::<_, Option<Value>>(8)?.unwrap_or(Value::Null),
                 recorded_at: row.try_get(9)?,
             })

@@ -420,7 +420,7 @@ async fn append_history(
         .prepare(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
                                  metadata, recorded_at)
-             VALUES ('Project', $1, $2, 'TokenUsageRecorded', '1.0', $3, '{}', $4)",
+             VALUES ('Project', $1, $2, 'TokenUsageRecorded', '2.0', $3, '{}', $4)",
         )
         .await
         .expect("prepare");
@@ -440,6 +440,8 @@ async fn append_history(
             input_usd_per_million: Decimal::from_i128_with_scale(input_price, 2),
             output_usd_per_million: Decimal::from_i128_with_scale(output_price, 2),
             cost_usd: cost,
+            input_cost_usd: Decimal::from_i128_with_scale(i128::from(record.input) * input_price, 8),
+            output_cost_usd: Decimal::from_i128_with_scale(i128::from(record.output) * output_price, 8),
             spent_usd: spent,
         };
         let payload = serde_json::to_value(&event).expect("payload");

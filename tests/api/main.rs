@@ -27,4 +27,5 @@ mod rate_limits;
 mod roles;
 mod sessions;
 mod split_services;
+mod upcasting;
 mod usage;

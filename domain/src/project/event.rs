@@ -86,6 +86,10 @@ pub enum ProjectEvent {
         output_usd_per_million: Decimal,
         /// The exact cost of this record.
         cost_usd: Decimal,
+        /// Of which the input tokens (since version 2.0; upcast before).
+        input_cost_usd: Decimal,
+        /// Of which the output tokens (since version 2.0; upcast before).
+        output_cost_usd: Decimal,
         /// The project's total spend after it.
         spent_usd: Decimal,
     },
@@ -107,6 +111,11 @@ impl DomainEvent for ProjectEvent {
     }
 
     fn event_version(&self) -> String {
-        "1.0".to_owned()
+        match self {
+            // 2.0 splits the cost into input and output (`crate::upcasting`).
+            ProjectEvent::TokenUsageRecorded { .. } => "2.0",
+            _ => "1.0",
+        }
+        .to_owned()
     }
 }

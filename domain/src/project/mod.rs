@@ -273,6 +273,8 @@ impl Project {
             input_usd_per_million: usage.price.input_usd_per_million,
             output_usd_per_million: usage.price.output_usd_per_million,
             cost_usd,
+            input_cost_usd: usage.price.input_cost(usage.input_tokens),
+            output_cost_usd: usage.price.output_cost(usage.output_tokens),
             spent_usd,
         }])
     }

@@ -427,6 +427,8 @@ fn usage_within_the_budget_is_charged_at_the_price_given() {
             input_usd_per_million: Decimal::new(300, 2),
             output_usd_per_million: Decimal::new(1500, 2),
             cost_usd: Decimal::from(18),
+            input_cost_usd: Decimal::from(3),
+            output_cost_usd: Decimal::from(15),
             spent_usd: Decimal::from(18),
         }]);
 }
@@ -456,6 +458,8 @@ fn free_local_models_are_allowed_past_the_budget() {
         input_usd_per_million: Decimal::ZERO,
         output_usd_per_million: Decimal::ZERO,
         cost_usd: Decimal::ZERO,
+        input_cost_usd: Decimal::ZERO,
+        output_cost_usd: Decimal::ZERO,
         spent_usd: Decimal::ZERO,
     });
     let events = Project::default();

@@ -38,6 +38,8 @@ impl Projection for UsageProjection {
             input_usd_per_million,
             output_usd_per_million,
             cost_usd,
+            input_cost_usd,
+            output_cost_usd,
             ..
         } = serde_json::from_value::<ProjectEvent>(event.payload.clone())?
         {
@@ -45,8 +47,9 @@ impl Projection for UsageProjection {
                 .prepare_cached(
                     "INSERT INTO rm_usage
                         (usage_id, project_id, agent_id, model, input_tokens, output_tokens, conversation_id,
-                         task_id, input_usd_per_million, output_usd_per_million, cost_usd, recorded_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         task_id, input_usd_per_million, output_usd_per_million, cost_usd, recorded_at,
+                         input_cost_usd, output_cost_usd)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .await?;
             let input = i64::try_from(input_tokens).unwrap_or(i64::MAX);
@@ -66,6 +69,8 @@ impl Projection for UsageProjection {
                     &output_usd_per_million,
                     &cost_usd,
                     &event.recorded_at,
+                    &input_cost_usd,
+                    &output_cost_usd,
                 ],
             )
             .await?;

@@ -90,6 +90,10 @@ struct DailyCost {
 struct ModelCost {
     model: String,
     cost_usd: String,
+    /// The part of `cost_usd` spent on input tokens.
+    input_cost_usd: String,
+    /// The part of `cost_usd` spent on output tokens.
+    output_cost_usd: String,
     tokens_input: i64,
     tokens_output: i64,
     records: i64,
@@ -275,7 +279,7 @@ impl AnalyticsApi {
             &client,
             &format!(
                 "SELECT u.model, sum(u.cost_usd), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
-                            count(*)
+                            count(*), sum(u.input_cost_usd), sum(u.output_cost_usd)
                        FROM ({SCOPED_USAGE}) u GROUP BY u.model ORDER BY u.model"
             ),
             &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
@@ -286,6 +290,8 @@ impl AnalyticsApi {
                     tokens_input: r.try_get(2)?,
                     tokens_output: r.try_get(3)?,
                     records: r.try_get(4)?,
+                    input_cost_usd: money_of(r.try_get(5)?),
+                    output_cost_usd: money_of(r.try_get(6)?),
                 })
             },
         )

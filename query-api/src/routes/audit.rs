@@ -456,7 +456,7 @@ impl AuditApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT e.sequence, e.recorded_at, e.payload, e.event_type FROM events e
+                "SELECT e.sequence, e.recorded_at, e.payload, e.event_type, e.event_version FROM events e
                   WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
                   ORDER BY e.sequence"
             ))
@@ -482,7 +482,12 @@ impl AuditApi {
         let as_of: DateTime<Utc> = last.try_get(1).map_err(Problem::from_db)?;
         let mut events = rows
             .iter()
-            .map(|row| Ok((row.try_get::<_, String>(3)?, row.try_get::<_, Value>(2)?)))
+            .map(|row| {
+                let event_type: String = row.try_get(3)?;
+                let (_, payload) =
+                    zekka_domain::upcasting::upcast(&event_type, row.try_get(4)?, row.try_get(2)?);
+                Ok((event_type, payload))
+            })
             .collect::<Result<Vec<_>, tokio_postgres::Error>>()
             .map_err(Problem::from_db)?;
         self.state
