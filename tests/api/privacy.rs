@@ -341,6 +341,26 @@ async fn the_export_holds_my_data_and_nothing_of_anyone_else() {
         "{export}"
     );
 
+    // It has every member the documented schema requires.
+    let docs = include_str!("../../docs/privacy.md");
+    let schema = docs
+        .split("```json")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the schema in docs/privacy.md");
+    let schema: Value = serde_json::from_str(schema).expect("the documented schema is JSON");
+    for key in schema["required"].as_array().expect("required") {
+        let key = key.as_str().expect("a name");
+        assert!(!export[key].is_null(), "{key} missing from the export");
+    }
+    for key in schema["properties"]["profile"]["required"]
+        .as_array()
+        .expect("required")
+    {
+        let key = key.as_str().expect("a name");
+        assert!(!export["profile"][key].is_null(), "profile.{key} missing");
+    }
+
     // Nothing of the other member.
     let text = export.to_string().to_lowercase();
     for needle in [
