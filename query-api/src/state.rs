@@ -6,7 +6,7 @@ use std::time::Duration;
 use zekka_platform::Problem;
 use zekka_platform::consistency::{self, ConsistencyToken};
 use zekka_platform::database::ReadPool;
-use zekka_platform::personal_data::PersonalData;
+use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 
 /// What every query handler shares.
 pub struct QueryState {
@@ -19,6 +19,24 @@ pub struct QueryState {
 }
 
 impl QueryState {
+    /// Opens the personal data sealed in `events` (aggregate type, event
+    /// type, payload): plaintext, or `[erased]`.
+    ///
+    /// # Errors
+    /// 503 or 500 when the key store fails.
+    pub async fn open_personal<'a>(
+        &self,
+        events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut serde_json::Value)>,
+    ) -> Result<(), Problem> {
+        self.personal.open_all(events).await.map_err(|error| match error {
+            PersonalDataError::Database(_) => {
+                tracing::warn!(%error, "the personal-data key store failed");
+                Problem::unavailable("the database is unavailable; retry shortly", 2)
+            }
+            other => Problem::internal(&other),
+        })
+    }
+
     /// When the client sent a consistency token, waits until `projections`
     /// have applied it.
     ///

@@ -198,20 +198,6 @@ async fn two_workers_of_one_projection_never_apply_an_event_twice() {
     assert_eq!(unique.len(), 200, "an event was applied twice");
 }
 
-async fn dump(client: &tokio_postgres::Client) -> String {
-    let row = client
-        .query_one(
-            "SELECT (SELECT coalesce(string_agg(p::text, E'\\n' ORDER BY project_id), '') FROM rm_projects p)
-                 || E'\\n--\\n' ||
-                    (SELECT coalesce(string_agg(m::text, E'\\n' ORDER BY project_id, user_id), '')
-                       FROM rm_project_members m)",
-            &[],
-        )
-        .await
-        .expect("dump");
-    row.get(0)
-}
-
 #[tokio::test]
 async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean_run() {
     let db = TestDatabase::migrated().await;
@@ -287,45 +273,18 @@ async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean
         events_applied, total,
         "every event applied exactly once across the crash"
     );
-    let after_crash = dump(&client).await;
+    let after_crash = db.dump(&["rm\\_project%"]).await;
 
     // An uninterrupted run from scratch gives the same model.
     restarted.reset().await.expect("reset");
     drain_until(&restarted, || async { checkpoint().await.1 >= total }).await;
-    assert_eq!(dump(&client).await, after_crash);
+    assert_eq!(db.dump(&["rm\\_project%"]).await, after_crash);
     let projects: i64 = client
         .query_one("SELECT count(*) FROM rm_projects", &[])
         .await
         .expect("count")
         .get(0);
     assert_eq!(projects, 120);
-}
-
-/// Every `rm_*` table as text, rows in a stable order.
-async fn dump_read_models(client: &tokio_postgres::Client) -> String {
-    let tables: Vec<String> = client
-        .query(
-            "SELECT table_name::text FROM information_schema.tables
-              WHERE table_schema = 'public' AND table_name LIKE 'rm\\_%' ORDER BY table_name",
-            &[],
-        )
-        .await
-        .expect("tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut out = String::new();
-    for table in tables {
-        let row = client
-            .query_one(
-                &format!("SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"),
-                &[],
-            )
-            .await
-            .expect("dump");
-        out.push_str(&format!("== {table}\n{}\n", row.get::<_, String>(0)));
-    }
-    out
 }
 
 #[tokio::test]
@@ -415,15 +374,14 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
         .await;
     assert_eq!(stats.status, 200);
 
-    let client = app.db.connect().await;
-    let before = dump_read_models(&client).await;
+    let before = app.db.dump(&["rm\\_%"]).await;
     let pool = read_pool(&app.db).await;
     for projection in zekka_projectors::projections::all() {
         let projector = projector(projection, &pool, 7).await;
         projector.reset().await.expect("reset");
         drain_until(&projector, || async { true }).await;
     }
-    let after = dump_read_models(&client).await;
+    let after = app.db.dump(&["rm\\_%"]).await;
     assert_eq!(after, before);
     assert!(
         before.contains("rm_usage") && before.contains("gemini-pro"),

@@ -23,6 +23,7 @@ use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
 use super::QueryTags;
 use crate::paging;
+use crate::rows;
 use crate::state::QueryState;
 use crate::time_range::TimeRange;
 
@@ -40,10 +41,8 @@ impl AuditApi {
     /// Opens the personal data in `events` (plaintext, or `[erased]`).
     async fn open(&self, events: impl Iterator<Item = &mut AuditEvent>) -> Result<(), Problem> {
         self.state
-            .personal
-            .open_all(events.map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)))
+            .open_personal(events.map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)))
             .await
-            .map_err(|error| Problem::internal(&error))
     }
 }
 
@@ -299,8 +298,9 @@ impl AuditApi {
             .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let mut events = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {EVENT_COLUMNS} FROM events e
                   WHERE (e.transaction_id, e.global_position) > ($3, $4)
                     AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -313,33 +313,23 @@ impl AuditApi {
                     AND {VISIBLE}
                   ORDER BY e.transaction_id, e.global_position
                   LIMIT $11"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &auth.0.user_id,
-                    &sees_everything(&auth.0),
-                    &after.transaction_id,
-                    &after.global_position,
-                    &aggregate_type.0,
-                    &aggregate_id.0,
-                    &event_type.0,
-                    &actor.0,
-                    &range.from,
-                    &range.until,
-                    &(limit + 1),
-                ],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let mut events = rows
-            .iter()
-            .map(audit_event)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
+            ),
+            &[
+                &auth.0.user_id,
+                &sees_everything(&auth.0),
+                &after.transaction_id,
+                &after.global_position,
+                &aggregate_type.0,
+                &aggregate_id.0,
+                &event_type.0,
+                &actor.0,
+                &range.from,
+                &range.until,
+                &(limit + 1),
+            ],
+            audit_event,
+        )
+        .await?;
         self.open(events.iter_mut().map(|(_, event)| event)).await?;
         let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
         let resume = events.last().map_or(after, |(position, _)| *position);
@@ -378,36 +368,27 @@ impl AuditApi {
             .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let mut events = rows::query_map(
+            &client,
+            &format!(
                 "SELECT {EVENT_COLUMNS} FROM events e
                   WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.sequence > $5 AND {VISIBLE}
                   ORDER BY e.sequence LIMIT $6"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &auth.0.user_id,
-                    &sees_everything(&auth.0),
-                    &aggregate_type.0,
-                    &aggregate_id.0,
-                    &after,
-                    &(limit + 1),
-                ],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        if rows.is_empty() && after == 0 {
+            ),
+            &[
+                &auth.0.user_id,
+                &sees_everything(&auth.0),
+                &aggregate_type.0,
+                &aggregate_id.0,
+                &after,
+                &(limit + 1),
+            ],
+            |row| audit_event(row).map(|(_, event)| event),
+        )
+        .await?;
+        if events.is_empty() && after == 0 {
             return Err(Problem::not_found("stream not found"));
         }
-        let mut events = rows
-            .iter()
-            .map(|row| audit_event(row).map(|(_, event)| event))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
         self.open(events.iter_mut()).await?;
         let (items, next_cursor) = paging::page(events, limit, |event| event.sequence.to_string());
         let resume_cursor = Some(items.last().map_or(after, |event| event.sequence).to_string());
@@ -454,51 +435,48 @@ impl AuditApi {
             .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(&format!(
+        let rows = rows::query_map(
+            &client,
+            &format!(
                 "SELECT e.sequence, e.recorded_at, e.payload, e.event_type, e.event_version FROM events e
                   WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
                   ORDER BY e.sequence"
-            ))
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &auth.0.user_id,
-                    &sees_everything(&auth.0),
-                    &aggregate_type.0,
-                    &aggregate_id.0,
-                    &at,
-                ],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let Some(last) = rows.last() else {
-            return Err(Problem::not_found("no such stream existed at that time"));
-        };
-        let sequence: i64 = last.try_get(0).map_err(Problem::from_db)?;
-        let as_of: DateTime<Utc> = last.try_get(1).map_err(Problem::from_db)?;
-        let mut events = rows
-            .iter()
-            .map(|row| {
+            ),
+            &[
+                &auth.0.user_id,
+                &sees_everything(&auth.0),
+                &aggregate_type.0,
+                &aggregate_id.0,
+                &at,
+            ],
+            |row| {
                 let event_type: String = row.try_get(3)?;
                 let (_, payload) =
                     zekka_domain::upcasting::upcast(&event_type, row.try_get(4)?, row.try_get(2)?);
-                Ok((event_type, payload))
-            })
-            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+                Ok((
+                    row.try_get::<_, i64>(0)?,
+                    row.try_get::<_, DateTime<Utc>>(1)?,
+                    event_type,
+                    payload,
+                ))
+            },
+        )
+        .await?;
+        let Some((sequence, as_of, _, _)) = rows.last() else {
+            return Err(Problem::not_found("no such stream existed at that time"));
+        };
+        let (sequence, as_of) = (*sequence, *as_of);
+        let mut events: Vec<(String, Value)> = rows
+            .into_iter()
+            .map(|(_, _, event_type, payload)| (event_type, payload))
+            .collect();
         self.state
-            .personal
-            .open_all(
+            .open_personal(
                 events
                     .iter_mut()
                     .map(|(event_type, payload)| (aggregate_type.0.as_str(), event_type.as_str(), payload)),
             )
-            .await
-            .map_err(|error| Problem::internal(&error))?;
+            .await?;
         let payloads = events.into_iter().map(|(_, payload)| payload);
         let state = zekka_domain::replay::state_after(&aggregate_type.0, payloads)
             .map_err(|error| Problem::internal(&error))?;

@@ -211,14 +211,12 @@ impl PrivacyQueryApi {
             .collect::<Result<Vec<_>, _>>()
             .map_err(Problem::from_db)?;
         self.state
-            .personal
-            .open_all(
+            .open_personal(
                 events
                     .iter_mut()
                     .map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)),
             )
-            .await
-            .map_err(|error| Problem::internal(&error))?;
+            .await?;
         Ok(events)
     }
 }

@@ -168,6 +168,37 @@ impl TestDatabase {
     }
 
     /// An sqlx pool on it (the write side's driver).
+    /// Every table whose name matches one of `patterns` (SQL `LIKE`), as
+    /// text: one `== table` heading each, rows in a stable order.
+    pub async fn dump(&self, patterns: &[&str]) -> String {
+        let client = self.connect().await;
+        let tables: Vec<String> = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables
+                  WHERE table_schema = 'public' AND table_name LIKE ANY($1) ORDER BY table_name",
+                &[&patterns],
+            )
+            .await
+            .expect("tables")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut out = String::new();
+        for table in tables {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} t"
+                    ),
+                    &[],
+                )
+                .await
+                .expect("dump");
+            out.push_str(&format!("== {table}\n{}\n", row.get::<_, String>(0)));
+        }
+        out
+    }
+
     pub async fn sqlx_pool(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.url).await.expect("connect sqlx pool")
     }
