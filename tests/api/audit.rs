@@ -471,3 +471,66 @@ async fn zekka_audit_verify_reports_and_fails_on_a_changed_store() {
     assert_eq!(report["first_failure"]["kind"], "altered", "{report}");
     assert_eq!(report["first_failure"]["sequence"], 1);
 }
+
+#[tokio::test]
+async fn checkpoints_kept_outside_catch_a_rewrite_that_also_removed_the_stored_ones() {
+    let (app, admin, project) = signed_history().await;
+    let kept = app
+        .request("GET", "/api/v1/audit/checkpoints", Some(&admin.token), None)
+        .await
+        .json();
+    let documents: Vec<String> = kept["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["document"].as_str().expect("document").to_owned())
+        .collect();
+    assert!(!documents.is_empty());
+    let file = std::env::temp_dir().join(format!("zekka-checkpoints-{}.txt", uuid::Uuid::now_v7()));
+    std::fs::write(&file, documents.join("\n")).expect("keep the checkpoints");
+
+    // Someone with SQL access rewrites an event, recomputes every hash with
+    // the database's own function, and deletes the stored checkpoints.
+    app.db
+        .connect()
+        .await
+        .batch_execute(&format!(
+            "UPDATE events SET payload = jsonb_set(payload, '{{ProjectUpdated,name}}', '\"forged\"')
+              WHERE aggregate_type = 'Project' AND aggregate_id = '{project}' AND sequence = 2;
+             DO $$
+             DECLARE e record; prev bytea;
+             BEGIN
+               FOR e IN SELECT * FROM events ORDER BY aggregate_type, aggregate_id, sequence LOOP
+                 SELECT hash INTO prev FROM events WHERE aggregate_type = e.aggregate_type
+                    AND aggregate_id = e.aggregate_id AND sequence = e.sequence - 1;
+                 UPDATE events SET hash = event_hash(prev, e.aggregate_type, e.aggregate_id, e.sequence,
+                        e.event_type, e.event_version, e.payload, e.metadata, e.recorded_at)
+                  WHERE aggregate_type = e.aggregate_type AND aggregate_id = e.aggregate_id
+                    AND sequence = e.sequence;
+               END LOOP;
+             END $$;
+             DELETE FROM audit_checkpoints;"
+        ))
+        .await
+        .expect("forge the history");
+    let verify = |kept: bool| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"));
+        command.args(["audit", "verify"]);
+        if kept {
+            command.arg("--checkpoints").arg(&file);
+        }
+        command
+            .env("DATABASE_URL", &app.db.url)
+            .env_remove("REDIS_URL")
+            .output()
+    };
+    // The store alone now looks intact…
+    let alone = verify(false).await.expect("run zekka audit verify");
+    assert!(alone.status.success());
+    // …but not against the checkpoints the auditor kept.
+    let against_kept = verify(true).await.expect("run zekka audit verify");
+    assert!(!against_kept.status.success());
+    let report: Value = serde_json::from_slice(&against_kept.stdout).expect("a JSON report");
+    assert_eq!(report["first_failure"]["kind"], "checkpoint_mismatch", "{report}");
+    let _ = std::fs::remove_file(&file);
+}

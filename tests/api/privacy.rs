@@ -33,6 +33,7 @@ async fn shared_conversation(app: &TestApp, owner: &User, member: &User) -> (Str
         .expect("id")
         .to_owned();
     let path = format!("/api/v1/conversations/{conversation}/messages");
+    let mut sent_token = String::new();
     for (user, text) in [
         (owner, "Xanthippe writes: the secret launch date is May"),
         (member, "Bartholomew answers: noted, May it is"),
@@ -42,8 +43,12 @@ async fn shared_conversation(app: &TestApp, owner: &User, member: &User) -> (Str
             .request("POST", &path, Some(&user.token), Some(&json!({"content": text})))
             .await;
         assert_eq!(sent.status, 201, "{}", sent.text());
+        sent_token = sent.json()["consistency_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
     }
-    let edited = app.request("GET", &path, Some(&owner.token), None).await.json()["items"][0]["id"]
+    let edited = app.get_consistent(&path, &owner.token, &sent_token).await.json()["items"][0]["id"]
         .as_str()
         .expect("message id")
         .to_owned();
