@@ -2,9 +2,14 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
 use zekka::demo::DemoOptions;
 use zekka::{App, Services};
+use zekka_platform::personal_data::PersonalData;
 use zekka_platform::{Config, database, integrity, shutdown, telemetry, tokens};
+use zekka_projectors::Projector;
 
 /// Zekka: the multi-agent orchestration backend.
 #[derive(Parser)]
@@ -25,6 +30,13 @@ enum Command {
     },
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate,
+    /// Rebuild a projection (or `all`) from the events into a shadow schema,
+    /// compare it with the live one, and swap it in; the live model keeps
+    /// serving meanwhile. Shows progress; prints what differed.
+    Rebuild {
+        /// The projection's name (`usage`, `agents`, …) or `all`.
+        name: String,
+    },
     /// Check or sign the audit trail.
     Audit {
         #[command(subcommand)]
@@ -85,9 +97,91 @@ async fn main() -> Result<()> {
             tracing::info!(version = database::latest_migration(), "migrations applied");
             Ok(())
         }
+        Command::Rebuild { name } => rebuild(&name).await,
         Command::Audit { command } => audit(command).await,
         Command::Demo { url, password } => demo(&url, password).await,
     }
+}
+
+/// `zekka rebuild <name>|all`: runs the rebuilds in this process, with a
+/// progress bar each.
+async fn rebuild(name: &str) -> Result<()> {
+    let config = configured()?;
+    database::ensure_database_exists(&config.database_url).await?;
+    database::migrate(&database::write_pool(&config).await?).await?;
+    let pool = database::read_pool(&config)?;
+    let personal = Arc::new(PersonalData::load(&config, pool.clone()).await?);
+    let all = zekka_projectors::projections::all();
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|p| name == "all" || p.name() == name)
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<_> = zekka_projectors::projections::all()
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        anyhow::bail!(
+            "no projection is called {name:?}; there are: {}, or all",
+            names.join(", ")
+        );
+    }
+    let mut failed = false;
+    for projection in chosen {
+        let projector = Projector::new(
+            projection,
+            pool.clone(),
+            personal.clone(),
+            config.projector_batch_size,
+        );
+        projector.ensure_checkpoint().await?;
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>14} [{bar:40}] {pos}/{len} events  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(projector.name());
+        match zekka_projectors::rebuild::rebuild(&projector, |progress| {
+            bar.set_length(u64::try_from(progress.total).unwrap_or(0));
+            bar.set_position(u64::try_from(progress.done).unwrap_or(0));
+        })
+        .await
+        {
+            Ok(report) => {
+                bar.finish_with_message("swapped in");
+                let rate = report.events as f64 / report.seconds.max(1e-9);
+                println!(
+                    "{}: {} events in {:.2} s ({rate:.0} events/s); {}",
+                    report.name,
+                    report.events,
+                    report.seconds,
+                    if report.differences.is_empty() {
+                        "the rebuilt model equals the live one".to_owned()
+                    } else {
+                        format!(
+                            "FINDING: the rebuilt rows differ in {}",
+                            serde_json::to_string_pretty(&report.differences)?
+                        )
+                    }
+                );
+            }
+            Err(error) => {
+                bar.abandon_with_message("failed");
+                eprintln!(
+                    "{}: rebuild failed: {error} (the live model is untouched; run again to resume)",
+                    projector.name()
+                );
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        anyhow::bail!("a rebuild failed");
+    }
+    Ok(())
 }
 
 /// `zekka audit …`: works on the database directly, as an operator would.

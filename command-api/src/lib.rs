@@ -13,7 +13,7 @@
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
 pub mod checkpointer;
@@ -44,6 +44,7 @@ pub fn apis(
     routes::agents::AgentCommandApi,
     routes::conflicts::ConflictCommandApi,
     routes::privacy::PrivacyCommandApi,
+    routes::projections::ProjectionCommandApi,
 ) {
     (
         routes::auth::AuthApi::new(state.clone()),
@@ -54,6 +55,7 @@ pub fn apis(
         routes::pricing::PricingCommandApi::new(state.clone()),
         routes::agents::AgentCommandApi::new(state.clone()),
         routes::conflicts::ConflictCommandApi::new(state.clone()),
-        routes::privacy::PrivacyCommandApi::new(state),
+        routes::privacy::PrivacyCommandApi::new(state.clone()),
+        routes::projections::ProjectionCommandApi::new(state),
     )
 }

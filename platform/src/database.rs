@@ -80,6 +80,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "usage cost split",
         include_str!("../../migrations/0014_usage_cost_split.sql"),
     ),
+    (
+        15,
+        "projection operations",
+        include_str!("../../migrations/0015_projection_operations.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -107,6 +107,25 @@ pub async fn read_after(
     limit: i64,
     payload_types: &[&str],
 ) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    read_between(client, after, None, limit, payload_types).await
+}
+
+/// [`read_after`], stopping at `until` (included) when given: a rebuild
+/// catching up to exactly the position the live model stands at.
+///
+/// # Errors
+/// When the query fails.
+pub async fn read_between(
+    client: &impl GenericClient,
+    after: Position,
+    until: Option<Position>,
+    limit: i64,
+    payload_types: &[&str],
+) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    let (until_transaction, until_position) = match until {
+        Some(until) => (Some(until.transaction_id), Some(until.global_position)),
+        None => (None, None),
+    };
     let rows = client
         .query(
             "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
@@ -117,6 +136,7 @@ pub async fn read_after(
                FROM events
               WHERE (transaction_id, global_position) > ($1, $2)
                 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                AND ($5::xid8 IS NULL OR (transaction_id, global_position) <= ($5, $6))
               ORDER BY transaction_id, global_position
               LIMIT $3",
             &[
@@ -124,6 +144,8 @@ pub async fn read_after(
                 &after.global_position,
                 &limit,
                 &payload_types,
+                &until_transaction,
+                &until_position,
             ],
         )
         .await?;
@@ -160,6 +182,27 @@ pub async fn count_after(client: &impl GenericClient, after: Position) -> Result
     let row = client
         .query_one(
             "SELECT count(*) FROM events WHERE (transaction_id, global_position) > ($1, $2)",
+            &[&after.transaction_id, &after.global_position],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+/// How long the oldest committed event after `after` has waited, in
+/// seconds (0 when there is none): a projection's lag in time.
+///
+/// # Errors
+/// When the query fails.
+pub async fn seconds_behind(
+    client: &impl GenericClient,
+    after: Position,
+) -> Result<f64, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(extract(epoch FROM now() - (
+                 SELECT recorded_at FROM events
+                  WHERE (transaction_id, global_position) > ($1, $2)
+                  ORDER BY transaction_id, global_position LIMIT 1))::float8, 0)",
             &[&after.transaction_id, &after.global_position],
         )
         .await?;

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric of a Zekka process.
@@ -22,6 +22,8 @@ pub struct Metrics {
     pub projection_position: IntGaugeVec,
     /// Events committed to the store that a projection has not applied yet.
     pub projection_lag_events: IntGaugeVec,
+    /// How long the oldest event a projection has not applied has waited.
+    pub projection_lag_seconds: GaugeVec,
     /// Events applied, by projection.
     pub projection_events_applied: IntCounterVec,
     /// Projection batches that failed, by projection.
@@ -46,6 +48,15 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     // As in `counter`: constant definitions, registered once.
     let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn float_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    // As in `counter`: constant definitions, registered once.
+    let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
     registry
         .register(Box::new(metric.clone()))
         .expect("metric registered once");
@@ -110,6 +121,12 @@ impl Metrics {
                 &registry,
                 "projection_lag_events",
                 "Committed events not yet applied by each projection",
+                &["projection"],
+            ),
+            projection_lag_seconds: float_gauge(
+                &registry,
+                "projection_lag_seconds",
+                "Seconds the oldest event not yet applied by each projection has waited",
                 &["projection"],
             ),
             projection_events_applied: counter(

@@ -1,11 +1,12 @@
-//! [`Projector`]: drives one projection through the event stream.
+//! [`Projector`]: drives one projection through the event stream, into its
+//! live tables or into a rebuild's shadow schema.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{self, Position};
+use zekka_platform::event_log::{self, Position, StoredEvent};
 use zekka_platform::metrics::METRICS;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::problem::ErrorChain;
@@ -35,7 +36,8 @@ pub enum ProjectorError {
     /// A statement of the engine failed.
     #[error("database error: {0}")]
     Database(#[from] tokio_postgres::Error),
-    /// The projection could not apply an event.
+    /// The projection could not apply an event (a poison event, until it is
+    /// fixed: nothing after it is applied, nothing is skipped).
     #[error("cannot apply event at {position} ({event_type}): {source}")]
     Apply {
         /// Where the event stands.
@@ -45,6 +47,10 @@ pub enum ProjectorError {
         /// Why.
         source: ProjectionError,
     },
+    /// The projection's batch write failed; the engine applies the batch
+    /// again one event at a time to name the event.
+    #[error("the batch could not be applied: {0}")]
+    Batch(ProjectionError),
     /// Personal data in the batch could not be opened.
     #[error("cannot open personal data: {0}")]
     PersonalData(#[from] PersonalDataError),
@@ -54,6 +60,16 @@ pub enum ProjectorError {
     CheckpointMoved,
 }
 
+/// The schema a projection's rebuild writes into.
+pub fn shadow_schema(name: &str) -> String {
+    format!("zekka_rebuild_{name}")
+}
+
+/// The checkpoint name of a projection's rebuild.
+pub fn shadow_checkpoint(name: &str) -> String {
+    format!("{name}@rebuild")
+}
+
 /// Drives one projection: reads batches after its checkpoint and applies them.
 #[derive(Clone)]
 pub struct Projector {
@@ -61,17 +77,30 @@ pub struct Projector {
     pool: ReadPool,
     personal: Arc<PersonalData>,
     batch_size: i64,
+    /// The checkpoint row: the projection's name, or its rebuild's.
+    checkpoint: String,
+    /// The schema written into ahead of `public` (a rebuild's shadow).
+    schema: Option<String>,
 }
 
-/// A stable advisory-lock key per projection name (FNV-1a), so two workers of
+/// A stable advisory-lock key per checkpoint name (FNV-1a), so two workers of
 /// one projection exclude each other and different projections never do.
-fn lease_key(name: &str) -> i64 {
+pub fn lease_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in "zekka.projection:".bytes().chain(name.bytes()) {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// How a batch is applied.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// All of it through [`Projection::apply_batch`].
+    Batch,
+    /// One event at a time, keeping the events before one that fails.
+    OneByOne,
 }
 
 impl Projector {
@@ -84,17 +113,51 @@ impl Projector {
         personal: Arc<PersonalData>,
         batch_size: i64,
     ) -> Self {
+        let checkpoint = projection.name().to_owned();
         Self {
             projection,
             pool,
             personal,
             batch_size: batch_size.max(1),
+            checkpoint,
+            schema: None,
         }
+    }
+
+    /// The same projection writing into its rebuild's shadow schema, with
+    /// the rebuild's checkpoint.
+    pub fn shadow(&self) -> Self {
+        Self {
+            checkpoint: shadow_checkpoint(self.name()),
+            schema: Some(shadow_schema(self.name())),
+            ..self.clone()
+        }
+    }
+
+    /// With another batch size (rebuilds read larger batches).
+    pub fn with_batch_size(mut self, batch_size: i64) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
     }
 
     /// The projection's name.
     pub fn name(&self) -> &'static str {
         self.projection.name()
+    }
+
+    /// The name of its checkpoint row.
+    pub fn checkpoint(&self) -> &str {
+        &self.checkpoint
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &Arc<dyn Projection> {
+        &self.projection
+    }
+
+    /// The pool it works on.
+    pub fn pool(&self) -> &ReadPool {
+        &self.pool
     }
 
     /// Makes sure the projection has a checkpoint row (at the start of the stream).
@@ -106,7 +169,7 @@ impl Projector {
         client
             .execute(
                 "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                &[&self.name()],
+                &[&self.checkpoint],
             )
             .await?;
         Ok(())
@@ -121,7 +184,7 @@ impl Projector {
         let row = client
             .query_opt(
                 "SELECT transaction_id, global_position FROM projection_checkpoints WHERE name = $1",
-                &[&self.name()],
+                &[&self.checkpoint],
             )
             .await?;
         Ok(match row {
@@ -136,16 +199,34 @@ impl Projector {
     /// Applies the next batch, if any, and advances the checkpoint with it.
     ///
     /// # Errors
-    /// When the database fails or an event cannot be applied; nothing of the
-    /// batch is kept then.
+    /// When the database fails or an event cannot be applied. A batch that
+    /// fails is applied again one event at a time: the events before the
+    /// failing one are kept, and the error names it.
     pub async fn run_once(&self) -> Result<Outcome, ProjectorError> {
+        self.run_once_until(None).await
+    }
+
+    /// [`Projector::run_once`], applying nothing past `until`.
+    ///
+    /// # Errors
+    /// As [`Projector::run_once`].
+    pub async fn run_once_until(&self, until: Option<Position>) -> Result<Outcome, ProjectorError> {
         let span = tracing::info_span!(
             "projector_batch",
             projection = self.name(),
+            checkpoint = %self.checkpoint,
             events = tracing::field::Empty
         );
         let started = Instant::now();
-        let outcome = self.apply_batch().instrument(span.clone()).await;
+        let outcome = match self.apply_next(until, Mode::Batch).instrument(span.clone()).await {
+            Err(ProjectorError::Batch(error)) => {
+                tracing::warn!(projection = self.name(), %error, "batch failed; applying it one event at a time");
+                self.apply_next(until, Mode::OneByOne)
+                    .instrument(span.clone())
+                    .await
+            }
+            other => other,
+        };
         if let Ok(Outcome::Applied(n)) = &outcome {
             span.record("events", n);
             METRICS
@@ -156,23 +237,31 @@ impl Projector {
         outcome
     }
 
-    async fn apply_batch(&self) -> Result<Outcome, ProjectorError> {
+    async fn apply_next(&self, until: Option<Position>, mode: Mode) -> Result<Outcome, ProjectorError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // The lease: one worker per projection at a time, released at commit
+        // The lease: one worker per checkpoint at a time, released at commit
         // or rollback. Taking it assigns no transaction id, so this batch does
         // not hold back the snapshot horizon it reads below.
         let leased: bool = tx
-            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&lease_key(self.name())])
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                &[&lease_key(&self.checkpoint)],
+            )
             .await?
             .try_get(0)?;
         if !leased {
             return Ok(Outcome::Busy);
         }
+        if let Some(schema) = &self.schema {
+            // Unqualified table names resolve to the shadow first.
+            tx.batch_execute(&format!("SET LOCAL search_path TO {schema}, public"))
+                .await?;
+        }
         let row = tx
             .query_opt(
                 "SELECT transaction_id, global_position FROM projection_checkpoints WHERE name = $1",
-                &[&self.name()],
+                &[&self.checkpoint],
             )
             .await?;
         let Some(row) = row else {
@@ -185,25 +274,88 @@ impl Projector {
             global_position: row.try_get(1)?,
         };
         let types = self.projection.aggregate_types();
-        let mut events = event_log::read_after(&*tx, from, self.batch_size, types).await?;
-        self.personal.open_events(&*tx, &mut events).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
+        let mut events = event_log::read_between(&*tx, from, until, self.batch_size, types).await?;
+        if events.is_empty() {
             return Ok(Outcome::Idle);
-        };
-        for event in events
-            .iter()
-            .filter(|e| types.contains(&e.aggregate_type.as_str()))
-        {
-            self.projection
-                .apply(&tx, event)
-                .await
-                .map_err(|source| ProjectorError::Apply {
-                    position: event.position,
-                    event_type: event.event_type.clone(),
-                    source,
-                })?;
         }
-        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        self.personal.open_events(&*tx, &mut events).await?;
+        let applied = match mode {
+            Mode::Batch => {
+                let relevant: Vec<&StoredEvent> = events
+                    .iter()
+                    .filter(|e| types.contains(&e.aggregate_type.as_str()))
+                    .collect();
+                self.projection
+                    .apply_batch(&tx, &relevant)
+                    .await
+                    .map_err(ProjectorError::Batch)?;
+                events.len()
+            }
+            Mode::OneByOne => match self.apply_each(&tx, &events, types).await? {
+                Ok(()) => events.len(),
+                Err((0, error)) => return Err(error),
+                Err((kept, error)) => {
+                    // Keep what came before the failing event.
+                    self.advance(&tx, from, events[kept - 1].position, kept).await?;
+                    tx.commit().await?;
+                    return Err(error);
+                }
+            },
+        };
+        let last = events[applied - 1].position;
+        self.advance(&tx, from, last, applied).await?;
+        tx.commit().await?;
+        METRICS
+            .projection_events_applied
+            .with_label_values(&[self.name()])
+            .inc_by(u64::try_from(applied).unwrap_or(0));
+        if self.schema.is_none() {
+            METRICS
+                .projection_position
+                .with_label_values(&[self.name()])
+                .set(last.global_position);
+        }
+        Ok(Outcome::Applied(applied))
+    }
+
+    /// Applies `events` one at a time, each under a savepoint; on a failure,
+    /// how many events came before it and the error naming it.
+    async fn apply_each(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        events: &[StoredEvent],
+        types: &[&str],
+    ) -> Result<Result<(), (usize, ProjectorError)>, ProjectorError> {
+        for (n, event) in events.iter().enumerate() {
+            if !types.contains(&event.aggregate_type.as_str()) {
+                continue;
+            }
+            tx.batch_execute("SAVEPOINT one_event").await?;
+            if let Err(source) = self.projection.apply(tx, event).await {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT one_event").await?;
+                return Ok(Err((
+                    n,
+                    ProjectorError::Apply {
+                        position: event.position,
+                        event_type: event.event_type.clone(),
+                        source,
+                    },
+                )));
+            }
+            tx.batch_execute("RELEASE SAVEPOINT one_event").await?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// Moves the checkpoint from `from` to `to`, guarded by `from`.
+    async fn advance(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        from: Position,
+        to: Position,
+        count: usize,
+    ) -> Result<(), ProjectorError> {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
         let advanced = tx
             .execute(
                 "UPDATE projection_checkpoints
@@ -211,9 +363,9 @@ impl Projector {
                         events_applied = events_applied + $4, updated_at = now()
                   WHERE name = $1 AND (transaction_id, global_position) = ($5, $6)",
                 &[
-                    &self.name(),
-                    &last.transaction_id,
-                    &last.global_position,
+                    &self.checkpoint,
+                    &to.transaction_id,
+                    &to.global_position,
                     &count,
                     &from.transaction_id,
                     &from.global_position,
@@ -223,16 +375,7 @@ impl Projector {
         if advanced != 1 {
             return Err(ProjectorError::CheckpointMoved);
         }
-        tx.commit().await?;
-        METRICS
-            .projection_events_applied
-            .with_label_values(&[self.name()])
-            .inc_by(u64::try_from(events.len()).unwrap_or(0));
-        METRICS
-            .projection_position
-            .with_label_values(&[self.name()])
-            .set(last.global_position);
-        Ok(Outcome::Applied(events.len()))
+        Ok(())
     }
 
     /// Applies batches until nothing is left (tests and rebuilds use it).
@@ -240,9 +383,17 @@ impl Projector {
     /// # Errors
     /// The first batch that fails.
     pub async fn drain(&self) -> Result<usize, ProjectorError> {
+        self.drain_until(None).await
+    }
+
+    /// Applies batches up to `until` (everything when `None`).
+    ///
+    /// # Errors
+    /// The first batch that fails.
+    pub async fn drain_until(&self, until: Option<Position>) -> Result<usize, ProjectorError> {
         let mut total = 0;
         loop {
-            match self.run_once().await? {
+            match self.run_once_until(until).await? {
                 Outcome::Applied(n) => total += n,
                 Outcome::Idle => return Ok(total),
                 Outcome::Busy => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -258,8 +409,15 @@ impl Projector {
     pub async fn reset(&self) -> Result<(), ProjectorError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        tx.query_one("SELECT pg_advisory_xact_lock($1)", &[&lease_key(self.name())])
-            .await?;
+        tx.query_one(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&lease_key(&self.checkpoint)],
+        )
+        .await?;
+        if let Some(schema) = &self.schema {
+            tx.batch_execute(&format!("SET LOCAL search_path TO {schema}, public"))
+                .await?;
+        }
         self.projection
             .reset(&tx)
             .await
@@ -272,40 +430,101 @@ impl Projector {
             "UPDATE projection_checkpoints
                 SET transaction_id = '0', global_position = 0, events_applied = 0, updated_at = now()
               WHERE name = $1",
-            &[&self.name()],
+            &[&self.checkpoint],
         )
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Refreshes the lag gauge: committed events not applied yet.
+    /// Refreshes the lag gauges: committed events not applied yet, and how
+    /// long the oldest of them has waited.
     async fn record_lag(&self) {
         let lag = async {
             let position = self.position().await?;
             let client = self.pool.get().await?;
-            Ok::<_, ProjectorError>(event_log::count_after(&**client, position).await?)
+            let events = event_log::count_after(&**client, position).await?;
+            let seconds = event_log::seconds_behind(&**client, position).await?;
+            Ok::<_, ProjectorError>((events, seconds))
         }
         .await;
         match lag {
-            Ok(lag) => METRICS
-                .projection_lag_events
-                .with_label_values(&[self.name()])
-                .set(lag),
+            Ok((events, seconds)) => {
+                METRICS
+                    .projection_lag_events
+                    .with_label_values(&[self.name()])
+                    .set(events);
+                METRICS
+                    .projection_lag_seconds
+                    .with_label_values(&[self.name()])
+                    .set(seconds);
+            }
             Err(error) => tracing::debug!(projection = self.name(), %error, "could not measure lag"),
         }
     }
 
+    /// Records that the projection fails (`Some`) or runs again (`None`),
+    /// for `GET /api/v1/projections`.
+    async fn record_health(&self, failure: Option<&ProjectorError>) {
+        let recorded = async {
+            let client = self.pool.get().await?;
+            match failure {
+                Some(error) => {
+                    let (position, event_type) = match error {
+                        ProjectorError::Apply {
+                            position, event_type, ..
+                        } => (Some(position.global_position), Some(event_type.as_str())),
+                        _ => (None, None),
+                    };
+                    let message = ErrorChain(error).to_string();
+                    client
+                        .execute(
+                            "UPDATE projection_checkpoints
+                                SET status = 'failed', error = $2, error_position = $3, error_event_type = $4,
+                                    failing_since = coalesce(failing_since, now())
+                              WHERE name = $1",
+                            &[&self.checkpoint, &message, &position, &event_type],
+                        )
+                        .await?;
+                }
+                None => {
+                    client
+                        .execute(
+                            "UPDATE projection_checkpoints
+                                SET status = 'running', error = NULL, error_position = NULL,
+                                    error_event_type = NULL, failing_since = NULL
+                              WHERE name = $1",
+                            &[&self.checkpoint],
+                        )
+                        .await?;
+                }
+            }
+            Ok::<_, ProjectorError>(())
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::debug!(projection = self.name(), %error, "could not record the projection's health");
+        }
+    }
+
     /// Runs until `shutdown`: applies batches while there are any, then
-    /// sleeps until a `NOTIFY` or the poll interval. Failures are logged and
-    /// retried with back-off; the current batch always finishes before the
-    /// loop stops.
+    /// sleeps until a `NOTIFY` or the poll interval. A failure stops this
+    /// projection only: it is logged, recorded in its status (with the
+    /// event, for a poison event) and retried with back-off up to 30 s, so
+    /// it resumes by itself once the cause is fixed, skipping nothing.
     pub async fn run(self, mut wakeup: Wakeup, poll_interval: Duration, mut shutdown: Shutdown) {
         let mut backoff = Duration::from_millis(100);
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
+        let mut failing = false;
         tracing::info!(projection = self.name(), "projector started");
         while !shutdown.is_triggered() {
-            let pause = match self.run_once().await {
+            let result = self.run_once().await;
+            if failing && result.is_ok() {
+                failing = false;
+                tracing::info!(projection = self.name(), "projection recovered");
+                self.record_health(None).await;
+            }
+            let pause = match result {
                 Ok(Outcome::Applied(_)) => {
                     backoff = Duration::from_millis(100);
                     if lag_measured.elapsed() > Duration::from_secs(1) {
@@ -325,27 +544,27 @@ impl Projector {
                 Err(error) => {
                     METRICS.projection_errors.with_label_values(&[self.name()]).inc();
                     tracing::error!(projection = self.name(), error = %ErrorChain(&error), "projection batch failed; retrying");
+                    failing = true;
+                    self.record_health(Some(&error)).await;
+                    self.record_lag().await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     backoff
                 }
             };
-            tokio::select! {
-                () = shutdown.wait() => break,
-                () = wakeup.notified() => {}
-                () = tokio::time::sleep(pause) => {}
+            if failing {
+                // Back off for real: new events do not hurry a retry.
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            } else {
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = wakeup.notified() => {}
+                    () = tokio::time::sleep(pause) => {}
+                }
             }
         }
         tracing::info!(projection = self.name(), "projector stopped");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lease_key;
-
-    #[test]
-    fn lease_keys_are_stable_and_distinct_per_projection() {
-        assert_eq!(lease_key("projects"), lease_key("projects"));
-        assert_ne!(lease_key("projects"), lease_key("users"));
     }
 }

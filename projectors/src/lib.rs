@@ -11,13 +11,15 @@
 //! - [`projection`]: the trait each read model implements.
 //! - [`engine`]: [`Projector`], which drives one projection batch by batch.
 //! - [`wakeup`]: the LISTEN connection that wakes projectors when events commit.
-//! - [`projections`]: the read models (`users`, `projects`).
+//! - [`projections`]: the read models, one module each.
+//! - [`rebuild`]: rebuilding a projection into a shadow schema and swapping it in.
 //! - [`service`]: running every projection until shutdown.
 #![forbid(unsafe_code)]
 
 pub mod engine;
 pub mod projection;
 pub mod projections;
+pub mod rebuild;
 pub mod service;
 pub mod wakeup;
 

@@ -32,8 +32,29 @@ pub trait Projection: Send + Sync + 'static {
     /// are not even fetched.
     fn aggregate_types(&self) -> &'static [&'static str];
 
+    /// The tables it owns and writes (and only it): a rebuild builds them
+    /// anew in a shadow schema, compares them with these and swaps them in.
+    fn tables(&self) -> &'static [&'static str];
+
     /// Applies one event of one of [`Projection::aggregate_types`].
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events in order. By default one [`apply`] each;
+    /// a projection that aggregates in memory and writes multi-row does
+    /// better. When it fails, the engine applies the batch again one event
+    /// at a time to name the event that fails.
+    ///
+    /// [`apply`]: Projection::apply
+    async fn apply_batch(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 
     /// Empties the projection's tables, to build them again from the start.
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;

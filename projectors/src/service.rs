@@ -11,6 +11,7 @@ use zekka_platform::shutdown::Shutdown;
 use crate::engine::Projector;
 use crate::projection::Projection;
 use crate::projections;
+use crate::rebuild;
 use crate::wakeup;
 
 /// The projectors of one process.
@@ -56,9 +57,17 @@ impl ProjectorService {
         &self.projectors
     }
 
-    /// Runs every projector until `shutdown`; each finishes its current batch.
+    /// Runs every projector until `shutdown`; each finishes its current
+    /// batch. Rebuilds requested through the API run here too.
     pub async fn run_until(self, shutdown: Shutdown) {
         let wakeup = wakeup::spawn_listener(self.config.database_url.clone(), shutdown.clone());
+        let rebuilds = tokio::spawn(run_requested_rebuilds(
+            self.projectors.clone(),
+            self.config
+                .projector_poll_interval
+                .min(std::time::Duration::from_secs(1)),
+            shutdown.clone(),
+        ));
         let tasks: Vec<_> = self
             .projectors
             .into_iter()
@@ -74,6 +83,74 @@ impl ProjectorService {
             if let Err(error) = task.await {
                 tracing::error!(%error, "a projector task failed");
             }
+        }
+        if let Err(error) = rebuilds.await {
+            tracing::error!(%error, "the rebuild runner failed");
+        }
+    }
+}
+
+/// Watches for rebuilds requested through the API and runs each in a task
+/// of its own (a process that loses the race for a rebuild's lease leaves
+/// it to the winner). A rebuild in progress is abandoned at shutdown and
+/// resumes when requested again.
+async fn run_requested_rebuilds(
+    projectors: Vec<Projector>,
+    interval: std::time::Duration,
+    mut shutdown: Shutdown,
+) {
+    let Some(pool) = projectors.first().map(|p| p.pool().clone()) else {
+        return;
+    };
+    let mut running: Vec<(String, tokio::task::JoinHandle<()>)> = Vec::new();
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        running.retain(|(_, task)| !task.is_finished());
+        let requested = async {
+            let client = pool.get().await.map_err(|e| e.to_string())?;
+            let rows = client
+                .query(
+                    "SELECT name FROM projection_rebuilds WHERE status = 'requested'",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+        }
+        .await;
+        let requested = match requested {
+            Ok(names) => names,
+            Err(error) => {
+                tracing::debug!(%error, "cannot look for requested rebuilds");
+                continue;
+            }
+        };
+        for name in requested {
+            if running.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let Some(projector) = projectors.iter().find(|p| p.name() == name).cloned() else {
+                continue;
+            };
+            let task = tokio::spawn(async move {
+                match rebuild::rebuild(&projector, |_| {}).await {
+                    Ok(report) => tracing::info!(
+                        projection = report.name,
+                        events = report.events,
+                        seconds = report.seconds,
+                        differences = report.differences.len(),
+                        "rebuild completed"
+                    ),
+                    Err(rebuild::RebuildError::AlreadyRunning(_)) => {}
+                    Err(error) => tracing::error!(projection = projector.name(), %error, "rebuild failed"),
+                }
+            });
+            running.push((name, task));
         }
     }
 }

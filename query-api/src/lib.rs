@@ -7,7 +7,7 @@
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`, `privacy`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -34,6 +34,7 @@ pub fn apis(
     routes::analytics::AnalyticsApi,
     routes::audit::AuditApi,
     routes::privacy::PrivacyQueryApi,
+    routes::projections::ProjectionQueryApi,
 ) {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
@@ -45,6 +46,7 @@ pub fn apis(
         routes::conflicts::ConflictQueryApi::new(state.clone()),
         routes::analytics::AnalyticsApi::new(state.clone()),
         routes::audit::AuditApi::new(state.clone()),
-        routes::privacy::PrivacyQueryApi::new(state),
+        routes::privacy::PrivacyQueryApi::new(state.clone()),
+        routes::projections::ProjectionQueryApi::new(state),
     )
 }

@@ -18,6 +18,7 @@ mod conversations;
 mod lockout;
 mod mail;
 mod migrations;
+mod operations;
 mod preferences;
 mod pricing;
 mod privacy;

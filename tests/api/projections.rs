@@ -21,6 +21,10 @@ struct PositionLog;
 
 #[async_trait]
 impl Projection for PositionLog {
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_applied"]
+    }
+
     fn name(&self) -> &'static str {
         "test_position_log"
     }
@@ -49,6 +53,10 @@ struct Slow(ProjectsProjection);
 
 #[async_trait]
 impl Projection for Slow {
+    fn tables(&self) -> &'static [&'static str] {
+        self.0.tables()
+    }
+
     fn name(&self) -> &'static str {
         self.0.name()
     }

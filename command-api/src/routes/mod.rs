@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;
+pub mod projections;
 pub mod projects;
 
 use poem_openapi::payload::Json;
@@ -33,6 +34,8 @@ pub enum CommandTags {
     Conflicts,
     /// Erasure of personal data.
     Privacy,
+    /// Operating the backend (system admins).
+    Operations,
 }
 
 /// A write that was accepted: the resource and the token to read it back.

@@ -18,6 +18,10 @@ impl Projection for AgentsProjection {
         "agents"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_agents", "rm_tasks"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Agent"]
     }

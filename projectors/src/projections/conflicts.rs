@@ -17,6 +17,10 @@ impl Projection for ConflictsProjection {
         "conflicts"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_conflicts"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Conflict"]
     }

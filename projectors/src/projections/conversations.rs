@@ -18,6 +18,10 @@ impl Projection for ConversationsProjection {
         "conversations"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_conversations", "rm_messages"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Conversation", "User"]
     }

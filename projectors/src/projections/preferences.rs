@@ -17,6 +17,10 @@ impl Projection for PreferencesProjection {
         "preferences"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_preferences"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Preferences", "User"]
     }

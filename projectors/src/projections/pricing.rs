@@ -16,6 +16,10 @@ impl Projection for PricingProjection {
         "pricing"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_model_prices"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["ModelPrice"]
     }

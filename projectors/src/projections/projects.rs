@@ -19,6 +19,10 @@ impl Projection for ProjectsProjection {
         "projects"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_projects", "rm_project_members"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Project"]
     }

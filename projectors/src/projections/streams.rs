@@ -38,6 +38,10 @@ impl Projection for StreamsProjection {
         "streams"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_streams"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &[
             "Project",

@@ -18,6 +18,10 @@ impl Projection for UsageProjection {
         "usage"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_usage"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["Project"]
     }

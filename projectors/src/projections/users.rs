@@ -17,6 +17,10 @@ impl Projection for UsersProjection {
         "users"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_users"]
+    }
+
     fn aggregate_types(&self) -> &'static [&'static str] {
         &["User"]
     }

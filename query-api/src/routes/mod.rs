@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;
+pub mod projections;
 pub mod projects;
 pub mod users;
 
@@ -34,4 +35,6 @@ pub enum QueryTags {
     Analytics,
     /// The audit trail and its integrity (auditors, admins, and members for their projects).
     Audit,
+    /// Operating the backend (system admins).
+    Operations,
 }

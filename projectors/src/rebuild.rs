@@ -1,0 +1,394 @@
+//! Rebuilding a projection on demand, without downtime.
+//!
+//! The projection is built from the first event into a shadow schema
+//! (`zekka_rebuild_<name>`, same tables, its own checkpoint) while the live
+//! tables keep serving. Once it has caught up, the live projection's lease
+//! is taken (its workers pause), both are brought to the same position, the
+//! shadow is compared with the live tables (row counts and a content hash
+//! per table, with sample rows where they differ — a rebuild that changes
+//! results is a finding), and the shadow tables are swapped in atomically;
+//! the old ones are dropped. A rebuild that fails or is interrupted leaves
+//! the live tables untouched and resumes from its own checkpoint when run
+//! again. One rebuild per projection runs at a time (a session advisory
+//! lock held by the process running it, released if that process dies).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio_postgres::GenericClient;
+use zekka_platform::event_log::{self, Position};
+
+use crate::engine::{Projector, ProjectorError, lease_key, shadow_checkpoint, shadow_schema};
+
+/// Events per transaction while rebuilding.
+pub const REBUILD_BATCH: i64 = 5_000;
+
+/// Sample rows listed per table when the rebuilt rows differ.
+const SAMPLES: i64 = 10;
+
+/// Why a rebuild stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// Another process is rebuilding this projection.
+    #[error("a rebuild of {0} is already running")]
+    AlreadyRunning(String),
+    /// The projection engine failed (an event, or the database).
+    #[error(transparent)]
+    Projector(#[from] ProjectorError),
+}
+
+impl From<tokio_postgres::Error> for RebuildError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        Self::Projector(ProjectorError::Database(error))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for RebuildError {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Projector(ProjectorError::Pool(error))
+    }
+}
+
+/// How far a rebuild is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Events read into the shadow so far.
+    pub done: i64,
+    /// Events to read in all (grows while writes go on).
+    pub total: i64,
+}
+
+/// A table whose rebuilt rows differ from the live ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// The table.
+    pub table: String,
+    /// Rows in the live table.
+    pub live_rows: i64,
+    /// Rows in the rebuilt table.
+    pub rebuilt_rows: i64,
+    /// Some rows only the live table has.
+    pub only_live: Vec<String>,
+    /// Some rows only the rebuilt table has.
+    pub only_rebuilt: Vec<String>,
+}
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    /// The projection.
+    pub name: String,
+    /// Events read.
+    pub events: i64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Tables whose rows changed (empty: the rebuild confirms the live model).
+    pub differences: Vec<Difference>,
+}
+
+/// Rebuilds `live`'s projection, calling `on_progress` as it goes.
+///
+/// # Errors
+/// [`RebuildError::AlreadyRunning`], or the failure that stopped it (the
+/// live model is untouched then, and a new run resumes).
+pub async fn rebuild(
+    live: &Projector,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<RebuildReport, RebuildError> {
+    let name = live.name();
+    let started = Instant::now();
+    let pool = live.pool();
+    // The rebuild lease lives on a connection of its own, taken out of the
+    // pool so that dropping it (or this process dying) releases the lock.
+    let lease = deadpool_postgres::Object::take(pool.get().await?);
+    let locked: bool = lease
+        .query_one(
+            "SELECT pg_try_advisory_lock($1)",
+            &[&lease_key(&format!("{name}#rebuild"))],
+        )
+        .await?
+        .try_get(0)?;
+    if !locked {
+        return Err(RebuildError::AlreadyRunning(name.to_owned()));
+    }
+    lease
+        .execute(
+            "INSERT INTO projection_rebuilds (name, status, started_at, updated_at)
+             VALUES ($1, 'running', now(), now())
+             ON CONFLICT (name) DO UPDATE
+                SET status = 'running', started_at = now(), updated_at = now(), finished_at = NULL,
+                    error = NULL, differences = NULL",
+            &[&name],
+        )
+        .await?;
+    let outcome = run(live, &*lease, &mut on_progress).await;
+    let recorded = match &outcome {
+        Ok(report) => {
+            lease
+                .execute(
+                    "UPDATE projection_rebuilds
+                        SET status = 'completed', finished_at = now(), updated_at = now(),
+                            done = $2, total = $2, differences = $3
+                      WHERE name = $1",
+                    &[&name, &report.events, &json!(report.differences)],
+                )
+                .await
+        }
+        Err(error) => {
+            let message = error.to_string();
+            lease
+                .execute(
+                    "UPDATE projection_rebuilds SET status = 'failed', error = $2, updated_at = now()
+                      WHERE name = $1",
+                    &[&name, &message],
+                )
+                .await
+        }
+    };
+    if let Err(error) = recorded {
+        tracing::warn!(projection = name, %error, "could not record the rebuild's outcome");
+    }
+    let mut report = outcome?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn run(
+    live: &Projector,
+    lease: &impl GenericClient,
+    on_progress: &mut impl FnMut(Progress),
+) -> Result<RebuildReport, RebuildError> {
+    let name = live.name();
+    let shadow = live.shadow().with_batch_size(REBUILD_BATCH);
+    prepare_shadow(live).await?;
+
+    // Catch up with the head while the live model keeps serving.
+    let mut heartbeat = Instant::now() - Duration::from_secs(10);
+    let mut progress = progress_of(&shadow).await?;
+    on_progress(progress);
+    loop {
+        match shadow.run_once().await? {
+            crate::Outcome::Applied(n) => {
+                progress.done += i64::try_from(n).unwrap_or(0);
+                progress.total = progress.total.max(progress.done);
+                if heartbeat.elapsed() > Duration::from_secs(1) {
+                    progress = progress_of(&shadow).await?;
+                    record_progress(lease, name, progress).await?;
+                    heartbeat = Instant::now();
+                }
+                on_progress(progress);
+            }
+            crate::Outcome::Busy => tokio::time::sleep(Duration::from_millis(20)).await,
+            crate::Outcome::Idle => break,
+        }
+    }
+
+    // Meet the live model at one position, compare, swap.
+    loop {
+        shadow.drain().await?;
+        let mut client = live.pool().get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lease_key(name)])
+            .await?;
+        let at = checkpoint(&*tx, name).await?;
+        let rebuilt = checkpoint(&*tx, &shadow_checkpoint(name)).await?;
+        if rebuilt > at {
+            // The live model lags: let it catch up to the shadow first.
+            drop(tx);
+            live.drain_until(Some(rebuilt)).await?;
+            continue;
+        }
+        if rebuilt < at {
+            shadow.drain_until(Some(at)).await?;
+        }
+        if checkpoint(&*tx, &shadow_checkpoint(name)).await? != at {
+            drop(tx);
+            continue;
+        }
+        let differences = compare(&*tx, live).await?;
+        for difference in &differences {
+            tracing::warn!(
+                projection = name,
+                table = difference.table,
+                live_rows = difference.live_rows,
+                rebuilt_rows = difference.rebuilt_rows,
+                "the rebuilt rows differ from the live ones (a finding: the rebuild from the events wins)"
+            );
+        }
+        swap(&tx, live).await?;
+        tx.commit().await?;
+        let events = progress_of(live).await?.done;
+        on_progress(Progress {
+            done: events,
+            total: events,
+        });
+        return Ok(RebuildReport {
+            name: name.to_owned(),
+            events,
+            seconds: 0.0,
+            differences,
+        });
+    }
+}
+
+/// Creates the shadow schema and its checkpoint, unless an interrupted
+/// rebuild left them (then it resumes).
+async fn prepare_shadow(live: &Projector) -> Result<(), RebuildError> {
+    let name = live.name();
+    let schema = shadow_schema(name);
+    let mut client = live.pool().get().await?;
+    let tx = client.transaction().await?;
+    let resumable = tx
+        .query_opt(
+            "SELECT 1 FROM projection_checkpoints c, pg_namespace n
+              WHERE c.name = $1 AND n.nspname = $2",
+            &[&shadow_checkpoint(name), &schema],
+        )
+        .await?
+        .is_some();
+    if resumable {
+        tracing::info!(projection = name, "resuming an interrupted rebuild");
+        return Ok(());
+    }
+    let mut ddl = format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};");
+    for table in live.projection().tables() {
+        ddl.push_str(&format!(
+            "CREATE TABLE {schema}.{table} (LIKE public.{table} INCLUDING ALL);"
+        ));
+    }
+    tx.batch_execute(&ddl).await?;
+    tx.execute(
+        "INSERT INTO projection_checkpoints (name) VALUES ($1)
+         ON CONFLICT (name) DO UPDATE SET transaction_id = '0', global_position = 0, events_applied = 0,
+                                          status = 'running', error = NULL",
+        &[&shadow_checkpoint(name)],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn checkpoint(client: &impl GenericClient, name: &str) -> Result<Position, RebuildError> {
+    let row = client
+        .query_opt(
+            "SELECT transaction_id, global_position FROM projection_checkpoints WHERE name = $1",
+            &[&name],
+        )
+        .await?;
+    Ok(match row {
+        Some(row) => Position {
+            transaction_id: row.try_get(0)?,
+            global_position: row.try_get(1)?,
+        },
+        None => Position::START,
+    })
+}
+
+/// Events applied so far by `projector`, and that plus what is left.
+async fn progress_of(projector: &Projector) -> Result<Progress, RebuildError> {
+    let client = projector.pool().get().await?;
+    let position = projector.position().await?;
+    let done: i64 = client
+        .query_one(
+            "SELECT coalesce((SELECT events_applied FROM projection_checkpoints WHERE name = $1), 0)",
+            &[&projector.checkpoint()],
+        )
+        .await?
+        .try_get(0)?;
+    let left = event_log::count_after(&**client, position).await?;
+    Ok(Progress {
+        done,
+        total: done + left,
+    })
+}
+
+async fn record_progress(
+    lease: &impl GenericClient,
+    name: &str,
+    progress: Progress,
+) -> Result<(), RebuildError> {
+    lease
+        .execute(
+            "UPDATE projection_rebuilds SET done = $2, total = $3, updated_at = now() WHERE name = $1",
+            &[&name, &progress.done, &progress.total],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Tables whose rows differ between the live schema and the shadow.
+async fn compare(client: &impl GenericClient, live: &Projector) -> Result<Vec<Difference>, RebuildError> {
+    let schema = shadow_schema(live.name());
+    let mut differences = Vec::new();
+    for table in live.projection().tables() {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM public.{table}),
+                            (SELECT count(*) FROM {schema}.{table}),
+                            (SELECT coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM public.{table} t),
+                            (SELECT coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM {schema}.{table} t)"
+                ),
+                &[],
+            )
+            .await?;
+        let (live_rows, rebuilt_rows): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (live_hash, rebuilt_hash): (String, String) = (row.try_get(2)?, row.try_get(3)?);
+        if live_rows == rebuilt_rows && live_hash == rebuilt_hash {
+            continue;
+        }
+        let sample = |from: &str, minus: &str| {
+            format!(
+                "SELECT d::text FROM (SELECT * FROM {from}.{table} EXCEPT ALL SELECT * FROM {minus}.{table}) d
+                  LIMIT {SAMPLES}"
+            )
+        };
+        let rows = |rows: Vec<tokio_postgres::Row>| {
+            rows.iter()
+                .map(|r| r.try_get::<_, String>(0))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        differences.push(Difference {
+            table: (*table).to_owned(),
+            live_rows,
+            rebuilt_rows,
+            only_live: rows(client.query(&sample("public", &schema), &[]).await?)?,
+            only_rebuilt: rows(client.query(&sample(&schema, "public"), &[]).await?)?,
+        });
+    }
+    Ok(differences)
+}
+
+/// Puts the shadow tables in place of the live ones, inside `tx`.
+async fn swap(tx: &deadpool_postgres::Transaction<'_>, live: &Projector) -> Result<(), RebuildError> {
+    let name = live.name();
+    let schema = shadow_schema(name);
+    let retired = format!("zekka_retired_{name}");
+    let mut ddl = format!("DROP SCHEMA IF EXISTS {retired} CASCADE; CREATE SCHEMA {retired};");
+    for table in live.projection().tables() {
+        ddl.push_str(&format!(
+            "ALTER TABLE public.{table} SET SCHEMA {retired}; ALTER TABLE {schema}.{table} SET SCHEMA public;"
+        ));
+    }
+    ddl.push_str(&format!(
+        "DROP SCHEMA {retired} CASCADE; DROP SCHEMA {schema} CASCADE;"
+    ));
+    tx.batch_execute(&ddl).await?;
+    tx.execute(
+        "UPDATE projection_checkpoints l
+            SET events_applied = s.events_applied, updated_at = now(),
+                status = 'running', error = NULL, error_position = NULL, error_event_type = NULL,
+                failing_since = NULL
+           FROM projection_checkpoints s
+          WHERE l.name = $1 AND s.name = $2",
+        &[&name, &shadow_checkpoint(name)],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM projection_checkpoints WHERE name = $1",
+        &[&shadow_checkpoint(name)],
+    )
+    .await?;
+    Ok(())
+}
