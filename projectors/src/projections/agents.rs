@@ -29,7 +29,7 @@ impl Projection for AgentsProjection {
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
         let agent_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
-        match serde_json::from_value::<AgentEvent>(event.payload.clone())? {
+        match super::decode::<AgentEvent>(event)? {
             AgentEvent::AgentRegistered {
                 project_id,
                 name,

@@ -28,7 +28,7 @@ impl Projection for ConflictsProjection {
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
         let conflict_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
-        match serde_json::from_value::<ConflictEvent>(event.payload.clone())? {
+        match super::decode::<ConflictEvent>(event)? {
             ConflictEvent::ConflictReported {
                 project_id,
                 kind,

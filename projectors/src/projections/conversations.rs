@@ -35,7 +35,7 @@ impl Projection for ConversationsProjection {
         }
         let conversation_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
-        match serde_json::from_value::<ConversationEvent>(event.payload.clone())? {
+        match super::decode::<ConversationEvent>(event)? {
             ConversationEvent::ConversationStarted {
                 project_id,
                 title,

@@ -33,3 +33,11 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 fn uuid_of(aggregate_id: &str) -> Result<uuid::Uuid, ProjectionError> {
     uuid::Uuid::parse_str(aggregate_id).map_err(|_| ProjectionError::AggregateId(aggregate_id.to_owned()))
 }
+
+/// The event's payload as the aggregate's event type, read in place (no
+/// copy of the JSON).
+fn decode<'a, E: serde::Deserialize<'a>>(
+    event: &'a zekka_platform::event_log::StoredEvent,
+) -> Result<E, ProjectionError> {
+    Ok(E::deserialize(&event.payload)?)
+}

@@ -37,7 +37,7 @@ impl Projection for PreferencesProjection {
             }
             return Ok(());
         }
-        let settings = match serde_json::from_value::<PreferencesEvent>(event.payload.clone())? {
+        let settings = match super::decode::<PreferencesEvent>(event)? {
             PreferencesEvent::PreferencesUpdated { settings }
             | PreferencesEvent::PreferencesImported { settings } => settings,
             PreferencesEvent::PreferencesReset {} => Settings::default(),

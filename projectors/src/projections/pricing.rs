@@ -25,7 +25,7 @@ impl Projection for PricingProjection {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
-        match serde_json::from_value::<PricingEvent>(event.payload.clone())? {
+        match super::decode::<PricingEvent>(event)? {
             PricingEvent::ModelPriceSet {
                 model,
                 input_usd_per_million,

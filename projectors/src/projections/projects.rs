@@ -2,8 +2,14 @@
 //! (`rm_project_members`), for the project routes and for every membership
 //! check of the query API.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use uuid::Uuid;
 use zekka_domain::project::{ProjectEvent, ProjectStatus, Role};
 use zekka_platform::event_log::StoredEvent;
 
@@ -30,7 +36,7 @@ impl Projection for ProjectsProjection {
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
         let project_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
-        match serde_json::from_value::<ProjectEvent>(event.payload.clone())? {
+        match super::decode::<ProjectEvent>(event)? {
             ProjectEvent::ProjectCreated {
                 name,
                 description,
@@ -118,11 +124,68 @@ impl Projection for ProjectsProjection {
         Ok(())
     }
 
+    async fn apply_batch(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        // Usage records only move a project's total: keep the last one per
+        // project and write them together; any other event of that project
+        // is applied after its pending total, in stream order.
+        let mut spent: HashMap<Uuid, (Decimal, DateTime<Utc>)> = HashMap::new();
+        for event in events {
+            let project_id = uuid_of(&event.aggregate_id)?;
+            if event.event_type == "TokenUsageRecorded" {
+                let usage = event
+                    .payload
+                    .get("TokenUsageRecorded")
+                    .unwrap_or(&serde_json::Value::Null);
+                spent.insert(
+                    project_id,
+                    (Spent::deserialize(usage)?.spent_usd, event.recorded_at),
+                );
+                continue;
+            }
+            if let Some(pending) = spent.remove(&project_id) {
+                write_spent(tx, HashMap::from([(project_id, pending)])).await?;
+            }
+            self.apply(tx, event).await?;
+        }
+        write_spent(tx, spent).await
+    }
+
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         tx.batch_execute("TRUNCATE rm_projects, rm_project_members")
             .await?;
         Ok(())
     }
+}
+
+/// What a usage record tells this projection.
+#[derive(serde::Deserialize)]
+struct Spent {
+    spent_usd: Decimal,
+}
+
+/// Sets each project's total spend (and its update time) in one statement.
+async fn write_spent(
+    tx: &Transaction<'_>,
+    spent: HashMap<Uuid, (Decimal, DateTime<Utc>)>,
+) -> Result<(), ProjectionError> {
+    if spent.is_empty() {
+        return Ok(());
+    }
+    let (ids, values): (Vec<Uuid>, Vec<(Decimal, DateTime<Utc>)>) = spent.into_iter().unzip();
+    let (totals, times): (Vec<Decimal>, Vec<DateTime<Utc>>) = values.into_iter().unzip();
+    let update = tx
+        .prepare_cached(
+            "UPDATE rm_projects p SET spent_usd = u.spent, updated_at = u.at
+               FROM unnest($1::uuid[], $2::numeric[], $3::timestamptz[]) u(id, spent, at)
+              WHERE p.project_id = u.id",
+        )
+        .await?;
+    tx.execute(&update, &[&ids, &totals, &times]).await?;
+    Ok(())
 }
 
 async fn upsert_member(

@@ -26,7 +26,7 @@ impl Projection for UsersProjection {
     }
 
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
-        match serde_json::from_value::<UserEvent>(event.payload.clone())? {
+        match super::decode::<UserEvent>(event)? {
             UserEvent::UserRegistered {
                 user_id,
                 email,
