@@ -46,7 +46,9 @@ SELECT 'Project', project_id::text,
        1 + row_number() OVER (PARTITION BY project_id ORDER BY n),
        'TokenUsageRecorded', '2.0',
        jsonb_build_object('TokenUsageRecorded', jsonb_build_object(
-           'usage_id', gen_random_uuid(), 'agent_id', agent_id, 'model', model,
+           -- Time-ordered ids, as the server makes them (UUIDv7).
+           'usage_id', ('01900000-0000-7000-8000-' || lpad(to_hex(n), 12, '0'))::uuid,
+           'agent_id', agent_id, 'model', model,
            'input_tokens', input_tokens, 'output_tokens', output_tokens,
            'conversation_id', null, 'task_id', null,
            'input_usd_per_million', input_price::text, 'output_usd_per_million', output_price::text,

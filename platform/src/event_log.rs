@@ -87,15 +87,14 @@ pub struct StoredEvent {
     /// The payload, externally tagged (`{"ProjectCreated": {…}}`); `Null` when
     /// the reader asked only for other aggregate types' payloads.
     pub payload: Value,
-    /// Actor, correlation and causation ids, client details.
-    pub metadata: Value,
     /// When it was committed.
     pub recorded_at: DateTime<Utc>,
 }
 
 /// Reads up to `limit` events after `after` in commit order, only from
 /// transactions that can no longer be running, each in its current shape
-/// (old versions upcast). Payloads and metadata are fetched only for
+/// (old versions upcast), without metadata (projections never need it; the
+/// audit routes read it themselves). Payloads are fetched only for
 /// `payload_types` (all types when empty): a projection still advances past
 /// the events it ignores without transferring them.
 ///
@@ -131,7 +130,6 @@ pub async fn read_between(
             "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
                     event_type, event_version,
                     CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN payload END,
-                    CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN metadata END,
                     recorded_at
                FROM events
               WHERE (transaction_id, global_position) > ($1, $2)
@@ -167,8 +165,7 @@ pub async fn read_between(
                 event_type,
                 event_version,
                 payload,
-                metadata: row.try_get::<_, Option<Value>>(8)?.unwrap_or(Value::Null),
-                recorded_at: row.try_get(9)?,
+                recorded_at: row.try_get(8)?,
             })
         })
         .collect()

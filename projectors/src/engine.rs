@@ -218,10 +218,14 @@ impl Projector {
             events = tracing::field::Empty
         );
         let started = Instant::now();
-        let outcome = match self.apply_next(until, Mode::Batch).instrument(span.clone()).await {
+        let outcome = match self
+            .apply_next(until, Mode::Batch, None)
+            .instrument(span.clone())
+            .await
+        {
             Err(ProjectorError::Batch(error)) => {
                 tracing::warn!(projection = self.name(), %error, "batch failed; applying it one event at a time");
-                self.apply_next(until, Mode::OneByOne)
+                self.apply_next(until, Mode::OneByOne, None)
                     .instrument(span.clone())
                     .await
             }
@@ -237,7 +241,12 @@ impl Projector {
         outcome
     }
 
-    async fn apply_next(&self, until: Option<Position>, mode: Mode) -> Result<Outcome, ProjectorError> {
+    async fn apply_next(
+        &self,
+        until: Option<Position>,
+        mode: Mode,
+        prefetched: Option<(Position, Vec<StoredEvent>)>,
+    ) -> Result<Outcome, ProjectorError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         // The lease: one worker per checkpoint at a time, released at commit
@@ -274,11 +283,19 @@ impl Projector {
             global_position: row.try_get(1)?,
         };
         let types = self.projection.aggregate_types();
-        let mut events = event_log::read_between(&*tx, from, until, self.batch_size, types).await?;
+        let events = match prefetched {
+            // Read ahead by `drain_prefetching`: only valid right after `from`.
+            Some((after, events)) if after == from => events,
+            Some(_) => return Err(ProjectorError::CheckpointMoved),
+            None => {
+                let mut events = event_log::read_between(&*tx, from, until, self.batch_size, types).await?;
+                self.personal.open_events(&*tx, &mut events).await?;
+                events
+            }
+        };
         if events.is_empty() {
             return Ok(Outcome::Idle);
         }
-        self.personal.open_events(&*tx, &mut events).await?;
         let applied = match mode {
             Mode::Batch => {
                 let relevant: Vec<&StoredEvent> = events
@@ -398,6 +415,81 @@ impl Projector {
                 Outcome::Idle => return Ok(total),
                 Outcome::Busy => tokio::time::sleep(Duration::from_millis(10)).await,
             }
+        }
+    }
+
+    /// Applies everything there is, like [`Projector::drain`], with the next
+    /// batch read (and its personal data opened) on another connection
+    /// while the current one is written: reading and writing overlap, which
+    /// is what a rebuild is bound by. Calls `on_batch` with each batch's size.
+    ///
+    /// # Errors
+    /// The first batch that fails.
+    pub async fn drain_prefetching(&self, mut on_batch: impl FnMut(usize)) -> Result<usize, ProjectorError> {
+        let start = self.position().await?;
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<Result<(Position, Vec<StoredEvent>), ProjectorError>>(2);
+        let reader = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let types = this.projection.aggregate_types();
+                let mut after = start;
+                loop {
+                    let batch = async {
+                        let client = this.pool.get().await?;
+                        let mut events =
+                            event_log::read_between(&**client, after, None, this.batch_size, types).await?;
+                        this.personal.open_events(&**client, &mut events).await?;
+                        Ok::<_, ProjectorError>(events)
+                    }
+                    .await;
+                    match batch {
+                        Ok(events) => {
+                            let Some(next) = events.last().map(|e| e.position) else {
+                                break;
+                            };
+                            if sender.send(Ok((after, events))).await.is_err() {
+                                break;
+                            }
+                            after = next;
+                        }
+                        Err(error) => {
+                            let _ = sender.send(Err(error)).await;
+                            break;
+                        }
+                    }
+                }
+            })
+        };
+        let mut total = 0;
+        let mut outcome = Ok(());
+        while let Some(batch) = receiver.recv().await {
+            let applied = match batch {
+                Ok(batch) => self.apply_next(None, Mode::Batch, Some(batch)).await,
+                Err(error) => Err(error),
+            };
+            match applied {
+                Ok(Outcome::Applied(n)) => {
+                    total += n;
+                    on_batch(n);
+                }
+                Ok(Outcome::Idle) => {}
+                Ok(Outcome::Busy) => {
+                    outcome = Err(ProjectorError::CheckpointMoved);
+                    break;
+                }
+                Err(error) => {
+                    outcome = Err(error);
+                    break;
+                }
+            }
+        }
+        reader.abort();
+        match outcome {
+            Ok(()) => Ok(total),
+            // Name the event that fails, one at a time.
+            Err(ProjectorError::Batch(_)) => Ok(total + self.drain().await?),
+            Err(error) => Err(error),
         }
     }
 

@@ -12,17 +12,20 @@
 //! again. One rebuild per projection runs at a time (a session advisory
 //! lock held by the process running it, released if that process dies).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
 use tokio_postgres::GenericClient;
+use zekka_platform::database::ReadPool;
 use zekka_platform::event_log::{self, Position};
 
 use crate::engine::{Projector, ProjectorError, lease_key, shadow_checkpoint, shadow_schema};
 
 /// Events per transaction while rebuilding.
-pub const REBUILD_BATCH: i64 = 5_000;
+pub const REBUILD_BATCH: i64 = 10_000;
 
 /// Sample rows listed per table when the rebuilt rows differ.
 const SAMPLES: i64 = 10;
@@ -164,25 +167,39 @@ async fn run(
     prepare_shadow(live).await?;
 
     // Catch up with the head while the live model keeps serving.
-    let mut heartbeat = Instant::now() - Duration::from_secs(10);
+    let phase = Instant::now();
     let mut progress = progress_of(&shadow).await?;
     on_progress(progress);
-    loop {
-        match shadow.run_once().await? {
-            crate::Outcome::Applied(n) => {
-                progress.done += i64::try_from(n).unwrap_or(0);
-                progress.total = progress.total.max(progress.done);
-                if heartbeat.elapsed() > Duration::from_secs(1) {
-                    progress = progress_of(&shadow).await?;
-                    record_progress(lease, name, progress).await?;
-                    heartbeat = Instant::now();
-                }
-                on_progress(progress);
-            }
-            crate::Outcome::Busy => tokio::time::sleep(Duration::from_millis(20)).await,
-            crate::Outcome::Idle => break,
-        }
-    }
+    // The heartbeat: progress written for `GET /projections` every second,
+    // which also tells a live rebuild from an interrupted one.
+    let done = Arc::new(AtomicI64::new(progress.done));
+    let total = Arc::new(AtomicI64::new(progress.total));
+    let heartbeat = tokio::spawn(heartbeat(live.pool().clone(), name, done.clone(), total.clone()));
+    let caught_up = shadow
+        .drain_prefetching(|n| {
+            progress.done += i64::try_from(n).unwrap_or(0);
+            progress.total = progress.total.max(progress.done);
+            done.store(progress.done, Ordering::Relaxed);
+            total.store(progress.total, Ordering::Relaxed);
+            on_progress(progress);
+        })
+        .await;
+    heartbeat.abort();
+    caught_up?;
+    tracing::info!(
+        projection = name,
+        seconds = phase.elapsed().as_secs_f64(),
+        events = progress.done,
+        "caught up"
+    );
+    record_progress(lease, name, progress).await?;
+    let phase = Instant::now();
+    build_deferred_indexes(live).await?;
+    tracing::info!(
+        projection = name,
+        seconds = phase.elapsed().as_secs_f64(),
+        "secondary indexes built"
+    );
 
     // Meet the live model at one position, compare, swap.
     loop {
@@ -206,7 +223,13 @@ async fn run(
             drop(tx);
             continue;
         }
+        let phase = Instant::now();
         let differences = compare(&*tx, live).await?;
+        tracing::info!(
+            projection = name,
+            seconds = phase.elapsed().as_secs_f64(),
+            "compared with the live model"
+        );
         for difference in &differences {
             tracing::warn!(
                 projection = name,
@@ -258,6 +281,22 @@ async fn prepare_shadow(live: &Projector) -> Result<(), RebuildError> {
         ));
     }
     tx.batch_execute(&ddl).await?;
+    // Bulk loading is much faster without the secondary indexes: they are
+    // built once the shadow has caught up (`build_deferred_indexes`). Unique
+    // ones stay, since upserts rely on them.
+    let secondary = tx
+        .query(
+            "SELECT i.relname::text FROM pg_index x
+               JOIN pg_class i ON i.oid = x.indexrelid
+               JOIN pg_namespace n ON n.oid = i.relnamespace
+              WHERE n.nspname = $1 AND NOT x.indisunique",
+            &[&schema],
+        )
+        .await?;
+    for row in secondary {
+        let index: String = row.try_get(0)?;
+        tx.batch_execute(&format!("DROP INDEX {schema}.{index}")).await?;
+    }
     tx.execute(
         "INSERT INTO projection_checkpoints (name) VALUES ($1)
          ON CONFLICT (name) DO UPDATE SET transaction_id = '0', global_position = 0, events_applied = 0,
@@ -266,6 +305,38 @@ async fn prepare_shadow(live: &Projector) -> Result<(), RebuildError> {
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Builds in the shadow every secondary index the live tables have, under
+/// the live index's name (skipping those a resumed rebuild built already).
+async fn build_deferred_indexes(live: &Projector) -> Result<(), RebuildError> {
+    let schema = shadow_schema(live.name());
+    let client = live.pool().get().await?;
+    let tables: Vec<String> = live
+        .projection()
+        .tables()
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let missing = client
+        .query(
+            "SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x
+               JOIN pg_class i ON i.oid = x.indexrelid
+               JOIN pg_class t ON t.oid = x.indrelid
+               JOIN pg_namespace n ON n.oid = t.relnamespace
+              WHERE n.nspname = 'public' AND t.relname = ANY($1) AND NOT x.indisunique
+                AND NOT EXISTS (SELECT 1 FROM pg_class s JOIN pg_namespace sn ON sn.oid = s.relnamespace
+                                 WHERE sn.nspname = $2 AND s.relname = i.relname)",
+            &[&tables, &schema],
+        )
+        .await?;
+    for row in missing {
+        let definition: String = row.try_get(0)?;
+        client
+            .batch_execute(&definition.replacen(" ON public.", &format!(" ON {schema}."), 1))
+            .await?;
+    }
     Ok(())
 }
 
@@ -303,6 +374,25 @@ async fn progress_of(projector: &Projector) -> Result<Progress, RebuildError> {
     })
 }
 
+/// Writes the progress every second until aborted.
+async fn heartbeat(pool: ReadPool, name: &'static str, done: Arc<AtomicI64>, total: Arc<AtomicI64>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let progress = Progress {
+            done: done.load(Ordering::Relaxed),
+            total: total.load(Ordering::Relaxed),
+        };
+        let written = async {
+            let client = pool.get().await?;
+            record_progress(&**client, name, progress).await
+        }
+        .await;
+        if let Err(error) = written {
+            tracing::debug!(projection = name, %error, "could not record the rebuild's progress");
+        }
+    }
+}
+
 async fn record_progress(
     lease: &impl GenericClient,
     name: &str,
@@ -317,24 +407,33 @@ async fn record_progress(
     Ok(())
 }
 
-/// Tables whose rows differ between the live schema and the shadow.
+/// Row count and an order-independent content hash of `schema.table`
+/// (`hash_record_extended` hashes each column by its type, with no text
+/// conversion).
+async fn fingerprint(live: &Projector, schema: &str, table: &str) -> Result<(i64, String), RebuildError> {
+    let client = live.pool().get().await?;
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)::numeric), 0)::text FROM {schema}.{table} t"
+            ),
+            &[],
+        )
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
+
+/// Tables whose rows differ between the live schema and the shadow (the
+/// live tables cannot change meanwhile: the caller holds their lease).
 async fn compare(client: &impl GenericClient, live: &Projector) -> Result<Vec<Difference>, RebuildError> {
     let schema = shadow_schema(live.name());
     let mut differences = Vec::new();
     for table in live.projection().tables() {
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM public.{table}),
-                            (SELECT count(*) FROM {schema}.{table}),
-                            (SELECT coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM public.{table} t),
-                            (SELECT coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text FROM {schema}.{table} t)"
-                ),
-                &[],
-            )
-            .await?;
-        let (live_rows, rebuilt_rows): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-        let (live_hash, rebuilt_hash): (String, String) = (row.try_get(2)?, row.try_get(3)?);
+        let (live_print, rebuilt_print) = tokio::join!(
+            fingerprint(live, "public", table),
+            fingerprint(live, &schema, table)
+        );
+        let ((live_rows, live_hash), (rebuilt_rows, rebuilt_hash)) = (live_print?, rebuilt_print?);
         if live_rows == rebuilt_rows && live_hash == rebuilt_hash {
             continue;
         }
