@@ -18,7 +18,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::Cors;
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, Route, Server, get};
 use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::CommandState;
 use zekka_command_api::mailer::Delivery;
@@ -29,9 +29,10 @@ use zekka_platform::personal_data::PersonalData;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tokens::TokenSigner;
-use zekka_platform::{Config, redis, tokens};
+use zekka_platform::{Config, redis, tokens, wakeup};
 use zekka_projectors::service::ProjectorService;
 use zekka_query_api::QueryState;
+use zekka_query_api::realtime::{Hub, realtime_socket};
 
 /// The largest request body accepted (messages are at most 64 KiB).
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -71,6 +72,7 @@ pub struct App {
     projectors: Option<ProjectorService>,
     mailer: Option<(sqlx::PgPool, Delivery)>,
     checkpointer: Option<(ReadPool, TokenSigner)>,
+    hub: Option<Arc<Hub>>,
     config: Config,
 }
 
@@ -146,6 +148,7 @@ impl App {
 
         let mut mailer = None;
         let mut checkpointer = None;
+        let mut hub = None;
         let route = if services.commands() {
             let state =
                 CommandState::build(&config, write_pool.clone(), read_pool.clone(), ephemeral.clone())
@@ -158,16 +161,21 @@ impl App {
             let verifier = state.signer.verifier()?;
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
-                let queries = zekka_query_api::apis(query_state(&config, &read_pool).await?);
-                openapi_routes((commands, queries))
+                let queries = query_state(&config, &read_pool).await?;
+                let (socket, realtime) = realtime(&config, &queries);
+                hub = Some(realtime);
+                openapi_routes((commands, zekka_query_api::apis(queries))).at("/api/v1/ws", socket)
             } else {
                 openapi_routes(commands)
             };
             Some((route, verifier))
         } else if services.queries() {
             let verifier = tokens::load_verifier(&config, &write_pool).await?;
+            let queries = query_state(&config, &read_pool).await?;
+            let (socket, realtime) = realtime(&config, &queries);
+            hub = Some(realtime);
             Some((
-                openapi_routes(zekka_query_api::apis(query_state(&config, &read_pool).await?)),
+                openapi_routes(zekka_query_api::apis(queries)).at("/api/v1/ws", socket),
                 verifier,
             ))
         } else {
@@ -220,6 +228,7 @@ impl App {
             projectors,
             mailer,
             checkpointer,
+            hub,
             config,
         })
     }
@@ -254,6 +263,10 @@ impl App {
                 shutdown.clone(),
             ))
         });
+        let hub = self.hub.map(|hub| {
+            let wakeup = wakeup::spawn_listener(self.config.database_url.clone(), shutdown.clone());
+            tokio::spawn(hub.run(wakeup, shutdown.clone()))
+        });
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -273,6 +286,11 @@ impl App {
         {
             tracing::error!(%error, "the mailer stopped abnormally");
         }
+        if let Some(hub) = hub
+            && let Err(error) = hub.await
+        {
+            tracing::error!(%error, "the real-time hub stopped abnormally");
+        }
         if let Some(checkpointer) = checkpointer
             && let Err(error) = checkpointer.await
         {
@@ -281,6 +299,16 @@ impl App {
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
     }
+}
+
+/// The WebSocket route and the hub that feeds it.
+fn realtime(config: &Config, queries: &Arc<QueryState>) -> (BoxEndpoint<'static>, Arc<Hub>) {
+    let hub = Hub::new(
+        queries.pool.clone(),
+        queries.personal.clone(),
+        config.realtime_queue,
+    );
+    (get(realtime_socket).data(hub.clone()).boxed(), hub)
 }
 
 async fn query_state(config: &Config, pool: &ReadPool) -> Result<Arc<QueryState>> {

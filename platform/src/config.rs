@@ -106,6 +106,9 @@ pub struct Config {
     pub email_verification_ttl: Duration,
     /// `MAIL_POLL_MS`: how often the mailer looks for unsent mail. Default 1000.
     pub mail_poll_interval: Duration,
+    /// `REALTIME_QUEUE`: messages queued per WebSocket before a client too
+    /// slow to read them is disconnected. Default 256.
+    pub realtime_queue: usize,
     /// `AUDIT_CHECKPOINT_SECONDS`: how often command-api signs a checkpoint
     /// of the event store's commit order (when events were added). Default 60.
     pub audit_checkpoint_interval: Duration,
@@ -280,6 +283,7 @@ impl Config {
                 parse("EMAIL_VERIFICATION_TTL_SECONDS", 2 * 24 * 3600)?.max(60),
             ),
             mail_poll_interval: Duration::from_millis(parse("MAIL_POLL_MS", 1000)?.max(10)),
+            realtime_queue: usize::try_from(parse("REALTIME_QUEUE", 256)?.max(1)).unwrap_or(256),
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),

@@ -21,6 +21,7 @@
 //! - [`redis`]: the optional Redis client.
 //! - [`secret_token`]: opaque random secrets kept only as digests.
 //! - [`shutdown`]: graceful shutdown as a value.
+//! - [`wakeup`]: the LISTEN connection that wakes event readers when events commit.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -43,6 +44,7 @@ pub mod secret_token;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tokens;
+pub mod wakeup;
 
 pub use config::Config;
 pub use problem::Problem;

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub projection_position: IntGaugeVec,
     /// Events committed to the store that a projection has not applied yet.
     pub projection_lag_events: IntGaugeVec,
+    /// WebSockets open on this process.
+    pub websocket_connections: prometheus::IntGauge,
     /// How long the oldest event a projection has not applied has waited.
     pub projection_lag_seconds: GaugeVec,
     /// Events applied, by projection.
@@ -123,6 +125,16 @@ impl Metrics {
                 "Committed events not yet applied by each projection",
                 &["projection"],
             ),
+            websocket_connections: {
+                // As in `counter`: a constant definition, registered once.
+                let metric =
+                    prometheus::IntGauge::new("websocket_connections", "WebSockets open on this process")
+                        .expect("valid gauge definition");
+                registry
+                    .register(Box::new(metric.clone()))
+                    .expect("metric registered once");
+                metric
+            },
             projection_lag_seconds: float_gauge(
                 &registry,
                 "projection_lag_seconds",

@@ -41,9 +41,11 @@ pub const ERASED: &str = "[erased]";
 /// The prefix of every sealed value (format version 1).
 const PREFIX: &str = "zk:s1:";
 
-/// How long an unwrapped key (or the knowledge that there is none) is kept
-/// in memory. An erasure in another process is seen within this time; the
-/// erased person's tokens are revoked at once, so they cannot write meanwhile.
+/// How long an unwrapped key is kept in memory for sealing (writes of the
+/// same person in a row). Opening never uses the cache, so an erasure shows
+/// everywhere at once; a process that seals with a key erased meanwhile
+/// writes something nobody can ever read, and the erased person's tokens are
+/// revoked at once anyway.
 const CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Whose a sealed field is.
@@ -338,40 +340,26 @@ impl PersonalData {
     }
 
     /// The data keys of `subjects` that still exist (erased people have
-    /// none), read through `client` when the cache does not have them.
+    /// none), read through `client` (or a pool connection). Never from the
+    /// cache: an erasure in another process must show at once.
     async fn keys_for_opening(
         &self,
         client: Option<&(impl GenericClient + Sync)>,
         subjects: &HashSet<Uuid>,
     ) -> Result<HashMap<Uuid, [u8; 32]>, PersonalDataError> {
-        let mut keys = HashMap::new();
-        let mut missing = Vec::new();
-        for subject in subjects {
-            match self.cached(*subject) {
-                Some(Some(key)) => {
-                    keys.insert(*subject, key);
-                }
-                Some(None) => {}
-                None => missing.push(*subject),
-            }
-        }
-        if missing.is_empty() {
-            return Ok(keys);
-        }
+        let wanted: Vec<Uuid> = subjects.iter().copied().collect();
         let sql = "SELECT subject, wrapped_key FROM personal_data_keys WHERE subject = ANY($1)";
         let rows = match client {
-            Some(client) => client.query(sql, &[&missing]).await?,
-            None => self.pool.get().await?.query(sql, &[&missing]).await?,
+            Some(client) => client.query(sql, &[&wanted]).await?,
+            None => self.pool.get().await?.query(sql, &[&wanted]).await?,
         };
+        let mut keys = HashMap::new();
         for row in rows {
             let subject: Uuid = row.try_get(0)?;
             let wrapped: Vec<u8> = row.try_get(1)?;
             if let Some(key) = self.unwrap_key(&wrapped, subject) {
                 keys.insert(subject, key);
             }
-        }
-        for subject in missing {
-            self.remember(subject, keys.get(&subject).copied());
         }
         Ok(keys)
     }

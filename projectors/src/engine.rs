@@ -13,7 +13,7 @@ use zekka_platform::problem::ErrorChain;
 use zekka_platform::shutdown::Shutdown;
 
 use crate::projection::{Projection, ProjectionError};
-use crate::wakeup::Wakeup;
+use zekka_platform::wakeup::Wakeup;
 
 /// What one [`Projector::run_once`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

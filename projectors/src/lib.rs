@@ -10,7 +10,6 @@
 //! # Layout
 //! - [`projection`]: the trait each read model implements.
 //! - [`engine`]: [`Projector`], which drives one projection batch by batch.
-//! - [`wakeup`]: the LISTEN connection that wakes projectors when events commit.
 //! - [`projections`]: the read models, one module each.
 //! - [`rebuild`]: rebuilding a projection into a shadow schema and swapping it in.
 //! - [`service`]: running every projection until shutdown.
@@ -21,7 +20,6 @@ pub mod projection;
 pub mod projections;
 pub mod rebuild;
 pub mod service;
-pub mod wakeup;
 
 pub use engine::{Outcome, Projector};
 pub use projection::{Projection, ProjectionError};

@@ -12,7 +12,7 @@ use crate::engine::Projector;
 use crate::projection::Projection;
 use crate::projections;
 use crate::rebuild;
-use crate::wakeup;
+use zekka_platform::wakeup;
 
 /// The projectors of one process.
 pub struct ProjectorService {

@@ -7,10 +7,12 @@
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
+//! - [`realtime`]: WebSocket push (`GET /api/v1/ws`).
 //! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
+pub mod realtime;
 pub mod routes;
 pub mod rows;
 pub mod state;

@@ -25,6 +25,7 @@ mod privacy;
 mod projections;
 mod projects;
 mod rate_limits;
+mod realtime;
 mod roles;
 mod sessions;
 mod split_services;

@@ -11,10 +11,24 @@ use super::database::TestDatabase;
 use super::http::{self, Response};
 
 /// The app of one test. Stops when dropped; its database is dropped after.
+/// Requests go through its [`Client`].
 pub struct TestApp {
-    pub addr: SocketAddr,
+    client: Client,
     trigger: ShutdownTrigger,
     pub db: TestDatabase,
+}
+
+/// Requests to a running service at `addr`, as a user of the API makes them.
+pub struct Client {
+    pub addr: SocketAddr,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 /// The Redis tests use: `TEST_REDIS_URL`, else the local one.
@@ -72,7 +86,11 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
 /// Starts every service on `db` with `config`.
 pub async fn spawn_on(db: TestDatabase, config: Config) -> TestApp {
     let (addr, trigger) = start_service(config, Services::All).await;
-    TestApp { addr, trigger, db }
+    TestApp {
+        client: Client { addr },
+        trigger,
+        db,
+    }
 }
 
 /// Starts `services` with `config`; they stop when the trigger is dropped or pulled.
@@ -99,7 +117,7 @@ pub struct User {
     pub email: String,
 }
 
-impl TestApp {
+impl Client {
     /// Sends a request, with a bearer token when given.
     pub async fn request(
         &self,
@@ -177,6 +195,26 @@ impl TestApp {
         .await
     }
 
+    /// Creates a project owned by `user`; returns (id, consistency token).
+    pub async fn project(&self, user: &User, name: &str) -> (String, String) {
+        let created = self
+            .request(
+                "POST",
+                "/api/v1/projects",
+                Some(&user.token),
+                Some(&json!({"name": name})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let body = created.json();
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["consistency_token"].as_str().expect("token").to_owned(),
+        )
+    }
+}
+
+impl TestApp {
     /// The newest mail of `purpose` to `recipient` in the outbox, waiting for it.
     pub async fn mail(&self, recipient: &str, purpose: &str) -> String {
         let client = self.db.connect().await;
@@ -195,24 +233,6 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         panic!("no {purpose} mail to {recipient}");
-    }
-
-    /// Creates a project owned by `user`; returns (id, consistency token).
-    pub async fn project(&self, user: &User, name: &str) -> (String, String) {
-        let created = self
-            .request(
-                "POST",
-                "/api/v1/projects",
-                Some(&user.token),
-                Some(&json!({"name": name})),
-            )
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text());
-        let body = created.json();
-        (
-            body["id"].as_str().expect("id").to_owned(),
-            body["consistency_token"].as_str().expect("token").to_owned(),
-        )
     }
 
     /// How many events the store holds.

@@ -1,4 +1,4 @@
-//! Waking projectors when events commit.
+//! Waking event readers (projectors, the real-time hub) when events commit.
 //!
 //! One dedicated connection per process `LISTEN`s on `zekka_events` (a
 //! trigger on `events` notifies at commit). Each notification bumps a
@@ -10,10 +10,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::shutdown::Shutdown;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
-use zekka_platform::shutdown::Shutdown;
 
 /// The channel the events trigger notifies.
 pub const CHANNEL: &str = "zekka_events";

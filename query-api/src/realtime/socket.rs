@@ -1,0 +1,369 @@
+//! `GET /api/v1/ws`: one socket's life. Authenticates the access token
+//! (header or `?token=`), answers `connection:established`, takes
+//! `subscribe`/`unsubscribe` for what the user may see, replays what a
+//! reconnecting client missed (`?after=<position>`), and forwards the hub's
+//! messages. Pings find dead peers; a revoked or expired token, or a queue
+//! that overflows, closes the socket with a reason.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig};
+use poem::web::{Data, Query};
+use poem::{IntoResponse, Request, Response, handler};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use zekka_platform::Problem;
+use zekka_platform::event_log::{Position, StoredEvent, Xid8};
+use zekka_platform::revocation::Revocations;
+use zekka_platform::tokens::{AccessClaims, TokenVerifier};
+
+use super::hub::{Hub, Subscriber};
+use super::messages;
+
+/// The largest message a client may send.
+pub const MAX_CLIENT_MESSAGE: usize = 16 * 1024;
+/// Between two pings; a peer silent for two of these is gone.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// How often the token's revocation is checked.
+const REVOCATION_CHECK: Duration = Duration::from_secs(2);
+/// Events replayed at most for one subscription of a reconnecting client.
+const MAX_REPLAY: i64 = 10_000;
+
+/// The query string of the upgrade request.
+#[derive(Debug, Deserialize)]
+pub struct SocketParams {
+    /// The access token, for clients that cannot set headers.
+    token: Option<String>,
+    /// The `position` of the last message received before a disconnect.
+    after: Option<i64>,
+}
+
+/// What a client may send.
+#[derive(Debug, Deserialize)]
+struct ClientMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    project_id: Option<Uuid>,
+    conversation_id: Option<Uuid>,
+}
+
+fn problem(problem: Problem) -> Response {
+    poem::Error::from(problem).into_response()
+}
+
+/// The WebSocket endpoint.
+#[handler]
+pub async fn realtime_socket(
+    req: &Request,
+    ws: WebSocket,
+    Query(params): Query<SocketParams>,
+    hub: Data<&Arc<Hub>>,
+    verifier: Data<&Arc<TokenVerifier>>,
+    revocations: Data<&Revocations>,
+) -> Response {
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or(params.token);
+    let Some(token) = bearer else {
+        return problem(Problem::unauthorized("an access token is required"));
+    };
+    let Ok(claims) = verifier.verify(&token) else {
+        return problem(Problem::unauthorized("the access token is invalid or expired"));
+    };
+    match revocations.is_revoked(&claims).await {
+        Ok(false) => {}
+        Ok(true) => return problem(Problem::unauthorized("the access token has been revoked")),
+        Err(_) => return problem(Problem::unavailable("cannot check the access token right now", 2)),
+    }
+    let after = match params.after {
+        Some(after) => match position_of(&hub, after).await {
+            Ok(Some(position)) => Some(position),
+            Ok(None) => return problem(Problem::bad_request("`after` is not the position of an event")),
+            Err(error) => return problem(error),
+        },
+        None => None,
+    };
+    let hub = hub.0.clone();
+    let revocations = revocations.0.clone();
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(MAX_CLIENT_MESSAGE);
+    config.max_frame_size = Some(MAX_CLIENT_MESSAGE);
+    ws.config(config)
+        .on_upgrade(move |socket| session(hub, claims, revocations, after, socket))
+        .into_response()
+}
+
+/// The commit-order position of the event at global position `after`.
+async fn position_of(hub: &Hub, after: i64) -> Result<Option<Position>, Problem> {
+    let client = hub.pool().get().await.map_err(Problem::from_pool)?;
+    let row = client
+        .query_opt(
+            "SELECT transaction_id FROM events WHERE global_position = $1",
+            &[&after],
+        )
+        .await
+        .map_err(Problem::from_db)?;
+    Ok(match row {
+        Some(row) => Some(Position {
+            transaction_id: row.try_get::<_, Xid8>(0).map_err(Problem::from_db)?,
+            global_position: after,
+        }),
+        None => None,
+    })
+}
+
+fn error_message(message: &str) -> Message {
+    Message::Text(json!({"type": "error:occurred", "data": {"message": message}}).to_string())
+}
+
+async fn session(
+    hub: Arc<Hub>,
+    claims: AccessClaims,
+    revocations: Revocations,
+    after: Option<Position>,
+    socket: poem::web::websocket::WebSocketStream,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (id, subscriber, mut queue) = hub.register(claims.user_id);
+    let established = json!({"type": "connection:established",
+                             "data": {"user_id": claims.user_id}, "position": hub.cursor().global_position});
+    if sink.send(Message::Text(established.to_string())).await.is_err() {
+        hub.unregister(id);
+        return;
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut revocation = tokio::time::interval(REVOCATION_CHECK);
+    let expires_in = (claims.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut silent_pings = 0_u32;
+    let close = loop {
+        tokio::select! {
+            message = queue.recv() => match message {
+                Some(message) => {
+                    if sink.send(Message::Text(message.text.to_string())).await.is_err() {
+                        break None;
+                    }
+                }
+                None => break None,
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    silent_pings = 0;
+                    for reply in handle(&hub, &subscriber, after, &text).await {
+                        if sink.send(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                Some(Ok(_)) => silent_pings = 0,
+            },
+            () = subscriber.overflow.notified() => {
+                break Some((CloseCode::Again, "too slow: the message queue overflowed; reconnect with ?after="));
+            }
+            _ = ping.tick() => {
+                if silent_pings >= 2 {
+                    break Some((CloseCode::Away, "no answer to pings"));
+                }
+                silent_pings += 1;
+                if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                    break None;
+                }
+            }
+            _ = revocation.tick() => {
+                if !matches!(revocations.is_revoked(&claims).await, Ok(false)) {
+                    break Some((CloseCode::Policy, "the access token was revoked"));
+                }
+            }
+            () = &mut expiry => break Some((CloseCode::Policy, "the access token expired")),
+        }
+        if subscriber.overflowed.load(Ordering::Relaxed) {
+            break Some((
+                CloseCode::Again,
+                "too slow: the message queue overflowed; reconnect with ?after=",
+            ));
+        }
+    };
+    hub.unregister(id);
+    if let Some((code, reason)) = close {
+        let _ = sink.send(Message::close_with(code, reason)).await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Answers one client message: subscriptions change, or an error.
+async fn handle(hub: &Hub, subscriber: &Subscriber, after: Option<Position>, text: &str) -> Vec<Message> {
+    let Ok(message) = serde_json::from_str::<ClientMessage>(text) else {
+        return vec![error_message(
+            "messages are {\"type\": \"subscribe\"|\"unsubscribe\", \"project_id\"|\"conversation_id\": …}",
+        )];
+    };
+    let subscribe = match message.kind.as_str() {
+        "subscribe" => true,
+        "unsubscribe" => false,
+        _ => return vec![error_message("unknown message type")],
+    };
+    let target = match (message.project_id, message.conversation_id) {
+        (Some(project), None) => Target::Project(project),
+        (None, Some(conversation)) => Target::Conversation(conversation),
+        _ => return vec![error_message("name exactly one of project_id or conversation_id")],
+    };
+    if !subscribe {
+        hub.subscribe(subscriber, |subs| match target {
+            Target::Project(p) => {
+                subs.projects.remove(&p);
+            }
+            Target::Conversation(c) => {
+                subs.conversations.remove(&c);
+            }
+        });
+        return Vec::new();
+    }
+    let project = match allowed(hub, subscriber.user_id, target).await {
+        Ok(Some(project)) => project,
+        Ok(None) => return vec![error_message("not found, or not yours to see")],
+        Err(_) => return vec![error_message("cannot check access right now; retry")],
+    };
+    let bound = hub.subscribe(subscriber, |subs| match target {
+        Target::Project(p) => {
+            subs.projects.insert(p);
+        }
+        Target::Conversation(c) => {
+            subs.conversations.insert(c, project);
+        }
+    });
+    match after {
+        Some(after) if after < bound => match replay(hub, target, project, after, bound).await {
+            Ok(messages) => messages,
+            Err(_) => vec![error_message("cannot replay what was missed; reload")],
+        },
+        _ => Vec::new(),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Project(Uuid),
+    Conversation(Uuid),
+}
+
+/// The project of `target` when `user` is a member of it.
+async fn allowed(hub: &Hub, user: Uuid, target: Target) -> Result<Option<Uuid>, String> {
+    let client = hub.pool().get().await.map_err(|e| e.to_string())?;
+    let row = match target {
+        Target::Project(project) => {
+            client
+                .query_opt(
+                    "SELECT project_id FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                    &[&project, &user],
+                )
+                .await
+        }
+        Target::Conversation(conversation) => {
+            client
+                .query_opt(
+                    "SELECT c.project_id FROM rm_conversations c
+                       JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $2
+                      WHERE c.conversation_id = $1",
+                    &[&conversation, &user],
+                )
+                .await
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    row.map(|r| r.try_get(0)).transpose().map_err(|e| e.to_string())
+}
+
+/// The messages of `target` after `after` up to `bound`, in order.
+async fn replay(
+    hub: &Hub,
+    target: Target,
+    project: Uuid,
+    after: Position,
+    bound: Position,
+) -> Result<Vec<Message>, String> {
+    let client = hub.pool().get().await.map_err(|e| e.to_string())?;
+    let conversation_id;
+    let (condition, stream): (&str, &(dyn tokio_postgres::types::ToSql + Sync)) = match target {
+        Target::Project(_) => (
+            "(e.aggregate_type, e.aggregate_id) IN
+                 (SELECT aggregate_type, aggregate_id FROM rm_streams WHERE project_id = $5)",
+            &project,
+        ),
+        Target::Conversation(c) => {
+            conversation_id = c.to_string();
+            (
+                "e.aggregate_type = 'Conversation' AND e.aggregate_id = $5",
+                &conversation_id,
+            )
+        }
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
+                        e.event_type, e.event_version, e.payload, e.recorded_at
+                   FROM events e
+                  WHERE (e.transaction_id, e.global_position) > ($1, $2)
+                    AND (e.transaction_id, e.global_position) <= ($3, $4)
+                    AND {condition}
+                  ORDER BY e.transaction_id, e.global_position
+                  LIMIT {MAX_REPLAY}"
+            ),
+            &[
+                &after.transaction_id,
+                &after.global_position,
+                &bound.transaction_id,
+                &bound.global_position,
+                stream,
+            ],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut events = rows
+        .iter()
+        .map(|row| {
+            let event_type: String = row.try_get(5)?;
+            let (event_version, payload) = zekka_domain::upcasting::upcast(
+                &event_type,
+                &row.try_get::<_, String>(6)?,
+                row.try_get::<_, Value>(7)?,
+            );
+            Ok(StoredEvent {
+                position: Position {
+                    transaction_id: row.try_get(0)?,
+                    global_position: row.try_get(1)?,
+                },
+                aggregate_type: row.try_get(2)?,
+                aggregate_id: row.try_get(3)?,
+                sequence: row.try_get(4)?,
+                event_type,
+                event_version,
+                payload,
+                recorded_at: row.try_get(8)?,
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map_err(|e| e.to_string())?;
+    hub.personal()
+        .open_events(&**client, &mut events)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(events
+        .iter()
+        .filter_map(|event| messages::outgoing(event, Some(project)))
+        .map(|m| Message::Text(m.text.to_string()))
+        .collect())
+}
