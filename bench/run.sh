@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release -p zekka -p zekka-bench
+# The websocket scenario holds thousands of sockets on both ends.
+ulimit -n 65536 2>/dev/null || true
 db="zekka_bench_$(date +%s)"
 port="${BENCH_PORT:-18181}"
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
@@ -25,4 +27,4 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo "# $(nproc) cores, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
-target/release/zekka-bench --addr "127.0.0.1:$port" "$@"
+ZEKKA_SERVER_PID="$server" target/release/zekka-bench --addr "127.0.0.1:$port" "$@"

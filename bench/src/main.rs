@@ -9,12 +9,14 @@
 //! - `setup`: accounts, sessions and resources a scenario needs.
 //! - `login_healthz`: the `login-healthz` scenario.
 //! - `send_message`: the `send-message` scenario.
+//! - `websocket`: the `websocket` scenario.
 #![forbid(unsafe_code)]
 
 mod login_healthz;
 mod report;
 mod send_message;
 mod setup;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,6 +49,23 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         probe_interval_ms: u64,
     },
+    /// Sockets subscribed to one conversation; delivery latency of messages
+    /// sent over REST, and the server's memory.
+    Websocket {
+        /// Sockets to hold open.
+        #[arg(long, default_value_t = 10_000)]
+        sockets: usize,
+        /// Messages to send.
+        #[arg(long, default_value_t = 100)]
+        messages: usize,
+        /// Messages per second.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// The server's process id, for its memory (`bench/run.sh` sets
+        /// `ZEKKA_SERVER_PID`).
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// SendMessage latency in a short and in a very long conversation.
     SendMessage {
         /// Messages in the long conversation before measuring.
@@ -78,6 +97,21 @@ async fn main() -> Result<()> {
                 concurrency,
                 duration: Duration::from_secs(seconds),
                 probe_interval: Duration::from_millis(probe_interval_ms),
+            })
+            .await
+        }
+        Scenario::Websocket {
+            sockets,
+            messages,
+            rate,
+            server_pid,
+        } => {
+            websocket::run(websocket::Options {
+                addr: cli.addr,
+                sockets,
+                messages,
+                rate,
+                server_pid: server_pid.or_else(|| std::env::var("ZEKKA_SERVER_PID").ok()?.parse().ok()),
             })
             .await
         }

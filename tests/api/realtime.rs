@@ -322,3 +322,34 @@ async fn a_client_that_never_reads_is_disconnected_and_the_others_still_get_ever
         "{closed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_socket_of_a_revoked_token_is_closed_within_seconds() {
+    let app = spawn_app_with(&[]).await;
+    let owner = app.user("owner").await;
+    let mut socket = connect(app.addr, &owner, None).await;
+    let logout = app
+        .request(
+            "POST",
+            "/api/v1/auth/logout",
+            Some(&owner.token),
+            Some(&json!({"refresh_token": owner.refresh_token})),
+        )
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    let mut closed = None;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(8), socket.next()).await {
+        match frame {
+            Ok(Message::Close(frame)) => {
+                closed = frame.map(|f| f.reason.to_string());
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        closed.as_deref().is_some_and(|reason| reason.contains("revoked")),
+        "{closed:?}"
+    );
+}

@@ -93,9 +93,15 @@ pub async fn realtime_socket(
     };
     let hub = hub.0.clone();
     let revocations = revocations.0.clone();
+    // Small buffers: tungstenite's defaults (128 KiB each way per socket)
+    // would cost over a gigabyte at 10,000 sockets. A socket whose unsent
+    // data passes the write limit fails its send and is closed.
     let mut config = WebSocketConfig::default();
     config.max_message_size = Some(MAX_CLIENT_MESSAGE);
     config.max_frame_size = Some(MAX_CLIENT_MESSAGE);
+    config.read_buffer_size = 4 * 1024;
+    config.write_buffer_size = 0;
+    config.max_write_buffer_size = 1024 * 1024;
     ws.config(config)
         .on_upgrade(move |socket| session(hub, claims, revocations, after, socket))
         .into_response()
