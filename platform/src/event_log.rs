@@ -147,28 +147,50 @@ pub async fn read_between(
             ],
         )
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            let event_type: String = row.try_get(5)?;
-            let (event_version, payload) = match row.try_get::<_, Option<Value>>(7)? {
-                Some(payload) => upcasting::upcast(&event_type, &row.try_get::<_, String>(6)?, payload),
-                None => (row.try_get(6)?, Value::Null),
-            };
-            Ok(StoredEvent {
-                position: Position {
-                    transaction_id: row.try_get(0)?,
-                    global_position: row.try_get(1)?,
-                },
-                aggregate_type: row.try_get(2)?,
-                aggregate_id: row.try_get(3)?,
-                sequence: row.try_get(4)?,
-                event_type,
-                event_version,
-                payload,
-                recorded_at: row.try_get(8)?,
-            })
+    rows.iter().map(StoredEvent::from_row).collect()
+}
+
+/// The columns [`StoredEvent::from_row`] reads, in its order (`e` is `events`).
+pub const EVENT_COLUMNS: &str =
+    "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
+    e.event_type, e.event_version, e.payload, e.recorded_at";
+
+impl Position {
+    /// The position in columns `at` (transaction id) and `at + 1` (global position).
+    ///
+    /// # Errors
+    /// When the columns are not of those types.
+    pub fn from_row(row: &tokio_postgres::Row, at: usize) -> Result<Self, tokio_postgres::Error> {
+        Ok(Self {
+            transaction_id: row.try_get(at)?,
+            global_position: row.try_get(at + 1)?,
         })
-        .collect()
+    }
+}
+
+impl StoredEvent {
+    /// An event from a row of [`EVENT_COLUMNS`] (a `NULL` payload reads as
+    /// `Null`), upcast to the current shape.
+    ///
+    /// # Errors
+    /// When the columns are not of those types.
+    pub fn from_row(row: &tokio_postgres::Row) -> Result<Self, tokio_postgres::Error> {
+        let event_type: String = row.try_get(5)?;
+        let (event_version, payload) = match row.try_get::<_, Option<Value>>(7)? {
+            Some(payload) => upcasting::upcast(&event_type, &row.try_get::<_, String>(6)?, payload),
+            None => (row.try_get(6)?, Value::Null),
+        };
+        Ok(Self {
+            position: Position::from_row(row, 0)?,
+            aggregate_type: row.try_get(2)?,
+            aggregate_id: row.try_get(3)?,
+            sequence: row.try_get(4)?,
+            event_type,
+            event_version,
+            payload,
+            recorded_at: row.try_get(8)?,
+        })
+    }
 }
 
 /// How many committed events lie after `after`: a projection's lag.

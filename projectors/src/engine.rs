@@ -188,10 +188,7 @@ impl Projector {
             )
             .await?;
         Ok(match row {
-            Some(row) => Position {
-                transaction_id: row.try_get(0)?,
-                global_position: row.try_get(1)?,
-            },
+            Some(row) => Position::from_row(&row, 0)?,
             None => Position::START,
         })
     }
@@ -278,10 +275,7 @@ impl Projector {
             self.ensure_checkpoint().await?;
             return Ok(Outcome::Idle);
         };
-        let from = Position {
-            transaction_id: row.try_get(0)?,
-            global_position: row.try_get(1)?,
-        };
+        let from = Position::from_row(&row, 0)?;
         let types = self.projection.aggregate_types();
         let events = match prefetched {
             // Read ahead by `drain_prefetching`: only valid right after `from`.

@@ -223,10 +223,7 @@ impl Hub {
             )
             .await?;
         Ok(match row {
-            Some(row) => Position {
-                transaction_id: row.try_get(0)?,
-                global_position: row.try_get(1)?,
-            },
+            Some(row) => Position::from_row(&row, 0)?,
             None => Position::START,
         })
     }

@@ -14,10 +14,10 @@ use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig};
 use poem::web::{Data, Query};
 use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 use zekka_platform::Problem;
-use zekka_platform::event_log::{Position, StoredEvent, Xid8};
+use zekka_platform::event_log::{EVENT_COLUMNS, Position, StoredEvent, Xid8};
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
@@ -319,9 +319,7 @@ async fn replay(
     let rows = client
         .query(
             &format!(
-                "SELECT e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
-                        e.event_type, e.event_version, e.payload, e.recorded_at
-                   FROM events e
+                "SELECT {EVENT_COLUMNS} FROM events e
                   WHERE (e.transaction_id, e.global_position) > ($1, $2)
                     AND (e.transaction_id, e.global_position) <= ($3, $4)
                     AND {condition}
@@ -340,28 +338,8 @@ async fn replay(
         .map_err(|e| e.to_string())?;
     let mut events = rows
         .iter()
-        .map(|row| {
-            let event_type: String = row.try_get(5)?;
-            let (event_version, payload) = zekka_domain::upcasting::upcast(
-                &event_type,
-                &row.try_get::<_, String>(6)?,
-                row.try_get::<_, Value>(7)?,
-            );
-            Ok(StoredEvent {
-                position: Position {
-                    transaction_id: row.try_get(0)?,
-                    global_position: row.try_get(1)?,
-                },
-                aggregate_type: row.try_get(2)?,
-                aggregate_id: row.try_get(3)?,
-                sequence: row.try_get(4)?,
-                event_type,
-                event_version,
-                payload,
-                recorded_at: row.try_get(8)?,
-            })
-        })
-        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+        .map(StoredEvent::from_row)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     hub.personal()
         .open_events(&**client, &mut events)
