@@ -264,7 +264,11 @@ impl App {
             ))
         });
         let hub = self.hub.map(|hub| {
-            let wakeup = wakeup::spawn_listener(self.config.database_url.clone(), shutdown.clone());
+            let wakeup = wakeup::spawn_listener_on(
+                self.config.database_url.clone(),
+                wakeup::PROJECTED_CHANNEL,
+                shutdown.clone(),
+            );
             tokio::spawn(hub.run(wakeup, shutdown.clone()))
         });
         tracing::info!(port = self.port, "zekka listening");

@@ -18,6 +18,10 @@ use tokio_postgres::{AsyncMessage, NoTls};
 /// The channel the events trigger notifies.
 pub const CHANNEL: &str = "zekka_events";
 
+/// The channel projectors notify when a batch commits (the real-time hub
+/// pushes only what is projected).
+pub const PROJECTED_CHANNEL: &str = "zekka_projected";
+
 /// A projector's view of the notifications.
 #[derive(Debug, Clone)]
 pub struct Wakeup(watch::Receiver<u64>);
@@ -35,15 +39,25 @@ impl Wakeup {
 
 /// Starts the listener; it runs until `shutdown`.
 pub fn spawn_listener(database_url: String, shutdown: Shutdown) -> Wakeup {
+    spawn_listener_on(database_url, CHANNEL, shutdown)
+}
+
+/// Starts a listener on `channel`; it runs until `shutdown`.
+pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: Shutdown) -> Wakeup {
     let (sender, receiver) = watch::channel(0_u64);
-    tokio::spawn(listen(database_url, sender, shutdown));
+    tokio::spawn(listen(database_url, channel, sender, shutdown));
     Wakeup(receiver)
 }
 
-async fn listen(database_url: String, sender: watch::Sender<u64>, mut shutdown: Shutdown) {
+async fn listen(
+    database_url: String,
+    channel: &'static str,
+    sender: watch::Sender<u64>,
+    mut shutdown: Shutdown,
+) {
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_triggered() {
-        let session = listen_once(&database_url, &sender);
+        let session = listen_once(&database_url, channel, &sender);
         tokio::select! {
             () = shutdown.wait() => return,
             result = session => {
@@ -60,11 +74,15 @@ async fn listen(database_url: String, sender: watch::Sender<u64>, mut shutdown: 
     }
 }
 
-async fn listen_once(database_url: &str, sender: &watch::Sender<u64>) -> Result<(), tokio_postgres::Error> {
+async fn listen_once(
+    database_url: &str,
+    channel: &str,
+    sender: &watch::Sender<u64>,
+) -> Result<(), tokio_postgres::Error> {
     let config = tokio_postgres::Config::from_str(database_url)?;
     let (client, mut connection) = config.connect(NoTls).await?;
     let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {CHANNEL}");
+    let statement = format!("LISTEN {channel}");
     let listen = client.batch_execute(&statement);
     // The connection must be polled for the LISTEN to complete.
     let mut listen = std::pin::pin!(listen);

@@ -315,6 +315,14 @@ impl Projector {
         };
         let last = events[applied - 1].position;
         self.advance(&tx, from, last, applied).await?;
+        if self.schema.is_none() {
+            // Delivered at commit: the real-time hub pushes what is projected.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&zekka_platform::wakeup::PROJECTED_CHANNEL, &self.checkpoint],
+            )
+            .await?;
+        }
         tx.commit().await?;
         METRICS
             .projection_events_applied

@@ -1,6 +1,7 @@
 //! The hub: one per query-api process. It follows the event stream itself
 //! (the gap-free catch-up order, only as far as the projections have
-//! applied, so a pushed event is already readable), turns events into
+//! applied, so a pushed event is already readable; projectors notify
+//! `zekka_projected` when a batch commits, and the hub polls besides), turns events into
 //! messages, and hands each to the sockets subscribed to its project or
 //! conversation without ever waiting for one: a socket whose queue is full
 //! is told to close. Every process runs its own hub, so sockets on every
