@@ -186,8 +186,9 @@ impl App {
             redis,
         });
         let timeout = config.request_timeout;
+        let idempotency_pool = services.commands().then(|| read_pool.clone());
         let endpoint = match route {
-            Some((route, verifier)) => http::with_ops_routes(route)
+            Some((route, verifier)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
                 .data(Arc::new(verifier))
                 .data(Revocations::new(ephemeral))
                 .data(readiness)
@@ -302,6 +303,16 @@ impl App {
         }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
+    }
+}
+
+/// `Idempotency-Key` on the writes, when this process serves them.
+fn with_idempotency(routes: Route, pool: Option<ReadPool>) -> BoxEndpoint<'static> {
+    match pool {
+        Some(pool) => routes
+            .around(move |ep, req| zekka_command_api::idempotency::idempotent(ep, req, pool.clone()))
+            .boxed(),
+        None => routes.boxed(),
     }
 }
 

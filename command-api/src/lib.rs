@@ -6,6 +6,7 @@
 //! # Layout
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
+//! - [`idempotency`]: `Idempotency-Key` on writes.
 //! - [`event_store`]: the postgres-es repository with personal data sealed at rest.
 //! - [`sessions`]: finding accounts, starting and rotating sessions, system roles.
 //! - [`conversations`]: facts conversation commands need (project access, message facts).
@@ -20,6 +21,7 @@ pub mod checkpointer;
 pub mod conversations;
 pub mod dispatch;
 pub mod event_store;
+pub mod idempotency;
 pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;

@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "projection operations",
         include_str!("../../migrations/0015_projection_operations.sql"),
     ),
+    (
+        16,
+        "idempotency",
+        include_str!("../../migrations/0016_idempotency.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

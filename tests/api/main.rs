@@ -15,6 +15,7 @@ mod binary;
 mod concurrency;
 mod conflicts;
 mod conversations;
+mod idempotency;
 mod lockout;
 mod mail;
 mod migrations;
