@@ -256,6 +256,12 @@ impl App {
                 shutdown.clone(),
             ))
         });
+        let sweeper = self.checkpointer.as_ref().map(|(pool, _)| {
+            tokio::spawn(zekka_command_api::idempotency::sweep_expired(
+                pool.clone(),
+                shutdown.clone(),
+            ))
+        });
         let checkpointer = self.checkpointer.map(|(pool, signer)| {
             tokio::spawn(zekka_command_api::checkpointer::run(
                 pool,
@@ -290,6 +296,11 @@ impl App {
             && let Err(error) = mailer.await
         {
             tracing::error!(%error, "the mailer stopped abnormally");
+        }
+        if let Some(sweeper) = sweeper
+            && let Err(error) = sweeper.await
+        {
+            tracing::error!(%error, "the idempotency-key sweeper stopped abnormally");
         }
         if let Some(hub) = hub
             && let Err(error) = hub.await
