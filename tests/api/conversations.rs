@@ -4,45 +4,14 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, User};
 use crate::support::{spawn_app, spawn_app_with};
-
-async fn conversation(app: &TestApp, user: &User, project: &str) -> (String, String) {
-    let started = app
-        .request(
-            "POST",
-            "/api/v1/conversations",
-            Some(&user.token),
-            Some(&json!({"project_id": project, "title": "Planning"})),
-        )
-        .await;
-    assert_eq!(started.status, 201, "{}", started.text());
-    let body = started.json();
-    (
-        body["id"].as_str().expect("id").to_owned(),
-        body["consistency_token"].as_str().expect("token").to_owned(),
-    )
-}
-
-async fn send(app: &TestApp, user: &User, conversation: &str, content: &str) -> Value {
-    let sent = app
-        .request(
-            "POST",
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            Some(&user.token),
-            Some(&json!({"content": content})),
-        )
-        .await;
-    assert_eq!(sent.status, 201, "{}", sent.text());
-    sent.json()
-}
 
 #[tokio::test]
 async fn a_thousand_messages_page_back_exactly_once_in_order_while_more_arrive() {
     let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60")]).await;
     let owner = app.user("chatty").await;
     let (project, _) = app.project(&owner, "Chat").await;
-    let (conversation, _) = conversation(&app, &owner, &project).await;
+    let (conversation, _) = app.conversation(&owner, &project, "Planning").await;
 
     // Three writers at once: the server re-decides on conflicts, nobody sees a 409.
     let writers = (0..3).map(|writer| {
@@ -50,7 +19,9 @@ async fn a_thousand_messages_page_back_exactly_once_in_order_while_more_arrive()
         async move {
             let mut last = String::new();
             for n in 0..334 {
-                let sent = send(app, owner, conversation, &format!("w{writer}-{n}")).await;
+                let sent = app
+                    .send_message(owner, conversation, &format!("w{writer}-{n}"))
+                    .await;
                 last = sent["consistency_token"].as_str().expect("token").to_owned();
             }
             last
@@ -74,7 +45,7 @@ async fn a_thousand_messages_page_back_exactly_once_in_order_while_more_arrive()
         async move {
             let mut n = 0;
             while !*stopped.borrow_and_update() {
-                send(app, owner, conversation, &format!("late-{n}")).await;
+                app.send_message(owner, conversation, &format!("late-{n}")).await;
                 n += 1;
             }
             n
@@ -144,9 +115,9 @@ async fn only_the_author_edits_an_admin_deletes_and_deleted_content_is_gone_ever
         Some(&json!({"user_id": author.id, "role": "member"})),
     )
     .await;
-    let (conversation, _) = conversation(&app, &owner, &project).await;
+    let (conversation, _) = app.conversation(&owner, &project, "Planning").await;
     let secret = "the launch code is 0000";
-    let message = send(&app, &author, &conversation, secret).await;
+    let message = app.send_message(&author, &conversation, secret).await;
     let message_id = message["id"].as_str().expect("id");
     let path = format!("/api/v1/conversations/{conversation}/messages/{message_id}");
 
@@ -222,9 +193,9 @@ async fn an_archived_conversation_refuses_new_messages_and_counts_show_in_stats(
     let app = spawn_app().await;
     let owner = app.user("archivist").await;
     let (project, _) = app.project(&owner, "Quiet").await;
-    let (conversation, _) = conversation(&app, &owner, &project).await;
-    send(&app, &owner, &conversation, "first").await;
-    send(&app, &owner, &conversation, "second").await;
+    let (conversation, _) = app.conversation(&owner, &project, "Planning").await;
+    app.send_message(&owner, &conversation, "first").await;
+    app.send_message(&owner, &conversation, "second").await;
     let archived = app
         .request(
             "DELETE",
@@ -289,7 +260,7 @@ async fn outsiders_and_viewers_cannot_reach_or_write_a_conversation() {
         Some(&json!({"user_id": viewer.id, "role": "viewer"})),
     )
     .await;
-    let (conversation, token) = conversation(&app, &owner, &project).await;
+    let (conversation, token) = app.conversation(&owner, &project, "Planning").await;
     let base = format!("/api/v1/conversations/{conversation}");
     for path in [
         base.clone(),
@@ -338,8 +309,8 @@ async fn bad_input_on_every_conversation_route_is_a_4xx_problem_and_appends_noth
     let app = spawn_app().await;
     let owner = app.user("strict").await;
     let (project, _) = app.project(&owner, "Strict").await;
-    let (conversation, _) = conversation(&app, &owner, &project).await;
-    let message = send(&app, &owner, &conversation, "hello").await;
+    let (conversation, _) = app.conversation(&owner, &project, "Planning").await;
+    let message = app.send_message(&owner, &conversation, "hello").await;
     let message_id = message["id"].as_str().expect("id");
     let bearer = format!("Bearer {}", owner.token);
     let headers = [
@@ -465,9 +436,9 @@ async fn the_stored_snapshot_equals_a_full_replay() {
     let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60")]).await;
     let owner = app.user("snapshotter").await;
     let (project, _) = app.project(&owner, "Snapshots").await;
-    let (conversation, _) = conversation(&app, &owner, &project).await;
+    let (conversation, _) = app.conversation(&owner, &project, "Planning").await;
     for n in 0..250 {
-        send(&app, &owner, &conversation, &format!("m{n}")).await;
+        app.send_message(&owner, &conversation, &format!("m{n}")).await;
     }
     let client = app.db.connect().await;
     let snapshot = client

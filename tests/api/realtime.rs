@@ -51,41 +51,26 @@ async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     }
 }
 
+/// The reason of the close frame the server sends within `wait`, if any.
+async fn close_reason<S>(socket: &mut WebSocketStream<S>, wait: Duration) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Ok(Some(frame)) = tokio::time::timeout(wait, socket.next()).await {
+        match frame {
+            Ok(Message::Close(frame)) => return frame.map(|f| f.reason.to_string()),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    None
+}
+
 async fn subscribe(socket: &mut Socket, body: Value) {
     socket
         .send(Message::Text(body.to_string().into()))
         .await
         .expect("send subscribe");
-}
-
-async fn conversation(app: &Client, user: &User, project: &str) -> (String, String) {
-    let started = app
-        .request(
-            "POST",
-            "/api/v1/conversations",
-            Some(&user.token),
-            Some(&json!({"project_id": project, "title": "Live"})),
-        )
-        .await;
-    assert_eq!(started.status, 201, "{}", started.text());
-    let body = started.json();
-    (
-        body["id"].as_str().expect("id").to_owned(),
-        body["consistency_token"].as_str().expect("token").to_owned(),
-    )
-}
-
-async fn send(app: &Client, user: &User, conversation: &str, content: &str) -> Value {
-    let sent = app
-        .request(
-            "POST",
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            Some(&user.token),
-            Some(&json!({"content": content})),
-        )
-        .await;
-    assert_eq!(sent.status, 201, "{}", sent.text());
-    sent.json()
 }
 
 #[tokio::test]
@@ -94,7 +79,7 @@ async fn messages_reach_subscribed_members_in_order_and_never_anyone_else() {
     let owner = app.user("owner").await;
     let stranger = app.user("stranger").await;
     let (project, _) = app.project(&owner, "Live project").await;
-    let (conversation, token) = conversation(&app, &owner, &project).await;
+    let (conversation, token) = app.conversation(&owner, &project, "Live").await;
     app.get_consistent(
         &format!("/api/v1/conversations/{conversation}"),
         &owner.token,
@@ -125,7 +110,9 @@ async fn messages_reach_subscribed_members_in_order_and_never_anyone_else() {
 
     let mut positions = Vec::new();
     for n in 0..50 {
-        let sent = send(&app, &owner, &conversation, &format!("live {n}")).await;
+        let sent = app
+            .send_message(&owner, &conversation, &format!("live {n}"))
+            .await;
         let pushed = next_of(&mut member, "message:received").await;
         assert_eq!(pushed["data"]["content"], format!("live {n}"), "{pushed}");
         assert_eq!(pushed["data"]["message_id"], sent["id"], "{pushed}");
@@ -156,7 +143,7 @@ async fn a_reconnect_with_after_replays_every_missed_event_once_in_order_then_li
     let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60")]).await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Reconnecting").await;
-    let (conversation, token) = conversation(&app, &owner, &project).await;
+    let (conversation, token) = app.conversation(&owner, &project, "Live").await;
     app.get_consistent(
         &format!("/api/v1/conversations/{conversation}"),
         &owner.token,
@@ -166,7 +153,7 @@ async fn a_reconnect_with_after_replays_every_missed_event_once_in_order_then_li
     let mut socket = connect(app.addr, &owner, None).await;
     subscribe(&mut socket, json!({"type": "subscribe", "project_id": project})).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    send(&app, &owner, &conversation, "before the drop").await;
+    app.send_message(&owner, &conversation, "before the drop").await;
     let last_seen = next_of(&mut socket, "message:received").await["position"]
         .as_i64()
         .expect("position");
@@ -174,9 +161,13 @@ async fn a_reconnect_with_after_replays_every_missed_event_once_in_order_then_li
 
     let mut missed = Vec::new();
     for n in 0..20 {
-        missed.push(send(&app, &owner, &conversation, &format!("missed {n}")).await["id"].clone());
+        missed.push(
+            app.send_message(&owner, &conversation, &format!("missed {n}"))
+                .await["id"]
+                .clone(),
+        );
     }
-    let last = send(&app, &owner, &conversation, "missed last").await;
+    let last = app.send_message(&owner, &conversation, "missed last").await;
     missed.push(last["id"].clone());
     // Let the projections and the hub pass them.
     app.get_consistent(
@@ -197,7 +188,7 @@ async fn a_reconnect_with_after_replays_every_missed_event_once_in_order_then_li
     }
     assert_eq!(replayed, missed, "every missed message once, in order");
     // Then live ones, and nothing replayed twice.
-    send(&app, &owner, &conversation, "live again").await;
+    app.send_message(&owner, &conversation, "live again").await;
     let live = next_of(&mut socket, "message:received").await;
     assert_eq!(live["data"]["content"], "live again", "{live}");
 }
@@ -217,7 +208,7 @@ async fn sockets_on_two_query_api_processes_receive_every_event() {
     let app = Client { addr: writes };
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Split").await;
-    let (conversation, token) = conversation(&app, &owner, &project).await;
+    let (conversation, token) = app.conversation(&owner, &project, "Live").await;
     // Wait until the read side knows the conversation.
     let reader = Client { addr: first };
     reader
@@ -240,7 +231,8 @@ async fn sockets_on_two_query_api_processes_receive_every_event() {
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     for n in 0..10 {
-        send(&app, &owner, &conversation, &format!("to both {n}")).await;
+        app.send_message(&owner, &conversation, &format!("to both {n}"))
+            .await;
     }
     for socket in &mut sockets {
         for n in 0..10 {
@@ -255,7 +247,7 @@ async fn a_client_that_never_reads_is_disconnected_and_the_others_still_get_ever
     let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60"), ("REALTIME_QUEUE", "64")]).await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Firehose").await;
-    let (conversation, token) = conversation(&app, &owner, &project).await;
+    let (conversation, token) = app.conversation(&owner, &project, "Live").await;
     app.get_consistent(
         &format!("/api/v1/conversations/{conversation}"),
         &owner.token,
@@ -298,23 +290,13 @@ async fn a_client_that_never_reads_is_disconnected_and_the_others_still_get_ever
     };
     let writing = async {
         for _ in 0..count {
-            send(&app, &owner, &conversation, &big).await;
+            app.send_message(&owner, &conversation, &big).await;
         }
     };
     tokio::join!(reading, writing);
 
     // The stalled socket was closed with a reason.
-    let mut closed = None;
-    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(10), stalled.next()).await {
-        match frame {
-            Ok(Message::Close(frame)) => {
-                closed = frame.map(|f| f.reason.to_string());
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    let closed = close_reason(&mut stalled, Duration::from_secs(10)).await;
     assert!(
         closed
             .as_deref()
@@ -337,17 +319,7 @@ async fn a_socket_of_a_revoked_token_is_closed_within_seconds() {
         )
         .await;
     assert_eq!(logout.status, 204, "{}", logout.text());
-    let mut closed = None;
-    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(8), socket.next()).await {
-        match frame {
-            Ok(Message::Close(frame)) => {
-                closed = frame.map(|f| f.reason.to_string());
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
+    let closed = close_reason(&mut socket, Duration::from_secs(8)).await;
     assert!(
         closed.as_deref().is_some_and(|reason| reason.contains("revoked")),
         "{closed:?}"

@@ -195,6 +195,39 @@ impl Client {
         .await
     }
 
+    /// Starts a conversation titled `title` in `project`; returns (id,
+    /// consistency token).
+    pub async fn conversation(&self, user: &User, project: &str, title: &str) -> (String, String) {
+        let started = self
+            .request(
+                "POST",
+                "/api/v1/conversations",
+                Some(&user.token),
+                Some(&json!({"project_id": project, "title": title})),
+            )
+            .await;
+        assert_eq!(started.status, 201, "{}", started.text());
+        let body = started.json();
+        (
+            body["id"].as_str().expect("id").to_owned(),
+            body["consistency_token"].as_str().expect("token").to_owned(),
+        )
+    }
+
+    /// Sends `content` to `conversation` as `user`; returns the answer's body.
+    pub async fn send_message(&self, user: &User, conversation: &str, content: &str) -> Value {
+        let sent = self
+            .request(
+                "POST",
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                Some(&user.token),
+                Some(&json!({"content": content})),
+            )
+            .await;
+        assert_eq!(sent.status, 201, "{}", sent.text());
+        sent.json()
+    }
+
     /// Creates a project owned by `user`; returns (id, consistency token).
     pub async fn project(&self, user: &User, name: &str) -> (String, String) {
         let created = self
