@@ -89,7 +89,7 @@ pub async fn run(options: Options) -> Result<()> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let result = json!({
-        "scenario": "login-healthz",
+        "scenario": "login-storm",
         "concurrency": options.concurrency,
         "seconds": seconds,
         "logins": report::summary(&logins),

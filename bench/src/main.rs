@@ -6,13 +6,21 @@
 //!
 //! # Layout
 //! - `report`: HDR histograms and the output.
+//! - `load`: the drivers (closed loop, fixed rate) scenarios plug a plan into.
 //! - `setup`: accounts, sessions and resources a scenario needs.
-//! - `login_healthz`: the `login-healthz` scenario.
-//! - `send_message`: the `send-message` scenario.
-//! - `websocket`: the `websocket` scenario.
+//! - one module per scenario: `limit` (pgbench ceiling), `commands`
+//!   (with the server's peak memory), `send_message` (`stream-length`),
+//!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`.
+//!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture).
 #![forbid(unsafe_code)]
 
+mod commands;
+mod doc;
+mod lag;
+mod limit;
+mod load;
 mod login_healthz;
+mod queries;
 mod report;
 mod send_message;
 mod setup;
@@ -37,8 +45,69 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Rewrites the summary in docs/performance.md from a run's JSON lines
+    /// (what `bench/all.sh` ends with).
+    Report {
+        /// The JSON lines, one per scenario (other lines are skipped).
+        #[arg(long)]
+        results: std::path::PathBuf,
+        /// The page to rewrite.
+        #[arg(long, default_value = "docs/performance.md")]
+        doc: std::path::PathBuf,
+    },
+    /// SendMessage and RecordTokenUsage over HTTP from many clients, next to
+    /// the pgbench ceiling measured right before; the server's peak memory.
+    Commands {
+        /// Concurrent connections (and pgbench clients).
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Skip the pgbench ceiling.
+        #[arg(long)]
+        no_ceiling: bool,
+    },
+    /// PostgreSQL's own ceiling for a command-shaped append (pgbench).
+    Limit {
+        /// Concurrent pgbench clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds per script.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// Time from a command's 201 to its effect in the read model, at a
+    /// steady rate of SendMessage.
+    Lag {
+        /// Commands per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Connections sending.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
+    /// Project stats and analytics routes at a fixed rate.
+    Queries {
+        /// Requests per second.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Connections sending.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Usage records in the project's history.
+        #[arg(long, default_value_t = 3000)]
+        usage_records: usize,
+    },
     /// Concurrent sign-ins while probing `GET /healthz` latency.
-    LoginHealthz {
+    #[command(alias = "login-healthz")]
+    LoginStorm {
         /// Sign-ins in flight at once.
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
@@ -67,7 +136,8 @@ enum Scenario {
         server_pid: Option<u32>,
     },
     /// SendMessage latency in a short and in a very long conversation.
-    SendMessage {
+    #[command(alias = "send-message")]
+    StreamLength {
         /// Messages in the long conversation before measuring.
         #[arg(long, default_value_t = 100_000)]
         long: u64,
@@ -86,8 +156,53 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    let server_pid_from_env = std::env::var("ZEKKA_SERVER_PID").ok().and_then(|pid| pid.parse().ok());
     match cli.scenario {
-        Scenario::LoginHealthz {
+        Scenario::Report { results, doc } => doc::run(&results, &doc),
+        Scenario::Commands {
+            clients,
+            seconds,
+            no_ceiling,
+        } => {
+            commands::run(commands::Options {
+                addr: cli.addr,
+                clients,
+                seconds,
+                ceiling: !no_ceiling,
+                server_pid: server_pid_from_env,
+            })
+            .await
+        }
+        Scenario::Limit { clients, seconds } => limit::run(&limit::Options { clients, seconds }),
+        Scenario::Lag {
+            rate,
+            seconds,
+            connections,
+        } => {
+            lag::run(lag::Options {
+                addr: cli.addr,
+                rate,
+                seconds,
+                connections,
+            })
+            .await
+        }
+        Scenario::Queries {
+            rate,
+            seconds,
+            connections,
+            usage_records,
+        } => {
+            queries::run(queries::Options {
+                addr: cli.addr,
+                rate,
+                seconds,
+                connections,
+                usage_records,
+            })
+            .await
+        }
+        Scenario::LoginStorm {
             concurrency,
             seconds,
             probe_interval_ms,
@@ -111,11 +226,11 @@ async fn main() -> Result<()> {
                 sockets,
                 messages,
                 rate,
-                server_pid: server_pid.or_else(|| std::env::var("ZEKKA_SERVER_PID").ok()?.parse().ok()),
+                server_pid: server_pid.or(server_pid_from_env),
             })
             .await
         }
-        Scenario::SendMessage {
+        Scenario::StreamLength {
             long,
             short,
             samples,

@@ -57,3 +57,17 @@ pub fn print_header() {
         "series", "count", "per s", "p50 ms", "p90 ms", "p99 ms", "max ms"
     );
 }
+
+/// Peak and current resident memory of `pid`, in MiB.
+pub fn server_memory(pid: Option<u32>) -> Option<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}

@@ -118,7 +118,7 @@ pub async fn run(options: Options) -> Result<()> {
     let short_p50 = short_latency.value_at_quantile(0.5) as f64;
     let long_p50 = long_latency.value_at_quantile(0.5) as f64;
     let result = json!({
-        "scenario": "send-message",
+        "scenario": "stream-length",
         "short_length": options.short,
         "long_length": options.long,
         "samples": options.samples,

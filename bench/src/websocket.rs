@@ -31,19 +31,6 @@ pub struct Options {
     pub server_pid: Option<u32>,
 }
 
-/// Peak and current resident memory of `pid`, in MiB.
-fn memory(pid: Option<u32>) -> Option<(f64, f64)> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
-}
 
 /// Runs the scenario and prints its results.
 ///
@@ -67,7 +54,7 @@ pub async fn run(options: Options) -> Result<()> {
     )
     .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = memory(options.server_pid);
+    let before = report::server_memory(options.server_pid);
 
     // When each message was sent, by its content.
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
@@ -116,7 +103,7 @@ pub async fn run(options: Options) -> Result<()> {
     }
     let open_seconds = opened.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let with_sockets = memory(options.server_pid);
+    let with_sockets = report::server_memory(options.server_pid);
 
     let mut sender = Connection::open(options.addr).await?;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
@@ -142,7 +129,7 @@ pub async fn run(options: Options) -> Result<()> {
             bail!("send answered {}", answer.status);
         }
         if n % 50 == 0
-            && let Some((hwm, _)) = memory(options.server_pid)
+            && let Some((hwm, _)) = report::server_memory(options.server_pid)
         {
             peak = peak.max(hwm);
         }
@@ -160,7 +147,7 @@ pub async fn run(options: Options) -> Result<()> {
             _ => lost_sockets += 1,
         }
     }
-    let after = memory(options.server_pid);
+    let after = report::server_memory(options.server_pid);
     let histogram = latencies
         .lock()
         .map(|h| h.clone())

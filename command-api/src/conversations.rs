@@ -35,7 +35,11 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn owning_project(&self, aggregate_type: &str, id: Uuid) -> Result<Option<Uuid>, Problem> {
+    pub async fn owning_project(&self, aggregate_type: &'static str, id: Uuid) -> Result<Option<Uuid>, Problem> {
+        // A stream's first event never changes: once read, the owner is kept.
+        if let Some(project) = self.owners.get(&(aggregate_type, id)) {
+            return Ok(Some(project));
+        }
         let project: Option<Option<String>> = sqlx::query_scalar(
             "SELECT payload -> event_type ->> 'project_id' FROM events
               WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
@@ -45,7 +49,11 @@ impl CommandState {
         .fetch_optional(&self.pool)
         .await
         .map_err(Problem::from_sqlx)?;
-        Ok(project.flatten().and_then(|p| Uuid::parse_str(&p).ok()))
+        let project = project.flatten().and_then(|p| Uuid::parse_str(&p).ok());
+        if let Some(project) = project {
+            self.owners.put((aggregate_type, id), project);
+        }
+        Ok(project)
     }
 
     /// Who wrote `message_id` and whether it was deleted, with the

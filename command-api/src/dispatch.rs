@@ -16,7 +16,7 @@ use zekka_platform::event_log::{Position, Xid8};
 use zekka_platform::http::{ClientInfo, RequestId};
 use zekka_platform::metrics::METRICS;
 
-use crate::event_store::Cqrs;
+use crate::event_store::{Cqrs, recording_appends};
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
@@ -77,20 +77,46 @@ pub async fn execute<A>(
     context: &CommandContext,
 ) -> Result<ConsistencyToken, Problem>
 where
-    A: Aggregate,
+    A: Aggregate + Clone,
+    A::Command: Clone,
     A::Error: Refusal,
 {
-    run(cqrs, aggregate_id, command, name, context)
-        .await
-        .map_err(refused)?;
-    last_position(pool, A::TYPE, aggregate_id).await
+    let (outcome, appended) = recording_appends(run(cqrs, aggregate_id, command, name, context)).await;
+    outcome.map_err(refused)?;
+    token(pool, A::TYPE, aggregate_id, appended).await
 }
 
-/// Executes `command` with the request's metadata and counts it, leaving the
-/// outcome to the caller (for flows that branch on the domain's refusal).
+/// The consistency token of a command's answer: the position of the last
+/// event it appended, or (when it appended nothing) of the stream's last.
 ///
 /// # Errors
-/// As `cqrs-es` reports them.
+/// 503 or 500 when the database fails.
+pub async fn token(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    appended: Option<Position>,
+) -> Result<ConsistencyToken, Problem> {
+    match appended {
+        Some(position) => Ok(ConsistencyToken(position)),
+        None => last_position(pool, aggregate_type, aggregate_id).await,
+    }
+}
+
+/// How often a command is decided again, on the stream as it now is, when
+/// another writer appended to it first. Every command is safe to decide
+/// again: none carries a version the client saw, so the second decision is
+/// what the request asked for (a session refresh decided again sees its
+/// token rotated, which is reuse).
+const CONFLICT_ATTEMPTS: usize = 4;
+
+/// Executes `command` with the request's metadata and counts it, deciding
+/// it again (a bounded number of times, with jittered back-off) when another
+/// writer appended to the stream first; the outcome is left to the caller
+/// (for flows that branch on the domain's refusal).
+///
+/// # Errors
+/// As `cqrs-es` reports them; a conflict only when every attempt met one.
 pub async fn run<A>(
     cqrs: &Cqrs<A>,
     aggregate_id: &str,
@@ -99,21 +125,32 @@ pub async fn run<A>(
     context: &CommandContext,
 ) -> Result<(), AggregateError<A::Error>>
 where
-    A: Aggregate,
+    A: Aggregate + Clone,
+    A::Command: Clone,
 {
     let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
-    let result = cqrs
-        .execute_with_metadata(aggregate_id, command, context.metadata(name))
-        .instrument(span)
-        .await;
-    let outcome = match &result {
-        Ok(()) => "ok",
-        Err(AggregateError::UserError(_)) => "rejected",
-        Err(AggregateError::AggregateConflict) => "conflict",
-        Err(_) => "error",
-    };
-    METRICS.commands.with_label_values(&[name, outcome]).inc();
-    result
+    let mut attempt = 1;
+    loop {
+        let result = cqrs
+            .execute_with_metadata(aggregate_id, command.clone(), context.metadata(name))
+            .instrument(span.clone())
+            .await;
+        if matches!(result, Err(AggregateError::AggregateConflict)) && attempt < CONFLICT_ATTEMPTS {
+            METRICS.commands.with_label_values(&[name, "retried"]).inc();
+            let jitter = u64::try_from(Uuid::new_v4().as_u128() % 4000).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_micros(500 * (1 << attempt) + jitter)).await;
+            attempt += 1;
+            continue;
+        }
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(AggregateError::UserError(_)) => "rejected",
+            Err(AggregateError::AggregateConflict) => "conflict",
+            Err(_) => "error",
+        };
+        METRICS.commands.with_label_values(&[name, outcome]).inc();
+        return result;
+    }
 }
 
 /// The one mapping of command failures onto answers.
@@ -211,7 +248,8 @@ pub async fn run_serialized<A, F, Fut>(
     build: F,
 ) -> Result<Result<(), AggregateError<A::Error>>, Problem>
 where
-    A: Aggregate,
+    A: Aggregate + Clone,
+    A::Command: Clone,
     F: Fn() -> Fut,
     Fut: Future<Output = Result<A::Command, Problem>>,
 {
@@ -220,11 +258,8 @@ where
     loop {
         let command = build().await?;
         let outcome = run(cqrs, aggregate_id, command, name, context).await;
-        let retryable = match &outcome {
-            Err(AggregateError::AggregateConflict) => true,
-            Err(AggregateError::UserError(error)) => retry_on(error),
-            _ => false,
-        };
+        // `run` has already decided again on conflicts.
+        let retryable = matches!(&outcome, Err(AggregateError::UserError(error)) if retry_on(error));
         if !retryable || attempt == ATTEMPTS {
             return Ok(outcome);
         }

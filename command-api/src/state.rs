@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use async_trait::async_trait;
-use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, CqrsFramework, EventEnvelope, Query};
 use sqlx::PgPool;
+use uuid::Uuid;
 use zekka_domain::agent::Agent;
 use zekka_domain::conflict::Conflict;
 use zekka_domain::conversation::Conversation;
@@ -18,7 +18,7 @@ use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
 
-use crate::event_store::{Cqrs, SealingRepository, Store};
+use crate::event_store::{BoundedCache, Cqrs, Store, StorePolicy};
 use crate::keyed_lock::KeyedLocks;
 use zekka_platform::database::ReadPool;
 use zekka_platform::ephemeral::Ephemeral;
@@ -75,6 +75,9 @@ pub struct CommandState {
     /// Queues this process's writers to one busy aggregate (a conversation,
     /// a project charged for usage).
     pub write_locks: KeyedLocks,
+    /// The project that owns a conversation, agent or conflict (from its
+    /// stream's first event, which never changes).
+    pub owners: BoundedCache<(&'static str, Uuid), Uuid>,
 }
 
 /// Aggregates with unbounded streams (conversations, projects charged for
@@ -96,33 +99,29 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
     }
 }
 
-/// What builds the frameworks and stores: one repository kind, sealing
-/// personal data, over one pool, with every upcaster.
+/// What builds the frameworks and stores: one store kind, sealing personal
+/// data, over one pool, with every upcaster.
 struct Stores {
     pool: PgPool,
     personal: Arc<PersonalData>,
+    cached: usize,
 }
 
 impl Stores {
-    fn repository(&self) -> SealingRepository {
-        SealingRepository::new(self.pool.clone(), self.personal.clone())
+    fn store<A: Aggregate + Clone>(&self, snapshot_every: Option<usize>) -> Store<A> {
+        Store::new(
+            self.pool.clone(),
+            self.personal.clone(),
+            upcasting::upcasters(),
+            StorePolicy {
+                snapshot_every,
+                cached: self.cached,
+            },
+        )
     }
 
-    fn store<A: Aggregate>(&self) -> Store<A> {
-        PersistedEventStore::new_event_store(self.repository()).with_upcasters(upcasting::upcasters())
-    }
-
-    fn snapshot_store<A: Aggregate>(&self) -> Store<A> {
-        PersistedEventStore::new_snapshot_store(self.repository(), SNAPSHOT_EVERY)
-            .with_upcasters(upcasting::upcasters())
-    }
-
-    fn framework<A: Aggregate<Services = ()> + 'static>(&self) -> Cqrs<A> {
-        CqrsFramework::new(self.store(), vec![Box::new(AppendMetrics)], ())
-    }
-
-    fn snapshot_framework<A: Aggregate<Services = ()> + 'static>(&self) -> Cqrs<A> {
-        CqrsFramework::new(self.snapshot_store(), vec![Box::new(AppendMetrics)], ())
+    fn framework<A: Aggregate<Services = ()> + Clone + 'static>(store: &Store<A>) -> Cqrs<A> {
+        CqrsFramework::new(store.clone(), vec![Box::new(AppendMetrics)], ())
     }
 }
 
@@ -143,21 +142,27 @@ impl CommandState {
         let stores = Stores {
             pool: pool.clone(),
             personal: personal.clone(),
+            cached: config.aggregate_cache,
         };
+        let project_store = stores.store(Some(SNAPSHOT_EVERY));
+        let pricing_store = stores.store(None);
+        let preferences_store = stores.store(None);
+        let user_store = stores.store(None);
+        let session_store = stores.store(None);
         let state = Arc::new(Self {
-            projects: stores.snapshot_framework(),
-            users: stores.framework(),
-            sessions: stores.framework(),
-            conversations: stores.snapshot_framework(),
-            preferences: stores.framework(),
-            pricing: stores.framework(),
-            agents: stores.framework(),
-            conflicts: stores.framework(),
-            pricing_store: stores.store(),
-            project_store: stores.snapshot_store(),
-            preferences_store: stores.store(),
-            user_store: stores.store(),
-            session_store: stores.store(),
+            projects: Stores::framework(&project_store),
+            users: Stores::framework(&user_store),
+            sessions: Stores::framework(&session_store),
+            conversations: Stores::framework(&stores.store(Some(SNAPSHOT_EVERY))),
+            preferences: Stores::framework(&preferences_store),
+            pricing: Stores::framework(&pricing_store),
+            agents: Stores::framework(&stores.store(None)),
+            conflicts: Stores::framework(&stores.store(None)),
+            pricing_store,
+            project_store,
+            preferences_store,
+            user_store,
+            session_store,
             signer,
             personal,
             revocations: Revocations::new(ephemeral.clone()),
@@ -165,6 +170,7 @@ impl CommandState {
             ephemeral,
             config: config.clone(),
             write_locks: KeyedLocks::default(),
+            owners: BoundedCache::new(config.aggregate_cache.saturating_mul(4)),
             pool,
         });
         state.seed_default_prices().await?;

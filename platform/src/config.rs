@@ -109,6 +109,10 @@ pub struct Config {
     /// `REALTIME_QUEUE`: messages queued per WebSocket before a client too
     /// slow to read them is disconnected. Default 256.
     pub realtime_queue: usize,
+    /// `AGGREGATE_CACHE`: how many aggregates of each type command-api keeps
+    /// the last known state of in memory (a load then reads only newer
+    /// events). Default 10,000.
+    pub aggregate_cache: usize,
     /// `AUDIT_CHECKPOINT_SECONDS`: how often command-api signs a checkpoint
     /// of the event store's commit order (when events were added). Default 60.
     pub audit_checkpoint_interval: Duration,
@@ -284,6 +288,7 @@ impl Config {
             ),
             mail_poll_interval: Duration::from_millis(parse("MAIL_POLL_MS", 1000)?.max(10)),
             realtime_queue: usize::try_from(parse("REALTIME_QUEUE", 256)?.max(1)).unwrap_or(256),
+            aggregate_cache: usize::try_from(parse("AGGREGATE_CACHE", 10_000)?.max(1)).unwrap_or(10_000),
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),

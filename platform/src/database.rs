@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "idempotency",
         include_str!("../../migrations/0016_idempotency.sql"),
     ),
+    (
+        17,
+        "one snapshot per stream",
+        include_str!("../../migrations/0017_one_snapshot_per_stream.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -199,7 +199,11 @@ impl Problem {
     /// A write-side (sqlx) database error: 503 when unreachable, 500 otherwise.
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+                tracing::warn!(error = %ErrorChain(&error), "database unavailable");
+                Self::unavailable("the database is unavailable; retry shortly", 2)
+            }
+            sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(unavailable_sqlstate) => {
                 tracing::warn!(error = %ErrorChain(&error), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly", 2)
             }
@@ -317,4 +321,10 @@ impl fmt::Display for ErrorChain<'_> {
         }
         Ok(())
     }
+}
+
+/// SQLSTATEs of a server going away or refusing work for now (connection
+/// failure, shutdown or recovery, out of resources): worth a retry, not a bug.
+pub fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
 }

@@ -18,6 +18,7 @@ use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
+use crate::event_store::recording_appends;
 use crate::state::CommandState;
 
 /// Directing agents.
@@ -345,7 +346,7 @@ impl AgentCommandApi {
         };
         let context = CommandContext::of(req, Some(actor));
         let project_key = project_id.to_string();
-        let outcome = dispatch::run_serialized::<Project, _, _>(
+        let (outcome, appended) = recording_appends(dispatch::run_serialized::<Project, _, _>(
             &state.write_locks,
             project_id,
             &state.projects,
@@ -354,8 +355,9 @@ impl AgentCommandApi {
             &context,
             |_| false,
             || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
-        )
-        .await?;
+        ))
+        .await;
+        let outcome = outcome?;
         match outcome {
             Ok(()) => {}
             Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {
@@ -370,7 +372,7 @@ impl AgentCommandApi {
             }
             Err(error) => return Err(dispatch::refused(error)),
         }
-        let token = dispatch::last_position(&state.pool, "Project", &project_key)
+        let token = dispatch::token(&state.pool, "Project", &project_key, appended)
             .await?
             .to_string();
         let project = state

@@ -288,13 +288,9 @@ impl AuthApi {
             now,
         };
         let id = session_id.to_string();
-        // One retry on a concurrent write: the second decision then sees the
-        // token as already rotated, which is reuse.
-        let mut outcome =
-            dispatch::run(&state.sessions, &id, command.clone(), "RefreshSession", &context).await;
-        if matches!(outcome, Err(AggregateError::AggregateConflict)) {
-            outcome = dispatch::run(&state.sessions, &id, command, "RefreshSession", &context).await;
-        }
+        // On a concurrent write `run` decides again, and the second decision
+        // sees the token as already rotated, which is reuse.
+        let outcome = dispatch::run(&state.sessions, &id, command, "RefreshSession", &context).await;
         match outcome {
             Ok(()) => {}
             Err(AggregateError::UserError(SessionError::TokenReused)) => {

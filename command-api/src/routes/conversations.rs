@@ -16,6 +16,7 @@ use zekka_platform::consistency::ConsistencyToken;
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
+use crate::event_store::recording_appends;
 use crate::state::CommandState;
 
 /// Conversations and their messages.
@@ -101,7 +102,7 @@ impl ConversationCommandApi {
     {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let id = conversation_id.to_string();
-        dispatch::run_serialized::<Conversation, _, _>(
+        let (outcome, appended) = recording_appends(dispatch::run_serialized::<Conversation, _, _>(
             &self.state.write_locks,
             conversation_id,
             &self.state.conversations,
@@ -110,10 +111,10 @@ impl ConversationCommandApi {
             &context,
             |error| matches!(error, ConversationError::StaleFacts),
             build,
-        )
-        .await?
-        .map_err(dispatch::refused)?;
-        dispatch::last_position(&self.state.pool, "Conversation", &id).await
+        ))
+        .await;
+        outcome?.map_err(dispatch::refused)?;
+        dispatch::token(&self.state.pool, "Conversation", &id, appended).await
     }
 
     /// The project of `conversation_id` and the actor's standing in it.

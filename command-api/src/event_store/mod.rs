@@ -1,0 +1,340 @@
+//! The command side's event store: postgres-es's tables, columns and
+//! optimistic-concurrency key, with three changes that make a command cheap
+//! (docs/architecture.md, "The command path"):
+//!
+//! - **One statement per append.** Events (and the snapshot, when one is
+//!   due) go in with a single `INSERT … SELECT unnest(…)` that commits on
+//!   its own and returns the position of the last event, which becomes the
+//!   answer's consistency token ([`recording_appends`]).
+//! - **The last known state stays in memory.** A load reads only the events
+//!   after the state this process last saw (usually none: one short
+//!   index probe), so a long stream costs the same as a short one and the
+//!   load is always as fresh as the database: other processes' writes are
+//!   read, never missed.
+//! - **Personal data sealed on the way in, opened on the way out**
+//!   (`platform::personal_data`), so aggregates decide on plaintext while
+//!   the table holds only ciphertext of it.
+
+mod cache;
+mod sql;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cqrs_es::persist::{EventUpcaster, SerializedEvent};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore};
+use sqlx::PgPool;
+use zekka_platform::event_log::Position;
+use zekka_platform::personal_data::{PersonalData, PersonalDataError};
+
+pub use cache::BoundedCache;
+
+/// A `cqrs-es` framework over Zekka's store.
+pub type Cqrs<A> = CqrsFramework<A, Store<A>>;
+
+tokio::task_local! {
+    static LAST_APPENDED: Cell<Option<Position>>;
+}
+
+/// Runs `work` and returns, with its output, the position of the last event
+/// it appended (`None` when it appended nothing): the consistency token of a
+/// command's answer, without a second round trip to look it up.
+pub async fn recording_appends<F: Future>(work: F) -> (F::Output, Option<Position>) {
+    LAST_APPENDED
+        .scope(Cell::new(None), async move {
+            let output = work.await;
+            (output, LAST_APPENDED.with(Cell::get))
+        })
+        .await
+}
+
+/// How one aggregate type is stored.
+#[derive(Debug, Clone, Copy)]
+pub struct StorePolicy {
+    /// Write a snapshot every this many events (streams that grow without
+    /// bound), or never. Snapshotted aggregates keep no personal data in
+    /// their state (see `SEALED_FIELDS`).
+    pub snapshot_every: Option<usize>,
+    /// How many aggregates' last known state to keep in memory.
+    pub cached: usize,
+}
+
+/// The event store of one aggregate type. Cheap to clone: clones share the
+/// cache, so a framework and a plain loader of the same type see one state.
+pub struct Store<A: Aggregate> {
+    inner: Arc<Inner<A>>,
+}
+
+impl<A: Aggregate> Clone for Store<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<A: Aggregate> {
+    pool: PgPool,
+    personal: Arc<PersonalData>,
+    upcasters: Vec<Box<dyn EventUpcaster>>,
+    policy: StorePolicy,
+    known: BoundedCache<String, Known<A>>,
+}
+
+/// An aggregate's state as of a stream position.
+#[derive(Clone)]
+struct Known<A> {
+    aggregate: A,
+    sequence: usize,
+    /// The position of the stream's stored snapshot.
+    snapshot_sequence: usize,
+}
+
+/// What a command decides on: the aggregate as of its stream's last event.
+pub struct Context<A> {
+    /// The aggregate's state.
+    pub aggregate: A,
+    aggregate_id: String,
+    sequence: usize,
+    snapshot_sequence: usize,
+}
+
+impl<A: Aggregate> AggregateContext<A> for Context<A> {
+    fn aggregate(&mut self) -> &mut A {
+        &mut self.aggregate
+    }
+}
+
+impl<A: Aggregate + Clone> Store<A> {
+    /// A store over `pool`, sealing with `personal`, reading old event
+    /// versions through `upcasters`.
+    pub fn new(
+        pool: PgPool,
+        personal: Arc<PersonalData>,
+        upcasters: Vec<Box<dyn EventUpcaster>>,
+        policy: StorePolicy,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                personal,
+                upcasters,
+                known: BoundedCache::new(policy.cached),
+                policy,
+            }),
+        }
+    }
+
+    /// The aggregate as of the stream's last event: the state in memory (or
+    /// the snapshot, or nothing) brought up to date with the events after it.
+    async fn load(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
+        let key = aggregate_id.to_owned();
+        let (mut known, cached) = match self.inner.known.get(&key) {
+            Some(known) => (known, true),
+            None => (self.from_snapshot(aggregate_id).await?, false),
+        };
+        let after = i64::try_from(known.sequence).unwrap_or(i64::MAX);
+        let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, after).await?;
+        let read_any = !rows.is_empty();
+        for envelope in self.decode(aggregate_id, rows).await? {
+            known.sequence = envelope.sequence;
+            known.aggregate.apply(envelope.payload);
+        }
+        if read_any || !cached {
+            let sequence = known.sequence;
+            self.inner
+                .known
+                .put_unless(key, known.clone(), |newer| newer.sequence >= sequence);
+        }
+        Ok(known)
+    }
+
+    async fn from_snapshot(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
+        if self.inner.policy.snapshot_every.is_some()
+            && let Some((sequence, state)) = sql::latest_snapshot(&self.inner.pool, A::TYPE, aggregate_id).await?
+        {
+            match serde_json::from_value::<A>(state) {
+                Ok(aggregate) => {
+                    let sequence = usize::try_from(sequence).unwrap_or(0);
+                    return Ok(Known {
+                        aggregate,
+                        sequence,
+                        snapshot_sequence: sequence,
+                    });
+                }
+                // The aggregate's shape changed: replay the whole stream; the
+                // next snapshot written replaces this one.
+                Err(error) => {
+                    tracing::warn!(aggregate_type = A::TYPE, aggregate_id, %error, "snapshot no longer reads; replaying the stream");
+                }
+            }
+        }
+        Ok(Known {
+            aggregate: A::default(),
+            sequence: 0,
+            snapshot_sequence: 0,
+        })
+    }
+
+    /// Stored rows as events: personal data opened, old versions upcast.
+    async fn decode(
+        &self,
+        aggregate_id: &str,
+        mut rows: Vec<sql::Row>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .personal
+            .open_all(
+                rows.iter_mut()
+                    .map(|row| (A::TYPE, row.event_type.as_str(), &mut row.payload)),
+            )
+            .await
+            .map_err(personal_data_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let mut event = SerializedEvent::new(
+                    aggregate_id.to_owned(),
+                    usize::try_from(row.sequence).unwrap_or(0),
+                    A::TYPE.to_owned(),
+                    row.event_type,
+                    row.event_version,
+                    row.payload,
+                    row.metadata,
+                );
+                for upcaster in &self.inner.upcasters {
+                    if upcaster.can_upcast(&event.event_type, &event.event_version) {
+                        event = upcaster.upcast(event);
+                    }
+                }
+                Ok(EventEnvelope {
+                    aggregate_id: event.aggregate_id,
+                    sequence: event.sequence,
+                    payload: serde_json::from_value(event.payload).map_err(serde_error)?,
+                    metadata: serde_json::from_value(event.metadata).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
+    type AC = Context<A>;
+
+    async fn load_events(&self, aggregate_id: &str) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, 0).await?;
+        self.decode(aggregate_id, rows).await
+    }
+
+    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Context<A>, AggregateError<A::Error>> {
+        let known = self.load(aggregate_id).await?;
+        Ok(Context {
+            aggregate: known.aggregate,
+            aggregate_id: aggregate_id.to_owned(),
+            sequence: known.sequence,
+            snapshot_sequence: known.snapshot_sequence,
+        })
+    }
+
+    async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: Context<A>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Context {
+            aggregate,
+            aggregate_id,
+            sequence,
+            snapshot_sequence,
+        } = context;
+        let mut known = Known {
+            aggregate,
+            sequence,
+            snapshot_sequence,
+        };
+        let stored_metadata = serde_json::to_value(&metadata).map_err(serde_error)?;
+        let mut batch = sql::Batch::default();
+        let mut envelopes = Vec::with_capacity(events.len());
+        for event in events {
+            known.sequence += 1;
+            let event_type = event.event_type();
+            let mut payload = serde_json::to_value(&event).map_err(serde_error)?;
+            self.inner
+                .personal
+                .seal(A::TYPE, &aggregate_id, &event_type, &mut payload)
+                .await
+                .map_err(personal_data_error)?;
+            batch.sequences.push(i64::try_from(known.sequence).unwrap_or(i64::MAX));
+            batch.event_types.push(event_type);
+            batch.event_versions.push(event.event_version());
+            batch.payloads.push(payload);
+            batch.metadata.push(stored_metadata.clone());
+            known.aggregate.apply(event.clone());
+            envelopes.push(EventEnvelope {
+                aggregate_id: aggregate_id.clone(),
+                sequence: known.sequence,
+                payload: event,
+                metadata: metadata.clone(),
+            });
+        }
+        let snapshot = self.snapshot_due(&known)?;
+        let snapshot_written = snapshot.is_some();
+        let appended = sql::append(&self.inner.pool, A::TYPE, &aggregate_id, batch, snapshot).await;
+        let position = match appended {
+            Ok(position) => position,
+            Err(error) => {
+                // A conflict means the state in memory is behind; a lost
+                // connection leaves the outcome unknown. Either way the
+                // next load starts from the database.
+                self.inner.known.remove(&aggregate_id);
+                return Err(error);
+            }
+        };
+        if snapshot_written {
+            known.snapshot_sequence = known.sequence;
+        }
+        // Outside `recording_appends` there is no one to tell.
+        let _ = LAST_APPENDED.try_with(|last| last.set(Some(position)));
+        let sequence = known.sequence;
+        self.inner
+            .known
+            .put_unless(aggregate_id, known, |newer| newer.sequence >= sequence);
+        Ok(envelopes)
+    }
+}
+
+impl<A: Aggregate + Clone> Store<A> {
+    /// The snapshot to write with this append: when the stream crossed a
+    /// multiple of `snapshot_every` since the stored one.
+    fn snapshot_due(&self, known: &Known<A>) -> Result<Option<sql::SnapshotUpdate>, AggregateError<A::Error>> {
+        let Some(every) = self.inner.policy.snapshot_every.map(|every| every.max(1)) else {
+            return Ok(None);
+        };
+        if known.sequence / every <= known.snapshot_sequence / every {
+            return Ok(None);
+        }
+        Ok(Some(sql::SnapshotUpdate {
+            last_sequence: i64::try_from(known.sequence).unwrap_or(i64::MAX),
+            number: i64::try_from(known.sequence / every).unwrap_or(i64::MAX),
+            state: serde_json::to_value(&known.aggregate).map_err(serde_error)?,
+        }))
+    }
+}
+
+fn serde_error<E: std::error::Error>(error: serde_json::Error) -> AggregateError<E> {
+    AggregateError::DeserializationError(Box::new(error))
+}
+
+fn personal_data_error<E: std::error::Error>(error: PersonalDataError) -> AggregateError<E> {
+    match error {
+        PersonalDataError::Database(_) => AggregateError::DatabaseConnectionError(Box::new(error)),
+        other => AggregateError::UnexpectedError(Box::new(other)),
+    }
+}

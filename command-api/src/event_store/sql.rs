@@ -1,0 +1,181 @@
+//! The statements of the command side's event store: the same `events` and
+//! `snapshots` tables, columns and optimistic-concurrency key as
+//! postgres-es, but an append is one statement (one round trip, its own
+//! transaction) that also writes the snapshot when one is due and returns
+//! the commit position.
+
+use cqrs_es::AggregateError;
+use serde_json::Value;
+use sqlx::PgPool;
+use zekka_platform::event_log::{Position, Xid8};
+
+/// One stored event as the command side reads it.
+pub struct Row {
+    /// Its place in the stream, from 1.
+    pub sequence: i64,
+    /// Its type (`MessageSent`, …).
+    pub event_type: String,
+    /// Its schema version, for upcasting.
+    pub event_version: String,
+    /// The externally tagged payload (sealed fields still sealed).
+    pub payload: Value,
+    /// The request's metadata.
+    pub metadata: Value,
+}
+
+/// Events to append to one stream, column by column.
+#[derive(Default)]
+pub struct Batch {
+    /// Sequences, consecutive after the stream's last one.
+    pub sequences: Vec<i64>,
+    /// Event types.
+    pub event_types: Vec<String>,
+    /// Event versions.
+    pub event_versions: Vec<String>,
+    /// Payloads, sealed.
+    pub payloads: Vec<Value>,
+    /// Metadata, one per event.
+    pub metadata: Vec<Value>,
+}
+
+/// A snapshot written together with the events.
+pub struct SnapshotUpdate {
+    /// The stream position the state is at.
+    pub last_sequence: i64,
+    /// How many snapshots the stream has had (kept for the column's meaning).
+    pub number: i64,
+    /// The aggregate's state.
+    pub state: Value,
+}
+
+/// The stream's events after `after`, in order.
+///
+/// # Errors
+/// The database's error, mapped as [`aggregate_error`] does.
+pub async fn events_after<E: std::error::Error>(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    after: i64,
+) -> Result<Vec<Row>, AggregateError<E>> {
+    let rows: Vec<(i64, String, String, Value, Value)> = sqlx::query_as(
+        "SELECT sequence, event_type, event_version, payload, metadata FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+          ORDER BY sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(after)
+    .fetch_all(pool)
+    .await
+    .map_err(aggregate_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(sequence, event_type, event_version, payload, metadata)| Row {
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+        })
+        .collect())
+}
+
+/// The stream's latest snapshot: its sequence and state.
+///
+/// # Errors
+/// The database's error, mapped as [`aggregate_error`] does.
+pub async fn latest_snapshot<E: std::error::Error>(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<(i64, Value)>, AggregateError<E>> {
+    sqlx::query_as(
+        "SELECT last_sequence, payload FROM snapshots
+          WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(aggregate_error)
+}
+
+/// Appends `batch` to one stream and, when given, stores `snapshot` in the
+/// same statement. Returns the position of the last event appended.
+///
+/// A second writer of the same sequence fails on the primary key: every
+/// unique violation is the caller's [`AggregateError::AggregateConflict`],
+/// as in postgres-es. The snapshot only moves forward.
+///
+/// # Errors
+/// A conflict, or the database's error.
+pub async fn append<E: std::error::Error>(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    batch: Batch,
+    snapshot: Option<SnapshotUpdate>,
+) -> Result<Position, AggregateError<E>> {
+    let (snapshot_sequence, snapshot_number, snapshot_state) = match snapshot {
+        Some(s) => (Some(s.last_sequence), Some(s.number), Some(s.state)),
+        None => (None, None, None),
+    };
+    let (transaction_id, global_position): (String, i64) = sqlx::query_as(
+        "WITH appended AS (
+             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
+               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+                    WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n)
+              ORDER BY e.n
+             RETURNING transaction_id, global_position
+         ), snapshot AS (
+             INSERT INTO snapshots (aggregate_type, aggregate_id, last_sequence, current_snapshot,
+                                    payload)
+             SELECT $1, $2, $8, $9, $10 WHERE $10::jsonb IS NOT NULL
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+                SET last_sequence = EXCLUDED.last_sequence,
+                    current_snapshot = EXCLUDED.current_snapshot,
+                    payload = EXCLUDED.payload
+              WHERE snapshots.last_sequence < EXCLUDED.last_sequence
+         )
+         SELECT transaction_id::text, global_position FROM appended
+          ORDER BY global_position DESC LIMIT 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(&batch.sequences)
+    .bind(&batch.event_types)
+    .bind(&batch.event_versions)
+    .bind(&batch.payloads)
+    .bind(&batch.metadata)
+    .bind(snapshot_sequence)
+    .bind(snapshot_number)
+    .bind(snapshot_state)
+    .fetch_one(pool)
+    .await
+    .map_err(aggregate_error)?;
+    Ok(Position {
+        transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
+        global_position,
+    })
+}
+
+/// The framework's error for a database failure: a unique violation is a
+/// concurrent write, a lost connection is the database being unavailable.
+pub fn aggregate_error<E: std::error::Error>(error: sqlx::Error) -> AggregateError<E> {
+    match error {
+        sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => {
+            AggregateError::AggregateConflict
+        }
+        sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(zekka_platform::problem::unavailable_sqlstate) => {
+            AggregateError::DatabaseConnectionError(Box::new(error))
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            AggregateError::DatabaseConnectionError(Box::new(error))
+        }
+        other => AggregateError::UnexpectedError(Box::new(other)),
+    }
+}
+
