@@ -27,6 +27,7 @@ use zekka_platform::personal_data::PersonalData;
 use zekka_platform::rate_limit::RateLimiter;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{self, TokenSigner};
+use zekka_platform::wakeup::AppendSignal;
 
 /// What every command handler shares.
 pub struct CommandState {
@@ -85,6 +86,10 @@ pub struct CommandState {
 /// most this many events whatever its length.
 pub const SNAPSHOT_EVERY: usize = 100;
 
+/// At most one announcement of appends (a `NOTIFY` waking the projectors)
+/// per this interval, however many commands commit in it.
+const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Counts appended events. Runs in-process after commit; it feeds a metric
 /// only, never a read model (those come from the checkpointed projectors).
 struct AppendMetrics;
@@ -105,6 +110,7 @@ struct Stores {
     pool: PgPool,
     personal: Arc<PersonalData>,
     cached: usize,
+    announce: AppendSignal,
 }
 
 impl Stores {
@@ -112,6 +118,7 @@ impl Stores {
         Store::new(
             self.pool.clone(),
             self.personal.clone(),
+            self.announce.clone(),
             upcasting::upcasters(),
             StorePolicy {
                 snapshot_every,
@@ -143,6 +150,7 @@ impl CommandState {
             pool: pool.clone(),
             personal: personal.clone(),
             cached: config.aggregate_cache,
+            announce: AppendSignal::spawn(config.database_url.clone(), ANNOUNCE_EVERY),
         };
         let project_store = stores.store(Some(SNAPSHOT_EVERY));
         let pricing_store = stores.store(None);

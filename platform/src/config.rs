@@ -71,6 +71,9 @@ pub struct Config {
     /// `PROJECTOR_POLL_MS`: how often projectors poll when no notification
     /// arrives. Default 1000 ms.
     pub projector_poll_interval: Duration,
+    /// `PROJECTOR_COALESCE_MS`: under load, how long a projector woken by a
+    /// commit waits for more commits to join its next batch. Default 20.
+    pub projector_coalesce: Duration,
     /// `CONSISTENCY_WAIT_MS`: how long a query waits for its consistency
     /// token before answering 503. Default 5000 ms.
     pub consistency_wait: Duration,
@@ -304,6 +307,7 @@ impl Config {
             pool_size: usize::try_from(parse("DATABASE_POOL_SIZE", 10)?.max(1))?,
             projector_batch_size: i64::try_from(parse("PROJECTOR_BATCH_SIZE", 500)?.clamp(1, 10_000))?,
             projector_poll_interval: Duration::from_millis(parse("PROJECTOR_POLL_MS", 1000)?.max(10)),
+            projector_coalesce: Duration::from_millis(parse("PROJECTOR_COALESCE_MS", 20)?.min(1000)),
             consistency_wait: Duration::from_millis(parse("CONSISTENCY_WAIT_MS", 5000)?),
             shutdown_grace: Duration::from_secs(parse("SHUTDOWN_GRACE_SECONDS", 30)?),
         })

@@ -95,6 +95,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "one snapshot per stream",
         include_str!("../../migrations/0017_one_snapshot_per_stream.sql"),
     ),
+    (
+        18,
+        "event hash in PL/pgSQL",
+        include_str!("../../migrations/0018_event_hash_in_plpgsql.sql"),
+    ),
+    (
+        19,
+        "announce appends from the writer",
+        include_str!("../../migrations/0019_announce_appends_from_the_writer.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
@@ -217,12 +227,32 @@ fn describe(config: &tokio_postgres::Config) -> String {
 /// # Errors
 /// When the URL is invalid or the server cannot be reached.
 pub async fn write_pool(config: &Config) -> Result<PgPool> {
+    let options = write_connect_options(&config.database_url)?;
     PgPoolOptions::new()
         .max_connections(u32::try_from(config.pool_size).unwrap_or(10))
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&config.database_url)
+        // sqlx pings a connection on every acquire by default: one more
+        // round trip per command. A broken connection fails the statement
+        // instead, which answers 503 and is dropped from the pool.
+        .test_before_acquire(false)
+        .connect_with(options)
         .await
         .context("failed to connect the write pool to PostgreSQL")
+}
+
+/// How the write pool connects: as `url` says, except that a URL naming
+/// no `sslmode` does not negotiate TLS with a server on the loopback
+/// interface (sqlx would, by default, and encrypt every statement for
+/// nothing; the read side, tokio-postgres without TLS, never does).
+fn write_connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let loopback = matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1") || options.get_host().starts_with('/');
+    Ok(if loopback && !url.contains("sslmode=") {
+        options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
+    } else {
+        options
+    })
 }
 
 /// The read side's pool (tokio-postgres through deadpool).

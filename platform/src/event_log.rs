@@ -13,7 +13,7 @@ use std::fmt;
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use zekka_domain::upcasting;
 
@@ -125,8 +125,9 @@ pub async fn read_between(
         Some(until) => (Some(until.transaction_id), Some(until.global_position)),
         None => (None, None),
     };
-    let rows = client
-        .query(
+    // Prepared once per connection: projectors run this for every batch.
+    let statement = client
+        .prepare_cached(
             "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
                     event_type, event_version,
                     CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN payload END,
@@ -137,6 +138,11 @@ pub async fn read_between(
                 AND ($5::xid8 IS NULL OR (transaction_id, global_position) <= ($5, $6))
               ORDER BY transaction_id, global_position
               LIMIT $3",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
             &[
                 &after.transaction_id,
                 &after.global_position,

@@ -28,7 +28,7 @@ use pasetors::keys::{Generate, SymmetricKey};
 use pasetors::paserk::FormatAsPaserk;
 use pasetors::version4::V4;
 use serde_json::Value;
-use tokio_postgres::GenericClient;
+use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -350,8 +350,11 @@ impl PersonalData {
         let wanted: Vec<Uuid> = subjects.iter().copied().collect();
         let sql = "SELECT subject, wrapped_key FROM personal_data_keys WHERE subject = ANY($1)";
         let rows = match client {
-            Some(client) => client.query(sql, &[&wanted]).await?,
-            None => self.pool.get().await?.query(sql, &[&wanted]).await?,
+            Some(client) => client.query(&client.prepare_cached(sql).await?, &[&wanted]).await?,
+            None => {
+                let client = self.pool.get().await?;
+                client.query(&client.prepare_cached(sql).await?, &[&wanted]).await?
+            }
         };
         let mut keys = HashMap::new();
         for row in rows {
@@ -426,7 +429,7 @@ impl PersonalData {
         &self,
         events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut Value)>,
     ) -> Result<(), PersonalDataError> {
-        self.open_all_with(None::<&tokio_postgres::Client>, events).await
+        self.open_all_with(None::<&deadpool_postgres::Client>, events).await
     }
 
     /// [`PersonalData::open_all`] looking keys up through `client` (a

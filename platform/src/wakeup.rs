@@ -1,11 +1,18 @@
 //! Waking event readers (projectors, the real-time hub) when events commit.
 //!
-//! One dedicated connection per process `LISTEN`s on `zekka_events` (a
-//! trigger on `events` notifies at commit). Each notification bumps a
-//! counter that every projector watches; a `watch` channel never loses a
-//! wake-up between a projector's check and its wait. When the connection
-//! drops it is re-established with back-off, and projectors fall back to
-//! polling meanwhile.
+//! One dedicated connection per process `LISTEN`s on `zekka_events`. Each
+//! notification bumps a counter that every projector watches; a `watch`
+//! channel never loses a wake-up between a projector's check and its wait.
+//! When the connection drops it is re-established with back-off, and
+//! projectors fall back to polling meanwhile.
+//!
+//! The writer announces its appends ([`AppendSignal`]): after a commit, at
+//! most one `NOTIFY` per interval, on a connection of its own. A `NOTIFY`
+//! inside the appending transaction (a trigger, as before migration 0019)
+//! serialises every commit on PostgreSQL's notification queue lock, which
+//! cut appends from 13,000/s to 3,400/s on this machine
+//! (docs/performance.md). Events written by anything else (psql, a
+//! restore) are found by the projectors' polling.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,7 +22,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-/// The channel the events trigger notifies.
+/// The channel appends are announced on.
 pub const CHANNEL: &str = "zekka_events";
 
 /// The channel projectors notify when a batch commits (the real-time hub
@@ -104,4 +111,68 @@ async fn listen_once(
         }
     }
     Ok(())
+}
+
+/// Announces appended events on [`CHANNEL`]: [`AppendSignal::appended`] is
+/// cheap and never waits; a task sends one `NOTIFY` for however many
+/// appends happened since the last, then pauses `min_interval`, so the
+/// notifications stay few however fast commands come. The task ends when
+/// the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct AppendSignal(tokio::sync::mpsc::Sender<()>);
+
+impl AppendSignal {
+    /// Starts the announcing task on a connection of its own (reconnecting
+    /// with back-off when it drops).
+    pub fn spawn(database_url: String, min_interval: Duration) -> Self {
+        // One pending announcement at most: later appends join it.
+        let (sender, pending) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(announce(database_url, pending, min_interval));
+        Self(sender)
+    }
+
+    /// Says that events were committed.
+    pub fn appended(&self) {
+        // Full: an announcement is already pending and will cover these.
+        let _ = self.0.try_send(());
+    }
+}
+
+async fn announce(database_url: String, mut pending: tokio::sync::mpsc::Receiver<()>, min_interval: Duration) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let connected = async {
+            let config = tokio_postgres::Config::from_str(&database_url)?;
+            let (client, connection) = config.connect(NoTls).await?;
+            Ok::<_, tokio_postgres::Error>((client, tokio::spawn(connection)))
+        }
+        .await;
+        let (client, connection) = match connected {
+            Ok(connected) => connected,
+            Err(_) if pending.is_closed() => return,
+            Err(error) => {
+                tracing::warn!(%error, "append announcer cannot connect; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        let notify = format!("NOTIFY {CHANNEL}");
+        // Anything committed while disconnected is announced at once.
+        let mut due = true;
+        loop {
+            if !due && pending.recv().await.is_none() {
+                connection.abort();
+                return;
+            }
+            due = false;
+            if let Err(error) = client.batch_execute(&notify).await {
+                tracing::warn!(%error, "append announcer lost its connection; reconnecting");
+                break;
+            }
+            tokio::time::sleep(min_interval).await;
+        }
+        connection.abort();
+    }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{self, Position, StoredEvent};
+use zekka_platform::event_log::{self, Position, StoredEvent, Xid8};
 use zekka_platform::metrics::METRICS;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::problem::ErrorChain;
@@ -249,13 +249,21 @@ impl Projector {
         // The lease: one worker per checkpoint at a time, released at commit
         // or rollback. Taking it assigns no transaction id, so this batch does
         // not hold back the snapshot horizon it reads below.
-        let leased: bool = tx
-            .query_one(
-                "SELECT pg_try_advisory_xact_lock($1)",
-                &[&lease_key(&self.checkpoint)],
+        // With the checkpoint in the same round trip. The statement's
+        // snapshot may predate the lease, so the checkpoint read can be one
+        // a previous holder has just moved: the guarded `advance` then
+        // refuses this batch, which is rolled back and tried again.
+        let statement = tx
+            .prepare_cached(
+                "SELECT pg_try_advisory_xact_lock($1), c.transaction_id, c.global_position
+                   FROM (VALUES (1)) AS one (n)
+                   LEFT JOIN projection_checkpoints c ON c.name = $2",
             )
-            .await?
-            .try_get(0)?;
+            .await?;
+        let row = tx
+            .query_one(&statement, &[&lease_key(&self.checkpoint), &self.checkpoint])
+            .await?;
+        let leased: bool = row.try_get(0)?;
         if !leased {
             return Ok(Outcome::Busy);
         }
@@ -264,26 +272,23 @@ impl Projector {
             tx.batch_execute(&format!("SET LOCAL search_path TO {schema}, public"))
                 .await?;
         }
-        let row = tx
-            .query_opt(
-                "SELECT transaction_id, global_position FROM projection_checkpoints WHERE name = $1",
-                &[&self.checkpoint],
-            )
-            .await?;
-        let Some(row) = row else {
+        let Some(transaction_id) = row.try_get::<_, Option<Xid8>>(1)? else {
             drop(tx);
             self.ensure_checkpoint().await?;
             return Ok(Outcome::Idle);
         };
-        let from = Position::from_row(&row, 0)?;
+        let from = Position {
+            transaction_id,
+            global_position: row.try_get(2)?,
+        };
         let types = self.projection.aggregate_types();
         let events = match prefetched {
             // Read ahead by `drain_prefetching`: only valid right after `from`.
             Some((after, events)) if after == from => events,
             Some(_) => return Err(ProjectorError::CheckpointMoved),
             None => {
-                let mut events = event_log::read_between(&*tx, from, until, self.batch_size, types).await?;
-                self.personal.open_events(&*tx, &mut events).await?;
+                let mut events = event_log::read_between(&tx, from, until, self.batch_size, types).await?;
+                self.personal.open_events(&tx, &mut events).await?;
                 events
             }
         };
@@ -315,14 +320,6 @@ impl Projector {
         };
         let last = events[applied - 1].position;
         self.advance(&tx, from, last, applied).await?;
-        if self.schema.is_none() {
-            // Delivered at commit: the real-time hub pushes what is projected.
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&zekka_platform::wakeup::PROJECTED_CHANNEL, &self.checkpoint],
-            )
-            .await?;
-        }
         tx.commit().await?;
         METRICS
             .projection_events_applied
@@ -375,12 +372,29 @@ impl Projector {
         count: usize,
     ) -> Result<(), ProjectorError> {
         let count = i64::try_from(count).unwrap_or(i64::MAX);
-        let advanced = tx
-            .execute(
-                "UPDATE projection_checkpoints
-                    SET transaction_id = $2, global_position = $3,
-                        events_applied = events_applied + $4, updated_at = now()
-                  WHERE name = $1 AND (transaction_id, global_position) = ($5, $6)",
+        // The live model also tells the real-time hub, in the same
+        // statement; the notification is delivered at commit, so the hub
+        // pushes only what is projected.
+        let channel = if self.schema.is_none() {
+            zekka_platform::wakeup::PROJECTED_CHANNEL
+        } else {
+            ""
+        };
+        let statement = tx
+            .prepare_cached(
+                "WITH advanced AS (
+                     UPDATE projection_checkpoints
+                        SET transaction_id = $2, global_position = $3,
+                            events_applied = events_applied + $4, updated_at = now()
+                      WHERE name = $1 AND (transaction_id, global_position) = ($5, $6)
+                     RETURNING 1
+                 )
+                 SELECT count(*), CASE WHEN $7 <> '' THEN pg_notify($7, $1) END FROM advanced",
+            )
+            .await?;
+        let advanced: i64 = tx
+            .query_one(
+                &statement,
                 &[
                     &self.checkpoint,
                     &to.transaction_id,
@@ -388,9 +402,11 @@ impl Projector {
                     &count,
                     &from.transaction_id,
                     &from.global_position,
+                    &channel,
                 ],
             )
-            .await?;
+            .await?
+            .try_get(0)?;
         if advanced != 1 {
             return Err(ProjectorError::CheckpointMoved);
         }
@@ -440,8 +456,8 @@ impl Projector {
                     let batch = async {
                         let client = this.pool.get().await?;
                         let mut events =
-                            event_log::read_between(&**client, after, None, this.batch_size, types).await?;
-                        this.personal.open_events(&**client, &mut events).await?;
+                            event_log::read_between(&client, after, None, this.batch_size, types).await?;
+                        this.personal.open_events(&client, &mut events).await?;
                         Ok::<_, ProjectorError>(events)
                     }
                     .await;
@@ -537,8 +553,8 @@ impl Projector {
         let lag = async {
             let position = self.position().await?;
             let client = self.pool.get().await?;
-            let events = event_log::count_after(&**client, position).await?;
-            let seconds = event_log::seconds_behind(&**client, position).await?;
+            let events = event_log::count_after(&client, position).await?;
+            let seconds = event_log::seconds_behind(&client, position).await?;
             Ok::<_, ProjectorError>((events, seconds))
         }
         .await;
@@ -602,14 +618,16 @@ impl Projector {
     }
 
     /// Runs until `shutdown`: applies batches while there are any, then
-    /// sleeps until a `NOTIFY` or the poll interval. A failure stops this
+    /// sleeps until a `NOTIFY` or the poll interval (and, under load,
+    /// `coalesce` more, to gather the next batch). A failure stops this
     /// projection only: it is logged, recorded in its status (with the
     /// event, for a poison event) and retried with back-off up to 30 s, so
     /// it resumes by itself once the cause is fixed, skipping nothing.
-    pub async fn run(self, mut wakeup: Wakeup, poll_interval: Duration, mut shutdown: Shutdown) {
+    pub async fn run(self, mut wakeup: Wakeup, poll_interval: Duration, coalesce: Duration, mut shutdown: Shutdown) {
         let mut backoff = Duration::from_millis(100);
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
         let mut failing = false;
+        let mut last_woken = Instant::now() - Duration::from_secs(60);
         tracing::info!(projection = self.name(), "projector started");
         while !shutdown.is_triggered() {
             let result = self.run_once().await;
@@ -619,13 +637,18 @@ impl Projector {
                 self.record_health(None).await;
             }
             let pause = match result {
-                Ok(Outcome::Applied(_)) => {
+                Ok(Outcome::Applied(applied)) => {
                     backoff = Duration::from_millis(100);
                     if lag_measured.elapsed() > Duration::from_secs(1) {
                         self.record_lag().await;
                         lag_measured = Instant::now();
                     }
-                    continue;
+                    if i64::try_from(applied).unwrap_or(i64::MAX) >= self.batch_size {
+                        continue;
+                    }
+                    // A short batch reached the end of what is committed:
+                    // wait for the next commit instead of asking again.
+                    poll_interval
                 }
                 Ok(Outcome::Idle | Outcome::Busy) => {
                     backoff = Duration::from_millis(100);
@@ -652,10 +675,21 @@ impl Projector {
                     () = tokio::time::sleep(pause) => {}
                 }
             } else {
-                tokio::select! {
+                let woken = tokio::select! {
                     () = shutdown.wait() => break,
-                    () = wakeup.notified() => {}
-                    () = tokio::time::sleep(pause) => {}
+                    () = wakeup.notified() => true,
+                    () = tokio::time::sleep(pause) => false,
+                };
+                if woken && !coalesce.is_zero() && last_woken.elapsed() < coalesce * 4 {
+                    // Under load (woken a moment ago), let the commits of the
+                    // next few milliseconds join the next batch: one
+                    // transaction for many events instead of one each, at
+                    // the price of `coalesce` of lag. An idle projector
+                    // answers the first commit at once.
+                    tokio::time::sleep(coalesce).await;
+                }
+                if woken {
+                    last_woken = Instant::now();
                 }
             }
         }

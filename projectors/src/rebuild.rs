@@ -367,7 +367,7 @@ async fn progress_of(projector: &Projector) -> Result<Progress, RebuildError> {
         )
         .await?
         .try_get(0)?;
-    let left = event_log::count_after(&**client, position).await?;
+    let left = event_log::count_after(&client, position).await?;
     Ok(Progress {
         done,
         total: done + left,

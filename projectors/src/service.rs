@@ -75,6 +75,7 @@ impl ProjectorService {
                 tokio::spawn(projector.run(
                     wakeup.clone(),
                     self.config.projector_poll_interval,
+                    self.config.projector_coalesce,
                     shutdown.clone(),
                 ))
             })

@@ -27,6 +27,7 @@ use cqrs_es::{Aggregate, AggregateContext, AggregateError, CqrsFramework, Domain
 use sqlx::PgPool;
 use zekka_platform::event_log::Position;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
+use zekka_platform::wakeup::AppendSignal;
 
 pub use cache::BoundedCache;
 
@@ -77,6 +78,7 @@ impl<A: Aggregate> Clone for Store<A> {
 struct Inner<A: Aggregate> {
     pool: PgPool,
     personal: Arc<PersonalData>,
+    announce: AppendSignal,
     upcasters: Vec<Box<dyn EventUpcaster>>,
     policy: StorePolicy,
     known: BoundedCache<String, Known<A>>,
@@ -107,11 +109,12 @@ impl<A: Aggregate> AggregateContext<A> for Context<A> {
 }
 
 impl<A: Aggregate + Clone> Store<A> {
-    /// A store over `pool`, sealing with `personal`, reading old event
-    /// versions through `upcasters`.
+    /// A store over `pool`, sealing with `personal`, announcing appends
+    /// through `announce`, reading old event versions through `upcasters`.
     pub fn new(
         pool: PgPool,
         personal: Arc<PersonalData>,
+        announce: AppendSignal,
         upcasters: Vec<Box<dyn EventUpcaster>>,
         policy: StorePolicy,
     ) -> Self {
@@ -119,11 +122,19 @@ impl<A: Aggregate + Clone> Store<A> {
             inner: Arc::new(Inner {
                 pool,
                 personal,
+                announce,
                 upcasters,
                 known: BoundedCache::new(policy.cached),
                 policy,
             }),
         }
+    }
+
+    /// The aggregate as this process last saw it (after its own last
+    /// commit, say), without asking the database: for answers that report
+    /// the state a command just produced, never for decisions.
+    pub fn last_known(&self, aggregate_id: &str) -> Option<A> {
+        self.inner.known.get(&aggregate_id.to_owned()).map(|known| known.aggregate)
     }
 
     /// The aggregate as of the stream's last event: the state in memory (or
@@ -297,6 +308,7 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
                 return Err(error);
             }
         };
+        self.inner.announce.appended();
         if snapshot_written {
             known.snapshot_sequence = known.sequence;
         }

@@ -375,12 +375,18 @@ impl AgentCommandApi {
         let token = dispatch::token(&state.pool, "Project", &project_key, appended)
             .await?
             .to_string();
-        let project = state
-            .project_store
-            .load_aggregate(&project_key)
-            .await
-            .map_err(dispatch::refused)?
-            .aggregate;
+        // The state this usage produced (kept by the store at commit).
+        let project = match state.project_store.last_known(&project_key) {
+            Some(project) => project,
+            None => {
+                state
+                    .project_store
+                    .load_aggregate(&project_key)
+                    .await
+                    .map_err(dispatch::refused)?
+                    .aggregate
+            }
+        };
         Ok(UsageCreated::Created(
             Json(UsageRecorded {
                 usage_id,

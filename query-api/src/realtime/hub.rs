@@ -251,14 +251,14 @@ impl Hub {
         if until <= after {
             return Ok(false);
         }
-        let mut events = event_log::read_between(&**client, after, Some(until), BATCH, &TYPES)
+        let mut events = event_log::read_between(&client, after, Some(until), BATCH, &TYPES)
             .await
             .map_err(|e| e.to_string())?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(false);
         };
         self.personal
-            .open_events(&**client, &mut events)
+            .open_events(&client, &mut events)
             .await
             .map_err(|e| e.to_string())?;
         let mut outgoing = Vec::new();

@@ -342,7 +342,7 @@ async fn replay(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     hub.personal()
-        .open_events(&**client, &mut events)
+        .open_events(&client, &mut events)
         .await
         .map_err(|e| e.to_string())?;
     Ok(events

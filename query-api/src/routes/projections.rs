@@ -163,10 +163,10 @@ impl ProjectionQueryApi {
         )
         .await?;
         for (position, view) in &mut items {
-            view.lag_events = event_log::count_after(&**client, *position)
+            view.lag_events = event_log::count_after(&client, *position)
                 .await
                 .map_err(Problem::from_db)?;
-            view.lag_seconds = event_log::seconds_behind(&**client, *position)
+            view.lag_seconds = event_log::seconds_behind(&client, *position)
                 .await
                 .map_err(Problem::from_db)?;
         }
