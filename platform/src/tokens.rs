@@ -74,7 +74,17 @@ pub struct TokenSigner {
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: HashMap<String, AsymmetricPublicKey<V4>>,
+    /// Tokens whose signature was checked already, with their claims: a
+    /// client sends the same token with every request, and an Ed25519
+    /// verification is the largest CPU cost of a small request. Expiry is
+    /// checked on every use; revocation is not this cache's business (the
+    /// caller checks the deny-lists each time).
+    verified: std::sync::Arc<std::sync::Mutex<HashMap<String, AccessClaims>>>,
 }
+
+/// How many verified tokens are remembered (about 1 KiB each); when full
+/// the memory is emptied and fills again with the tokens in use.
+const VERIFIED_TOKENS: usize = 10_000;
 
 /// Why a token was refused. Deliberately coarse: clients are told only 401.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +133,7 @@ impl TokenSigner {
         let public = AsymmetricPublicKey::<V4>::from(self.public.as_bytes())
             .map_err(|_| anyhow!("failed to copy the public key"))?;
         Ok(TokenVerifier {
+            verified: std::sync::Arc::default(),
             keys: HashMap::from([(self.key_id.clone(), public)]),
         })
     }
@@ -258,6 +269,7 @@ impl TokenVerifier {
             .map_err(|_| anyhow!("the public key is not a PASERK k4.public key"))?;
         Ok(Self {
             keys: HashMap::from([(key_id(&key)?, key)]),
+            verified: std::sync::Arc::default(),
         })
     }
 
@@ -266,6 +278,30 @@ impl TokenVerifier {
     /// # Errors
     /// A [`TokenError`] saying why it is refused.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.get(token).cloned());
+        if let Some(claims) = remembered {
+            return if claims.expires_at > Utc::now() {
+                Ok(claims)
+            } else {
+                Err(TokenError::Invalid)
+            };
+        }
+        let claims = self.verify_signature(token)?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    /// [`TokenVerifier::verify`] without the memory of verified tokens.
+    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let untrusted = UntrustedToken::<Public, V4>::try_from(token).map_err(|_| TokenError::Malformed)?;
         let kid = key_id_in_footer(untrusted.untrusted_footer())?;
         let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
@@ -360,7 +396,10 @@ pub async fn load_verifier(config: &Config, pool: &PgPool) -> Result<TokenVerifi
             .map_err(|_| anyhow!("a stored public key is not a PASERK k4.public key"))?;
         keys.insert(key_id(&key)?, key);
     }
-    Ok(TokenVerifier { keys })
+    Ok(TokenVerifier {
+        keys,
+        verified: std::sync::Arc::default(),
+    })
 }
 
 /// The stored signing key, generating one when there is none. Processes

@@ -123,6 +123,47 @@ impl Projection for ConversationsProjection {
         Ok(())
     }
 
+    async fn apply_batch(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[&StoredEvent],
+    ) -> Result<(), ProjectionError> {
+        // Runs of sent messages (nearly every event) go in with one
+        // multi-row insert and one count update per conversation; any other
+        // event is applied after the messages before it, in stream order.
+        let mut sent = SentMessages::default();
+        for event in events {
+            if event.aggregate_type == "Conversation" && event.event_type == "MessageSent" {
+                if let ConversationEvent::MessageSent {
+                    message_id,
+                    number,
+                    author_id,
+                    role,
+                    agent_id,
+                    content,
+                } = super::decode::<ConversationEvent>(event)?
+                {
+                    sent.push(
+                        uuid_of(&event.aggregate_id)?,
+                        Message {
+                            number: i64::try_from(number).unwrap_or(i64::MAX),
+                            message_id,
+                            author_id,
+                            role: role.as_str().to_owned(),
+                            agent_id,
+                            content,
+                        },
+                        event.recorded_at,
+                    );
+                }
+                continue;
+            }
+            sent.write(tx).await?;
+            self.apply(tx, event).await?;
+        }
+        sent.write(tx).await
+    }
+
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         tx.batch_execute("TRUNCATE rm_conversations, rm_messages").await?;
         Ok(())
@@ -143,4 +184,82 @@ async fn purge_person(tx: &Transaction<'_>, person: uuid::Uuid) -> Result<(), Pr
     tx.execute(&titles, &[&person, &zekka_platform::personal_data::ERASED])
         .await?;
     Ok(())
+}
+
+/// One sent message, as `rm_messages` holds it.
+struct Message {
+    number: i64,
+    message_id: uuid::Uuid,
+    author_id: uuid::Uuid,
+    role: String,
+    agent_id: Option<uuid::Uuid>,
+    content: String,
+}
+
+/// Sent messages gathered for one multi-row write, column by column, with
+/// each conversation's new messages counted.
+#[derive(Default)]
+struct SentMessages {
+    conversations: Vec<uuid::Uuid>,
+    messages: Vec<Message>,
+    created: Vec<chrono::DateTime<chrono::Utc>>,
+    counts: std::collections::HashMap<uuid::Uuid, (i64, chrono::DateTime<chrono::Utc>)>,
+}
+
+impl SentMessages {
+    fn push(&mut self, conversation: uuid::Uuid, message: Message, at: chrono::DateTime<chrono::Utc>) {
+        self.conversations.push(conversation);
+        self.messages.push(message);
+        self.created.push(at);
+        let count = self.counts.entry(conversation).or_insert((0, at));
+        *count = (count.0 + 1, at);
+    }
+
+    /// Writes what was gathered and starts again empty.
+    async fn write(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        if self.messages.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(self);
+        let numbers: Vec<i64> = batch.messages.iter().map(|m| m.number).collect();
+        let ids: Vec<uuid::Uuid> = batch.messages.iter().map(|m| m.message_id).collect();
+        let authors: Vec<uuid::Uuid> = batch.messages.iter().map(|m| m.author_id).collect();
+        let roles: Vec<&str> = batch.messages.iter().map(|m| m.role.as_str()).collect();
+        let agents: Vec<Option<uuid::Uuid>> = batch.messages.iter().map(|m| m.agent_id).collect();
+        let contents: Vec<&str> = batch.messages.iter().map(|m| m.content.as_str()).collect();
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO rm_messages
+                    (conversation_id, number, message_id, author_id, role, agent_id, content, created_at)
+                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
+                                      $6::uuid[], $7::text[], $8::timestamptz[])",
+            )
+            .await?;
+        tx.execute(
+            &insert,
+            &[
+                &batch.conversations,
+                &numbers,
+                &ids,
+                &authors,
+                &roles,
+                &agents,
+                &contents,
+                &batch.created,
+            ],
+        )
+        .await?;
+        let (conversations, (counts, last)): (Vec<uuid::Uuid>, (Vec<i64>, Vec<chrono::DateTime<chrono::Utc>>)) =
+            batch.counts.into_iter().map(|(id, (n, at))| (id, (n, at))).unzip();
+        let count = tx
+            .prepare_cached(
+                "UPDATE rm_conversations c
+                    SET message_count = c.message_count + u.n, last_message_at = u.at, updated_at = u.at
+                   FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[]) AS u (id, n, at)
+                  WHERE c.conversation_id = u.id",
+            )
+            .await?;
+        tx.execute(&count, &[&conversations, &counts, &last]).await?;
+        Ok(())
+    }
 }
