@@ -16,7 +16,7 @@ use zekka_platform::event_log::{Position, Xid8};
 use zekka_platform::http::{ClientInfo, RequestId};
 use zekka_platform::metrics::METRICS;
 
-use crate::event_store::{Cqrs, recording_appends};
+use crate::event_store::{Cqrs, deciding, recording_appends};
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
@@ -130,16 +130,28 @@ where
 {
     let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
     let mut attempt = 1;
+    let mut fresh = false;
     loop {
-        let result = cqrs
-            .execute_with_metadata(aggregate_id, command.clone(), context.metadata(name))
-            .instrument(span.clone())
-            .await;
+        let (result, from_memory) = deciding(
+            A::TYPE,
+            aggregate_id,
+            fresh,
+            cqrs.execute_with_metadata(aggregate_id, command.clone(), context.metadata(name)),
+        )
+        .instrument(span.clone())
+        .await;
+        if matches!(result, Err(AggregateError::UserError(_))) && from_memory && !fresh {
+            // Refused on the state in memory, which another process may
+            // have moved on: decide again on the stream as stored.
+            fresh = true;
+            continue;
+        }
         if matches!(result, Err(AggregateError::AggregateConflict)) && attempt < CONFLICT_ATTEMPTS {
             METRICS.commands.with_label_values(&[name, "retried"]).inc();
             let jitter = u64::try_from(Uuid::new_v4().as_u128() % 4000).unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_micros(500 * (1 << attempt) + jitter)).await;
             attempt += 1;
+            fresh = true;
             continue;
         }
         let outcome = match &result {

@@ -36,6 +36,60 @@ pub type Cqrs<A> = CqrsFramework<A, Store<A>>;
 
 tokio::task_local! {
     static LAST_APPENDED: Cell<Option<Position>>;
+    static COMMANDED: Commanded;
+}
+
+/// The aggregate a command is being decided on, set by [`deciding`].
+struct Commanded {
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    /// Load it from the database, not from memory.
+    fresh: bool,
+    /// Whether the state it was decided on came from memory unchecked.
+    from_memory: Cell<bool>,
+}
+
+/// Runs `work` (one attempt at a command on `aggregate_type`/`aggregate_id`),
+/// returning with its output whether the decision was made on the state in
+/// memory without asking the database.
+///
+/// That state is trusted for the decision because its outcome is checked
+/// anyway: an append conflicts on the stream's key when another process
+/// wrote meanwhile, and a command that appends nothing checks the stream
+/// before answering. A *refusal* decided on it is not checked, so the caller
+/// decides again with `fresh` set before answering one.
+pub async fn deciding<F: Future>(
+    aggregate_type: &'static str,
+    aggregate_id: &str,
+    fresh: bool,
+    work: F,
+) -> (F::Output, bool) {
+    let commanded = Commanded {
+        aggregate_type,
+        aggregate_id: aggregate_id.to_owned(),
+        fresh,
+        from_memory: Cell::new(false),
+    };
+    COMMANDED
+        .scope(commanded, async move {
+            let output = work.await;
+            (output, COMMANDED.with(|c| c.from_memory.get()))
+        })
+        .await
+}
+
+/// Whether this load is the decision of a command on this very aggregate
+/// that may use the state in memory unchecked (and note that it did).
+fn trusted_for_decision(aggregate_type: &str, aggregate_id: &str) -> bool {
+    COMMANDED
+        .try_with(|c| {
+            let trusted = !c.fresh && c.aggregate_type == aggregate_type && c.aggregate_id == aggregate_id;
+            if trusted {
+                c.from_memory.set(true);
+            }
+            trusted
+        })
+        .unwrap_or(false)
 }
 
 /// Runs `work` and returns, with its output, the position of the last event
@@ -100,6 +154,8 @@ pub struct Context<A> {
     aggregate_id: String,
     sequence: usize,
     snapshot_sequence: usize,
+    /// Taken from memory without asking the database.
+    unchecked: bool,
 }
 
 impl<A: Aggregate> AggregateContext<A> for Context<A> {
@@ -241,12 +297,21 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
     }
 
     async fn load_aggregate(&self, aggregate_id: &str) -> Result<Context<A>, AggregateError<A::Error>> {
-        let known = self.load(aggregate_id).await?;
+        let remembered = match self.inner.known.get(&aggregate_id.to_owned()) {
+            Some(known) if trusted_for_decision(A::TYPE, aggregate_id) => Some(known),
+            _ => None,
+        };
+        let unchecked = remembered.is_some();
+        let known = match remembered {
+            Some(known) => known,
+            None => self.load(aggregate_id).await?,
+        };
         Ok(Context {
             aggregate: known.aggregate,
             aggregate_id: aggregate_id.to_owned(),
             sequence: known.sequence,
             snapshot_sequence: known.snapshot_sequence,
+            unchecked,
         })
     }
 
@@ -256,15 +321,26 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
         context: Context<A>,
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
         let Context {
             aggregate,
             aggregate_id,
             sequence,
             snapshot_sequence,
+            unchecked,
         } = context;
+        if events.is_empty() {
+            // Nothing to append, so no key to conflict on: an answer decided
+            // on unchecked state stands only if the stream did not move.
+            if unchecked {
+                let after = i64::try_from(sequence).unwrap_or(i64::MAX);
+                let newer = sql::events_after(&self.inner.pool, A::TYPE, &aggregate_id, after).await?;
+                if !newer.is_empty() {
+                    self.inner.known.remove(&aggregate_id);
+                    return Err(AggregateError::AggregateConflict);
+                }
+            }
+            return Ok(Vec::new());
+        }
         let mut known = Known {
             aggregate,
             sequence,
