@@ -31,7 +31,7 @@ use zekka_platform::wakeup::AppendSignal;
 
 /// What every command handler shares.
 pub struct CommandState {
-    /// The write pool, shared with `postgres-es`.
+    /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
     /// The Project aggregate's framework, with snapshots: usage records make
     /// a project's stream grow without bound.

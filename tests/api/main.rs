@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod binary;
+mod command_state;
 mod concurrency;
 mod conflicts;
 mod conversations;

@@ -19,6 +19,7 @@ pub struct TestApp {
 }
 
 /// Requests to a running service at `addr`, as a user of the API makes them.
+#[derive(Clone, Copy)]
 pub struct Client {
     pub addr: SocketAddr,
 }
