@@ -330,3 +330,47 @@ mod tests {
         }
     }
 }
+
+/// Queries by SQL text through the connection's statement cache.
+/// tokio-postgres prepares a statement given as text anew on every call
+/// (parse, plan and an extra round trip); read routes and the real-time hub
+/// run the same few statements thousands of times a second.
+pub trait CachedQueries: deadpool_postgres::GenericClient + Sync {
+    /// [`tokio_postgres::Client::query`] with the statement cached.
+    fn query_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+    }
+
+    /// [`tokio_postgres::Client::query_one`] with the statement cached.
+    fn query_one_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> impl Future<Output = Result<tokio_postgres::Row, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_one(&statement, params).await
+        }
+    }
+
+    /// [`tokio_postgres::Client::query_opt`] with the statement cached.
+    fn query_opt_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<tokio_postgres::Row>, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_opt(&statement, params).await
+        }
+    }
+}
+
+impl<T: deadpool_postgres::GenericClient + Sync> CachedQueries for T {}

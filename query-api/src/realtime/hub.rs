@@ -7,6 +7,7 @@
 //! is told to close. Every process runs its own hub, so sockets on every
 //! process see every event; the stream stays the source of truth.
 
+use zekka_platform::database::CachedQueries;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -216,7 +217,7 @@ impl Hub {
             Err(_) => return Ok(Position::START),
         };
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT transaction_id, global_position FROM events
                   WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
                   ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
@@ -233,7 +234,7 @@ impl Hub {
     async fn follow(&self) -> Result<bool, String> {
         let client = self.pool.get().await.map_err(|e| e.to_string())?;
         let projected = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT transaction_id, global_position FROM projection_checkpoints WHERE name = ANY($1)
                   ORDER BY transaction_id, global_position LIMIT 1",
                 &[&&PROJECTIONS[..]],
@@ -297,7 +298,7 @@ impl Hub {
             return Some(project);
         }
         let found = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT project_id FROM rm_streams WHERE aggregate_type = $1 AND aggregate_id = $2",
                 &[&event.aggregate_type, &event.aggregate_id],
             )
@@ -365,7 +366,7 @@ impl Hub {
             return;
         };
         let rows = client
-            .query(
+            .query_cached(
                 "SELECT p.project_id,
                         (SELECT count(*) FROM rm_conversations WHERE project_id = p.project_id),
                         (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations

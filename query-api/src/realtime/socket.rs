@@ -5,6 +5,7 @@
 //! messages. Pings find dead peers; a revoked or expired token, or a queue
 //! that overflows, closes the socket with a reason.
 
+use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -111,7 +112,7 @@ pub async fn realtime_socket(
 async fn position_of(hub: &Hub, after: i64) -> Result<Option<Position>, Problem> {
     let client = hub.pool().get().await.map_err(Problem::from_pool)?;
     let row = client
-        .query_opt(
+        .query_opt_cached(
             "SELECT transaction_id FROM events WHERE global_position = $1",
             &[&after],
         )
@@ -271,7 +272,7 @@ async fn allowed(hub: &Hub, user: Uuid, target: Target) -> Result<Option<Uuid>, 
     let row = match target {
         Target::Project(project) => {
             client
-                .query_opt(
+                .query_opt_cached(
                     "SELECT project_id FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
                     &[&project, &user],
                 )
@@ -279,7 +280,7 @@ async fn allowed(hub: &Hub, user: Uuid, target: Target) -> Result<Option<Uuid>, 
         }
         Target::Conversation(conversation) => {
             client
-                .query_opt(
+                .query_opt_cached(
                     "SELECT c.project_id FROM rm_conversations c
                        JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $2
                       WHERE c.conversation_id = $1",
@@ -317,7 +318,7 @@ async fn replay(
         }
     };
     let rows = client
-        .query(
+        .query_cached(
             &format!(
                 "SELECT {EVENT_COLUMNS} FROM events e
                   WHERE (e.transaction_id, e.global_position) > ($1, $2)

@@ -2,6 +2,7 @@
 //! tokens by day and model, per agent, per task, and re-pricing. Money is
 //! summed exactly in SQL (`numeric`) and shown with six decimals.
 
+use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -45,7 +46,7 @@ impl AnalyticsApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         if let Some(project) = project {
             let member = client
-                .query_opt(
+                .query_opt_cached(
                     "SELECT 1 FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
                     &[&project, &user],
                 )
@@ -188,7 +189,7 @@ impl AnalyticsApi {
             .prepare(auth.0.user_id, None, consistency_token.0.as_deref())
             .await?;
         let row = client
-            .query_one(
+            .query_one_cached(
                 "WITH mine AS (SELECT project_id FROM rm_project_members WHERE user_id = $1)
                  SELECT (SELECT count(*) FROM mine),
                         (SELECT count(*) FROM rm_conversations WHERE project_id IN (SELECT project_id FROM mine)),

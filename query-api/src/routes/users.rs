@@ -1,5 +1,6 @@
 //! `GET /api/v1/users/me`.
 
+use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -51,7 +52,7 @@ impl UserQueryApi {
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let row = client
-            .query_opt(
+            .query_opt_cached(
                 "SELECT user_id, email, display_name, email_verified, created_at
                    FROM rm_users WHERE user_id = $1",
                 &[&auth.0.user_id],
