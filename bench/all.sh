@@ -19,7 +19,7 @@ printf '{"scenario":"machine","date":"%s","commit":"%s","cores":%s,"cpu":"%s","m
 
 scenario() {
   echo "== $*" >&2
-  bash bench/run.sh "$@" | tee /dev/stderr | grep '^{"scenario"' >> "$results"
+  bash bench/run.sh "$@" | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 }
 
 # `commands` measures the pgbench ceiling (`limit`) right before itself.
@@ -29,6 +29,6 @@ scenario queries --rate 2000 --seconds 20
 scenario login-storm --concurrency 50 --seconds 20
 scenario stream-length --long 100000 --short 10 --samples 500
 echo "== rebuild" >&2
-bash bench/rebuild.sh 1000000 | tee /dev/stderr | grep '^{"scenario"' >> "$results"
+bash bench/rebuild.sh 1000000 | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 
 target/release/zekka-bench report --results "$results" --doc docs/performance.md

@@ -122,16 +122,17 @@ fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
 }
 
 impl App {
-    /// Prepares `services`: creates the database if missing, applies the
-    /// migrations (under an advisory lock), connects the pools, loads the
-    /// token keys, and binds the port.
+    /// Prepares `services`: creates the database if missing, checks it keeps
+    /// what it acknowledges, applies the migrations (under an advisory lock),
+    /// connects the pools, loads the token keys, and binds the port.
     ///
     /// # Errors
-    /// When the database is unreachable, a migration fails or changed, a key
-    /// is invalid, or the port is taken.
+    /// When the database is unreachable or runs with durability off, a
+    /// migration fails or changed, a key is invalid, or the port is taken.
     pub async fn build(config: Config, services: Services) -> Result<Self> {
         database::ensure_database_exists(&config.database_url).await?;
         let write_pool = database::write_pool(&config).await?;
+        database::check_durability(&write_pool, config.allow_unsafe_db).await?;
         database::migrate(&write_pool).await?;
         let read_pool: ReadPool = database::read_pool(&config)?;
         let redis = match &config.redis_url {

@@ -124,6 +124,11 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`: the sender of outgoing mail. Default `Zekka <no-reply@localhost>`.
     pub mail_from: String,
+    /// `ZEKKA_ALLOW_UNSAFE_DB=1`: start even when PostgreSQL runs with
+    /// `fsync`, `synchronous_commit` or `full_page_writes` off (settings
+    /// under which an acknowledged command can be lost), with a loud warning.
+    /// Default: refuse to start.
+    pub allow_unsafe_db: bool,
 }
 
 /// A number of events allowed per window.
@@ -295,6 +300,7 @@ impl Config {
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
+            allow_unsafe_db: get("ZEKKA_ALLOW_UNSAFE_DB").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/zekka".to_owned()),
             redis_url: get("REDIS_URL"),

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use sqlx::PgPool;
 use sqlx::error::BoxDynError;
@@ -374,3 +374,46 @@ pub trait CachedQueries: deadpool_postgres::GenericClient + Sync {
 }
 
 impl<T: deadpool_postgres::GenericClient + Sync> CachedQueries for T {}
+
+/// The PostgreSQL settings that, when off, let a commit be acknowledged and
+/// then lost (a crash loses it, or tears pages): every accepted command must
+/// be durable.
+const DURABILITY_SETTINGS: [&str; 3] = ["fsync", "synchronous_commit", "full_page_writes"];
+
+/// Refuses to go on when the database would not keep what it acknowledges:
+/// `fsync`, `synchronous_commit` or `full_page_writes` off. With
+/// `allow_unsafe` (`ZEKKA_ALLOW_UNSAFE_DB=1`, for throw-away test servers)
+/// it warns instead.
+///
+/// # Errors
+/// When one of them is off (and not allowed), or the settings cannot be read.
+pub async fn check_durability(pool: &sqlx::PgPool, allow_unsafe: bool) -> Result<()> {
+    let settings: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, setting FROM pg_settings WHERE name = ANY($1) ORDER BY name")
+            .bind(&DURABILITY_SETTINGS[..])
+            .fetch_all(pool)
+            .await
+            .context("cannot read PostgreSQL's durability settings")?;
+    let off: Vec<&str> = settings
+        .iter()
+        .filter(|(_, setting)| setting == "off")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if off.is_empty() {
+        return Ok(());
+    }
+    let what = off.join(", ");
+    if allow_unsafe {
+        tracing::warn!(
+            settings = %what,
+            "PostgreSQL runs with {what} off: an acknowledged command can be LOST in a crash. \
+             Starting anyway because ZEKKA_ALLOW_UNSAFE_DB is set; never do this with data you keep"
+        );
+        return Ok(());
+    }
+    bail!(
+        "refusing to start: PostgreSQL runs with {what} off, so a command Zekka acknowledged could be lost \
+         in a crash. Turn it on (postgresql.conf, or ALTER SYSTEM / ALTER DATABASE … RESET), or set \
+         ZEKKA_ALLOW_UNSAFE_DB=1 for a throw-away server"
+    )
+}

@@ -1,4 +1,5 @@
-//! Migrations: safe to run concurrently, refuse a changed applied file.
+//! Migrations: safe to run concurrently, refuse a changed applied file; and
+//! the start-up check that the database keeps what it acknowledges.
 
 use zekka::{App, Services};
 use zekka_platform::database;
@@ -61,4 +62,36 @@ async fn start_up_creates_a_missing_database() {
         .expect("the events table exists")
         .get(0);
     assert_eq!(events, 0, "a new database holds nothing but the default prices");
+}
+
+#[tokio::test]
+async fn zekka_refuses_a_database_that_would_lose_acknowledged_commits_unless_told_otherwise() {
+    use crate::support::app::test_config_with;
+
+    let db = TestDatabase::migrated().await;
+    // `synchronous_commit` can be turned off for one database; `fsync` and
+    // `full_page_writes` only for the whole server, which the other tests
+    // share. All three go through the same check.
+    db.connect()
+        .await
+        .batch_execute(&format!("ALTER DATABASE {} SET synchronous_commit = off", db.name))
+        .await
+        .expect("alter database");
+
+    let refused = App::build(test_config_with(&db.url, &[]), Services::All).await;
+    let message = match refused {
+        Ok(_) => panic!("started on a database with synchronous_commit off"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        message.contains("synchronous_commit") && message.contains("ZEKKA_ALLOW_UNSAFE_DB"),
+        "the refusal names the setting and the way out: {message}"
+    );
+
+    let allowed = App::build(
+        test_config_with(&db.url, &[("ZEKKA_ALLOW_UNSAFE_DB", "1")]),
+        Services::All,
+    )
+    .await;
+    assert!(allowed.is_ok(), "ZEKKA_ALLOW_UNSAFE_DB=1 starts anyway (with a warning)");
 }
