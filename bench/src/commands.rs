@@ -120,7 +120,13 @@ pub async fn run(options: Options) -> Result<()> {
     let plan: Arc<dyn Plan> = Arc::new(lanes(options.addr, options.clients).await?);
     let duration = Duration::from_secs(options.seconds);
     // A few seconds to warm caches and connection pools.
-    load::closed_loop(options.addr, plan.clone(), options.clients, Duration::from_secs(3)).await?;
+    load::closed_loop(
+        options.addr,
+        plan.clone(),
+        options.clients,
+        Duration::from_secs(3),
+    )
+    .await?;
     let saturated = load::closed_loop(options.addr, plan.clone(), options.clients, duration).await?;
     let half_rate = saturated.rate() / 2.0;
     let half = load::fixed_rate(options.addr, plan, options.clients, half_rate, duration).await?;

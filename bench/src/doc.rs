@@ -36,7 +36,9 @@ fn rows(lines: &[Value]) -> Vec<Row> {
     let rate = commands.and_then(|c| number(c, "/saturated/per_second"));
     let ceiling = commands.and_then(|c| number(c, "/ceiling/append_per_second"));
     let half_p99 = commands.and_then(|c| number(c, "/half_rate/p99_ms"));
-    let errors = commands.map(|c| number(c, "/saturated/errors").unwrap_or(0.0) + number(c, "/half_rate/errors").unwrap_or(0.0));
+    let errors = commands.map(|c| {
+        number(c, "/saturated/errors").unwrap_or(0.0) + number(c, "/half_rate/errors").unwrap_or(0.0)
+    });
     rows.push(Row {
         name: "commands ÷ ceiling",
         measured: match (rate, ceiling) {
@@ -127,7 +129,9 @@ fn rows(lines: &[Value]) -> Vec<Row> {
     let peak = commands.and_then(|c| number(c, "/server_peak_rss_mib"));
     rows.push(Row {
         name: "memory: peak RSS during commands",
-        measured: peak.map_or_else(missing, |mib| format!("**{:.0} MB** ({mib:.0} MiB)", mib * 1.048_576)),
+        measured: peak.map_or_else(missing, |mib| {
+            format!("**{:.0} MB** ({mib:.0} MiB)", mib * 1.048_576)
+        }),
         target: "< 300 MB",
         met: peak.map(|mib| mib * 1.048_576 < 300.0),
     });
@@ -138,7 +142,12 @@ fn render(lines: &[Value]) -> String {
     let machine = find(lines, "machine");
     let field = |name: &str| {
         machine
-            .and_then(|m| m[name].as_str().map(str::to_owned).or_else(|| m.get(name).map(Value::to_string)))
+            .and_then(|m| {
+                m[name]
+                    .as_str()
+                    .map(str::to_owned)
+                    .or_else(|| m.get(name).map(Value::to_string))
+            })
             .unwrap_or_else(|| "?".to_owned())
     };
     let mut out = String::new();
@@ -161,7 +170,10 @@ fn render(lines: &[Value]) -> String {
             Some(false) => "**no**",
             None => "–",
         };
-        out.push_str(&format!("| {} | {} | {} | {met} |\n", row.name, row.measured, row.target));
+        out.push_str(&format!(
+            "| {} | {} | {} | {met} |\n",
+            row.name, row.measured, row.target
+        ));
     }
     out.push_str("\nThe JSON lines of that run:\n\n```json\n");
     for line in lines {

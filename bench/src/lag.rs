@@ -124,7 +124,13 @@ async fn watch(sends: Arc<Sends>) -> Result<hdrhistogram::Histogram<u64>> {
 pub async fn run(options: Options) -> Result<()> {
     let mut connection = Connection::open(options.addr).await?;
     let token = signed_in_user(&mut connection).await?;
-    let project = create(&mut connection, &token, "/api/v1/projects", &json!({"name": "Lag"})).await?;
+    let project = create(
+        &mut connection,
+        &token,
+        "/api/v1/projects",
+        &json!({"name": "Lag"}),
+    )
+    .await?;
     let mut conversations = Vec::new();
     for n in 0..options.connections {
         conversations.push(

@@ -156,7 +156,9 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let server_pid_from_env = std::env::var("ZEKKA_SERVER_PID").ok().and_then(|pid| pid.parse().ok());
+    let server_pid_from_env = std::env::var("ZEKKA_SERVER_PID")
+        .ok()
+        .and_then(|pid| pid.parse().ok());
     match cli.scenario {
         Scenario::Report { results, doc } => doc::run(&results, &doc),
         Scenario::Commands {

@@ -84,7 +84,10 @@ async fn history(connection: &mut Connection, token: &str, records: usize) -> Re
     )
     .await?;
     let mut agents = Vec::new();
-    for (n, kind) in ["developer", "architect", "reviewer", "tester"].iter().enumerate() {
+    for (n, kind) in ["developer", "architect", "reviewer", "tester"]
+        .iter()
+        .enumerate()
+    {
         agents.push(
             create(
                 connection,
@@ -105,7 +108,12 @@ async fn history(connection: &mut Connection, token: &str, records: usize) -> Re
             "conversation_id": conversation,
         });
         connection
-            .send(Method::POST, &format!("/api/v1/agents/{agent}/usage"), Some(token), Some(&body))
+            .send(
+                Method::POST,
+                &format!("/api/v1/agents/{agent}/usage"),
+                Some(token),
+                Some(&body),
+            )
             .await?
             .json(201, "usage")?;
         if n % 5 == 0 {
@@ -143,7 +151,11 @@ pub async fn run(options: Options) -> Result<()> {
         });
         let alone = load::fixed_rate(options.addr, plan, 4, 200.0, Duration::from_secs(3)).await?;
         let route = path.split('?').next().unwrap_or(path).replace(&project, "{id}");
-        report::print_row(&route.replace("/api/v1/", ""), &alone.latency, alone.elapsed.as_secs_f64());
+        report::print_row(
+            &route.replace("/api/v1/", ""),
+            &alone.latency,
+            alone.elapsed.as_secs_f64(),
+        );
         per_route.insert(route, alone.summary());
     }
     let plan: Arc<dyn Plan> = Arc::new(Reads { token, paths });

@@ -31,7 +31,6 @@ pub struct Options {
     pub server_pid: Option<u32>,
 }
 
-
 /// Runs the scenario and prints its results.
 ///
 /// # Errors

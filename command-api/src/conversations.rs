@@ -35,7 +35,11 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn owning_project(&self, aggregate_type: &'static str, id: Uuid) -> Result<Option<Uuid>, Problem> {
+    pub async fn owning_project(
+        &self,
+        aggregate_type: &'static str,
+        id: Uuid,
+    ) -> Result<Option<Uuid>, Problem> {
         // A stream's first event never changes: once read, the owner is kept.
         if let Some(project) = self.owners.get(&(aggregate_type, id)) {
             return Ok(Some(project));

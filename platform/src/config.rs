@@ -300,7 +300,8 @@ impl Config {
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
-            allow_unsafe_db: get("ZEKKA_ALLOW_UNSAFE_DB").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
+            allow_unsafe_db: get("ZEKKA_ALLOW_UNSAFE_DB")
+                .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             database_url: get("DATABASE_URL")
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/zekka".to_owned()),
             redis_url: get("REDIS_URL"),

@@ -247,7 +247,8 @@ pub async fn write_pool(config: &Config) -> Result<PgPool> {
 fn write_connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
     let options = sqlx::postgres::PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-    let loopback = matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1") || options.get_host().starts_with('/');
+    let loopback = matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1")
+        || options.get_host().starts_with('/');
     Ok(if loopback && !url.contains("sslmode=") {
         options.ssl_mode(sqlx::postgres::PgSslMode::Disable)
     } else {

@@ -12,8 +12,8 @@ use std::fmt;
 
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use deadpool_postgres::GenericClient;
+use serde_json::Value;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use zekka_domain::upcasting;
 

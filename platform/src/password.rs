@@ -5,6 +5,7 @@
 //! queues instead of starving every other request of CPU.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -22,15 +23,39 @@ static DECOY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 });
 
 /// Hashes allowed at once: one core is always left to everything else.
-static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+fn configured_slots() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let slots = std::env::var("PASSWORD_HASH_CONCURRENCY")
+    std::env::var("PASSWORD_HASH_CONCURRENCY")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .unwrap_or_else(|| cores.saturating_sub(1))
-        .max(1);
-    tokio::sync::Semaphore::new(slots)
-});
+        .max(1)
+}
+
+static HASH_SLOTS: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(configured_slots()));
+
+/// Hashes running now, and the most ever seen running at once.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static MOST_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one running hash for as long as it lives (a cancelled request
+/// still gives its count back).
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+        MOST_RUNNING.fetch_max(now, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Runs `work` on the blocking pool once a hashing slot is free.
 async fn with_slot<T: Send + 'static>(
@@ -38,6 +63,7 @@ async fn with_slot<T: Send + 'static>(
 ) -> Result<T, tokio::task::JoinError> {
     // The semaphore is never closed, so acquiring only waits.
     let _slot = HASH_SLOTS.acquire().await;
+    let _running = Running::start();
     tokio::task::spawn_blocking(work).await
 }
 
@@ -119,6 +145,23 @@ mod tests {
         assert!(param("m") >= 19_456, "{phc}");
         assert!(param("t") >= 2, "{phc}");
         assert!(param("p") >= 1, "{phc}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_more_hashes_run_at_once_than_there_are_slots() {
+        let hashes: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(hash(Password::parse("correct horse battery").expect("policy"))))
+            .collect();
+        for hash in hashes {
+            hash.await.expect("task").expect("hash");
+        }
+        let most = MOST_RUNNING.load(Ordering::SeqCst);
+        assert!(most >= 1, "hashes ran");
+        assert!(
+            most <= configured_slots(),
+            "{most} hashes ran at once with {} slots",
+            configured_slots()
+        );
     }
 
     #[tokio::test]

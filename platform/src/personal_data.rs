@@ -22,13 +22,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use deadpool_postgres::GenericClient;
 use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
 use orion::hazardous::mac::hmac::sha256::{HmacSha256, SecretKey as HmacKey};
 use pasetors::keys::{Generate, SymmetricKey};
 use pasetors::paserk::FormatAsPaserk;
 use pasetors::version4::V4;
 use serde_json::Value;
-use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -350,10 +350,16 @@ impl PersonalData {
         let wanted: Vec<Uuid> = subjects.iter().copied().collect();
         let sql = "SELECT subject, wrapped_key FROM personal_data_keys WHERE subject = ANY($1)";
         let rows = match client {
-            Some(client) => client.query(&client.prepare_cached(sql).await?, &[&wanted]).await?,
+            Some(client) => {
+                client
+                    .query(&client.prepare_cached(sql).await?, &[&wanted])
+                    .await?
+            }
             None => {
                 let client = self.pool.get().await?;
-                client.query(&client.prepare_cached(sql).await?, &[&wanted]).await?
+                client
+                    .query(&client.prepare_cached(sql).await?, &[&wanted])
+                    .await?
             }
         };
         let mut keys = HashMap::new();
@@ -429,7 +435,8 @@ impl PersonalData {
         &self,
         events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut Value)>,
     ) -> Result<(), PersonalDataError> {
-        self.open_all_with(None::<&deadpool_postgres::Client>, events).await
+        self.open_all_with(None::<&deadpool_postgres::Client>, events)
+            .await
     }
 
     /// [`PersonalData::open_all`] looking keys up through `client` (a

@@ -199,7 +199,10 @@ impl Problem {
     /// A write-side (sqlx) database error: 503 when unreachable, 500 otherwise.
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => {
                 tracing::warn!(error = %ErrorChain(&error), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly", 2)
             }

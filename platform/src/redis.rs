@@ -6,11 +6,17 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 
+/// The longest any Redis command may take: Redis answers in well under a
+/// millisecond when it is there at all.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A connected, self-reconnecting Redis client.
 pub type RedisClient = fred::prelude::Client;
 
 /// Connects to `url`. The client reconnects by itself (exponential back-off
-/// up to 5 s) when Redis goes away.
+/// up to 5 s) when Redis goes away; meanwhile every command fails after
+/// [`COMMAND_TIMEOUT`] instead of waiting for the reconnection, so a request
+/// that needs Redis gets its answer (503, or the documented fallback) at once.
 ///
 /// # Errors
 /// When the URL is invalid or the first connection fails.
@@ -18,6 +24,7 @@ pub async fn connect(url: &str) -> Result<RedisClient> {
     let config = Config::from_url(url).context("REDIS_URL is not a valid Redis URL")?;
     let client = Builder::from_config(config)
         .with_connection_config(|c| c.connection_timeout = Duration::from_secs(2))
+        .with_performance_config(|c| c.default_command_timeout = COMMAND_TIMEOUT)
         .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
         .build()
         .context("failed to build the Redis client")?;

@@ -138,7 +138,11 @@ impl AppendSignal {
     }
 }
 
-async fn announce(database_url: String, mut pending: tokio::sync::mpsc::Receiver<()>, min_interval: Duration) {
+async fn announce(
+    database_url: String,
+    mut pending: tokio::sync::mpsc::Receiver<()>,
+    min_interval: Duration,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let connected = async {

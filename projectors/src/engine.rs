@@ -623,7 +623,13 @@ impl Projector {
     /// projection only: it is logged, recorded in its status (with the
     /// event, for a poison event) and retried with back-off up to 30 s, so
     /// it resumes by itself once the cause is fixed, skipping nothing.
-    pub async fn run(self, mut wakeup: Wakeup, poll_interval: Duration, coalesce: Duration, mut shutdown: Shutdown) {
+    pub async fn run(
+        self,
+        mut wakeup: Wakeup,
+        poll_interval: Duration,
+        coalesce: Duration,
+        mut shutdown: Shutdown,
+    ) {
         let mut backoff = Duration::from_millis(100);
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
         let mut failing = false;

@@ -47,7 +47,8 @@ async fn a_second_command_api_never_decides_on_state_the_first_has_changed() {
     // moves it on. The other's next send decides on stale state, conflicts
     // on the stream's key and is decided again: accepted, numbered after.
     for n in 0..5 {
-        app.send_message(&owner, &conversation, &format!("from the first {n}")).await;
+        app.send_message(&owner, &conversation, &format!("from the first {n}"))
+            .await;
     }
     let after = other
         .request("POST", &messages, Some(&member.token), Some(&say("after five")))
@@ -76,17 +77,31 @@ async fn a_second_command_api_never_decides_on_state_the_first_has_changed() {
     // it to `architecture`; `database` is then the right next stage.
     let stage = format!("/api/v1/projects/{project}/stage");
     let first = other
-        .request("POST", &stage, Some(&owner.token), Some(&json!({"stage": "architecture"})))
+        .request(
+            "POST",
+            &stage,
+            Some(&owner.token),
+            Some(&json!({"stage": "architecture"})),
+        )
         .await;
     assert!(first.status < 300, "{}", first.text());
     let moved = app
-        .request("POST", &stage, Some(&owner.token), Some(&json!({"stage": "database"})))
+        .request(
+            "POST",
+            &stage,
+            Some(&owner.token),
+            Some(&json!({"stage": "database"})),
+        )
         .await;
     assert!(moved.status < 300, "{}", moved.text());
     let next = other
         .request("POST", &stage, Some(&owner.token), Some(&json!({"stage": "api"})))
         .await;
-    assert!(next.status < 300, "decided on the stored stage, not the remembered one: {}", next.text());
+    assert!(
+        next.status < 300,
+        "decided on the stored stage, not the remembered one: {}",
+        next.text()
+    );
 
     let client = app.db.connect().await;
     let rows = client
@@ -102,7 +117,11 @@ async fn a_second_command_api_never_decides_on_state_the_first_has_changed() {
     let expected: Vec<i64> = (1..=i64::try_from(rows.len()).expect("small")).collect();
     assert_eq!(sequences, expected, "no gap, no duplicate");
     let numbers: Vec<i64> = rows.iter().filter_map(|r| r.get::<_, Option<i64>>(2)).collect();
-    assert_eq!(numbers, (1..=7).collect::<Vec<i64>>(), "seven messages, numbered in order");
+    assert_eq!(
+        numbers,
+        (1..=7).collect::<Vec<i64>>(),
+        "seven messages, numbered in order"
+    );
     assert_eq!(
         rows.last().map(|r| r.get::<_, String>(1)).as_deref(),
         Some("ConversationArchived"),
@@ -135,7 +154,10 @@ async fn usage_charged_through_two_processes_is_never_lost_and_respects_the_budg
         )
         .await;
     assert_eq!(agent.status, 201, "{}", agent.text());
-    let usage = format!("/api/v1/agents/{}/usage", agent.json()["id"].as_str().expect("id"));
+    let usage = format!(
+        "/api/v1/agents/{}/usage",
+        agent.json()["id"].as_str().expect("id")
+    );
     // 10,000 output tokens at 15 USD per million: 0.15 USD each.
     let record = json!({"model": "claude-sonnet", "input_tokens": 0, "output_tokens": 10000});
 
@@ -150,7 +172,10 @@ async fn usage_charged_through_two_processes_is_never_lost_and_respects_the_budg
             owner.token.clone(),
         );
         sends.push(tokio::spawn(async move {
-            client.request("POST", &path, Some(&token), Some(&body)).await.status
+            client
+                .request("POST", &path, Some(&token), Some(&body))
+                .await
+                .status
         }));
     }
     let mut statuses = Vec::new();

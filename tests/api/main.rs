@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abuse_limits;
 mod account;
 mod agents;
 mod analytics;

@@ -74,7 +74,10 @@ async fn zekka_refuses_a_database_that_would_lose_acknowledged_commits_unless_to
     // share. All three go through the same check.
     db.connect()
         .await
-        .batch_execute(&format!("ALTER DATABASE {} SET synchronous_commit = off", db.name))
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET synchronous_commit = off",
+            db.name
+        ))
         .await
         .expect("alter database");
 
@@ -93,5 +96,8 @@ async fn zekka_refuses_a_database_that_would_lose_acknowledged_commits_unless_to
         Services::All,
     )
     .await;
-    assert!(allowed.is_ok(), "ZEKKA_ALLOW_UNSAFE_DB=1 starts anyway (with a warning)");
+    assert!(
+        allowed.is_ok(),
+        "ZEKKA_ALLOW_UNSAFE_DB=1 starts anyway (with a warning)"
+    );
 }

@@ -325,3 +325,28 @@ async fn a_socket_of_a_revoked_token_is_closed_within_seconds() {
         "{closed:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_message_over_the_size_limit_closes_that_socket_and_no_other() {
+    let app = spawn_app_with(&[]).await;
+    let user = app.user("talker").await;
+    let mut big = connect(app.addr, &user, None).await;
+    let mut small = connect(app.addr, &user, None).await;
+
+    let padding = "x".repeat(zekka_query_api::realtime::socket::MAX_CLIENT_MESSAGE + 1);
+    let huge = json!({"type": "subscribe", "padding": padding});
+    // The server may close while the frame is still being written.
+    let _ = big.send(Message::Text(huge.to_string().into())).await;
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(5), big.next()).await {
+            Ok(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => break true,
+            Ok(Some(Ok(_))) => {}
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "a message over the limit closes the socket");
+
+    // The other socket is still served.
+    subscribe(&mut small, json!({"type": "dance"})).await;
+    assert_eq!(next_json(&mut small).await["type"], "error:occurred");
+}

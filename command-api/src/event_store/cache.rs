@@ -70,7 +70,9 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
         // A panic while holding the lock leaves a map that is still
         // consistent (every operation is a single map call).
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -23,7 +23,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore};
+use cqrs_es::{
+    Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore,
+};
 use sqlx::PgPool;
 use zekka_platform::event_log::Position;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
@@ -190,7 +192,10 @@ impl<A: Aggregate + Clone> Store<A> {
     /// commit, say), without asking the database: for answers that report
     /// the state a command just produced, never for decisions.
     pub fn last_known(&self, aggregate_id: &str) -> Option<A> {
-        self.inner.known.get(&aggregate_id.to_owned()).map(|known| known.aggregate)
+        self.inner
+            .known
+            .get(&aggregate_id.to_owned())
+            .map(|known| known.aggregate)
     }
 
     /// The aggregate as of the stream's last event: the state in memory (or
@@ -219,7 +224,8 @@ impl<A: Aggregate + Clone> Store<A> {
 
     async fn from_snapshot(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
         if self.inner.policy.snapshot_every.is_some()
-            && let Some((sequence, state)) = sql::latest_snapshot(&self.inner.pool, A::TYPE, aggregate_id).await?
+            && let Some((sequence, state)) =
+                sql::latest_snapshot(&self.inner.pool, A::TYPE, aggregate_id).await?
         {
             match serde_json::from_value::<A>(state) {
                 Ok(aggregate) => {
@@ -291,7 +297,10 @@ impl<A: Aggregate + Clone> Store<A> {
 impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
     type AC = Context<A>;
 
-    async fn load_events(&self, aggregate_id: &str) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+    async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
         let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, 0).await?;
         self.decode(aggregate_id, rows).await
     }
@@ -358,7 +367,9 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
                 .seal(A::TYPE, &aggregate_id, &event_type, &mut payload)
                 .await
                 .map_err(personal_data_error)?;
-            batch.sequences.push(i64::try_from(known.sequence).unwrap_or(i64::MAX));
+            batch
+                .sequences
+                .push(i64::try_from(known.sequence).unwrap_or(i64::MAX));
             batch.event_types.push(event_type);
             batch.event_versions.push(event.event_version());
             batch.payloads.push(payload);
@@ -401,7 +412,10 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
 impl<A: Aggregate + Clone> Store<A> {
     /// The snapshot to write with this append: when the stream crossed a
     /// multiple of `snapshot_every` since the stored one.
-    fn snapshot_due(&self, known: &Known<A>) -> Result<Option<sql::SnapshotUpdate>, AggregateError<A::Error>> {
+    fn snapshot_due(
+        &self,
+        known: &Known<A>,
+    ) -> Result<Option<sql::SnapshotUpdate>, AggregateError<A::Error>> {
         let Some(every) = self.inner.policy.snapshot_every.map(|every| every.max(1)) else {
             return Ok(None);
         };

@@ -169,7 +169,12 @@ pub fn aggregate_error<E: std::error::Error>(error: sqlx::Error) -> AggregateErr
         sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => {
             AggregateError::AggregateConflict
         }
-        sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(zekka_platform::problem::unavailable_sqlstate) => {
+        sqlx::Error::Database(ref db)
+            if db
+                .code()
+                .as_deref()
+                .is_some_and(zekka_platform::problem::unavailable_sqlstate) =>
+        {
             AggregateError::DatabaseConnectionError(Box::new(error))
         }
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
@@ -178,4 +183,3 @@ pub fn aggregate_error<E: std::error::Error>(error: sqlx::Error) -> AggregateErr
         other => AggregateError::UnexpectedError(Box::new(other)),
     }
 }
-

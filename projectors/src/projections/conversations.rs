@@ -249,8 +249,14 @@ impl SentMessages {
             ],
         )
         .await?;
-        let (conversations, (counts, last)): (Vec<uuid::Uuid>, (Vec<i64>, Vec<chrono::DateTime<chrono::Utc>>)) =
-            batch.counts.into_iter().map(|(id, (n, at))| (id, (n, at))).unzip();
+        let (conversations, (counts, last)): (
+            Vec<uuid::Uuid>,
+            (Vec<i64>, Vec<chrono::DateTime<chrono::Utc>>),
+        ) = batch
+            .counts
+            .into_iter()
+            .map(|(id, (n, at))| (id, (n, at)))
+            .unzip();
         let count = tx
             .prepare_cached(
                 "UPDATE rm_conversations c

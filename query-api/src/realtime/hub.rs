@@ -7,11 +7,11 @@
 //! is told to close. Every process runs its own hub, so sockets on every
 //! process see every event; the stream stays the source of truth.
 
-use zekka_platform::database::CachedQueries;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zekka_platform::database::CachedQueries;
 
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};

@@ -5,10 +5,10 @@
 //! messages. Pings find dead peers; a revoked or expired token, or a queue
 //! that overflows, closes the socket with a reason.
 
-use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use zekka_platform::database::CachedQueries;
 
 use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig};

@@ -2,8 +2,8 @@
 //! tokens by day and model, per agent, per task, and re-pricing. Money is
 //! summed exactly in SQL (`numeric`) and shown with six decimals.
 
-use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
+use zekka_platform::database::CachedQueries;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Query};

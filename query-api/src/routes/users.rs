@@ -1,7 +1,7 @@
 //! `GET /api/v1/users/me`.
 
-use zekka_platform::database::CachedQueries;
 use std::sync::Arc;
+use zekka_platform::database::CachedQueries;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::Header;
