@@ -41,6 +41,9 @@ pub trait Plan: Send + Sync + 'static {
 
     /// Sees each successful answer (to follow consistency tokens, say).
     fn answered(&self, _n: u64, _answer: &Answer) {}
+
+    /// Sees each failure (to place it in time, say).
+    fn failed(&self, _n: u64, _error: &str) {}
 }
 
 /// What a run measured.
@@ -93,6 +96,14 @@ impl Outcome {
 }
 
 async fn send(connection: &mut Connection, plan: &dyn Plan, worker: usize, n: u64) -> Result<(), String> {
+    let result = exchange(connection, plan, worker, n).await;
+    if let Err(error) = &result {
+        plan.failed(n, error);
+    }
+    result
+}
+
+async fn exchange(connection: &mut Connection, plan: &dyn Plan, worker: usize, n: u64) -> Result<(), String> {
     let call = plan.call(worker, n);
     let answer = connection
         .send(call.method, &call.path, call.token.as_deref(), call.body.as_ref())

@@ -10,7 +10,8 @@
 //! - `setup`: accounts, sessions and resources a scenario needs.
 //! - one module per scenario: `limit` (pgbench ceiling), `commands`
 //!   (with the server's peak memory), `send_message` (`stream-length`),
-//!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`.
+//!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
+//!   `soak` (issue 10: a PostgreSQL restart under load).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture).
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,7 @@ mod login_healthz;
 mod queries;
 mod report;
 mod send_message;
+mod soak;
 mod setup;
 mod websocket;
 
@@ -105,6 +107,22 @@ enum Scenario {
         #[arg(long, default_value_t = 3000)]
         usage_records: usize,
     },
+    /// Minutes of mixed load with PostgreSQL stopped half-way: no
+    /// acknowledged write may be lost, errors only during the outage.
+    Soak {
+        /// Minutes of load.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Requests per second (a third each: messages, usage, stats).
+        #[arg(long, default_value_t = 300.0)]
+        rate: f64,
+        /// Seconds PostgreSQL stays stopped.
+        #[arg(long, default_value_t = 5)]
+        outage_seconds: u64,
+        /// Connections sending.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+    },
     /// Concurrent sign-ins while probing `GET /healthz` latency.
     #[command(alias = "login-healthz")]
     LoginStorm {
@@ -185,6 +203,21 @@ async fn main() -> Result<()> {
                 addr: cli.addr,
                 rate,
                 seconds,
+                connections,
+            })
+            .await
+        }
+        Scenario::Soak {
+            minutes,
+            rate,
+            outage_seconds,
+            connections,
+        } => {
+            soak::run(soak::Options {
+                addr: cli.addr,
+                minutes,
+                rate,
+                outage_seconds,
                 connections,
             })
             .await

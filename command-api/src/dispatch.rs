@@ -108,7 +108,7 @@ pub async fn token(
 /// again: none carries a version the client saw, so the second decision is
 /// what the request asked for (a session refresh decided again sees its
 /// token rotated, which is reuse).
-const CONFLICT_ATTEMPTS: usize = 4;
+const CONFLICT_ATTEMPTS: usize = 8;
 
 /// Executes `command` with the request's metadata and counts it, deciding
 /// it again (a bounded number of times, with jittered back-off) when another
@@ -148,8 +148,11 @@ where
         }
         if matches!(result, Err(AggregateError::AggregateConflict)) && attempt < CONFLICT_ATTEMPTS {
             METRICS.commands.with_label_values(&[name, "retried"]).inc();
-            let jitter = u64::try_from(Uuid::new_v4().as_u128() % 4000).unwrap_or(0);
-            tokio::time::sleep(std::time::Duration::from_micros(500 * (1 << attempt) + jitter)).await;
+            // 1, 2, 4 … 64 ms plus as much jitter: writers in other
+            // processes (not queued behind each other) spread out.
+            let ceiling = 1_u64 << (attempt - 1).min(6);
+            let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_micros(ceiling * 1000 + jitter)).await;
             attempt += 1;
             fresh = true;
             continue;
