@@ -18,7 +18,7 @@ use serde_json::json;
 use zekka_client::{Connection, Method};
 
 use crate::load::{self, Call, Plan};
-use crate::setup::{create, signed_in_user};
+use crate::setup::{self, Lane, signed_in_user};
 use crate::{limit, report};
 
 /// What to run.
@@ -33,12 +33,6 @@ pub struct Options {
     pub ceiling: bool,
     /// The server's process id, for its memory.
     pub server_pid: Option<u32>,
-}
-
-/// One client's aggregates.
-struct Lane {
-    conversation: String,
-    agent: String,
 }
 
 struct Commands {
@@ -72,31 +66,7 @@ impl Plan for Commands {
 async fn lanes(addr: SocketAddr, count: usize) -> Result<Commands> {
     let mut connection = Connection::open(addr).await?;
     let token = signed_in_user(&mut connection).await?;
-    let mut lanes = Vec::with_capacity(count);
-    for n in 0..count {
-        let project = create(
-            &mut connection,
-            &token,
-            "/api/v1/projects",
-            &json!({"name": format!("Bench {n}")}),
-        )
-        .await?;
-        let conversation = create(
-            &mut connection,
-            &token,
-            "/api/v1/conversations",
-            &json!({"project_id": project, "title": "Load"}),
-        )
-        .await?;
-        let agent = create(
-            &mut connection,
-            &token,
-            "/api/v1/agents",
-            &json!({"project_id": project, "name": format!("agent {n}"), "kind": "developer", "model": "claude-sonnet"}),
-        )
-        .await?;
-        lanes.push(Lane { conversation, agent });
-    }
+    let lanes = setup::lanes(&mut connection, &token, count, "claude-sonnet").await?;
     Ok(Commands {
         token: token.into(),
         lanes,

@@ -24,8 +24,8 @@ mod login_healthz;
 mod queries;
 mod report;
 mod send_message;
-mod soak;
 mod setup;
+mod soak;
 mod websocket;
 
 use std::net::SocketAddr;

@@ -40,3 +40,51 @@ pub async fn create(connection: &mut Connection, token: &str, path: &str, body: 
         .json(201, path)?;
     Ok(created["id"].as_str().unwrap_or_default().to_owned())
 }
+
+/// A project of its own with one conversation and one agent (on `model`),
+/// the unit of work of the write scenarios.
+pub struct Lane {
+    /// The project.
+    pub project: String,
+    /// Its conversation.
+    pub conversation: String,
+    /// Its agent, whose usage is charged to the project.
+    pub agent: String,
+}
+
+/// Creates `count` lanes, the `n`th named after `n`.
+///
+/// # Errors
+/// When the server refuses.
+pub async fn lanes(connection: &mut Connection, token: &str, count: usize, model: &str) -> Result<Vec<Lane>> {
+    let mut lanes = Vec::with_capacity(count);
+    for n in 0..count {
+        let project = create(
+            connection,
+            token,
+            "/api/v1/projects",
+            &json!({"name": format!("Bench {n}")}),
+        )
+        .await?;
+        let conversation = create(
+            connection,
+            token,
+            "/api/v1/conversations",
+            &json!({"project_id": project, "title": "Load"}),
+        )
+        .await?;
+        let agent = create(
+            connection,
+            token,
+            "/api/v1/agents",
+            &json!({"project_id": project, "name": format!("agent {n}"), "kind": "developer", "model": model}),
+        )
+        .await?;
+        lanes.push(Lane {
+            project,
+            conversation,
+            agent,
+        });
+    }
+    Ok(lanes)
+}

@@ -19,7 +19,7 @@ use zekka_client::{Answer, Connection, Method};
 
 use crate::load::{self, Call, Plan};
 use crate::report;
-use crate::setup::{create, signed_in_user};
+use crate::setup::{self, Lane, signed_in_user};
 
 /// What to run.
 pub struct Options {
@@ -33,12 +33,6 @@ pub struct Options {
     pub outage_seconds: u64,
     /// Connections sending.
     pub connections: usize,
-}
-
-struct Lane {
-    conversation: String,
-    agent: String,
-    project: String,
 }
 
 /// The mixed load, and what it saw.
@@ -131,34 +125,17 @@ fn pg_ctl(action: &str) -> Result<()> {
 async fn lanes(addr: SocketAddr, count: usize) -> Result<(String, Vec<Lane>)> {
     let mut connection = Connection::open(addr).await?;
     let token = signed_in_user(&mut connection).await?;
-    let mut lanes = Vec::new();
-    for n in 0..count {
-        let project = create(&mut connection, &token, "/api/v1/projects", &json!({"name": format!("Soak {n}")})).await?;
-        let conversation = create(
-            &mut connection,
-            &token,
-            "/api/v1/conversations",
-            &json!({"project_id": project, "title": "Soak"}),
-        )
-        .await?;
-        let agent = create(
-            &mut connection,
-            &token,
-            "/api/v1/agents",
-            &json!({"project_id": project, "name": format!("soaker {n}"), "kind": "developer", "model": "llama3.1:8b"}),
-        )
-        .await?;
-        lanes.push(Lane {
-            conversation,
-            agent,
-            project,
-        });
-    }
+    let lanes = setup::lanes(&mut connection, &token, count, "llama3.1:8b").await?;
     Ok((token, lanes))
 }
 
 /// How many of `ids` (of `event_type`, whose id is `field`) are stored.
-async fn stored(client: &tokio_postgres::Client, event_type: &str, field: &str, ids: &[String]) -> Result<usize> {
+async fn stored(
+    client: &tokio_postgres::Client,
+    event_type: &str,
+    field: &str,
+    ids: &[String],
+) -> Result<usize> {
     let row = client
         .query_one(
             "SELECT count(DISTINCT payload -> event_type ->> $2) FROM events
@@ -201,7 +178,8 @@ pub async fn run(options: Options) -> Result<()> {
     let outcome = load::fixed_rate(options.addr, plan, options.connections, options.rate, duration).await?;
     let (stopped, started_again) = fault.await??;
 
-    let millis = |at: Instant| u64::try_from(at.saturating_duration_since(mixed.started).as_millis()).unwrap_or(0);
+    let millis =
+        |at: Instant| u64::try_from(at.saturating_duration_since(mixed.started).as_millis()).unwrap_or(0);
     let (outage_from, outage_to) = (millis(stopped), millis(started_again));
     let failures = mixed.failures.lock().map(|f| f.clone()).unwrap_or_default();
     // The pools reconnect on their next use after the restart.

@@ -52,44 +52,10 @@ impl Projection for ConversationsProjection {
                 tx.execute(&insert, &[&conversation_id, &project_id, &title, &started_by, at])
                     .await?;
             }
-            ConversationEvent::MessageSent {
-                message_id,
-                number,
-                author_id,
-                role,
-                agent_id,
-                content,
-            } => {
-                let number = i64::try_from(number).unwrap_or(i64::MAX);
-                let insert = tx
-                    .prepare_cached(
-                        "INSERT INTO rm_messages
-                            (conversation_id, number, message_id, author_id, role, agent_id, content, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .await?;
-                tx.execute(
-                    &insert,
-                    &[
-                        &conversation_id,
-                        &number,
-                        &message_id,
-                        &author_id,
-                        &role.as_str(),
-                        &agent_id,
-                        &content,
-                        at,
-                    ],
-                )
-                .await?;
-                let count = tx
-                    .prepare_cached(
-                        "UPDATE rm_conversations
-                            SET message_count = message_count + 1, last_message_at = $2, updated_at = $2
-                          WHERE conversation_id = $1",
-                    )
-                    .await?;
-                tx.execute(&count, &[&conversation_id, at]).await?;
+            sent @ ConversationEvent::MessageSent { .. } => {
+                let mut one = SentMessages::default();
+                one.push_event(conversation_id, sent, event.recorded_at);
+                one.write(tx).await?;
             }
             ConversationEvent::MessageEdited {
                 message_id, content, ..
@@ -134,28 +100,8 @@ impl Projection for ConversationsProjection {
         let mut sent = SentMessages::default();
         for event in events {
             if event.aggregate_type == "Conversation" && event.event_type == "MessageSent" {
-                if let ConversationEvent::MessageSent {
-                    message_id,
-                    number,
-                    author_id,
-                    role,
-                    agent_id,
-                    content,
-                } = super::decode::<ConversationEvent>(event)?
-                {
-                    sent.push(
-                        uuid_of(&event.aggregate_id)?,
-                        Message {
-                            number: i64::try_from(number).unwrap_or(i64::MAX),
-                            message_id,
-                            author_id,
-                            role: role.as_str().to_owned(),
-                            agent_id,
-                            content,
-                        },
-                        event.recorded_at,
-                    );
-                }
+                let message = super::decode::<ConversationEvent>(event)?;
+                sent.push_event(uuid_of(&event.aggregate_id)?, message, event.recorded_at);
                 continue;
             }
             sent.write(tx).await?;
@@ -207,6 +153,37 @@ struct SentMessages {
 }
 
 impl SentMessages {
+    /// Gathers `event` when it is a sent message (anything else is ignored).
+    fn push_event(
+        &mut self,
+        conversation: uuid::Uuid,
+        event: ConversationEvent,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        if let ConversationEvent::MessageSent {
+            message_id,
+            number,
+            author_id,
+            role,
+            agent_id,
+            content,
+        } = event
+        {
+            self.push(
+                conversation,
+                Message {
+                    number: i64::try_from(number).unwrap_or(i64::MAX),
+                    message_id,
+                    author_id,
+                    role: role.as_str().to_owned(),
+                    agent_id,
+                    content,
+                },
+                at,
+            );
+        }
+    }
+
     fn push(&mut self, conversation: uuid::Uuid, message: Message, at: chrono::DateTime<chrono::Utc>) {
         self.conversations.push(conversation);
         self.messages.push(message);
