@@ -336,7 +336,7 @@ mod tests {
 /// tokio-postgres prepares a statement given as text anew on every call
 /// (parse, plan and an extra round trip); read routes and the real-time hub
 /// run the same few statements thousands of times a second.
-pub trait CachedQueries: deadpool_postgres::GenericClient + Sync {
+pub trait CachedQueries: deadpool_postgres::GenericClient {
     /// [`tokio_postgres::Client::query`] with the statement cached.
     fn query_cached(
         &self,
@@ -374,7 +374,7 @@ pub trait CachedQueries: deadpool_postgres::GenericClient + Sync {
     }
 }
 
-impl<T: deadpool_postgres::GenericClient + Sync> CachedQueries for T {}
+impl<T: deadpool_postgres::GenericClient> CachedQueries for T {}
 
 /// The PostgreSQL settings that, when off, let a commit be acknowledged and
 /// then lost (a crash loses it, or tears pages): every accepted command must

@@ -344,7 +344,7 @@ impl PersonalData {
     /// cache: an erasure in another process must show at once.
     async fn keys_for_opening(
         &self,
-        client: Option<&(impl GenericClient + Sync)>,
+        client: Option<&impl GenericClient>,
         subjects: &HashSet<Uuid>,
     ) -> Result<HashMap<Uuid, [u8; 32]>, PersonalDataError> {
         let wanted: Vec<Uuid> = subjects.iter().copied().collect();
@@ -447,7 +447,7 @@ impl PersonalData {
     /// When the key store fails.
     pub async fn open_all_with<'a>(
         &self,
-        client: Option<&(impl GenericClient + Sync)>,
+        client: Option<&impl GenericClient>,
         events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut Value)>,
     ) -> Result<(), PersonalDataError> {
         let mut pending = Vec::new();
@@ -499,7 +499,7 @@ impl PersonalData {
     /// When the key store fails.
     pub async fn open_events(
         &self,
-        client: &(impl GenericClient + Sync),
+        client: &impl GenericClient,
         events: &mut [StoredEvent],
     ) -> Result<(), PersonalDataError> {
         self.open_all_with(

@@ -204,7 +204,7 @@ impl<A: Aggregate + Clone> Store<A> {
         let key = aggregate_id.to_owned();
         let (mut known, cached) = match self.inner.known.get(&key) {
             Some(known) => (known, true),
-            None => (self.from_snapshot(aggregate_id).await?, false),
+            None => (self.snapshot_or_start(aggregate_id).await?, false),
         };
         let after = i64::try_from(known.sequence).unwrap_or(i64::MAX);
         let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, after).await?;
@@ -222,7 +222,9 @@ impl<A: Aggregate + Clone> Store<A> {
         Ok(known)
     }
 
-    async fn from_snapshot(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
+    /// The stored snapshot of the stream, or the empty aggregate before its
+    /// first event (also when the snapshot no longer reads).
+    async fn snapshot_or_start(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
         if self.inner.policy.snapshot_every.is_some()
             && let Some((sequence, state)) =
                 sql::latest_snapshot(&self.inner.pool, A::TYPE, aggregate_id).await?

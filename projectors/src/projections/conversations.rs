@@ -226,14 +226,14 @@ impl SentMessages {
             ],
         )
         .await?;
-        let (conversations, (counts, last)): (
-            Vec<uuid::Uuid>,
-            (Vec<i64>, Vec<chrono::DateTime<chrono::Utc>>),
-        ) = batch
-            .counts
-            .into_iter()
-            .map(|(id, (n, at))| (id, (n, at)))
-            .unzip();
+        let mut conversations = Vec::with_capacity(batch.counts.len());
+        let mut counts = Vec::with_capacity(batch.counts.len());
+        let mut last = Vec::with_capacity(batch.counts.len());
+        for (id, (n, at)) in batch.counts {
+            conversations.push(id);
+            counts.push(n);
+            last.push(at);
+        }
         let count = tx
             .prepare_cached(
                 "UPDATE rm_conversations c
