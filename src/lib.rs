@@ -115,8 +115,22 @@ fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
     let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
     let spec = service.spec_endpoint();
     let docs = service.swagger_ui();
+    let operations: Vec<(String, String)> = T::meta()
+        .into_iter()
+        .flat_map(|api| api.paths)
+        .flat_map(|path| {
+            path.operations
+                .into_iter()
+                .map(move |operation| (path.path.clone(), operation.method.to_string()))
+        })
+        .collect();
+    let allowed =
+        http::AllowedMethods::from_operations(operations.iter().map(|(p, m)| (p.as_str(), m.as_str())));
     Route::new()
-        .nest("/", service)
+        .nest(
+            "/",
+            service.around(move |ep, req| http::allow_on_405(ep, req, allowed.clone())),
+        )
         .at("/openapi.json", spec)
         .nest("/docs", docs)
 }

@@ -43,7 +43,7 @@ struct Commands {
 impl Plan for Commands {
     fn call(&self, worker: usize, n: u64) -> Call {
         let lane = &self.lanes[worker % self.lanes.len()];
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Call {
                 method: Method::POST,
                 path: format!("/api/v1/conversations/{}/messages", lane.conversation),

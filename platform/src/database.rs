@@ -302,36 +302,6 @@ pub async fn check_ready(pool: &ReadPool) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::MIGRATIONS;
-
-    #[test]
-    fn every_file_in_migrations_is_embedded_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .expect("migrations directory")
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .collect();
-        files.sort();
-        assert_eq!(files.len(), MIGRATIONS.len(), "a migration file is not embedded");
-        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
-            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            assert!(
-                name.starts_with(&format!("{version:04}_")),
-                "{name} is not version {version}"
-            );
-            assert_eq!(
-                &std::fs::read_to_string(file).expect("read"),
-                sql,
-                "{name} differs"
-            );
-        }
-    }
-}
-
 /// Queries by SQL text through the connection's statement cache.
 /// tokio-postgres prepares a statement given as text anew on every call
 /// (parse, plan and an extra round trip); read routes and the real-time hub
@@ -417,4 +387,34 @@ pub async fn check_durability(pool: &sqlx::PgPool, allow_unsafe: bool) -> Result
          in a crash. Turn it on (postgresql.conf, or ALTER SYSTEM / ALTER DATABASE … RESET), or set \
          ZEKKA_ALLOW_UNSAFE_DB=1 for a throw-away server"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn every_file_in_migrations_is_embedded_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations directory")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "a migration file is not embedded");
+        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            assert!(
+                name.starts_with(&format!("{version:04}_")),
+                "{name} is not version {version}"
+            );
+            assert_eq!(
+                &std::fs::read_to_string(file).expect("read"),
+                sql,
+                "{name} differs"
+            );
+        }
+    }
 }

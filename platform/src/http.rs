@@ -284,3 +284,90 @@ pub fn with_ops_routes(route: Route) -> Route {
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
 }
+
+/// The methods each path of the API answers, from the API's declaration, so
+/// a 405 can name them in `Allow` as RFC 9110 requires.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedMethods(std::sync::Arc<Vec<(Vec<Option<String>>, String)>>);
+
+impl AllowedMethods {
+    /// The methods of every `(path template, method)` an API declares
+    /// (poem-openapi's `OpenApi::meta()`; `{name}` or `:name` segments are
+    /// parameters).
+    pub fn from_operations<'a>(operations: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut paths: Vec<(Vec<Option<String>>, Vec<String>)> = Vec::new();
+        for (path, method) in operations {
+            let segments: Vec<Option<String>> = path
+                .trim_matches('/')
+                .split('/')
+                .map(|segment| {
+                    (!segment.starts_with('{') && !segment.starts_with(':')).then(|| segment.to_owned())
+                })
+                .collect();
+            let method = method.to_uppercase();
+            match paths.iter_mut().find(|(known, _)| *known == segments) {
+                Some((_, methods)) => methods.push(method),
+                None => paths.push((segments, vec![method])),
+            }
+        }
+        Self(std::sync::Arc::new(
+            paths
+                .into_iter()
+                .map(|(segments, mut methods)| {
+                    methods.sort();
+                    methods.dedup();
+                    (segments, methods.join(", "))
+                })
+                .collect(),
+        ))
+    }
+
+    /// The methods `path` answers: of the templates matching it with the
+    /// most literal segments (`/projects/mine` over `/projects/{id}`), all
+    /// of them (one path may be written with and without a final `/`).
+    pub fn for_path(&self, path: &str) -> Option<String> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let matching: Vec<(usize, &str)> = self
+            .0
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(segment, part)| segment.as_deref().is_none_or(|s| s == *part))
+            })
+            .map(|(segments, methods)| (segments.iter().filter(|s| s.is_some()).count(), methods.as_str()))
+            .collect();
+        let best = matching.iter().map(|(literal, _)| *literal).max()?;
+        let mut methods: Vec<&str> = matching
+            .iter()
+            .filter(|(literal, _)| *literal == best)
+            .flat_map(|(_, methods)| methods.split(", "))
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        Some(methods.join(", "))
+    }
+}
+
+/// Adds `Allow` to a 405, naming the methods the path answers.
+pub async fn allow_on_405<E: Endpoint>(
+    next: E,
+    req: Request,
+    allowed: AllowedMethods,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) if error.status() == StatusCode::METHOD_NOT_ALLOWED => render_problem(error),
+        Err(error) => return Err(error),
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(methods) = allowed.for_path(&path)
+        && let Ok(value) = poem::http::HeaderValue::from_str(&methods)
+    {
+        response.headers_mut().insert(poem::http::header::ALLOW, value);
+    }
+    Ok(response)
+}

@@ -106,9 +106,23 @@ async fn malformed_or_invalid_requests_are_refused_and_change_nothing() {
     app.raw("POST", "/api/v1/projects", &auth, Some(&too_large))
         .await
         .assert_problem(413);
-    app.raw("TRACE", "/api/v1/projects", &auth, None)
-        .await
-        .assert_problem(405);
+    let not_allowed = app.raw("TRACE", "/api/v1/projects", &auth, None).await;
+    not_allowed.assert_problem(405);
+    assert_eq!(
+        not_allowed.header("allow"),
+        Some("GET, POST"),
+        "a 405 names the methods the path answers (RFC 9110)"
+    );
+    let on_one = app
+        .raw(
+            "PATCH",
+            "/api/v1/projects/00000000-0000-0000-0000-000000000000",
+            &auth,
+            None,
+        )
+        .await;
+    on_one.assert_problem(405);
+    assert_eq!(on_one.header("allow"), Some("DELETE, GET, PUT"));
     app.raw("GET", "/api/v1/no-such-route", &auth, None)
         .await
         .assert_problem(404);
