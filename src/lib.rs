@@ -7,9 +7,11 @@
 //! - [`App`]: build the chosen services, learn the bound port, run until shutdown.
 //! - [`Services`]: which services a process runs.
 //! - [`demo`]: `zekka demo`, a realistic data set sent through the public API.
+//! - `openapi`: the served OpenAPI document, with paths both APIs declare merged.
 #![forbid(unsafe_code)]
 
 pub mod demo;
+mod openapi;
 
 use std::sync::Arc;
 
@@ -113,7 +115,12 @@ fn cors(origins: &[String]) -> Option<Cors> {
 
 fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
     let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
-    let spec = service.spec_endpoint();
+    let document = openapi::merged(&service.spec());
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     let docs = service.swagger_ui();
     let operations: Vec<(String, String)> = T::meta()
         .into_iter()

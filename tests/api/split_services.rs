@@ -95,3 +95,19 @@ async fn processes_starting_together_generate_one_signing_key() {
         .expect("count");
     assert_eq!(keys, 1);
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_both_services_operations_on_a_shared_path() {
+    let app = crate::support::spawn_app().await;
+    let document = app.request("GET", "/openapi.json", None, None).await;
+    assert_eq!(document.status, 200);
+    let spec = document.json();
+    let projects = &spec["paths"]["/api/v1/projects"];
+    assert!(projects["get"].is_object(), "the query side's list");
+    assert!(projects["post"].is_object(), "the command side's create");
+    let conversation = &spec["paths"]["/api/v1/conversations/{id}"];
+    assert!(
+        conversation["get"].is_object() && conversation["delete"].is_object(),
+        "{conversation}"
+    );
+}
