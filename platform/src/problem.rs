@@ -285,6 +285,8 @@ impl ApiResponse for Problem {
             (404, "Not found, or not yours"),
             (409, "Conflicting state or concurrent write; retry"),
             (402, "The project's budget does not allow this"),
+            (413, "The request body is too large"),
+            (415, "The body must be `application/json`"),
             (422, "Invalid values; see `errors`"),
             (429, "Too many requests; see `Retry-After`"),
             (503, "A dependency is unavailable; see `Retry-After`"),

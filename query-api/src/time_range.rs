@@ -34,13 +34,18 @@ fn parse_bound(field: &str, raw: &str, end: bool) -> Result<DateTime<Utc>, Field
 }
 
 impl TimeRange {
-    /// Parses the `from` and `to` query parameters.
+    /// Parses the `from` and `to` query parameters (empty ones are absent).
     ///
     /// # Errors
     /// 422 naming each malformed end, or when `from` is after `to`.
     pub fn parse(from: Option<&str>, to: Option<&str>) -> Result<Self, Problem> {
-        let from = from.map(|f| parse_bound("from", f, false));
-        let until = to.map(|t| parse_bound("to", t, true));
+        // `?from=` (empty) is no bound, as when the parameter is left out.
+        let from = from
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| parse_bound("from", f, false));
+        let until = to
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| parse_bound("to", t, true));
         let (from, until) = match (from.transpose(), until.transpose()) {
             (Ok(f), Ok(u)) => (f, u),
             (f, u) => {
@@ -63,6 +68,22 @@ impl TimeRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_bounds_are_no_bounds() {
+        let range = TimeRange::parse(Some(""), Some("  ")).expect("parses");
+        assert_eq!(
+            range,
+            TimeRange {
+                from: None,
+                until: None
+            }
+        );
+        assert!(
+            TimeRange::parse(Some("soon"), None).is_err(),
+            "but nonsense is refused"
+        );
+    }
 
     #[test]
     fn a_date_means_the_whole_utc_day_at_both_ends() {
