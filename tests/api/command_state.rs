@@ -29,15 +29,7 @@ async fn a_second_command_api_never_decides_on_state_the_first_has_changed() {
     assert_eq!(refused.status, 404, "{}", refused.text());
 
     // This process adds the member; the other one must see it at once.
-    let added = app
-        .request(
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            Some(&owner.token),
-            Some(&json!({"user_id": member.id, "role": "member"})),
-        )
-        .await;
-    assert!(added.status < 300, "{}", added.text());
+    app.add_member(&owner, &project, &member, "member").await;
     let accepted = other
         .request("POST", &messages, Some(&member.token), Some(&say("now a member")))
         .await;

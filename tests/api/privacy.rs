@@ -11,15 +11,7 @@ use crate::support::spawn_app;
 /// messages from both; returns (project, conversation, last token).
 async fn shared_conversation(app: &TestApp, owner: &User, member: &User) -> (String, String, String) {
     let (project, _) = app.project(owner, "Shared work").await;
-    let added = app
-        .request(
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            Some(&owner.token),
-            Some(&json!({"user_id": member.id, "role": "member"})),
-        )
-        .await;
-    assert_eq!(added.status, 200, "{}", added.text());
+    app.add_member(owner, &project, member, "member").await;
     let conversation = app
         .request(
             "POST",

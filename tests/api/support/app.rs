@@ -229,6 +229,24 @@ impl Client {
         sent.json()
     }
 
+    /// Adds `member` to `project` with `role`, as `owner`; returns the
+    /// consistency token.
+    pub async fn add_member(&self, owner: &User, project: &str, member: &User, role: &str) -> String {
+        let added = self
+            .request(
+                "POST",
+                &format!("/api/v1/projects/{project}/members"),
+                Some(&owner.token),
+                Some(&json!({"user_id": member.id, "role": role})),
+            )
+            .await;
+        assert_eq!(added.status, 200, "{}", added.text());
+        added.json()["consistency_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Creates a project owned by `user`; returns (id, consistency token).
     pub async fn project(&self, user: &User, name: &str) -> (String, String) {
         let created = self
