@@ -23,6 +23,8 @@ use anyhow::{Context, anyhow};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use deadpool_postgres::GenericClient;
+
+use crate::database::CachedQueries;
 use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
 use orion::hazardous::mac::hmac::sha256::{HmacSha256, SecretKey as HmacKey};
 use pasetors::keys::{Generate, SymmetricKey};
@@ -350,17 +352,8 @@ impl PersonalData {
         let wanted: Vec<Uuid> = subjects.iter().copied().collect();
         let sql = "SELECT subject, wrapped_key FROM personal_data_keys WHERE subject = ANY($1)";
         let rows = match client {
-            Some(client) => {
-                client
-                    .query(&client.prepare_cached(sql).await?, &[&wanted])
-                    .await?
-            }
-            None => {
-                let client = self.pool.get().await?;
-                client
-                    .query(&client.prepare_cached(sql).await?, &[&wanted])
-                    .await?
-            }
+            Some(client) => client.query_cached(sql, &[&wanted]).await?,
+            None => self.pool.get().await?.query_cached(sql, &[&wanted]).await?,
         };
         let mut keys = HashMap::new();
         for row in rows {

@@ -5,6 +5,7 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use zekka_platform::Problem;
+use zekka_platform::database::CachedQueries;
 
 /// Runs `sql` with `params` and maps every row with `map`.
 ///
@@ -16,8 +17,7 @@ pub async fn query_map<T>(
     params: &[&(dyn ToSql + Sync)],
     map: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
 ) -> Result<Vec<T>, Problem> {
-    let statement = client.prepare_cached(sql).await.map_err(Problem::from_db)?;
-    let rows = client.query(&statement, params).await.map_err(Problem::from_db)?;
+    let rows = client.query_cached(sql, params).await.map_err(Problem::from_db)?;
     rows.iter()
         .map(map)
         .collect::<Result<_, _>>()

@@ -24,8 +24,13 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
         }
     }
 
-    /// A copy of the entry for `key`.
-    pub fn get(&self, key: &K) -> Option<V> {
+    /// A copy of the entry for `key` (looked up by any borrowed form: a
+    /// `&str` for a `String` key, without allocating).
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().get(key).cloned()
     }
 
@@ -53,7 +58,11 @@ impl<K: Eq + Hash + Clone, V: Clone> BoundedCache<K, V> {
     }
 
     /// Forgets `key`.
-    pub fn remove(&self, key: &K) {
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().remove(key);
     }
 

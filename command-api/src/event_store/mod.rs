@@ -192,17 +192,13 @@ impl<A: Aggregate + Clone> Store<A> {
     /// commit, say), without asking the database: for answers that report
     /// the state a command just produced, never for decisions.
     pub fn last_known(&self, aggregate_id: &str) -> Option<A> {
-        self.inner
-            .known
-            .get(&aggregate_id.to_owned())
-            .map(|known| known.aggregate)
+        self.inner.known.get(aggregate_id).map(|known| known.aggregate)
     }
 
     /// The aggregate as of the stream's last event: the state in memory (or
     /// the snapshot, or nothing) brought up to date with the events after it.
     async fn load(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
-        let key = aggregate_id.to_owned();
-        let (mut known, cached) = match self.inner.known.get(&key) {
+        let (mut known, cached) = match self.inner.known.get(aggregate_id) {
             Some(known) => (known, true),
             None => (self.snapshot_or_start(aggregate_id).await?, false),
         };
@@ -217,7 +213,9 @@ impl<A: Aggregate + Clone> Store<A> {
             let sequence = known.sequence;
             self.inner
                 .known
-                .put_unless(key, known.clone(), |newer| newer.sequence >= sequence);
+                .put_unless(aggregate_id.to_owned(), known.clone(), |newer| {
+                    newer.sequence >= sequence
+                });
         }
         Ok(known)
     }
@@ -308,7 +306,7 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
     }
 
     async fn load_aggregate(&self, aggregate_id: &str) -> Result<Context<A>, AggregateError<A::Error>> {
-        let remembered = match self.inner.known.get(&aggregate_id.to_owned()) {
+        let remembered = match self.inner.known.get(aggregate_id) {
             Some(known) if trusted_for_decision(A::TYPE, aggregate_id) => Some(known),
             _ => None,
         };
