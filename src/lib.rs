@@ -7,7 +7,8 @@
 //! - [`App`]: build the chosen services, learn the bound port, run until shutdown.
 //! - [`Services`]: which services a process runs.
 //! - [`demo`]: `zekka demo`, a realistic data set sent through the public API.
-//! - `openapi`: the served OpenAPI document, with paths both APIs declare merged.
+//! - `openapi`: the served OpenAPI document, with paths both APIs declare merged
+//!   and optional fields marked nullable.
 #![forbid(unsafe_code)]
 
 pub mod demo;
@@ -115,7 +116,7 @@ fn cors(origins: &[String]) -> Option<Cors> {
 
 fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
     let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
-    let document = openapi::merged(&service.spec());
+    let document = openapi::served(&service.spec(), &zekka_command_api::routes::preferences::shapes());
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")

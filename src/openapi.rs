@@ -6,6 +6,16 @@
 //! object. JSON parsers keep the last of duplicate keys, so tools reading
 //! the document (Swagger UI, client generators, schemathesis) saw only one
 //! side's operations. This merges objects that share a key, at any depth.
+//!
+//! poem-openapi also leaves out that an `Option` field may be `null`: it
+//! marks the field not required, yet writes `None` as `null` and reads
+//! `null` as `None`. Every property outside its object's `required` list is
+//! therefore marked `nullable`, so the document says what goes over the wire.
+//! (A nullable `enum` lists `null` among its values, as OpenAPI 3.0 asks.)
+//!
+//! Last, request documents whose schema poem-openapi cannot state
+//! (`zekka_platform::input::Document`) get their full schema in place of
+//! the registry's placeholder.
 
 use std::fmt;
 
@@ -13,14 +23,66 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-/// `spec` with the members of duplicate keys merged into one object.
-/// Answers `spec` itself should it not parse (it always does: poem-openapi
-/// wrote it).
-pub fn merged(spec: &str) -> String {
+/// `spec` with the members of duplicate keys merged into one object and
+/// optional properties marked nullable. Answers `spec` itself should it not
+/// parse (it always does: poem-openapi wrote it).
+pub fn served(spec: &str, shapes: &[(&str, Value)]) -> String {
     match serde_json::from_str::<Merged>(spec) {
-        Ok(Merged(value)) => value.to_string(),
+        Ok(Merged(mut value)) => {
+            mark_optional_nullable(&mut value);
+            if let Some(Value::Object(schemas)) = value.pointer_mut("/components/schemas") {
+                for (name, schema) in shapes {
+                    if let Some(placeholder) = schemas.get_mut(*name) {
+                        *placeholder = schema.clone();
+                    }
+                }
+            }
+            value.to_string()
+        }
         Err(_) => spec.to_owned(),
     }
+}
+
+/// Marks every property that is not `required` in its object schema as
+/// `nullable`, at any depth. A `$ref` cannot carry siblings in OpenAPI 3.0,
+/// so a referenced schema is wrapped in `allOf` first.
+fn mark_optional_nullable(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let required: Vec<String> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|names| names.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default();
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, property) in properties.iter_mut() {
+                    if !required.contains(name) {
+                        make_nullable(property);
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                mark_optional_nullable(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_optional_nullable),
+        _ => {}
+    }
+}
+
+fn make_nullable(property: &mut Value) {
+    let Value::Object(schema) = property else {
+        return;
+    };
+    if let Some(reference) = schema.remove("$ref") {
+        let mut one = Map::new();
+        one.insert("$ref".to_owned(), reference);
+        schema.insert("allOf".to_owned(), Value::Array(vec![Value::Object(one)]));
+    }
+    if let Some(Value::Array(names)) = schema.get_mut("enum") {
+        names.push(Value::Null);
+    }
+    schema.insert("nullable".to_owned(), Value::Bool(true));
 }
 
 /// A JSON value read with duplicate object keys merged.
@@ -106,15 +168,50 @@ impl<'de> Visitor<'de> for MergingVisitor {
 
 #[cfg(test)]
 mod tests {
-    use super::merged;
+    use serde_json::json;
+
+    use super::served;
 
     #[test]
     fn operations_of_a_path_written_twice_are_all_kept() {
         let spec = r#"{"paths": {"/p": {"get": {"x": 1}}, "/q": {"get": {}}, "/p": {"post": {"y": [1, {"a": null}]}}}, "v": 2}"#;
-        let value: serde_json::Value = serde_json::from_str(&merged(spec)).expect("JSON");
+        let value: serde_json::Value = serde_json::from_str(&served(spec, &[])).expect("JSON");
         assert_eq!(value["paths"]["/p"]["get"]["x"], 1);
         assert_eq!(value["paths"]["/p"]["post"]["y"][1]["a"], serde_json::Value::Null);
         assert!(value["paths"]["/q"]["get"].is_object());
         assert_eq!(value["v"], 2);
+    }
+
+    #[test]
+    fn properties_that_are_not_required_may_be_null() {
+        let spec = json!({"components": {"schemas": {"Page": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": {"type": "array", "items": {"type": "string"}},
+                "next_cursor": {"type": "string"},
+                "role": {"type": "string", "enum": ["a", "b"]},
+                "failure": {"$ref": "#/components/schemas/Failure", "description": "why"}
+            }
+        }}}});
+        let value: serde_json::Value = serde_json::from_str(&served(&spec.to_string(), &[])).expect("JSON");
+        let properties = &value["components"]["schemas"]["Page"]["properties"];
+        assert_eq!(properties["items"].get("nullable"), None);
+        assert_eq!(properties["next_cursor"]["nullable"], true);
+        assert_eq!(properties["role"]["enum"], json!(["a", "b", null]));
+        assert_eq!(
+            properties["failure"],
+            json!({"allOf": [{"$ref": "#/components/schemas/Failure"}], "description": "why", "nullable": true})
+        );
+    }
+
+    #[test]
+    fn shapes_replace_their_placeholders() {
+        let spec = json!({"components": {"schemas": {"Patch": {"type": "object"}, "Other": {"type": "object"}}}});
+        let shape = json!({"type": "object", "additionalProperties": false});
+        let value: serde_json::Value =
+            serde_json::from_str(&served(&spec.to_string(), &[("Patch", shape.clone())])).expect("JSON");
+        assert_eq!(value["components"]["schemas"]["Patch"], shape);
+        assert_eq!(value["components"]["schemas"]["Other"], json!({"type": "object"}));
     }
 }

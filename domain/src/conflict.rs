@@ -24,11 +24,22 @@ macro_rules! named_enum {
         }
 
         impl $name {
+            /// Every value.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             /// The wire and storage name.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
                 }
+            }
+        }
+
+        impl $crate::named::Named for $name {
+            const ALL: &'static [Self] = $name::ALL;
+
+            fn name(self) -> &'static str {
+                self.as_str()
             }
         }
 

@@ -16,6 +16,8 @@
 //! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
 //! - [`upcasting`]: old event versions read in the current shape.
 //! - [`error`]: the error kinds every aggregate's errors map onto.
+//! - [`named`]: closed sets of values with one wire name each.
+//! - [`shapes`]: value shapes as JSON Schema states them (for the API document).
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
 #![forbid(unsafe_code)]
 
@@ -23,13 +25,16 @@ pub mod agent;
 pub mod conflict;
 pub mod conversation;
 pub mod error;
+pub mod named;
 pub mod preferences;
 pub mod pricing;
 pub mod project;
 pub mod replay;
 pub mod session;
+pub mod shapes;
 pub mod sink;
 pub mod upcasting;
 pub mod user;
 
 pub use error::{ErrorKind, FieldError, Refusal};
+pub use named::Named;

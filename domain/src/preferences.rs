@@ -101,6 +101,41 @@ fn flag(field: &str, value: &Value) -> Result<bool, FieldError> {
 }
 
 impl Settings {
+    /// The JSON Schema of a patch, as [`Settings::patched`] accepts it.
+    pub fn patch_schema() -> Value {
+        let flag = json!({"type": "boolean"});
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "theme": {"type": "string", "enum": ["light", "dark", "system"]},
+                "language": {"type": "string", "pattern": "^[A-Za-z0-9-]{1,35}$"},
+                "timezone": {"type": "string", "pattern": "^[A-Za-z0-9/_+-]{1,64}$"},
+                "default_model": {"type": "string", "maxLength": 100, "pattern": crate::shapes::SHORT_TEXT_PATTERN},
+                "compact_mode": flag,
+                "notifications": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {"email": flag, "in_app": flag, "sound": flag}
+                }
+            }
+        })
+    }
+
+    /// The JSON Schema of an export document, as [`Settings::from_document`]
+    /// accepts it.
+    pub fn document_schema() -> Value {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["format"],
+            "properties": {
+                "format": {"type": "string", "enum": [DOCUMENT_FORMAT]},
+                "preferences": Self::patch_schema()
+            }
+        })
+    }
+
     /// These settings with `patch` (a JSON object of known keys) applied.
     ///
     /// # Errors

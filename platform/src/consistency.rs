@@ -17,6 +17,19 @@ use crate::problem::Problem;
 /// The header a query carries its token in.
 pub const HEADER: &str = "X-Consistency-Token";
 
+/// The shape of a token, for the `X-Consistency-Token` header's schema.
+#[derive(Debug)]
+pub enum TokenFormat {}
+
+impl crate::input::Rule for TokenFormat {
+    fn describe(schema: &mut poem_openapi::registry::MetaSchema) {
+        schema.pattern = Some(r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$".to_owned());
+    }
+}
+
+/// The `X-Consistency-Token` header as a parameter.
+pub type TokenHeader = crate::input::Text<TokenFormat>;
+
 /// An opaque token for a position in the commit order (`v1.<txid>.<position>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsistencyToken(pub Position);

@@ -16,6 +16,7 @@
 //! - [`personal_data`]: crypto-shredding of personal data in events (per-person keys, blind email index).
 //! - [`problem`]: `application/problem+json` errors.
 //! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
+//! - [`input`]: request fields whose schema states the rule the domain checks.
 //! - [`rate_limit`]: fixed-window rate limits with 429 answers.
 //! - [`revocation`]: deny-lists of revoked access tokens.
 //! - [`redis`]: the optional Redis client.
@@ -31,6 +32,7 @@ pub mod database;
 pub mod ephemeral;
 pub mod event_log;
 pub mod http;
+pub mod input;
 pub mod integrity;
 pub mod metrics;
 pub mod money;

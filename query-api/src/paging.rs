@@ -2,6 +2,7 @@
 
 use zekka_domain::FieldError;
 use zekka_platform::Problem;
+pub use zekka_platform::input::PageLimit;
 
 /// Items per page when the client names no limit.
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -12,8 +13,8 @@ pub const MAX_LIMIT: i64 = 200;
 ///
 /// # Errors
 /// 422 when the limit is below 1.
-pub fn limit(raw: Option<i64>) -> Result<i64, Problem> {
-    match raw {
+pub fn limit(raw: Option<PageLimit>) -> Result<i64, Problem> {
+    match raw.map(|limit| limit.0) {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if n < 1 => Err(Problem::invalid_field(FieldError::new(
             "limit",
@@ -55,8 +56,8 @@ mod tests {
     #[test]
     fn limits_default_to_50_and_are_capped_at_200() {
         assert_eq!(limit(None).ok(), Some(50));
-        assert_eq!(limit(Some(1000)).ok(), Some(200));
-        assert!(limit(Some(0)).is_err());
+        assert_eq!(limit(Some(PageLimit(1000))).ok(), Some(200));
+        assert!(limit(Some(PageLimit(0))).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 use zekka_domain::user::{Email, Password, UserCommand};
+use zekka_platform::input::{NewPassword, Text};
 use zekka_platform::{Problem, password, secret_token};
 
 use super::CommandTags;
@@ -37,21 +38,22 @@ impl AccountApi {
 /// Whose password to reset.
 #[derive(Debug, Object)]
 struct ForgotPasswordRequest {
-    email: String,
+    /// Any text: the answer is the same whether or not it names an account.
+    email: Text,
 }
 
 /// A reset token from the mail, and the new password.
 #[derive(Debug, Object)]
 struct ResetPasswordRequest {
-    token: String,
+    token: Text,
     /// At least 12 characters.
-    new_password: String,
+    new_password: Text<NewPassword>,
 }
 
 /// A verification token from the mail.
 #[derive(Debug, Object)]
 struct VerifyEmailRequest {
-    token: String,
+    token: Text,
 }
 
 #[derive(ApiResponse)]

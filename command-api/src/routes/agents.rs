@@ -14,6 +14,7 @@ use zekka_domain::pricing::ModelName;
 use zekka_domain::project::{Project, ProjectCommand, ProjectError, Stage, UsageRecord};
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::input::{Bounded, Label as LabelText, ModelName as ModelNameText, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
@@ -31,49 +32,49 @@ pub struct AgentCommandApi {
 struct RegisterAgentRequest {
     project_id: Uuid,
     /// 1 to 100 characters.
-    name: String,
+    name: Text<LabelText<{ Label::MAX_CHARS }>>,
     /// What it does: `developer`, `architect`, `reviewer`, …
-    kind: String,
+    kind: Text<LabelText<{ Label::MAX_CHARS }>>,
     /// The workflow stage it works on.
-    stage: Option<String>,
+    stage: Option<Text<OneOf<Stage>>>,
     /// Its default model.
-    model: String,
+    model: Text<ModelNameText>,
 }
 
 /// A status report.
 #[derive(Debug, Object)]
 struct StatusRequest {
     /// idle, working, blocked or offline.
-    status: String,
-    detail: Option<String>,
+    status: Text<OneOf<AgentStatus>>,
+    detail: Option<Text<Prose<{ Detail::MAX_CHARS }>>>,
 }
 
 /// A task to give.
 #[derive(Debug, Object)]
 struct AssignTaskRequest {
     /// 1 to 200 characters.
-    title: String,
-    description: Option<String>,
-    stage: Option<String>,
+    title: Text<LabelText<{ Label::TITLE_MAX_CHARS }>>,
+    description: Option<Text<Prose<{ Detail::MAX_CHARS }>>>,
+    stage: Option<Text<OneOf<Stage>>>,
 }
 
 /// How a task ended.
 #[derive(Debug, Object)]
 struct CompleteTaskRequest {
     /// succeeded or failed.
-    outcome: String,
-    detail: Option<String>,
+    outcome: Text<OneOf<TaskOutcome>>,
+    detail: Option<Text<Prose<{ Detail::MAX_CHARS }>>>,
 }
 
 /// Tokens an agent spent.
 #[derive(Debug, Object)]
 struct UsageRequest {
     /// The model used; it must have a price.
-    model: String,
+    model: Text<ModelNameText>,
     /// 0 to 1,000,000,000.
-    input_tokens: i64,
+    input_tokens: TokenCount,
     /// 0 to 1,000,000,000.
-    output_tokens: i64,
+    output_tokens: TokenCount,
     conversation_id: Option<Uuid>,
     task_id: Option<Uuid>,
 }
@@ -100,6 +101,9 @@ enum UsageCreated {
 
 /// The largest token count one record may carry.
 const MAX_TOKENS: i64 = 1_000_000_000;
+
+/// A token count as the schema states it.
+type TokenCount = Bounded<0, MAX_TOKENS>;
 
 fn tokens(field: &str, value: i64) -> Result<u64, zekka_domain::FieldError> {
     if !(0..=MAX_TOKENS).contains(&value) {
@@ -313,8 +317,8 @@ impl AgentCommandApi {
         self.limit(&auth).await?;
         let (model, input_tokens, output_tokens) = match (
             ModelName::parse(&body.model),
-            tokens("input_tokens", body.input_tokens),
-            tokens("output_tokens", body.output_tokens),
+            tokens("input_tokens", body.input_tokens.0),
+            tokens("output_tokens", body.output_tokens.0),
         ) {
             (Ok(m), Ok(i), Ok(o)) => (m, i, o),
             (m, i, o) => return Err(dispatch::invalid([m.err(), i.err(), o.err()])),

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use zekka_domain::session::{RevocationReason, SessionCommand, SessionError};
 use zekka_domain::user::{DisplayName, Email, Password, UserCommand};
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::input::{EmailAddress, Label, NewPassword, Text};
 use zekka_platform::{Problem, password};
 
 use super::CommandTags;
@@ -36,11 +37,11 @@ impl AuthApi {
 #[derive(Debug, Object)]
 struct RegisterRequest {
     /// The email to sign in with; one account per email.
-    email: String,
+    email: Text<EmailAddress>,
     /// At least 12 characters.
-    password: String,
+    password: Text<NewPassword>,
     /// The name other people see.
-    display_name: String,
+    display_name: Text<Label<{ DisplayName::MAX_CHARS }>>,
 }
 
 /// The account that was created.
@@ -63,9 +64,9 @@ enum RegisterResponse {
 #[derive(Debug, Object)]
 struct LoginRequest {
     /// The account's email.
-    email: String,
+    email: Text,
     /// Its password.
-    password: String,
+    password: Text,
 }
 
 /// A signed-in session.
@@ -86,7 +87,7 @@ struct LoginResponse {
 /// A refresh token to trade.
 #[derive(Debug, Object)]
 struct RefreshRequest {
-    refresh_token: String,
+    refresh_token: Text,
 }
 
 /// A new pair of tokens; the presented refresh token no longer works.
@@ -102,7 +103,7 @@ struct RefreshResponse {
 #[derive(Debug, Object)]
 struct LogoutRequest {
     /// A refresh token of the caller's to revoke as well.
-    refresh_token: Option<String>,
+    refresh_token: Option<Text>,
 }
 
 #[derive(ApiResponse)]
@@ -213,7 +214,7 @@ impl AuthApi {
             return Err(lockout::locked(remaining));
         }
         let hash = account.as_ref().map(|user| user.password_hash.clone());
-        let verified = password::verify(body.password.clone(), hash).await;
+        let verified = password::verify(body.password.as_str().to_owned(), hash).await;
         let context = CommandContext::of(req, account.as_ref().and_then(|u| u.id));
         if !verified {
             state

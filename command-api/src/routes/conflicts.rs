@@ -13,6 +13,7 @@ use zekka_domain::pricing::ModelName;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
 
 use super::{CommandTags, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
@@ -28,28 +29,29 @@ pub struct ConflictCommandApi {
 struct ReportConflictRequest {
     project_id: Uuid,
     /// code, design, requirement or resource.
-    kind: String,
-    description: String,
+    kind: Text<OneOf<ConflictKind>>,
+    description: Text<NonBlank<{ Detail::MAX_CHARS }>>,
     /// The agents involved (1 to 20).
-    agent_ids: Vec<Uuid>,
-    file_path: Option<String>,
+    agent_ids: Ids<1, 20>,
+    /// The file they contend for: 1 to 1024 characters.
+    file_path: Option<Text<Label<1024>>>,
 }
 
 /// How a conflict was settled.
 #[derive(Debug, Object)]
 struct ResolveRequest {
     /// arbitrator, manual, first_writer or last_writer.
-    strategy: String,
+    strategy: Text<OneOf<Strategy>>,
     /// What was decided.
-    resolution: String,
+    resolution: Text<NonBlank<{ Detail::MAX_CHARS }>>,
     /// The model that decided, for `arbitrator`.
-    resolved_by_model: Option<String>,
+    resolved_by_model: Option<Text<ModelNameText>>,
 }
 
 /// Why a person must decide.
 #[derive(Debug, Object)]
 struct EscalateRequest {
-    reason: String,
+    reason: Text<Prose<{ Detail::MAX_CHARS }>>,
 }
 
 #[derive(ApiResponse)]
@@ -112,7 +114,7 @@ impl ConflictCommandApi {
     ) -> Result<ConflictCreated, Problem> {
         let file_path = match body.file_path.as_deref() {
             Some(path)
-                if path.trim().is_empty() || path.len() > 1024 || path.chars().any(char::is_control) =>
+                if path.trim().is_empty() || path.chars().count() > 1024 || path.chars().any(char::is_control) =>
             {
                 Err(zekka_domain::FieldError::new(
                     "file_path",
@@ -139,7 +141,7 @@ impl ConflictCommandApi {
             project_id: body.project_id,
             kind,
             description,
-            agent_ids: body.agent_ids.clone(),
+            agent_ids: body.agent_ids.0.clone(),
             file_path,
             actor: auth.0.user_id,
             access,

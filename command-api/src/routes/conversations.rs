@@ -13,6 +13,7 @@ use zekka_domain::conversation::{
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
@@ -29,16 +30,16 @@ pub struct ConversationCommandApi {
 struct StartConversationRequest {
     project_id: Uuid,
     /// 1 to 200 characters.
-    title: String,
+    title: Text<Label<{ Title::MAX_CHARS }>>,
 }
 
 /// A message to send.
 #[derive(Debug, Object)]
 struct SendMessageRequest {
     /// Up to 64 KiB.
-    content: String,
+    content: Text<NonBlank<{ MessageContent::MAX_BYTES }>>,
     /// `user` (default), `agent` or `system`.
-    role: Option<String>,
+    role: Option<Text<OneOf<MessageRole>>>,
     /// The agent speaking; required for `agent` messages.
     agent_id: Option<Uuid>,
 }
@@ -46,7 +47,7 @@ struct SendMessageRequest {
 /// A message's new text.
 #[derive(Debug, Object)]
 struct EditMessageRequest {
-    content: String,
+    content: Text<NonBlank<{ MessageContent::MAX_BYTES }>>,
 }
 
 /// A message as sent.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use zekka_domain::preferences::{Preferences, PreferencesCommand, Settings};
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::input::{Document, Shape};
 
 use super::CommandTags;
 use crate::dispatch::{self, CommandContext};
@@ -96,17 +97,53 @@ impl PreferencesCommandApi {
     }
 }
 
+/// The body of `PUT /preferences`: known keys with values of their type.
+pub enum PreferencesPatch {}
+
+impl Shape for PreferencesPatch {
+    const NAME: &'static str = "PreferencesPatch";
+
+    fn json_schema() -> Value {
+        Settings::patch_schema()
+    }
+}
+
+/// The body of `POST /preferences/import`: an exported document.
+pub enum PreferencesDocument {}
+
+impl Shape for PreferencesDocument {
+    const NAME: &'static str = "PreferencesDocument";
+
+    fn json_schema() -> Value {
+        Settings::document_schema()
+    }
+}
+
+/// The shapes the served OpenAPI document writes in place of their
+/// placeholders.
+pub fn shapes() -> Vec<(&'static str, Value)> {
+    vec![
+        (PreferencesPatch::NAME, PreferencesPatch::json_schema()),
+        (PreferencesDocument::NAME, PreferencesDocument::json_schema()),
+    ]
+}
+
 #[OpenApi(prefix_path = "/api/v1/preferences", tag = "CommandTags::Preferences")]
 impl PreferencesCommandApi {
     /// Change some preferences. Only known keys with values of the right type
     /// are accepted (422 lists every other one, and nothing changes).
     #[oai(path = "/", method = "put", operation_id = "updatePreferences")]
-    async fn update(&self, req: &Request, auth: BearerAuth, body: Json<Value>) -> Result<Written, Problem> {
+    async fn update(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<Document<PreferencesPatch>>,
+    ) -> Result<Written, Problem> {
         let token = self
             .execute(
                 req,
                 &auth,
-                PreferencesCommand::Update { patch: body.0 },
+                PreferencesCommand::Update { patch: body.0.value },
                 "UpdatePreferences",
             )
             .await?;
@@ -121,12 +158,17 @@ impl PreferencesCommandApi {
 
     /// Replace every preference with an exported document (all or nothing).
     #[oai(path = "/import", method = "post", operation_id = "importPreferences")]
-    async fn import(&self, req: &Request, auth: BearerAuth, body: Json<Value>) -> Result<Written, Problem> {
+    async fn import(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<Document<PreferencesDocument>>,
+    ) -> Result<Written, Problem> {
         let token = self
             .execute(
                 req,
                 &auth,
-                PreferencesCommand::Import { document: body.0 },
+                PreferencesCommand::Import { document: body.0.value },
                 "ImportPreferences",
             )
             .await?;

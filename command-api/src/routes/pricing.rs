@@ -11,6 +11,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::pricing::{ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, default_prices};
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::input::{Decimal, ModelName as ModelNameText, Text};
 use zekka_platform::{Problem, money};
 
 use super::CommandTags;
@@ -33,9 +34,9 @@ impl PricingCommandApi {
 #[derive(Debug, Object)]
 struct SetPriceRequest {
     /// USD per million input tokens, as a decimal string (`"3.00"`).
-    input_usd_per_million: String,
+    input_usd_per_million: Text<Decimal<6>>,
     /// USD per million output tokens, as a decimal string.
-    output_usd_per_million: String,
+    output_usd_per_million: Text<Decimal<6>>,
     /// From when it applies (default now); after the model's latest price.
     effective_from: Option<DateTime<Utc>>,
 }
@@ -65,7 +66,7 @@ impl PricingCommandApi {
         &self,
         req: &Request,
         auth: BearerAuth,
-        model: Path<String>,
+        model: Path<Text<ModelNameText>>,
         body: Json<SetPriceRequest>,
     ) -> Result<PriceSetResponse, Problem> {
         if !auth.0.has_role("admin") {

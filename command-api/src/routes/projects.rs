@@ -14,6 +14,7 @@ use zekka_domain::project::{
 };
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::ConsistencyToken;
+use zekka_platform::input::{Decimal, Label, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
@@ -57,11 +58,11 @@ impl ProjectCommandApi {
 #[derive(Debug, Object)]
 struct CreateProjectRequest {
     /// 1 to 200 characters.
-    name: String,
+    name: Text<Label<{ ProjectName::MAX_CHARS }>>,
     /// Up to 10,000 characters.
-    description: Option<String>,
+    description: Option<Text<Prose<{ Description::MAX_CHARS }>>>,
     /// A budget in USD as a decimal string (`"250.00"`); none when absent.
-    budget_usd: Option<String>,
+    budget_usd: Option<Text<Decimal<12>>>,
 }
 
 /// The project as created.
@@ -83,9 +84,9 @@ struct CreatedProject {
 /// `"budget_usd": null` removes the budget.
 #[derive(Debug, Object)]
 struct UpdateProjectRequest {
-    name: Option<String>,
-    description: Option<String>,
-    budget_usd: MaybeUndefined<String>,
+    name: Option<Text<Label<{ ProjectName::MAX_CHARS }>>>,
+    description: Option<Text<Prose<{ Description::MAX_CHARS }>>>,
+    budget_usd: MaybeUndefined<Text<Decimal<12>>>,
 }
 
 /// A member to add, or whose role to change.
@@ -93,7 +94,7 @@ struct UpdateProjectRequest {
 struct AddMemberRequest {
     user_id: Uuid,
     /// owner, admin, member or viewer.
-    role: String,
+    role: Text<OneOf<Role>>,
 }
 
 /// A membership as written.
@@ -108,7 +109,7 @@ struct Membership {
 /// The stage to move to: the next one in the workflow.
 #[derive(Debug, Object)]
 struct AdvanceStageRequest {
-    stage: String,
+    stage: Text<OneOf<Stage>>,
 }
 
 /// The stage after the move.

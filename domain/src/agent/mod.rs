@@ -33,6 +33,14 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    /// Every status.
+    pub const ALL: [AgentStatus; 4] = [
+        AgentStatus::Idle,
+        AgentStatus::Working,
+        AgentStatus::Blocked,
+        AgentStatus::Offline,
+    ];
+
     /// The wire and storage name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +57,8 @@ impl fmt::Display for AgentStatus {
         f.write_str(self.as_str())
     }
 }
+
+crate::named::named_by_as_str!(AgentStatus, TaskOutcome);
 
 impl FromStr for AgentStatus {
     type Err = FieldError;
@@ -78,6 +88,9 @@ pub enum TaskOutcome {
 }
 
 impl TaskOutcome {
+    /// Every outcome.
+    pub const ALL: [TaskOutcome; 2] = [TaskOutcome::Succeeded, TaskOutcome::Failed];
+
     /// The wire and storage name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,12 +140,17 @@ fn long_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
 pub struct Label(String);
 
 impl Label {
+    /// The longest label accepted, in characters.
+    pub const MAX_CHARS: usize = 100;
+    /// The longest task title accepted, in characters.
+    pub const TITLE_MAX_CHARS: usize = 200;
+
     /// Validates `raw` as the field `field` (1 to 100 characters).
     ///
     /// # Errors
     /// When it is blank, too long or holds control characters.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        short_text(field, raw, 100).map(Self)
+        short_text(field, raw, Self::MAX_CHARS).map(Self)
     }
 
     /// Validates a task title (1 to 200 characters).
@@ -140,7 +158,7 @@ impl Label {
     /// # Errors
     /// As [`Label::parse`].
     pub fn title(raw: &str) -> Result<Self, FieldError> {
-        short_text("title", raw, 200).map(Self)
+        short_text("title", raw, Self::TITLE_MAX_CHARS).map(Self)
     }
 
     /// The text.
@@ -154,12 +172,15 @@ impl Label {
 pub struct Detail(String);
 
 impl Detail {
+    /// The longest detail accepted, in characters.
+    pub const MAX_CHARS: usize = 10_000;
+
     /// Validates `raw` as the field `field`.
     ///
     /// # Errors
     /// When it is longer than 10,000 characters.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        long_text(field, raw, 10_000).map(Self)
+        long_text(field, raw, Self::MAX_CHARS).map(Self)
     }
 
     /// The text.

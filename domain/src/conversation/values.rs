@@ -81,6 +81,9 @@ pub enum MessageRole {
 }
 
 impl MessageRole {
+    /// Every role.
+    pub const ALL: [MessageRole; 3] = [MessageRole::User, MessageRole::Agent, MessageRole::System];
+
     /// The wire and storage name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,6 +99,8 @@ impl fmt::Display for MessageRole {
         f.write_str(self.as_str())
     }
 }
+
+crate::named::named_by_as_str!(MessageRole);
 
 impl FromStr for MessageRole {
     type Err = FieldError;

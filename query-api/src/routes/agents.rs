@@ -12,6 +12,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
 
 use super::QueryTags;
 use crate::paging;
@@ -135,9 +137,9 @@ impl AgentQueryApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<UuidFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
@@ -168,7 +170,7 @@ impl AgentQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
@@ -182,7 +184,7 @@ impl AgentQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentStatusView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
@@ -202,9 +204,9 @@ impl AgentQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<SequenceFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ActivityPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let before: Option<i64> = cursor
@@ -213,7 +215,7 @@ impl AgentQueryApi {
             .map(|c| {
                 c.parse()
                     .ok()
-                    .filter(|n: &i64| *n > 0)
+                    .filter(|n: &i64| *n >= 0)
                     .ok_or_else(|| Problem::bad_request("cursor is not one this server issued"))
             })
             .transpose()?;

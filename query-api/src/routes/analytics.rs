@@ -12,6 +12,8 @@ use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::{TimeBound, Text};
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;
@@ -183,7 +185,7 @@ impl AnalyticsApi {
     async fn metrics(
         &self,
         auth: BearerAuth,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Metrics>, Problem> {
         let client = self
             .prepare(auth.0.user_id, None, consistency_token.0.as_deref())
@@ -232,10 +234,10 @@ impl AnalyticsApi {
     async fn costs(
         &self,
         auth: BearerAuth,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
+        from: Query<Option<Text<TimeBound>>>,
+        to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Items<DailyCost>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
@@ -267,10 +269,10 @@ impl AnalyticsApi {
     async fn breakdown(
         &self,
         auth: BearerAuth,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
+        from: Query<Option<Text<TimeBound>>>,
+        to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Items<ModelCost>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
@@ -305,10 +307,10 @@ impl AnalyticsApi {
     async fn tokens(
         &self,
         auth: BearerAuth,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
+        from: Query<Option<Text<TimeBound>>>,
+        to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Items<DailyTokens>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
@@ -341,7 +343,7 @@ impl AnalyticsApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Items<AgentMetrics>>, Problem> {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
@@ -385,7 +387,7 @@ impl AnalyticsApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Items<TaskCost>>, Problem> {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
@@ -425,8 +427,8 @@ impl AnalyticsApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        price_at: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        price_at: Query<Option<Text<TimeBound>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Repriced>, Problem> {
         let price_at = match price_at.0.as_deref() {
             Some(raw) => TimeRange::parse(Some(raw), None)

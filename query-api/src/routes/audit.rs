@@ -17,6 +17,9 @@ use tokio_postgres::Row;
 use zekka_domain::FieldError;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use poem_openapi::registry::MetaSchema;
+use zekka_platform::input::{TimeBound, Rule, SequenceFormat, Text};
 use zekka_platform::event_log::{Position, Xid8};
 use zekka_platform::integrity::{self, Verification};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
@@ -249,6 +252,15 @@ fn audit_event(row: &Row) -> Result<(Position, AuditEvent), tokio_postgres::Erro
     ))
 }
 
+/// The shape of a commit-order cursor, for the schema.
+enum AuditCursor {}
+
+impl Rule for AuditCursor {
+    fn describe(schema: &mut MetaSchema) {
+        schema.pattern = Some(r"^[0-9]{1,18}\.[0-9]{1,18}$".to_owned());
+    }
+}
+
 /// A commit-order cursor: `<transaction id>.<global position>`.
 fn parse_cursor(raw: &str) -> Result<Position, Problem> {
     let invalid = || Problem::bad_request("the cursor is not one this server issued");
@@ -274,18 +286,18 @@ impl AuditApi {
         &self,
         auth: BearerAuth,
         /// The `next_cursor` of the previous page.
-        after: Query<Option<String>>,
+        after: Query<Option<Text<AuditCursor>>>,
         /// The same as `after`, under the name every other list uses.
-        cursor: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        cursor: Query<Option<Text<AuditCursor>>>,
+        limit: Query<Option<paging::PageLimit>>,
         aggregate_type: Query<Option<String>>,
         aggregate_id: Query<Option<String>>,
         event_type: Query<Option<String>>,
         /// The acting user's id.
         actor: Query<Option<String>>,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        from: Query<Option<Text<TimeBound>>>,
+        to: Query<Option<Text<TimeBound>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AuditPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
@@ -352,9 +364,9 @@ impl AuditApi {
         aggregate_type: Path<String>,
         aggregate_id: Path<String>,
         /// The `next_cursor` of the previous page (a sequence).
-        cursor: Query<Option<String>>,
-        limit: Query<Option<i64>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        cursor: Query<Option<Text<SequenceFormat>>>,
+        limit: Query<Option<paging::PageLimit>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AuditPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let after: i64 = match cursor.0.as_deref() {
@@ -412,8 +424,8 @@ impl AuditApi {
         aggregate_type: Path<String>,
         aggregate_id: Path<String>,
         /// An RFC 3339 time, or a date meaning the end of that UTC day.
-        at: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        at: Query<Option<Text<TimeBound>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<StreamState>, Problem> {
         let at = match at.0.as_deref() {
             Some(raw) => TimeRange::parse(None, Some(raw))

@@ -10,6 +10,9 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use zekka_domain::Named;
+use zekka_platform::input::{OneOf, Text, UuidFormat};
 
 use super::QueryTags;
 use crate::paging;
@@ -78,6 +81,26 @@ fn conflict_view(row: &Row) -> Result<ConflictView, tokio_postgres::Error> {
     })
 }
 
+/// The states `?status=` can ask for.
+#[derive(Debug, Clone, Copy)]
+enum StatusFilter {
+    Open,
+    Resolved,
+    Escalated,
+}
+
+impl Named for StatusFilter {
+    const ALL: &'static [Self] = &[StatusFilter::Open, StatusFilter::Resolved, StatusFilter::Escalated];
+
+    fn name(self) -> &'static str {
+        match self {
+            StatusFilter::Open => "open",
+            StatusFilter::Resolved => "resolved",
+            StatusFilter::Escalated => "escalated",
+        }
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1/conflicts", tag = "QueryTags::Conflicts")]
 impl ConflictQueryApi {
     /// Conflicts of the caller's projects (or of one), optionally by status, oldest first.
@@ -86,18 +109,18 @@ impl ConflictQueryApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        status: Query<Option<String>>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        status: Query<Option<Text<OneOf<StatusFilter>>>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<UuidFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConflictPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         if let Some(status) = status.0.as_deref()
-            && !matches!(status, "open" | "resolved" | "escalated")
+            && !StatusFilter::names().contains(&status)
         {
             return Err(Problem::invalid_field(zekka_domain::FieldError::new(
                 "status",
-                "one of: open, resolved, escalated",
+                format!("one of: {}", StatusFilter::names().join(", ")),
             )));
         }
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
@@ -115,7 +138,7 @@ impl ConflictQueryApi {
                     AND ($4::uuid IS NULL OR c.conflict_id > $4)
                   ORDER BY c.conflict_id LIMIT $5"
             ),
-            &[&auth.0.user_id, &project_id.0, &status.0, &after, &(limit + 1)],
+            &[&auth.0.user_id, &project_id.0, &status.0.as_deref(), &after, &(limit + 1)],
             conflict_view,
         )
         .await?;
@@ -129,7 +152,7 @@ impl ConflictQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConflictView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["conflicts", "projects"])

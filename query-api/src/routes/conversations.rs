@@ -10,6 +10,8 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
 
 use super::QueryTags;
 use crate::paging;
@@ -116,9 +118,9 @@ impl ConversationQueryApi {
         &self,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<UuidFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConversationPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
@@ -151,7 +153,7 @@ impl ConversationQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConversationView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
@@ -181,9 +183,9 @@ impl ConversationQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<SequenceFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<MessagePage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let after: i64 = match cursor.0.as_deref() {

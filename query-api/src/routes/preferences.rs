@@ -10,6 +10,7 @@ use serde_json::Value;
 use zekka_domain::preferences::Settings;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
 
 use super::QueryTags;
 use crate::state::QueryState;
@@ -33,7 +34,7 @@ impl PreferencesQueryApi {
     async fn get(
         &self,
         auth: BearerAuth,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Value>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["preferences"])

@@ -8,6 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;
@@ -46,7 +47,7 @@ impl PricingQueryApi {
         &self,
         _auth: BearerAuth,
         history: Query<Option<bool>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Vec<ModelPriceView>>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["pricing"])

@@ -17,6 +17,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
 
 use super::QueryTags;
 use super::audit::redacted;
@@ -237,7 +238,7 @@ impl PrivacyQueryApi {
     async fn export(
         &self,
         auth: BearerAuth,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Export>, Problem> {
         self.state
             .catch_up(

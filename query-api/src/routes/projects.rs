@@ -11,6 +11,8 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::{Text, UuidFormat};
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;
@@ -109,10 +111,10 @@ impl ProjectQueryApi {
     async fn list(
         &self,
         auth: BearerAuth,
-        limit: Query<Option<i64>>,
-        cursor: Query<Option<String>>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<UuidFormat>>>,
         include_archived: Query<Option<bool>>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
@@ -150,7 +152,7 @@ impl ProjectQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["projects"])
@@ -178,7 +180,7 @@ impl ProjectQueryApi {
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectStats>, Problem> {
         self.state
             .catch_up(

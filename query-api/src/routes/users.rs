@@ -10,6 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::consistency::TokenHeader;
 
 use super::QueryTags;
 use crate::state::QueryState;
@@ -45,7 +46,7 @@ impl UserQueryApi {
     async fn me(
         &self,
         auth: BearerAuth,
-        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<String>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Me>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["users"])
