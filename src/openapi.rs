@@ -12,6 +12,7 @@
 //! `null` as `None`. Every property outside its object's `required` list is
 //! therefore marked `nullable`, so the document says what goes over the wire.
 //! (A nullable `enum` lists `null` among its values, as OpenAPI 3.0 asks.)
+//! Likewise an optional request body (`Json<Option<T>>`) may be `null`.
 //!
 //! Last, request documents whose schema poem-openapi cannot state
 //! (`zekka_platform::input::Document`) get their full schema in place of
@@ -30,6 +31,7 @@ pub fn served(spec: &str, shapes: &[(&str, Value)]) -> String {
     match serde_json::from_str::<Merged>(spec) {
         Ok(Merged(mut value)) => {
             mark_optional_nullable(&mut value);
+            mark_optional_bodies_nullable(&mut value);
             if let Some(Value::Object(schemas)) = value.pointer_mut("/components/schemas") {
                 for (name, schema) in shapes {
                     if let Some(placeholder) = schemas.get_mut(*name) {
@@ -52,7 +54,13 @@ fn mark_optional_nullable(value: &mut Value) {
             let required: Vec<String> = map
                 .get("required")
                 .and_then(Value::as_array)
-                .map(|names| names.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default();
             if let Some(Value::Object(properties)) = map.get_mut("properties") {
                 for (name, property) in properties.iter_mut() {
@@ -67,6 +75,32 @@ fn mark_optional_nullable(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(mark_optional_nullable),
         _ => {}
+    }
+}
+
+/// Every request body that is not required may be sent as `null` too.
+fn mark_optional_bodies_nullable(document: &mut Value) {
+    let Some(Value::Object(paths)) = document.get_mut("paths") else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|p| p.values_mut());
+    for operation in operations {
+        let Some(body) = operation.get_mut("requestBody") else {
+            continue;
+        };
+        if body.get("required") != Some(&Value::Bool(false)) {
+            continue;
+        }
+        if let Some(Value::Object(contents)) = body.get_mut("content") {
+            for content in contents.values_mut() {
+                if let Some(schema) = content.get_mut("schema") {
+                    make_nullable(schema);
+                }
+            }
+        }
     }
 }
 
@@ -207,11 +241,27 @@ mod tests {
 
     #[test]
     fn shapes_replace_their_placeholders() {
-        let spec = json!({"components": {"schemas": {"Patch": {"type": "object"}, "Other": {"type": "object"}}}});
+        let spec =
+            json!({"components": {"schemas": {"Patch": {"type": "object"}, "Other": {"type": "object"}}}});
         let shape = json!({"type": "object", "additionalProperties": false});
         let value: serde_json::Value =
             serde_json::from_str(&served(&spec.to_string(), &[("Patch", shape.clone())])).expect("JSON");
         assert_eq!(value["components"]["schemas"]["Patch"], shape);
         assert_eq!(value["components"]["schemas"]["Other"], json!({"type": "object"}));
+    }
+
+    #[test]
+    fn a_body_that_is_not_required_may_be_null() {
+        let body = |required: bool| json!({"required": required, "content": {"application/json": {"schema": {"$ref": "#/c/L"}}}});
+        let spec = json!({"paths": {"/a": {"post": {"requestBody": body(false)}, "put": {"requestBody": body(true)}}}});
+        let value: serde_json::Value = serde_json::from_str(&served(&spec.to_string(), &[])).expect("JSON");
+        let schema = |method: &str| {
+            value["paths"]["/a"][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+        };
+        assert_eq!(
+            schema("post"),
+            json!({"allOf": [{"$ref": "#/c/L"}], "nullable": true})
+        );
+        assert_eq!(schema("put"), json!({"$ref": "#/c/L"}));
     }
 }

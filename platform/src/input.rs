@@ -26,7 +26,6 @@ pub trait Rule: Send + Sync + 'static {
     fn describe(schema: &mut MetaSchema);
 }
 
-
 /// No rule beyond being a string: passwords to check, opaque tokens.
 #[derive(Debug)]
 pub enum Any {}
@@ -87,7 +86,9 @@ pub enum Decimal<const DIGITS: usize> {}
 
 impl<const DIGITS: usize> Rule for Decimal<DIGITS> {
     fn describe(schema: &mut MetaSchema) {
-        schema.pattern = Some(format!(r"^([0-9]{{1,{DIGITS}}}(\.[0-9]{{0,6}})?|\.[0-9]{{1,6}})$"));
+        schema.pattern = Some(format!(
+            r"^([0-9]{{1,{DIGITS}}}(\.[0-9]{{0,6}})?|\.[0-9]{{1,6}})$"
+        ));
     }
 }
 
@@ -369,7 +370,9 @@ impl<const MIN: i64, const MAX: i64> Type for Bounded<MIN, MAX> {
 
 impl<const MIN: i64, const MAX: i64> ParseFromJSON for Bounded<MIN, MAX> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        i64::parse_from_json(value).map(Self).map_err(ParseError::propagate)
+        i64::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
     }
 }
 
@@ -420,7 +423,9 @@ impl<const MIN: usize, const MAX: usize> Type for Ids<MIN, MAX> {
 
 impl<const MIN: usize, const MAX: usize> ParseFromJSON for Ids<MIN, MAX> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        Vec::<uuid::Uuid>::parse_from_json(value).map(Self).map_err(ParseError::propagate)
+        Vec::<uuid::Uuid>::parse_from_json(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
     }
 }
 
@@ -458,12 +463,18 @@ mod tests {
             json!(["owner", "admin", "member", "viewer"])
         );
         let label = schema_of::<Text<Label<200>>>();
-        assert_eq!((label["minLength"].clone(), label["maxLength"].clone()), (json!(1), json!(200)));
+        assert_eq!(
+            (label["minLength"].clone(), label["maxLength"].clone()),
+            (json!(1), json!(200))
+        );
         assert_eq!(schema_of::<PageLimit>()["minimum"], json!(1.0));
     }
 
     fn pattern_of<T: Type>() -> regex::Regex {
-        let pattern = schema_of::<T>()["pattern"].as_str().map(str::to_owned).unwrap_or_default();
+        let pattern = schema_of::<T>()["pattern"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default();
         regex::Regex::new(&pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"))
     }
 
@@ -475,10 +486,46 @@ mod tests {
         use zekka_domain::user::Email;
 
         let samples = [
-            "Apollo", " Apollo ", "", "   ", "a\u{7}b", "\u{85}", "x\u{a0}", "tab\there", "line\nbreak",
-            "ünïcödé", "\u{2003}", "name@example.com", "a@b.c", "a@b", "@b.c", "a@.b.c", "a@b..c", "a@b.c.",
-            "a b@c.d", "a@b@c.d", "UP@EXAMPLE.ORG", "250.00", "0", "-1", "1.0000001", "999999999999.999999",
-            "1000000000000", "1e3", ".5", "5.", "-0", "+5", "0.", "00.10", "1_000", "gpt-4o", "llama3:8b", "org/model_v1.2", "bad model", "",
+            "Apollo",
+            " Apollo ",
+            "",
+            "   ",
+            "a\u{7}b",
+            "\u{85}",
+            "x\u{a0}",
+            "tab\there",
+            "line\nbreak",
+            "ünïcödé",
+            "\u{2003}",
+            "name@example.com",
+            "a@b.c",
+            "a@b",
+            "@b.c",
+            "a@.b.c",
+            "a@b..c",
+            "a@b.c.",
+            "a b@c.d",
+            "a@b@c.d",
+            "UP@EXAMPLE.ORG",
+            "250.00",
+            "0",
+            "-1",
+            "1.0000001",
+            "999999999999.999999",
+            "1000000000000",
+            "1e3",
+            ".5",
+            "5.",
+            "-0",
+            "+5",
+            "0.",
+            "00.10",
+            "1_000",
+            "gpt-4o",
+            "llama3:8b",
+            "org/model_v1.2",
+            "bad model",
+            "",
         ];
         let label = pattern_of::<Text<Label<200>>>();
         let email = pattern_of::<Text<EmailAddress>>();
@@ -488,9 +535,21 @@ mod tests {
             // Leading and trailing spaces are trimmed by the domain; the
             // schema asks clients not to send them, so compare trimmed text.
             let trimmed = sample.trim();
-            assert_eq!(label.is_match(sample), ProjectName::parse(sample).is_ok(), "label {sample:?}");
-            assert_eq!(email.is_match(trimmed), Email::parse(trimmed).is_ok(), "email {sample:?}");
-            assert_eq!(budget.is_match(trimmed), Budget::parse(trimmed).is_ok(), "budget {sample:?}");
+            assert_eq!(
+                label.is_match(sample),
+                ProjectName::parse(sample).is_ok(),
+                "label {sample:?}"
+            );
+            assert_eq!(
+                email.is_match(trimmed),
+                Email::parse(trimmed).is_ok(),
+                "email {sample:?}"
+            );
+            assert_eq!(
+                budget.is_match(trimmed),
+                Budget::parse(trimmed).is_ok(),
+                "budget {sample:?}"
+            );
             assert_eq!(
                 model.is_match(trimmed),
                 zekka_domain::pricing::ModelName::parse(trimmed).is_ok(),

@@ -56,8 +56,8 @@ mod tests {
     #[test]
     fn limits_default_to_50_and_are_capped_at_200() {
         assert_eq!(limit(None).ok(), Some(50));
-        assert_eq!(limit(Some(PageLimit(1000))).ok(), Some(200));
-        assert!(limit(Some(PageLimit(0))).is_err());
+        assert_eq!(limit(Some(zekka_platform::input::Bounded(1000))).ok(), Some(200));
+        assert!(limit(Some(zekka_platform::input::Bounded(0))).is_err());
     }
 
     #[test]

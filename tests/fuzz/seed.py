@@ -35,7 +35,8 @@ def email_of(name, run):
 def sign_up(base, name, run, password):
     email = email_of(name, run)
     call(base, "POST", "/api/v1/auth/register", {"email": email, "password": password, "display_name": name})
-    return call(base, "POST", "/api/v1/auth/login", {"email": email, "password": password})["access_token"]
+    signed_in = call(base, "POST", "/api/v1/auth/login", {"email": email, "password": password})
+    return signed_in["access_token"], signed_in["user_id"]
 
 
 def login_entry(name, run, password):
@@ -61,14 +62,14 @@ def main():
     base, run, password, out = sys.argv[1:5]
     seeded = {}
     for name in ("alice", "bob"):
-        token = sign_up(base, name, run, password)
+        token, user = sign_up(base, name, run, password)
         project = call(base, "POST", "/api/v1/projects", {"name": f"{name}'s project", "budget_usd": "100.00"}, token)
         conversation = call(
             base, "POST", "/api/v1/conversations", {"project_id": project["id"], "title": f"{name}'s conversation"}, token
         )
-        seeded[name] = (token, project["id"], conversation["id"])
+        seeded[name] = (token, project["id"], conversation["id"], user)
 
-    token, project, conversation = seeded["alice"]
+    token, project, conversation, _ = seeded["alice"]
     message = call(base, "POST", f"/api/v1/conversations/{conversation}/messages", {"content": "hello"}, token)
     agent = call(
         base,
@@ -96,6 +97,7 @@ def main():
         "FUZZ_TASK": task["task_id"],
         "FUZZ_CONFLICT": conflict["id"],
         "FUZZ_CONSISTENCY_TOKEN": conflict["consistency_token"],
+        "FUZZ_BOB": seeded["bob"][3],
     }
     with open(f"{out}/seed.env", "w") as env:
         env.writelines(f"export {key}={value}\n" for key, value in values.items())

@@ -114,7 +114,9 @@ impl ConflictCommandApi {
     ) -> Result<ConflictCreated, Problem> {
         let file_path = match body.file_path.as_deref() {
             Some(path)
-                if path.trim().is_empty() || path.chars().count() > 1024 || path.chars().any(char::is_control) =>
+                if path.trim().is_empty()
+                    || path.chars().count() > 1024
+                    || path.chars().any(char::is_control) =>
             {
                 Err(zekka_domain::FieldError::new(
                     "file_path",

@@ -168,7 +168,9 @@ impl PreferencesCommandApi {
             .execute(
                 req,
                 &auth,
-                PreferencesCommand::Import { document: body.0.value },
+                PreferencesCommand::Import {
+                    document: body.0.value,
+                },
                 "ImportPreferences",
             )
             .await?;

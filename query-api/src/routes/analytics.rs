@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
-use zekka_platform::input::{TimeBound, Text};
+use zekka_platform::input::{Text, TimeBound};
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::MetaSchema;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use tokio_postgres::Row;
@@ -18,9 +19,8 @@ use zekka_domain::FieldError;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
-use poem_openapi::registry::MetaSchema;
-use zekka_platform::input::{TimeBound, Rule, SequenceFormat, Text};
 use zekka_platform::event_log::{Position, Xid8};
+use zekka_platform::input::{Rule, SequenceFormat, Text, TimeBound};
 use zekka_platform::integrity::{self, Verification};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
@@ -252,12 +252,12 @@ fn audit_event(row: &Row) -> Result<(Position, AuditEvent), tokio_postgres::Erro
     ))
 }
 
-/// The shape of a commit-order cursor, for the schema.
+/// The shape of a commit-order cursor, for the schema (empty: from the start).
 enum AuditCursor {}
 
 impl Rule for AuditCursor {
     fn describe(schema: &mut MetaSchema) {
-        schema.pattern = Some(r"^[0-9]{1,18}\.[0-9]{1,18}$".to_owned());
+        schema.pattern = Some(r"^([0-9]{1,18}\.[0-9]{1,18})?$".to_owned());
     }
 }
 
@@ -301,11 +301,14 @@ impl AuditApi {
     ) -> Result<Json<AuditPage>, Problem> {
         let limit = paging::limit(limit.0)?;
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
-        let given = after.0.as_deref().or(cursor.0.as_deref());
-        let after = match given.filter(|raw| !raw.trim().is_empty()) {
-            Some(raw) => parse_cursor(raw)?,
-            None => Position::START,
+        // Both names are read, and each must be a cursor when given; `after` wins.
+        let read = |raw: Option<&str>| {
+            raw.filter(|raw| !raw.trim().is_empty())
+                .map(parse_cursor)
+                .transpose()
         };
+        let (after, cursor) = (read(after.0.as_deref())?, read(cursor.0.as_deref())?);
+        let after = after.or(cursor).unwrap_or(Position::START);
         self.state
             .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
             .await?;

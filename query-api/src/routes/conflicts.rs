@@ -8,10 +8,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use zekka_domain::Named;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
-use zekka_domain::Named;
 use zekka_platform::input::{OneOf, Text, UuidFormat};
 
 use super::QueryTags;
@@ -90,7 +90,11 @@ enum StatusFilter {
 }
 
 impl Named for StatusFilter {
-    const ALL: &'static [Self] = &[StatusFilter::Open, StatusFilter::Resolved, StatusFilter::Escalated];
+    const ALL: &'static [Self] = &[
+        StatusFilter::Open,
+        StatusFilter::Resolved,
+        StatusFilter::Escalated,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -138,7 +142,13 @@ impl ConflictQueryApi {
                     AND ($4::uuid IS NULL OR c.conflict_id > $4)
                   ORDER BY c.conflict_id LIMIT $5"
             ),
-            &[&auth.0.user_id, &project_id.0, &status.0.as_deref(), &after, &(limit + 1)],
+            &[
+                &auth.0.user_id,
+                &project_id.0,
+                &status.0.as_deref(),
+                &after,
+                &(limit + 1),
+            ],
             conflict_view,
         )
         .await?;
