@@ -11,6 +11,7 @@ async fn concurrent_updates_of_one_project_answer_200_or_409_and_leave_a_gapless
     let (project, _) = app.project(&owner, "Contended").await;
     let path = format!("/api/v1/projects/{project}");
 
+    let mut accepted = 0;
     for round in 0..5 {
         let first = json!({"name": format!("A{round}")});
         let second = json!({"name": format!("B{round}")});
@@ -30,6 +31,7 @@ async fn concurrent_updates_of_one_project_answer_200_or_409_and_leave_a_gapless
             }
         }
         assert!(a.status == 200 || b.status == 200, "one of two writers must win");
+        accepted += [&a, &b].into_iter().filter(|r| r.status == 200).count();
     }
 
     let client = app.db.connect().await;
@@ -52,4 +54,26 @@ async fn concurrent_updates_of_one_project_answer_200_or_409_and_leave_a_gapless
         sequences.len() >= 6,
         "creation plus at least one update per round"
     );
+    assert_eq!(
+        sequences.len(),
+        accepted + 1,
+        "events stored = the creation + every update answered 200"
+    );
+
+    // Events projected: the read model reflects the last stored update, and
+    // its projection applied each stored event once.
+    let last = client
+        .query_one(
+            "SELECT payload -> 'ProjectUpdated' ->> 'name', transaction_id::text, global_position FROM events
+              WHERE aggregate_type = 'Project' AND aggregate_id = $1 ORDER BY sequence DESC LIMIT 1",
+            &[&project],
+        )
+        .await
+        .expect("last update");
+    let (last_name, transaction, position): (String, String, i64) = (last.get(0), last.get(1), last.get(2));
+    let read = app
+        .get_consistent(&path, &owner.token, &format!("v1.{transaction}.{position}"))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["name"], last_name.as_str());
 }

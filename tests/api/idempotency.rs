@@ -73,4 +73,15 @@ async fn racing_requests_with_one_key_make_one_event() {
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
     // One ProjectCreated, and nothing else.
     assert_eq!(app.event_count().await, before + 1);
+    // And projected once: the owner's list holds the project once.
+    let token = answers[0].json()["consistency_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let listed = app.get_consistent("/api/v1/projects", &owner.token, &token).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let raced = listed.json()["items"]
+        .as_array()
+        .map(|items| items.iter().filter(|p| p["name"] == "Raced").count());
+    assert_eq!(raced, Some(1), "{}", listed.text());
 }
