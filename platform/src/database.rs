@@ -105,6 +105,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "announce appends from the writer",
         include_str!("../../migrations/0019_announce_appends_from_the_writer.sql"),
     ),
+    (
+        20,
+        "usage rollups",
+        include_str!("../../migrations/0020_usage_rollups.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -376,6 +376,51 @@ async fn analytics_equal_the_exact_sums_of_thousands_of_random_records_across_mo
         );
     }
 
+    // Ranges between two instants: partial days at either end (whole days
+    // come from the rollup, the ends from the records), or within one day.
+    let span = past.last().map(|(at, _)| *at).unwrap_or_else(Utc::now) - past[0].0;
+    for round in 0..12 {
+        let instant =
+            |rng: &mut Rng| past[0].0 + Duration::seconds(rng.below(span.num_seconds().max(1) as u64) as i64);
+        let a = instant(&mut rng);
+        // Every third range stays within a few hours.
+        let b = if round % 3 == 0 {
+            a + Duration::seconds(rng.below(6 * 3600) as i64)
+        } else {
+            instant(&mut rng)
+        };
+        let (from, to) = (a.min(b), a.max(b));
+        let inside: Vec<&Record> = past
+            .iter()
+            .filter(|(at, _)| *at >= from && *at <= to)
+            .map(|(_, r)| r)
+            .collect();
+        let breakdown = get(format!(
+            "/api/v1/analytics/costs/breakdown?project_id={history}&from={}&to={}",
+            urlencode(&from.to_rfc3339()),
+            urlencode(&to.to_rfc3339())
+        ))
+        .await;
+        let records: i64 = items(&breakdown)
+            .iter()
+            .map(|i| i["records"].as_i64().expect("records"))
+            .sum();
+        assert_eq!(records, inside.len() as i64, "seed {seed}: {from}..={to}");
+        let cost: i128 = items(&breakdown)
+            .iter()
+            .map(|i| {
+                let shown: Decimal = i["cost_usd"].as_str().expect("cost").parse().expect("decimal");
+                (shown * Decimal::from(100_000_000)).mantissa() / 10_i128.pow(shown.scale())
+            })
+            .sum();
+        let expected: i128 = inside.iter().map(|r| r.cost()).sum();
+        let slack = 50 * PRICES.len() as i128;
+        assert!(
+            (cost - expected).abs() <= slack,
+            "seed {seed}: {from}..={to}: {cost} vs {expected}"
+        );
+    }
+
     // An RFC 3339 `to` includes the instant itself.
     let (last_at, last) = past.last().expect("history");
     let until_last = get(format!(

@@ -1,9 +1,14 @@
 //! `usage`: every token-usage record with its exact cost (`rm_usage`), the
-//! source of cost and token analytics. Usage is the bulk of the stream, so a
-//! batch is written as one multi-row insert.
+//! source of cost and token analytics, and its rollups: per project, UTC day,
+//! model and agent (`rm_usage_daily`) and per task (`rm_task_usage`), so
+//! analytics read a row per day instead of every record. Usage is the bulk
+//! of the stream, so a batch is one multi-row insert and one upsert per
+//! rollup, summed here first.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Transaction;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -15,6 +20,38 @@ use crate::projection::{Projection, ProjectionError};
 
 /// The `usage` read model.
 pub struct UsageProjection;
+
+/// Sums of some usage records.
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    records: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_usd: Decimal,
+    input_cost_usd: Decimal,
+    output_cost_usd: Decimal,
+}
+
+impl Sums {
+    fn add(
+        &mut self,
+        input_tokens: i64,
+        output_tokens: i64,
+        cost: Decimal,
+        input_cost: Decimal,
+        output_cost: Decimal,
+    ) {
+        self.records += 1;
+        self.input_tokens = self.input_tokens.saturating_add(input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(output_tokens);
+        self.cost_usd += cost;
+        self.input_cost_usd += input_cost;
+        self.output_cost_usd += output_cost;
+    }
+}
+
+/// A rollup row's key: project, UTC day, model, agent.
+type DayKey = (Uuid, NaiveDate, String, Uuid);
 
 /// A batch of usage rows, column by column (for `unnest`).
 #[derive(Default)]
@@ -33,6 +70,8 @@ struct Rows {
     recorded_at: Vec<DateTime<Utc>>,
     input_cost_usd: Vec<Decimal>,
     output_cost_usd: Vec<Decimal>,
+    daily: HashMap<DayKey, Sums>,
+    by_task: HashMap<Uuid, Sums>,
 }
 
 impl Rows {
@@ -57,14 +96,31 @@ impl Rows {
             ..
         } = decode::<ProjectEvent>(event)?
         {
+            let project_id = uuid_of(&event.aggregate_id)?;
+            let (input, output) = (
+                i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                i64::try_from(output_tokens).unwrap_or(i64::MAX),
+            );
+            let day = event.recorded_at.date_naive();
+            self.daily
+                .entry((project_id, day, model.clone(), agent_id))
+                .or_default()
+                .add(input, output, cost_usd, input_cost_usd, output_cost_usd);
+            if let Some(task) = task_id {
+                self.by_task.entry(task).or_default().add(
+                    input,
+                    output,
+                    cost_usd,
+                    input_cost_usd,
+                    output_cost_usd,
+                );
+            }
             self.usage_id.push(usage_id);
-            self.project_id.push(uuid_of(&event.aggregate_id)?);
+            self.project_id.push(project_id);
             self.agent_id.push(agent_id);
             self.model.push(model);
-            self.input_tokens
-                .push(i64::try_from(input_tokens).unwrap_or(i64::MAX));
-            self.output_tokens
-                .push(i64::try_from(output_tokens).unwrap_or(i64::MAX));
+            self.input_tokens.push(input);
+            self.output_tokens.push(output);
             self.conversation_id.push(conversation_id);
             self.task_id.push(task_id);
             self.input_usd_per_million.push(input_usd_per_million);
@@ -112,6 +168,73 @@ impl Rows {
             ],
         )
         .await?;
+        self.roll_up(tx).await
+    }
+
+    /// Adds the batch's sums to the rollups.
+    async fn roll_up(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        let daily = tx
+            .prepare_cached(
+                "INSERT INTO rm_usage_daily AS r
+                    (project_id, day, model, agent_id, records, input_tokens, output_tokens,
+                     cost_usd, input_cost_usd, output_cost_usd)
+                 SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::uuid[], $5::bigint[],
+                                      $6::bigint[], $7::bigint[], $8::numeric[], $9::numeric[], $10::numeric[])
+                 ON CONFLICT (project_id, day, model, agent_id) DO UPDATE SET
+                    records = r.records + excluded.records,
+                    input_tokens = r.input_tokens + excluded.input_tokens,
+                    output_tokens = r.output_tokens + excluded.output_tokens,
+                    cost_usd = r.cost_usd + excluded.cost_usd,
+                    input_cost_usd = r.input_cost_usd + excluded.input_cost_usd,
+                    output_cost_usd = r.output_cost_usd + excluded.output_cost_usd",
+            )
+            .await?;
+        let (keys, sums): (Vec<&DayKey>, Vec<&Sums>) = self.daily.iter().unzip();
+        let column = |f: fn(&Sums) -> i64| sums.iter().map(|s| f(s)).collect::<Vec<i64>>();
+        let money = |f: fn(&Sums) -> Decimal| sums.iter().map(|s| f(s)).collect::<Vec<Decimal>>();
+        tx.execute(
+            &daily,
+            &[
+                &keys.iter().map(|k| k.0).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.1).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>(),
+                &keys.iter().map(|k| k.3).collect::<Vec<_>>(),
+                &column(|s| s.records),
+                &column(|s| s.input_tokens),
+                &column(|s| s.output_tokens),
+                &money(|s| s.cost_usd),
+                &money(|s| s.input_cost_usd),
+                &money(|s| s.output_cost_usd),
+            ],
+        )
+        .await?;
+        if self.by_task.is_empty() {
+            return Ok(());
+        }
+        let by_task = tx
+            .prepare_cached(
+                "INSERT INTO rm_task_usage AS r (task_id, records, input_tokens, output_tokens, cost_usd)
+                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::numeric[])
+                 ON CONFLICT (task_id) DO UPDATE SET
+                    records = r.records + excluded.records,
+                    input_tokens = r.input_tokens + excluded.input_tokens,
+                    output_tokens = r.output_tokens + excluded.output_tokens,
+                    cost_usd = r.cost_usd + excluded.cost_usd",
+            )
+            .await?;
+        let (tasks, sums): (Vec<&Uuid>, Vec<&Sums>) = self.by_task.iter().unzip();
+        let column = |f: fn(&Sums) -> i64| sums.iter().map(|s| f(s)).collect::<Vec<i64>>();
+        tx.execute(
+            &by_task,
+            &[
+                &tasks,
+                &column(|s| s.records),
+                &column(|s| s.input_tokens),
+                &column(|s| s.output_tokens),
+                &sums.iter().map(|s| s.cost_usd).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
         Ok(())
     }
 }
@@ -123,7 +246,7 @@ impl Projection for UsageProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_usage"]
+        &["rm_usage", "rm_usage_daily", "rm_task_usage"]
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -149,7 +272,8 @@ impl Projection for UsageProjection {
     }
 
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
-        tx.batch_execute("TRUNCATE rm_usage").await?;
+        tx.batch_execute("TRUNCATE rm_usage, rm_usage_daily, rm_task_usage")
+            .await?;
         Ok(())
     }
 }

@@ -372,9 +372,9 @@ impl Hub {
                         (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations
                           WHERE project_id = p.project_id),
                         (SELECT count(*) FROM rm_agents WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage_daily WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage_daily WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage_daily WHERE project_id = p.project_id),
                         (SELECT count(*) FILTER (WHERE status <> 'resolved') FROM rm_conflicts
                           WHERE project_id = p.project_id),
                         p.stage

@@ -167,12 +167,10 @@ struct Items<T: poem_openapi::types::ParseFromJSON + poem_openapi::types::ToJSON
     items: Vec<T>,
 }
 
-/// The usage rows the caller may see, filtered by project and time.
-const SCOPED_USAGE: &str = "SELECT u.* FROM rm_usage u
-     JOIN rm_project_members m ON m.project_id = u.project_id AND m.user_id = $1
-    WHERE ($2::uuid IS NULL OR u.project_id = $2)
-      AND ($3::timestamptz IS NULL OR u.recorded_at >= $3)
-      AND ($4::timestamptz IS NULL OR u.recorded_at < $4)";
+/// The usage the caller may see, filtered by project and time, one row per
+/// UTC day, model and agent (`usage_between`, migration 0020: whole days
+/// from the rollup, the partial days at the ends from the records).
+const SCOPED_USAGE: &str = "SELECT * FROM usage_between($1, $2, $3, $4)";
 
 fn money_of(value: Decimal) -> String {
     money::to_wire(value)
@@ -198,11 +196,12 @@ impl AnalyticsApi {
                         (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations
                           WHERE project_id IN (SELECT project_id FROM mine)),
                         (SELECT count(*) FROM rm_agents WHERE project_id IN (SELECT project_id FROM mine)),
-                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage
+                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage_daily
                           WHERE project_id IN (SELECT project_id FROM mine)),
-                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage
+                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage_daily
                           WHERE project_id IN (SELECT project_id FROM mine)),
-                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id IN (SELECT project_id FROM mine)),
+                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage_daily
+                          WHERE project_id IN (SELECT project_id FROM mine)),
                         (SELECT count(*) FROM rm_conflicts WHERE project_id IN (SELECT project_id FROM mine)),
                         (SELECT count(*) FROM rm_conflicts WHERE status = 'resolved'
                             AND project_id IN (SELECT project_id FROM mine)),
@@ -246,9 +245,8 @@ impl AnalyticsApi {
         let items = rows::query_map(
             &client,
             &format!(
-                "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, sum(u.cost_usd),
-                            sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
-                       FROM ({SCOPED_USAGE}) u GROUP BY day ORDER BY day"
+                "SELECT u.day, sum(u.cost_usd), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
+                       FROM ({SCOPED_USAGE}) u GROUP BY u.day ORDER BY u.day"
             ),
             &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
             |r| {
@@ -282,7 +280,7 @@ impl AnalyticsApi {
             &client,
             &format!(
                 "SELECT u.model, sum(u.cost_usd), sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint,
-                            count(*), sum(u.input_cost_usd), sum(u.output_cost_usd)
+                            sum(u.records)::bigint, sum(u.input_cost_usd), sum(u.output_cost_usd)
                        FROM ({SCOPED_USAGE}) u GROUP BY u.model ORDER BY u.model"
             ),
             &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
@@ -319,9 +317,8 @@ impl AnalyticsApi {
         let items = rows::query_map(
             &client,
             &format!(
-                "SELECT (u.recorded_at AT TIME ZONE 'UTC')::date AS day, u.model,
-                            sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
-                       FROM ({SCOPED_USAGE}) u GROUP BY day, u.model ORDER BY day, u.model"
+                "SELECT u.day, u.model, sum(u.input_tokens)::bigint, sum(u.output_tokens)::bigint
+                       FROM ({SCOPED_USAGE}) u GROUP BY u.day, u.model ORDER BY u.day, u.model"
             ),
             &[&auth.0.user_id, &project_id.0, &range.from, &range.until],
             |r| {
@@ -358,7 +355,7 @@ impl AnalyticsApi {
                            / greatest(extract(epoch FROM now() - a.created_at)::float8, 1)))::numeric
                    FROM rm_agents a
                    JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
-                   LEFT JOIN rm_usage u ON u.agent_id = a.agent_id
+                   LEFT JOIN rm_usage_daily u ON u.agent_id = a.agent_id
                   WHERE ($2::uuid IS NULL OR a.project_id = $2)
                   GROUP BY a.agent_id ORDER BY a.agent_id",
             &[&auth.0.user_id, &project_id.0],
@@ -395,13 +392,12 @@ impl AnalyticsApi {
         let items = rows::query_map(
             &client,
             "SELECT t.task_id, t.agent_id, t.title, t.stage, t.outcome,
-                        coalesce(sum(u.input_tokens), 0)::bigint, coalesce(sum(u.output_tokens), 0)::bigint,
-                        coalesce(sum(u.cost_usd), 0)
+                        coalesce(u.input_tokens, 0), coalesce(u.output_tokens, 0), coalesce(u.cost_usd, 0)
                    FROM rm_tasks t
                    JOIN rm_project_members m ON m.project_id = t.project_id AND m.user_id = $1
-                   LEFT JOIN rm_usage u ON u.task_id = t.task_id
+                   LEFT JOIN rm_task_usage u ON u.task_id = t.task_id
                   WHERE ($2::uuid IS NULL OR t.project_id = $2)
-                  GROUP BY t.task_id ORDER BY t.task_id",
+                  ORDER BY t.task_id",
             &[&auth.0.user_id, &project_id.0],
             |r| {
                 Ok(TaskCost {

@@ -200,9 +200,9 @@ impl ProjectQueryApi {
                         (SELECT count(*) FILTER (WHERE outcome = 'open') FROM rm_tasks WHERE project_id = p.project_id),
                         (SELECT count(*) FILTER (WHERE outcome = 'succeeded') FROM rm_tasks
                           WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage WHERE project_id = p.project_id),
-                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(input_tokens), 0)::bigint FROM rm_usage_daily WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(output_tokens), 0)::bigint FROM rm_usage_daily WHERE project_id = p.project_id),
+                        (SELECT coalesce(sum(cost_usd), 0) FROM rm_usage_daily WHERE project_id = p.project_id),
                         c.open, c.resolved, c.escalated, c.automatic
                    FROM rm_projects p
                    CROSS JOIN LATERAL (
