@@ -15,6 +15,7 @@ pub mod demo;
 mod openapi;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use poem::endpoint::BoxEndpoint;
@@ -25,6 +26,7 @@ use poem::{EndpointExt, Route, Server, get};
 use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::CommandState;
 use zekka_command_api::mailer::Delivery;
+use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
@@ -76,6 +78,7 @@ pub struct App {
     mailer: Option<(sqlx::PgPool, Delivery)>,
     checkpointer: Option<(ReadPool, TokenSigner)>,
     hub: Option<Arc<Hub>>,
+    api_keys: Option<Arc<ApiKeys>>,
     config: Config,
 }
 
@@ -182,6 +185,7 @@ impl App {
                 tokens::load_signer(&config, &write_pool).await?,
             ));
             let verifier = state.signer.verifier()?;
+            let keys = state.api_keys.clone();
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
                 let queries = query_state(&config, &read_pool).await?;
@@ -191,7 +195,7 @@ impl App {
             } else {
                 openapi_routes(commands)
             };
-            Some((route, verifier))
+            Some((route, verifier, keys))
         } else if services.queries() {
             let verifier = tokens::load_verifier(&config, &write_pool).await?;
             let queries = query_state(&config, &read_pool).await?;
@@ -200,6 +204,7 @@ impl App {
             Some((
                 openapi_routes(zekka_query_api::apis(queries)).at("/api/v1/ws", socket),
                 verifier,
+                Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone())),
             ))
         } else {
             None
@@ -210,9 +215,11 @@ impl App {
         });
         let timeout = config.request_timeout;
         let idempotency_pool = services.commands().then(|| read_pool.clone());
+        let api_keys = route.as_ref().map(|(_, _, keys)| keys.clone());
         let endpoint = match route {
-            Some((route, verifier)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
+            Some((route, verifier, keys)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
                 .data(Arc::new(verifier))
+                .data(keys)
                 .data(Revocations::new(ephemeral))
                 .data(readiness)
                 .around(move |ep, req| http::time_limit(ep, req, timeout))
@@ -253,6 +260,7 @@ impl App {
             mailer,
             checkpointer,
             hub,
+            api_keys,
             config,
         })
     }
@@ -301,6 +309,9 @@ impl App {
             );
             tokio::spawn(hub.run(wakeup, shutdown.clone()))
         });
+        let key_use = self
+            .api_keys
+            .map(|keys| tokio::spawn(write_key_use(keys, shutdown.clone())));
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -335,8 +346,33 @@ impl App {
         {
             tracing::error!(%error, "the audit checkpointer stopped abnormally");
         }
+        if let Some(key_use) = key_use
+            && let Err(error) = key_use.await
+        {
+            tracing::error!(%error, "the API-key use writer stopped abnormally");
+        }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
+    }
+}
+
+/// How often the last use of API keys is written.
+const KEY_USE_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes when API keys were last used, every few seconds and once more at
+/// shutdown.
+async fn write_key_use(keys: Arc<ApiKeys>, mut shutdown: Shutdown) {
+    loop {
+        let stop = tokio::select! {
+            () = tokio::time::sleep(KEY_USE_EVERY) => false,
+            () = shutdown.wait() => true,
+        };
+        if let Err(error) = keys.flush_usage().await {
+            tracing::warn!(%error, "cannot write when API keys were last used; kept for the next try");
+        }
+        if stop {
+            return;
+        }
     }
 }
 

@@ -21,8 +21,12 @@ use crate::event_store::{Cqrs, deciding, recording_appends};
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
 pub struct CommandContext {
-    /// The signed-in user, if any (registration has none yet).
+    /// The signed-in user, if any (registration has none yet); for an API
+    /// key, who issued it.
     pub actor: Option<Uuid>,
+    /// The API key the request came with, if any (kept in the metadata, so
+    /// auditors see which key wrote what).
+    pub api_key: Option<Uuid>,
     /// The request's correlation id.
     pub request_id: String,
     /// The client's address and user agent.
@@ -30,10 +34,17 @@ pub struct CommandContext {
 }
 
 impl CommandContext {
+    /// The same context, noting the API key that acts.
+    pub fn with_api_key(mut self, key: Option<Uuid>) -> Self {
+        self.api_key = key;
+        self
+    }
+
     /// The context of `req`, acting as `actor`.
     pub fn of(req: &Request, actor: Option<Uuid>) -> Self {
         Self {
             actor,
+            api_key: None,
             request_id: req
                 .data::<RequestId>()
                 .map_or_else(|| Uuid::now_v7().to_string(), |id| id.0.clone()),
@@ -51,6 +62,9 @@ impl CommandContext {
         ]);
         if let Some(actor) = self.actor {
             metadata.insert("actor".to_owned(), actor.to_string());
+        }
+        if let Some(key) = self.api_key {
+            metadata.insert("api_key_id".to_owned(), key.to_string());
         }
         if let Some(ip) = &self.client.ip {
             metadata.insert("client_ip".to_owned(), ip.clone());

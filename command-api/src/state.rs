@@ -17,6 +17,7 @@ use zekka_domain::session::Session;
 use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
+use zekka_platform::api_keys::ApiKeys;
 
 use crate::event_store::{BoundedCache, Cqrs, Store, StorePolicy};
 use crate::keyed_lock::KeyedLocks;
@@ -31,6 +32,8 @@ use zekka_platform::wakeup::AppendSignal;
 
 /// What every command handler shares.
 pub struct CommandState {
+    /// Project API keys: verified on agent routes, revoked here.
+    pub api_keys: Arc<ApiKeys>,
     /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
     /// The Project aggregate's framework, with snapshots: usage records make
@@ -145,6 +148,7 @@ impl CommandState {
         ephemeral: Ephemeral,
     ) -> Result<Arc<Self>> {
         let signer = tokens::load_signer(config, &pool).await?;
+        let api_keys = Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone()));
         let personal = Arc::new(PersonalData::load(config, read_pool).await?);
         let stores = Stores {
             pool: pool.clone(),
@@ -174,6 +178,7 @@ impl CommandState {
             signer,
             personal,
             revocations: Revocations::new(ephemeral.clone()),
+            api_keys,
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),

@@ -1,12 +1,18 @@
-//! The bearer security scheme shared by both APIs: verifies the access token
-//! with the public key in the request data, without touching a database.
+//! The bearer security schemes shared by both APIs. [`BearerAuth`] admits
+//! people: it verifies the access token with the public key in the request
+//! data, without touching a database. [`AgentAuth`], on the routes agents
+//! call, admits people and project API keys ([`crate::api_keys`]); every
+//! other route answers a key with 403.
 
 use std::sync::Arc;
 
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
+use uuid::Uuid;
+use zekka_domain::project::Scope;
 
+use crate::api_keys::{self, ApiKeys, KeyGrant, KeyRefusal};
 use crate::problem::Problem;
 use crate::revocation::Revocations;
 use crate::tokens::{AccessClaims, TokenVerifier};
@@ -21,6 +27,13 @@ use crate::tokens::{AccessClaims, TokenVerifier};
 pub struct BearerAuth(pub AccessClaims);
 
 async fn check_access_token(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
+    if bearer.token.starts_with(api_keys::PREFIX) {
+        return Err(Problem::forbidden("API keys may not call this route; sign in as a person").into());
+    }
+    verify_person(req, &bearer).await
+}
+
+async fn verify_person(req: &Request, bearer: &Bearer) -> poem::Result<AccessClaims> {
     let (Some(verifier), Some(revocations)) = (req.data::<Arc<TokenVerifier>>(), req.data::<Revocations>())
     else {
         return Err(Problem::internal(&std::io::Error::other("no token verifier installed")).into());
@@ -35,6 +48,88 @@ async fn check_access_token(req: &Request, bearer: Bearer) -> poem::Result<Acces
         Err(error) => {
             tracing::warn!(%error, "cannot check token revocation; refusing");
             Err(Problem::unavailable("cannot check the access token right now; retry shortly", 2).into())
+        }
+    }
+}
+
+/// Who calls a route that agents may call too.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A signed-in person.
+    Person(AccessClaims),
+    /// A project API key.
+    Key(KeyGrant),
+}
+
+impl Principal {
+    /// The user whose role the aggregates check: the person, or whoever
+    /// issued the key.
+    pub fn acting_user(&self) -> Uuid {
+        match self {
+            Principal::Person(claims) => claims.user_id,
+            Principal::Key(grant) => grant.created_by,
+        }
+    }
+
+    /// The key, when a key calls.
+    pub fn api_key(&self) -> Option<Uuid> {
+        match self {
+            Principal::Person(_) => None,
+            Principal::Key(grant) => Some(grant.key_id),
+        }
+    }
+
+    /// Checks that a key may act with `scope` in `project_id`, and, when the
+    /// route acts for `agent_id`, that a key bound to an agent acts for that
+    /// one. People pass: the aggregate checks their role.
+    ///
+    /// # Errors
+    /// 403 naming what the key lacks.
+    pub fn require(&self, scope: Scope, project_id: Uuid, agent_id: Option<Uuid>) -> Result<(), Problem> {
+        let Principal::Key(grant) = self else {
+            return Ok(());
+        };
+        if grant.project_id != project_id {
+            return Err(Problem::forbidden("this API key acts only in its own project"));
+        }
+        if !grant.allows(scope) {
+            return Err(Problem::forbidden(format!(
+                "this API key lacks the scope {}",
+                scope.as_str()
+            )));
+        }
+        if let (Some(bound), Some(agent)) = (grant.agent_id, agent_id)
+            && bound != agent
+        {
+            return Err(Problem::forbidden("this API key acts only for its own agent"));
+        }
+        Ok(())
+    }
+}
+
+/// A request authenticated with an access token or a project API key.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "bearer",
+    bearer_format = "PASETO v4.public, or a project API key (zk_…)",
+    checker = "check_agent_credentials"
+)]
+pub struct AgentAuth(pub Principal);
+
+async fn check_agent_credentials(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    if !bearer.token.starts_with(api_keys::PREFIX) {
+        return verify_person(req, &bearer).await.map(Principal::Person);
+    }
+    let Some(keys) = req.data::<Arc<ApiKeys>>() else {
+        return Err(Problem::internal(&std::io::Error::other("no API key verifier installed")).into());
+    };
+    match keys.verify(&bearer.token).await {
+        Ok(grant) => Ok(Principal::Key(grant)),
+        Err(KeyRefusal::Invalid) => Err(Problem::unauthorized("the API key is invalid").into()),
+        Err(KeyRefusal::Revoked) => Err(Problem::unauthorized("the API key has been revoked").into()),
+        Err(KeyRefusal::Unavailable(error)) => {
+            tracing::warn!(%error, "cannot check an API key; refusing");
+            Err(Problem::unavailable("cannot check the API key right now; retry shortly", 2).into())
         }
     }
 }

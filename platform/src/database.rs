@@ -110,6 +110,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "usage rollups",
         include_str!("../../migrations/0020_usage_rollups.sql"),
     ),
+    (21, "api keys", include_str!("../../migrations/0021_api_keys.sql")),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
@@ -345,6 +346,18 @@ pub trait CachedQueries: deadpool_postgres::GenericClient {
         async move {
             let statement = self.prepare_cached(sql).await?;
             self.query_opt(&statement, params).await
+        }
+    }
+
+    /// [`tokio_postgres::Client::execute`] with the statement cached.
+    fn execute_cached(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.execute(&statement, params).await
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What every Zekka service shares.
 //!
 //! # Layout
-//! - [`auth`]: the bearer security scheme (access-token verification).
+//! - [`auth`]: the bearer security schemes (access tokens; API keys where agents may call).
+//! - [`api_keys`]: project API keys: issue, verify (cached), revoke, last use.
 //! - [`config`]: typed configuration from the environment, with local defaults.
 //! - [`telemetry`]: tracing set-up (human or JSON logs).
 //! - [`metrics`]: the Prometheus registry and every metric the services export.
@@ -25,6 +26,7 @@
 //! - [`wakeup`]: the LISTEN connection that wakes event readers when events commit.
 #![forbid(unsafe_code)]
 
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod consistency;

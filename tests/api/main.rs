@@ -9,6 +9,7 @@ mod account;
 mod agents;
 mod analytics;
 mod analytics_property;
+mod api_keys;
 mod audit;
 mod auth;
 mod bad_input;

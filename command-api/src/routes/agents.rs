@@ -11,8 +11,8 @@ use uuid::Uuid;
 use zekka_domain::agent::{Agent, AgentCommand, AgentStatus, Detail, Label, TaskOutcome};
 use zekka_domain::conversation::ProjectAccess;
 use zekka_domain::pricing::ModelName;
-use zekka_domain::project::{Project, ProjectCommand, ProjectError, Stage, UsageRecord};
-use zekka_platform::auth::BearerAuth;
+use zekka_domain::project::{Project, ProjectCommand, ProjectError, Scope, Stage, UsageRecord};
+use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
 use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Bounded, Label as LabelText, ModelName as ModelNameText, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
@@ -151,28 +151,37 @@ impl AgentCommandApi {
         Self { state }
     }
 
-    async fn limit(&self, auth: &BearerAuth) -> Result<(), Problem> {
-        self.state.limit_writes(auth.0.user_id).await
+    async fn limit(&self, principal: &Principal) -> Result<(), Problem> {
+        self.state.limit_writes(principal.acting_user()).await
     }
 
-    async fn access(&self, agent_id: Uuid, actor: Uuid) -> Result<ProjectAccess, Problem> {
+    /// The access of `principal` to `agent_id`'s project; a key must hold
+    /// `scope` there (and be bound to no other agent).
+    async fn access(
+        &self,
+        agent_id: Uuid,
+        principal: &Principal,
+        scope: Scope,
+    ) -> Result<ProjectAccess, Problem> {
         let project = self
             .state
             .owning_project("Agent", agent_id)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
-        self.state.project_access(project, actor).await
+        principal.require(scope, project, Some(agent_id))?;
+        self.state.project_access(project, principal.acting_user()).await
     }
 
     async fn execute(
         &self,
         req: &Request,
-        auth: &BearerAuth,
+        principal: &Principal,
         agent_id: Uuid,
         command: AgentCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let context =
+            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Agent>(
             &self.state.agents,
             &self.state.pool,
@@ -195,7 +204,8 @@ impl AgentCommandApi {
         auth: BearerAuth,
         body: Json<RegisterAgentRequest>,
     ) -> Result<AgentCreated, Problem> {
-        self.limit(&auth).await?;
+        let person = Principal::Person(auth.0);
+        self.limit(&person).await?;
         let (name, kind, stage, model) = match (
             Label::parse("name", &body.name),
             Label::parse("kind", &body.kind),
@@ -205,7 +215,10 @@ impl AgentCommandApi {
             (Ok(n), Ok(k), Ok(s), Ok(m)) => (n, k, s, m),
             (n, k, s, m) => return Err(dispatch::invalid([n.err(), k.err(), s.err(), m.err()])),
         };
-        let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
+        let access = self
+            .state
+            .project_access(body.project_id, person.acting_user())
+            .await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
@@ -220,7 +233,7 @@ impl AgentCommandApi {
             access,
         };
         let token = self
-            .execute(req, &auth, agent_id, command, "RegisterAgent")
+            .execute(req, &person, agent_id, command, "RegisterAgent")
             .await?
             .to_string();
         Ok(AgentCreated::Created(
@@ -237,11 +250,11 @@ impl AgentCommandApi {
     async fn change_status(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<StatusRequest>,
     ) -> Result<WrittenResponse, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&auth.0).await?;
         let (status, detail) = match (
             body.status.parse::<AgentStatus>(),
             detail_of("detail", body.detail.as_deref()),
@@ -249,14 +262,14 @@ impl AgentCommandApi {
             (Ok(s), Ok(d)) => (s, d),
             (s, d) => return Err(dispatch::invalid([s.err(), d.err()])),
         };
-        let access = self.access(id.0, auth.0.user_id).await?;
+        let access = self.access(id.0, &auth.0, Scope::StatusWrite).await?;
         let command = AgentCommand::ChangeStatus {
             status,
             detail,
             access,
         };
         let token = self
-            .execute(req, &auth, id.0, command, "ChangeAgentStatus")
+            .execute(req, &auth.0, id.0, command, "ChangeAgentStatus")
             .await?;
         Ok(Written::ok(id.0, token.to_string()))
     }
@@ -266,11 +279,11 @@ impl AgentCommandApi {
     async fn assign_task(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<AssignTaskRequest>,
     ) -> Result<TaskCreated, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&auth.0).await?;
         let (title, description, stage) = match (
             Label::title(&body.title),
             detail_of("description", body.description.as_deref()),
@@ -279,7 +292,7 @@ impl AgentCommandApi {
             (Ok(t), Ok(d), Ok(s)) => (t, d, s),
             (t, d, s) => return Err(dispatch::invalid([t.err(), d.err(), s.err()])),
         };
-        let access = self.access(id.0, auth.0.user_id).await?;
+        let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let task_id = Uuid::now_v7();
         let command = AgentCommand::AssignTask {
             task_id,
@@ -289,7 +302,7 @@ impl AgentCommandApi {
             access,
         };
         let token = self
-            .execute(req, &auth, id.0, command, "AssignTask")
+            .execute(req, &auth.0, id.0, command, "AssignTask")
             .await?
             .to_string();
         Ok(TaskCreated::Created(
@@ -310,11 +323,11 @@ impl AgentCommandApi {
     async fn record_usage(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<UsageRequest>,
     ) -> Result<UsageCreated, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&auth.0).await?;
         let (model, input_tokens, output_tokens) = match (
             ModelName::parse(&body.model),
             tokens("input_tokens", body.input_tokens.0),
@@ -328,6 +341,7 @@ impl AgentCommandApi {
             .owning_project("Agent", id.0)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
+        auth.0.require(Scope::UsageWrite, project_id, Some(id.0))?;
         let now = chrono::Utc::now();
         let price = state.price_at(model.as_str(), now).await?.ok_or_else(|| {
             Problem::invalid_field(zekka_domain::FieldError::new(
@@ -336,7 +350,7 @@ impl AgentCommandApi {
             ))
         })?;
         let usage_id = Uuid::now_v7();
-        let actor = auth.0.user_id;
+        let actor = auth.0.acting_user();
         let record = UsageRecord {
             usage_id,
             actor,
@@ -348,7 +362,7 @@ impl AgentCommandApi {
             task_id: body.task_id,
             price,
         };
-        let context = CommandContext::of(req, Some(actor));
+        let context = CommandContext::of(req, Some(actor)).with_api_key(auth.0.api_key());
         let project_key = project_id.to_string();
         let (outcome, appended) = recording_appends(dispatch::run_serialized::<Project, _, _>(
             &state.write_locks,
@@ -414,12 +428,12 @@ impl AgentCommandApi {
     async fn complete_task(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         task_id: Path<Uuid>,
         body: Json<CompleteTaskRequest>,
     ) -> Result<WrittenResponse, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&auth.0).await?;
         let (outcome, detail) = match (
             body.outcome.parse::<TaskOutcome>(),
             detail_of("detail", body.detail.as_deref()),
@@ -427,14 +441,14 @@ impl AgentCommandApi {
             (Ok(o), Ok(d)) => (o, d),
             (o, d) => return Err(dispatch::invalid([o.err(), d.err()])),
         };
-        let access = self.access(id.0, auth.0.user_id).await?;
+        let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let command = AgentCommand::CompleteTask {
             task_id: task_id.0,
             outcome,
             detail,
             access,
         };
-        let token = self.execute(req, &auth, id.0, command, "CompleteTask").await?;
+        let token = self.execute(req, &auth.0, id.0, command, "CompleteTask").await?;
         Ok(Written::ok(task_id.0, token.to_string()))
     }
 }

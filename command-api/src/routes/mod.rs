@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod agents;
+pub mod api_keys;
 pub mod auth;
 pub mod conflicts;
 pub mod conversations;

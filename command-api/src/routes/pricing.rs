@@ -164,6 +164,7 @@ impl CommandState {
     pub async fn seed_default_prices(&self) -> anyhow::Result<()> {
         let context = CommandContext {
             actor: None,
+            api_key: None,
             request_id: "seed-default-prices".to_owned(),
             client: zekka_platform::http::ClientInfo::default(),
         };

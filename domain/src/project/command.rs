@@ -2,7 +2,8 @@
 
 use uuid::Uuid;
 
-use super::values::{Budget, Description, ProjectName, Role, Stage};
+use super::values::{Budget, Description, ProjectName, Role, Scope, Stage};
+use crate::agent::Label;
 use crate::pricing::Price;
 
 /// Tokens an agent spent, to be charged to the project's budget.
@@ -87,4 +88,26 @@ pub enum ProjectCommand {
     /// the check and the append are one decision on one stream: concurrent
     /// records can never overspend.
     RecordUsage(UsageRecord),
+    /// Issue an API key (owners and admins).
+    CreateApiKey {
+        /// Who asks.
+        actor: Uuid,
+        /// The id chosen for it (UUIDv7).
+        key_id: Uuid,
+        /// What it is for.
+        name: Label,
+        /// What it may do: at least one scope.
+        scopes: Vec<Scope>,
+        /// The agent it acts for, if bound to one (checked to be the project's).
+        agent_id: Option<Uuid>,
+        /// SHA-256 of its secret, hex.
+        secret_digest: String,
+    },
+    /// Revoke an API key (owners and admins); revoking a revoked key changes nothing.
+    RevokeApiKey {
+        /// Who asks.
+        actor: Uuid,
+        /// The key.
+        key_id: Uuid,
+    },
 }

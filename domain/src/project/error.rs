@@ -43,6 +43,15 @@ pub enum ProjectError {
     /// The project's owner cannot be removed or demoted.
     #[error("the project owner cannot be removed or demoted")]
     OwnerIsPermanent,
+    /// No API key of this project has this id.
+    #[error("no API key of this project has this id")]
+    UnknownApiKey,
+    /// The project holds as many active keys as it may.
+    #[error("the project has {max} active API keys already; revoke one first")]
+    TooManyApiKeys {
+        /// The limit.
+        max: usize,
+    },
     /// Paid usage would take spending past the budget.
     #[error("this usage costs {cost_usd} USD but only {remaining_usd} USD of the budget remain")]
     BudgetExceeded {
@@ -57,11 +66,14 @@ impl Refusal for ProjectError {
     fn kind(&self) -> ErrorKind {
         match self {
             ProjectError::Invalid(_) | ProjectError::StageOutOfOrder { .. } => ErrorKind::Invalid,
-            ProjectError::NotFound | ProjectError::NotAMember => ErrorKind::NotFound,
-            ProjectError::NotAllowed { .. } => ErrorKind::Forbidden,
-            ProjectError::AlreadyExists | ProjectError::Archived | ProjectError::OwnerIsPermanent => {
-                ErrorKind::Conflict
+            ProjectError::NotFound | ProjectError::NotAMember | ProjectError::UnknownApiKey => {
+                ErrorKind::NotFound
             }
+            ProjectError::NotAllowed { .. } => ErrorKind::Forbidden,
+            ProjectError::AlreadyExists
+            | ProjectError::Archived
+            | ProjectError::OwnerIsPermanent
+            | ProjectError::TooManyApiKeys { .. } => ErrorKind::Conflict,
             ProjectError::BudgetExceeded { .. } => ErrorKind::PaymentRequired,
         }
     }

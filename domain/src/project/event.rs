@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{Role, Stage};
+use super::values::{Role, Scope, Stage};
 
 /// Something that happened to a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +93,29 @@ pub enum ProjectEvent {
         /// The project's total spend after it.
         spent_usd: Decimal,
     },
+    /// An API key was issued for the project. Only the digest of its secret
+    /// is kept; the secret was shown once, in the answer.
+    ApiKeyCreated {
+        /// The key's id (the part of the key before its secret).
+        key_id: Uuid,
+        /// What it is for.
+        name: String,
+        /// What it may do.
+        scopes: Vec<Scope>,
+        /// The one agent it acts for, when bound.
+        agent_id: Option<Uuid>,
+        /// SHA-256 of the secret, hex.
+        secret_digest: String,
+        /// Who issued it.
+        created_by: Uuid,
+    },
+    /// An API key was revoked; it stops working at once.
+    ApiKeyRevoked {
+        /// The key.
+        key_id: Uuid,
+        /// Who revoked it.
+        revoked_by: Uuid,
+    },
 }
 
 impl DomainEvent for ProjectEvent {
@@ -106,6 +129,8 @@ impl DomainEvent for ProjectEvent {
             ProjectEvent::ProjectMemberRoleChanged { .. } => "ProjectMemberRoleChanged",
             ProjectEvent::ProjectMemberRemoved { .. } => "ProjectMemberRemoved",
             ProjectEvent::TokenUsageRecorded { .. } => "TokenUsageRecorded",
+            ProjectEvent::ApiKeyCreated { .. } => "ApiKeyCreated",
+            ProjectEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
         }
         .to_owned()
     }

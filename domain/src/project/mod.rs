@@ -22,7 +22,10 @@ use uuid::Uuid;
 pub use command::{ProjectCommand, UsageRecord};
 pub use error::ProjectError;
 pub use event::ProjectEvent;
-pub use values::{Budget, Description, ProjectName, ProjectStatus, Role, Stage};
+pub use values::{Budget, Description, ProjectName, ProjectStatus, Role, Scope, Stage};
+
+/// The most active API keys one project may hold.
+pub const MAX_ACTIVE_API_KEYS: usize = 50;
 
 /// What a project's decisions need to know; rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,9 @@ pub struct Project {
     /// What its recorded token usage has cost so far, exactly.
     #[serde(default)]
     pub spent_usd: Decimal,
+    /// Its API keys: `true` once revoked.
+    #[serde(default)]
+    pub api_keys: BTreeMap<Uuid, bool>,
 }
 
 impl Aggregate for Project {
@@ -94,6 +100,12 @@ impl Aggregate for Project {
                 self.members.remove(&user_id);
             }
             ProjectEvent::TokenUsageRecorded { spent_usd, .. } => self.spent_usd = spent_usd,
+            ProjectEvent::ApiKeyCreated { key_id, .. } => {
+                self.api_keys.insert(key_id, false);
+            }
+            ProjectEvent::ApiKeyRevoked { key_id, .. } => {
+                self.api_keys.insert(key_id, true);
+            }
         }
     }
 }
@@ -125,6 +137,57 @@ impl Project {
             }
             ProjectCommand::RemoveMember { actor, user_id } => self.decide_remove_member(actor, user_id),
             ProjectCommand::RecordUsage(usage) => self.decide_record_usage(usage),
+            ProjectCommand::CreateApiKey {
+                actor,
+                key_id,
+                name,
+                scopes,
+                agent_id,
+                secret_digest,
+            } => {
+                self.require_writable(actor, Role::can_manage, "owner or admin")?;
+                if self.api_keys.contains_key(&key_id) {
+                    return Err(ProjectError::AlreadyExists);
+                }
+                let mut scopes = scopes;
+                scopes.sort();
+                scopes.dedup();
+                if scopes.is_empty() {
+                    return Err(crate::FieldError::new("scopes", "must name at least one scope").into());
+                }
+                let active = self.api_keys.values().filter(|revoked| !**revoked).count();
+                if active >= MAX_ACTIVE_API_KEYS {
+                    return Err(ProjectError::TooManyApiKeys {
+                        max: MAX_ACTIVE_API_KEYS,
+                    });
+                }
+                Ok(vec![ProjectEvent::ApiKeyCreated {
+                    key_id,
+                    name: name.as_str().to_owned(),
+                    scopes,
+                    agent_id,
+                    secret_digest,
+                    created_by: actor,
+                }])
+            }
+            ProjectCommand::RevokeApiKey { actor, key_id } => {
+                // Archived projects still let their keys be revoked.
+                let role = self.role_of(actor).ok_or(ProjectError::NotFound)?;
+                if !Role::can_manage(role) {
+                    return Err(ProjectError::NotAllowed {
+                        role,
+                        needs: "owner or admin",
+                    });
+                }
+                match self.api_keys.get(&key_id) {
+                    None => Err(ProjectError::UnknownApiKey),
+                    Some(true) => Ok(vec![]),
+                    Some(false) => Ok(vec![ProjectEvent::ApiKeyRevoked {
+                        key_id,
+                        revoked_by: actor,
+                    }]),
+                }
+            }
         }
     }
 

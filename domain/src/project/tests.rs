@@ -490,3 +490,141 @@ fn a_viewer_cannot_record_usage() {
             needs: "owner, admin or member",
         });
 }
+
+const KEY: Uuid = Uuid::from_u128(100);
+
+fn create_key(actor: Uuid, scopes: Vec<Scope>) -> ProjectCommand {
+    ProjectCommand::CreateApiKey {
+        actor,
+        key_id: KEY,
+        name: crate::agent::Label::parse("name", "ci").expect("valid label"),
+        scopes,
+        agent_id: None,
+        secret_digest: "digest".into(),
+    }
+}
+
+fn key_created() -> ProjectEvent {
+    ProjectEvent::ApiKeyCreated {
+        key_id: KEY,
+        name: "ci".into(),
+        scopes: vec![Scope::UsageWrite, Scope::Read],
+        agent_id: None,
+        secret_digest: "digest".into(),
+        created_by: ADMIN,
+    }
+}
+
+#[test]
+fn an_admin_issues_a_key_with_its_scopes_sorted_once_each() {
+    ProjectTest::with(())
+        .given(with_team())
+        .when(create_key(
+            ADMIN,
+            vec![Scope::Read, Scope::UsageWrite, Scope::Read],
+        ))
+        .then_expect_events(vec![key_created()]);
+}
+
+#[test]
+fn a_member_may_not_issue_a_key_and_a_key_needs_a_scope() {
+    ProjectTest::with(())
+        .given(with_team())
+        .when(create_key(MEMBER, vec![Scope::Read]))
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Member,
+            needs: "owner or admin",
+        });
+    ProjectTest::with(())
+        .given(with_team())
+        .when(create_key(ADMIN, vec![]))
+        .then_expect_error(ProjectError::Invalid(crate::FieldError::new(
+            "scopes",
+            "must name at least one scope",
+        )));
+    ProjectTest::with(())
+        .given(with_team())
+        .when(create_key(STRANGER, vec![Scope::Read]))
+        .then_expect_error(ProjectError::NotFound);
+}
+
+#[test]
+fn a_project_holds_at_most_fifty_active_keys() {
+    let mut history = with_team();
+    for n in 0..MAX_ACTIVE_API_KEYS {
+        history.push(ProjectEvent::ApiKeyCreated {
+            key_id: Uuid::from_u128(1000 + n as u128),
+            name: "k".into(),
+            scopes: vec![Scope::Read],
+            agent_id: None,
+            secret_digest: "d".into(),
+            created_by: OWNER,
+        });
+    }
+    ProjectTest::with(())
+        .given(history.clone())
+        .when(create_key(OWNER, vec![Scope::Read]))
+        .then_expect_error(ProjectError::TooManyApiKeys {
+            max: MAX_ACTIVE_API_KEYS,
+        });
+    history.push(ProjectEvent::ApiKeyRevoked {
+        key_id: Uuid::from_u128(1000),
+        revoked_by: OWNER,
+    });
+    ProjectTest::with(())
+        .given(history)
+        .when(create_key(OWNER, vec![Scope::Read]))
+        .then_expect_events(vec![ProjectEvent::ApiKeyCreated {
+            key_id: KEY,
+            name: "ci".into(),
+            scopes: vec![Scope::Read],
+            agent_id: None,
+            secret_digest: "digest".into(),
+            created_by: OWNER,
+        }]);
+}
+
+#[test]
+fn revoking_a_key_happens_once_and_even_in_an_archived_project() {
+    let mut history = with_team();
+    history.push(key_created());
+    history.push(ProjectEvent::ProjectArchived {});
+    ProjectTest::with(())
+        .given(history.clone())
+        .when(ProjectCommand::RevokeApiKey {
+            actor: ADMIN,
+            key_id: KEY,
+        })
+        .then_expect_events(vec![ProjectEvent::ApiKeyRevoked {
+            key_id: KEY,
+            revoked_by: ADMIN,
+        }]);
+    history.push(ProjectEvent::ApiKeyRevoked {
+        key_id: KEY,
+        revoked_by: ADMIN,
+    });
+    ProjectTest::with(())
+        .given(history.clone())
+        .when(ProjectCommand::RevokeApiKey {
+            actor: OWNER,
+            key_id: KEY,
+        })
+        .then_expect_events(vec![]);
+    ProjectTest::with(())
+        .given(history.clone())
+        .when(ProjectCommand::RevokeApiKey {
+            actor: OWNER,
+            key_id: Uuid::from_u128(999),
+        })
+        .then_expect_error(ProjectError::UnknownApiKey);
+    ProjectTest::with(())
+        .given(history)
+        .when(ProjectCommand::RevokeApiKey {
+            actor: MEMBER,
+            key_id: KEY,
+        })
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Member,
+            needs: "owner or admin",
+        });
+}

@@ -73,7 +73,76 @@ impl Stage {
     }
 }
 
-crate::named::named_by_as_str!(Stage, Role);
+crate::named::named_by_as_str!(Stage, Role, Scope);
+
+/// What a project API key may do (CONTRACT.md, "Agent integration").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// Record token usage for the project's agents.
+    #[serde(rename = "usage:write")]
+    UsageWrite,
+    /// Report agents' status.
+    #[serde(rename = "status:write")]
+    StatusWrite,
+    /// Give and complete agents' tasks.
+    #[serde(rename = "tasks:write")]
+    TasksWrite,
+    /// Send messages to the project's conversations.
+    #[serde(rename = "messages:write")]
+    MessagesWrite,
+    /// Report, resolve, escalate and arbitrate conflicts.
+    #[serde(rename = "conflicts:write")]
+    ConflictsWrite,
+    /// Take and release file locks on the context bus.
+    #[serde(rename = "locks:write")]
+    LocksWrite,
+    /// Read the project's agents, conversations and analytics.
+    #[serde(rename = "read")]
+    Read,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Scope; 7] = [
+        Scope::UsageWrite,
+        Scope::StatusWrite,
+        Scope::TasksWrite,
+        Scope::MessagesWrite,
+        Scope::ConflictsWrite,
+        Scope::LocksWrite,
+        Scope::Read,
+    ];
+
+    /// The wire and storage name of the scope.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::UsageWrite => "usage:write",
+            Scope::StatusWrite => "status:write",
+            Scope::TasksWrite => "tasks:write",
+            Scope::MessagesWrite => "messages:write",
+            Scope::ConflictsWrite => "conflicts:write",
+            Scope::LocksWrite => "locks:write",
+            Scope::Read => "read",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                FieldError::new(
+                    "scopes",
+                    format!("unknown scope {s:?}; one of: {}", names.join(", ")),
+                )
+            })
+    }
+}
 
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

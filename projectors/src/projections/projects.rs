@@ -26,7 +26,7 @@ impl Projection for ProjectsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_projects", "rm_project_members"]
+        &["rm_projects", "rm_project_members", "rm_api_keys"]
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -120,6 +120,43 @@ impl Projection for ProjectsProjection {
                 tx.execute(&delete, &[&project_id, &user_id]).await?;
                 touch(tx, project_id, at).await?;
             }
+            ProjectEvent::ApiKeyCreated {
+                key_id,
+                name,
+                scopes,
+                agent_id,
+                secret_digest,
+                created_by,
+            } => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_api_keys
+                            (key_id, project_id, name, scopes, agent_id, secret_digest, created_by, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .await?;
+                let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                tx.execute(
+                    &insert,
+                    &[
+                        &key_id,
+                        &project_id,
+                        &name,
+                        &scopes,
+                        &agent_id,
+                        &secret_digest,
+                        &created_by,
+                        at,
+                    ],
+                )
+                .await?;
+            }
+            ProjectEvent::ApiKeyRevoked { key_id, .. } => {
+                let revoke = tx
+                    .prepare_cached("UPDATE rm_api_keys SET revoked_at = $2 WHERE key_id = $1")
+                    .await?;
+                tx.execute(&revoke, &[&key_id, at]).await?;
+            }
         }
         Ok(())
     }
@@ -155,7 +192,7 @@ impl Projection for ProjectsProjection {
     }
 
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
-        tx.batch_execute("TRUNCATE rm_projects, rm_project_members")
+        tx.batch_execute("TRUNCATE rm_projects, rm_project_members, rm_api_keys")
             .await?;
         Ok(())
     }

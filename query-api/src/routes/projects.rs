@@ -12,6 +12,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
+use zekka_platform::database::CachedQueries;
 use zekka_platform::input::{Text, UuidFormat};
 use zekka_platform::{Problem, money};
 
@@ -103,6 +104,24 @@ fn project_view(row: &Row) -> Result<ProjectView, tokio_postgres::Error> {
     })
 }
 
+/// An API key as its project's managers see it.
+#[derive(Debug, Object)]
+struct ApiKeyView {
+    id: Uuid,
+    name: String,
+    scopes: Vec<String>,
+    agent_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A project's active API keys (at most 50: one page).
+#[derive(Debug, Object)]
+struct ApiKeyPage {
+    items: Vec<ApiKeyView>,
+    next_cursor: Option<String>,
+}
+
 #[OpenApi(prefix_path = "/api/v1/projects", tag = "QueryTags::Projects")]
 impl ProjectQueryApi {
     /// The projects the caller is a member of, oldest first. Archived
@@ -172,6 +191,63 @@ impl ProjectQueryApi {
             .map_err(Problem::from_db)?
             .ok_or_else(|| Problem::not_found("project not found"))?;
         Ok(Json(project_view(&row).map_err(Problem::from_db)?))
+    }
+
+    /// The project's active API keys (owner or admin); never the keys
+    /// themselves. `last_used_at` trails use by a few seconds.
+    #[oai(path = "/:id/api-keys", method = "get", operation_id = "listApiKeys")]
+    async fn api_keys(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
+    ) -> Result<Json<ApiKeyPage>, Problem> {
+        self.state
+            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let role: Option<String> = client
+            .query_opt_cached(
+                "SELECT role FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                &[&id.0, &auth.0.user_id],
+            )
+            .await
+            .map_err(Problem::from_db)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(Problem::from_db)?;
+        match role.as_deref() {
+            None => return Err(Problem::not_found("project not found")),
+            Some("owner" | "admin") => {}
+            Some(_) => {
+                return Err(Problem::forbidden(
+                    "only the project's owners and admins see its API keys",
+                ));
+            }
+        }
+        let items = rows::query_map(
+            &client,
+            "SELECT k.key_id, k.name, k.scopes, k.agent_id, k.created_at, u.last_used_at
+               FROM rm_api_keys k LEFT JOIN api_key_usage u USING (key_id)
+              WHERE k.project_id = $1 AND k.revoked_at IS NULL
+              ORDER BY k.created_at, k.key_id",
+            &[&id.0],
+            |r| {
+                Ok(ApiKeyView {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    scopes: r.try_get(2)?,
+                    agent_id: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                    last_used_at: r.try_get(5)?,
+                })
+            },
+        )
+        .await?;
+        Ok(Json(ApiKeyPage {
+            items,
+            next_cursor: None,
+        }))
     }
 
     /// A project's statistics, if the caller is a member.
