@@ -30,6 +30,7 @@ use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
+use zekka_platform::locks::LockBus;
 use zekka_platform::personal_data::PersonalData;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
@@ -186,9 +187,10 @@ impl App {
             ));
             let verifier = state.signer.verifier()?;
             let keys = state.api_keys.clone();
+            let locks = state.locks.clone();
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
-                let queries = query_state(&config, &read_pool).await?;
+                let queries = query_state(&config, &read_pool, locks).await?;
                 let (socket, realtime) = realtime(&config, &queries);
                 hub = Some(realtime);
                 openapi_routes((commands, zekka_query_api::apis(queries))).at("/api/v1/ws", socket)
@@ -198,7 +200,7 @@ impl App {
             Some((route, verifier, keys))
         } else if services.queries() {
             let verifier = tokens::load_verifier(&config, &write_pool).await?;
-            let queries = query_state(&config, &read_pool).await?;
+            let queries = query_state(&config, &read_pool, Arc::new(LockBus::new(&ephemeral))).await?;
             let (socket, realtime) = realtime(&config, &queries);
             hub = Some(realtime);
             Some((
@@ -396,10 +398,11 @@ fn realtime(config: &Config, queries: &Arc<QueryState>) -> (BoxEndpoint<'static>
     (get(realtime_socket).data(hub.clone()).boxed(), hub)
 }
 
-async fn query_state(config: &Config, pool: &ReadPool) -> Result<Arc<QueryState>> {
+async fn query_state(config: &Config, pool: &ReadPool, locks: Arc<LockBus>) -> Result<Arc<QueryState>> {
     Ok(Arc::new(QueryState {
         pool: pool.clone(),
         consistency_wait: config.consistency_wait,
         personal: Arc::new(PersonalData::load(config, pool.clone()).await?),
+        locks,
     }))
 }

@@ -18,6 +18,7 @@ use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
+use zekka_platform::locks::LockBus;
 
 use crate::event_store::{BoundedCache, Cqrs, Store, StorePolicy};
 use crate::keyed_lock::KeyedLocks;
@@ -34,6 +35,8 @@ use zekka_platform::wakeup::AppendSignal;
 pub struct CommandState {
     /// Project API keys: verified on agent routes, revoked here.
     pub api_keys: Arc<ApiKeys>,
+    /// File locks on the context bus (shared with the query side).
+    pub locks: Arc<LockBus>,
     /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
     /// The Project aggregate's framework, with snapshots: usage records make
@@ -179,6 +182,7 @@ impl CommandState {
             personal,
             revocations: Revocations::new(ephemeral.clone()),
             api_keys,
+            locks: Arc::new(LockBus::new(&ephemeral)),
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),

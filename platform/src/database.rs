@@ -111,6 +111,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/0020_usage_rollups.sql"),
     ),
     (21, "api keys", include_str!("../../migrations/0021_api_keys.sql")),
+    (
+        22,
+        "lock fences",
+        include_str!("../../migrations/0022_lock_fences.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -33,6 +33,13 @@ return {n, ttl}
 #[error("the shared state store (Redis) is unavailable: {0}")]
 pub struct Unavailable(String);
 
+impl Unavailable {
+    /// The store failed, as `reason` says.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
 /// Where short-lived shared state lives.
 #[derive(Clone)]
 pub enum Ephemeral {

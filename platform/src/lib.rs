@@ -9,6 +9,7 @@
 //! - [`database`]: creating the database, pools for both drivers, migrations.
 //! - [`ephemeral`]: short-lived shared state (Redis, or memory without it).
 //! - [`event_log`]: the gap-free catch-up read of the event store.
+//! - [`locks`]: file locks on the context bus, with fencing tokens.
 //! - [`integrity`]: hash chains, signed checkpoints and verification of the event store.
 //! - [`consistency`]: consistency tokens and the read-your-writes wait.
 //! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
@@ -36,6 +37,7 @@ pub mod event_log;
 pub mod http;
 pub mod input;
 pub mod integrity;
+pub mod locks;
 pub mod metrics;
 pub mod money;
 pub mod password;

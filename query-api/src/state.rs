@@ -16,6 +16,8 @@ pub struct QueryState {
     pub consistency_wait: Duration,
     /// Opens personal data in events (audit routes, exports).
     pub personal: Arc<PersonalData>,
+    /// File locks on the context bus (`GET /projects/{id}/locks`).
+    pub locks: Arc<zekka_platform::locks::LockBus>,
 }
 
 impl QueryState {

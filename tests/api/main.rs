@@ -20,6 +20,7 @@ mod conflicts;
 mod conversations;
 mod idempotency;
 mod lockout;
+mod locks;
 mod mail;
 mod migrations;
 mod operations;

@@ -147,3 +147,84 @@ async fn redis_down_sign_in_goes_on_authenticated_requests_fail_closed_and_both_
     assert_eq!(projects, 2, "the first project and the one after the outage");
     assert!(app.event_count().await > before);
 }
+
+/// Locks `file_path` for `agent`; returns the answer's body.
+async fn lock(
+    app: &crate::support::app::TestApp,
+    token: &str,
+    project: &str,
+    agent: &str,
+) -> serde_json::Value {
+    let taken = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/locks"),
+            Some(token),
+            Some(&json!({"file_path": "src/main.rs", "agent_id": agent})),
+        )
+        .await;
+    assert_eq!(taken.status, 201, "{}", taken.text());
+    taken.json()
+}
+
+#[tokio::test]
+async fn fencing_tokens_keep_increasing_across_a_redis_restart() {
+    let _alone = ONE_FAULT_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Fenced").await;
+    let registered = app
+        .request(
+            "POST",
+            "/api/v1/agents",
+            Some(&owner.token),
+            Some(&json!({"project_id": project, "name": "a", "kind": "developer", "model": "claude-sonnet"})),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    let agent = registered.json()["id"].as_str().expect("id").to_owned();
+    let release = |lock: serde_json::Value| {
+        let path = format!(
+            "/api/v1/projects/{project}/locks/{}",
+            lock["lock_id"].as_str().unwrap_or_default()
+        );
+        let token = owner.token.clone();
+        let app = &app;
+        async move {
+            let released = app.request("DELETE", &path, Some(&token), None).await;
+            assert_eq!(released.status, 204, "{}", released.text());
+        }
+    };
+    let first = lock(&app, &owner.token, &project, &agent).await;
+    release(first.clone()).await;
+    let second = lock(&app, &owner.token, &project, &agent).await;
+    release(second.clone()).await;
+
+    // Redis keeps nothing on disk: the counter is gone after a restart.
+    let _restart = RestartOnDrop;
+    let _ = redis_cli(&["shutdown", "nosave"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis_answers() {
+        assert!(Instant::now() < deadline, "Redis did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start_redis();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .request("GET", "/api/v1/users/me", Some(&owner.token), None)
+        .await
+        .status
+        != 200
+    {
+        assert!(Instant::now() < deadline, "did not recover within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Counting goes on above every token recorded for the file.
+    let third = lock(&app, &owner.token, &project, &agent).await;
+    let tokens: Vec<i64> = [&first, &second, &third]
+        .iter()
+        .filter_map(|lock| lock["fencing_token"].as_i64())
+        .collect();
+    assert!(tokens.windows(2).all(|pair| pair[0] < pair[1]), "{tokens:?}");
+}

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use zekka_domain::agent::Detail;
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
+use zekka_domain::project::Scope;
 use zekka_platform::Problem;
-use zekka_platform::auth::BearerAuth;
+use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
 
@@ -70,13 +71,14 @@ impl ConflictCommandApi {
     async fn execute(
         &self,
         req: &Request,
-        auth: &BearerAuth,
+        principal: &Principal,
         conflict_id: Uuid,
         command: ConflictCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        self.state.limit_writes(auth.0.user_id).await?;
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        self.state.limit_writes(principal.acting_user()).await?;
+        let context =
+            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
             &self.state.pool,
@@ -88,17 +90,20 @@ impl ConflictCommandApi {
         .await
     }
 
+    /// The access of `principal` to the conflict's project; a key needs
+    /// `conflicts:write` there.
     async fn access(
         &self,
         conflict_id: Uuid,
-        actor: Uuid,
+        principal: &Principal,
     ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
         let project = self
             .state
             .owning_project("Conflict", conflict_id)
             .await?
             .ok_or_else(|| Problem::not_found("conflict not found"))?;
-        self.state.project_access(project, actor).await
+        principal.require(Scope::ConflictsWrite, project, None)?;
+        self.state.project_access(project, principal.acting_user()).await
     }
 }
 
@@ -109,7 +114,7 @@ impl ConflictCommandApi {
     async fn report(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         body: Json<ReportConflictRequest>,
     ) -> Result<ConflictCreated, Problem> {
         let file_path = match body.file_path.as_deref() {
@@ -133,7 +138,20 @@ impl ConflictCommandApi {
             (Ok(k), Ok(d), Ok(f)) => (k, d, f),
             (k, d, f) => return Err(dispatch::invalid([k.err(), d.err(), f.err()])),
         };
-        let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
+        auth.0.require(Scope::ConflictsWrite, body.project_id, None)?;
+        // A key bound to an agent reports conflicts that agent is part of.
+        if let Principal::Key(grant) = &auth.0
+            && let Some(bound) = grant.agent_id
+            && !body.agent_ids.0.contains(&bound)
+        {
+            return Err(Problem::forbidden(
+                "this API key reports only conflicts its own agent is part of",
+            ));
+        }
+        let access = self
+            .state
+            .project_access(body.project_id, auth.0.acting_user())
+            .await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
@@ -145,11 +163,11 @@ impl ConflictCommandApi {
             description,
             agent_ids: body.agent_ids.0.clone(),
             file_path,
-            actor: auth.0.user_id,
+            actor: auth.0.acting_user(),
             access,
         };
         let token = self
-            .execute(req, &auth, conflict_id, command, "ReportConflict")
+            .execute(req, &auth.0, conflict_id, command, "ReportConflict")
             .await?
             .to_string();
         Ok(ConflictCreated::Created(
@@ -166,7 +184,7 @@ impl ConflictCommandApi {
     async fn resolve(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<ResolveRequest>,
     ) -> Result<WrittenResponse, Problem> {
@@ -183,15 +201,17 @@ impl ConflictCommandApi {
             (Ok(s), Ok(r), Ok(m)) => (s, r, m),
             (s, r, m) => return Err(dispatch::invalid([s.err(), r.err(), m.err()])),
         };
-        let access = self.access(id.0, auth.0.user_id).await?;
+        let access = self.access(id.0, &auth.0).await?;
         let command = ConflictCommand::Resolve {
             strategy,
             resolution,
             resolved_by_model,
-            actor: auth.0.user_id,
+            actor: auth.0.acting_user(),
             access,
         };
-        let token = self.execute(req, &auth, id.0, command, "ResolveConflict").await?;
+        let token = self
+            .execute(req, &auth.0, id.0, command, "ResolveConflict")
+            .await?;
         Ok(Written::ok(id.0, token.to_string()))
     }
 
@@ -200,19 +220,19 @@ impl ConflictCommandApi {
     async fn escalate(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<EscalateRequest>,
     ) -> Result<WrittenResponse, Problem> {
         let reason = Detail::parse("reason", &body.reason).map_err(Problem::invalid_field)?;
-        let access = self.access(id.0, auth.0.user_id).await?;
+        let access = self.access(id.0, &auth.0).await?;
         let command = ConflictCommand::Escalate {
             reason,
-            actor: auth.0.user_id,
+            actor: auth.0.acting_user(),
             access,
         };
         let token = self
-            .execute(req, &auth, id.0, command, "EscalateConflict")
+            .execute(req, &auth.0, id.0, command, "EscalateConflict")
             .await?;
         Ok(Written::ok(id.0, token.to_string()))
     }

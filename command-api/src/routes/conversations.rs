@@ -10,8 +10,9 @@ use uuid::Uuid;
 use zekka_domain::conversation::{
     Conversation, ConversationCommand, ConversationError, MessageContent, MessageRole, Title,
 };
+use zekka_domain::project::Scope;
 use zekka_platform::Problem;
-use zekka_platform::auth::BearerAuth;
+use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
 use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 
@@ -82,8 +83,8 @@ impl ConversationCommandApi {
         Self { state }
     }
 
-    async fn limit(&self, auth: &BearerAuth) -> Result<(), Problem> {
-        self.state.limit_writes(auth.0.user_id).await
+    async fn limit(&self, principal: &Principal) -> Result<(), Problem> {
+        self.state.limit_writes(principal.acting_user()).await
     }
 
     /// Builds a command with `build` (which may read facts) and executes it
@@ -92,7 +93,7 @@ impl ConversationCommandApi {
     async fn execute_fresh<F, Fut>(
         &self,
         req: &Request,
-        auth: &BearerAuth,
+        principal: &Principal,
         conversation_id: Uuid,
         name: &'static str,
         build: F,
@@ -101,7 +102,8 @@ impl ConversationCommandApi {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<ConversationCommand, Problem>>,
     {
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let context =
+            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         let id = conversation_id.to_string();
         let (outcome, appended) = recording_appends(dispatch::run_serialized::<Conversation, _, _>(
             &self.state.write_locks,
@@ -124,12 +126,15 @@ impl ConversationCommandApi {
         conversation_id: Uuid,
         actor: Uuid,
     ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
-        let project = self
-            .state
+        let project = self.project_of(conversation_id).await?;
+        self.state.project_access(project, actor).await
+    }
+
+    async fn project_of(&self, conversation_id: Uuid) -> Result<Uuid, Problem> {
+        self.state
             .owning_project("Conversation", conversation_id)
             .await?
-            .ok_or_else(|| Problem::not_found("conversation not found"))?;
-        self.state.project_access(project, actor).await
+            .ok_or_else(|| Problem::not_found("conversation not found"))
     }
 }
 
@@ -143,7 +148,7 @@ impl ConversationCommandApi {
         auth: BearerAuth,
         body: Json<StartConversationRequest>,
     ) -> Result<Created, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&Principal::Person(auth.0.clone())).await?;
         let title = Title::parse(&body.title).map_err(Problem::invalid_field)?;
         let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
         if access.role.is_none() {
@@ -180,15 +185,21 @@ impl ConversationCommandApi {
     /// Archive a conversation (its starter, or a project owner or admin).
     #[oai(path = "/:id", method = "delete", operation_id = "archiveConversation")]
     async fn archive(&self, req: &Request, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&Principal::Person(auth.0.clone())).await?;
         let actor = auth.0.user_id;
         let token = self
-            .execute_fresh(req, &auth, id.0, "ArchiveConversation", || async {
-                Ok(ConversationCommand::Archive {
-                    actor,
-                    access: self.access(id.0, actor).await?,
-                })
-            })
+            .execute_fresh(
+                req,
+                &Principal::Person(auth.0.clone()),
+                id.0,
+                "ArchiveConversation",
+                || async {
+                    Ok(ConversationCommand::Archive {
+                        actor,
+                        access: self.access(id.0, actor).await?,
+                    })
+                },
+            )
             .await?;
         Ok(NoContent::Done(token.to_string()))
     }
@@ -198,11 +209,12 @@ impl ConversationCommandApi {
     async fn send(
         &self,
         req: &Request,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         body: Json<SendMessageRequest>,
     ) -> Result<MessageCreated, Problem> {
-        self.limit(&auth).await?;
+        let principal = &auth.0;
+        self.limit(principal).await?;
         let role = match body.role.as_deref() {
             Some(role) => role.parse::<MessageRole>(),
             None => Ok(MessageRole::User),
@@ -211,11 +223,22 @@ impl ConversationCommandApi {
             (Ok(c), Ok(r)) => (c, r),
             (c, r) => return Err(dispatch::invalid([c.err(), r.err()])),
         };
-        let actor = auth.0.user_id;
+        let actor = principal.acting_user();
         let message_id = Uuid::now_v7();
-        let access = self.access(id.0, actor).await?;
+        let project = self.project_of(id.0).await?;
+        principal.require(Scope::MessagesWrite, project, body.agent_id)?;
+        // A key bound to an agent speaks as that agent.
+        if let Principal::Key(grant) = principal
+            && grant.agent_id.is_some()
+            && body.agent_id != grant.agent_id
+        {
+            return Err(Problem::forbidden(
+                "this API key speaks only as its own agent: send its agent_id",
+            ));
+        }
+        let access = self.state.project_access(project, actor).await?;
         let token = self
-            .execute_fresh(req, &auth, id.0, "SendMessage", || async {
+            .execute_fresh(req, principal, id.0, "SendMessage", || async {
                 Ok(ConversationCommand::Send {
                     message_id,
                     actor,
@@ -255,20 +278,26 @@ impl ConversationCommandApi {
         message_id: Path<Uuid>,
         body: Json<EditMessageRequest>,
     ) -> Result<WrittenResponse, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&Principal::Person(auth.0.clone())).await?;
         let content = MessageContent::parse(&body.content).map_err(Problem::invalid_field)?;
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(req, &auth, id.0, "EditMessage", || async {
-                Ok(ConversationCommand::Edit {
-                    message_id: message_id.0,
-                    actor,
-                    access,
-                    content: content.clone(),
-                    facts: self.state.message_facts(id.0, message_id.0).await?,
-                })
-            })
+            .execute_fresh(
+                req,
+                &Principal::Person(auth.0.clone()),
+                id.0,
+                "EditMessage",
+                || async {
+                    Ok(ConversationCommand::Edit {
+                        message_id: message_id.0,
+                        actor,
+                        access,
+                        content: content.clone(),
+                        facts: self.state.message_facts(id.0, message_id.0).await?,
+                    })
+                },
+            )
             .await?
             .to_string();
         Ok(Written::ok(message_id.0, token))
@@ -288,18 +317,24 @@ impl ConversationCommandApi {
         id: Path<Uuid>,
         message_id: Path<Uuid>,
     ) -> Result<NoContent, Problem> {
-        self.limit(&auth).await?;
+        self.limit(&Principal::Person(auth.0.clone())).await?;
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(req, &auth, id.0, "DeleteMessage", || async {
-                Ok(ConversationCommand::Delete {
-                    message_id: message_id.0,
-                    actor,
-                    access,
-                    facts: self.state.message_facts(id.0, message_id.0).await?,
-                })
-            })
+            .execute_fresh(
+                req,
+                &Principal::Person(auth.0.clone()),
+                id.0,
+                "DeleteMessage",
+                || async {
+                    Ok(ConversationCommand::Delete {
+                        message_id: message_id.0,
+                        actor,
+                        access,
+                        facts: self.state.message_facts(id.0, message_id.0).await?,
+                    })
+                },
+            )
             .await?;
         Ok(NoContent::Done(token.to_string()))
     }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod conflicts;
 pub mod conversations;
+pub mod locks;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;

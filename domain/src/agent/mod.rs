@@ -242,6 +242,30 @@ pub enum AgentCommand {
         /// The actor's standing in the project.
         access: ProjectAccess,
     },
+    /// Record that the agent took a file lock on the context bus (the bus
+    /// granted it; the record is for auditors and for fencing after a
+    /// Redis restart).
+    RecordLockAcquired {
+        /// The lock.
+        lock_id: Uuid,
+        /// The file.
+        file_path: String,
+        /// Its fencing token.
+        fencing_token: i64,
+        /// When it lapses unless released.
+        expires_at: chrono::DateTime<chrono::Utc>,
+        /// The actor's standing in the project.
+        access: ProjectAccess,
+    },
+    /// Record that the agent's lock was released.
+    RecordLockReleased {
+        /// The lock.
+        lock_id: Uuid,
+        /// The file.
+        file_path: String,
+        /// The actor's standing in the project.
+        access: ProjectAccess,
+    },
 }
 
 /// Something that happened to an agent. A persisted contract.
@@ -291,6 +315,26 @@ pub enum AgentEvent {
         /// Notes.
         detail: String,
     },
+    /// It took a file lock on the context bus.
+    FileLockAcquired {
+        /// The lock.
+        lock_id: Uuid,
+        /// The project the file belongs to.
+        project_id: Uuid,
+        /// The file.
+        file_path: String,
+        /// Its fencing token: larger than every earlier one of the path.
+        fencing_token: i64,
+        /// When it lapses unless released.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// It released a file lock.
+    FileLockReleased {
+        /// The lock.
+        lock_id: Uuid,
+        /// The file.
+        file_path: String,
+    },
 }
 
 impl DomainEvent for AgentEvent {
@@ -300,6 +344,8 @@ impl DomainEvent for AgentEvent {
             AgentEvent::AgentStatusChanged { .. } => "AgentStatusChanged",
             AgentEvent::TaskAssigned { .. } => "TaskAssigned",
             AgentEvent::TaskCompleted { .. } => "TaskCompleted",
+            AgentEvent::FileLockAcquired { .. } => "FileLockAcquired",
+            AgentEvent::FileLockReleased { .. } => "FileLockReleased",
         }
         .to_owned()
     }
@@ -396,6 +442,7 @@ impl Aggregate for Agent {
             AgentEvent::TaskCompleted { task_id, .. } => {
                 self.open_tasks.remove(&task_id);
             }
+            AgentEvent::FileLockAcquired { .. } | AgentEvent::FileLockReleased { .. } => {}
         }
     }
 }
@@ -474,6 +521,30 @@ impl Agent {
                     outcome,
                     detail: detail.as_str().to_owned(),
                 }])
+            }
+            AgentCommand::RecordLockAcquired {
+                lock_id,
+                file_path,
+                fencing_token,
+                expires_at,
+                access,
+            } => {
+                require_writer(access)?;
+                Ok(vec![AgentEvent::FileLockAcquired {
+                    lock_id,
+                    project_id: self.project_id.unwrap_or_default(),
+                    file_path,
+                    fencing_token,
+                    expires_at,
+                }])
+            }
+            AgentCommand::RecordLockReleased {
+                lock_id,
+                file_path,
+                access,
+            } => {
+                require_writer(access)?;
+                Ok(vec![AgentEvent::FileLockReleased { lock_id, file_path }])
             }
         }
     }

@@ -118,6 +118,8 @@ impl Projection for AgentsProjection {
                 tx.execute(&count, &[&agent_id, &done, &failed, at, &task_id])
                     .await?;
             }
+            // Locks live on the context bus; their events are the audit record.
+            AgentEvent::FileLockAcquired { .. } | AgentEvent::FileLockReleased { .. } => {}
         }
         Ok(())
     }

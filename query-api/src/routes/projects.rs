@@ -10,7 +10,8 @@ use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use zekka_platform::auth::BearerAuth;
+use zekka_domain::project::Scope;
+use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::consistency::TokenHeader;
 use zekka_platform::database::CachedQueries;
 use zekka_platform::input::{Text, UuidFormat};
@@ -102,6 +103,23 @@ fn project_view(row: &Row) -> Result<ProjectView, tokio_postgres::Error> {
         created_at: row.try_get(9)?,
         updated_at: row.try_get(10)?,
     })
+}
+
+/// A file lock held now.
+#[derive(Debug, Object)]
+struct LockView {
+    lock_id: Uuid,
+    file_path: String,
+    agent_id: Uuid,
+    fencing_token: i64,
+    expires_at: DateTime<Utc>,
+}
+
+/// The locks held now (one page).
+#[derive(Debug, Object)]
+struct LockPage {
+    items: Vec<LockView>,
+    next_cursor: Option<String>,
 }
 
 /// An API key as its project's managers see it.
@@ -245,6 +263,46 @@ impl ProjectQueryApi {
         )
         .await?;
         Ok(Json(ApiKeyPage {
+            items,
+            next_cursor: None,
+        }))
+    }
+
+    /// The file locks held now on the project's context bus, by path. A key
+    /// needs `read` or `locks:write`.
+    #[oai(path = "/:id/locks", method = "get", operation_id = "listLocks")]
+    async fn locks(&self, auth: AgentAuth, id: Path<Uuid>) -> Result<Json<LockPage>, Problem> {
+        let principal = &auth.0;
+        if principal.require(Scope::Read, id.0, None).is_err() {
+            principal.require(Scope::LocksWrite, id.0, None)?;
+        }
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let member = client
+            .query_opt_cached(
+                "SELECT 1 FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                &[&id.0, &principal.acting_user()],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        if member.is_none() {
+            return Err(Problem::not_found("project not found"));
+        }
+        let items = self
+            .state
+            .locks
+            .held(id.0)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?
+            .into_iter()
+            .map(|lock| LockView {
+                lock_id: lock.lock_id,
+                file_path: lock.file_path,
+                agent_id: lock.agent_id,
+                fencing_token: lock.fencing_token,
+                expires_at: lock.expires_at,
+            })
+            .collect();
+        Ok(Json(LockPage {
             items,
             next_cursor: None,
         }))

@@ -1,0 +1,334 @@
+//! File locks on the context bus (CONTRACT.md, "Agent integration"): an
+//! agent locks a file before changing it. The bus (`zekka_platform::locks`)
+//! decides; each acquisition and release is an event on the agent, so
+//! auditors see who held what, and the fencing tokens survive a Redis
+//! restart. Another agent's attempt on a held file answers 409 and reports
+//! one conflict of kind `code` per contention episode.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+use zekka_domain::FieldError;
+use zekka_domain::agent::{Agent, AgentCommand, Detail};
+use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind};
+use zekka_domain::conversation::ProjectAccess;
+use zekka_domain::project::Scope;
+use zekka_platform::Problem;
+use zekka_platform::auth::{AgentAuth, Principal};
+use zekka_platform::input::{Bounded, Label, Text};
+use zekka_platform::locks::{Attempt, Lock};
+
+use super::{CommandTags, NoContent};
+use crate::dispatch::{self, CommandContext};
+use crate::state::CommandState;
+
+/// The longest file path accepted, in characters.
+const MAX_PATH_CHARS: usize = 1024;
+/// A lock's life when none is asked for.
+const DEFAULT_TTL_SECONDS: i64 = 300;
+/// The longest life a lock may ask for (an hour).
+const MAX_TTL_SECONDS: i64 = 3600;
+
+/// Taking and releasing file locks.
+pub struct LockCommandApi {
+    state: Arc<CommandState>,
+}
+
+impl LockCommandApi {
+    /// The routes over `state`.
+    pub fn new(state: Arc<CommandState>) -> Self {
+        Self { state }
+    }
+
+    /// `principal`'s standing in `project` for agent `agent`, which must
+    /// be the project's; a key needs `locks:write` (and to be that agent's).
+    async fn access(
+        &self,
+        principal: &Principal,
+        project: Uuid,
+        agent: Uuid,
+    ) -> Result<ProjectAccess, Problem> {
+        principal.require(Scope::LocksWrite, project, Some(agent))?;
+        let access = self
+            .state
+            .project_access(project, principal.acting_user())
+            .await?;
+        if access.role.is_none() {
+            return Err(Problem::not_found("project not found"));
+        }
+        if self.state.owning_project("Agent", agent).await? != Some(project) {
+            return Err(Problem::invalid_field(FieldError::new(
+                "agent_id",
+                "no agent of this project has this id",
+            )));
+        }
+        Ok(access)
+    }
+
+    /// Records `command` on `agent`'s stream.
+    async fn record(
+        &self,
+        req: &Request,
+        principal: &Principal,
+        agent: Uuid,
+        command: AgentCommand,
+        name: &'static str,
+    ) -> Result<String, Problem> {
+        let context =
+            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        Ok(dispatch::execute::<Agent>(
+            &self.state.agents,
+            &self.state.pool,
+            &agent.to_string(),
+            command,
+            name,
+            &context,
+        )
+        .await?
+        .to_string())
+    }
+
+    /// The highest fencing token ever recorded for `file_path` in `project`.
+    async fn recorded_floor(&self, project: Uuid, file_path: &str) -> Result<i64, Problem> {
+        let row = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max((payload -> 'FileLockAcquired' ->> 'fencing_token')::bigint) FROM events
+              WHERE event_type = 'FileLockAcquired'
+                AND payload -> 'FileLockAcquired' ->> 'project_id' = $1
+                AND payload -> 'FileLockAcquired' ->> 'file_path' = $2",
+        )
+        .bind(project.to_string())
+        .bind(file_path)
+        .fetch_one(&self.state.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        Ok(row.unwrap_or(0))
+    }
+
+    /// Reports the contention of `contender` with `held`, once per episode;
+    /// answers the conflict's id when this attempt reported it.
+    async fn report_contention(
+        &self,
+        req: &Request,
+        principal: &Principal,
+        project: Uuid,
+        held: &Lock,
+        contender: Uuid,
+        access: ProjectAccess,
+    ) -> Result<Option<Uuid>, Problem> {
+        let first = self
+            .state
+            .locks
+            .first_contention(held, contender)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        if !first {
+            return Ok(None);
+        }
+        let conflict_id = Uuid::now_v7();
+        let description = Detail::parse(
+            "description",
+            &format!(
+                "agent {contender} wants to change {} while agent {} holds its lock",
+                held.file_path, held.agent_id
+            ),
+        )
+        .map_err(Problem::invalid_field)?;
+        let command = ConflictCommand::Report {
+            conflict_id,
+            project_id: project,
+            kind: ConflictKind::Code,
+            description,
+            agent_ids: vec![held.agent_id, contender],
+            file_path: Some(held.file_path.clone()),
+            actor: principal.acting_user(),
+            access,
+        };
+        let context =
+            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        dispatch::execute::<Conflict>(
+            &self.state.conflicts,
+            &self.state.pool,
+            &conflict_id.to_string(),
+            command,
+            "ReportConflict",
+            &context,
+        )
+        .await?;
+        Ok(Some(conflict_id))
+    }
+}
+
+/// A lock to take.
+#[derive(Debug, Object)]
+struct AcquireRequest {
+    /// The file, as the agents name it: 1 to 1024 characters.
+    file_path: Text<Label<MAX_PATH_CHARS>>,
+    /// The agent that will change it.
+    agent_id: Uuid,
+    /// How long the lock lives unless released: 1 to 3600 (default 300).
+    ttl_seconds: Option<Bounded<1, MAX_TTL_SECONDS>>,
+}
+
+/// A lock held.
+#[derive(Debug, Object)]
+struct LockTaken {
+    lock_id: Uuid,
+    file_path: String,
+    agent_id: Uuid,
+    /// Larger than every earlier lock's on this file.
+    fencing_token: i64,
+    expires_at: DateTime<Utc>,
+    /// Send back in `X-Consistency-Token` to read this write.
+    consistency_token: String,
+}
+
+#[derive(ApiResponse)]
+enum AcquireResponse {
+    /// The lock is the agent's.
+    #[oai(status = 201)]
+    Created(Json<LockTaken>, #[oai(header = "X-Consistency-Token")] String),
+    /// The agent holds it already (nothing changed).
+    #[oai(status = 200)]
+    Held(Json<LockTaken>),
+}
+
+#[OpenApi(prefix_path = "/api/v1/projects", tag = "CommandTags::Agents")]
+impl LockCommandApi {
+    /// Lock a file for an agent. Held by another agent: 409 naming the
+    /// holder, and a conflict (kind `code`) is reported once per episode.
+    #[oai(path = "/:id/locks", method = "post", operation_id = "acquireLock")]
+    async fn acquire(
+        &self,
+        req: &Request,
+        auth: AgentAuth,
+        id: Path<Uuid>,
+        body: Json<AcquireRequest>,
+    ) -> Result<AcquireResponse, Problem> {
+        let principal = &auth.0;
+        self.state.limit_writes(principal.acting_user()).await?;
+        let file_path = body.file_path.trim();
+        let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t.0);
+        let path_ok = !file_path.is_empty()
+            && file_path.chars().count() <= MAX_PATH_CHARS
+            && !file_path.chars().any(char::is_control);
+        let errors = [
+            (!path_ok).then(|| {
+                FieldError::new(
+                    "file_path",
+                    "must be 1 to 1024 characters without control characters",
+                )
+            }),
+            (!(1..=MAX_TTL_SECONDS).contains(&ttl))
+                .then(|| FieldError::new("ttl_seconds", "must be between 1 and 3600")),
+        ];
+        if errors.iter().any(Option::is_some) {
+            return Err(dispatch::invalid(errors));
+        }
+        let agent = body.agent_id;
+        let access = self.access(principal, id.0, agent).await?;
+        let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(300));
+        let bus = &self.state.locks;
+        let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
+        let mut attempt = bus
+            .acquire(id.0, file_path, agent, ttl, None)
+            .await
+            .map_err(unavailable)?;
+        if attempt == Attempt::NeedsFloor {
+            let floor = self.recorded_floor(id.0, file_path).await?;
+            attempt = bus
+                .acquire(id.0, file_path, agent, ttl, Some(floor))
+                .await
+                .map_err(unavailable)?;
+        }
+        match attempt {
+            Attempt::Granted(lock) => {
+                let command = AgentCommand::RecordLockAcquired {
+                    lock_id: lock.lock_id,
+                    file_path: lock.file_path.clone(),
+                    fencing_token: lock.fencing_token,
+                    expires_at: lock.expires_at,
+                    access,
+                };
+                let token = match self.record(req, principal, agent, command, "AcquireLock").await {
+                    Ok(token) => token,
+                    Err(problem) => {
+                        // Not recorded, not held: the token is never shown.
+                        let _ = bus.release(id.0, lock.lock_id).await;
+                        return Err(problem);
+                    }
+                };
+                Ok(AcquireResponse::Created(Json(taken(&lock, &token)), token))
+            }
+            Attempt::Held(held) if held.agent_id == agent => {
+                Ok(AcquireResponse::Held(Json(taken(&held, ""))))
+            }
+            Attempt::Held(held) => {
+                let conflict = self
+                    .report_contention(req, principal, id.0, &held, agent, access)
+                    .await?;
+                let mut problem = Problem::conflict(format!(
+                    "{} is locked by agent {} until {}",
+                    held.file_path,
+                    held.agent_id,
+                    held.expires_at.to_rfc3339()
+                ))
+                .with_extension("holder_agent_id", held.agent_id.to_string())
+                .with_extension("expires_at", held.expires_at.to_rfc3339());
+                if let Some(conflict) = conflict {
+                    problem = problem.with_extension("conflict_id", conflict.to_string());
+                }
+                Err(problem)
+            }
+            Attempt::NeedsFloor => Err(Problem::unavailable("the lock counter could not be restored", 2)),
+        }
+    }
+
+    /// Release a lock. A key bound to an agent releases only its agent's.
+    #[oai(path = "/:id/locks/:lock_id", method = "delete", operation_id = "releaseLock")]
+    async fn release(
+        &self,
+        req: &Request,
+        auth: AgentAuth,
+        id: Path<Uuid>,
+        lock_id: Path<Uuid>,
+    ) -> Result<NoContent, Problem> {
+        let principal = &auth.0;
+        self.state.limit_writes(principal.acting_user()).await?;
+        let bus = &self.state.locks;
+        let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
+        let held = bus.held(id.0).await.map_err(unavailable)?;
+        let Some(lock) = held.into_iter().find(|lock| lock.lock_id == lock_id.0) else {
+            return Err(Problem::not_found("no lock with this id is held in this project"));
+        };
+        let access = self.access(principal, id.0, lock.agent_id).await?;
+        if bus.release(id.0, lock_id.0).await.map_err(unavailable)?.is_none() {
+            return Err(Problem::not_found("no lock with this id is held in this project"));
+        }
+        let command = AgentCommand::RecordLockReleased {
+            lock_id: lock.lock_id,
+            file_path: lock.file_path.clone(),
+            access,
+        };
+        let token = self
+            .record(req, principal, lock.agent_id, command, "ReleaseLock")
+            .await?;
+        Ok(NoContent::Done(token))
+    }
+}
+
+fn taken(lock: &Lock, token: &str) -> LockTaken {
+    LockTaken {
+        lock_id: lock.lock_id,
+        file_path: lock.file_path.clone(),
+        agent_id: lock.agent_id,
+        fencing_token: lock.fencing_token,
+        expires_at: lock.expires_at,
+        consistency_token: token.to_owned(),
+    }
+}
