@@ -14,9 +14,11 @@
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
-//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`, `projections`).
+//! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
+//! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `api_keys`, `locks`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
+pub mod arbitration;
 pub mod checkpointer;
 pub mod conversations;
 pub mod dispatch;

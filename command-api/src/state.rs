@@ -37,6 +37,8 @@ pub struct CommandState {
     pub api_keys: Arc<ApiKeys>,
     /// File locks on the context bus (shared with the query side).
     pub locks: Arc<LockBus>,
+    /// The conflicts being arbitrated in this process.
+    pub arbitrations: crate::arbitration::Running,
     /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
     /// The Project aggregate's framework, with snapshots: usage records make
@@ -183,6 +185,7 @@ impl CommandState {
             revocations: Revocations::new(ephemeral.clone()),
             api_keys,
             locks: Arc::new(LockBus::new(&ephemeral)),
+            arbitrations: crate::arbitration::Running::default(),
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),

@@ -84,6 +84,18 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// How one arbitration attempt ended.
+    ArbitrationOutcome, "outcome" {
+        /// The arbitrator settled the conflict.
+        Resolved => "resolved",
+        /// It answered that a person must decide.
+        Declined => "declined",
+        /// It failed: timed out, errored, or gave an answer that did not validate.
+        Failed => "failed",
+    }
+);
+
 impl Strategy {
     /// Whether no person was needed (counts towards the auto-resolution rate).
     pub fn is_automatic(self) -> bool {
@@ -135,6 +147,27 @@ pub enum ConflictCommand {
         /// The actor's standing in the project.
         access: ProjectAccess,
     },
+    /// Record one attempt of the arbitrator chain.
+    RecordArbitrationAttempt {
+        /// The arbitrator: `rules`, or the model asked.
+        model: String,
+        /// How it ended.
+        outcome: ArbitrationOutcome,
+        /// What it said, or why it failed.
+        detail: Detail,
+        /// How long it took.
+        latency_ms: u64,
+        /// Tokens it read.
+        input_tokens: u64,
+        /// Tokens it wrote.
+        output_tokens: u64,
+        /// What it cost (charged to the project as usage).
+        cost_usd: rust_decimal::Decimal,
+        /// Who asked for the arbitration.
+        actor: Uuid,
+        /// The actor's standing in the project.
+        access: ProjectAccess,
+    },
 }
 
 /// Something that happened to a conflict. A persisted contract.
@@ -175,6 +208,25 @@ pub enum ConflictEvent {
         /// Who escalated it.
         escalated_by: Uuid,
     },
+    /// An arbitrator of the chain was asked to settle it.
+    ArbitrationAttempted {
+        /// The arbitrator: `rules`, or the model asked.
+        model: String,
+        /// How it ended.
+        outcome: ArbitrationOutcome,
+        /// What it said, or why it failed.
+        detail: String,
+        /// How long it took, in milliseconds.
+        latency_ms: u64,
+        /// Tokens it read.
+        input_tokens: u64,
+        /// Tokens it wrote.
+        output_tokens: u64,
+        /// What it cost (charged to the project as usage).
+        cost_usd: rust_decimal::Decimal,
+        /// Who asked for the arbitration.
+        requested_by: Uuid,
+    },
 }
 
 impl DomainEvent for ConflictEvent {
@@ -183,6 +235,7 @@ impl DomainEvent for ConflictEvent {
             ConflictEvent::ConflictReported { .. } => "ConflictReported",
             ConflictEvent::ConflictResolved { .. } => "ConflictResolved",
             ConflictEvent::ConflictEscalated { .. } => "ConflictEscalated",
+            ConflictEvent::ArbitrationAttempted { .. } => "ArbitrationAttempted",
         }
         .to_owned()
     }
@@ -272,6 +325,7 @@ impl Aggregate for Conflict {
             }
             ConflictEvent::ConflictResolved { .. } => self.resolved = true,
             ConflictEvent::ConflictEscalated { .. } => self.escalated = true,
+            ConflictEvent::ArbitrationAttempted { .. } => {}
         }
     }
 }
@@ -352,6 +406,32 @@ impl Conflict {
                 Ok(vec![ConflictEvent::ConflictEscalated {
                     reason: reason.as_str().to_owned(),
                     escalated_by: actor,
+                }])
+            }
+            ConflictCommand::RecordArbitrationAttempt {
+                model,
+                outcome,
+                detail,
+                latency_ms,
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                actor,
+                access,
+            } => {
+                require_writer(access)?;
+                if self.resolved {
+                    return Err(ConflictError::AlreadyResolved);
+                }
+                Ok(vec![ConflictEvent::ArbitrationAttempted {
+                    model,
+                    outcome,
+                    detail: detail.as_str().to_owned(),
+                    latency_ms,
+                    input_tokens,
+                    output_tokens,
+                    cost_usd,
+                    requested_by: actor,
                 }])
             }
         }

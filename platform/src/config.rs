@@ -124,6 +124,17 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`: the sender of outgoing mail. Default `Zekka <no-reply@localhost>`.
     pub mail_from: String,
+    /// `ARBITRATOR_CHAIN`: the arbitrators `POST /conflicts/{id}/arbitrate`
+    /// tries in order, comma-separated: `rules` (first writer wins for code
+    /// conflicts on locked files) or `ollama:<model>`; when none settles the
+    /// conflict it is escalated to a person. Default `rules`.
+    pub arbitrator_chain: Vec<String>,
+    /// `OLLAMA_URL`: the Ollama-compatible server the `ollama:` arbitrators
+    /// ask (`http://host:port`). Default `http://127.0.0.1:11434`.
+    pub ollama_url: String,
+    /// `ARBITRATOR_TIMEOUT_MS`: how long one arbitrator may take before the
+    /// chain moves on. Default 10000.
+    pub arbitrator_timeout: Duration,
     /// `ZEKKA_ALLOW_UNSAFE_DB=1`: start even when PostgreSQL runs with
     /// `fsync`, `synchronous_commit` or `full_page_writes` off (settings
     /// under which an acknowledged command can be lost), with a loud warning.
@@ -300,6 +311,9 @@ impl Config {
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
+            arbitrator_chain: arbitrator_chain(get("ARBITRATOR_CHAIN").as_deref().unwrap_or("rules"))?,
+            ollama_url: get("OLLAMA_URL").unwrap_or_else(|| "http://127.0.0.1:11434".to_owned()),
+            arbitrator_timeout: Duration::from_millis(parse("ARBITRATOR_TIMEOUT_MS", 10_000)?.max(1)),
             allow_unsafe_db: get("ZEKKA_ALLOW_UNSAFE_DB")
                 .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
             database_url: get("DATABASE_URL")
@@ -325,6 +339,31 @@ impl Config {
         self.database_url = url.into();
         self
     }
+}
+
+/// `ARBITRATOR_CHAIN` read into its steps: `rules` or `ollama:<model>`.
+fn arbitrator_chain(raw: &str) -> Result<Vec<String>> {
+    let steps: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|step| !step.is_empty())
+        .map(str::to_owned)
+        .collect();
+    anyhow::ensure!(
+        !steps.is_empty(),
+        "ARBITRATOR_CHAIN must name at least one arbitrator"
+    );
+    for step in &steps {
+        let valid = step == "rules"
+            || step
+                .strip_prefix("ollama:")
+                .is_some_and(|model| !model.trim().is_empty());
+        anyhow::ensure!(
+            valid,
+            "ARBITRATOR_CHAIN: {step:?} is neither `rules` nor `ollama:<model>`"
+        );
+    }
+    Ok(steps)
 }
 
 #[cfg(test)]
@@ -369,5 +408,25 @@ mod tests {
     fn secrets_never_print() {
         let secret = Secret::new("k4.secret.abc");
         assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn the_arbitrator_chain_names_rules_or_ollama_models() {
+        let chain = |value: &str| {
+            let env = HashMap::from([("ARBITRATOR_CHAIN", value)]);
+            Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).map(|c| c.arbitrator_chain)
+        };
+        assert_eq!(
+            chain("ollama:llama3.1:8b, ollama:gpt-4,rules").ok(),
+            Some(vec![
+                "ollama:llama3.1:8b".to_owned(),
+                "ollama:gpt-4".to_owned(),
+                "rules".to_owned()
+            ])
+        );
+        assert!(chain("ollama:").is_err());
+        assert!(chain("coin-toss").is_err());
+        let defaults = Config::from_lookup(|_| None).map(|c| c.arbitrator_chain).ok();
+        assert_eq!(defaults, Some(vec!["rules".to_owned()]));
     }
 }

@@ -178,6 +178,22 @@ async fn a_key_acts_only_in_its_project_within_its_scopes_and_for_its_agent() {
     let items = page.json()["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 2, "{text}");
     assert!(items.iter().all(|k| k["last_used_at"].is_string()), "{text}");
+
+    // A key used once is verified from memory: with its record gone from
+    // the database, it still works in this process.
+    client
+        .execute("DELETE FROM rm_api_keys", &[])
+        .await
+        .expect("delete the records");
+    let from_memory = app
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{builder}/usage"),
+            Some(&key),
+            Some(&usage()),
+        )
+        .await;
+    assert_eq!(from_memory.status, 201, "{}", from_memory.text());
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod agents;
 mod analytics;
 mod analytics_property;
 mod api_keys;
+mod arbitration;
 mod audit;
 mod auth;
 mod bad_input;

@@ -10,13 +10,14 @@ use uuid::Uuid;
 use zekka_domain::agent::Detail;
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
-use zekka_domain::project::Scope;
+use zekka_domain::project::{Role, Scope};
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
 
 use super::{CommandTags, Written, WrittenResponse};
+use crate::arbitration;
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;
 
@@ -60,6 +61,23 @@ enum ConflictCreated {
     /// The conflict was reported.
     #[oai(status = 201)]
     Created(Json<Written>, #[oai(header = "X-Consistency-Token")] String),
+}
+
+/// An arbitration under way.
+#[derive(Debug, Object)]
+struct Arbitration {
+    conflict_id: Uuid,
+    /// `started`, or `running` when one was under way already.
+    status: String,
+    /// The arbitrators it tries, in order.
+    chain: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+enum ArbitrationStarted {
+    /// The chain runs; the conflict's events tell how it ends.
+    #[oai(status = 202)]
+    Accepted(Json<Arbitration>),
 }
 
 impl ConflictCommandApi {
@@ -235,5 +253,61 @@ impl ConflictCommandApi {
             .execute(req, &auth.0, id.0, command, "EscalateConflict")
             .await?;
         Ok(Written::ok(id.0, token.to_string()))
+    }
+
+    /// Ask the arbitrator chain (`ARBITRATOR_CHAIN`) to settle the conflict.
+    /// Answers at once; the attempts, then the resolution or escalation,
+    /// follow as the conflict's events.
+    #[oai(path = "/:id/arbitrate", method = "post", operation_id = "arbitrateConflict")]
+    async fn arbitrate(
+        &self,
+        req: &Request,
+        auth: AgentAuth,
+        id: Path<Uuid>,
+    ) -> Result<ArbitrationStarted, Problem> {
+        let principal = &auth.0;
+        self.state.limit_writes(principal.acting_user()).await?;
+        let access = self.access(id.0, principal).await?;
+        match access.role {
+            None => return Err(Problem::not_found("conflict not found")),
+            Some(Role::Viewer) => return Err(Problem::forbidden("viewers cannot settle conflicts")),
+            Some(_) => {}
+        }
+        let resolved: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Conflict' AND aggregate_id = $1
+                              AND event_type = 'ConflictResolved')",
+        )
+        .bind(id.0.to_string())
+        .fetch_one(&self.state.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        if resolved {
+            return Err(Problem::conflict("the conflict is already resolved"));
+        }
+        let project_id = self
+            .state
+            .owning_project("Conflict", id.0)
+            .await?
+            .ok_or_else(|| Problem::not_found("conflict not found"))?;
+        let status = if self.state.arbitrations.start(id.0) {
+            let request = arbitration::Request {
+                conflict_id: id.0,
+                project_id,
+                actor: principal.acting_user(),
+                access,
+                context: CommandContext::of(req, Some(principal.acting_user()))
+                    .with_api_key(principal.api_key()),
+            };
+            let chain = arbitration::chain(&self.state.config);
+            tokio::spawn(arbitration::run(self.state.clone(), chain, request));
+            "started"
+        } else {
+            "running"
+        };
+        Ok(ArbitrationStarted::Accepted(Json(Arbitration {
+            conflict_id: id.0,
+            status: status.to_owned(),
+            chain: self.state.config.arbitrator_chain.clone(),
+        })))
     }
 }

@@ -92,6 +92,8 @@ impl Projection for ConflictsProjection {
                     .await?;
                 tx.execute(&update, &[&conflict_id, &reason, at]).await?;
             }
+            // Attempts are the audit record; their cost is usage (`usage`).
+            ConflictEvent::ArbitrationAttempted { .. } => {}
         }
         Ok(())
     }

@@ -1,0 +1,302 @@
+//! The arbitrator chain (issue 12): a primary model that times out, a
+//! fallback that resolves (recorded, its tokens charged); a chain that all
+//! fails escalates; the rule-based default settles code conflicts on locked
+//! files by first writer. The models are a small Ollama-compatible server
+//! in the test.
+
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Json;
+use poem::{Route, Server, handler, post};
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, User};
+use crate::support::{spawn_app, spawn_app_with};
+
+/// Answers as Ollama's `POST /api/generate` does, per model: `llama3.1:8b`
+/// never in time, `gpt-4` with a valid decision for the first agent named
+/// in the prompt, `gemini-pro` with prose instead of JSON.
+#[handler]
+async fn generate(Json(body): Json<Value>) -> Json<Value> {
+    let prompt = body["prompt"].as_str().unwrap_or_default();
+    let first_agent = prompt
+        .lines()
+        .find_map(|line| line.strip_prefix("Agents: "))
+        .and_then(|agents| agents.split(", ").next())
+        .unwrap_or_default()
+        .to_owned();
+    match body["model"].as_str().unwrap_or_default() {
+        "gpt-4" => Json(json!({
+            "model": "gpt-4",
+            "response": json!({"decision": "resolve", "winner_agent_id": first_agent, "resolution": "keep the first design"}).to_string(),
+            "done": true,
+            "prompt_eval_count": 1200,
+            "eval_count": 300,
+        })),
+        "gemini-pro" => Json(json!({
+            "model": "gemini-pro",
+            "response": "I think the first agent is right.",
+            "done": true,
+            "prompt_eval_count": 100,
+            "eval_count": 20,
+        })),
+        _ => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Json(json!({"response": "{}", "done": true}))
+        }
+    }
+}
+
+/// Starts the fake model server; returns its base URL.
+async fn models() -> String {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind the model server");
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .expect("local address");
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(Route::new().at("/api/generate", post(generate))));
+    format!("http://{addr}")
+}
+
+async fn agent(app: &TestApp, owner: &User, project: &str, name: &str) -> String {
+    let body = json!({"project_id": project, "name": name, "kind": "developer", "model": "claude-sonnet"});
+    let registered = app
+        .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    registered.json()["id"].as_str().expect("id").to_owned()
+}
+
+async fn report(app: &TestApp, owner: &User, body: Value) -> String {
+    let reported = app
+        .request("POST", "/api/v1/conflicts", Some(&owner.token), Some(&body))
+        .await;
+    assert_eq!(reported.status, 201, "{}", reported.text());
+    reported.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// Asks for arbitration and waits until the conflict is resolved or escalated.
+async fn arbitrate(app: &TestApp, owner: &User, conflict: &str) -> Value {
+    let started = app
+        .request(
+            "POST",
+            &format!("/api/v1/conflicts/{conflict}/arbitrate"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    for _ in 0..100 {
+        let read = app
+            .request(
+                "GET",
+                &format!("/api/v1/conflicts/{conflict}"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        let status = read.json()["status"].as_str().unwrap_or_default().to_owned();
+        if status == "resolved" || status == "escalated" {
+            return read.json();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the arbitration did not end");
+}
+
+/// The conflict's attempts: (model, outcome, detail, input tokens, output tokens, cost).
+async fn attempts(app: &TestApp, conflict: &str) -> Vec<(String, String, String, i64, i64, String)> {
+    let client = app.db.connect().await;
+    client
+        .query(
+            "SELECT a ->> 'model', a ->> 'outcome', a ->> 'detail', (a ->> 'input_tokens')::bigint,
+                    (a ->> 'output_tokens')::bigint, trim_scale((a ->> 'cost_usd')::numeric)::text
+               FROM events, LATERAL (SELECT payload -> 'ArbitrationAttempted' AS a) x
+              WHERE aggregate_type = 'Conflict' AND aggregate_id = $1 AND event_type = 'ArbitrationAttempted'
+              ORDER BY sequence",
+            &[&conflict],
+        )
+        .await
+        .expect("attempts")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_charged() {
+    let url = models().await;
+    let app = spawn_app_with(&[
+        ("ARBITRATOR_CHAIN", "ollama:llama3.1:8b, ollama:gpt-4"),
+        ("OLLAMA_URL", &url),
+        ("ARBITRATOR_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Arbitrated").await;
+    let (a, b) = (
+        agent(&app, &owner, &project, "a").await,
+        agent(&app, &owner, &project, "b").await,
+    );
+    let conflict = report(
+        &app,
+        &owner,
+        json!({"project_id": project, "kind": "design", "description": "two designs", "agent_ids": [a, b]}),
+    )
+    .await;
+
+    let settled = arbitrate(&app, &owner, &conflict).await;
+    assert_eq!(settled["status"], "resolved", "{settled}");
+    assert_eq!(settled["strategy"], "arbitrator");
+    assert_eq!(settled["resolved_by_model"], "gpt-4");
+    assert!(
+        settled["resolution"].as_str().is_some_and(|r| r.contains(&a)),
+        "{settled}"
+    );
+
+    let tried = attempts(&app, &conflict).await;
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert_eq!(
+        (tried[0].0.as_str(), tried[0].1.as_str()),
+        ("llama3.1:8b", "failed")
+    );
+    assert!(tried[0].2.contains("timed out"), "{tried:?}");
+    // gpt-4 at 30 and 60 USD per million: 1,200 × 30 + 300 × 60, per million.
+    assert_eq!(
+        tried[1],
+        (
+            "gpt-4".into(),
+            "resolved".into(),
+            tried[1].2.clone(),
+            1200,
+            300,
+            "0.054".into()
+        )
+    );
+
+    // The fallback's tokens are charged to the project, on the arbitrator's nil agent.
+    let client = app.db.connect().await;
+    let charged: String = client
+        .query_one(
+            "SELECT trim_scale((payload -> 'TokenUsageRecorded' ->> 'cost_usd')::numeric)::text FROM events
+              WHERE aggregate_id = $1 AND event_type = 'TokenUsageRecorded'
+                AND payload -> 'TokenUsageRecorded' ->> 'agent_id' = '00000000-0000-0000-0000-000000000000'",
+            &[&project],
+        )
+        .await
+        .expect("charged")
+        .get(0);
+    assert_eq!(charged, "0.054");
+}
+
+#[tokio::test]
+async fn a_chain_that_all_fails_escalates_and_records_each_failure() {
+    let url = models().await;
+    let app = spawn_app_with(&[
+        ("ARBITRATOR_CHAIN", "ollama:gemini-pro,ollama:llama3.1:8b"),
+        ("OLLAMA_URL", &url),
+        ("ARBITRATOR_TIMEOUT_MS", "300"),
+    ])
+    .await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Unsettled").await;
+    let (a, b) = (
+        agent(&app, &owner, &project, "a").await,
+        agent(&app, &owner, &project, "b").await,
+    );
+    let conflict = report(
+        &app,
+        &owner,
+        json!({"project_id": project, "kind": "requirement", "description": "two readings", "agent_ids": [a, b]}),
+    )
+    .await;
+
+    let settled = arbitrate(&app, &owner, &conflict).await;
+    assert_eq!(settled["status"], "escalated", "{settled}");
+    let tried = attempts(&app, &conflict).await;
+    let outcomes: Vec<(&str, &str)> = tried.iter().map(|t| (t.0.as_str(), t.1.as_str())).collect();
+    assert_eq!(outcomes, [("gemini-pro", "failed"), ("llama3.1:8b", "failed")]);
+    assert!(tried[0].2.starts_with("invalid answer"), "{tried:?}");
+    // The malformed answer still spent tokens, and they are charged.
+    assert_eq!((tried[0].3, tried[0].4), (100, 20));
+}
+
+#[tokio::test]
+async fn by_default_the_first_writer_of_a_locked_file_wins_and_other_conflicts_escalate() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let viewer = app.user("viewer").await;
+    let stranger = app.user("stranger").await;
+    let (project, _) = app.project(&owner, "Ruled").await;
+    app.add_member(&owner, &project, &viewer, "viewer").await;
+    let (a, b) = (
+        agent(&app, &owner, &project, "a").await,
+        agent(&app, &owner, &project, "b").await,
+    );
+    let locks = format!("/api/v1/projects/{project}/locks");
+    let held = app
+        .request(
+            "POST",
+            &locks,
+            Some(&owner.token),
+            Some(&json!({"file_path": "src/app.rs", "agent_id": b})),
+        )
+        .await;
+    assert_eq!(held.status, 201, "{}", held.text());
+    let refused = app
+        .request(
+            "POST",
+            &locks,
+            Some(&owner.token),
+            Some(&json!({"file_path": "src/app.rs", "agent_id": a})),
+        )
+        .await
+        .assert_problem(409);
+    let code_conflict = refused["conflict_id"]
+        .as_str()
+        .expect("conflict reported")
+        .to_owned();
+
+    let path = format!("/api/v1/conflicts/{code_conflict}/arbitrate");
+    app.request("POST", &path, Some(&viewer.token), None)
+        .await
+        .assert_problem(403);
+    app.request("POST", &path, Some(&stranger.token), None)
+        .await
+        .assert_problem(404);
+    let settled = arbitrate(&app, &owner, &code_conflict).await;
+    assert_eq!(settled["status"], "resolved", "{settled}");
+    assert_eq!(settled["strategy"], "first_writer");
+    assert!(settled["resolved_by_model"].is_null(), "{settled}");
+    assert!(
+        settled["resolution"].as_str().is_some_and(|r| r.contains(&b)),
+        "{settled}"
+    );
+    app.request("POST", &path, Some(&owner.token), None)
+        .await
+        .assert_problem(409);
+
+    let design = report(
+        &app,
+        &owner,
+        json!({"project_id": project, "kind": "design", "description": "two designs", "agent_ids": [a, b]}),
+    )
+    .await;
+    let settled = arbitrate(&app, &owner, &design).await;
+    assert_eq!(settled["status"], "escalated", "{settled}");
+    let tried = attempts(&app, &design).await;
+    assert_eq!((tried[0].0.as_str(), tried[0].1.as_str()), ("rules", "declined"));
+    app.request(
+        "POST",
+        "/api/v1/conflicts/0190b5b4-0000-7000-8000-000000000000/arbitrate",
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(404);
+}
