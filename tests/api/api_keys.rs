@@ -315,3 +315,53 @@ async fn bad_key_requests_are_4xx_problems_and_change_nothing() {
         .assert_problem(404);
     assert_eq!(app.event_count().await, before);
 }
+
+#[tokio::test]
+async fn a_read_key_reads_its_project_only() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Readable").await;
+    let (other, _) = app.project(&owner, "Not for the key").await;
+    let builder = agent(&app, &owner, &project, "builder").await;
+    let outsider = agent(&app, &owner, &other, "outsider").await;
+    let (conversation, _) = app.conversation(&owner, &project, "Talk").await;
+    let reader = issue(
+        &app,
+        &owner,
+        &project,
+        json!({"name": "dashboard", "scopes": ["read"]}),
+    )
+    .await;
+    let reader = reader["key"].as_str().expect("key");
+    let writer = issue(
+        &app,
+        &owner,
+        &project,
+        json!({"name": "writer", "scopes": ["usage:write"]}),
+    )
+    .await;
+    let writer = writer["key"].as_str().expect("key");
+
+    for path in [
+        format!("/api/v1/projects/{project}"),
+        format!("/api/v1/projects/{project}/stats"),
+        format!("/api/v1/agents/{builder}"),
+        format!("/api/v1/agents/{builder}/status"),
+        format!("/api/v1/conversations/{conversation}/messages"),
+    ] {
+        let read = app.request("GET", &path, Some(reader), None).await;
+        assert_eq!(read.status, 200, "{path}: {}", read.text());
+        app.request("GET", &path, Some(writer), None)
+            .await
+            .assert_problem(403);
+    }
+    for path in [
+        format!("/api/v1/projects/{other}"),
+        format!("/api/v1/agents/{outsider}"),
+        "/api/v1/projects".to_owned(),
+    ] {
+        app.request("GET", &path, Some(reader), None)
+            .await
+            .assert_problem(403);
+    }
+}

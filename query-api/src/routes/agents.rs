@@ -10,8 +10,9 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
+use zekka_domain::project::Scope;
 use zekka_platform::Problem;
-use zekka_platform::auth::BearerAuth;
+use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::consistency::TokenHeader;
 use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
 
@@ -168,28 +169,31 @@ impl AgentQueryApi {
     #[oai(path = "/:id", method = "get", operation_id = "getAgent")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
             .await?;
-        Ok(Json(self.visible_agent(auth.0.user_id, id.0).await?))
+        let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
+        auth.0.require(Scope::Read, agent.project_id, None)?;
+        Ok(Json(agent))
     }
 
     /// The agent's status.
     #[oai(path = "/:id/status", method = "get", operation_id = "getAgentStatus")]
     async fn status(
         &self,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentStatusView>, Problem> {
         self.state
             .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
             .await?;
-        let agent = self.visible_agent(auth.0.user_id, id.0).await?;
+        let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
+        auth.0.require(Scope::Read, agent.project_id, None)?;
         Ok(Json(AgentStatusView {
             status: agent.status,
             detail: agent.status_detail,

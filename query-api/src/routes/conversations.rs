@@ -8,8 +8,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use tokio_postgres::Row;
 use uuid::Uuid;
+use zekka_domain::project::Scope;
 use zekka_platform::Problem;
-use zekka_platform::auth::BearerAuth;
+use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::consistency::TokenHeader;
 use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
 
@@ -181,7 +182,7 @@ impl ConversationQueryApi {
     #[oai(path = "/:id/messages", method = "get", operation_id = "listMessages")]
     async fn messages(
         &self,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         limit: Query<Option<paging::PageLimit>>,
         cursor: Query<Option<Text<SequenceFormat>>>,
@@ -202,20 +203,20 @@ impl ConversationQueryApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let visible = client
             .prepare_cached(
-                "SELECT 1 FROM rm_conversations c
+                "SELECT c.project_id FROM rm_conversations c
                    JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
                   WHERE c.conversation_id = $2",
             )
             .await
             .map_err(Problem::from_db)?;
-        if client
-            .query_opt(&visible, &[&auth.0.user_id, &id.0])
+        let project: Uuid = client
+            .query_opt(&visible, &[&auth.0.acting_user(), &id.0])
             .await
             .map_err(Problem::from_db)?
-            .is_none()
-        {
-            return Err(Problem::not_found("conversation not found"));
-        }
+            .ok_or_else(|| Problem::not_found("conversation not found"))?
+            .try_get(0)
+            .map_err(Problem::from_db)?;
+        auth.0.require(Scope::Read, project, None)?;
         let views = rows::query_map(
             &client,
             "SELECT message_id, conversation_id, number, author_id, role, agent_id, content,

@@ -187,10 +187,11 @@ impl ProjectQueryApi {
     #[oai(path = "/:id", method = "get", operation_id = "getProject")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectView>, Problem> {
+        auth.0.require(Scope::Read, id.0, None)?;
         self.state
             .catch_up(consistency_token.0.as_deref(), &["projects"])
             .await?;
@@ -204,7 +205,7 @@ impl ProjectQueryApi {
             .await
             .map_err(Problem::from_db)?;
         let row = client
-            .query_opt(&statement, &[&auth.0.user_id, &id.0])
+            .query_opt(&statement, &[&auth.0.acting_user(), &id.0])
             .await
             .map_err(Problem::from_db)?
             .ok_or_else(|| Problem::not_found("project not found"))?;
@@ -312,10 +313,11 @@ impl ProjectQueryApi {
     #[oai(path = "/:id/stats", method = "get", operation_id = "getProjectStats")]
     async fn stats(
         &self,
-        auth: BearerAuth,
+        auth: AgentAuth,
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectStats>, Problem> {
+        auth.0.require(Scope::Read, id.0, None)?;
         self.state
             .catch_up(
                 consistency_token.0.as_deref(),
@@ -351,7 +353,7 @@ impl ProjectQueryApi {
             .await
             .map_err(Problem::from_db)?;
         let row = client
-            .query_opt(&statement, &[&auth.0.user_id, &id.0])
+            .query_opt(&statement, &[&auth.0.acting_user(), &id.0])
             .await
             .map_err(Problem::from_db)?
             .ok_or_else(|| Problem::not_found("project not found"))?;
