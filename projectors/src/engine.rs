@@ -134,6 +134,12 @@ impl Projector {
         }
     }
 
+    /// Driving `projection` instead (a rebuild's variant of the same read model).
+    pub fn with_projection(mut self, projection: Arc<dyn Projection>) -> Self {
+        self.projection = projection;
+        self
+    }
+
     /// With another batch size (rebuilds read larger batches).
     pub fn with_batch_size(mut self, batch_size: i64) -> Self {
         self.batch_size = batch_size.max(1);

@@ -1,5 +1,7 @@
 //! The trait every read model implements.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_platform::event_log::StoredEvent;
@@ -58,4 +60,18 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Empties the projection's tables, to build them again from the start.
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;
+
+    /// The projection as a rebuild runs it, when not as itself: one that
+    /// keeps rollups may load only its records during a rebuild and derive
+    /// the rollups once, in [`Projection::finish_rebuild`].
+    fn for_rebuild(&self) -> Option<Arc<dyn Projection>> {
+        None
+    }
+
+    /// Completes the rebuilt tables once they have caught up, just before
+    /// they are compared with the live ones and swapped in (the shadow
+    /// schema first on `tx`'s search path). It may run more than once.
+    async fn finish_rebuild(&self, _tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }

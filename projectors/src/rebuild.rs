@@ -163,7 +163,10 @@ async fn run(
     on_progress: &mut impl FnMut(Progress),
 ) -> Result<RebuildReport, RebuildError> {
     let name = live.name();
-    let shadow = live.shadow().with_batch_size(REBUILD_BATCH);
+    let mut shadow = live.shadow().with_batch_size(REBUILD_BATCH);
+    if let Some(variant) = live.projection().for_rebuild() {
+        shadow = shadow.with_projection(variant);
+    }
     prepare_shadow(live).await?;
 
     // Catch up with the head while the live model keeps serving.
@@ -224,6 +227,13 @@ async fn run(
             continue;
         }
         let phase = Instant::now();
+        finish_shadow(&shadow).await?;
+        tracing::info!(
+            projection = name,
+            seconds = phase.elapsed().as_secs_f64(),
+            "rebuilt tables completed"
+        );
+        let phase = Instant::now();
         let differences = compare(&*tx, live).await?;
         tracing::info!(
             projection = name,
@@ -253,6 +263,25 @@ async fn run(
             differences,
         });
     }
+}
+
+/// Lets the rebuilt projection complete its tables (rollups derived once),
+/// committed before they are compared.
+async fn finish_shadow(shadow: &Projector) -> Result<(), RebuildError> {
+    let mut client = shadow.pool().get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {}, public",
+        shadow_schema(shadow.name())
+    ))
+    .await?;
+    shadow
+        .projection()
+        .finish_rebuild(&tx)
+        .await
+        .map_err(|e| RebuildError::Projector(ProjectorError::Batch(e)))?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Creates the shadow schema and its checkpoint, unless an interrupted

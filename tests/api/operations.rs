@@ -152,7 +152,7 @@ async fn a_rebuild_while_writes_and_reads_go_on_serves_a_complete_model_and_ends
     let expected: i64 = (0..150).map(|n| 1000 + n).sum::<i64>() + (0..60).map(|n| 5000 + n).sum::<i64>();
     assert_eq!(metrics["tokens_input"], expected);
     let rebuilt = app.db.dump(&["rm\\_usage"]).await;
-    let clean = projector(&app.db, Arc::new(UsageProjection)).await;
+    let clean = projector(&app.db, Arc::new(UsageProjection::live())).await;
     clean.reset().await.expect("reset");
     clean.drain().await.expect("drain");
     assert_eq!(app.db.dump(&["rm\\_usage"]).await, rebuilt);

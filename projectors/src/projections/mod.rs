@@ -23,7 +23,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(preferences::PreferencesProjection),
         Arc::new(pricing::PricingProjection),
         Arc::new(agents::AgentsProjection),
-        Arc::new(usage::UsageProjection),
+        Arc::new(usage::UsageProjection::live()),
         Arc::new(conflicts::ConflictsProjection),
         Arc::new(streams::StreamsProjection),
     ]

@@ -19,7 +19,31 @@ use super::{decode, uuid_of};
 use crate::projection::{Projection, ProjectionError};
 
 /// The `usage` read model.
-pub struct UsageProjection;
+pub struct UsageProjection {
+    /// Whether each batch also adds to the rollups. A rebuild loads the
+    /// records alone and derives the rollups once at the end
+    /// ([`Projection::finish_rebuild`]): a batch of a long history touches
+    /// nearly as many rollup rows as it has records.
+    roll_up: bool,
+}
+
+impl UsageProjection {
+    /// The live projection: records and rollups, batch by batch.
+    pub fn live() -> Self {
+        Self { roll_up: true }
+    }
+}
+
+/// The rollups of every record in `rm_usage`, as migration 0020 first built them.
+const DERIVE_ROLLUPS: &str = "
+    TRUNCATE rm_usage_daily, rm_task_usage;
+    INSERT INTO rm_usage_daily
+    SELECT project_id, (recorded_at AT TIME ZONE 'UTC')::date, model, agent_id, count(*),
+           sum(input_tokens), sum(output_tokens), sum(cost_usd), sum(input_cost_usd), sum(output_cost_usd)
+      FROM rm_usage GROUP BY 1, 2, 3, 4;
+    INSERT INTO rm_task_usage
+    SELECT task_id, count(*), sum(input_tokens), sum(output_tokens), sum(cost_usd)
+      FROM rm_usage WHERE task_id IS NOT NULL GROUP BY 1;";
 
 /// Sums of some usage records.
 #[derive(Default, Clone, Copy)]
@@ -133,7 +157,7 @@ impl Rows {
         Ok(())
     }
 
-    async fn insert(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+    async fn insert(&self, tx: &Transaction<'_>, roll_up: bool) -> Result<(), ProjectionError> {
         if self.usage_id.is_empty() {
             return Ok(());
         }
@@ -168,7 +192,7 @@ impl Rows {
             ],
         )
         .await?;
-        self.roll_up(tx).await
+        if roll_up { self.roll_up(tx).await } else { Ok(()) }
     }
 
     /// Adds the batch's sums to the rollups.
@@ -256,7 +280,7 @@ impl Projection for UsageProjection {
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
         let mut rows = Rows::default();
         rows.push(event)?;
-        rows.insert(tx).await
+        rows.insert(tx, self.roll_up).await
     }
 
     async fn apply_batch(
@@ -268,12 +292,21 @@ impl Projection for UsageProjection {
         for event in events {
             rows.push(event)?;
         }
-        rows.insert(tx).await
+        rows.insert(tx, self.roll_up).await
     }
 
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         tx.batch_execute("TRUNCATE rm_usage, rm_usage_daily, rm_task_usage")
             .await?;
+        Ok(())
+    }
+
+    fn for_rebuild(&self) -> Option<std::sync::Arc<dyn Projection>> {
+        Some(std::sync::Arc::new(Self { roll_up: false }))
+    }
+
+    async fn finish_rebuild(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        tx.batch_execute(DERIVE_ROLLUPS).await?;
         Ok(())
     }
 }
