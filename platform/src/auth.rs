@@ -61,6 +61,12 @@ pub enum Principal {
     Key(KeyGrant),
 }
 
+impl From<&BearerAuth> for Principal {
+    fn from(auth: &BearerAuth) -> Self {
+        Principal::Person(auth.0.clone())
+    }
+}
+
 impl Principal {
     /// The user whose role the aggregates check: the person, or whoever
     /// issued the key.

@@ -129,6 +129,18 @@ fn items(answer: &Value) -> &Vec<Value> {
     answer["items"].as_array().expect("items")
 }
 
+/// A cost breakdown's totals: cost in units of 10⁻⁸ USD (as shown, so
+/// rounded per model) and records.
+fn breakdown_totals(breakdown: &Value) -> (i128, i64) {
+    items(breakdown).iter().fold((0, 0), |(cost, records), i| {
+        let shown: Decimal = i["cost_usd"].as_str().expect("cost").parse().expect("decimal");
+        (
+            cost + (shown * Decimal::from(100_000_000)).mantissa() / 10_i128.pow(shown.scale()),
+            records + i["records"].as_i64().expect("records"),
+        )
+    })
+}
+
 #[tokio::test]
 async fn analytics_equal_the_exact_sums_of_thousands_of_random_records_across_models_and_days() {
     let seed = seed();
@@ -354,17 +366,7 @@ async fn analytics_equal_the_exact_sums_of_thousands_of_random_records_across_mo
             "/api/v1/analytics/costs/breakdown?project_id={history}&from={from}&to={to}"
         ))
         .await;
-        let cost: i128 = items(&breakdown)
-            .iter()
-            .map(|i| {
-                let shown: Decimal = i["cost_usd"].as_str().expect("cost").parse().expect("decimal");
-                (shown * Decimal::from(100_000_000)).mantissa() / 10_i128.pow(shown.scale())
-            })
-            .sum();
-        let records: i64 = items(&breakdown)
-            .iter()
-            .map(|i| i["records"].as_i64().expect("records"))
-            .sum();
+        let (cost, records) = breakdown_totals(&breakdown);
         assert_eq!(records, expected.records, "seed {seed}: {from}..={to}");
         // Each model's sum is rounded to micro-dollars on the wire, so the
         // sum of the rows is within half a micro-dollar per model.
@@ -401,18 +403,8 @@ async fn analytics_equal_the_exact_sums_of_thousands_of_random_records_across_mo
             urlencode(&to.to_rfc3339())
         ))
         .await;
-        let records: i64 = items(&breakdown)
-            .iter()
-            .map(|i| i["records"].as_i64().expect("records"))
-            .sum();
+        let (cost, records) = breakdown_totals(&breakdown);
         assert_eq!(records, inside.len() as i64, "seed {seed}: {from}..={to}");
-        let cost: i128 = items(&breakdown)
-            .iter()
-            .map(|i| {
-                let shown: Decimal = i["cost_usd"].as_str().expect("cost").parse().expect("decimal");
-                (shown * Decimal::from(100_000_000)).mantissa() / 10_i128.pow(shown.scale())
-            })
-            .sum();
         let expected: i128 = inside.iter().map(|r| r.cost()).sum();
         let slack = 50 * PRICES.len() as i128;
         assert!(

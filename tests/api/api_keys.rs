@@ -9,16 +9,6 @@ use crate::support::app::{Client, TestApp, User, spawn_on, start_service, test_c
 use crate::support::database::TestDatabase;
 use crate::support::spawn_app;
 
-/// Registers an agent in `project`; returns its id.
-async fn agent(app: &TestApp, owner: &User, project: &str, name: &str) -> String {
-    let body = json!({"project_id": project, "name": name, "kind": "developer", "model": "claude-sonnet"});
-    let registered = app
-        .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
-        .await;
-    assert_eq!(registered.status, 201, "{}", registered.text());
-    registered.json()["id"].as_str().expect("id").to_owned()
-}
-
 /// Issues a key on `project`; returns the answer's body.
 async fn issue(app: &TestApp, owner: &User, project: &str, body: Value) -> Value {
     let created = app
@@ -43,9 +33,9 @@ async fn a_key_acts_only_in_its_project_within_its_scopes_and_for_its_agent() {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Keyed").await;
     let (other_project, _) = app.project(&owner, "Other").await;
-    let builder = agent(&app, &owner, &project, "builder").await;
-    let reviewer = agent(&app, &owner, &project, "reviewer").await;
-    let outsider = agent(&app, &owner, &other_project, "outsider").await;
+    let builder = app.agent(&owner, &project, "builder").await;
+    let reviewer = app.agent(&owner, &project, "reviewer").await;
+    let outsider = app.agent(&owner, &other_project, "outsider").await;
 
     let issued = issue(
         &app,
@@ -205,7 +195,7 @@ async fn a_revoked_key_is_refused_by_every_process_from_the_next_request() {
     let other = Client { addr: other_addr };
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Revoked").await;
-    let builder = agent(&app, &owner, &project, "builder").await;
+    let builder = app.agent(&owner, &project, "builder").await;
     let issued = issue(
         &app,
         &owner,
@@ -276,7 +266,7 @@ async fn bad_key_requests_are_4xx_problems_and_change_nothing() {
     let stranger = app.user("stranger").await;
     let (project, _) = app.project(&owner, "Guarded").await;
     let (other_project, _) = app.project(&owner, "Elsewhere").await;
-    let elsewhere = agent(&app, &owner, &other_project, "elsewhere").await;
+    let elsewhere = app.agent(&owner, &other_project, "elsewhere").await;
     app.add_member(&owner, &project, &member, "member").await;
     let path = format!("/api/v1/projects/{project}/api-keys");
     let before = app.event_count().await;
@@ -322,8 +312,8 @@ async fn a_read_key_reads_its_project_only() {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Readable").await;
     let (other, _) = app.project(&owner, "Not for the key").await;
-    let builder = agent(&app, &owner, &project, "builder").await;
-    let outsider = agent(&app, &owner, &other, "outsider").await;
+    let builder = app.agent(&owner, &project, "builder").await;
+    let outsider = app.agent(&owner, &other, "outsider").await;
     let (conversation, _) = app.conversation(&owner, &project, "Talk").await;
     let reader = issue(
         &app,

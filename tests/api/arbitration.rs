@@ -63,15 +63,6 @@ async fn models() -> String {
     format!("http://{addr}")
 }
 
-async fn agent(app: &TestApp, owner: &User, project: &str, name: &str) -> String {
-    let body = json!({"project_id": project, "name": name, "kind": "developer", "model": "claude-sonnet"});
-    let registered = app
-        .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
-        .await;
-    assert_eq!(registered.status, 201, "{}", registered.text());
-    registered.json()["id"].as_str().expect("id").to_owned()
-}
-
 async fn report(app: &TestApp, owner: &User, body: Value) -> String {
     let reported = app
         .request("POST", "/api/v1/conflicts", Some(&owner.token), Some(&body))
@@ -140,8 +131,8 @@ async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Arbitrated").await;
     let (a, b) = (
-        agent(&app, &owner, &project, "a").await,
-        agent(&app, &owner, &project, "b").await,
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
     );
     let conflict = report(
         &app,
@@ -206,8 +197,8 @@ async fn a_chain_that_all_fails_escalates_and_records_each_failure() {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Unsettled").await;
     let (a, b) = (
-        agent(&app, &owner, &project, "a").await,
-        agent(&app, &owner, &project, "b").await,
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
     );
     let conflict = report(
         &app,
@@ -235,8 +226,8 @@ async fn by_default_the_first_writer_of_a_locked_file_wins_and_other_conflicts_e
     let (project, _) = app.project(&owner, "Ruled").await;
     app.add_member(&owner, &project, &viewer, "viewer").await;
     let (a, b) = (
-        agent(&app, &owner, &project, "a").await,
-        agent(&app, &owner, &project, "b").await,
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
     );
     let locks = format!("/api/v1/projects/{project}/locks");
     let held = app

@@ -9,16 +9,6 @@ use serde_json::{Value, json};
 use crate::support::app::{TestApp, User};
 use crate::support::spawn_app;
 
-/// Registers an agent in `project`; returns its id.
-async fn agent(app: &TestApp, owner: &User, project: &str, name: &str) -> String {
-    let body = json!({"project_id": project, "name": name, "kind": "developer", "model": "claude-sonnet"});
-    let registered = app
-        .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
-        .await;
-    assert_eq!(registered.status, 201, "{}", registered.text());
-    registered.json()["id"].as_str().expect("id").to_owned()
-}
-
 /// A key bound to `agent` with `scopes`.
 async fn key_for(app: &TestApp, owner: &User, project: &str, agent: &str, scopes: Value) -> String {
     let created = app
@@ -52,8 +42,8 @@ async fn two_agents_racing_for_one_file_get_one_lock_one_409_and_one_conflict() 
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Contended file").await;
     let (a, b) = (
-        agent(&app, &owner, &project, "a").await,
-        agent(&app, &owner, &project, "b").await,
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
     );
     let key_a = key_for(&app, &owner, &project, &a, json!(["locks:write"])).await;
     let key_b = key_for(&app, &owner, &project, &b, json!(["locks:write", "read"])).await;
@@ -168,8 +158,8 @@ async fn fencing_tokens_keep_increasing_when_a_lock_lapses() {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Lapsing").await;
     let (a, b) = (
-        agent(&app, &owner, &project, "a").await,
-        agent(&app, &owner, &project, "b").await,
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
     );
     let locks = format!("/api/v1/projects/{project}/locks");
     let first = app
@@ -212,8 +202,8 @@ async fn bad_lock_requests_are_4xx_problems_and_change_nothing() {
     let stranger = app.user("stranger").await;
     let (project, _) = app.project(&owner, "Guarded files").await;
     let (other_project, _) = app.project(&owner, "Other files").await;
-    let mine = agent(&app, &owner, &project, "mine").await;
-    let theirs = agent(&app, &owner, &other_project, "theirs").await;
+    let mine = app.agent(&owner, &project, "mine").await;
+    let theirs = app.agent(&owner, &other_project, "theirs").await;
     let usage_only = key_for(&app, &owner, &project, &mine, json!(["usage:write"])).await;
     let locks = format!("/api/v1/projects/{project}/locks");
     let before = app.event_count().await;

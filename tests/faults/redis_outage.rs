@@ -173,16 +173,7 @@ async fn fencing_tokens_keep_increasing_across_a_redis_restart() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Fenced").await;
-    let registered = app
-        .request(
-            "POST",
-            "/api/v1/agents",
-            Some(&owner.token),
-            Some(&json!({"project_id": project, "name": "a", "kind": "developer", "model": "claude-sonnet"})),
-        )
-        .await;
-    assert_eq!(registered.status, 201, "{}", registered.text());
-    let agent = registered.json()["id"].as_str().expect("id").to_owned();
+    let agent = app.agent(&owner, &project, "a").await;
     let release = |lock: serde_json::Value| {
         let path = format!(
             "/api/v1/projects/{project}/locks/{}",

@@ -148,7 +148,7 @@ impl ConversationCommandApi {
         auth: BearerAuth,
         body: Json<StartConversationRequest>,
     ) -> Result<Created, Problem> {
-        self.limit(&Principal::Person(auth.0.clone())).await?;
+        self.limit(&Principal::from(&auth)).await?;
         let title = Title::parse(&body.title).map_err(Problem::invalid_field)?;
         let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
         if access.role.is_none() {
@@ -185,12 +185,12 @@ impl ConversationCommandApi {
     /// Archive a conversation (its starter, or a project owner or admin).
     #[oai(path = "/:id", method = "delete", operation_id = "archiveConversation")]
     async fn archive(&self, req: &Request, auth: BearerAuth, id: Path<Uuid>) -> Result<NoContent, Problem> {
-        self.limit(&Principal::Person(auth.0.clone())).await?;
+        self.limit(&Principal::from(&auth)).await?;
         let actor = auth.0.user_id;
         let token = self
             .execute_fresh(
                 req,
-                &Principal::Person(auth.0.clone()),
+                &Principal::from(&auth),
                 id.0,
                 "ArchiveConversation",
                 || async {
@@ -278,26 +278,20 @@ impl ConversationCommandApi {
         message_id: Path<Uuid>,
         body: Json<EditMessageRequest>,
     ) -> Result<WrittenResponse, Problem> {
-        self.limit(&Principal::Person(auth.0.clone())).await?;
+        self.limit(&Principal::from(&auth)).await?;
         let content = MessageContent::parse(&body.content).map_err(Problem::invalid_field)?;
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(
-                req,
-                &Principal::Person(auth.0.clone()),
-                id.0,
-                "EditMessage",
-                || async {
-                    Ok(ConversationCommand::Edit {
-                        message_id: message_id.0,
-                        actor,
-                        access,
-                        content: content.clone(),
-                        facts: self.state.message_facts(id.0, message_id.0).await?,
-                    })
-                },
-            )
+            .execute_fresh(req, &Principal::from(&auth), id.0, "EditMessage", || async {
+                Ok(ConversationCommand::Edit {
+                    message_id: message_id.0,
+                    actor,
+                    access,
+                    content: content.clone(),
+                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                })
+            })
             .await?
             .to_string();
         Ok(Written::ok(message_id.0, token))
@@ -317,24 +311,18 @@ impl ConversationCommandApi {
         id: Path<Uuid>,
         message_id: Path<Uuid>,
     ) -> Result<NoContent, Problem> {
-        self.limit(&Principal::Person(auth.0.clone())).await?;
+        self.limit(&Principal::from(&auth)).await?;
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(
-                req,
-                &Principal::Person(auth.0.clone()),
-                id.0,
-                "DeleteMessage",
-                || async {
-                    Ok(ConversationCommand::Delete {
-                        message_id: message_id.0,
-                        actor,
-                        access,
-                        facts: self.state.message_facts(id.0, message_id.0).await?,
-                    })
-                },
-            )
+            .execute_fresh(req, &Principal::from(&auth), id.0, "DeleteMessage", || async {
+                Ok(ConversationCommand::Delete {
+                    message_id: message_id.0,
+                    actor,
+                    access,
+                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                })
+            })
             .await?;
         Ok(NoContent::Done(token.to_string()))
     }

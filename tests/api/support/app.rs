@@ -196,6 +196,18 @@ impl Client {
         .await
     }
 
+    /// Registers an agent named `name` in `project` (a developer on
+    /// claude-sonnet); returns its id.
+    pub async fn agent(&self, owner: &User, project: &str, name: &str) -> String {
+        let body =
+            json!({"project_id": project, "name": name, "kind": "developer", "model": "claude-sonnet"});
+        let registered = self
+            .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.text());
+        registered.json()["id"].as_str().expect("id").to_owned()
+    }
+
     /// Starts a conversation titled `title` in `project`; returns (id,
     /// consistency token).
     pub async fn conversation(&self, user: &User, project: &str, title: &str) -> (String, String) {
