@@ -80,6 +80,7 @@ pub struct App {
     checkpointer: Option<(ReadPool, TokenSigner)>,
     hub: Option<Arc<Hub>>,
     api_keys: Option<Arc<ApiKeys>>,
+    pools: (ReadPool, sqlx::PgPool),
     config: Config,
 }
 
@@ -239,6 +240,7 @@ impl App {
             .data(ProxyTrust(config.trust_forwarded_for))
             .boxed();
 
+        let read_pool_for_metrics = read_pool.clone();
         let projectors = if services.projectors() {
             Some(ProjectorService::build(&config, read_pool).await?)
         } else {
@@ -263,6 +265,7 @@ impl App {
             checkpointer,
             hub,
             api_keys,
+            pools: (read_pool_for_metrics, write_pool),
             config,
         })
     }
@@ -314,6 +317,8 @@ impl App {
         let key_use = self
             .api_keys
             .map(|keys| tokio::spawn(write_key_use(keys, shutdown.clone())));
+        let (read_pool, write_pool) = self.pools;
+        let pool_sampler = tokio::spawn(sample_pools(read_pool, write_pool, shutdown.clone()));
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -353,8 +358,22 @@ impl App {
         {
             tracing::error!(%error, "the API-key use writer stopped abnormally");
         }
+        if let Err(error) = pool_sampler.await {
+            tracing::error!(%error, "the pool sampler stopped abnormally");
+        }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
+    }
+}
+
+/// Samples the database pools into `db_pool_connections` every few seconds.
+async fn sample_pools(read: ReadPool, write: sqlx::PgPool, mut shutdown: Shutdown) {
+    loop {
+        database::sample_pools(&read, &write);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = shutdown.wait() => return,
+        }
     }
 }
 

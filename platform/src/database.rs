@@ -369,6 +369,33 @@ pub trait CachedQueries: deadpool_postgres::GenericClient {
 
 impl<T: deadpool_postgres::GenericClient> CachedQueries for T {}
 
+/// Sets `db_pool_connections` from the pools' current state: for each pool,
+/// connections in use, idle, and the most it may open.
+pub fn sample_pools(read: &ReadPool, write: &PgPool) {
+    let set = |pool: &str, state: &str, value: usize| {
+        crate::metrics::METRICS
+            .db_pool_connections
+            .with_label_values(&[pool, state])
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
+    };
+    let status = read.status();
+    set("read", "in_use", status.size.saturating_sub(status.available));
+    set("read", "idle", status.available);
+    set("read", "max", status.max_size);
+    let idle = write.num_idle();
+    set(
+        "write",
+        "in_use",
+        usize::try_from(write.size()).unwrap_or(0).saturating_sub(idle),
+    );
+    set("write", "idle", idle);
+    set(
+        "write",
+        "max",
+        usize::try_from(write.options().get_max_connections()).unwrap_or(0),
+    );
+}
+
 /// The PostgreSQL settings that, when off, let a commit be acknowledged and
 /// then lost (a crash loses it, or tears pages): every accepted command must
 /// be durable.

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub projection_errors: IntCounterVec,
     /// Time to apply one batch and advance the checkpoint, by projection.
     pub projection_batch_duration: HistogramVec,
+    /// Database connections by pool (`read`, `write`) and state (`in_use`, `idle`, `max`).
+    pub db_pool_connections: IntGaugeVec,
 }
 
 /// The process-wide metrics.
@@ -159,6 +161,12 @@ impl Metrics {
                 "Time to apply one batch and advance the checkpoint",
                 &["projection"],
                 latency,
+            ),
+            db_pool_connections: gauge(
+                &registry,
+                "db_pool_connections",
+                "Database connections by pool and state (sampled every few seconds)",
+                &["pool", "state"],
             ),
             registry,
         }

@@ -19,6 +19,7 @@ mod command_state;
 mod concurrency;
 mod conflicts;
 mod conversations;
+mod event_catalogue;
 mod idempotency;
 mod lockout;
 mod locks;
