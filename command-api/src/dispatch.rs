@@ -121,8 +121,17 @@ pub async fn token(
 /// another writer appended to it first. Every command is safe to decide
 /// again: none carries a version the client saw, so the second decision is
 /// what the request asked for (a session refresh decided again sees its
-/// token rotated, which is reuse).
-const CONFLICT_ATTEMPTS: usize = 8;
+/// token rotated, which is reuse). Generous: a process whose writers queue
+/// for one stream appends back to back, and a writer in another process
+/// wins a round only about every other time (the scale-out test lost one
+/// command in four runs with 8); 32 rounds make losing all of them
+/// vanishingly rare, while a real conflict is refused on the first.
+const CONFLICT_ATTEMPTS: usize = 32;
+
+/// The longest pause between two attempts, in milliseconds: short, so the
+/// writer that lost a round is soon back (a long pause only lets the other
+/// process's queue go on winning).
+const CONFLICT_PAUSE_CEILING_MS: u64 = 8;
 
 /// Executes `command` with the request's metadata and counts it, deciding
 /// it again (a bounded number of times, with jittered back-off) when another
@@ -162,9 +171,9 @@ where
         }
         if matches!(result, Err(AggregateError::AggregateConflict)) && attempt < CONFLICT_ATTEMPTS {
             METRICS.commands.with_label_values(&[name, "retried"]).inc();
-            // 1, 2, 4 … 64 ms plus as much jitter: writers in other
+            // 1, 2, 4, 8 ms plus as much jitter: writers in other
             // processes (not queued behind each other) spread out.
-            let ceiling = 1_u64 << (attempt - 1).min(6);
+            let ceiling = (1_u64 << (attempt - 1).min(6)).min(CONFLICT_PAUSE_CEILING_MS);
             let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)).unwrap_or(0);
             tokio::time::sleep(std::time::Duration::from_micros(ceiling * 1000 + jitter)).await;
             attempt += 1;

@@ -267,7 +267,7 @@ async fn bad_key_requests_are_4xx_problems_and_change_nothing() {
     let (project, _) = app.project(&owner, "Guarded").await;
     let (other_project, _) = app.project(&owner, "Elsewhere").await;
     let elsewhere = app.agent(&owner, &other_project, "elsewhere").await;
-    app.add_member(&owner, &project, &member, "member").await;
+    let joined = app.add_member(&owner, &project, &member, "member").await;
     let path = format!("/api/v1/projects/{project}/api-keys");
     let before = app.event_count().await;
 
@@ -297,7 +297,8 @@ async fn bad_key_requests_are_4xx_problems_and_change_nothing() {
     )
     .await
     .assert_problem(404);
-    app.request("GET", &path, Some(&member.token), None)
+    // Read once the membership is projected.
+    app.get_consistent(&path, &member.token, &joined)
         .await
         .assert_problem(403);
     app.request("GET", &path, Some(&stranger.token), None)
@@ -330,6 +331,8 @@ async fn a_read_key_reads_its_project_only() {
         json!({"name": "writer", "scopes": ["usage:write"]}),
     )
     .await;
+    // The last write: reads wait until the read models have it.
+    let written = writer["consistency_token"].as_str().expect("token").to_owned();
     let writer = writer["key"].as_str().expect("key");
 
     for path in [
@@ -339,7 +342,7 @@ async fn a_read_key_reads_its_project_only() {
         format!("/api/v1/agents/{builder}/status"),
         format!("/api/v1/conversations/{conversation}/messages"),
     ] {
-        let read = app.request("GET", &path, Some(reader), None).await;
+        let read = app.get_consistent(&path, reader, &written).await;
         assert_eq!(read.status, 200, "{path}: {}", read.text());
         app.request("GET", &path, Some(writer), None)
             .await

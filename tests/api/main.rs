@@ -34,6 +34,7 @@ mod projects;
 mod rate_limits;
 mod realtime;
 mod roles;
+mod scale_out;
 mod sessions;
 mod split_services;
 mod upcasting;

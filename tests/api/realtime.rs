@@ -14,9 +14,9 @@ use zekka::Services;
 use crate::support::app::{Client, User, start_service, test_config_with};
 use crate::support::{TestDatabase, spawn_app_with};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(addr: std::net::SocketAddr, user: &User, after: Option<i64>) -> Socket {
+pub(crate) async fn connect(addr: std::net::SocketAddr, user: &User, after: Option<i64>) -> Socket {
     let mut url = format!("ws://{addr}/api/v1/ws?token={}", user.token);
     if let Some(after) = after {
         url.push_str(&format!("&after={after}"));
@@ -42,7 +42,7 @@ async fn next_json(socket: &mut Socket) -> Value {
 }
 
 /// The next message of `kind`, skipping others (`metrics:updated`, …).
-async fn next_of(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     loop {
         let message = next_json(socket).await;
         if message["type"] == kind {
@@ -66,7 +66,7 @@ where
     None
 }
 
-async fn subscribe(socket: &mut Socket, body: Value) {
+pub(crate) async fn subscribe(socket: &mut Socket, body: Value) {
     socket
         .send(Message::Text(body.to_string().into()))
         .await
