@@ -256,7 +256,11 @@ async fn demo(url: &str, password: String) -> Result<()> {
 }
 
 async fn serve(services: Services) -> Result<()> {
-    let app = App::build(configured()?, services).await?;
+    let config = configured()?;
+    for (setting, value) in config.summary() {
+        tracing::info!(setting, value = %value, "configuration");
+    }
+    let app = App::build(config, services).await?;
     let (trigger, stop) = shutdown::channel();
     tokio::spawn(async move {
         shutdown::os_signal().await;

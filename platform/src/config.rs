@@ -341,6 +341,62 @@ impl Config {
     }
 }
 
+/// `url` with its password, if any, replaced by `***`.
+fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// What start-up logs: the settings that shape behaviour, with every
+    /// secret shown only as set or not (and passwords in URLs masked).
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let secret = |value: &Option<Secret>, otherwise: &str| {
+            value
+                .as_ref()
+                .map_or_else(|| otherwise.to_owned(), |_| "set".to_owned())
+        };
+        vec![
+            ("DATABASE_URL", masked(&self.database_url)),
+            (
+                "REDIS_URL",
+                self.redis_url
+                    .as_deref()
+                    .map_or_else(|| "unset: shared state kept in this process".to_owned(), masked),
+            ),
+            ("HOST:PORT", format!("{}:{}", self.host, self.port)),
+            ("DATABASE_POOL_SIZE", self.pool_size.to_string()),
+            (
+                "ZEKKA_SIGNING_KEY",
+                secret(&self.signing_key, "unset: kept in the database"),
+            ),
+            (
+                "ZEKKA_MASTER_KEY",
+                secret(&self.master_key, "unset: kept in the database"),
+            ),
+            ("SMTP_URL", secret(&self.smtp_url, "unset: mail goes to the log")),
+            ("TRUST_FORWARDED_FOR", self.trust_forwarded_for.to_string()),
+            (
+                "REQUEST_TIMEOUT_SECONDS",
+                self.request_timeout.as_secs().to_string(),
+            ),
+            ("AGGREGATE_CACHE", self.aggregate_cache.to_string()),
+            ("PROJECTOR_BATCH_SIZE", self.projector_batch_size.to_string()),
+            ("ARBITRATOR_CHAIN", self.arbitrator_chain.join(",")),
+            ("OLLAMA_URL", masked(&self.ollama_url)),
+            ("ZEKKA_ALLOW_UNSAFE_DB", self.allow_unsafe_db.to_string()),
+        ]
+    }
+}
+
 /// `ARBITRATOR_CHAIN` read into its steps: `rules` or `ollama:<model>`.
 fn arbitrator_chain(raw: &str) -> Result<Vec<String>> {
     let steps: Vec<String> = raw
@@ -428,5 +484,23 @@ mod tests {
         assert!(chain("coin-toss").is_err());
         let defaults = Config::from_lookup(|_| None).map(|c| c.arbitrator_chain).ok();
         assert_eq!(defaults, Some(vec!["rules".to_owned()]));
+    }
+
+    #[test]
+    fn the_summary_shows_no_secret() {
+        let env = HashMap::from([
+            ("DATABASE_URL", "postgres://zekka:hunter2@db:5432/zekka"),
+            ("REDIS_URL", "redis://:s3cret@cache:6379"),
+            ("ZEKKA_MASTER_KEY", "k4.local.very-secret"),
+        ]);
+        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
+        let summary = format!("{:?}", config.summary());
+        for secret in ["hunter2", "s3cret", "very-secret"] {
+            assert!(!summary.contains(secret), "{summary}");
+        }
+        assert!(
+            summary.contains("postgres://zekka:***@db:5432/zekka"),
+            "{summary}"
+        );
     }
 }

@@ -6,7 +6,8 @@
 # - deploy/nginx/nginx.conf with `nginx -t` (Debian's nginx). The compose
 #   service names resolve only inside the stack, so the check runs on a copy
 #   pointing the upstreams at loopback; nothing else changes;
-# - Grafana's dashboard and provisioning, and Prometheus' config, parse.
+# - Grafana's dashboard and provisioning, Prometheus' config and the
+#   Kubernetes manifests parse (each manifest names its kind and itself).
 #
 # Needs python3 and nginx (.ci/run installs both where missing).
 set -euo pipefail
@@ -46,5 +47,15 @@ for path in [
     "deploy/prometheus/prometheus.yml",
 ]:
     YAML(typ="safe").load(open(path))
+
+# Kubernetes: every document names its kind and itself.
+import glob
+
+for path in sorted(glob.glob("deploy/k8s/*.yaml")):
+    for doc in YAML(typ="safe").load_all(open(path)):
+        if doc is None:
+            continue
+        assert doc.get("apiVersion") and doc.get("kind"), f"{path}: a document without apiVersion or kind"
+        assert doc.get("metadata", {}).get("name"), f"{path}: a {doc['kind']} without a name"
 PY
 echo "deployment files: ok"
