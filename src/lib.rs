@@ -121,13 +121,20 @@ fn cors(origins: &[String]) -> Option<Cors> {
 
 fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
     let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
-    let document = openapi::served(&service.spec(), &zekka_command_api::routes::preferences::shapes());
+    let written = service.spec();
+    let document = openapi::served(&written, &zekka_command_api::routes::preferences::shapes());
+    // The page embeds the document as a JavaScript object, where paths
+    // written twice would keep only their last side: embed the served one.
+    let page = service.swagger_ui_html().replacen(&written, &document, 1);
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    let docs = service.swagger_ui();
+    let docs = Route::new().at(
+        "/",
+        poem::endpoint::make_sync(move |_| poem::web::Html(page.clone())),
+    );
     let operations: Vec<(String, String)> = T::meta()
         .into_iter()
         .flat_map(|api| api.paths)

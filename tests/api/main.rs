@@ -19,6 +19,7 @@ mod command_state;
 mod concurrency;
 mod conflicts;
 mod conversations;
+mod docs_page;
 mod event_catalogue;
 mod idempotency;
 mod lockout;
