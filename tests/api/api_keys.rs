@@ -212,17 +212,11 @@ async fn a_revoked_key_is_refused_by_every_process_from_the_next_request() {
         assert_eq!(recorded.status, 201, "{}", recorded.text());
     }
 
-    let revoked = app
-        .request(
-            "DELETE",
-            &format!(
-                "/api/v1/projects/{project}/api-keys/{}",
-                issued["id"].as_str().expect("id")
-            ),
-            Some(&owner.token),
-            None,
-        )
-        .await;
+    let key_path = format!(
+        "/api/v1/projects/{project}/api-keys/{}",
+        issued["id"].as_str().expect("id")
+    );
+    let revoked = app.request("DELETE", &key_path, Some(&owner.token), None).await;
     assert_eq!(revoked.status, 204, "{}", revoked.text());
     let before = app.event_count().await;
     for client in [&other, &*app] {
@@ -234,17 +228,7 @@ async fn a_revoked_key_is_refused_by_every_process_from_the_next_request() {
     assert_eq!(app.event_count().await, before);
 
     // Revoking again changes nothing; the list no longer shows it.
-    let again = app
-        .request(
-            "DELETE",
-            &format!(
-                "/api/v1/projects/{project}/api-keys/{}",
-                issued["id"].as_str().expect("id")
-            ),
-            Some(&owner.token),
-            None,
-        )
-        .await;
+    let again = app.request("DELETE", &key_path, Some(&owner.token), None).await;
     assert_eq!(again.status, 204, "{}", again.text());
     assert_eq!(app.event_count().await, before);
     let token = again.header("x-consistency-token").unwrap_or_default().to_owned();

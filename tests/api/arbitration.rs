@@ -119,11 +119,13 @@ async fn attempts(app: &TestApp, conflict: &str) -> Vec<(String, String, String,
         .collect()
 }
 
-#[tokio::test]
-async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_charged() {
+/// A backend whose arbitrators are `chain` on the test's model server, and
+/// a conflict of `kind` between two agents of one project: (app, owner,
+/// project, first agent, conflict).
+async fn case_for(chain: &str, kind: &str) -> (TestApp, User, String, String, String) {
     let url = models().await;
     let app = spawn_app_with(&[
-        ("ARBITRATOR_CHAIN", "ollama:llama3.1:8b, ollama:gpt-4"),
+        ("ARBITRATOR_CHAIN", chain),
         ("OLLAMA_URL", &url),
         ("ARBITRATOR_TIMEOUT_MS", "300"),
     ])
@@ -137,9 +139,15 @@ async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_
     let conflict = report(
         &app,
         &owner,
-        json!({"project_id": project, "kind": "design", "description": "two designs", "agent_ids": [a, b]}),
+        json!({"project_id": project, "kind": kind, "description": "two views", "agent_ids": [a, b]}),
     )
     .await;
+    (app, owner, project, a, conflict)
+}
+
+#[tokio::test]
+async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_charged() {
+    let (app, owner, project, a, conflict) = case_for("ollama:llama3.1:8b, ollama:gpt-4", "design").await;
 
     let settled = arbitrate(&app, &owner, &conflict).await;
     assert_eq!(settled["status"], "resolved", "{settled}");
@@ -187,25 +195,7 @@ async fn a_primary_that_times_out_hands_over_to_a_fallback_that_resolves_and_is_
 
 #[tokio::test]
 async fn a_chain_that_all_fails_escalates_and_records_each_failure() {
-    let url = models().await;
-    let app = spawn_app_with(&[
-        ("ARBITRATOR_CHAIN", "ollama:gemini-pro,ollama:llama3.1:8b"),
-        ("OLLAMA_URL", &url),
-        ("ARBITRATOR_TIMEOUT_MS", "300"),
-    ])
-    .await;
-    let owner = app.user("owner").await;
-    let (project, _) = app.project(&owner, "Unsettled").await;
-    let (a, b) = (
-        app.agent(&owner, &project, "a").await,
-        app.agent(&owner, &project, "b").await,
-    );
-    let conflict = report(
-        &app,
-        &owner,
-        json!({"project_id": project, "kind": "requirement", "description": "two readings", "agent_ids": [a, b]}),
-    )
-    .await;
+    let (app, owner, _, _, conflict) = case_for("ollama:gemini-pro,ollama:llama3.1:8b", "requirement").await;
 
     let settled = arbitrate(&app, &owner, &conflict).await;
     assert_eq!(settled["status"], "escalated", "{settled}");
