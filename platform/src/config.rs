@@ -135,7 +135,7 @@ pub struct Config {
     /// `ARBITRATOR_TIMEOUT_MS`: how long one arbitrator may take before the
     /// chain moves on. Default 10000.
     pub arbitrator_timeout: Duration,
-    /// `ZEKKA_ALLOW_UNSAFE_DB=1`: start even when PostgreSQL runs with
+    /// `ZEKKA_ALLOW_UNSAFE_DB`: `1` starts even when PostgreSQL runs with
     /// `fsync`, `synchronous_commit` or `full_page_writes` off (settings
     /// under which an acknowledged command can be lost), with a loud warning.
     /// Default: refuse to start.

@@ -17,6 +17,7 @@ mod bad_input;
 mod binary;
 mod command_state;
 mod concurrency;
+mod config_reference;
 mod conflicts;
 mod conversations;
 mod docs_page;
