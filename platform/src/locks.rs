@@ -254,6 +254,32 @@ impl LockBus {
         }
     }
 
+    /// Lock `lock_id` of `project`, when it is held now.
+    ///
+    /// # Errors
+    /// When Redis is unreachable.
+    pub async fn get(&self, project: Uuid, lock_id: Uuid) -> Result<Option<Lock>, Unavailable> {
+        match &self.backend {
+            Backend::Redis { client, prefix } => {
+                let key: Option<String> = client
+                    .get(format!("{prefix}lockid:{lock_id}"))
+                    .await
+                    .map_err(unavailable)?;
+                let Some(key) = key.filter(|key| key.starts_with(&format!("{prefix}lock:{project}:"))) else {
+                    return Ok(None);
+                };
+                let fields: HashMap<String, String> = client.hgetall(&key).await.map_err(unavailable)?;
+                let flat: Vec<String> = fields.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                Ok(lock_of(&flat).filter(|lock| lock.lock_id == lock_id))
+            }
+            Backend::Local(_) => Ok(self
+                .held(project)
+                .await?
+                .into_iter()
+                .find(|lock| lock.lock_id == lock_id)),
+        }
+    }
+
     /// The locks of `project` held now, by file path.
     ///
     /// # Errors

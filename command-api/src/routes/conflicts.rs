@@ -115,13 +115,26 @@ impl ConflictCommandApi {
         conflict_id: Uuid,
         principal: &Principal,
     ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
+        Ok(self.project_and_access(conflict_id, principal).await?.1)
+    }
+
+    /// [`Self::access`], with the conflict's project.
+    async fn project_and_access(
+        &self,
+        conflict_id: Uuid,
+        principal: &Principal,
+    ) -> Result<(Uuid, zekka_domain::conversation::ProjectAccess), Problem> {
         let project = self
             .state
             .owning_project("Conflict", conflict_id)
             .await?
             .ok_or_else(|| Problem::not_found("conflict not found"))?;
         principal.require(Scope::ConflictsWrite, project, None)?;
-        self.state.project_access(project, principal.acting_user()).await
+        let access = self
+            .state
+            .project_access(project, principal.acting_user())
+            .await?;
+        Ok((project, access))
     }
 }
 
@@ -267,7 +280,7 @@ impl ConflictCommandApi {
     ) -> Result<ArbitrationStarted, Problem> {
         let principal = &auth.0;
         self.state.limit_writes(principal.acting_user()).await?;
-        let access = self.access(id.0, principal).await?;
+        let (project_id, access) = self.project_and_access(id.0, principal).await?;
         match access.role {
             None => return Err(Problem::not_found("conflict not found")),
             Some(Role::Viewer) => return Err(Problem::forbidden("viewers cannot settle conflicts")),
@@ -284,11 +297,6 @@ impl ConflictCommandApi {
         if resolved {
             return Err(Problem::conflict("the conflict is already resolved"));
         }
-        let project_id = self
-            .state
-            .owning_project("Conflict", id.0)
-            .await?
-            .ok_or_else(|| Problem::not_found("conflict not found"))?;
         let status = if self.state.arbitrations.start(id.0) {
             let request = arbitration::Request {
                 conflict_id: id.0,

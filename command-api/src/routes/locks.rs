@@ -302,8 +302,7 @@ impl LockCommandApi {
         self.state.limit_writes(principal.acting_user()).await?;
         let bus = &self.state.locks;
         let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
-        let held = bus.held(id.0).await.map_err(unavailable)?;
-        let Some(lock) = held.into_iter().find(|lock| lock.lock_id == lock_id.0) else {
+        let Some(lock) = bus.get(id.0, lock_id.0).await.map_err(unavailable)? else {
             return Err(Problem::not_found("no lock with this id is held in this project"));
         };
         let access = self.access(principal, id.0, lock.agent_id).await?;
