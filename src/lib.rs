@@ -34,8 +34,9 @@ use zekka_platform::locks::LockBus;
 use zekka_platform::personal_data::PersonalData;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
+use zekka_platform::signing_keys::Keyring;
 use zekka_platform::tokens::TokenSigner;
-use zekka_platform::{Config, redis, tokens, wakeup};
+use zekka_platform::{Config, redis, wakeup};
 use zekka_projectors::service::ProjectorService;
 use zekka_query_api::QueryState;
 use zekka_query_api::realtime::{Hub, realtime_socket};
@@ -80,6 +81,7 @@ pub struct App {
     checkpointer: Option<(ReadPool, TokenSigner)>,
     hub: Option<Arc<Hub>>,
     api_keys: Option<Arc<ApiKeys>>,
+    keyring: Arc<Keyring>,
     pools: (ReadPool, sqlx::PgPool),
     config: Config,
 }
@@ -184,16 +186,19 @@ impl App {
         let mut mailer = None;
         let mut checkpointer = None;
         let mut hub = None;
-        let route = if services.commands() {
-            let state =
-                CommandState::build(&config, write_pool.clone(), read_pool.clone(), ephemeral.clone())
-                    .await?;
-            mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
-            checkpointer = Some((
+        let keyring = Arc::new(Keyring::load(&config, &write_pool, services.commands()).await?);
+        let verifier = keyring.verifier();
+        let route = if let Some(signer) = keyring.signer() {
+            let state = CommandState::build(
+                &config,
+                write_pool.clone(),
                 read_pool.clone(),
-                tokens::load_signer(&config, &write_pool).await?,
-            ));
-            let verifier = state.signer.verifier()?;
+                ephemeral.clone(),
+                signer.clone(),
+            )
+            .await?;
+            mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
+            checkpointer = Some((read_pool.clone(), signer.clone()));
             let keys = state.api_keys.clone();
             let locks = state.locks.clone();
             let commands = zekka_command_api::apis(state);
@@ -207,7 +212,6 @@ impl App {
             };
             Some((route, verifier, keys))
         } else if services.queries() {
-            let verifier = tokens::load_verifier(&config, &write_pool).await?;
             let queries = query_state(&config, &read_pool, Arc::new(LockBus::new(&ephemeral))).await?;
             let (socket, realtime) = realtime(&config, &queries);
             hub = Some(realtime);
@@ -228,7 +232,7 @@ impl App {
         let api_keys = route.as_ref().map(|(_, _, keys)| keys.clone());
         let endpoint = match route {
             Some((route, verifier, keys)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
-                .data(Arc::new(verifier))
+                .data(verifier)
                 .data(keys)
                 .data(Revocations::new(ephemeral))
                 .data(readiness)
@@ -272,6 +276,7 @@ impl App {
             checkpointer,
             hub,
             api_keys,
+            keyring,
             pools: (read_pool_for_metrics, write_pool),
             config,
         })
@@ -324,6 +329,10 @@ impl App {
         let key_use = self
             .api_keys
             .map(|keys| tokio::spawn(write_key_use(keys, shutdown.clone())));
+        let keys = tokio::spawn(
+            self.keyring
+                .keep_fresh(self.config.signing_key_refresh, shutdown.clone()),
+        );
         let (read_pool, write_pool) = self.pools;
         let pool_sampler = tokio::spawn(sample_pools(read_pool, write_pool, shutdown.clone()));
         tracing::info!(port = self.port, "zekka listening");
@@ -364,6 +373,9 @@ impl App {
             && let Err(error) = key_use.await
         {
             tracing::error!(%error, "the API-key use writer stopped abnormally");
+        }
+        if let Err(error) = keys.await {
+            tracing::error!(%error, "the token key refresher stopped abnormally");
         }
         if let Err(error) = pool_sampler.await {
             tracing::error!(%error, "the pool sampler stopped abnormally");

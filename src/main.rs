@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use zekka::demo::DemoOptions;
 use zekka::{App, Services};
 use zekka_platform::personal_data::PersonalData;
-use zekka_platform::{Config, database, integrity, shutdown, telemetry, tokens};
+use zekka_platform::{Config, database, integrity, shutdown, signing_keys, telemetry, tokens};
 use zekka_projectors::Projector;
 
 /// mimalloc instead of the system allocator: the projectors and the JSON
@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// List or rotate the keys that sign access tokens and audit checkpoints.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Fill a running backend with a realistic data set through its public
     /// HTTP API (people, projects, conversations, agents, usage, conflicts),
     /// so the analytics routes have something to show.
@@ -74,6 +79,28 @@ enum AuditCommand {
     /// Sign a checkpoint of the commit order now (command-api does it every
     /// `AUDIT_CHECKPOINT_SECONDS`) and print it.
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print every stored key: its id, when it signs from, and whether it
+    /// signs now, is next, retired or revoked.
+    List,
+    /// Put a new signing key in place without a restart: it is published
+    /// now, every process trusts it within SIGNING_KEY_REFRESH_SECONDS, and
+    /// it starts signing after --publish-after; the old key retires then
+    /// (its tokens stay valid until they expire). With ZEKKA_SIGNING_KEY
+    /// set, keys come from the environment: prints a new pair and the steps.
+    Rotate {
+        /// Seconds between publishing the new key and its first signature;
+        /// keep it above SIGNING_KEY_REFRESH_SECONDS (default 15).
+        #[arg(long, default_value_t = signing_keys::PUBLISH_AFTER.as_secs())]
+        publish_after: u64,
+        /// Also revoke the old keys at that moment: their access tokens stop
+        /// working (people refresh), for a key that may have leaked.
+        #[arg(long)]
+        revoke_previous: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,6 +132,7 @@ async fn main() -> Result<()> {
         }
         Command::Rebuild { name } => rebuild(&name).await,
         Command::Audit { command } => audit(command).await,
+        Command::Keys { command } => keys(command).await,
         Command::Demo { url, password } => demo(&url, password).await,
     }
 }
@@ -205,7 +233,7 @@ async fn audit(command: AuditCommand) -> Result<()> {
                     .collect(),
                 None => Vec::new(),
             };
-            let verifier = tokens::load_verifier(&config, &write_pool).await?;
+            let verifier = signing_keys::load_verifier(&config, &write_pool).await?;
             let client = read_pool.get().await?;
             let report = integrity::verify(&**client, &verifier, &kept).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -215,10 +243,90 @@ async fn audit(command: AuditCommand) -> Result<()> {
             Ok(())
         }
         AuditCommand::Checkpoint => {
-            let signer = tokens::load_signer(&config, &write_pool).await?;
+            let signer = signing_keys::load_signer(&config, &write_pool).await?;
             match zekka_command_api::checkpointer::once(&read_pool, &signer).await? {
                 Some(checkpoint) => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
                 None => println!("no new events since the last checkpoint"),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `zekka keys …`: works on the database directly.
+async fn keys(command: KeysCommand) -> Result<()> {
+    let config = configured()?;
+    database::ensure_database_exists(&config.database_url).await?;
+    let pool = database::write_pool(&config).await?;
+    database::migrate(&pool).await?;
+    match command {
+        KeysCommand::List => {
+            let stored = signing_keys::list(&pool).await?;
+            let now = chrono::Utc::now();
+            let signing = signing_keys::signing_at(&stored, now);
+            if stored.is_empty() {
+                println!("no key is stored yet (the first start generates one)");
+            }
+            for key in &stored {
+                println!(
+                    "{:<8} {}  signs from {}{}{}",
+                    key.state(signing, now),
+                    key.key_id,
+                    key.activates_at.to_rfc3339(),
+                    key.retired_at
+                        .map(|at| format!(", retired {}", at.to_rfc3339()))
+                        .unwrap_or_default(),
+                    key.revoked_at
+                        .map(|at| format!(", revoked {}", at.to_rfc3339()))
+                        .unwrap_or_default(),
+                );
+            }
+            if config.signing_key.is_some() {
+                println!("note: ZEKKA_SIGNING_KEY is set, so this process signs with it, not with these");
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate {
+            publish_after,
+            revoke_previous,
+        } => {
+            if config.signing_key.is_some() {
+                let (secret, public) = tokens::generate_key_pair()?;
+                println!(
+                    "ZEKKA_SIGNING_KEY is set: the keys come from the environment, so rotate them there.\n\
+                     New secret key (ZEKKA_SIGNING_KEY):  {secret}\n\
+                     New public key:                      {public}\n\
+                     1. Add the new public key to ZEKKA_PUBLIC_KEY (comma-separated, after the old one)\n   \
+                        everywhere it is set, and restart the verifiers (query-api) first.\n\
+                     2. Set ZEKKA_SIGNING_KEY to the new secret and restart command-api.\n\
+                     3. After 15 minutes (the access-token lifetime) remove the old public key from ZEKKA_PUBLIC_KEY.\n\
+                     Keep the old public key with your audit archive: it verifies the checkpoints it signed."
+                );
+                return Ok(());
+            }
+            let rotation = signing_keys::rotate(
+                &pool,
+                std::time::Duration::from_secs(publish_after),
+                revoke_previous,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&rotation)?);
+            eprintln!(
+                "{} signs from {}; every process trusts it within {} s. Old access tokens stay valid until they expire{}.",
+                rotation.key_id,
+                rotation.activates_at.to_rfc3339(),
+                config.signing_key_refresh.as_secs(),
+                if revoke_previous {
+                    ", or until the new key signs: the old keys are revoked then"
+                } else {
+                    ""
+                },
+            );
+            if publish_after < config.signing_key_refresh.as_secs() {
+                eprintln!(
+                    "warning: --publish-after is shorter than SIGNING_KEY_REFRESH_SECONDS: a process may \
+                     see a token from the new key before it trusts it (answered 401 until it re-reads)"
+                );
             }
             Ok(())
         }

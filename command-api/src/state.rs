@@ -28,7 +28,7 @@ use zekka_platform::metrics::METRICS;
 use zekka_platform::personal_data::PersonalData;
 use zekka_platform::rate_limit::RateLimiter;
 use zekka_platform::revocation::Revocations;
-use zekka_platform::tokens::{self, TokenSigner};
+use zekka_platform::tokens::TokenSigner;
 use zekka_platform::wakeup::AppendSignal;
 
 /// What every command handler shares.
@@ -142,17 +142,18 @@ impl Stores {
 
 impl CommandState {
     /// Builds the command side over `pool` (and `read_pool` for the keys of
-    /// personal data), loading (or creating) the signing and master keys.
+    /// personal data), signing tokens with `signer` and loading (or
+    /// creating) the master key.
     ///
     /// # Errors
-    /// When the signing key cannot be loaded.
+    /// When the master key or the default prices cannot be loaded.
     pub async fn build(
         config: &Config,
         pool: PgPool,
         read_pool: ReadPool,
         ephemeral: Ephemeral,
+        signer: TokenSigner,
     ) -> Result<Arc<Self>> {
-        let signer = tokens::load_signer(config, &pool).await?;
         let api_keys = Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone()));
         let personal = Arc::new(PersonalData::load(config, read_pool).await?);
         let stores = Stores {

@@ -58,9 +58,10 @@ pub struct Config {
     /// data key (crypto-shredding). Unset: one is generated and kept in the
     /// database (fine for development; set it in production).
     pub master_key: Option<Secret>,
-    /// `ZEKKA_PUBLIC_KEY`: the PASERK `k4.public.…` key that verifies access
-    /// tokens, for a query-api that must not read the signing key. When unset
-    /// it is derived from the signing key or read from the database.
+    /// `ZEKKA_PUBLIC_KEY`: the PASERK `k4.public.…` keys (comma-separated:
+    /// the old and the new one while rotating) that verify access tokens,
+    /// for a query-api that must not read the signing key. When unset they
+    /// are derived from the signing key or read from the database.
     pub public_key: Option<String>,
     /// `LOG_FORMAT`: `text` (default) or `json`.
     pub log_format: LogFormat,
@@ -119,6 +120,10 @@ pub struct Config {
     /// `AUDIT_CHECKPOINT_SECONDS`: how often command-api signs a checkpoint
     /// of the event store's commit order (when events were added). Default 60.
     pub audit_checkpoint_interval: Duration,
+    /// `SIGNING_KEY_REFRESH_SECONDS`: how often a process re-reads the token
+    /// keys kept in the database, so a rotated-in key is trusted before it
+    /// signs (`zekka keys rotate` publishes it 45 s ahead). Default 15.
+    pub signing_key_refresh: Duration,
     /// `SMTP_URL`: the SMTP server mail goes through (`smtps://user:pass@host:465`,
     /// or `smtp://host:587?tls=required` for STARTTLS). Unset: mail is written to the log.
     pub smtp_url: Option<Secret>,
@@ -309,6 +314,7 @@ impl Config {
             realtime_queue: usize::try_from(parse("REALTIME_QUEUE", 256)?.max(1)).unwrap_or(256),
             aggregate_cache: usize::try_from(parse("AGGREGATE_CACHE", 10_000)?.max(1)).unwrap_or(10_000),
             audit_checkpoint_interval: Duration::from_secs(parse("AUDIT_CHECKPOINT_SECONDS", 60)?.max(1)),
+            signing_key_refresh: Duration::from_secs(parse("SIGNING_KEY_REFRESH_SECONDS", 15)?.max(1)),
             smtp_url: get("SMTP_URL").map(Secret::new),
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
             arbitrator_chain: arbitrator_chain(get("ARBITRATOR_CHAIN").as_deref().unwrap_or("rules"))?,

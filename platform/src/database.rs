@@ -116,6 +116,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "lock fences",
         include_str!("../../migrations/0022_lock_fences.sql"),
     ),
+    (
+        23,
+        "signing key rotation",
+        include_str!("../../migrations/0023_signing_key_rotation.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

@@ -277,9 +277,10 @@ pub async fn checkpoint(
     if position == start {
         return Ok(None);
     }
-    let document = signer
+    let signed = signer
         .sign_document(CHECKPOINT_PURPOSE, &Checkpoint::claims(position, count, &running))
         .map_err(|e| IntegrityError::Signing(e.to_string()))?;
+    let document = signed.text;
     tx.execute(
         "INSERT INTO audit_checkpoints (transaction_id, global_position, event_count, running_hash, document, key_id)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -289,7 +290,7 @@ pub async fn checkpoint(
             &count,
             &running.as_slice(),
             &document,
-            &signer.key_id(),
+            &signed.key_id,
         ],
     )
     .await?;

@@ -12,7 +12,8 @@
 //! - [`locks`]: file locks on the context bus, with fencing tokens.
 //! - [`integrity`]: hash chains, signed checkpoints and verification of the event store.
 //! - [`consistency`]: consistency tokens and the read-your-writes wait.
-//! - [`tokens`]: PASETO v4.public access tokens and their signing keys.
+//! - [`tokens`]: PASETO v4.public access tokens, signed and verified.
+//! - [`signing_keys`]: where the token keys come from, and their rotation without downtime.
 //! - [`money`]: money as exact decimal strings.
 //! - [`password`]: argon2id hashing off the async runtime.
 //! - [`personal_data`]: crypto-shredding of personal data in events (per-person keys, blind email index).
@@ -48,6 +49,7 @@ pub mod redis;
 pub mod revocation;
 pub mod secret_token;
 pub mod shutdown;
+pub mod signing_keys;
 pub mod telemetry;
 pub mod tokens;
 pub mod wakeup;

@@ -7,9 +7,10 @@
 //! so keys can rotate.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use pasetors::claims::{Claims, ClaimsValidationRules};
 use pasetors::footer::Footer;
@@ -18,10 +19,7 @@ use pasetors::paserk::{FormatAsPaserk, Id};
 use pasetors::token::UntrustedToken;
 use pasetors::version4::V4;
 use pasetors::{Public, public};
-use sqlx::PgPool;
 use uuid::Uuid;
-
-use crate::config::Config;
 
 /// How long an access token is valid.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -29,6 +27,15 @@ pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// Binds tokens to this purpose: a token signed for something else with the
 /// same key does not verify as an access token.
 const IMPLICIT_ASSERTION: &[u8] = b"zekka:access:v1";
+
+/// A statement signed by [`TokenSigner::sign_document`].
+#[derive(Debug, Clone)]
+pub struct SignedDocument {
+    /// The document (`v4.public.…`).
+    pub text: String,
+    /// The PASERK id of the key that signed it.
+    pub key_id: String,
+}
 
 /// What a verified access token says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,24 +70,53 @@ pub struct IssuedToken {
     pub expires_in: u64,
 }
 
-/// Signs access tokens (command-api only).
+/// Signs access tokens and audit documents (command-api only).
+///
+/// It holds every key that may sign: the newest one whose activation time
+/// has come signs, so a rotated-in key starts signing at the same moment in
+/// every process that knows it (see [`crate::signing_keys`]). Cloning shares
+/// the keys, so a refresh reaches every holder.
+#[derive(Clone)]
 pub struct TokenSigner {
+    keys: Arc<RwLock<Arc<Vec<SigningKey>>>>,
+}
+
+/// One key a [`TokenSigner`] may sign with.
+pub struct SigningKey {
     secret: AsymmetricSecretKey<V4>,
     public: AsymmetricPublicKey<V4>,
     key_id: String,
+    activates_at: DateTime<Utc>,
 }
 
 /// Verifies access tokens against every known public key.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    keys: HashMap<String, AsymmetricPublicKey<V4>>,
+    keys: Arc<RwLock<Arc<HashMap<String, VerifyingKey>>>>,
     /// Tokens whose signature was checked already, with their claims: a
     /// client sends the same token with every request, and an Ed25519
     /// verification is the largest CPU cost of a small request. Expiry is
     /// checked on every use; revocation is not this cache's business (the
-    /// caller checks the deny-lists each time).
-    verified: std::sync::Arc<std::sync::Mutex<HashMap<String, AccessClaims>>>,
+    /// caller checks the deny-lists each time). Emptied when the keys change.
+    verified: Arc<Mutex<HashMap<String, Remembered>>>,
 }
+
+/// A public key and how long it may vouch for access tokens.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    public: AsymmetricPublicKey<V4>,
+    /// When a newer key took over: access tokens issued later than this
+    /// (plus [`CLOCK_GRACE`]) are refused, so a retired key's tokens end
+    /// within [`ACCESS_TOKEN_TTL`] of its retirement.
+    retired_at: Option<DateTime<Utc>>,
+    /// From this moment the key vouches for no access token at all (it was
+    /// rotated out because it may have leaked).
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How far apart the clocks of two processes may be: a token issued by a
+/// retired key this soon after its retirement is still accepted.
+pub const CLOCK_GRACE: Duration = Duration::from_secs(60);
 
 /// How many verified tokens are remembered (about 1 KiB each); when full
 /// the memory is emptied and fills again with the tokens in use.
@@ -100,6 +136,23 @@ pub enum TokenError {
     Invalid,
 }
 
+/// A new Ed25519 key pair as PASERK texts: (`k4.secret.…`, `k4.public.…`).
+///
+/// # Errors
+/// When the system's random source fails.
+pub fn generate_key_pair() -> Result<(String, String)> {
+    let pair = AsymmetricKeyPair::<V4>::generate().map_err(|e| anyhow!("failed to generate a key: {e}"))?;
+    let mut secret = String::new();
+    pair.secret
+        .fmt(&mut secret)
+        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
+    let mut public = String::new();
+    pair.public
+        .fmt(&mut public)
+        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
+    Ok((secret, public))
+}
+
 fn key_id(public: &AsymmetricPublicKey<V4>) -> Result<String> {
     let mut id = String::new();
     Id::from(public)
@@ -108,12 +161,12 @@ fn key_id(public: &AsymmetricPublicKey<V4>) -> Result<String> {
     Ok(id)
 }
 
-impl TokenSigner {
-    /// A signer for a PASERK `k4.secret.…` key.
+impl SigningKey {
+    /// A key from its PASERK `k4.secret.…` text, signing from `activates_at`.
     ///
     /// # Errors
     /// When the text is not such a key.
-    pub fn from_paserk(secret: &str) -> Result<Self> {
+    pub fn from_paserk(secret: &str, activates_at: DateTime<Utc>) -> Result<Self> {
         let secret = AsymmetricSecretKey::<V4>::try_from(secret)
             .map_err(|_| anyhow!("the signing key is not a PASERK k4.secret key"))?;
         let public = AsymmetricPublicKey::<V4>::try_from(&secret)
@@ -122,20 +175,121 @@ impl TokenSigner {
             key_id: key_id(&public)?,
             secret,
             public,
+            activates_at,
         })
     }
+}
 
-    /// The verifier that accepts this signer's tokens.
+impl VerifyingKey {
+    /// A key from its PASERK `k4.public.…` text, with its retirement and
+    /// revocation times.
     ///
     /// # Errors
-    /// When the public key cannot be derived.
+    /// When the text is not such a key.
+    pub fn from_paserk(
+        public: &str,
+        retired_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    ) -> Result<(String, Self)> {
+        let public = AsymmetricPublicKey::<V4>::try_from(public)
+            .map_err(|_| anyhow!("a public key is not a PASERK k4.public key"))?;
+        Ok((
+            key_id(&public)?,
+            Self {
+                public,
+                retired_at,
+                revoked_at,
+            },
+        ))
+    }
+}
+
+impl TokenSigner {
+    /// A signer for one PASERK `k4.secret.…` key.
+    ///
+    /// # Errors
+    /// When the text is not such a key.
+    pub fn from_paserk(secret: &str) -> Result<Self> {
+        Self::from_keys(vec![SigningKey::from_paserk(secret, DateTime::<Utc>::MIN_UTC)?])
+    }
+
+    /// A signer over `keys` (at least one).
+    ///
+    /// # Errors
+    /// When `keys` is empty.
+    pub fn from_keys(keys: Vec<SigningKey>) -> Result<Self> {
+        let signer = Self {
+            keys: Arc::new(RwLock::new(Arc::new(Vec::new()))),
+        };
+        signer.replace(keys)?;
+        Ok(signer)
+    }
+
+    /// Makes `keys` (at least one) the keys this signer and its clones use.
+    ///
+    /// # Errors
+    /// When `keys` is empty.
+    pub fn replace(&self, mut keys: Vec<SigningKey>) -> Result<()> {
+        if keys.is_empty() {
+            anyhow::bail!("no key to sign with");
+        }
+        keys.sort_by_key(|key| key.activates_at);
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut held) => *held = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+        Ok(())
+    }
+
+    /// The keys held now (a cheap copy of a shared list).
+    fn held(&self) -> Arc<Vec<SigningKey>> {
+        match self.keys.read() {
+            Ok(held) => held.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Hands `sign` the newest key already active (or the oldest, when none
+    /// is active yet).
+    fn with_current<T>(&self, sign: impl FnOnce(&SigningKey) -> Result<T>) -> Result<T> {
+        let keys = self.held();
+        let now = Utc::now();
+        let current = keys
+            .iter()
+            .rev()
+            .find(|key| key.activates_at <= now)
+            .or_else(|| keys.first());
+        sign(current.ok_or_else(|| anyhow!("no key to sign with"))?)
+    }
+
+    /// The verifier that accepts this signer's tokens (every key it holds).
+    ///
+    /// # Errors
+    /// When a public key cannot be copied.
     pub fn verifier(&self) -> Result<TokenVerifier> {
-        let public = AsymmetricPublicKey::<V4>::from(self.public.as_bytes())
-            .map_err(|_| anyhow!("failed to copy the public key"))?;
-        Ok(TokenVerifier {
-            verified: std::sync::Arc::default(),
-            keys: HashMap::from([(self.key_id.clone(), public)]),
-        })
+        Ok(TokenVerifier::from_keys(self.verifying_keys()?))
+    }
+
+    /// The public halves of the keys held, by key id.
+    ///
+    /// # Errors
+    /// When a public key cannot be copied.
+    pub fn verifying_keys(&self) -> Result<HashMap<String, VerifyingKey>> {
+        let mut keys = HashMap::new();
+        for key in self.held().iter() {
+            let public = AsymmetricPublicKey::<V4>::from(key.public.as_bytes())
+                .map_err(|_| anyhow!("failed to copy the public key"))?;
+            keys.insert(
+                key.key_id.clone(),
+                VerifyingKey {
+                    public,
+                    retired_at: None,
+                    revoked_at: None,
+                },
+            );
+        }
+        Ok(keys)
     }
 
     /// Issues an access token for `user_id` in session `session_id` with
@@ -169,10 +323,12 @@ impl TokenSigner {
         claims
             .expiration(&rfc3339(expires))
             .map_err(|e| anyhow!("exp: {e}"))?;
-        let mut footer = Footer::new();
-        footer.key_id(&Id::from(&self.public));
-        let token = public::sign(&self.secret, &claims, Some(&footer), Some(IMPLICIT_ASSERTION))
-            .map_err(|e| anyhow!("failed to sign the token: {e}"))?;
+        let token = self.with_current(|key| {
+            let mut footer = Footer::new();
+            footer.key_id(&Id::from(&key.public));
+            public::sign(&key.secret, &claims, Some(&footer), Some(IMPLICIT_ASSERTION))
+                .map_err(|e| anyhow!("failed to sign the token: {e}"))
+        })?;
         Ok(IssuedToken {
             token,
             expires_in: ACCESS_TOKEN_TTL.as_secs(),
@@ -192,7 +348,7 @@ impl TokenSigner {
         &self,
         purpose: &str,
         claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<String> {
+    ) -> Result<SignedDocument> {
         let mut document = Claims::new().map_err(|e| anyhow!("claims: {e}"))?;
         document.non_expiring();
         for (name, value) in claims {
@@ -200,15 +356,24 @@ impl TokenSigner {
                 .add_additional(name, value.clone())
                 .map_err(|e| anyhow!("claim {name}: {e}"))?;
         }
-        let mut footer = Footer::new();
-        footer.key_id(&Id::from(&self.public));
-        public::sign(&self.secret, &document, Some(&footer), Some(purpose.as_bytes()))
-            .map_err(|e| anyhow!("failed to sign the document: {e}"))
+        self.with_current(|key| {
+            let mut footer = Footer::new();
+            footer.key_id(&Id::from(&key.public));
+            let text = public::sign(&key.secret, &document, Some(&footer), Some(purpose.as_bytes()))
+                .map_err(|e| anyhow!("failed to sign the document: {e}"))?;
+            Ok(SignedDocument {
+                text,
+                key_id: key.key_id.clone(),
+            })
+        })
     }
 
-    /// The PASERK id of the signing key.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
+    /// The PASERK id of the key that signs now.
+    ///
+    /// # Errors
+    /// When the signer holds no key (it always holds one).
+    pub fn key_id(&self) -> Result<String> {
+        self.with_current(|key| Ok(key.key_id.clone()))
     }
 }
 
@@ -249,10 +414,11 @@ impl TokenVerifier {
         let untrusted =
             UntrustedToken::<Public, V4>::try_from(document).map_err(|_| TokenError::Malformed)?;
         let kid = key_id_in_footer(untrusted.untrusted_footer())?;
-        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let keys = self.held();
+        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
         let mut rules = ClaimsValidationRules::new();
         rules.allow_non_expiring();
-        let trusted = public::verify(key, &untrusted, &rules, None, Some(purpose.as_bytes()))
+        let trusted = public::verify(&key.public, &untrusted, &rules, None, Some(purpose.as_bytes()))
             .map_err(|_| TokenError::Invalid)?;
         let claims = trusted.payload_claims().ok_or(TokenError::Invalid)?;
         let text = claims.to_string().map_err(|_| TokenError::Invalid)?;
@@ -260,20 +426,60 @@ impl TokenVerifier {
         Ok((map, kid))
     }
 
-    /// A verifier for a PASERK `k4.public.…` key.
-    ///
-    /// # Errors
-    /// When the text is not such a key.
-    pub fn from_paserk(public: &str) -> Result<Self> {
-        let key = AsymmetricPublicKey::<V4>::try_from(public)
-            .map_err(|_| anyhow!("the public key is not a PASERK k4.public key"))?;
-        Ok(Self {
-            keys: HashMap::from([(key_id(&key)?, key)]),
-            verified: std::sync::Arc::default(),
-        })
+    /// A verifier over `keys`, by key id.
+    pub fn from_keys(keys: HashMap<String, VerifyingKey>) -> Self {
+        Self {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            verified: Arc::default(),
+        }
     }
 
-    /// Checks a token's signature, purpose and validity period.
+    /// A verifier for PASERK `k4.public.…` keys, separated by commas (the
+    /// old and the new key during a rotation).
+    ///
+    /// # Errors
+    /// When a part is not such a key.
+    pub fn from_paserk(public: &str) -> Result<Self> {
+        let mut keys = HashMap::new();
+        for text in public.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (id, key) = VerifyingKey::from_paserk(text, None, None)?;
+            keys.insert(id, key);
+        }
+        if keys.is_empty() {
+            anyhow::bail!("no public key given");
+        }
+        Ok(Self::from_keys(keys))
+    }
+
+    /// Makes `keys` the keys this verifier and its clones trust, and forgets
+    /// the tokens verified with the old ones.
+    pub fn replace(&self, keys: HashMap<String, VerifyingKey>) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut held) => *held = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+        if let Ok(mut verified) = self.verified.lock() {
+            verified.clear();
+        }
+    }
+
+    /// The ids of the keys trusted now.
+    pub fn key_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.held().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    fn held(&self) -> Arc<HashMap<String, VerifyingKey>> {
+        match self.keys.read() {
+            Ok(held) => held.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Checks a token's signature, purpose and validity period, and that
+    /// its key still vouches for it.
     ///
     /// # Errors
     /// A [`TokenError`] saying why it is refused.
@@ -283,30 +489,40 @@ impl TokenVerifier {
             .lock()
             .ok()
             .and_then(|verified| verified.get(token).cloned());
-        if let Some(claims) = remembered {
-            return if claims.expires_at > Utc::now() {
-                Ok(claims)
-            } else {
-                Err(TokenError::Invalid)
-            };
+        if let Some(remembered) = remembered {
+            let keys = self.held();
+            let key = keys.get(&remembered.key_id).ok_or(TokenError::UnknownKey)?;
+            key.vouches_for(&remembered.claims, Utc::now())?;
+            return Ok(remembered.claims);
         }
-        let claims = self.verify_signature(token)?;
+        let (claims, key_id) = self.verify_signature(token)?;
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= VERIFIED_TOKENS {
                 verified.clear();
             }
-            verified.insert(token.to_owned(), claims.clone());
+            verified.insert(
+                token.to_owned(),
+                Remembered {
+                    claims: claims.clone(),
+                    key_id,
+                },
+            );
         }
         Ok(claims)
     }
 
-    /// [`TokenVerifier::verify`] without the memory of verified tokens.
-    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    /// [`TokenVerifier::verify`] without the memory of verified tokens;
+    /// also names the key that signed.
+    fn verify_signature(&self, token: &str) -> Result<(AccessClaims, String), TokenError> {
         let untrusted = UntrustedToken::<Public, V4>::try_from(token).map_err(|_| TokenError::Malformed)?;
         let kid = key_id_in_footer(untrusted.untrusted_footer())?;
-        let key = self.keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let keys = self.held();
+        let key = keys.get(&kid).ok_or(TokenError::UnknownKey)?;
+        if key.revoked_at.is_some_and(|revoked| revoked <= Utc::now()) {
+            return Err(TokenError::UnknownKey);
+        }
         let trusted = public::verify(
-            key,
+            &key.public,
             &untrusted,
             &ClaimsValidationRules::new(),
             None,
@@ -339,108 +555,44 @@ impl TokenVerifier {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(AccessClaims {
+        let claims = AccessClaims {
             user_id,
             token_id,
             session_id,
             roles,
             issued_at: time("iat")?,
             expires_at: time("exp")?,
-        })
+        };
+        key.vouches_for(&claims, Utc::now())?;
+        Ok((claims, kid))
     }
 }
 
-/// The signing key from `ZEKKA_SIGNING_KEY`, or else the one kept in the
-/// database, generated and stored on first start.
-///
-/// # Errors
-/// When the configured key is invalid or the database cannot be used.
-pub async fn load_signer(config: &Config, pool: &PgPool) -> Result<TokenSigner> {
-    if let Some(secret) = &config.signing_key {
-        return TokenSigner::from_paserk(secret.expose()).context("ZEKKA_SIGNING_KEY");
-    }
-    let stored = ensure_stored_key(pool).await?;
-    TokenSigner::from_paserk(&stored)
+/// A verified token's claims and the key that signed it.
+#[derive(Clone)]
+struct Remembered {
+    claims: AccessClaims,
+    key_id: String,
 }
 
-/// The verifier for a service that does not sign: `ZEKKA_PUBLIC_KEY`, else
-/// the configured signing key's public half, else the public keys kept in
-/// the database (the secret column is never read then, unless no key exists
-/// yet and one must be generated).
-///
-/// # Errors
-/// When a key is invalid or the database cannot be used.
-pub async fn load_verifier(config: &Config, pool: &PgPool) -> Result<TokenVerifier> {
-    if let Some(public) = &config.public_key {
-        return TokenVerifier::from_paserk(public).context("ZEKKA_PUBLIC_KEY");
+impl VerifyingKey {
+    /// Whether this key still vouches for an access token with `claims` at
+    /// `now`: not expired, not revoked, not issued after the key retired,
+    /// and not meant to live longer than [`ACCESS_TOKEN_TTL`] (a leaked
+    /// retired key cannot mint a back-dated token that outlives it).
+    fn vouches_for(&self, claims: &AccessClaims, now: DateTime<Utc>) -> Result<(), TokenError> {
+        let lifetime = claims.expires_at.signed_duration_since(claims.issued_at);
+        let longest = chrono::Duration::from_std(ACCESS_TOKEN_TTL + Duration::from_secs(1))
+            .map_err(|_| TokenError::Invalid)?;
+        let grace = chrono::Duration::from_std(CLOCK_GRACE).map_err(|_| TokenError::Invalid)?;
+        let refused = claims.expires_at <= now
+            || lifetime > longest
+            || self.revoked_at.is_some_and(|revoked| revoked <= now)
+            || self
+                .retired_at
+                .is_some_and(|retired| claims.issued_at > retired + grace);
+        if refused { Err(TokenError::Invalid) } else { Ok(()) }
     }
-    if let Some(secret) = &config.signing_key {
-        return TokenSigner::from_paserk(secret.expose())
-            .context("ZEKKA_SIGNING_KEY")?
-            .verifier();
-    }
-    let mut public_keys: Vec<String> = sqlx::query_scalar("SELECT public_key FROM signing_keys")
-        .fetch_all(pool)
-        .await
-        .context("failed to read the token keys")?;
-    if public_keys.is_empty() {
-        ensure_stored_key(pool).await?;
-        public_keys = sqlx::query_scalar("SELECT public_key FROM signing_keys")
-            .fetch_all(pool)
-            .await
-            .context("failed to read the token keys")?;
-    }
-    let mut keys = HashMap::new();
-    for text in public_keys {
-        let key = AsymmetricPublicKey::<V4>::try_from(text.as_str())
-            .map_err(|_| anyhow!("a stored public key is not a PASERK k4.public key"))?;
-        keys.insert(key_id(&key)?, key);
-    }
-    Ok(TokenVerifier {
-        keys,
-        verified: std::sync::Arc::default(),
-    })
-}
-
-/// The stored signing key, generating one when there is none. Processes
-/// starting together agree on one key: the check and the insert run under a
-/// transaction-scoped advisory lock.
-async fn ensure_stored_key(pool: &PgPool) -> Result<String> {
-    let mut tx = pool.begin().await.context("failed to begin")?;
-    sqlx::query("SELECT pg_advisory_xact_lock(7402012)")
-        .execute(&mut *tx)
-        .await
-        .context("failed to lock the signing keys")?;
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT secret_key FROM signing_keys ORDER BY created_at DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await
-            .context("failed to read the signing key")?;
-    if let Some(secret) = existing {
-        return Ok(secret);
-    }
-    tracing::warn!(
-        "no ZEKKA_SIGNING_KEY configured: generated a token signing key and kept it in the \
-         database. Configure ZEKKA_SIGNING_KEY (and ZEKKA_PUBLIC_KEY for query-api) in production"
-    );
-    let pair = AsymmetricKeyPair::<V4>::generate().map_err(|e| anyhow!("failed to generate a key: {e}"))?;
-    let mut secret = String::new();
-    pair.secret
-        .fmt(&mut secret)
-        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
-    let mut public = String::new();
-    pair.public
-        .fmt(&mut public)
-        .map_err(|e| anyhow!("failed to format the key: {e}"))?;
-    sqlx::query("INSERT INTO signing_keys (key_id, secret_key, public_key) VALUES ($1, $2, $3)")
-        .bind(key_id(&pair.public)?)
-        .bind(&secret)
-        .bind(&public)
-        .execute(&mut *tx)
-        .await
-        .context("failed to store the signing key")?;
-    tx.commit().await.context("failed to store the signing key")?;
-    Ok(secret)
 }
 
 #[cfg(test)]
@@ -479,12 +631,14 @@ mod tests {
         let verifier = signer.verifier().expect("verifier");
         let claims = serde_json::json!({"position": 42, "hash": "ab"});
         let claims = claims.as_object().expect("object").clone();
-        let document = signer.sign_document("zekka:test:v1", &claims).expect("sign");
+        let signed = signer.sign_document("zekka:test:v1", &claims).expect("sign");
+        let document = signed.text;
         let (read, kid) = verifier
             .verify_document(&document, "zekka:test:v1")
             .expect("verify");
         assert_eq!(read["position"], 42);
-        assert_eq!(kid, signer.key_id());
+        assert_eq!(kid, signed.key_id);
+        assert_eq!(kid, signer.key_id().expect("key id"));
         assert!(verifier.verify_document(&document, "zekka:other:v1").is_err());
         assert!(verifier.verify(&document).is_err());
         let access = signer.issue(Uuid::now_v7(), None, &[]).expect("issue");
@@ -512,5 +666,94 @@ mod tests {
                 .verify(&issued.token)
                 .is_err()
         );
+    }
+
+    fn verifier_with(
+        signer: &TokenSigner,
+        retired_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    ) -> TokenVerifier {
+        let keys = signer
+            .verifying_keys()
+            .expect("keys")
+            .into_iter()
+            .map(|(id, key)| {
+                (
+                    id,
+                    VerifyingKey {
+                        retired_at,
+                        revoked_at,
+                        ..key
+                    },
+                )
+            })
+            .collect();
+        TokenVerifier::from_keys(keys)
+    }
+
+    #[test]
+    fn a_retired_key_vouches_only_for_tokens_issued_before_it_retired() {
+        let signer = signer();
+        let token = signer.issue(Uuid::now_v7(), None, &[]).expect("issue").token;
+        let now = Utc::now();
+        let later = verifier_with(&signer, Some(now + chrono::Duration::minutes(5)), None);
+        assert!(later.verify(&token).is_ok(), "issued before the retirement");
+        let long_ago = verifier_with(&signer, Some(now - chrono::Duration::minutes(5)), None);
+        assert!(long_ago.verify(&token).is_err(), "issued after the retirement");
+        let within_grace = verifier_with(&signer, Some(now - chrono::Duration::seconds(30)), None);
+        assert!(within_grace.verify(&token).is_ok(), "a clock a little behind");
+    }
+
+    #[test]
+    fn a_revoked_key_vouches_for_nothing_even_for_a_remembered_token() {
+        let signer = signer();
+        let token = signer.issue(Uuid::now_v7(), None, &[]).expect("issue").token;
+        let verifier = signer.verifier().expect("verifier");
+        assert!(verifier.verify(&token).is_ok());
+        let revoked = verifier_with(&signer, None, Some(Utc::now() - chrono::Duration::seconds(1)));
+        verifier.replace(revoked.held().as_ref().clone());
+        assert!(verifier.verify(&token).is_err());
+    }
+
+    #[test]
+    fn a_token_meant_to_outlive_the_access_token_lifetime_is_refused() {
+        // What someone holding a retired key's secret could mint: back-dated
+        // so it passes the retirement check, and valid for a year.
+        let signer = signer();
+        let keys = signer.held();
+        let key = keys.first().expect("a key");
+        let rfc3339 = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let issued = Utc::now() - chrono::Duration::hours(1);
+        let mut claims = Claims::new().expect("claims");
+        claims.subject(&Uuid::now_v7().to_string()).expect("sub");
+        claims.token_identifier("forged").expect("jti");
+        claims.issued_at(&rfc3339(issued)).expect("iat");
+        claims.not_before(&rfc3339(issued)).expect("nbf");
+        claims
+            .expiration(&rfc3339(issued + chrono::Duration::days(365)))
+            .expect("exp");
+        let mut footer = Footer::new();
+        footer.key_id(&Id::from(&key.public));
+        let forged =
+            public::sign(&key.secret, &claims, Some(&footer), Some(IMPLICIT_ASSERTION)).expect("sign");
+        assert!(signer.verifier().expect("verifier").verify(&forged).is_err());
+    }
+
+    #[test]
+    fn a_signer_switches_to_a_newer_key_at_its_activation_time() {
+        let (old_secret, _) = generate_key_pair().expect("pair");
+        let (new_secret, _) = generate_key_pair().expect("pair");
+        let now = Utc::now();
+        let old = SigningKey::from_paserk(&old_secret, now - chrono::Duration::days(1)).expect("old");
+        let old_id = old.key_id.clone();
+        let pending = SigningKey::from_paserk(&new_secret, now + chrono::Duration::minutes(1)).expect("new");
+        let new_id = pending.key_id.clone();
+        let signer = TokenSigner::from_keys(vec![pending, old]).expect("signer");
+        assert_eq!(signer.key_id().expect("id"), old_id);
+        let active = SigningKey::from_paserk(&new_secret, now - chrono::Duration::seconds(1)).expect("new");
+        let old = SigningKey::from_paserk(&old_secret, now - chrono::Duration::days(1)).expect("old");
+        signer.replace(vec![old, active]).expect("replace");
+        assert_eq!(signer.key_id().expect("id"), new_id);
+        assert!(TokenSigner::from_keys(Vec::new()).is_err());
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use zekka_platform::database::{self, ReadPool};
-use zekka_platform::tokens::{self, TokenSigner};
+use zekka_platform::signing_keys;
+use zekka_platform::tokens::TokenSigner;
 
 use crate::support::app::{TestApp, User, test_config};
 use crate::support::spawn_app;
@@ -15,7 +16,7 @@ use crate::support::spawn_app;
 async fn pools(app: &TestApp) -> (ReadPool, TokenSigner) {
     let config = test_config(&app.db.url);
     let pool = database::read_pool(&config).expect("read pool");
-    let signer = tokens::load_signer(&config, &app.db.sqlx_pool().await)
+    let signer = signing_keys::load_signer(&config, &app.db.sqlx_pool().await)
         .await
         .expect("signer");
     (pool, signer)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use zekka::Services;
-use zekka_platform::tokens;
+use zekka_platform::signing_keys;
 
 use crate::support::TestDatabase;
 use crate::support::app::start_service;
@@ -76,10 +76,10 @@ async fn processes_starting_together_generate_one_signing_key() {
     let config = test_config(&db.url);
     let pool = db.sqlx_pool().await;
     let (a, b, c, d) = tokio::join!(
-        tokens::load_signer(&config, &pool),
-        tokens::load_signer(&config, &pool),
-        tokens::load_verifier(&config, &pool),
-        tokens::load_verifier(&config, &pool),
+        signing_keys::load_signer(&config, &pool),
+        signing_keys::load_signer(&config, &pool),
+        signing_keys::load_verifier(&config, &pool),
+        signing_keys::load_verifier(&config, &pool),
     );
     let (a, b, c, d) = (a.expect("a"), b.expect("b"), c.expect("c"), d.expect("d"));
     let user = uuid::Uuid::now_v7();
