@@ -20,7 +20,7 @@ use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::locks::LockBus;
 
-use crate::event_store::{BoundedCache, Cqrs, Store, StorePolicy};
+use crate::event_store::{BoundedCache, Cqrs, GroupCommit, Store, StorePolicy};
 use crate::keyed_lock::KeyedLocks;
 use zekka_platform::database::ReadPool;
 use zekka_platform::ephemeral::Ephemeral;
@@ -116,6 +116,8 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
 /// data, over one pool, with every upcaster.
 struct Stores {
     pool: PgPool,
+    /// One writer of grouped appends for every aggregate type.
+    group: GroupCommit,
     personal: Arc<PersonalData>,
     cached: usize,
     announce: AppendSignal,
@@ -125,6 +127,7 @@ impl Stores {
     fn store<A: Aggregate + Clone>(&self, snapshot_every: Option<usize>) -> Store<A> {
         Store::new(
             self.pool.clone(),
+            self.group.clone(),
             self.personal.clone(),
             self.announce.clone(),
             upcasting::upcasters(),
@@ -158,6 +161,7 @@ impl CommandState {
         let personal = Arc::new(PersonalData::load(config, read_pool).await?);
         let stores = Stores {
             pool: pool.clone(),
+            group: GroupCommit::spawn(pool.clone()),
             personal: personal.clone(),
             cached: config.aggregate_cache,
             announce: AppendSignal::spawn(config.database_url.clone(), ANNOUNCE_EVERY),

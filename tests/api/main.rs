@@ -22,6 +22,7 @@ mod conflicts;
 mod conversations;
 mod docs_page;
 mod event_catalogue;
+mod group_commit;
 mod idempotency;
 mod key_rotation;
 mod lockout;

@@ -16,6 +16,7 @@
 //!   the table holds only ciphertext of it.
 
 mod cache;
+mod group_commit;
 mod sql;
 
 use std::cell::Cell;
@@ -32,6 +33,8 @@ use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::wakeup::AppendSignal;
 
 pub use cache::BoundedCache;
+pub use group_commit::GroupCommit;
+pub use sql::Batch;
 
 /// A `cqrs-es` framework over Zekka's store.
 pub type Cqrs<A> = CqrsFramework<A, Store<A>>;
@@ -133,6 +136,7 @@ impl<A: Aggregate> Clone for Store<A> {
 
 struct Inner<A: Aggregate> {
     pool: PgPool,
+    group: GroupCommit,
     personal: Arc<PersonalData>,
     announce: AppendSignal,
     upcasters: Vec<Box<dyn EventUpcaster>>,
@@ -167,10 +171,12 @@ impl<A: Aggregate> AggregateContext<A> for Context<A> {
 }
 
 impl<A: Aggregate + Clone> Store<A> {
-    /// A store over `pool`, sealing with `personal`, announcing appends
+    /// A store over `pool`, appending through `group` (shared by every
+    /// store of the process), sealing with `personal`, announcing appends
     /// through `announce`, reading old event versions through `upcasters`.
     pub fn new(
         pool: PgPool,
+        group: GroupCommit,
         personal: Arc<PersonalData>,
         announce: AppendSignal,
         upcasters: Vec<Box<dyn EventUpcaster>>,
@@ -179,6 +185,7 @@ impl<A: Aggregate + Clone> Store<A> {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                group,
                 personal,
                 announce,
                 upcasters,
@@ -384,7 +391,14 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
         }
         let snapshot = self.snapshot_due(&known)?;
         let snapshot_written = snapshot.is_some();
-        let appended = sql::append(&self.inner.pool, A::TYPE, &aggregate_id, batch, snapshot).await;
+        let appended = match snapshot {
+            // A snapshot goes in the same statement as its stream's events.
+            Some(snapshot) => {
+                sql::append_rows(&self.inner.pool, A::TYPE, &aggregate_id, &batch, Some(snapshot)).await
+            }
+            None => self.inner.group.append(A::TYPE, &aggregate_id, batch).await,
+        }
+        .map_err(sql::aggregate_error);
         let position = match appended {
             Ok(position) => position,
             Err(error) => {

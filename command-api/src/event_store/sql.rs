@@ -2,7 +2,8 @@
 //! `snapshots` tables, columns and optimistic-concurrency key as
 //! postgres-es, but an append is one statement (one round trip, its own
 //! transaction) that also writes the snapshot when one is due and returns
-//! the commit position.
+//! the commit position; appends to several streams can share one
+//! statement (`group_commit`).
 
 use cqrs_es::AggregateError;
 use serde_json::Value;
@@ -24,7 +25,7 @@ pub struct Row {
 }
 
 /// Events to append to one stream, column by column.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Batch {
     /// Sequences, consecutive after the stream's last one.
     pub sequences: Vec<i64>,
@@ -105,18 +106,19 @@ pub async fn latest_snapshot<E: std::error::Error>(
 /// same statement. Returns the position of the last event appended.
 ///
 /// A second writer of the same sequence fails on the primary key: every
-/// unique violation is the caller's [`AggregateError::AggregateConflict`],
-/// as in postgres-es. The snapshot only moves forward.
+/// unique violation is the caller's [`AggregateError::AggregateConflict`]
+/// (through [`aggregate_error`]), as in postgres-es. The snapshot only
+/// moves forward.
 ///
 /// # Errors
 /// A conflict, or the database's error.
-pub async fn append<E: std::error::Error>(
+pub async fn append_rows(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
-    batch: Batch,
+    batch: &Batch,
     snapshot: Option<SnapshotUpdate>,
-) -> Result<Position, AggregateError<E>> {
+) -> Result<Position, sqlx::Error> {
     let (snapshot_sequence, snapshot_number, snapshot_state) = match snapshot {
         Some(s) => (Some(s.last_sequence), Some(s.number), Some(s.state)),
         None => (None, None, None),
@@ -154,12 +156,82 @@ pub async fn append<E: std::error::Error>(
     .bind(snapshot_number)
     .bind(snapshot_state)
     .fetch_one(pool)
-    .await
-    .map_err(aggregate_error)?;
+    .await?;
     Ok(Position {
         transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
         global_position,
     })
+}
+
+/// Appends to several streams in one statement (one transaction): all of
+/// it or, on any error, none of it. Returns each stream's last position.
+///
+/// # Errors
+/// The database's error; a unique violation means some stream's sequence
+/// was taken, without saying which.
+pub async fn append_streams(
+    pool: &PgPool,
+    streams: &[(&str, &str, &Batch)],
+) -> Result<Vec<(String, String, Position)>, sqlx::Error> {
+    let rows: usize = streams.iter().map(|(_, _, batch)| batch.sequences.len()).sum();
+    let mut types = Vec::with_capacity(rows);
+    let mut ids = Vec::with_capacity(rows);
+    let mut sequences = Vec::with_capacity(rows);
+    let mut event_types = Vec::with_capacity(rows);
+    let mut event_versions = Vec::with_capacity(rows);
+    let mut payloads = Vec::with_capacity(rows);
+    let mut metadata = Vec::with_capacity(rows);
+    for (aggregate_type, aggregate_id, batch) in streams {
+        for n in 0..batch.sequences.len() {
+            types.push(*aggregate_type);
+            ids.push(*aggregate_id);
+            sequences.push(batch.sequences[n]);
+            event_types.push(batch.event_types[n].as_str());
+            event_versions.push(batch.event_versions[n].as_str());
+            payloads.push(&batch.payloads[n]);
+            metadata.push(&batch.metadata[n]);
+        }
+    }
+    let last: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "WITH appended AS (
+             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
+                    e.payload, e.metadata
+               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                           $6::jsonb[], $7::jsonb[])
+                    WITH ORDINALITY AS e(aggregate_type, aggregate_id, sequence, event_type,
+                                         event_version, payload, metadata, n)
+              ORDER BY e.n
+             RETURNING aggregate_type, aggregate_id, transaction_id, global_position
+         )
+         SELECT aggregate_type, aggregate_id, transaction_id::text, max(global_position)
+           FROM appended GROUP BY aggregate_type, aggregate_id, transaction_id",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .bind(&sequences)
+    .bind(&event_types)
+    .bind(&event_versions)
+    .bind(&payloads)
+    .bind(&metadata)
+    .fetch_all(pool)
+    .await?;
+    Ok(last
+        .into_iter()
+        .map(
+            |(aggregate_type, aggregate_id, transaction_id, global_position)| {
+                (
+                    aggregate_type,
+                    aggregate_id,
+                    Position {
+                        transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
+                        global_position,
+                    },
+                )
+            },
+        )
+        .collect())
 }
 
 /// The framework's error for a database failure: a unique violation is a
