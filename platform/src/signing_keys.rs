@@ -249,12 +249,7 @@ pub struct Rotation {
 pub async fn rotate(pool: &PgPool, publish_after: Duration, revoke_previous: bool) -> Result<Rotation> {
     let (secret, public) = tokens::generate_key_pair()?;
     let (key_id, _) = VerifyingKey::from_paserk(&public, None, None)?;
-    let mut tx = pool.begin().await.context("failed to begin")?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(KEYS_LOCK)
-        .execute(&mut *tx)
-        .await
-        .context("failed to lock the signing keys")?;
+    let mut tx = locked(pool).await?;
     // With no key to take over from, nothing needs to learn the new key
     // ahead of time.
     let first: bool = sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM signing_keys)")
@@ -425,16 +420,23 @@ fn environment_verifier(config: &Config) -> Result<TokenVerifier> {
     Ok(TokenVerifier::from_keys(keys))
 }
 
-/// Makes sure a key that may sign is stored, generating one when there is
-/// none. Processes starting together agree on one key: the check and the
-/// insert run under a transaction-scoped advisory lock.
-async fn ensure_stored_key(pool: &PgPool) -> Result<()> {
+/// A transaction holding the lock that serialises key generation and
+/// rotation between processes.
+async fn locked(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await.context("failed to begin")?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(KEYS_LOCK)
         .execute(&mut *tx)
         .await
         .context("failed to lock the signing keys")?;
+    Ok(tx)
+}
+
+/// Makes sure a key that may sign is stored, generating one when there is
+/// none. Processes starting together agree on one key: the check and the
+/// insert run under a transaction-scoped advisory lock.
+async fn ensure_stored_key(pool: &PgPool) -> Result<()> {
+    let mut tx = locked(pool).await?;
     let usable: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM signing_keys
                          WHERE secret_key IS NOT NULL AND (revoked_at IS NULL OR revoked_at > now()))",

@@ -84,17 +84,15 @@ impl GroupCommit {
         match self.sender.send(pending).await {
             Ok(()) => answer.await.unwrap_or(Err(sqlx::Error::WorkerCrashed)),
             // The writer is gone (the runtime is shutting down): append alone.
-            Err(mpsc::error::SendError(pending)) => {
-                sql::append_rows(
-                    &self.pool,
-                    pending.aggregate_type,
-                    &pending.aggregate_id,
-                    &pending.batch,
-                    None,
-                )
-                .await
-            }
+            Err(mpsc::error::SendError(pending)) => pending.append_alone(&self.pool).await,
         }
+    }
+}
+
+impl Pending {
+    /// This append in a statement of its own.
+    async fn append_alone(&self, pool: &PgPool) -> Result<Position, sqlx::Error> {
+        sql::append_rows(pool, self.aggregate_type, &self.aggregate_id, &self.batch, None).await
     }
 }
 
@@ -125,14 +123,7 @@ async fn commit(pool: &PgPool, mut group: Vec<Pending>) {
     if group.len() == 1
         && let Some(alone) = group.pop()
     {
-        let result = sql::append_rows(
-            pool,
-            alone.aggregate_type,
-            &alone.aggregate_id,
-            &alone.batch,
-            None,
-        )
-        .await;
+        let result = alone.append_alone(pool).await;
         let _ = alone.reply.send(result);
         return;
     }
@@ -172,14 +163,7 @@ async fn commit(pool: &PgPool, mut group: Vec<Pending>) {
             for pending in group {
                 let pool = pool.clone();
                 alone.spawn(async move {
-                    let result = sql::append_rows(
-                        &pool,
-                        pending.aggregate_type,
-                        &pending.aggregate_id,
-                        &pending.batch,
-                        None,
-                    )
-                    .await;
+                    let result = pending.append_alone(&pool).await;
                     let _ = pending.reply.send(result);
                 });
             }
