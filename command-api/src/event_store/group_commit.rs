@@ -14,10 +14,15 @@
 //! had alone, and no stream is ever half-appended. Within a process a stream
 //! is never in two pending appends at once: commands on one aggregate take
 //! their turn (`KeyedLocks`) before they append.
+//!
+//! Each slot writes on a connection of the writer's own, not one borrowed
+//! from the pool: sqlx 0.8 pings a pooled connection every time it goes back
+//! (a second round trip per statement, `PoolConnection::return_to_pool`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, PgPool};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use zekka_platform::event_log::Position;
 
@@ -96,8 +101,39 @@ impl Pending {
     }
 }
 
+/// The writer's connections, at most one per slot, opened when first needed.
+struct Connections {
+    options: Arc<PgConnectOptions>,
+    idle: Mutex<Vec<PgConnection>>,
+}
+
+impl Connections {
+    /// An idle connection, or a new one.
+    async fn take(&self) -> Result<PgConnection, sqlx::Error> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(connection) => Ok(connection),
+            None => PgConnection::connect_with(&self.options).await,
+        }
+    }
+
+    /// Keeps `connection` for the next statement, unless `outcome` says it
+    /// may be broken (then it is dropped and the next statement opens one).
+    fn give_back<T>(&self, connection: PgConnection, outcome: &Result<T, sqlx::Error>) {
+        if matches!(outcome, Ok(_) | Err(sqlx::Error::Database(_)))
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push(connection);
+        }
+    }
+}
+
 /// The writer: takes a statement slot, gathers what is waiting, writes it.
 async fn write(pool: PgPool, mut receiver: mpsc::Receiver<Pending>) {
+    let connections = Arc::new(Connections {
+        options: pool.connect_options(),
+        idle: Mutex::new(Vec::with_capacity(IN_FLIGHT)),
+    });
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = receiver.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -111,19 +147,39 @@ async fn write(pool: PgPool, mut receiver: mpsc::Receiver<Pending>) {
             }
         }
         let pool = pool.clone();
+        let connections = connections.clone();
         tokio::spawn(async move {
-            commit(&pool, group).await;
+            commit(&pool, &connections, group).await;
             drop(slot);
         });
     }
 }
 
 /// Writes `group` in one statement, or each alone when that fails.
-async fn commit(pool: &PgPool, mut group: Vec<Pending>) {
+async fn commit(pool: &PgPool, connections: &Connections, mut group: Vec<Pending>) {
+    let mut connection = match connections.take().await {
+        Ok(connection) => connection,
+        Err(error) => {
+            tracing::warn!(%error, "the group writer cannot connect; appending through the pool");
+            for pending in group {
+                let result = pending.append_alone(pool).await;
+                let _ = pending.reply.send(result);
+            }
+            return;
+        }
+    };
     if group.len() == 1
         && let Some(alone) = group.pop()
     {
-        let result = alone.append_alone(pool).await;
+        let result = sql::append_rows(
+            &mut connection,
+            alone.aggregate_type,
+            &alone.aggregate_id,
+            &alone.batch,
+            None,
+        )
+        .await;
+        connections.give_back(connection, &result);
         let _ = alone.reply.send(result);
         return;
     }
@@ -134,7 +190,9 @@ async fn commit(pool: &PgPool, mut group: Vec<Pending>) {
         .iter()
         .map(|p| (p.aggregate_type, p.aggregate_id.as_str(), &p.batch))
         .collect();
-    match sql::append_streams(pool, &streams).await {
+    let appended = sql::append_streams(&mut connection, &streams).await;
+    connections.give_back(connection, &appended);
+    match appended {
         Ok(positions) => {
             for pending in group {
                 let position = positions

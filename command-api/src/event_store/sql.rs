@@ -112,8 +112,8 @@ pub async fn latest_snapshot<E: std::error::Error>(
 ///
 /// # Errors
 /// A conflict, or the database's error.
-pub async fn append_rows(
-    pool: &PgPool,
+pub async fn append_rows<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     aggregate_type: &str,
     aggregate_id: &str,
     batch: &Batch,
@@ -155,7 +155,7 @@ pub async fn append_rows(
     .bind(snapshot_sequence)
     .bind(snapshot_number)
     .bind(snapshot_state)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await?;
     Ok(Position {
         transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
@@ -169,8 +169,8 @@ pub async fn append_rows(
 /// # Errors
 /// The database's error; a unique violation means some stream's sequence
 /// was taken, without saying which.
-pub async fn append_streams(
-    pool: &PgPool,
+pub async fn append_streams<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     streams: &[(&str, &str, &Batch)],
 ) -> Result<Vec<(String, String, Position)>, sqlx::Error> {
     let rows: usize = streams.iter().map(|(_, _, batch)| batch.sequences.len()).sum();
@@ -215,7 +215,7 @@ pub async fn append_streams(
     .bind(&event_versions)
     .bind(&payloads)
     .bind(&metadata)
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     Ok(last
         .into_iter()
