@@ -116,6 +116,8 @@ impl<A: Aggregate> Query<A> for AppendMetrics {
 /// data, over one pool, with every upcaster.
 struct Stores {
     pool: PgPool,
+    /// Loads go through tokio-postgres (no ping on release, unlike sqlx).
+    reads: ReadPool,
     /// One writer of grouped appends for every aggregate type.
     group: GroupCommit,
     personal: Arc<PersonalData>,
@@ -127,6 +129,7 @@ impl Stores {
     fn store<A: Aggregate + Clone>(&self, snapshot_every: Option<usize>) -> Store<A> {
         Store::new(
             self.pool.clone(),
+            self.reads.clone(),
             self.group.clone(),
             self.personal.clone(),
             self.announce.clone(),
@@ -161,6 +164,9 @@ impl CommandState {
         let personal = Arc::new(PersonalData::load(config, read_pool).await?);
         let stores = Stores {
             pool: pool.clone(),
+            // A pool of its own: the shared read pool is busy with the
+            // projectors' batches in `zekka up`. Connections open on demand.
+            reads: zekka_platform::database::read_pool(config)?,
             group: GroupCommit::spawn(pool.clone()),
             personal: personal.clone(),
             cached: config.aggregate_cache,

@@ -28,6 +28,7 @@ use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore,
 };
 use sqlx::PgPool;
+use zekka_platform::database::ReadPool;
 use zekka_platform::event_log::Position;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::wakeup::AppendSignal;
@@ -136,6 +137,8 @@ impl<A: Aggregate> Clone for Store<A> {
 
 struct Inner<A: Aggregate> {
     pool: PgPool,
+    /// The same database through tokio-postgres, for the loads.
+    reads: ReadPool,
     group: GroupCommit,
     personal: Arc<PersonalData>,
     announce: AppendSignal,
@@ -171,11 +174,13 @@ impl<A: Aggregate> AggregateContext<A> for Context<A> {
 }
 
 impl<A: Aggregate + Clone> Store<A> {
-    /// A store over `pool`, appending through `group` (shared by every
+    /// A store over `pool` (and `reads`, the same database through
+    /// tokio-postgres, for loads), appending through `group` (shared by every
     /// store of the process), sealing with `personal`, announcing appends
     /// through `announce`, reading old event versions through `upcasters`.
     pub fn new(
         pool: PgPool,
+        reads: ReadPool,
         group: GroupCommit,
         personal: Arc<PersonalData>,
         announce: AppendSignal,
@@ -185,6 +190,7 @@ impl<A: Aggregate + Clone> Store<A> {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                reads,
                 group,
                 personal,
                 announce,
@@ -210,7 +216,7 @@ impl<A: Aggregate + Clone> Store<A> {
             None => (self.snapshot_or_start(aggregate_id).await?, false),
         };
         let after = i64::try_from(known.sequence).unwrap_or(i64::MAX);
-        let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, after).await?;
+        let rows = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, after).await?;
         let read_any = !rows.is_empty();
         for envelope in self.decode(aggregate_id, rows).await? {
             known.sequence = envelope.sequence;
@@ -232,7 +238,7 @@ impl<A: Aggregate + Clone> Store<A> {
     async fn snapshot_or_start(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
         if self.inner.policy.snapshot_every.is_some()
             && let Some((sequence, state)) =
-                sql::latest_snapshot(&self.inner.pool, A::TYPE, aggregate_id).await?
+                sql::latest_snapshot(&self.inner.reads, A::TYPE, aggregate_id).await?
         {
             match serde_json::from_value::<A>(state) {
                 Ok(aggregate) => {
@@ -308,7 +314,7 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
         &self,
         aggregate_id: &str,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let rows = sql::events_after(&self.inner.pool, A::TYPE, aggregate_id, 0).await?;
+        let rows = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, 0).await?;
         self.decode(aggregate_id, rows).await
     }
 
@@ -349,7 +355,7 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
             // on unchecked state stands only if the stream did not move.
             if unchecked {
                 let after = i64::try_from(sequence).unwrap_or(i64::MAX);
-                let newer = sql::events_after(&self.inner.pool, A::TYPE, &aggregate_id, after).await?;
+                let newer = sql::events_after(&self.inner.reads, A::TYPE, &aggregate_id, after).await?;
                 if !newer.is_empty() {
                     self.inner.known.remove(&aggregate_id);
                     return Err(AggregateError::AggregateConflict);

@@ -7,7 +7,7 @@
 
 use cqrs_es::AggregateError;
 use serde_json::Value;
-use sqlx::PgPool;
+use zekka_platform::database::ReadPool;
 use zekka_platform::event_log::{Position, Xid8};
 
 /// One stored event as the command side reads it.
@@ -51,55 +51,90 @@ pub struct SnapshotUpdate {
 
 /// The stream's events after `after`, in order.
 ///
+/// Reads go through tokio-postgres (`reads`), not sqlx: sqlx 0.8 pings a
+/// pooled connection on every release, a second round trip for each of
+/// these short reads (the probe of a command's project or price).
+///
 /// # Errors
-/// The database's error, mapped as [`aggregate_error`] does.
+/// The database's error, mapped as [`read_error`] does.
 pub async fn events_after<E: std::error::Error>(
-    pool: &PgPool,
+    reads: &ReadPool,
     aggregate_type: &str,
     aggregate_id: &str,
     after: i64,
 ) -> Result<Vec<Row>, AggregateError<E>> {
-    let rows: Vec<(i64, String, String, Value, Value)> = sqlx::query_as(
-        "SELECT sequence, event_type, event_version, payload, metadata FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
-          ORDER BY sequence",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(after)
-    .fetch_all(pool)
-    .await
-    .map_err(aggregate_error)?;
-    Ok(rows
-        .into_iter()
-        .map(|(sequence, event_type, event_version, payload, metadata)| Row {
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
+    let client = reads.get().await.map_err(pool_error)?;
+    let statement = client
+        .prepare_cached(
+            "SELECT sequence, event_type, event_version, payload, metadata FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+              ORDER BY sequence",
+        )
+        .await
+        .map_err(read_error)?;
+    let rows = client
+        .query(&statement, &[&aggregate_type, &aggregate_id, &after])
+        .await
+        .map_err(read_error)?;
+    rows.iter()
+        .map(|row| {
+            Ok(Row {
+                sequence: row.try_get(0)?,
+                event_type: row.try_get(1)?,
+                event_version: row.try_get(2)?,
+                payload: row.try_get(3)?,
+                metadata: row.try_get(4)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(read_error)
 }
 
 /// The stream's latest snapshot: its sequence and state.
 ///
 /// # Errors
-/// The database's error, mapped as [`aggregate_error`] does.
+/// The database's error, mapped as [`read_error`] does.
 pub async fn latest_snapshot<E: std::error::Error>(
-    pool: &PgPool,
+    reads: &ReadPool,
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<Option<(i64, Value)>, AggregateError<E>> {
-    sqlx::query_as(
-        "SELECT last_sequence, payload FROM snapshots
-          WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(aggregate_error)
+    let client = reads.get().await.map_err(pool_error)?;
+    let statement = client
+        .prepare_cached(
+            "SELECT last_sequence, payload FROM snapshots
+              WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .await
+        .map_err(read_error)?;
+    let row = client
+        .query_opt(&statement, &[&aggregate_type, &aggregate_id])
+        .await
+        .map_err(read_error)?;
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .transpose()
+        .map_err(read_error)
+}
+
+/// The framework's error for a failed read: a lost connection or a
+/// database shutting down is the database being unavailable.
+pub fn read_error<E: std::error::Error>(error: tokio_postgres::Error) -> AggregateError<E> {
+    use std::error::Error as _;
+    let unavailable = error.is_closed()
+        || error.source().is_some_and(|s| s.is::<std::io::Error>())
+        || error
+            .code()
+            .is_some_and(|code| zekka_platform::problem::unavailable_sqlstate(code.code()));
+    if unavailable {
+        AggregateError::DatabaseConnectionError(Box::new(error))
+    } else {
+        AggregateError::UnexpectedError(Box::new(error))
+    }
+}
+
+/// The framework's error when no connection can be had.
+fn pool_error<E: std::error::Error>(error: deadpool_postgres::PoolError) -> AggregateError<E> {
+    AggregateError::DatabaseConnectionError(Box::new(error))
 }
 
 /// Appends `batch` to one stream and, when given, stores `snapshot` in the
