@@ -345,46 +345,39 @@ async fn stored_keys(pool: &PgPool, secrets: bool) -> Result<Stored> {
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
         bool,
+        Option<String>,
     );
+    // One read; the secret column only when asked (verifiers never read it).
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT key_id, public_key, created_at, activates_at, retired_at, revoked_at,
-                secret_key IS NOT NULL
+                secret_key IS NOT NULL,
+                CASE WHEN $1 AND (revoked_at IS NULL OR revoked_at > now()) THEN secret_key END
            FROM signing_keys ORDER BY activates_at, key_id",
     )
+    .bind(secrets)
     .fetch_all(pool)
     .await
     .context("failed to read the token keys")?;
-    let keys: Vec<StoredKey> = rows
-        .into_iter()
-        .map(
-            |(key_id, public_key, created_at, activates_at, retired_at, revoked_at, has_secret)| StoredKey {
-                key_id,
-                public_key,
-                created_at,
-                activates_at,
-                retired_at,
-                revoked_at,
-                has_secret,
-            },
-        )
-        .collect();
-    let secrets = if secrets {
-        let texts: HashMap<String, String> = sqlx::query_as(
-            "SELECT key_id, secret_key FROM signing_keys
-              WHERE secret_key IS NOT NULL AND (revoked_at IS NULL OR revoked_at > now())",
-        )
-        .fetch_all(pool)
-        .await
-        .context("failed to read the signing keys")?
-        .into_iter()
-        .collect();
-        keys.iter()
-            .filter_map(|key| texts.get(&key.key_id).map(|text| (key.clone(), text.clone())))
-            .collect()
-    } else {
-        Vec::new()
+    let mut stored = Stored {
+        keys: Vec::with_capacity(rows.len()),
+        secrets: Vec::new(),
     };
-    Ok(Stored { keys, secrets })
+    for (key_id, public_key, created_at, activates_at, retired_at, revoked_at, has_secret, secret) in rows {
+        let key = StoredKey {
+            key_id,
+            public_key,
+            created_at,
+            activates_at,
+            retired_at,
+            revoked_at,
+            has_secret,
+        };
+        if let Some(secret) = secret {
+            stored.secrets.push((key.clone(), secret));
+        }
+        stored.keys.push(key);
+    }
+    Ok(stored)
 }
 
 fn signing_keys(secrets: &[(StoredKey, String)]) -> Result<Vec<SigningKey>> {

@@ -8,10 +8,11 @@
 //! transaction for about the price of two single-event transactions.
 //!
 //! Each stream keeps its own optimistic-concurrency check: a group that
-//! fails for any reason (a stream's key taken by another process, a
-//! deadlock between two processes' groups, anything) is retried as one
-//! append per stream, so each command gets exactly the answer it would have
-//! had alone, and no stream is ever half-appended. Within a process a stream
+//! PostgreSQL refuses (a stream's key taken by another process, say) is
+//! retried as one append per stream, so each command gets exactly the answer
+//! it would have had alone, and no stream is ever half-appended. A group
+//! whose outcome is unknown (the connection went) is not retried: every
+//! member is told so, as it would have been alone. Within a process a stream
 //! is never in two pending appends at once: commands on one aggregate take
 //! their turn (`KeyedLocks`) before they append.
 //!
