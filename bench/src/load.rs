@@ -121,7 +121,38 @@ async fn exchange(connection: &mut Connection, plan: &dyn Plan, worker: usize, n
     Ok(())
 }
 
+/// The latency above which a request is logged to stderr with the wall
+/// time it ended (`ZEKKA_BENCH_SLOW_MS`; unset: none is), so a tail can be
+/// laid beside the server's and PostgreSQL's logs.
+fn slow_threshold() -> Option<Duration> {
+    static THRESHOLD: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *THRESHOLD.get_or_init(|| {
+        std::env::var("ZEKKA_BENCH_SLOW_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+    })
+}
+
+fn log_if_slow(latency: Duration) {
+    if slow_threshold().is_some_and(|threshold| latency >= threshold) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let of_day = now.as_millis() % 86_400_000;
+        eprintln!(
+            "slow request ended at {:02}:{:02}:{:02}.{:03} UTC after {:.1} ms",
+            of_day / 3_600_000,
+            of_day / 60_000 % 60,
+            of_day / 1000 % 60,
+            of_day % 1000,
+            latency.as_secs_f64() * 1000.0
+        );
+    }
+}
+
 fn count(outcome: &mut Outcome, result: Result<(), String>, latency: Duration) {
+    log_if_slow(latency);
     match result {
         Ok(()) => report::record(&mut outcome.latency, latency),
         Err(error) => {

@@ -13,6 +13,9 @@
 //!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
 //!   `soak` (issue 10: a PostgreSQL restart under load).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture).
+//!
+//! `ZEKKA_BENCH_SLOW_MS=20` logs every request slower than 20 ms, with the
+//! time it ended, to lay a latency tail beside the server's logs.
 #![forbid(unsafe_code)]
 
 mod commands;

@@ -396,3 +396,96 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
         "{before}"
     );
 }
+
+#[tokio::test]
+async fn a_rebuild_copies_in_exactly_the_usage_records_and_rollups_the_live_model_wrote() {
+    use serde_json::json;
+
+    let app = crate::support::spawn_app().await;
+    let owner = app.user("copier").await;
+    let (project, _) = app.project(&owner, "Copied").await;
+    let created = |path: &'static str, body: serde_json::Value| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let answer = app.request("POST", path, Some(&owner.token), Some(&body)).await;
+            assert_eq!(answer.status, 201, "{}", answer.text());
+            answer.json()["id"].as_str().expect("id").to_owned()
+        }
+    };
+    let conversation = created(
+        "/api/v1/conversations",
+        json!({"project_id": project, "title": "T"}),
+    )
+    .await;
+    let agent = created(
+        "/api/v1/agents",
+        json!({"project_id": project, "name": "A", "kind": "developer", "model": "gpt-4"}),
+    )
+    .await;
+    let task = app
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{agent}/tasks"),
+            Some(&owner.token),
+            Some(&json!({"title": "T"})),
+        )
+        .await
+        .json()["task_id"]
+        .as_str()
+        .expect("task id")
+        .to_owned();
+    // Every shape of record: with a task, a conversation, both, neither,
+    // on two models, with costs that are not round.
+    let mut last = String::new();
+    for (n, (task_id, conversation_id)) in [
+        (Some(&task), None),
+        (None, Some(&conversation)),
+        (Some(&task), Some(&conversation)),
+        (None, None),
+    ]
+    .into_iter()
+    .cycle()
+    .take(12)
+    .enumerate()
+    {
+        let model = if n % 3 == 0 { "gemini-pro" } else { "claude-sonnet" };
+        let answer = app
+            .request(
+                "POST",
+                &format!("/api/v1/agents/{agent}/usage"),
+                Some(&owner.token),
+                Some(&json!({
+                    "model": model, "input_tokens": 1234 + n * 7, "output_tokens": 567 + n,
+                    "task_id": task_id, "conversation_id": conversation_id,
+                })),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text());
+        last = answer.json()["consistency_token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+    }
+    let metrics = app
+        .get_consistent("/api/v1/analytics/metrics", &owner.token, &last)
+        .await;
+    assert_eq!(metrics.status, 200);
+
+    let before = app.db.dump(&["rm\\_usage%", "rm\\_task\\_usage"]).await;
+    let live = projector(
+        Arc::new(zekka_projectors::projections::usage::UsageProjection::live()),
+        &read_pool(&app.db).await,
+        100,
+    )
+    .await;
+    let report = zekka_projectors::rebuild::rebuild(&live, |_| {})
+        .await
+        .expect("rebuild");
+    assert_eq!(report.differences, vec![], "the rebuilt rows differ");
+    assert!(report.events >= 12, "{report:?}");
+    assert_eq!(app.db.dump(&["rm\\_usage%", "rm\\_task\\_usage"]).await, before);
+    assert!(
+        before.contains(&task) && before.contains(&conversation) && before.contains("gemini-pro"),
+        "{before}"
+    );
+}
