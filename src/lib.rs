@@ -335,6 +335,7 @@ impl App {
         );
         let (read_pool, write_pool) = self.pools;
         let pool_sampler = tokio::spawn(sample_pools(read_pool, write_pool, shutdown.clone()));
+        let runtime_probe = tokio::spawn(zekka_platform::runtime_probe::run(shutdown.clone()));
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -379,6 +380,9 @@ impl App {
         }
         if let Err(error) = pool_sampler.await {
             tracing::error!(%error, "the pool sampler stopped abnormally");
+        }
+        if let Err(error) = runtime_probe.await {
+            tracing::error!(%error, "the runtime probe stopped abnormally");
         }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")

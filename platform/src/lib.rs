@@ -47,6 +47,7 @@ pub mod problem;
 pub mod rate_limit;
 pub mod redis;
 pub mod revocation;
+pub mod runtime_probe;
 pub mod secret_token;
 pub mod shutdown;
 pub mod signing_keys;

@@ -34,6 +34,9 @@ pub struct Metrics {
     pub projection_batch_duration: HistogramVec,
     /// Database connections by pool (`read`, `write`) and state (`in_use`, `idle`, `max`).
     pub db_pool_connections: IntGaugeVec,
+    /// How late the runtime woke a task that asked to be woken
+    /// (`runtime_probe`): time a request waits before any handler runs.
+    pub runtime_wakeup_delay: prometheus::Histogram,
 }
 
 /// The process-wide metrics.
@@ -61,6 +64,16 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGau
 fn float_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
     // As in `counter`: constant definitions, registered once.
     let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Histogram {
+    // As in `counter`: constant definitions, registered once.
+    let metric = prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid histogram definition");
     registry
         .register(Box::new(metric.clone()))
         .expect("metric registered once");
@@ -167,6 +180,14 @@ impl Metrics {
                 "db_pool_connections",
                 "Database connections by pool and state (sampled every few seconds)",
                 &["pool", "state"],
+            ),
+            runtime_wakeup_delay: plain_histogram(
+                &registry,
+                "runtime_wakeup_delay_seconds",
+                "How late the async runtime woke a task that asked to be woken every 10 ms",
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ],
             ),
             registry,
         }

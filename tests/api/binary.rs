@@ -69,6 +69,24 @@ async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
         "{}",
         metrics.text()
     );
+    // The runtime probe runs in the served process: its wake-ups are counted.
+    let mut wakeups = 0;
+    for _ in 0..50 {
+        let metrics = http::send(addr, "GET", "/metrics", &[], None)
+            .await
+            .expect("metrics");
+        wakeups = metrics
+            .text()
+            .lines()
+            .find_map(|line| line.strip_prefix("zekka_runtime_wakeup_delay_seconds_count "))
+            .and_then(|count| count.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if wakeups > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(wakeups > 0, "the runtime probe recorded no wake-up");
 
     let pid = child.id().expect("pid").to_string();
     let signalled = std::process::Command::new("kill")
