@@ -33,7 +33,13 @@ impl KeyedLocks {
                 }
             }
         };
-        mutex.lock_owned().await
+        let asked = std::time::Instant::now();
+        let turn = mutex.lock_owned().await;
+        zekka_platform::metrics::METRICS
+            .command_wait
+            .with_label_values(&["stream_turn"])
+            .observe(asked.elapsed().as_secs_f64());
+        turn
     }
 }
 

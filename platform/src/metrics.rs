@@ -37,6 +37,10 @@ pub struct Metrics {
     /// How late the runtime woke a task that asked to be woken
     /// (`runtime_probe`): time a request waits before any handler runs.
     pub runtime_wakeup_delay: prometheus::Histogram,
+    /// Time a command waits at one queue of its path, by queue
+    /// (`stream_turn`, `store_read_connection`, `group_commit_slot`), to
+    /// tell which one builds up under load.
+    pub command_wait: HistogramVec,
 }
 
 /// The process-wide metrics.
@@ -187,6 +191,15 @@ impl Metrics {
                 "How late the async runtime woke a task that asked to be woken every 10 ms",
                 vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                ],
+            ),
+            command_wait: histogram(
+                &registry,
+                "command_wait_seconds",
+                "Time a command waits at one queue of its path",
+                &["queue"],
+                vec![
+                    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ],
             ),
             registry,

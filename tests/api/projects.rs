@@ -234,6 +234,8 @@ async fn requests_commands_appends_and_projections_show_in_the_metrics() {
         r#"zekka_projection_position{projection="projects"}"#,
         r#"zekka_projection_events_applied_total{projection="projects"}"#,
         r#"zekka_projection_batch_duration_seconds_count{projection="projects"}"#,
+        r#"zekka_command_wait_seconds_count{queue="group_commit_slot"}"#,
+        r#"zekka_command_wait_seconds_count{queue="store_read_connection"}"#,
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }

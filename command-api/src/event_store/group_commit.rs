@@ -56,6 +56,8 @@ struct Pending {
     aggregate_id: String,
     batch: Batch,
     reply: oneshot::Sender<Result<Position, sqlx::Error>>,
+    /// When it was handed to the writer.
+    queued: std::time::Instant,
 }
 
 impl GroupCommit {
@@ -86,6 +88,7 @@ impl GroupCommit {
             aggregate_id: aggregate_id.to_owned(),
             batch,
             reply,
+            queued: std::time::Instant::now(),
         };
         match self.sender.send(pending).await {
             Ok(()) => answer.await.unwrap_or(Err(sqlx::Error::WorkerCrashed)),
@@ -158,6 +161,12 @@ async fn write(pool: PgPool, mut receiver: mpsc::Receiver<Pending>) {
 
 /// Writes `group` in one statement, or each alone when that fails.
 async fn commit(pool: &PgPool, connections: &Connections, mut group: Vec<Pending>) {
+    let waited = zekka_platform::metrics::METRICS
+        .command_wait
+        .with_label_values(&["group_commit_slot"]);
+    for pending in &group {
+        waited.observe(pending.queued.elapsed().as_secs_f64());
+    }
     let mut connection = match connections.take().await {
         Ok(connection) => connection,
         Err(error) => {

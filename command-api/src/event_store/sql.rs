@@ -63,7 +63,7 @@ pub async fn events_after<E: std::error::Error>(
     aggregate_id: &str,
     after: i64,
 ) -> Result<Vec<Row>, AggregateError<E>> {
-    let client = reads.get().await.map_err(pool_error)?;
+    let client = read_connection(reads).await?;
     let statement = client
         .prepare_cached(
             "SELECT sequence, event_type, event_version, payload, metadata FROM events
@@ -99,7 +99,7 @@ pub async fn latest_snapshot<E: std::error::Error>(
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<Option<(i64, Value)>, AggregateError<E>> {
-    let client = reads.get().await.map_err(pool_error)?;
+    let client = read_connection(reads).await?;
     let statement = client
         .prepare_cached(
             "SELECT last_sequence, payload FROM snapshots
@@ -135,6 +135,20 @@ pub fn read_error<E: std::error::Error>(error: tokio_postgres::Error) -> Aggrega
 /// The framework's error when no connection can be had.
 fn pool_error<E: std::error::Error>(error: deadpool_postgres::PoolError) -> AggregateError<E> {
     AggregateError::DatabaseConnectionError(Box::new(error))
+}
+
+/// A connection of the store's read pool, the wait for it counted in
+/// `command_wait_seconds{queue="store_read_connection"}`.
+async fn read_connection<E: std::error::Error>(
+    reads: &ReadPool,
+) -> Result<deadpool_postgres::Object, AggregateError<E>> {
+    let asked = std::time::Instant::now();
+    let connection = reads.get().await.map_err(pool_error)?;
+    zekka_platform::metrics::METRICS
+        .command_wait
+        .with_label_values(&["store_read_connection"])
+        .observe(asked.elapsed().as_secs_f64());
+    Ok(connection)
 }
 
 /// Appends `batch` to one stream and, when given, stores `snapshot` in the
