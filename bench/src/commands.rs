@@ -101,14 +101,11 @@ pub async fn run(options: Options) -> Result<()> {
     let half_rate = saturated.rate() / 2.0;
     let half = load::fixed_rate(options.addr, plan, options.clients, half_rate, duration).await?;
     let memory = report::server_memory(options.server_pid);
-    let append_ceiling = ceiling
-        .as_ref()
-        .and_then(|c| c["append_per_second"].as_f64())
-        .unwrap_or(f64::NAN);
-    let store_ceiling = ceiling
-        .as_ref()
-        .and_then(|c| c["store_append_per_second"].as_f64())
-        .unwrap_or(f64::NAN);
+    let ceiling_of = |key: &str| ceiling.as_ref().and_then(|c| c[key].as_f64()).unwrap_or(f64::NAN);
+    let (append_ceiling, store_ceiling) = (
+        ceiling_of("append_per_second"),
+        ceiling_of("store_append_per_second"),
+    );
     let result = json!({
         "scenario": "commands",
         "clients": options.clients,

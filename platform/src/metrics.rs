@@ -46,42 +46,43 @@ pub struct Metrics {
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    // The names, help texts and labels are constants of this module, and each
-    // is registered once: neither construction nor registration can fail.
-    let metric = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter definition");
+/// Registers `metric` and hands it back. Every definition here is a
+/// constant of this module, registered once: neither construction nor
+/// registration can fail, hence the `expect`s of the helpers below.
+fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: M) -> M {
     registry
         .register(Box::new(metric.clone()))
         .expect("metric registered once");
     metric
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter definition"),
+    )
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    // As in `counter`: constant definitions, registered once.
-    let metric = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+    register(
+        registry,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition"),
+    )
 }
 
 fn float_gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    // As in `counter`: constant definitions, registered once.
-    let metric = GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+    register(
+        registry,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge definition"),
+    )
 }
 
 fn plain_histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Histogram {
-    // As in `counter`: constant definitions, registered once.
-    let metric = prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-        .expect("valid histogram definition");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+    register(
+        registry,
+        prometheus::Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+            .expect("valid histogram definition"),
+    )
 }
 
 fn histogram(
@@ -91,13 +92,11 @@ fn histogram(
     labels: &[&str],
     buckets: Vec<f64>,
 ) -> HistogramVec {
-    // As in `counter`: constant definitions, registered once.
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid histogram definition");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("metric registered once");
-    metric
+    register(
+        registry,
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+            .expect("valid histogram definition"),
+    )
 }
 
 impl Metrics {
