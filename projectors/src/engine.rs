@@ -22,7 +22,8 @@ pub enum Outcome {
     Applied(usize),
     /// Nothing new to apply.
     Idle,
-    /// Another worker holds this projection's lease right now.
+    /// Another worker holds this projection's lease right now, or released
+    /// it a moment ago and moved the checkpoint this batch started from.
     Busy,
 }
 
@@ -232,6 +233,14 @@ impl Projector {
                     .instrument(span.clone())
                     .await
             }
+            other => other,
+        };
+        // The lease statement's snapshot can predate the lease: taken just
+        // before the previous holder committed, it reads the checkpoint that
+        // holder then moved, and the guarded advance refuses the batch. It
+        // was rolled back, so this worker only lost the race: not a failure.
+        let outcome = match outcome {
+            Err(ProjectorError::CheckpointMoved) => Ok(Outcome::Busy),
             other => other,
         };
         if let Ok(Outcome::Applied(n)) = &outcome {
