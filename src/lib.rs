@@ -238,6 +238,7 @@ impl App {
                 .data(readiness)
                 .around(move |ep, req| http::time_limit(ep, req, timeout))
                 .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))
+                .around(http::refuse_control_characters)
                 .boxed(),
             None => http::with_ops_routes(Route::new()).data(readiness).boxed(),
         };
@@ -248,7 +249,7 @@ impl App {
         let endpoint = endpoint
             .around(http::security_headers)
             .around(http::observe)
-            .data(ProxyTrust(config.trust_forwarded_for))
+            .data(ProxyTrust(config.trusted_proxy_hops))
             .boxed();
 
         let read_pool_for_metrics = read_pool.clone();
@@ -387,6 +388,29 @@ impl App {
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
     }
+}
+
+/// The command side alone, for the operator's commands (`zekka projections
+/// skip`, `zekka users grant-role`): they decide and record events exactly
+/// as the API does, without serving anything. Creates the database and
+/// applies the migrations when needed.
+///
+/// # Errors
+/// When the database or Redis is unreachable or a key is invalid.
+pub async fn operator_commands(config: &Config) -> Result<Arc<CommandState>> {
+    database::ensure_database_exists(&config.database_url).await?;
+    let write_pool = database::write_pool(config).await?;
+    database::migrate(&write_pool).await?;
+    let read_pool = database::read_pool(config)?;
+    let ephemeral = match &config.redis_url {
+        Some(url) => Ephemeral::redis(redis::connect(url).await?, config.redis_prefix.clone()),
+        None => Ephemeral::local(),
+    };
+    let keyring = Keyring::load(config, &write_pool, true).await?;
+    let signer = keyring
+        .signer()
+        .context("no signing key is available to this process")?;
+    CommandState::build(config, write_pool, read_pool, ephemeral, signer.clone()).await
 }
 
 /// Samples the database pools into `db_pool_connections` every few seconds.

@@ -48,6 +48,16 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Operate on projections (see also `zekka rebuild`).
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Grant or revoke system roles (admin, auditor).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// List or rotate the keys that sign access tokens and audit checkpoints.
     Keys {
         #[command(subcommand)]
@@ -79,6 +89,45 @@ enum AuditCommand {
     /// Sign a checkpoint of the commit order now (command-api does it every
     /// `AUDIT_CHECKPOINT_SECONDS`) and print it.
     Checkpoint,
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Have a projection pass over an event it cannot apply (a poison
+    /// event; `GET /api/v1/projections` names it). Recorded in the audit
+    /// history with who and why; the projection moves on within seconds,
+    /// and every rebuild passes over it too and reports it.
+    Skip {
+        /// The projection's name (`conversations`, `usage`, …).
+        name: String,
+        /// The event's global position.
+        #[arg(long)]
+        position: i64,
+        /// Why it is skipped (kept in the audit history).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Give the account with EMAIL a system role: `admin` (pricing,
+    /// projections, the whole audit trail) or `auditor` (the whole audit
+    /// trail). Recorded in the audit history; it takes effect at the
+    /// person's next sign-in or token refresh.
+    GrantRole {
+        /// The account's email.
+        email: String,
+        /// `admin` or `auditor`.
+        role: String,
+    },
+    /// Take a granted system role back (at the next token refresh).
+    RevokeRole {
+        /// The account's email.
+        email: String,
+        /// `admin` or `auditor`.
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +182,8 @@ async fn main() -> Result<()> {
         Command::Rebuild { name } => rebuild(&name).await,
         Command::Audit { command } => audit(command).await,
         Command::Keys { command } => keys(command).await,
+        Command::Projections { command } => projections(command).await,
+        Command::Users { command } => users(command).await,
         Command::Demo { url, password } => demo(&url, password).await,
     }
 }
@@ -331,6 +382,64 @@ async fn keys(command: KeysCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `zekka projections …`: decided by the command side, as the admin routes are.
+async fn projections(command: ProjectionsCommand) -> Result<()> {
+    let config = configured()?;
+    let state = zekka::operator_commands(&config).await?;
+    match command {
+        ProjectionsCommand::Skip {
+            name,
+            position,
+            reason,
+        } => {
+            let context = zekka_command_api::dispatch::CommandContext::operator("zekka projections skip");
+            let skip = state
+                .skip_event(&name, position, &reason, operator_name(), &context)
+                .await
+                .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+            println!(
+                "{}: the event at {} ({}) is skipped by {}; the projection passes over it within seconds",
+                skip.projection, skip.position, skip.event_type, skip.skipped_by
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `zekka users …`: decided by the command side, recorded as events.
+async fn users(command: UsersCommand) -> Result<()> {
+    let config = configured()?;
+    let (email, role, grant) = match command {
+        UsersCommand::GrantRole { email, role } => (email, role, true),
+        UsersCommand::RevokeRole { email, role } => (email, role, false),
+    };
+    let role: zekka_domain::user::SystemRole = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = zekka::operator_commands(&config).await?;
+    let context = zekka_command_api::dispatch::CommandContext::operator(if grant {
+        "zekka users grant-role"
+    } else {
+        "zekka users revoke-role"
+    });
+    let user_id = state
+        .set_system_role(&email, role, grant, &context)
+        .await
+        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    println!(
+        "{email} ({user_id}) {} {}; it takes effect at their next sign-in or token refresh",
+        if grant { "is granted" } else { "no longer holds" },
+        role.as_str()
+    );
+    Ok(())
+}
+
+/// Who runs an operator's command: `cli:` and the login name.
+fn operator_name() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    format!("cli:{user}")
 }
 
 /// The configuration from the environment, with tracing set up as it says.

@@ -40,6 +40,17 @@ impl CommandContext {
         self
     }
 
+    /// The context of an operator's command run from the `zekka` binary
+    /// (`request` names it, as a correlation id would a request).
+    pub fn operator(request: &str) -> Self {
+        Self {
+            actor: None,
+            api_key: None,
+            request_id: format!("{request} {}", Uuid::now_v7()),
+            client: ClientInfo::default(),
+        }
+    }
+
     /// The context of `req`, acting as `actor`.
     pub fn of(req: &Request, actor: Option<Uuid>) -> Self {
         Self {

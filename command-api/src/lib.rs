@@ -13,6 +13,7 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
+//! - [`operations`]: operators' decisions about projections (skipping a poison event).
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
 //! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
 //! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `api_keys`, `locks`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`, `projections`).
@@ -27,6 +28,7 @@ pub mod idempotency;
 pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;
+pub mod operations;
 pub mod routes;
 pub mod sessions;
 pub mod state;

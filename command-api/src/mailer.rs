@@ -125,7 +125,7 @@ pub async fn drain_once(pool: &PgPool, delivery: &Delivery, limit: i64) -> Resul
     let mut tx = pool.begin().await?;
     let rows: Vec<(Uuid, String, String, String, String)> = sqlx::query_as(
         "SELECT id, recipient, subject, body, purpose FROM mail_outbox
-          WHERE sent_at IS NULL AND attempts < 20
+          WHERE sent_at IS NULL AND body IS NOT NULL AND attempts < 20
           ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limit)
@@ -136,7 +136,12 @@ pub async fn drain_once(pool: &PgPool, delivery: &Delivery, limit: i64) -> Resul
         match delivery.deliver(*id, recipient, subject, body, purpose).await {
             Ok(()) => {
                 sent += 1;
-                sqlx::query("UPDATE mail_outbox SET sent_at = now(), attempts = attempts + 1 WHERE id = $1")
+                // The body goes with the sending: it holds one-time links
+                // (reset, verification) that must not outlive it in the
+                // database or its backups.
+                sqlx::query(
+                    "UPDATE mail_outbox SET sent_at = now(), attempts = attempts + 1, body = NULL WHERE id = $1",
+                )
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;

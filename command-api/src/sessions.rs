@@ -96,29 +96,15 @@ impl CommandState {
         Ok(context.aggregate.id.is_some().then_some(context.aggregate))
     }
 
-    /// The system roles of `user`: `admin` for the first account ever
-    /// registered and for `ZEKKA_ADMIN_EMAILS`, `auditor` for `ZEKKA_AUDITOR_EMAILS`.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn system_roles(&self, user_id: Uuid, email: &str) -> Result<Vec<String>, Problem> {
-        let first: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
-              ORDER BY global_position LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let mut roles = Vec::new();
-        let email = email.to_lowercase();
-        if first.as_deref() == Some(user_id.to_string().as_str()) || self.config.admin_emails.contains(&email)
-        {
-            roles.push("admin".to_owned());
-        }
-        if self.config.auditor_emails.contains(&email) {
-            roles.push("auditor".to_owned());
-        }
-        Ok(roles)
+    /// The system roles of `user`, as its access tokens carry them: those
+    /// an operator granted (`zekka users grant-role`), and `admin` for
+    /// `ZEKKA_ADMIN_EMAILS`, `auditor` for `ZEKKA_AUDITOR_EMAILS`, once the
+    /// email is verified (security review F8).
+    pub fn system_roles(&self, user: &User) -> Vec<String> {
+        user.system_roles(&self.config.admin_emails, &self.config.auditor_emails)
+            .into_iter()
+            .map(|role| role.as_str().to_owned())
+            .collect()
     }
 
     /// Starts a session for `user`: a new refresh-token family and an access token.
@@ -152,7 +138,7 @@ impl CommandState {
             context,
         )
         .await?;
-        let roles = self.system_roles(user_id, &user.email).await?;
+        let roles = self.system_roles(user);
         let access = self
             .signer
             .issue(user_id, Some(session_id), &roles)

@@ -13,6 +13,7 @@ use zekka_domain::conversation::Conversation;
 use zekka_domain::preferences::Preferences;
 use zekka_domain::pricing::ModelPrice;
 use zekka_domain::project::Project;
+use zekka_domain::projection::Projection;
 use zekka_domain::session::Session;
 use zekka_domain::upcasting;
 use zekka_domain::user::User;
@@ -61,6 +62,8 @@ pub struct CommandState {
     pub agents: Cqrs<Agent>,
     /// The ModelPrice aggregate's framework.
     pub pricing: Cqrs<ModelPrice>,
+    /// The Projection aggregate's framework (operators' skips).
+    pub projections: Cqrs<Projection>,
     /// Loads price histories (to seed defaults, and to price usage).
     pub pricing_store: Store<ModelPrice>,
     /// Loads preferences for export.
@@ -184,6 +187,7 @@ impl CommandState {
             conversations: Stores::framework(&stores.store(Some(SNAPSHOT_EVERY))),
             preferences: Stores::framework(&preferences_store),
             pricing: Stores::framework(&pricing_store),
+            projections: Stores::framework(&stores.store(None)),
             agents: Stores::framework(&stores.store(None)),
             conflicts: Stores::framework(&stores.store(None)),
             pricing_store,

@@ -11,6 +11,7 @@
 //! - [`preferences`]: the Preferences aggregate (a user's settings).
 //! - [`pricing`]: the ModelPrice aggregate (price history per model, exact costs).
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
+//! - [`projection`]: the Projection aggregate (operators' decisions about a read model: skipped events).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
 //! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
@@ -19,6 +20,7 @@
 //! - [`named`]: closed sets of values with one wire name each.
 //! - [`shapes`]: value shapes as JSON Schema states them (for the API document).
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
+//! - [`text`]: the one rule for the characters any text field may hold.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -29,10 +31,12 @@ pub mod named;
 pub mod preferences;
 pub mod pricing;
 pub mod project;
+pub mod projection;
 pub mod replay;
 pub mod session;
 pub mod shapes;
 pub mod sink;
+pub mod text;
 pub mod upcasting;
 pub mod user;
 

@@ -157,8 +157,11 @@ impl Settings {
                     c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+')
                 })
                 .map(|timezone| next.timezone = timezone),
-                "default_model" => text_field("default_model", value, 100, |c| !c.is_control())
-                    .map(|model| next.default_model = model),
+                "default_model" => value
+                    .as_str()
+                    .ok_or_else(|| FieldError::new("default_model", "must be a string"))
+                    .and_then(|model| crate::text::PlainText::line("default_model", model, 100))
+                    .map(|model| next.default_model = model.into_string()),
                 "compact_mode" => flag("compact_mode", value).map(|on| next.compact_mode = on),
                 "notifications" => Self::patch_notifications(&mut next.notifications, value, &mut errors),
                 other => Err(FieldError::new(other.to_owned(), "unknown preference")),

@@ -11,6 +11,7 @@ use crate::conversation::Conversation;
 use crate::preferences::Preferences;
 use crate::pricing::ModelPrice;
 use crate::project::Project;
+use crate::projection::Projection;
 use crate::session::Session;
 use crate::user::User;
 
@@ -31,7 +32,7 @@ pub enum ReplayError {
 }
 
 /// Every aggregate type, by its stored name.
-pub const AGGREGATE_TYPES: [&str; 8] = [
+pub const AGGREGATE_TYPES: [&str; 9] = [
     Project::TYPE,
     User::TYPE,
     Session::TYPE,
@@ -40,6 +41,7 @@ pub const AGGREGATE_TYPES: [&str; 8] = [
     Agent::TYPE,
     Conflict::TYPE,
     ModelPrice::TYPE,
+    Projection::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: impl IntoIterator<Item = Value>) -> Result<Value, ReplayError> {
@@ -72,6 +74,7 @@ pub fn state_after(
         Agent::TYPE => fold::<Agent>(payloads),
         Conflict::TYPE => fold::<Conflict>(payloads),
         ModelPrice::TYPE => fold::<ModelPrice>(payloads),
+        Projection::TYPE => fold::<Projection>(payloads),
         other => Err(ReplayError::UnknownType(other.to_owned())),
     }
 }

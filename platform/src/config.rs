@@ -85,15 +85,20 @@ pub struct Config {
     pub redis_prefix: String,
     /// Rate limits and lockout.
     pub limits: LimitsConfig,
-    /// `TRUST_FORWARDED_FOR`: take the client address from the first
-    /// `X-Forwarded-For` hop (behind a trusted reverse proxy only). Default false.
-    pub trust_forwarded_for: bool,
+    /// `TRUST_FORWARDED_FOR`: how many trusted reverse proxies stand in
+    /// front of Zekka, each appending the address it was called from to
+    /// `X-Forwarded-For`. The client's address is the entry that many places
+    /// from the right; entries further left are the client's own words and
+    /// ignored. `0` (or `false`): the peer is the client; `true` means 1.
+    /// Default 0.
+    pub trusted_proxy_hops: usize,
     /// `REFRESH_TOKEN_TTL_SECONDS`: how long a refresh token lives. Default 7 days.
     pub refresh_token_ttl: Duration,
     /// `ZEKKA_ADMIN_EMAILS`: comma-separated emails that get the system
-    /// `admin` role (the first registered user always does).
+    /// `admin` role once verified (`zekka users grant-role` grants it too).
     pub admin_emails: Vec<String>,
-    /// `ZEKKA_AUDITOR_EMAILS`: comma-separated emails that get the system `auditor` role.
+    /// `ZEKKA_AUDITOR_EMAILS`: comma-separated emails that get the system
+    /// `auditor` role once verified.
     pub auditor_emails: Vec<String>,
     /// `CORS_ORIGINS`: comma-separated origins allowed to call the API from a
     /// browser. Default none (cross-origin calls are refused).
@@ -278,17 +283,16 @@ impl Config {
                 })
                 .unwrap_or_default()
         };
-        let flag = |name: &str| -> Result<bool> {
-            match get(name).as_deref().map(str::trim) {
-                None | Some("0" | "false" | "no") => Ok(false),
-                Some("1" | "true" | "yes") => Ok(true),
-                Some(other) => anyhow::bail!("{name} must be true or false, got {other:?}"),
-            }
-        };
         Ok(Self {
             redis_prefix: get("REDIS_PREFIX").unwrap_or_else(|| "zekka:".to_owned()),
             limits,
-            trust_forwarded_for: flag("TRUST_FORWARDED_FOR")?,
+            trusted_proxy_hops: match get("TRUST_FORWARDED_FOR").as_deref().map(str::trim) {
+                None | Some("false" | "no") => 0,
+                Some("true" | "yes") => 1,
+                Some(hops) => hops.parse().with_context(|| {
+                    format!("TRUST_FORWARDED_FOR must be a number of proxies (or true/false), got {hops:?}")
+                })?,
+            },
             refresh_token_ttl: Duration::from_secs(
                 parse("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)?.max(60),
             ),
@@ -389,7 +393,7 @@ impl Config {
                 secret(&self.master_key, "unset: kept in the database"),
             ),
             ("SMTP_URL", secret(&self.smtp_url, "unset: mail goes to the log")),
-            ("TRUST_FORWARDED_FOR", self.trust_forwarded_for.to_string()),
+            ("TRUST_FORWARDED_FOR", self.trusted_proxy_hops.to_string()),
             (
                 "REQUEST_TIMEOUT_SECONDS",
                 self.request_timeout.as_secs().to_string(),

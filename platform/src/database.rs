@@ -121,6 +121,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "signing key rotation",
         include_str!("../../migrations/0023_signing_key_rotation.sql"),
     ),
+    (
+        24,
+        "hostile input",
+        include_str!("../../migrations/0024_hostile_input.sql"),
+    ),
 ];
 
 /// The newest migration this build knows; `/readyz` checks the database has it.

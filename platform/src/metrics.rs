@@ -30,6 +30,11 @@ pub struct Metrics {
     pub projection_events_applied: IntCounterVec,
     /// Projection batches that failed, by projection.
     pub projection_errors: IntCounterVec,
+    /// 1 while a projection fails (its batches are retried), else 0: what
+    /// the shipped alert rule `ZekkaProjectionFailing` watches.
+    pub projection_failing: IntGaugeVec,
+    /// Events passed over because an operator skipped them, by projection.
+    pub projection_events_skipped: IntCounterVec,
     /// Time to apply one batch and advance the checkpoint, by projection.
     pub projection_batch_duration: HistogramVec,
     /// Database connections by pool (`read`, `write`) and state (`in_use`, `idle`, `max`).
@@ -169,6 +174,18 @@ impl Metrics {
                 &registry,
                 "projection_errors_total",
                 "Failed projection batches",
+                &["projection"],
+            ),
+            projection_failing: gauge(
+                &registry,
+                "projection_failing",
+                "1 while the projection fails and is retried, else 0",
+                &["projection"],
+            ),
+            projection_events_skipped: counter(
+                &registry,
+                "projection_events_skipped_total",
+                "Events passed over because an operator skipped them",
                 &["projection"],
             ),
             projection_batch_duration: histogram(

@@ -1,7 +1,8 @@
 //! [`Projector`]: drives one projection through the event stream, into its
 //! live tables or into a rebuild's shadow schema.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
@@ -59,6 +60,12 @@ pub enum ProjectorError {
     /// it holds the lease; the batch was discarded.
     #[error("the checkpoint moved during the batch")]
     CheckpointMoved,
+    /// The operators' skips of this projection could not be read.
+    #[error("cannot read the skipped events: {source}")]
+    Skips {
+        /// Why.
+        source: ProjectionError,
+    },
 }
 
 /// The schema a projection's rebuild writes into.
@@ -69,6 +76,49 @@ pub fn shadow_schema(name: &str) -> String {
 /// The checkpoint name of a projection's rebuild.
 pub fn shadow_checkpoint(name: &str) -> String {
     format!("{name}@rebuild")
+}
+
+/// How long the skipped positions read from the event store are trusted
+/// before they are read again (a failing batch reads them at once).
+const SKIPS_FRESH: Duration = Duration::from_secs(2);
+
+/// The events operators decided this projection passes over
+/// (`ProjectionEventSkipped` in the `Projection` stream of its name), as
+/// last read.
+#[derive(Default)]
+struct Skips {
+    positions: Arc<BTreeSet<i64>>,
+    read_at: Option<Instant>,
+}
+
+/// The events skipped in projection `name` by operators, by global
+/// position: its `Projection` stream's state.
+///
+/// # Errors
+/// When the database fails or a stored event is not a projection event.
+pub async fn skipped_events(
+    client: &impl tokio_postgres::GenericClient,
+    name: &str,
+) -> Result<std::collections::BTreeMap<i64, zekka_domain::projection::Skip>, ProjectorError> {
+    let rows = client
+        .query(
+            "SELECT payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+            &[
+                &<zekka_domain::projection::Projection as cqrs_es::Aggregate>::TYPE,
+                &name,
+            ],
+        )
+        .await?;
+    let payloads = rows
+        .iter()
+        .map(|row| row.try_get::<_, serde_json::Value>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = zekka_domain::projection::Projection::from_payloads(&payloads).map_err(|source| {
+        ProjectorError::Skips {
+            source: source.into(),
+        }
+    })?;
+    Ok(state.skipped)
 }
 
 /// Drives one projection: reads batches after its checkpoint and applies them.
@@ -82,6 +132,8 @@ pub struct Projector {
     checkpoint: String,
     /// The schema written into ahead of `public` (a rebuild's shadow).
     schema: Option<String>,
+    /// The events it passes over (shared by its clones, the shadow's own).
+    skips: Arc<Mutex<Skips>>,
 }
 
 /// A stable advisory-lock key per checkpoint name (FNV-1a), so two workers of
@@ -122,6 +174,7 @@ impl Projector {
             batch_size: batch_size.max(1),
             checkpoint,
             schema: None,
+            skips: Arc::default(),
         }
     }
 
@@ -131,6 +184,7 @@ impl Projector {
         Self {
             checkpoint: shadow_checkpoint(self.name()),
             schema: Some(shadow_schema(self.name())),
+            skips: Arc::default(),
             ..self.clone()
         }
     }
@@ -165,6 +219,35 @@ impl Projector {
     /// The pool it works on.
     pub fn pool(&self) -> &ReadPool {
         &self.pool
+    }
+
+    /// The positions of the events this projection passes over, read again
+    /// from the event store when older than [`SKIPS_FRESH`].
+    async fn skips(
+        &self,
+        client: &impl tokio_postgres::GenericClient,
+    ) -> Result<Arc<BTreeSet<i64>>, ProjectorError> {
+        if let Ok(skips) = self.skips.lock()
+            && skips.read_at.is_some_and(|at| at.elapsed() < SKIPS_FRESH)
+        {
+            return Ok(skips.positions.clone());
+        }
+        let positions: Arc<BTreeSet<i64>> =
+            Arc::new(skipped_events(client, self.name()).await?.into_keys().collect());
+        if let Ok(mut skips) = self.skips.lock() {
+            *skips = Skips {
+                positions: positions.clone(),
+                read_at: Some(Instant::now()),
+            };
+        }
+        Ok(positions)
+    }
+
+    /// Forgets the skipped positions read, so the next batch reads them again.
+    fn forget_skips(&self) {
+        if let Ok(mut skips) = self.skips.lock() {
+            skips.read_at = None;
+        }
     }
 
     /// Makes sure the projection has a checkpoint row (at the start of the stream).
@@ -320,11 +403,30 @@ impl Projector {
         if events.is_empty() {
             return Ok(Outcome::Idle);
         }
+        let skips = self.skips(&*tx).await?;
+        let passed_over = events
+            .iter()
+            .filter(|e| skips.contains(&e.position.global_position))
+            .count();
+        if passed_over > 0 {
+            tracing::warn!(
+                projection = self.name(),
+                events = passed_over,
+                "passing over events skipped by an operator"
+            );
+            METRICS
+                .projection_events_skipped
+                .with_label_values(&[self.name()])
+                .inc_by(u64::try_from(passed_over).unwrap_or(0));
+        }
         let applied = match mode {
             Mode::Batch => {
                 let relevant: Vec<&StoredEvent> = events
                     .iter()
-                    .filter(|e| types.contains(&e.aggregate_type.as_str()))
+                    .filter(|e| {
+                        types.contains(&e.aggregate_type.as_str())
+                            && !skips.contains(&e.position.global_position)
+                    })
                     .collect();
                 self.projection
                     .apply_batch(&tx, &relevant)
@@ -332,7 +434,7 @@ impl Projector {
                     .map_err(ProjectorError::Batch)?;
                 events.len()
             }
-            Mode::OneByOne => match self.apply_each(&tx, &events, types).await? {
+            Mode::OneByOne => match self.apply_each(&tx, &events, types, &skips).await? {
                 Ok(()) => events.len(),
                 Err((0, error)) => return Err(error),
                 Err((kept, error)) => {
@@ -366,9 +468,12 @@ impl Projector {
         tx: &deadpool_postgres::Transaction<'_>,
         events: &[StoredEvent],
         types: &[&str],
+        skips: &BTreeSet<i64>,
     ) -> Result<Result<(), (usize, ProjectorError)>, ProjectorError> {
         for (n, event) in events.iter().enumerate() {
-            if !types.contains(&event.aggregate_type.as_str()) {
+            if !types.contains(&event.aggregate_type.as_str())
+                || skips.contains(&event.position.global_position)
+            {
                 continue;
             }
             tx.batch_execute("SAVEPOINT one_event").await?;
@@ -664,6 +769,10 @@ impl Projector {
             let result = self.run_once().await;
             if failing && result.is_ok() {
                 failing = false;
+                METRICS
+                    .projection_failing
+                    .with_label_values(&[self.name()])
+                    .set(0);
                 tracing::info!(projection = self.name(), "projection recovered");
                 self.record_health(None).await;
             }
@@ -690,7 +799,13 @@ impl Projector {
                     poll_interval
                 }
                 Err(error) => {
+                    // An operator may have skipped the event meanwhile.
+                    self.forget_skips();
                     METRICS.projection_errors.with_label_values(&[self.name()]).inc();
+                    METRICS
+                        .projection_failing
+                        .with_label_values(&[self.name()])
+                        .set(1);
                     tracing::error!(projection = self.name(), error = %ErrorChain(&error), "projection batch failed; retrying");
                     failing = true;
                     self.record_health(Some(&error)).await;

@@ -88,6 +88,21 @@ pub struct RebuildReport {
     pub seconds: f64,
     /// Tables whose rows changed (empty: the rebuild confirms the live model).
     pub differences: Vec<Difference>,
+    /// Events it passed over because operators skipped them.
+    pub skipped: Vec<SkippedEvent>,
+}
+
+/// An event a rebuild passed over because an operator skipped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedEvent {
+    /// Its global position.
+    pub position: i64,
+    /// Its type.
+    pub event_type: String,
+    /// Why it is skipped.
+    pub reason: String,
+    /// Who skipped it.
+    pub skipped_by: String,
 }
 
 /// Rebuilds `live`'s projection, calling `on_progress` as it goes.
@@ -121,7 +136,7 @@ pub async fn rebuild(
              VALUES ($1, 'running', now(), now())
              ON CONFLICT (name) DO UPDATE
                 SET status = 'running', started_at = now(), updated_at = now(), finished_at = NULL,
-                    error = NULL, differences = NULL",
+                    error = NULL, differences = NULL, skipped = NULL",
             &[&name],
         )
         .await?;
@@ -132,9 +147,14 @@ pub async fn rebuild(
                 .execute(
                     "UPDATE projection_rebuilds
                         SET status = 'completed', finished_at = now(), updated_at = now(),
-                            done = $2, total = $2, differences = $3
+                            done = $2, total = $2, differences = $3, skipped = $4
                       WHERE name = $1",
-                    &[&name, &report.events, &json!(report.differences)],
+                    &[
+                        &name,
+                        &report.events,
+                        &json!(report.differences),
+                        &(!report.skipped.is_empty()).then(|| json!(report.skipped)),
+                    ],
                 )
                 .await
         }
@@ -249,6 +269,17 @@ async fn run(
                 "the rebuilt rows differ from the live ones (a finding: the rebuild from the events wins)"
             );
         }
+        let through = checkpoint(&*tx, name).await?;
+        let skipped: Vec<SkippedEvent> = skipped_through(&*tx, name, through).await?;
+        for event in &skipped {
+            tracing::warn!(
+                projection = name,
+                position = event.position,
+                event_type = event.event_type,
+                reason = event.reason,
+                "the rebuild passed over an event an operator skipped"
+            );
+        }
         swap(&tx, live).await?;
         tx.commit().await?;
         let events = progress_of(live).await?.done;
@@ -261,8 +292,31 @@ async fn run(
             events,
             seconds: 0.0,
             differences,
+            skipped,
         });
     }
+}
+
+/// The events skipped in projection `name` up to `through`: those the
+/// rebuild passed over.
+async fn skipped_through(
+    client: &impl GenericClient,
+    name: &str,
+    through: Position,
+) -> Result<Vec<SkippedEvent>, RebuildError> {
+    let skipped = crate::engine::skipped_events(client, name)
+        .await
+        .map_err(RebuildError::Projector)?;
+    Ok(skipped
+        .into_iter()
+        .filter(|(position, _)| *position <= through.global_position)
+        .map(|(position, skip)| SkippedEvent {
+            position,
+            event_type: skip.event_type,
+            reason: skip.reason,
+            skipped_by: skip.skipped_by,
+        })
+        .collect())
 }
 
 /// Lets the rebuilt projection complete its tables (rollups derived once),

@@ -149,11 +149,91 @@ async fn roles_of(app: &crate::support::app::TestApp, token: &str) -> serde_json
     panic!("the account never reached the users read model");
 }
 
+/// Security review F8: system roles never come from an unverified email,
+/// and being first is no role at all.
 #[tokio::test]
-async fn the_first_account_is_an_admin_and_later_ones_are_not() {
+async fn a_listed_email_becomes_admin_only_once_verified_and_the_first_account_is_no_admin() {
     let app = spawn_app().await;
     let first = app.user("first").await;
-    let second = app.user("second").await;
-    assert_eq!(roles_of(&app, &first.token).await, json!(["admin"]));
-    assert_eq!(roles_of(&app, &second.token).await, json!([]));
+    assert_eq!(roles_of(&app, &first.token).await, json!([]));
+    // Someone registers a listed address before its owner does: no role.
+    let squatter = app
+        .request(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&json!({"email": "admin@zekka.test", "password": "correct horse battery", "display_name": "Not the admin"})),
+        )
+        .await;
+    assert_eq!(squatter.status, 201, "{}", squatter.text());
+    let signed_in = app.login("admin@zekka.test", "correct horse battery").await;
+    assert_eq!(signed_in.status, 200, "{}", signed_in.text());
+    let token = signed_in.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(roles_of(&app, &token).await, json!([]));
+    app.request(
+        "PUT",
+        "/api/v1/pricing/models/probe-model",
+        Some(&token),
+        Some(&json!({"input_usd_per_million": "1", "output_usd_per_million": "1"})),
+    )
+    .await
+    .assert_problem(403);
+    // Verified (the mailbox's owner clicked the link): admin.
+    let verified = app.admin("operator").await;
+    assert_eq!(roles_of(&app, &verified.token).await, json!(["admin"]));
+}
+
+/// `zekka users grant-role` is the operator's way to make an admin or an
+/// auditor: recorded as an event, in effect at the next sign-in.
+#[tokio::test]
+async fn an_operator_grants_and_revokes_a_system_role_from_the_command_line() {
+    let app = spawn_app().await;
+    let person = app.user("promoted").await;
+    let zekka = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+            .args(args)
+            .env("DATABASE_URL", &app.db.url)
+            .env("REDIS_URL", crate::support::app::redis_url())
+            .env("USER", "test-operator")
+            .output()
+            .expect("run zekka")
+    };
+    let granted = zekka(&["users", "grant-role", &person.email, "auditor"]);
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+    let again = app.login(&person.email, "correct horse battery").await.json();
+    let token = again["access_token"].as_str().expect("token");
+    assert_eq!(
+        crate::support::http::claims_roles(token),
+        vec!["auditor".to_owned()]
+    );
+    let client = app.db.connect().await;
+    let recorded: i64 = client
+        .query_one(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'User' AND aggregate_id = $1
+                AND event_type = 'SystemRoleGranted' AND metadata ->> 'command' = 'GrantSystemRole'",
+            &[&person.id],
+        )
+        .await
+        .expect("events")
+        .get(0);
+    assert_eq!(recorded, 1);
+    let unknown = zekka(&["users", "grant-role", "nobody@example.com", "admin"]);
+    assert!(!unknown.status.success());
+    let bad_role = zekka(&["users", "grant-role", &person.email, "emperor"]);
+    assert!(!bad_role.status.success());
+    let revoked = zekka(&["users", "revoke-role", &person.email, "auditor"]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let after = app.login(&person.email, "correct horse battery").await.json();
+    assert!(crate::support::http::claims_roles(after["access_token"].as_str().expect("token")).is_empty());
 }

@@ -75,7 +75,7 @@ async fn rename(app: &TestApp, user: &User, project: &str, name: &str) -> String
 #[tokio::test]
 async fn the_commit_order_listing_pages_every_event_exactly_once_across_concurrent_writers() {
     let app = spawn_app().await;
-    let auditor = app.user("auditor").await; // the first account is an admin
+    let auditor = app.admin("auditor").await;
     let mut writers = Vec::new();
     for n in 0..4 {
         writers.push(app.user(&format!("writer{n}")).await);
@@ -157,7 +157,7 @@ async fn the_commit_order_listing_pages_every_event_exactly_once_across_concurre
 #[tokio::test]
 async fn events_carry_their_metadata_and_members_see_only_their_projects_streams() {
     let app = spawn_app().await;
-    let admin = app.user("admin").await;
+    let admin = app.admin("admin").await;
     let owner = app.user("owner").await;
     let stranger = app.user("stranger").await;
     let (project, _) = app.project(&owner, "Audited").await;
@@ -314,7 +314,7 @@ async fn the_state_between_two_updates_is_the_earlier_state() {
 /// admin to verify with.
 async fn signed_history() -> (TestApp, User, String) {
     let app = spawn_app().await;
-    let admin = app.user("admin").await;
+    let admin = app.admin("admin").await;
     let (project, _) = app.project(&admin, "Kept honest").await;
     for n in 0..3 {
         rename(&app, &admin, &project, &format!("name {n}")).await;

@@ -124,7 +124,7 @@ async fn revoking_the_previous_key_ends_its_tokens_when_the_new_key_signs() {
 #[tokio::test]
 async fn checkpoints_signed_before_and_after_a_rotation_verify_after_the_old_secret_is_erased() {
     let app = spawn_app_with(&[]).await;
-    let user = app.user("auditor").await;
+    let user = app.admin("auditor").await;
     let config = test_config(&app.db.url);
     let pool = app.db.sqlx_pool().await;
     let read_pool = database::read_pool(&config).expect("read pool");

@@ -59,7 +59,12 @@ async fn smtp_server() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
 async fn verification_mail_goes_out_through_smtp_and_is_marked_sent() {
     let (smtp, mut inbox) = smtp_server().await;
     let url = format!("smtp://{smtp}");
-    let app = spawn_app_with(&[("SMTP_URL", &url), ("MAIL_FROM", "Zekka <zekka@example.com>")]).await;
+    let app = spawn_app_with(&[
+        ("SMTP_URL", &url),
+        ("MAIL_FROM", "Zekka <zekka@example.com>"),
+        ("MAIL_POLL_MS", "50"),
+    ])
+    .await;
     let user = app.user("mailed").await;
 
     let message = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
@@ -77,7 +82,7 @@ async fn verification_mail_goes_out_through_smtp_and_is_marked_sent() {
     for _ in 0..100 {
         let row = client
             .query_one(
-                "SELECT sent_at IS NOT NULL FROM mail_outbox WHERE recipient = $1",
+                "SELECT sent_at IS NOT NULL AND body IS NULL FROM mail_outbox WHERE recipient = $1",
                 &[&user.email],
             )
             .await
@@ -88,7 +93,10 @@ async fn verification_mail_goes_out_through_smtp_and_is_marked_sent() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(sent, "the outbox row is marked sent");
+    assert!(
+        sent,
+        "the outbox row is marked sent, and its one-time link is gone with the body (security review F13)"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +104,7 @@ async fn an_unreachable_smtp_server_leaves_the_mail_in_the_outbox_for_later() {
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("smtp://{}", closed.local_addr().expect("addr"));
     drop(closed);
-    let app = spawn_app_with(&[("SMTP_URL", &url)]).await;
+    let app = spawn_app_with(&[("SMTP_URL", &url), ("MAIL_POLL_MS", "50")]).await;
     let user = app.user("unmailed").await;
     let client = app.db.connect().await;
     let mut attempts = 0;

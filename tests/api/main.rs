@@ -23,6 +23,7 @@ mod conversations;
 mod docs_page;
 mod event_catalogue;
 mod group_commit;
+mod hostile_input;
 mod idempotency;
 mod key_rotation;
 mod lockout;

@@ -54,7 +54,7 @@ fn projection<'a>(list: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn a_rebuild_while_writes_and_reads_go_on_serves_a_complete_model_and_ends_equal_to_a_clean_build() {
     let app = spawn_app_with(&[("RATE_LIMIT_WRITES", "100000/60")]).await;
-    let admin = app.user("operator").await; // the first account is an admin
+    let admin = app.admin("operator").await;
     let (project, _) = app.project(&admin, "Busy").await;
     let agent = app
         .request(
@@ -445,7 +445,7 @@ async fn two_projector_processes_one_killed_mid_stream_give_the_same_model_as_on
 #[tokio::test]
 async fn zekka_rebuild_rebuilds_a_projection_and_reports_it() {
     let app = spawn_app_with(&[]).await;
-    let admin = app.user("operator").await;
+    let admin = app.admin("operator").await;
     let (_, token) = app.project(&admin, "Rebuilt from the command line").await;
     app.get_consistent("/api/v1/projects", &admin.token, &token).await;
     let before = app.db.dump(&["rm\\_project%"]).await;

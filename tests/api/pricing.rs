@@ -118,7 +118,7 @@ async fn only_an_admin_sets_a_price_and_history_is_kept() {
 #[tokio::test]
 async fn bad_prices_are_refused_and_append_nothing() {
     let app = spawn_app().await;
-    let admin = app.user("admin").await;
+    let admin = app.admin("admin").await;
     let before = app.event_count().await;
     let cases = [
         (

@@ -173,7 +173,7 @@ async fn bad_usage_is_a_4xx_problem_and_appends_nothing() {
 #[tokio::test]
 async fn a_price_change_applies_only_to_usage_recorded_after_it() {
     let app = spawn_app_with(&[]).await;
-    let admin = app.user("admin").await;
+    let admin = app.admin("admin").await;
     let project = budgeted_project(&app, &admin, "1000").await;
     let agent = agent(&app, &admin, &project).await;
     let path = format!("/api/v1/agents/{agent}/usage");

@@ -87,6 +87,7 @@ impl AccountApi {
     ) -> Result<Accepted, Problem> {
         let state = &self.state;
         state.limit_auth_requests(req).await?;
+        Email::for_lookup(&body.email).map_err(Problem::invalid_field)?;
         let Ok(email) = Email::parse(&body.email) else {
             return Ok(Accepted::Accepted);
         };

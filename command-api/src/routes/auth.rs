@@ -207,8 +207,7 @@ impl AuthApi {
             )
             .await?;
         let now = Utc::now();
-        let email = Email::parse(&body.email)
-            .map_or_else(|_| body.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+        let email = Email::for_lookup(&body.email).map_err(Problem::invalid_field)?;
         let account = state.find_user_by_email(&email).await?;
         if let Some(remaining) = state.lock_remaining(account.as_ref(), &email, now).await? {
             return Err(lockout::locked(remaining));
@@ -306,7 +305,7 @@ impl AuthApi {
             Err(AggregateError::UserError(_)) => return Err(refused()),
             Err(other) => return Err(dispatch::refused(other)),
         }
-        let roles = state.system_roles(user_id, &user.email).await?;
+        let roles = state.system_roles(&user);
         let access = state
             .signer
             .issue(user_id, Some(session_id), &roles)

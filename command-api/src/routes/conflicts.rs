@@ -7,7 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
-use zekka_domain::agent::Detail;
+use zekka_domain::agent::{Detail, FilePath};
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
 use zekka_domain::project::{Role, Scope};
@@ -148,19 +148,11 @@ impl ConflictCommandApi {
         auth: AgentAuth,
         body: Json<ReportConflictRequest>,
     ) -> Result<ConflictCreated, Problem> {
-        let file_path = match body.file_path.as_deref() {
-            Some(path)
-                if path.trim().is_empty()
-                    || path.chars().count() > 1024
-                    || path.chars().any(char::is_control) =>
-            {
-                Err(zekka_domain::FieldError::new(
-                    "file_path",
-                    "must be 1 to 1024 characters without control characters",
-                ))
-            }
-            other => Ok(other.map(str::to_owned)),
-        };
+        let file_path = body
+            .file_path
+            .as_deref()
+            .map(|path| FilePath::parse("file_path", path).map(|p| p.as_str().to_owned()))
+            .transpose();
         let (kind, description, file_path) = match (
             body.kind.parse::<ConflictKind>(),
             Detail::parse("description", &body.description),

@@ -15,7 +15,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 use zekka_domain::FieldError;
-use zekka_domain::agent::{Agent, AgentCommand, Detail};
+use zekka_domain::agent::{Agent, AgentCommand, Detail, FilePath};
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind};
 use zekka_domain::conversation::ProjectAccess;
 use zekka_domain::project::Scope;
@@ -212,24 +212,18 @@ impl LockCommandApi {
     ) -> Result<AcquireResponse, Problem> {
         let principal = &auth.0;
         self.state.limit_writes(principal.acting_user()).await?;
-        let file_path = body.file_path.trim();
+        let file_path = FilePath::parse("file_path", &body.file_path);
         let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t.0);
-        let path_ok = !file_path.is_empty()
-            && file_path.chars().count() <= MAX_PATH_CHARS
-            && !file_path.chars().any(char::is_control);
         let errors = [
-            (!path_ok).then(|| {
-                FieldError::new(
-                    "file_path",
-                    "must be 1 to 1024 characters without control characters",
-                )
-            }),
+            file_path.as_ref().err().cloned(),
             (!(1..=MAX_TTL_SECONDS).contains(&ttl))
                 .then(|| FieldError::new("ttl_seconds", "must be between 1 and 3600")),
         ];
-        if errors.iter().any(Option::is_some) {
-            return Err(dispatch::invalid(errors));
-        }
+        let file_path = match file_path {
+            Ok(path) if errors.iter().all(Option::is_none) => path,
+            _ => return Err(dispatch::invalid(errors)),
+        };
+        let file_path = file_path.as_str();
         let agent = body.agent_id;
         let access = self.access(principal, id.0, agent).await?;
         let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(300));

@@ -1,15 +1,20 @@
-//! `POST /api/v1/projections/{name}/rebuild`: operators (system admins) ask
-//! for a projection to be rebuilt from the events. A projector process
-//! picks the request up; the old model keeps serving until the new one is
-//! complete (`zekka_projectors::rebuild`).
+//! Operators (system admins) on projections:
+//! `POST /api/v1/projections/{name}/rebuild` asks for a projection to be
+//! rebuilt from the events (a projector process picks the request up; the
+//! old model keeps serving until the new one is complete,
+//! `zekka_projectors::rebuild`), and `POST /api/v1/projections/{name}/skips`
+//! has it pass over an event it cannot apply (`crate::operations`).
 
 use std::sync::Arc;
 
+use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use zekka_domain::projection::SkipReason;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::input::{Prose, Text};
 
 use super::CommandTags;
 use crate::state::CommandState;
@@ -39,6 +44,35 @@ enum RebuildAccepted {
     /// A projector process will rebuild it; follow it with `GET /api/v1/projections`.
     #[oai(status = 202)]
     Accepted(Json<RebuildRequested>),
+}
+
+/// An event to pass over.
+#[derive(Debug, Object)]
+struct SkipRequest {
+    /// The event's global position (`error.position` of the failing
+    /// projection in `GET /api/v1/projections`).
+    position: i64,
+    /// Why it is skipped, for the audit history.
+    reason: Text<Prose<{ SkipReason::MAX_CHARS }>>,
+}
+
+/// The skip, as recorded.
+#[derive(Debug, Object)]
+struct SkipView {
+    projection: String,
+    position: i64,
+    event_type: String,
+    reason: String,
+    skipped_by: String,
+    consistency_token: String,
+}
+
+#[derive(ApiResponse)]
+enum SkipCreated {
+    /// Recorded as a `ProjectionEventSkipped` event; the projection passes
+    /// over the event within seconds.
+    #[oai(status = 201)]
+    Created(Json<SkipView>, #[oai(header = "X-Consistency-Token")] String),
 }
 
 #[OpenApi(prefix_path = "/api/v1/projections", tag = "CommandTags::Operations")]
@@ -84,5 +118,45 @@ impl ProjectionCommandApi {
             name: name.0,
             status,
         })))
+    }
+
+    /// Skip an event a projection cannot apply (system admins): the
+    /// projection passes over it from now on, in every rebuild too, and the
+    /// audit history records who skipped it and why.
+    #[oai(path = "/:name/skips", method = "post", operation_id = "skipProjectionEvent")]
+    async fn skip(
+        &self,
+        req: &Request,
+        auth: BearerAuth,
+        name: Path<String>,
+        body: Json<SkipRequest>,
+    ) -> Result<SkipCreated, Problem> {
+        if !auth.0.has_role("admin") {
+            return Err(Problem::forbidden("only system admins may skip events"));
+        }
+        let actor = auth.0.user_id;
+        let context = crate::dispatch::CommandContext::of(req, Some(actor));
+        let skip = self
+            .state
+            .skip_event(
+                &name.0,
+                body.position,
+                &body.reason,
+                format!("user:{actor}"),
+                &context,
+            )
+            .await?;
+        let token = skip.consistency_token.to_string();
+        Ok(SkipCreated::Created(
+            Json(SkipView {
+                projection: skip.projection,
+                position: skip.position,
+                event_type: skip.event_type,
+                reason: skip.reason,
+                skipped_by: skip.skipped_by,
+                consistency_token: token.clone(),
+            }),
+            token,
+        ))
     }
 }

@@ -16,6 +16,10 @@ use crate::conversation::ProjectAccess;
 use crate::error::{ErrorKind, FieldError, Refusal};
 use crate::pricing::ModelName;
 use crate::project::{Role, Stage};
+use crate::text::PlainText;
+
+mod file_path;
+pub use file_path::FilePath;
 
 /// What an agent is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -112,29 +116,6 @@ impl FromStr for TaskOutcome {
     }
 }
 
-/// Short text: 1 to `max` characters once trimmed, no control characters.
-fn short_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
-    let text = raw.trim();
-    if text.is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            format!("must be 1 to {max} characters without control characters"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-/// Free text: at most `max` characters.
-fn long_text(field: &str, raw: &str, max: usize) -> Result<String, FieldError> {
-    if raw.chars().count() > max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(raw.to_owned())
-}
-
 /// An agent's name, kind (`developer`, `reviewer`, …), a task's title: validated text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Label(String);
@@ -150,7 +131,7 @@ impl Label {
     /// # Errors
     /// When it is blank, too long or holds control characters.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        short_text(field, raw, Self::MAX_CHARS).map(Self)
+        PlainText::line(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// Validates a task title (1 to 200 characters).
@@ -158,7 +139,7 @@ impl Label {
     /// # Errors
     /// As [`Label::parse`].
     pub fn title(raw: &str) -> Result<Self, FieldError> {
-        short_text("title", raw, Self::TITLE_MAX_CHARS).map(Self)
+        PlainText::line("title", raw, Self::TITLE_MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The text.
@@ -178,9 +159,10 @@ impl Detail {
     /// Validates `raw` as the field `field`.
     ///
     /// # Errors
-    /// When it is longer than 10,000 characters.
+    /// When it is longer than 10,000 characters or holds control
+    /// characters other than tabs and line breaks.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        long_text(field, raw, Self::MAX_CHARS).map(Self)
+        PlainText::parse(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The text.

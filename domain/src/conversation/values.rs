@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::text::PlainText;
 
 /// A conversation's title: 1 to 200 characters once trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +21,7 @@ impl Title {
     /// # Errors
     /// When it is blank, too long, or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let title = raw.trim();
-        if title.is_empty() {
-            return Err(FieldError::new("title", "must not be empty"));
-        }
-        if title.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new("title", "must be at most 200 characters"));
-        }
-        if title.chars().any(char::is_control) {
-            return Err(FieldError::new("title", "must not contain control characters"));
-        }
-        Ok(Self(title.to_owned()))
+        PlainText::line("title", raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The title as text.
@@ -50,7 +41,8 @@ impl MessageContent {
     /// Validates message content as the client sent it.
     ///
     /// # Errors
-    /// When it is blank or larger than 64 KiB.
+    /// When it is blank, larger than 64 KiB, or holds control characters
+    /// other than tabs and line breaks.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.trim().is_empty() {
             return Err(FieldError::new("content", "must not be empty"));
@@ -58,7 +50,7 @@ impl MessageContent {
         if raw.len() > Self::MAX_BYTES {
             return Err(FieldError::new("content", "must be at most 65536 bytes"));
         }
-        Ok(Self(raw.to_owned()))
+        PlainText::parse("content", raw, Self::MAX_BYTES).map(|t| Self(t.into_string()))
     }
 
     /// The content as text.
@@ -127,6 +119,15 @@ mod tests {
         assert!(MessageContent::parse(" \n ").is_err());
         assert!(MessageContent::parse(&"x".repeat(65_536)).is_ok());
         assert!(MessageContent::parse(&"x".repeat(65_537)).is_err());
+    }
+
+    #[test]
+    fn content_refuses_nul_but_keeps_line_breaks() {
+        assert!(MessageContent::parse("a\u{0}b").is_err());
+        assert_eq!(
+            MessageContent::parse("a\r\n\tb").map(|c| c.0),
+            Ok("a\r\n\tb".to_owned())
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::text::PlainText;
 
 /// The ten workflow stages, in the only order a project may pass them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -249,20 +250,7 @@ impl ProjectName {
     /// # Errors
     /// When the trimmed name is empty or longer than [`Self::MAX_CHARS`].
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
-        }
-        if trimmed.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                "name",
-                format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(FieldError::new("name", "must not contain control characters"));
-        }
-        Ok(Self(trimmed.to_owned()))
+        PlainText::line("name", raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The name as text.
@@ -282,15 +270,10 @@ impl Description {
     /// Validates a description as the client sent it.
     ///
     /// # Errors
-    /// When it is longer than [`Self::MAX_CHARS`].
+    /// When it is longer than [`Self::MAX_CHARS`] or holds control
+    /// characters other than tabs and line breaks.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new(
-                "description",
-                format!("must be at most {} characters", Self::MAX_CHARS),
-            ));
-        }
-        Ok(Self(raw.to_owned()))
+        PlainText::parse("description", raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The description as text.

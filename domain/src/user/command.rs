@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::values::{DisplayName, Email};
+use super::values::{DisplayName, Email, SystemRole};
 
 /// Something asked of an account.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,17 @@ pub enum UserCommand {
         token_hash: String,
         /// Now.
         now: DateTime<Utc>,
+    },
+    /// Give the person a system role (an operator's decision; granting a
+    /// role held already changes nothing).
+    GrantSystemRole {
+        /// The role.
+        role: SystemRole,
+    },
+    /// Take a granted system role back (one not held: nothing changes).
+    RevokeSystemRole {
+        /// The role.
+        role: SystemRole,
     },
     /// Erase the person (GDPR Art. 17); their data key is deleted first.
     Erase {

@@ -57,6 +57,16 @@ pub enum UserEvent {
         /// Digest of the token used.
         token_hash: String,
     },
+    /// An operator granted the person a system role.
+    SystemRoleGranted {
+        /// The role.
+        role: super::SystemRole,
+    },
+    /// An operator took a system role back.
+    SystemRoleRevoked {
+        /// The role.
+        role: super::SystemRole,
+    },
     /// The person asked to be erased: their data key is deleted, so every
     /// sealed value of theirs now reads as erased; the account is gone and
     /// its sessions end.
@@ -76,6 +86,8 @@ impl DomainEvent for UserEvent {
             UserEvent::PasswordReset { .. } => "PasswordReset",
             UserEvent::EmailVerificationRequested { .. } => "EmailVerificationRequested",
             UserEvent::EmailVerified { .. } => "EmailVerified",
+            UserEvent::SystemRoleGranted { .. } => "SystemRoleGranted",
+            UserEvent::SystemRoleRevoked { .. } => "SystemRoleRevoked",
             UserEvent::UserErased { .. } => "UserErased",
         }
         .to_owned()

@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub use command::UserCommand;
 pub use error::UserError;
 pub use event::UserEvent;
-pub use values::{DisplayName, Email, Password};
+pub use values::{DisplayName, Email, Password, SystemRole};
 
 /// A one-time token the account was sent (its digest only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +60,9 @@ pub struct User {
     /// The person was erased: the account no longer exists for anyone.
     #[serde(default)]
     pub erased: bool,
+    /// System roles an operator granted (`zekka users grant-role`).
+    #[serde(default)]
+    pub granted_roles: std::collections::BTreeSet<SystemRole>,
 }
 
 impl Aggregate for User {
@@ -136,8 +139,15 @@ impl Aggregate for User {
                     token.used = true;
                 }
             }
+            UserEvent::SystemRoleGranted { role } => {
+                self.granted_roles.insert(role);
+            }
+            UserEvent::SystemRoleRevoked { role } => {
+                self.granted_roles.remove(&role);
+            }
             UserEvent::UserErased { erased_at } => {
                 self.erased = true;
+                self.granted_roles.clear();
                 self.email.clear();
                 self.password_hash.clear();
                 self.sessions_revoked_at = Some(erased_at);
@@ -165,6 +175,22 @@ fn redeem(tokens: &[OneTimeToken], hash: &str, now: DateTime<Utc>) -> Result<(),
 }
 
 impl User {
+    /// The system roles this person holds: those an operator granted, and
+    /// those the configuration names for their email, once it is verified
+    /// (an address listed before its owner registered must not make
+    /// whoever registers it first an admin).
+    pub fn system_roles(&self, admin_emails: &[String], auditor_emails: &[String]) -> Vec<SystemRole> {
+        let listed = |emails: &[String]| self.email_verified && emails.iter().any(|e| *e == self.email);
+        let mut roles = self.granted_roles.clone();
+        if listed(admin_emails) {
+            roles.insert(SystemRole::Admin);
+        }
+        if listed(auditor_emails) {
+            roles.insert(SystemRole::Auditor);
+        }
+        roles.into_iter().collect()
+    }
+
     /// Until when the account is locked at `now`, if it is.
     pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.locked_until.filter(|until| *until > now)
@@ -258,6 +284,16 @@ impl User {
                 redeem(&self.verification_tokens, &token_hash, now)?;
                 Ok(vec![UserEvent::EmailVerified { token_hash }])
             }
+            UserCommand::GrantSystemRole { role } => Ok(if self.granted_roles.contains(&role) {
+                vec![]
+            } else {
+                vec![UserEvent::SystemRoleGranted { role }]
+            }),
+            UserCommand::RevokeSystemRole { role } => Ok(if self.granted_roles.contains(&role) {
+                vec![UserEvent::SystemRoleRevoked { role }]
+            } else {
+                vec![]
+            }),
             UserCommand::Erase { now } => Ok(vec![UserEvent::UserErased { erased_at: now }]),
         }
     }

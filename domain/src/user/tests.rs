@@ -251,3 +251,72 @@ fn an_unknown_account_cannot_be_erased() {
         .when(UserCommand::Erase { now: at(5) })
         .then_expect_error(UserError::NotFound);
 }
+
+fn state_after(events: Vec<UserEvent>) -> User {
+    let mut user = User::default();
+    for event in events {
+        user.apply(event);
+    }
+    user
+}
+
+#[test]
+fn a_listed_email_gives_its_system_role_only_once_verified() {
+    let admins = vec!["alice@example.com".to_owned()];
+    let unverified = state_after(vec![registered()]);
+    assert!(unverified.system_roles(&admins, &[]).is_empty());
+    let verified = state_after(vec![
+        registered(),
+        UserEvent::EmailVerified {
+            token_hash: "t".into(),
+        },
+    ]);
+    assert_eq!(verified.system_roles(&admins, &[]), vec![SystemRole::Admin]);
+    assert_eq!(verified.system_roles(&[], &admins), vec![SystemRole::Auditor]);
+}
+
+#[test]
+fn an_operator_grants_a_system_role_once_and_can_take_it_back() {
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(UserCommand::GrantSystemRole {
+            role: SystemRole::Admin,
+        })
+        .then_expect_events(vec![UserEvent::SystemRoleGranted {
+            role: SystemRole::Admin,
+        }]);
+    let granted = vec![
+        registered(),
+        UserEvent::SystemRoleGranted {
+            role: SystemRole::Admin,
+        },
+    ];
+    TestFramework::<User>::with(())
+        .given(granted.clone())
+        .when(UserCommand::GrantSystemRole {
+            role: SystemRole::Admin,
+        })
+        .then_expect_events(vec![]);
+    assert_eq!(
+        state_after(granted.clone()).system_roles(&[], &[]),
+        vec![SystemRole::Admin]
+    );
+    TestFramework::<User>::with(())
+        .given(granted)
+        .when(UserCommand::RevokeSystemRole {
+            role: SystemRole::Admin,
+        })
+        .then_expect_events(vec![UserEvent::SystemRoleRevoked {
+            role: SystemRole::Admin,
+        }]);
+}
+
+#[test]
+fn a_role_cannot_be_granted_to_no_account() {
+    TestFramework::<User>::with(())
+        .given_no_previous_events()
+        .when(UserCommand::GrantSystemRole {
+            role: SystemRole::Auditor,
+        })
+        .then_expect_error(UserError::NotFound);
+}

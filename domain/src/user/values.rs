@@ -1,6 +1,7 @@
 //! Validated values of the User aggregate.
 
 use crate::error::FieldError;
+use crate::text::PlainText;
 
 /// An email address, trimmed and lower-cased so that one mailbox is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,27 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// The address an account would be found under, for sign-in: the
+    /// normal form when `raw` is a valid address, else `raw` trimmed and
+    /// lower-cased (it matches no account, and answers like a wrong
+    /// password rather than telling what is wrong with it).
+    ///
+    /// # Errors
+    /// When it holds a control character, which no stored address has and
+    /// no lookup may carry.
+    pub fn for_lookup(raw: &str) -> Result<String, FieldError> {
+        if let Some(c) = crate::text::find_forbidden_control(raw) {
+            return Err(FieldError::new(
+                "email",
+                format!(
+                    "must not contain control characters (found U+{:04X})",
+                    u32::from(c)
+                ),
+            ));
+        }
+        Ok(Self::parse(raw).map_or_else(|_| raw.trim().to_lowercase(), |email| email.0))
+    }
+
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -54,25 +76,50 @@ impl DisplayName {
     /// # Errors
     /// When it is blank, too long or holds control characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err(FieldError::new("display_name", "must not be empty"));
-        }
-        if name.chars().count() > Self::MAX_CHARS {
-            return Err(FieldError::new("display_name", "must be at most 100 characters"));
-        }
-        if name.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                "display_name",
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(name.to_owned()))
+        PlainText::line("display_name", raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A role that reaches beyond projects: `admin` (pricing, projections, the
+/// whole audit trail) or `auditor` (the whole audit trail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemRole {
+    /// Operates the system.
+    Admin,
+    /// Reads every event, with personal data opened.
+    Auditor,
+}
+
+impl SystemRole {
+    /// Every system role.
+    pub const ALL: [SystemRole; 2] = [SystemRole::Admin, SystemRole::Auditor];
+
+    /// The wire and storage name (also the access token's claim).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SystemRole::Admin => "admin",
+            SystemRole::Auditor => "auditor",
+        }
+    }
+}
+
+crate::named::named_by_as_str!(SystemRole);
+
+impl std::str::FromStr for SystemRole {
+    type Err = FieldError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "admin" => Ok(SystemRole::Admin),
+            "auditor" => Ok(SystemRole::Auditor),
+            _ => Err(FieldError::new("role", "one of: admin, auditor")),
+        }
     }
 }
 
@@ -88,13 +135,37 @@ impl Password {
     /// Checks a new password against the policy.
     ///
     /// # Errors
-    /// When it is shorter than 12 characters or longer than 1 KiB.
+    /// When it is shorter than 12 characters or longer than 1 KiB, holds
+    /// control characters, is only white space, repeats a few characters
+    /// (`aaaaaaaaaaaa`, `abababababab`), or is on the list of common
+    /// passwords.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         if raw.chars().count() < Self::MIN_CHARS {
             return Err(FieldError::new("password", "must be at least 12 characters"));
         }
         if raw.len() > Self::MAX_BYTES {
             return Err(FieldError::new("password", "must be at most 1024 bytes"));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(FieldError::new("password", "must not contain control characters"));
+        }
+        let compact: String = raw
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect();
+        let distinct: std::collections::BTreeSet<char> = compact.chars().collect();
+        if distinct.len() < 4 {
+            return Err(FieldError::new(
+                "password",
+                "is too easy to guess: use more different characters",
+            ));
+        }
+        if is_common(&compact) {
+            return Err(FieldError::new(
+                "password",
+                "is one of the most common passwords: choose another",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -103,6 +174,15 @@ impl Password {
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }
+}
+
+/// Whether `compact` (lower-cased, white space removed) is on the list of
+/// common passwords.
+fn is_common(compact: &str) -> bool {
+    include_str!("common_passwords.txt")
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .any(|line| line.trim() == compact)
 }
 
 impl std::fmt::Debug for Password {
@@ -129,5 +209,21 @@ mod tests {
     fn short_passwords_are_rejected() {
         assert!(Password::parse("elevenchars").is_err());
         assert!(Password::parse("twelve chars").is_ok());
+    }
+
+    #[test]
+    fn blank_repetitive_and_common_passwords_are_rejected() {
+        for weak in [
+            "            ",
+            "aaaaaaaaaaaa",
+            "abababababab",
+            "Password1234",
+            "QWERTY 123456",
+            "correct horse battery staple",
+            "twelve\u{0}chars",
+        ] {
+            assert!(Password::parse(weak).is_err(), "{weak:?} should be rejected");
+        }
+        assert!(Password::parse("zekka demo passphrase").is_ok());
     }
 }

@@ -60,7 +60,9 @@ impl Projection for UsersProjection {
             | UserEvent::LoginFailuresCleared {}
             | UserEvent::PasswordResetRequested { .. }
             | UserEvent::PasswordReset { .. }
-            | UserEvent::EmailVerificationRequested { .. } => {}
+            | UserEvent::EmailVerificationRequested { .. }
+            | UserEvent::SystemRoleGranted { .. }
+            | UserEvent::SystemRoleRevoked { .. } => {}
         }
         Ok(())
     }

@@ -1,12 +1,14 @@
 //! `GET /api/v1/projections`: every projection's position, lag, health and
 //! rebuild, for operators (system admins).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
+use zekka_domain::projection::{Projection, ProjectionEvent};
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::event_log::{self, Position};
@@ -50,7 +52,22 @@ struct RebuildView {
     finished_at: Option<DateTime<Utc>>,
     /// Tables whose rebuilt rows differed from the live ones (a finding).
     differences: Option<Value>,
+    /// Events the rebuild passed over because operators skipped them
+    /// (`[{position, event_type, reason, skipped_by}]`).
+    skipped: Option<Value>,
     error: Option<String>,
+}
+
+/// An event the projection passes over because an operator skipped it.
+#[derive(Debug, Object)]
+struct SkippedEventView {
+    /// Its global position.
+    position: i64,
+    event_type: String,
+    reason: String,
+    /// `user:<id>` (through the API) or `cli:<name>` (`zekka projections skip`).
+    skipped_by: String,
+    skipped_at: DateTime<Utc>,
 }
 
 /// One projection.
@@ -71,6 +88,8 @@ struct ProjectionView {
     rebuilding: Option<RebuildView>,
     /// The latest rebuild that ended.
     last_rebuild: Option<RebuildView>,
+    /// Events it passes over because operators skipped them, oldest first.
+    skipped: Vec<SkippedEventView>,
     updated_at: DateTime<Utc>,
 }
 
@@ -92,7 +111,8 @@ impl ProjectionQueryApi {
                     c.error_position, c.error_event_type, c.failing_since, c.updated_at,
                     r.status, r.done, r.total, r.requested_at, r.started_at, r.updated_at, r.finished_at,
                     r.differences, r.error,
-                    r.status = 'running' AND r.updated_at < now() - make_interval(secs => $1)
+                    r.status = 'running' AND r.updated_at < now() - make_interval(secs => $1),
+                    r.skipped
                FROM projection_checkpoints c
                LEFT JOIN projection_rebuilds r ON r.name = c.name
               WHERE c.name NOT LIKE '%@rebuild'
@@ -129,6 +149,7 @@ impl ProjectionQueryApi {
                             updated_at: row.try_get(15)?,
                             finished_at: row.try_get(16)?,
                             differences: row.try_get(17)?,
+                            skipped: row.try_get(20)?,
                             error: row.try_get(18)?,
                         })
                     }
@@ -156,6 +177,7 @@ impl ProjectionQueryApi {
                         error,
                         rebuilding,
                         last_rebuild,
+                        skipped: Vec::new(),
                         updated_at: row.try_get(9)?,
                     },
                 ))
@@ -170,6 +192,47 @@ impl ProjectionQueryApi {
                 .await
                 .map_err(Problem::from_db)?;
         }
+        let mut skipped = skipped_events(&client).await?;
+        for (_, view) in &mut items {
+            view.skipped = skipped.remove(&view.name).unwrap_or_default();
+        }
         Ok(Json(items.into_iter().map(|(_, view)| view).collect()))
     }
+}
+
+/// Every projection's skipped events, by projection name, oldest first:
+/// the `ProjectionEventSkipped` events of the `Projection` streams.
+async fn skipped_events(
+    client: &deadpool_postgres::Client,
+) -> Result<HashMap<String, Vec<SkippedEventView>>, Problem> {
+    let rows = client
+        .query(
+            "SELECT aggregate_id, payload, recorded_at FROM events
+              WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
+            &[&<Projection as cqrs_es::Aggregate>::TYPE],
+        )
+        .await
+        .map_err(Problem::from_db)?;
+    let mut skipped: HashMap<String, Vec<SkippedEventView>> = HashMap::new();
+    for row in rows {
+        let name: String = row.try_get(0).map_err(Problem::from_db)?;
+        let payload: Value = row.try_get(1).map_err(Problem::from_db)?;
+        let skipped_at: DateTime<Utc> = row.try_get(2).map_err(Problem::from_db)?;
+        match serde_json::from_value::<ProjectionEvent>(payload) {
+            Ok(ProjectionEvent::ProjectionEventSkipped {
+                position,
+                event_type,
+                reason,
+                skipped_by,
+            }) => skipped.entry(name).or_default().push(SkippedEventView {
+                position,
+                event_type,
+                reason,
+                skipped_by,
+                skipped_at,
+            }),
+            Err(error) => return Err(Problem::internal(&error)),
+        }
+    }
+    Ok(skipped)
 }

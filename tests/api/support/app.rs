@@ -42,6 +42,9 @@ pub fn redis_prefix() -> String {
     format!("zekka-test:{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// The addresses that become system admins once verified ([`Client::admin`]).
+pub const ADMIN_EMAILS: &str = "admin@zekka.test,operator@zekka.test,auditor@zekka.test";
+
 /// The configuration tests run with: a test database, Redis under a prefix
 /// of the test's own, any free port, fast polling; `overrides` win (an empty
 /// `REDIS_URL` runs without Redis).
@@ -55,7 +58,11 @@ pub fn test_config_with(database_url: &str, overrides: &[(&str, &str)]) -> Confi
             "HOST" => Some("127.0.0.1".into()),
             "PORT" => Some("0".into()),
             "PROJECTOR_POLL_MS" => Some("50".into()),
-            "MAIL_POLL_MS" => Some("50".into()),
+            // The mailer empties a mail's body once sent (it holds one-time
+            // links): tests read the links from the outbox before that, so
+            // it sends only where a test asks for it.
+            "MAIL_POLL_MS" => Some("3600000".into()),
+            "ZEKKA_ADMIN_EMAILS" => Some(ADMIN_EMAILS.into()),
             "DATABASE_POOL_SIZE" => Some("4".into()),
             "SHUTDOWN_GRACE_SECONDS" => Some("5".into()),
             "REDIS_URL" => Some(redis_url()),
@@ -279,6 +286,51 @@ impl Client {
 }
 
 impl TestApp {
+    /// Registers `{name}@zekka.test` (one of [`ADMIN_EMAILS`]), verifies the
+    /// address with the link mailed to it, and signs in: a system admin.
+    pub async fn admin(&self, name: &str) -> User {
+        let email = format!("{name}@zekka.test");
+        let registered = self
+            .request(
+                "POST",
+                "/api/v1/auth/register",
+                None,
+                Some(&json!({"email": email, "password": "correct horse battery", "display_name": name})),
+            )
+            .await;
+        assert_eq!(registered.status, 201, "{}", registered.text());
+        let mail = self.mail(&email, "email_verification").await;
+        let token = mail
+            .split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("a verification link");
+        let verified = self
+            .request(
+                "POST",
+                "/api/v1/auth/verify-email",
+                None,
+                Some(&json!({"token": token})),
+            )
+            .await;
+        assert_eq!(verified.status, 204, "{}", verified.text());
+        let login = self.login(&email, "correct horse battery").await;
+        assert_eq!(login.status, 200, "{}", login.text());
+        let body = login.json();
+        let user = User {
+            id: body["user_id"].as_str().expect("user_id").to_owned(),
+            token: body["access_token"].as_str().expect("token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
+            email,
+        };
+        let roles = crate::support::http::claims_roles(&user.token);
+        assert!(
+            roles.contains(&"admin".to_owned()),
+            "{name} is not an admin: {roles:?}"
+        );
+        user
+    }
+
     /// The newest mail of `purpose` to `recipient` in the outbox, waiting for it.
     pub async fn mail(&self, recipient: &str, purpose: &str) -> String {
         let client = self.db.connect().await;

@@ -148,3 +148,28 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
     body
 }
+
+/// The `roles` claim of a PASETO v4.public access token (its signed
+/// message, read without checking the signature).
+pub fn claims_roles(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let body = token
+        .strip_prefix("v4.public.")
+        .and_then(|rest| rest.split('.').next())
+        .expect("a v4.public token");
+    let signed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body)
+        .expect("base64url");
+    let message = &signed[..signed.len().saturating_sub(64)];
+    let claims: Value = serde_json::from_slice(message).expect("JSON claims");
+    claims["roles"]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
