@@ -27,6 +27,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::CommandState;
 use zekka_command_api::mailer::Delivery;
 use zekka_platform::api_keys::ApiKeys;
+use zekka_platform::consistency::ConsistencyWaits;
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
@@ -80,6 +81,9 @@ pub struct App {
     mailer: Option<(sqlx::PgPool, Delivery)>,
     checkpointer: Option<(ReadPool, TokenSigner)>,
     hub: Option<Arc<Hub>>,
+    /// The projectors' progress notifications (consistency waits and the
+    /// hub), started with the process.
+    projected: Option<(wakeup::PendingListener, wakeup::Wakeup)>,
     api_keys: Option<Arc<ApiKeys>>,
     keyring: Arc<Keyring>,
     pools: (ReadPool, sqlx::PgPool),
@@ -186,6 +190,8 @@ impl App {
         let mut mailer = None;
         let mut checkpointer = None;
         let mut hub = None;
+        let projected = services.queries().then(wakeup::pending_listener);
+        let progress = projected.as_ref().map(|(_, wakeup)| wakeup.clone());
         let keyring = Arc::new(Keyring::load(&config, &write_pool, services.commands()).await?);
         let verifier = keyring.verifier();
         let route = if let Some(signer) = keyring.signer() {
@@ -203,7 +209,7 @@ impl App {
             let locks = state.locks.clone();
             let commands = zekka_command_api::apis(state);
             let route = if services.queries() {
-                let queries = query_state(&config, &read_pool, locks).await?;
+                let queries = query_state(&config, &read_pool, locks, progress.clone()).await?;
                 let (socket, realtime) = realtime(&config, &queries);
                 hub = Some(realtime);
                 openapi_routes((commands, zekka_query_api::apis(queries))).at("/api/v1/ws", socket)
@@ -212,7 +218,13 @@ impl App {
             };
             Some((route, verifier, keys))
         } else if services.queries() {
-            let queries = query_state(&config, &read_pool, Arc::new(LockBus::new(&ephemeral))).await?;
+            let queries = query_state(
+                &config,
+                &read_pool,
+                Arc::new(LockBus::new(&ephemeral)),
+                progress.clone(),
+            )
+            .await?;
             let (socket, realtime) = realtime(&config, &queries);
             hub = Some(realtime);
             Some((
@@ -276,6 +288,7 @@ impl App {
             mailer,
             checkpointer,
             hub,
+            projected,
             api_keys,
             keyring,
             pools: (read_pool_for_metrics, write_pool),
@@ -319,14 +332,18 @@ impl App {
                 shutdown.clone(),
             ))
         });
-        let hub = self.hub.map(|hub| {
-            let wakeup = wakeup::spawn_listener_on(
+        let progress = self.projected.map(|(listener, wakeup)| {
+            listener.spawn(
                 self.config.database_url.clone(),
                 wakeup::PROJECTED_CHANNEL,
                 shutdown.clone(),
             );
-            tokio::spawn(hub.run(wakeup, shutdown.clone()))
+            wakeup
         });
+        let hub = self
+            .hub
+            .zip(progress)
+            .map(|(hub, wakeup)| tokio::spawn(hub.run(wakeup, shutdown.clone())));
         let key_use = self
             .api_keys
             .map(|keys| tokio::spawn(write_key_use(keys, shutdown.clone())));
@@ -464,10 +481,16 @@ fn realtime(config: &Config, queries: &Arc<QueryState>) -> (BoxEndpoint<'static>
     (get(realtime_socket).data(hub.clone()).boxed(), hub)
 }
 
-async fn query_state(config: &Config, pool: &ReadPool, locks: Arc<LockBus>) -> Result<Arc<QueryState>> {
+async fn query_state(
+    config: &Config,
+    pool: &ReadPool,
+    locks: Arc<LockBus>,
+    progress: Option<wakeup::Wakeup>,
+) -> Result<Arc<QueryState>> {
+    let progress = progress.context("a query side needs the projectors' progress notifications")?;
     Ok(Arc::new(QueryState {
         pool: pool.clone(),
-        consistency_wait: config.consistency_wait,
+        waits: ConsistencyWaits::new(pool.clone(), progress, config.consistency_wait),
         personal: Arc::new(PersonalData::load(config, pool.clone()).await?),
         locks,
     }))

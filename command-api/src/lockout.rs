@@ -3,6 +3,13 @@
 //! For real accounts the failures and the lock are events on the User
 //! aggregate. An email with no account gets exactly the same treatment from
 //! short-lived counters, so the answers never tell whether an account exists.
+//!
+//! Both are decided after a password was checked, so on their own they let
+//! a burst of concurrent guesses through (security review F3). In front of
+//! them stands the guess gate ([`CommandState::admit_guess`]): every
+//! sign-in of an email takes a numbered place in a shared counter before
+//! its password is checked, atomically, and only the first
+//! `LOGIN_LOCKOUT_THRESHOLD` places of a lock period are checked at all.
 
 use std::time::Duration;
 
@@ -33,7 +40,47 @@ fn keys(email: &str) -> (String, String) {
     )
 }
 
+fn guesses_key(email: &str) -> String {
+    format!(
+        "lockout:guesses:{}",
+        secret_token::digest(&email.trim().to_lowercase())
+    )
+}
+
 impl CommandState {
+    /// Gives a sign-in of `email` its place among the guesses of this lock
+    /// period, before its password is checked: refused (429, as a lock)
+    /// past the threshold. A sign-in that succeeds clears the count
+    /// ([`CommandState::clear_guesses`]).
+    ///
+    /// When Redis is unreachable the gate stands open (logged), as the rate
+    /// limits do: the lockout decided on the account still holds.
+    ///
+    /// # Errors
+    /// 429 when the period's guesses are used up.
+    pub async fn admit_guess(&self, email: &str) -> Result<(), Problem> {
+        let limits = self.config.limits;
+        match self
+            .ephemeral
+            .hit(&guesses_key(email), limits.lockout_duration)
+            .await
+        {
+            Ok(window) if window.count > i64::from(limits.lockout_threshold) => Err(locked(window.remaining)),
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "sign-in guess gate not enforced");
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets the guesses counted for `email` (its owner signed in).
+    pub async fn clear_guesses(&self, email: &str) {
+        if let Err(error) = self.ephemeral.delete(&guesses_key(email)).await {
+            tracing::warn!(%error, "sign-in guesses not cleared");
+        }
+    }
+
     /// How long `account` (or, with none, `email`) stays locked, if it is.
     ///
     /// # Errors

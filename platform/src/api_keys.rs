@@ -249,7 +249,10 @@ impl ApiKeys {
     async fn read(&self, key_id: Uuid) -> Result<(KeyGrant, String, bool), KeyRefusal> {
         let unavailable = |e: &dyn std::fmt::Display| KeyRefusal::Unavailable(e.to_string());
         let mut record = self.lookup(key_id).await?;
-        if record.is_none() {
+        // Only a key made a moment ago can be missing from the read model
+        // for want of projection: key ids are UUIDv7, which say when. Any
+        // other unknown id is refused at once, with no wait to abuse.
+        if record.is_none() && made_recently(key_id) {
             let client = self.pool.get().await.map_err(|e| unavailable(&e))?;
             let head = client
                 .query_opt_cached(
@@ -265,7 +268,7 @@ impl ApiKeys {
                     global_position: head.try_get(1).map_err(|e| unavailable(&e))?,
                 });
                 // Past the wait, the key is unknown: it is refused below.
-                if consistency::wait_for(&self.pool, &["projects"], token, PROJECTION_WAIT)
+                if consistency::poll_until_applied(&self.pool, &["projects"], token, PROJECTION_WAIT)
                     .await
                     .is_ok()
                 {
@@ -321,6 +324,20 @@ impl ApiKeys {
     }
 }
 
+/// Whether `key_id`, a UUIDv7, was made in the last minute (by its own
+/// timestamp; a few seconds of clock skew between processes allowed).
+fn made_recently(key_id: Uuid) -> bool {
+    let Some((seconds, nanos)) = key_id.get_timestamp().map(|t| t.to_unix()) else {
+        return false;
+    };
+    let made = std::time::UNIX_EPOCH + Duration::new(seconds, nanos);
+    let now = std::time::SystemTime::now();
+    match now.duration_since(made) {
+        Ok(age) => age < Duration::from_secs(60),
+        Err(ahead) => ahead.duration() < Duration::from_secs(5),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +357,13 @@ mod tests {
         assert!(parse(&format!("{}x", issued.key)).is_none());
         assert!(parse("zk_nothex_nothex").is_none());
         assert!(parse("v4.public.abc").is_none());
+    }
+
+    #[test]
+    fn only_a_key_id_made_in_the_last_minute_counts_as_recent() {
+        assert!(made_recently(Uuid::now_v7()));
+        let old = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 1_700_000_000, 0));
+        assert!(!made_recently(old));
+        assert!(!made_recently(Uuid::new_v4()), "no timestamp, not recent");
     }
 }

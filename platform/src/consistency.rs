@@ -2,17 +2,23 @@
 //!
 //! A write answers with a token naming the position of its last event. A query
 //! that sends it back in `X-Consistency-Token` waits, for a bounded time, until
-//! the read models it uses have applied that position.
+//! the read models it uses have applied that position ([`ConsistencyWaits`]):
+//! a token that names no stored event is refused at once, a wait holds no
+//! database connection, and each principal has a few waits at a time.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::database::ReadPool;
 use crate::event_log::{Position, Xid8};
 use crate::problem::Problem;
+use crate::wakeup::Wakeup;
 
 /// The header a query carries its token in.
 pub const HEADER: &str = "X-Consistency-Token";
@@ -61,11 +67,22 @@ impl FromStr for ConsistencyToken {
     }
 }
 
-/// Waits until every projection in `projections` has applied `token`.
+/// How often a wait looks again when no progress notification arrives (the
+/// listener reconnecting, say).
+const POLL: Duration = Duration::from_millis(100);
+
+/// Reads waiting on consistency tokens at once, per principal: more are
+/// refused (429), so no one can pile up waiters (security review F2).
+pub const WAITS_PER_PRINCIPAL: usize = 8;
+
+/// Waits until every projection in `projections` has applied `token`,
+/// polling with a connection taken for each check and given back before
+/// each pause (for waits outside a request's read path, with no progress
+/// notifications at hand: an API key created a moment ago).
 ///
 /// # Errors
-/// 503 with `Retry-After` when `timeout` passes first or the database is down.
-pub async fn wait_for(
+/// 503 when `timeout` passes first or the database is down.
+pub async fn poll_until_applied(
     pool: &ReadPool,
     projections: &[&str],
     token: ConsistencyToken,
@@ -73,35 +90,194 @@ pub async fn wait_for(
 ) -> Result<(), Problem> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
-    let client = pool.get().await.map_err(Problem::from_pool)?;
-    let statement = client
-        .prepare_cached(
-            "SELECT count(*) FROM projection_checkpoints
-              WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)",
-        )
-        .await
-        .map_err(Problem::from_db)?;
-    let wanted = i64::try_from(projections.len()).unwrap_or(i64::MAX);
     loop {
-        let row = client
-            .query_one(
-                &statement,
-                &[&projections, &token.0.transaction_id, &token.0.global_position],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let caught_up: i64 = row.get(0);
-        if caught_up >= wanted {
+        let caught_up: i64 = {
+            let client = pool.get().await.map_err(Problem::from_pool)?;
+            let statement = client
+                .prepare_cached(
+                    "SELECT count(*) FROM projection_checkpoints
+                      WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)",
+                )
+                .await
+                .map_err(Problem::from_db)?;
+            client
+                .query_one(
+                    &statement,
+                    &[&projections, &token.0.transaction_id, &token.0.global_position],
+                )
+                .await
+                .map_err(Problem::from_db)?
+                .try_get(0)
+                .map_err(Problem::from_db)?
+        };
+        if caught_up >= i64::try_from(projections.len()).unwrap_or(i64::MAX) {
             return Ok(());
         }
         if Instant::now() + pause > deadline {
             return Err(Problem::unavailable(
-                "the read model has not caught up with your write yet; retry shortly",
+                "the read model has not caught up yet; retry shortly",
                 1,
             ));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Where a token stands against the read models.
+enum Standing {
+    /// Every projection asked for has applied it.
+    CaughtUp,
+    /// Some have not yet.
+    Behind,
+    /// It names no event this store holds: forged, or from another server.
+    NotIssued,
+}
+
+/// Waits for consistency tokens: checks with a connection taken for one
+/// statement and given back at once, and between checks waits on the
+/// projectors' progress notifications (`zekka_projected`) holding nothing
+/// but a task. A token that names no stored event is refused at once.
+pub struct ConsistencyWaits {
+    pool: ReadPool,
+    progress: Wakeup,
+    timeout: Duration,
+    waiting: Mutex<HashMap<Uuid, usize>>,
+}
+
+/// One principal's wait in progress; counted down when dropped.
+struct WaitSlot<'a> {
+    waits: &'a ConsistencyWaits,
+    principal: Uuid,
+}
+
+impl Drop for WaitSlot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut waiting) = self.waits.waiting.lock()
+            && let Some(count) = waiting.get_mut(&self.principal)
+        {
+            *count -= 1;
+            if *count == 0 {
+                waiting.remove(&self.principal);
+            }
+        }
+    }
+}
+
+impl ConsistencyWaits {
+    /// Waits over `pool`, woken by `progress`, for at most `timeout`.
+    pub fn new(pool: ReadPool, progress: Wakeup, timeout: Duration) -> Self {
+        Self {
+            pool,
+            progress,
+            timeout,
+            waiting: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, principal: Uuid) -> Result<WaitSlot<'_>, Problem> {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .map_err(|_| Problem::unavailable("retry shortly", 1))?;
+        let count = waiting.entry(principal).or_default();
+        if *count >= WAITS_PER_PRINCIPAL {
+            return Err(Problem::too_many_requests(
+                "too many of your reads are waiting for your writes at once; retry shortly",
+                1,
+            ));
+        }
+        *count += 1;
+        Ok(WaitSlot {
+            waits: self,
+            principal,
+        })
+    }
+
+    /// Waits until every projection in `projections` has applied `token`,
+    /// as a read of `principal` (a user, or the person behind an API key).
+    ///
+    /// # Errors
+    /// 400 for a token naming no stored event; 429 when the principal has
+    /// [`WAITS_PER_PRINCIPAL`] waits going on already; 503 with
+    /// `Retry-After` when the time runs out or the database is down.
+    pub async fn wait_for(
+        &self,
+        principal: Uuid,
+        projections: &[&str],
+        token: ConsistencyToken,
+    ) -> Result<(), Problem> {
+        let deadline = Instant::now() + self.timeout;
+        let mut progress = self.progress.clone();
+        progress.mark_seen();
+        match self.standing(projections, token, true).await? {
+            Standing::CaughtUp => return Ok(()),
+            Standing::NotIssued => {
+                return Err(Problem::bad_request(format!(
+                    "{HEADER} names no event this server wrote"
+                )));
+            }
+            Standing::Behind => {}
+        }
+        let _slot = self.slot(principal)?;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Problem::unavailable(
+                    "the read model has not caught up with your write yet; retry shortly",
+                    1,
+                ));
+            }
+            tokio::select! {
+                () = progress.notified() => {}
+                () = tokio::time::sleep(POLL.min(deadline - now)) => {}
+            }
+            // Whatever arrives from here on wakes the next wait.
+            progress.mark_seen();
+            if let Standing::CaughtUp = self.standing(projections, token, false).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Where `token` stands, read with a connection held for one statement.
+    async fn standing(
+        &self,
+        projections: &[&str],
+        token: ConsistencyToken,
+        check_issued: bool,
+    ) -> Result<Standing, Problem> {
+        let client = self.pool.get().await.map_err(Problem::from_pool)?;
+        let statement = client
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM projection_checkpoints
+                          WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)),
+                        NOT $4 OR EXISTS (SELECT 1 FROM events WHERE transaction_id = $2 AND global_position = $3)",
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let row = client
+            .query_one(
+                &statement,
+                &[
+                    &projections,
+                    &token.0.transaction_id,
+                    &token.0.global_position,
+                    &check_issued,
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let caught_up: i64 = row.try_get(0).map_err(Problem::from_db)?;
+        let issued: bool = row.try_get(1).map_err(Problem::from_db)?;
+        let wanted = i64::try_from(projections.len()).unwrap_or(i64::MAX);
+        Ok(if !issued {
+            Standing::NotIssued
+        } else if caught_up >= wanted {
+            Standing::CaughtUp
+        } else {
+            Standing::Behind
+        })
     }
 }
 

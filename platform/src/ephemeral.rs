@@ -28,6 +28,15 @@ local ttl = redis.call('PTTL', KEYS[1])
 return {n, ttl}
 ";
 
+/// Takes one hit back from a counter that still runs (never below zero,
+/// never reviving an expired one).
+const UNHIT_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// The shared state store is unreachable.
 #[derive(Debug, thiserror::Error)]
 #[error("the shared state store (Redis) is unavailable: {0}")]
@@ -128,6 +137,31 @@ impl Ephemeral {
                     remaining: entry.1 - now,
                 }
             })),
+        }
+    }
+
+    /// Takes back one hit on `key` (an attempt counted up front that turned
+    /// out not to count: a sign-in that succeeded).
+    ///
+    /// # Errors
+    /// When Redis is unreachable.
+    pub async fn unhit(&self, key: &str) -> Result<(), Unavailable> {
+        match self {
+            Ephemeral::Redis { client, prefix } => client
+                .eval::<i64, _, _, _>(UNHIT_SCRIPT, format!("{prefix}{key}"), Vec::<String>::new())
+                .await
+                .map(|_| ())
+                .map_err(|e| Unavailable(e.to_string())),
+            Ephemeral::Local(map) => {
+                Self::with_local(map, |entries, now| {
+                    if let Some(entry) = entries.get_mut(key)
+                        && entry.1 > now
+                    {
+                        entry.0 = (entry.0 - 1).max(0);
+                    }
+                });
+                Ok(())
+            }
         }
     }
 

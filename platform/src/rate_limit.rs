@@ -46,26 +46,26 @@ impl RateLimiter {
         }
     }
 
-    /// Refuses when `subject` has already used up `name` (without counting);
-    /// pair with [`RateLimiter::count`] for limits on failures only.
+    /// Counts one attempt of `subject` under `name` before it is tried, and
+    /// refuses it when the window is full: for limits on failures only
+    /// (failed sign-ins), an attempt that succeeds is taken back with
+    /// [`RateLimiter::release`]. Counting first, atomically, is what holds
+    /// against a burst of concurrent attempts: each takes its own place in
+    /// the window, so no more than the limit are ever tried (security
+    /// review F3; a check before and a count after let a whole burst
+    /// through).
     ///
     /// # Errors
     /// 429 when the window is full.
-    pub async fn check(&self, name: &str, subject: &str, rate: Rate, what: &str) -> Result<(), Problem> {
-        match self.store.peek(&format!("rl:{name}:{subject}")).await {
-            Ok(window) if window.count >= rate.max => Err(refusal(what, rate, window)),
-            Ok(_) => Ok(()),
-            Err(error) => {
-                tracing::warn!(%error, limit = name, "rate limit not enforced");
-                Ok(())
-            }
-        }
+    pub async fn reserve(&self, name: &str, subject: &str, rate: Rate, what: &str) -> Result<(), Problem> {
+        self.hit(name, subject, rate, what).await
     }
 
-    /// Counts one event of `subject` under `name` without refusing anything.
-    pub async fn count(&self, name: &str, subject: &str, rate: Rate) {
-        if let Err(error) = self.store.hit(&format!("rl:{name}:{subject}"), rate.window).await {
-            tracing::warn!(%error, limit = name, "rate limit not counted");
+    /// Takes back an attempt [`RateLimiter::reserve`] counted that turned
+    /// out not to count.
+    pub async fn release(&self, name: &str, subject: &str) {
+        if let Err(error) = self.store.unhit(&format!("rl:{name}:{subject}")).await {
+            tracing::warn!(%error, limit = name, "rate limit not released");
         }
     }
 }

@@ -34,6 +34,12 @@ pub const PROJECTED_CHANNEL: &str = "zekka_projected";
 pub struct Wakeup(watch::Receiver<u64>);
 
 impl Wakeup {
+    /// Takes every notification so far as seen: [`Wakeup::notified`] then
+    /// waits for one that comes after this call.
+    pub fn mark_seen(&mut self) {
+        self.0.borrow_and_update();
+    }
+
     /// Completes at the next notification after the last one seen.
     pub async fn notified(&mut self) {
         if self.0.changed().await.is_err() {
@@ -51,9 +57,26 @@ pub fn spawn_listener(database_url: String, shutdown: Shutdown) -> Wakeup {
 
 /// Starts a listener on `channel`; it runs until `shutdown`.
 pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: Shutdown) -> Wakeup {
+    let (listener, wakeup) = pending_listener();
+    listener.spawn(database_url, channel, shutdown);
+    wakeup
+}
+
+/// A listener to start later, whose [`Wakeup`] can be handed out now
+/// (built before the process has a shutdown signal to run it with).
+pub struct PendingListener(watch::Sender<u64>);
+
+impl PendingListener {
+    /// Starts listening on `channel`; it runs until `shutdown`.
+    pub fn spawn(self, database_url: String, channel: &'static str, shutdown: Shutdown) {
+        tokio::spawn(listen(database_url, channel, self.0, shutdown));
+    }
+}
+
+/// A listener not started yet, and the [`Wakeup`] it will drive.
+pub fn pending_listener() -> (PendingListener, Wakeup) {
     let (sender, receiver) = watch::channel(0_u64);
-    tokio::spawn(listen(database_url, channel, sender, shutdown));
-    Wakeup(receiver)
+    (PendingListener(sender), Wakeup(receiver))
 }
 
 async fn listen(

@@ -1,10 +1,10 @@
 //! The read side's shared state.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use uuid::Uuid;
 use zekka_platform::Problem;
-use zekka_platform::consistency::{self, ConsistencyToken};
+use zekka_platform::consistency::{ConsistencyToken, ConsistencyWaits};
 use zekka_platform::database::ReadPool;
 use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 
@@ -12,8 +12,8 @@ use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 pub struct QueryState {
     /// The read pool.
     pub pool: ReadPool,
-    /// How long a query waits for its consistency token.
-    pub consistency_wait: Duration,
+    /// Waits for consistency tokens (bounded, holding no connection).
+    pub waits: ConsistencyWaits,
     /// Opens personal data in events (audit routes, exports).
     pub personal: Arc<PersonalData>,
     /// File locks on the context bus (`GET /projects/{id}/locks`).
@@ -40,16 +40,23 @@ impl QueryState {
     }
 
     /// When the client sent a consistency token, waits until `projections`
-    /// have applied it.
+    /// have applied it; `principal` is who reads (the person, or the one
+    /// behind an API key), whose waits at once are capped.
     ///
     /// # Errors
-    /// 400 for a token this server did not issue; 503 when the read models
-    /// do not catch up in time.
-    pub async fn catch_up(&self, token: Option<&str>, projections: &[&str]) -> Result<(), Problem> {
+    /// 400 for a token this server did not issue; 429 when the principal
+    /// waits too often at once; 503 when the read models do not catch up
+    /// in time.
+    pub async fn catch_up(
+        &self,
+        principal: Uuid,
+        token: Option<&str>,
+        projections: &[&str],
+    ) -> Result<(), Problem> {
         let Some(token) = token.filter(|t| !t.trim().is_empty()) else {
             return Ok(());
         };
         let token: ConsistencyToken = token.parse()?;
-        consistency::wait_for(&self.pool, projections, token, self.consistency_wait).await
+        self.waits.wait_for(principal, projections, token).await
     }
 }

@@ -226,23 +226,6 @@ async fn control_characters_in_any_text_field_or_parameter_are_a_4xx_never_a_500
     assert_eq!(app.event_count().await, before, "nothing was appended");
 }
 
-/// Appends an event the `conversations` projection cannot apply (a payload
-/// of no conversation event), as a bug or a restored backup might; returns
-/// its global position.
-async fn append_poison(app: &TestApp) -> i64 {
-    let client = app.db.connect().await;
-    client
-        .query_one(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             VALUES ('Conversation', gen_random_uuid()::text, 1, 'Garbled', '1.0', '{\"Garbled\": {}}', '{}')
-             RETURNING global_position",
-            &[],
-        )
-        .await
-        .expect("append the poison event")
-        .get(0)
-}
-
 #[tokio::test]
 async fn an_operator_skips_a_poison_event_and_the_audit_and_every_rebuild_tell_it() {
     let app = spawn_app().await;
@@ -250,7 +233,7 @@ async fn an_operator_skips_a_poison_event_and_the_audit_and_every_rebuild_tell_i
     let person = app.user("person").await;
     let (project, _) = app.project(&person, "Stuck").await;
     let (conversation, _) = app.conversation(&person, &project, "Chat").await;
-    let poison = append_poison(&app).await;
+    let poison = app.append_poison("Conversation").await;
     let failed = projection_when(&app, &admin.token, "conversations", |p| p["status"] == "failed").await;
     assert_eq!(failed["error"]["position"], poison, "{failed}");
 
@@ -367,4 +350,72 @@ async fn an_operator_skips_a_poison_event_and_the_audit_and_every_rebuild_tell_i
         "{rebuilt}"
     );
     assert_eq!(rebuilt["status"], "running", "{rebuilt}");
+}
+
+/// Security review F2: a forged consistency token is refused at once, and
+/// waits for a real one that is not applied yet hold no pooled connection
+/// (another tenant's reads go on) and are capped per principal.
+#[tokio::test]
+async fn consistency_waits_hold_no_connection_are_capped_and_forged_tokens_are_refused() {
+    let app =
+        crate::support::spawn_app_with(&[("DATABASE_POOL_SIZE", "2"), ("CONSISTENCY_WAIT_MS", "4000")]).await;
+    let admin = app.admin("operator").await;
+    let attacker = app.user("attacker").await;
+    let victim = app.user("victim").await;
+    let (victim_project, _) = app.project(&victim, "Victim's").await;
+
+    // A token far ahead of anything written: 400 at once, no wait.
+    app.get_consistent("/api/v1/projects", &attacker.token, "v1.99999999999.99999999")
+        .await
+        .assert_problem(400);
+
+    // A real token the conversations model cannot reach (it is stuck).
+    let (project, _) = app.project(&attacker, "Attacker's").await;
+    let (conversation, _) = app.conversation(&attacker, &project, "Chat").await;
+    app.append_poison("Conversation").await;
+    projection_when(&app, &admin.token, "conversations", |p| p["status"] == "failed").await;
+    let sent = app.send_message(&attacker, &conversation, "never read").await;
+    let token = sent["consistency_token"].as_str().expect("token").to_owned();
+
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let client: crate::support::app::Client = *app;
+    let waiters: Vec<_> = (0..10)
+        .map(|_| {
+            let (path, bearer, token) = (path.clone(), attacker.token.clone(), token.clone());
+            tokio::spawn(async move { client.get_consistent(&path, &bearer, &token).await.status })
+        })
+        .collect();
+    // Every waiter has asked by the time the refused ones are back.
+    let mut refused = 0;
+    for _ in 0..200 {
+        refused = waiters.iter().filter(|w| w.is_finished()).count();
+        if refused >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(refused, 2, "beyond the cap, waits are refused at once");
+
+    // The victim reads (a pool of two connections) while eight waits go on.
+    let read = app
+        .request(
+            "GET",
+            &format!("/api/v1/projects/{victim_project}"),
+            Some(&victim.token),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    let still_waiting = waiters.iter().filter(|w| !w.is_finished()).count();
+    assert_eq!(
+        still_waiting, 8,
+        "the victim was answered while the attacker's reads still waited"
+    );
+
+    let mut statuses = Vec::new();
+    for waiter in waiters {
+        statuses.push(waiter.await.expect("waiter"));
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [429, 429, 503, 503, 503, 503, 503, 503, 503, 503]);
 }

@@ -84,3 +84,65 @@ async fn an_unknown_email_gets_the_same_answers_and_runs_argon2_too() {
     assert_eq!(known_problem["detail"], missing_problem["detail"]);
     assert!(known.header("retry-after").is_some() && missing.header("retry-after").is_some());
 }
+
+/// Security review F3: a burst of concurrent guesses is no way around the
+/// lockout. Every guess takes its place before its password is checked,
+/// so at most five are checked in a lock period, and the right password
+/// sent after the burst is refused too.
+#[tokio::test]
+async fn a_burst_of_concurrent_guesses_gets_no_more_than_five_checked() {
+    // The per-address limit well out of the way: the account's own gate holds.
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_FAILURES", "1000/900")]).await;
+    let user = app.user("raced").await;
+    let client: crate::support::app::Client = *app;
+    let guesses: Vec<_> = (0..25)
+        .map(|n| {
+            let email = user.email.clone();
+            tokio::spawn(async move { client.login(&email, &format!("wrong guess {n:02}")).await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("guess"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert_eq!(checked, 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20, "{statuses:?}");
+    app.login(&user.email, PASSWORD).await.assert_problem(429);
+    let failures: i64 = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'User' AND aggregate_id = $1 AND event_type = 'LoginFailed'",
+            &[&user.id],
+        )
+        .await
+        .expect("events")
+        .get(0);
+    assert!(failures <= 5, "{failures} failures recorded");
+}
+
+/// The per-address limit on failed sign-ins holds against a burst too:
+/// each attempt is counted before it is checked.
+#[tokio::test]
+async fn a_burst_from_one_address_gets_no_more_than_its_limit_of_failures_checked() {
+    let app = spawn_app_with(&[("RATE_LIMIT_LOGIN_FAILURES", "4/900")]).await;
+    let client: crate::support::app::Client = *app;
+    let guesses: Vec<_> = (0..12)
+        .map(|n| {
+            tokio::spawn(async move {
+                client
+                    .login(&format!("nobody-{n}@example.com"), "a wrong password")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.expect("guess"));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 4, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 8, "{statuses:?}");
+}

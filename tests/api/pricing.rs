@@ -52,7 +52,7 @@ async fn the_default_price_list_is_seeded_once_however_many_processes_start() {
 #[tokio::test]
 async fn only_an_admin_sets_a_price_and_history_is_kept() {
     let app = spawn_app().await;
-    let admin = app.user("first-is-admin").await;
+    let admin = app.admin("admin").await;
     let member = app.user("not-admin").await;
     let body = json!({"input_usd_per_million": "2.5", "output_usd_per_million": "12"});
 

@@ -114,7 +114,7 @@ async fn personal_data_is_sealed_in_the_event_store_and_readable_through_the_api
 #[tokio::test]
 async fn erasure_shreds_a_person_everywhere_and_leaves_others_and_the_audit_trail_intact() {
     let app = spawn_app().await;
-    let admin = app.user("Overseer").await;
+    let admin = app.admin("admin").await;
     let owner = app.user("Xanthippe").await;
     let member = app.user("Bartholomew").await;
     let (project, conversation, token) = shared_conversation(&app, &owner, &member).await;

@@ -192,20 +192,17 @@ async fn my_projects_are_paged_without_repeats_or_gaps() {
 }
 
 #[tokio::test]
-async fn a_consistency_token_from_the_future_times_out_with_503() {
-    let app = spawn_app().await;
+async fn a_token_from_the_future_is_400_and_one_the_model_never_reaches_times_out_with_503() {
+    let app = crate::support::spawn_app_with(&[("CONSISTENCY_WAIT_MS", "300")]).await;
     let user = app.user("waiter").await;
-    let response = app
-        .raw(
-            "GET",
-            "/api/v1/projects",
-            &[
-                ("Authorization", &format!("Bearer {}", user.token)),
-                ("X-Consistency-Token", "v1.999999999999.999999999"),
-            ],
-            None,
-        )
-        .await;
+    // Beyond anything written (CONTRACT.md, "Hostile input"): refused at once.
+    app.get_consistent("/api/v1/projects", &user.token, "v1.999999999999.999999999")
+        .await
+        .assert_problem(400);
+    // Written, but the projects model is stuck before it: 503 after the wait.
+    app.append_poison("Project").await;
+    let (_, token) = app.project(&user, "Unreached").await;
+    let response = app.get_consistent("/api/v1/projects", &user.token, &token).await;
     response.assert_problem(503);
     assert!(response.header("retry-after").is_some());
 }

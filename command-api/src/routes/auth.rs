@@ -197,17 +197,20 @@ impl AuthApi {
         let state = &self.state;
         let limits = state.config.limits;
         let ip = zekka_platform::http::client_ip(req);
+        let email = Email::for_lookup(&body.email).map_err(Problem::invalid_field)?;
+        // Counted before the password is checked, atomically (security
+        // review F3): the address's failures, and the email's guesses.
         state
             .limiter
-            .check(
+            .reserve(
                 "login_failures",
                 &ip,
                 limits.login_failures_per_ip,
                 "failed sign-ins from your address",
             )
             .await?;
+        state.admit_guess(&email).await?;
         let now = Utc::now();
-        let email = Email::for_lookup(&body.email).map_err(Problem::invalid_field)?;
         let account = state.find_user_by_email(&email).await?;
         if let Some(remaining) = state.lock_remaining(account.as_ref(), &email, now).await? {
             return Err(lockout::locked(remaining));
@@ -217,14 +220,12 @@ impl AuthApi {
         let context = CommandContext::of(req, account.as_ref().and_then(|u| u.id));
         if !verified {
             state
-                .limiter
-                .count("login_failures", &ip, limits.login_failures_per_ip)
-                .await;
-            state
                 .record_login_failure(account.as_ref(), &email, now, &context)
                 .await?;
             return Err(Problem::unauthorized("invalid email or password"));
         }
+        state.limiter.release("login_failures", &ip).await;
+        state.clear_guesses(&email).await;
         let user = account.ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
         let user_id = user
             .id

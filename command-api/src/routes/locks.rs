@@ -68,6 +68,10 @@ impl LockCommandApi {
                 "no agent of this project has this id",
             )));
         }
+        // Decided before the bus is touched: a refused caller takes or
+        // frees no lock (security review F5).
+        zekka_domain::agent::require_writer(access)
+            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         Ok(access)
     }
 

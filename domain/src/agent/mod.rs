@@ -391,7 +391,15 @@ pub struct Agent {
     pub open_tasks: BTreeSet<Uuid>,
 }
 
-fn require_writer(access: ProjectAccess) -> Result<(), AgentError> {
+/// The rule every write about an agent follows: a member who is not a
+/// viewer, in a project that is not archived. Routes whose work reaches
+/// outside the event store (file locks on the context bus) check it
+/// before that work, so a refused caller changes nothing anywhere.
+///
+/// # Errors
+/// [`AgentError::NotFound`] for a non-member, [`AgentError::NotAllowed`]
+/// for a viewer, [`AgentError::ProjectArchived`].
+pub fn require_writer(access: ProjectAccess) -> Result<(), AgentError> {
     match access.role {
         None => Err(AgentError::NotFound),
         Some(Role::Viewer) => Err(AgentError::NotAllowed),

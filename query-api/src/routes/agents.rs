@@ -145,7 +145,11 @@ impl AgentQueryApi {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["agents", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let views = rows::query_map(
@@ -174,7 +178,11 @@ impl AgentQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentView>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .catch_up(
+                auth.0.acting_user(),
+                consistency_token.0.as_deref(),
+                &["agents", "projects"],
+            )
             .await?;
         let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
         auth.0.require(Scope::Read, agent.project_id, None)?;
@@ -190,7 +198,11 @@ impl AgentQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AgentStatusView>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .catch_up(
+                auth.0.acting_user(),
+                consistency_token.0.as_deref(),
+                &["agents", "projects"],
+            )
             .await?;
         let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
         auth.0.require(Scope::Read, agent.project_id, None)?;
@@ -224,7 +236,11 @@ impl AgentQueryApi {
             })
             .transpose()?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["agents", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["agents", "projects"],
+            )
             .await?;
         self.visible_agent(auth.0.user_id, id.0).await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;

@@ -41,6 +41,7 @@ impl AnalyticsApi {
     ) -> Result<deadpool_postgres::Object, Problem> {
         self.state
             .catch_up(
+                user,
                 consistency,
                 &["projects", "usage", "agents", "conversations", "conflicts"],
             )
@@ -439,7 +440,7 @@ impl AnalyticsApi {
             None => Utc::now(),
         };
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["pricing"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["pricing"])
             .await?;
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())

@@ -310,7 +310,7 @@ impl AuditApi {
         let (after, cursor) = (read(after.0.as_deref())?, read(cursor.0.as_deref())?);
         let after = after.or(cursor).unwrap_or(Position::START);
         self.state
-            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let mut events = rows::query_map(
@@ -380,7 +380,7 @@ impl AuditApi {
             None => 0,
         };
         self.state
-            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let mut events = rows::query_map(
@@ -447,7 +447,7 @@ impl AuditApi {
             return Err(Problem::not_found("stream not found"));
         }
         self.state
-            .catch_up(consistency_token.0.as_deref(), &VISIBILITY)
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let rows = rows::query_map(

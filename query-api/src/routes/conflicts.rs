@@ -129,7 +129,11 @@ impl ConflictQueryApi {
         }
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["conflicts", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["conflicts", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let views = rows::query_map(
@@ -165,7 +169,11 @@ impl ConflictQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConflictView>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["conflicts", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["conflicts", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client

@@ -126,7 +126,11 @@ impl ConversationQueryApi {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["conversations", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let views = rows::query_map(
@@ -157,7 +161,11 @@ impl ConversationQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConversationView>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
+            .catch_up(
+                auth.0.user_id,
+                consistency_token.0.as_deref(),
+                &["conversations", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client
@@ -198,7 +206,11 @@ impl ConversationQueryApi {
             None => 0,
         };
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["conversations", "projects"])
+            .catch_up(
+                auth.0.acting_user(),
+                consistency_token.0.as_deref(),
+                &["conversations", "projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let visible = client

@@ -37,7 +37,7 @@ impl PreferencesQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Value>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["preferences"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["preferences"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client

@@ -45,12 +45,12 @@ impl PricingQueryApi {
     #[oai(path = "/models", method = "get", operation_id = "listModelPrices")]
     async fn list(
         &self,
-        _auth: BearerAuth,
+        auth: BearerAuth,
         history: Query<Option<bool>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Vec<ModelPriceView>>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["pricing"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["pricing"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let sql = if history.0.unwrap_or(false) {

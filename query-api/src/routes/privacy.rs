@@ -242,6 +242,7 @@ impl PrivacyQueryApi {
     ) -> Result<Json<Export>, Problem> {
         self.state
             .catch_up(
+                auth.0.user_id,
                 consistency_token.0.as_deref(),
                 &["streams", "projects", "conversations"],
             )

@@ -156,7 +156,7 @@ impl ProjectQueryApi {
         let limit = paging::limit(limit.0)?;
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let views = rows::query_map(
@@ -193,7 +193,11 @@ impl ProjectQueryApi {
     ) -> Result<Json<ProjectView>, Problem> {
         auth.0.require(Scope::Read, id.0, None)?;
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .catch_up(
+                auth.0.acting_user(),
+                consistency_token.0.as_deref(),
+                &["projects"],
+            )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let statement = client
@@ -222,7 +226,7 @@ impl ProjectQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ApiKeyPage>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["projects"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let role: Option<String> = client
@@ -320,6 +324,7 @@ impl ProjectQueryApi {
         auth.0.require(Scope::Read, id.0, None)?;
         self.state
             .catch_up(
+                auth.0.acting_user(),
                 consistency_token.0.as_deref(),
                 &["projects", "conversations", "agents", "usage", "conflicts"],
             )

@@ -49,7 +49,7 @@ impl UserQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<Me>, Problem> {
         self.state
-            .catch_up(consistency_token.0.as_deref(), &["users"])
+            .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["users"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let row = client

@@ -351,6 +351,24 @@ impl TestApp {
         panic!("no {purpose} mail to {recipient}");
     }
 
+    /// Appends an event no projection of `aggregate_type` can apply (a
+    /// payload of no event of it), as a bug or a bad restore might: the
+    /// projections reading that type stop at it. Returns its position.
+    pub async fn append_poison(&self, aggregate_type: &str) -> i64 {
+        self.db
+            .connect()
+            .await
+            .query_one(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES ($1, gen_random_uuid()::text, 1, 'Garbled', '1.0', '{\"Garbled\": {}}', '{}')
+                 RETURNING global_position",
+                &[&aggregate_type],
+            )
+            .await
+            .expect("append the poison event")
+            .get(0)
+    }
+
     /// How many events the store holds.
     pub async fn event_count(&self) -> i64 {
         self.db
