@@ -11,3 +11,13 @@ ALTER TABLE projection_rebuilds ADD COLUMN skipped jsonb;
 -- the record.
 ALTER TABLE mail_outbox ALTER COLUMN body DROP NOT NULL;
 UPDATE mail_outbox SET body = NULL WHERE sent_at IS NOT NULL;
+
+-- Idempotency keys belong to an authenticated principal (`user:<id>` or
+-- `key:<id>`), and answers carrying credentials are never kept (security
+-- review F6): the shared anonymous scope goes, with the sign-in and
+-- refresh answers (access and refresh tokens) it held, and so do kept
+-- answers holding a new API key's secret.
+DELETE FROM idempotency_keys
+ WHERE scope = 'anonymous'
+    OR (body IS NOT NULL AND position('"key":"zk_'::bytea IN body) > 0);
+UPDATE idempotency_keys SET scope = 'user:' || scope WHERE scope NOT LIKE '%:%';

@@ -251,6 +251,7 @@ impl App {
                 .around(move |ep, req| http::time_limit(ep, req, timeout))
                 .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))
                 .around(http::refuse_control_characters)
+                .around(http::bodiless_is_json)
                 .boxed(),
             None => http::with_ops_routes(Route::new()).data(readiness).boxed(),
         };

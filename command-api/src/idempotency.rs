@@ -4,6 +4,14 @@
 //! another request is a 422. Two requests racing with one key: the first
 //! claims it, the second waits for its answer. Server errors (5xx) are not
 //! kept, so the client may retry them with the same key.
+//!
+//! Keys belong to the principal that sent them (security review F6): the
+//! caller is authenticated here, before anything is claimed or replayed, as
+//! the route would (revocation included, on every replay too), and keys
+//! live in that person's or that API key's own space. A request without
+//! credentials, or to a route whose answer carries credentials (sign-in,
+//! token refresh, a new API key's secret), is not kept at all: no one else
+//! can replay or claim it, and no token is ever stored.
 
 use std::time::Duration;
 
@@ -13,8 +21,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use zekka_domain::FieldError;
 use zekka_platform::Problem;
+use zekka_platform::auth::{self, Principal};
 use zekka_platform::database::ReadPool;
-use zekka_platform::tokens::TokenVerifier;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -34,18 +42,17 @@ fn is_write(method: &Method) -> bool {
     )
 }
 
-/// Whose keys a request uses: its user's, or the anonymous ones.
-fn scope(req: &Request) -> String {
-    let user = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .zip(req.data::<std::sync::Arc<TokenVerifier>>())
-        .and_then(|(token, verifier)| verifier.verify(token).ok());
-    match user {
-        Some(claims) => claims.user_id.to_string(),
-        None => "anonymous".to_owned(),
+/// Whether the answer to `method path` carries credentials (tokens, a new
+/// API key's secret), which are never stored.
+fn answer_carries_credentials(method: &Method, path: &str) -> bool {
+    path.starts_with("/api/v1/auth/") || (*method == Method::POST && path.ends_with("/api-keys"))
+}
+
+/// Whose keys an authenticated request uses: the person's, or the API key's.
+fn scope_of(principal: &Principal) -> String {
+    match principal {
+        Principal::Person(claims) => format!("user:{}", claims.user_id),
+        Principal::Key(grant) => format!("key:{}", grant.key_id),
     }
 }
 
@@ -76,7 +83,7 @@ pub async fn idempotent<E: Endpoint>(next: E, mut req: Request, pool: ReadPool) 
     let Some(key) = req.headers().get(HEADER).map(|v| v.to_str().map(str::to_owned)) else {
         return next.call(req).await.map(IntoResponse::into_response);
     };
-    if !is_write(req.method()) {
+    if !is_write(req.method()) || answer_carries_credentials(req.method(), req.uri().path()) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
     let key = match key {
@@ -89,7 +96,12 @@ pub async fn idempotent<E: Endpoint>(next: E, mut req: Request, pool: ReadPool) 
             .into());
         }
     };
-    let scope = scope(&req);
+    // Authenticated first, on every request with a key, replays included:
+    // a logged-out token or a revoked API key gets 401 here, not an answer.
+    let Some(principal) = auth::authenticate(&req).await? else {
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let scope = scope_of(&principal);
     let body = req.take_body().into_bytes().await?;
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str().as_bytes());

@@ -123,8 +123,41 @@ impl Principal {
 pub struct AgentAuth(pub Principal);
 
 async fn check_agent_credentials(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    principal_of(req, &bearer).await
+}
+
+/// Who sends `req`, by its `Authorization` header, checked as the routes
+/// check it (signature, expiry, revocation; an API key's secret and
+/// revocation): `None` without credentials. For middleware that must know
+/// the caller before the route runs (idempotency keys).
+///
+/// # Errors
+/// 401 for credentials that are not valid (any more); 503 when they
+/// cannot be checked.
+pub async fn authenticate(req: &Request) -> poem::Result<Option<Principal>> {
+    let Some(header) = req.headers().get("authorization") else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Problem::unauthorized("the Authorization header is not a bearer token"))?;
+    principal_of(
+        req,
+        &Bearer {
+            token: token.to_owned(),
+        },
+    )
+    .await
+    .map(Some)
+}
+
+async fn principal_of(req: &Request, bearer: &Bearer) -> poem::Result<Principal> {
     if !bearer.token.starts_with(api_keys::PREFIX) {
-        return verify_person(req, &bearer).await.map(Principal::Person);
+        return verify_person(req, bearer).await.map(Principal::Person);
     }
     let Some(keys) = req.data::<Arc<ApiKeys>>() else {
         return Err(Problem::internal(&std::io::Error::other("no API key verifier installed")).into());

@@ -225,6 +225,27 @@ pub async fn refuse_control_characters<E: Endpoint>(next: E, req: Request) -> po
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// Reads a write sent with no body and no `Content-Type` as an empty JSON
+/// body, so a bare `POST /auth/logout` is answered by the route (which
+/// takes an optional body) rather than refused 415 while the session lives
+/// on (security review F14). A route that needs a body still says so (400).
+pub async fn bodiless_is_json<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let headers = req.headers();
+    let bodiless = !headers.contains_key(poem::http::header::CONTENT_TYPE)
+        && !headers.contains_key(poem::http::header::TRANSFER_ENCODING)
+        && headers
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+    if bodiless && *req.method() != poem::http::Method::GET && *req.method() != poem::http::Method::HEAD {
+        req.headers_mut().insert(
+            poem::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// Answers 503 when a request takes longer than `limit` (the work is dropped;
 /// a command that had already committed stays committed).
 pub async fn time_limit<E: Endpoint>(

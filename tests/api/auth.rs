@@ -154,3 +154,27 @@ async fn requests_without_a_token_or_with_a_tampered_one_get_401_problems() {
         .await
         .assert_problem(401);
 }
+
+/// Security review F14: a bare `POST /auth/logout` (no body, no
+/// Content-Type) signs out; the session does not live on.
+#[tokio::test]
+async fn a_bare_logout_without_a_body_or_content_type_ends_the_session() {
+    let app = spawn_app().await;
+    let user = app.user("leaving").await;
+    let bearer = format!("Bearer {}", user.token);
+    let logout = app
+        .raw("POST", "/api/v1/auth/logout", &[("Authorization", &bearer)], None)
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    app.request("GET", "/api/v1/users/me", Some(&user.token), None)
+        .await
+        .assert_problem(401);
+    app.request(
+        "POST",
+        "/api/v1/auth/refresh-token",
+        None,
+        Some(&serde_json::json!({"refresh_token": user.refresh_token})),
+    )
+    .await
+    .assert_problem(401);
+}

@@ -85,3 +85,153 @@ async fn racing_requests_with_one_key_make_one_event() {
         .map(|items| items.iter().filter(|p| p["name"] == "Raced").count());
     assert_eq!(raced, Some(1), "{}", listed.text());
 }
+
+/// Sends `method path body` with `headers` plus JSON and `Idempotency-Key: key`.
+async fn keyed(
+    app: &crate::support::app::TestApp,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    key: &str,
+    body: &serde_json::Value,
+) -> http::Response {
+    let authorization = bearer.map(|b| format!("Bearer {b}"));
+    let mut headers = vec![("Content-Type", "application/json"), ("Idempotency-Key", key)];
+    if let Some(authorization) = &authorization {
+        headers.push(("Authorization", authorization.as_str()));
+    }
+    let body = body.to_string();
+    app.raw(method, path, &headers, Some(body.as_bytes())).await
+}
+
+/// Security review F6: keys belong to the authenticated principal, and a
+/// replay is answered only to it, and only while its credentials hold.
+#[tokio::test]
+async fn keys_are_scoped_to_the_principal_and_replays_need_its_valid_credentials() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Keyed").await;
+    let agent = app.agent(&owner, &project, "Locker").await;
+    let issue = |scopes: serde_json::Value| {
+        let path = format!("/api/v1/projects/{project}/api-keys");
+        let token = owner.token.clone();
+        let app = &app;
+        async move {
+            let created = app
+                .request(
+                    "POST",
+                    &path,
+                    Some(&token),
+                    Some(&json!({"name": "k", "scopes": scopes})),
+                )
+                .await;
+            assert_eq!(created.status, 201, "{}", created.text());
+            created.json()["key"].as_str().expect("key").to_owned()
+        }
+    };
+    let key_a = issue(json!(["locks:write", "usage:write"])).await;
+    let key_b = issue(json!(["locks:write", "usage:write"])).await;
+    let lock_path = format!("/api/v1/projects/{project}/locks");
+    let body = json!({"file_path": "src/replay.rs", "agent_id": agent, "ttl_seconds": 60});
+
+    // (a) An API key's answer is not replayed without credentials, nor to
+    // another key: each is its own request.
+    let first = keyed(&app, "POST", &lock_path, Some(&key_a), "lock-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    keyed(&app, "POST", &lock_path, None, "lock-1", &body)
+        .await
+        .assert_problem(401);
+    let other = keyed(&app, "POST", &lock_path, Some(&key_b), "lock-1", &body).await;
+    assert_eq!(other.header("idempotent-replayed"), None, "{}", other.text());
+    let replayed = keyed(&app, "POST", &lock_path, Some(&key_a), "lock-1", &body).await;
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+
+    // (b) No one can claim a key value for someone else.
+    let anonymous = keyed(
+        &app,
+        "POST",
+        "/api/v1/auth/forgot-password",
+        None,
+        "usage-1",
+        &json!({"email": "x@example.com"}),
+    )
+    .await;
+    assert_eq!(anonymous.status, 202);
+    let usage = keyed(
+        &app,
+        "POST",
+        &format!("/api/v1/agents/{agent}/usage"),
+        Some(&key_a),
+        "usage-1",
+        &json!({"model": "claude-sonnet", "input_tokens": 1, "output_tokens": 1}),
+    )
+    .await;
+    assert_eq!(usage.status, 201, "{}", usage.text());
+
+    // (d) A logged-out token replays nothing.
+    let created = create(app.addr, &owner.token, "project-1", "Idem").await;
+    assert_eq!(created.status, 201);
+    let logout = app
+        .raw(
+            "POST",
+            "/api/v1/auth/logout",
+            &[("Authorization", &format!("Bearer {}", owner.token))],
+            None,
+        )
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    create(app.addr, &owner.token, "project-1", "Idem")
+        .await
+        .assert_problem(401);
+}
+
+/// Security review F6 (c, e): the answers of sign-in and refresh carry
+/// tokens, so they are never kept: a refresh token used twice is reuse
+/// whatever the Idempotency-Key, and no token sits in the database.
+#[tokio::test]
+async fn answers_carrying_tokens_are_never_kept_and_refresh_reuse_is_caught() {
+    let app = spawn_app().await;
+    let user = app.user("refresher").await;
+    let login = keyed(
+        &app,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        "login-1",
+        &json!({"email": user.email, "password": crate::support::app::PASSWORD}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let refresh = login.json()["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let path = "/api/v1/auth/refresh-token";
+    let client = keyed(&app, "POST", path, None, "r1", &json!({"refresh_token": refresh})).await;
+    assert_eq!(client.status, 200, "{}", client.text());
+    let rotated = client.json()["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    // A thief with the old token and the same key: reuse, the family ends.
+    keyed(&app, "POST", path, None, "r1", &json!({"refresh_token": refresh}))
+        .await
+        .assert_problem(401);
+    app.request("POST", path, None, Some(&json!({"refresh_token": rotated})))
+        .await
+        .assert_problem(401);
+    let kept: i64 = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT count(*) FROM idempotency_keys
+              WHERE position('zkr_'::bytea IN coalesce(body, ''::bytea)) > 0
+                 OR position('v4.public.'::bytea IN coalesce(body, ''::bytea)) > 0",
+            &[],
+        )
+        .await
+        .expect("idempotency keys")
+        .get(0);
+    assert_eq!(kept, 0, "a token is stored with an idempotency key");
+}
