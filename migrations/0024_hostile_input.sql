@@ -21,3 +21,8 @@ DELETE FROM idempotency_keys
  WHERE scope = 'anonymous'
     OR (body IS NOT NULL AND position('"key":"zk_'::bytea IN body) > 0);
 UPDATE idempotency_keys SET scope = 'user:' || scope WHERE scope NOT LIKE '%:%';
+
+-- Which agent a task was assigned to, by task id: usage naming a task must
+-- name one of its own project's (security review F7).
+CREATE INDEX events_task_assigned ON events (((payload -> 'TaskAssigned' ->> 'task_id')::uuid))
+ WHERE aggregate_type = 'Agent' AND event_type = 'TaskAssigned';

@@ -415,7 +415,8 @@ pub fn planned_steps() -> u64 {
                 })
                 .sum();
             1 + p.members.len()
-                + p.agents.len()
+                // Each agent, and a key it writes its messages with.
+                + 2 * p.agents.len()
                 + p.conversations.iter().map(|c| 1 + c.messages.len()).sum::<usize>()
                 // Advancing past `requirements`, one step a stage.
                 + stages.len().saturating_sub(1)
@@ -635,6 +636,7 @@ async fn fill_project(
         .await?;
     }
     let mut agents = Vec::new();
+    let mut agent_keys: Vec<String> = Vec::new();
     for agent in spec.agents {
         let made = api
             .step(
@@ -646,7 +648,21 @@ async fn fill_project(
                 201,
             )
             .await?;
-        agents.push(id_of(&made, "id")?);
+        let agent_id = id_of(&made, "id")?;
+        // Agents speak with keys of their own: a person's token writes as
+        // that person (CONTRACT.md, "Hostile input").
+        let key = api
+            .step(
+                Method::POST,
+                &format!("/api/v1/projects/{project}/api-keys"),
+                token,
+                json!({"name": format!("{} messages", agent.name), "scopes": ["messages:write"],
+                       "agent_id": agent_id}),
+                201,
+            )
+            .await?;
+        agent_keys.push(id_of(&key, "key")?);
+        agents.push(agent_id);
     }
     for conversation in spec.conversations {
         let made = api
@@ -661,11 +677,11 @@ async fn fill_project(
         let conversation_id = id_of(&made, "id")?;
         let path = format!("/api/v1/conversations/{conversation_id}/messages");
         for (speaker, text) in conversation.messages {
-            let body = match speaker {
-                Some(agent) => json!({"content": text, "role": "agent", "agent_id": agents[*agent]}),
-                None => json!({"content": text}),
+            let (bearer, body) = match speaker {
+                Some(agent) => (agent_keys[*agent].as_str(), json!({"content": text})),
+                None => (token, json!({"content": text})),
             };
-            api.step(Method::POST, &path, token, body, 201).await?;
+            api.step(Method::POST, &path, bearer, body, 201).await?;
         }
     }
 

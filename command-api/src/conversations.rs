@@ -60,6 +60,35 @@ impl CommandState {
         Ok(project)
     }
 
+    /// The project a task belongs to (through the agent it was assigned
+    /// to), if the task exists.
+    ///
+    /// # Errors
+    /// 503 or 500 when the database fails.
+    pub async fn task_project(&self, task_id: Uuid) -> Result<Option<Uuid>, Problem> {
+        if let Some(project) = self.owners.get(&("Task", task_id)) {
+            return Ok(Some(project));
+        }
+        let agent: Option<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events
+              WHERE aggregate_type = 'Agent' AND event_type = 'TaskAssigned'
+                AND (payload -> 'TaskAssigned' ->> 'task_id')::uuid = $1
+              LIMIT 1",
+        )
+        .bind(task_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Problem::from_sqlx)?;
+        let Some(agent) = agent.and_then(|a| Uuid::parse_str(&a).ok()) else {
+            return Ok(None);
+        };
+        let project = self.owning_project("Agent", agent).await?;
+        if let Some(project) = project {
+            self.owners.put(("Task", task_id), project);
+        }
+        Ok(project)
+    }
+
     /// Who wrote `message_id` and whether it was deleted, with the
     /// conversation's version at the time of reading (one statement, one
     /// snapshot). `None` when the conversation has no such message.

@@ -10,7 +10,10 @@ async fn a_conflict_is_reported_escalated_resolved_once_and_counted() {
     let owner = app.user("owner").await;
     let stranger = app.user("stranger").await;
     let (project, _) = app.project(&owner, "Contested").await;
-    let agents = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
+    let agents = [
+        app.agent(&owner, &project, "Parser").await,
+        app.agent(&owner, &project, "Lexer").await,
+    ];
     let reported = app
         .request(
             "POST",
@@ -195,7 +198,7 @@ async fn bad_conflict_input_is_a_4xx_problem_and_appends_nothing() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Strict").await;
-    let agent = uuid::Uuid::now_v7();
+    let agent = app.agent(&owner, &project, "Strict agent").await;
     let reported = app
         .request(
             "POST",

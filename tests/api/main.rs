@@ -38,6 +38,7 @@ mod projections;
 mod projects;
 mod rate_limits;
 mod realtime;
+mod references;
 mod refusals;
 mod roles;
 mod scale_out;

@@ -342,6 +342,23 @@ impl AgentCommandApi {
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
         auth.0.require(Scope::UsageWrite, project_id, Some(id.0))?;
+        // What the usage names must be this project's (security review F7).
+        let foreign = |field: &str, what: &str| {
+            Problem::invalid_field(zekka_domain::FieldError::new(
+                field,
+                format!("no {what} of this project has this id"),
+            ))
+        };
+        if let Some(task) = body.task_id
+            && state.task_project(task).await? != Some(project_id)
+        {
+            return Err(foreign("task_id", "task"));
+        }
+        if let Some(conversation) = body.conversation_id
+            && state.owning_project("Conversation", conversation).await? != Some(project_id)
+        {
+            return Err(foreign("conversation_id", "conversation"));
+        }
         let now = chrono::Utc::now();
         let price = state.price_at(model.as_str(), now).await?.ok_or_else(|| {
             Problem::invalid_field(zekka_domain::FieldError::new(

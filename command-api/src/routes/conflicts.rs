@@ -178,6 +178,15 @@ impl ConflictCommandApi {
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
+        // Every agent named must be one of this project's (security review F7).
+        for agent in &body.agent_ids.0 {
+            if self.state.owning_project("Agent", *agent).await? != Some(body.project_id) {
+                return Err(Problem::invalid_field(zekka_domain::FieldError::new(
+                    "agent_ids",
+                    format!("no agent of this project has the id {agent}"),
+                )));
+            }
+        }
         let conflict_id = Uuid::now_v7();
         let command = ConflictCommand::Report {
             conflict_id,

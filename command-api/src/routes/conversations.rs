@@ -7,6 +7,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
+use zekka_domain::FieldError;
 use zekka_domain::conversation::{
     Conversation, ConversationCommand, ConversationError, MessageContent, MessageRole, Title,
 };
@@ -130,6 +131,57 @@ impl ConversationCommandApi {
         self.state.project_access(project, actor).await
     }
 
+    /// Who a new message speaks as, from the credential, not the body
+    /// (security review F16): a person as a user; an API key bound to an
+    /// agent as that agent; another key of the project as the agent it
+    /// names, which must be one of this project's. The body may repeat
+    /// that, never claim otherwise; no one writes `system` messages.
+    async fn speaker(
+        &self,
+        principal: &Principal,
+        project: Uuid,
+        asked: MessageRole,
+        agent_id: Option<Uuid>,
+    ) -> Result<(MessageRole, Option<Uuid>), Problem> {
+        let refuse = |field: &str, message: &str| Problem::invalid_field(FieldError::new(field, message));
+        if asked == MessageRole::System {
+            return Err(refuse("role", "system messages are written by Zekka itself"));
+        }
+        let Principal::Key(grant) = principal else {
+            if asked != MessageRole::User {
+                return Err(refuse(
+                    "role",
+                    "people write as users; an agent writes with an API key of its own",
+                ));
+            }
+            if agent_id.is_some() {
+                return Err(refuse(
+                    "agent_id",
+                    "people write as themselves; an agent writes with an API key of its own",
+                ));
+            }
+            return Ok((MessageRole::User, None));
+        };
+        if let Some(bound) = grant.agent_id {
+            if agent_id.is_some_and(|asked| asked != bound) {
+                return Err(Problem::forbidden(
+                    "this API key speaks only as its own agent: send its agent_id",
+                ));
+            }
+            return Ok((MessageRole::Agent, Some(bound)));
+        }
+        let agent = agent_id.ok_or_else(|| {
+            refuse(
+                "agent_id",
+                "an API key writes as an agent of its project: name it in agent_id",
+            )
+        })?;
+        if self.state.owning_project("Agent", agent).await? != Some(project) {
+            return Err(refuse("agent_id", "no agent of this project has this id"));
+        }
+        Ok((MessageRole::Agent, Some(agent)))
+    }
+
     async fn project_of(&self, conversation_id: Uuid) -> Result<Uuid, Problem> {
         self.state
             .owning_project("Conversation", conversation_id)
@@ -219,7 +271,7 @@ impl ConversationCommandApi {
             Some(role) => role.parse::<MessageRole>(),
             None => Ok(MessageRole::User),
         };
-        let (content, role) = match (MessageContent::parse(&body.content), role) {
+        let (content, asked_role) = match (MessageContent::parse(&body.content), role) {
             (Ok(c), Ok(r)) => (c, r),
             (c, r) => return Err(dispatch::invalid([c.err(), r.err()])),
         };
@@ -227,15 +279,9 @@ impl ConversationCommandApi {
         let message_id = Uuid::now_v7();
         let project = self.project_of(id.0).await?;
         principal.require(Scope::MessagesWrite, project, body.agent_id)?;
-        // A key bound to an agent speaks as that agent.
-        if let Principal::Key(grant) = principal
-            && grant.agent_id.is_some()
-            && body.agent_id != grant.agent_id
-        {
-            return Err(Problem::forbidden(
-                "this API key speaks only as its own agent: send its agent_id",
-            ));
-        }
+        let (role, agent_id) = self
+            .speaker(principal, project, asked_role, body.agent_id)
+            .await?;
         let access = self.state.project_access(project, actor).await?;
         let token = self
             .execute_fresh(req, principal, id.0, "SendMessage", || async {
@@ -244,7 +290,7 @@ impl ConversationCommandApi {
                     actor,
                     access,
                     role,
-                    agent_id: body.agent_id,
+                    agent_id,
                     content: content.clone(),
                 })
             })
@@ -256,7 +302,7 @@ impl ConversationCommandApi {
                 conversation_id: id.0,
                 author_id: actor,
                 role: role.as_str().to_owned(),
-                agent_id: body.agent_id,
+                agent_id,
                 content: content.as_str().to_owned(),
                 consistency_token: token.clone(),
             }),
