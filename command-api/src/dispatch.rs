@@ -266,6 +266,27 @@ pub async fn last_position(
     Ok(ConsistencyToken(position))
 }
 
+/// The position of the last event written (the store's head): the
+/// consistency token of an answer that wrote nothing of its own.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn head_position(pool: &PgPool) -> Result<ConsistencyToken, Problem> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events ORDER BY global_position DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(Problem::from_sqlx)?;
+    Ok(ConsistencyToken(match row {
+        Some((transaction_id, global_position)) => Position {
+            transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
+            global_position,
+        },
+        None => Position::START,
+    }))
+}
+
 /// 422 listing every field error among `errors`.
 pub fn invalid(errors: impl IntoIterator<Item = Option<zekka_domain::FieldError>>) -> Problem {
     Problem::invalid(errors.into_iter().flatten().map(Into::into).collect())

@@ -76,21 +76,15 @@ async fn an_email_registers_once_even_under_concurrent_registrations() {
         json!({"email": "race@example.com", "password": "correct horse battery", "display_name": "Racer"});
     let attempts = (0..6).map(|_| app.request("POST", "/api/v1/auth/register", None, Some(&body)));
     let responses = futures_util::future::join_all(attempts).await;
-    let created = responses.iter().filter(|r| r.status == 201).count();
-    let conflicts = responses.iter().filter(|r| r.status == 409).count();
-    assert_eq!(
-        (created, conflicts),
-        (1, 5),
+    // Every attempt answers alike (security review F9: no enumeration)…
+    assert!(
+        responses.iter().all(|r| r.status == 201),
         "{:?}",
         responses.iter().map(|r| r.status).collect::<Vec<_>>()
     );
-    for conflict in responses.iter().filter(|r| r.status == 409) {
-        conflict.assert_problem(409);
-    }
-    let registered: i64 = app
-        .db
-        .connect()
-        .await
+    // …but one account exists, and the mailbox hears of the other five.
+    let client = app.db.connect().await;
+    let registered: i64 = client
         .query_one(
             "SELECT count(*) FROM events WHERE event_type = 'UserRegistered'",
             &[],
@@ -99,6 +93,120 @@ async fn an_email_registers_once_even_under_concurrent_registrations() {
         .expect("count")
         .get(0);
     assert_eq!(registered, 1);
+    let notices: i64 = client
+        .query_one(
+            "SELECT count(*) FROM mail_outbox WHERE recipient = 'race@example.com' AND purpose = 'registration_attempt'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(notices, 3, "at most three notices an hour");
+}
+
+/// Security review F9: registering, asking for a reset and redeeming a
+/// reset token answer the same whether or not an account has the address,
+/// and a bad reset token costs no password hashing (F10).
+#[tokio::test]
+async fn no_answer_tells_whether_an_address_has_an_account() {
+    let app = spawn_app().await;
+    let known = app.user("known").await;
+    let register = |email: &str| json!({"email": email, "password": "another good passphrase", "display_name": "Someone"});
+    let taken = app
+        .request(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&register(&known.email)),
+        )
+        .await;
+    let fresh = app
+        .request(
+            "POST",
+            "/api/v1/auth/register",
+            None,
+            Some(&register("fresh-address@example.com")),
+        )
+        .await;
+    assert_eq!((taken.status, fresh.status), (201, 201));
+    let keys = |v: serde_json::Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(keys(taken.json()), keys(fresh.json()));
+    // The account is unchanged: its password still signs in, the other not.
+    assert_eq!(
+        app.login(&known.email, crate::support::app::PASSWORD)
+            .await
+            .status,
+        200
+    );
+    app.login(&known.email, "another good passphrase")
+        .await
+        .assert_problem(401);
+
+    for email in [known.email.as_str(), "nobody-at-all@example.com"] {
+        let asked = app
+            .request(
+                "POST",
+                "/api/v1/auth/forgot-password",
+                None,
+                Some(&json!({"email": email})),
+            )
+            .await;
+        assert_eq!(asked.status, 202, "{}", asked.text());
+        assert!(asked.body.is_empty());
+    }
+    // However often it is asked, one account gets three reset mails an hour.
+    for _ in 0..4 {
+        app.request(
+            "POST",
+            "/api/v1/auth/forgot-password",
+            None,
+            Some(&json!({"email": known.email})),
+        )
+        .await;
+    }
+    let client = app.db.connect().await;
+    let mut mails = 0;
+    for _ in 0..100 {
+        mails = client
+            .query_one(
+                "SELECT count(*) FROM mail_outbox WHERE recipient = $1 AND purpose = 'password_reset'",
+                &[&known.email],
+            )
+            .await
+            .expect("outbox")
+            .get::<_, i64>(0);
+        if mails >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let settled: i64 = client
+        .query_one(
+            "SELECT count(*) FROM mail_outbox WHERE recipient = $1 AND purpose = 'password_reset'",
+            &[&known.email],
+        )
+        .await
+        .expect("outbox")
+        .get(0);
+    assert_eq!((mails, settled), (3, 3));
+    // A well-formed token for no account reads as a bad token, like one
+    // for a real account.
+    let bad = |user: &str| json!({"token": format!("zkp_{user}_not-the-secret"), "new_password": "a new good passphrase"});
+    let unknown = app
+        .request(
+            "POST",
+            "/api/v1/auth/reset-password",
+            None,
+            Some(&bad(&uuid::Uuid::now_v7().to_string())),
+        )
+        .await
+        .assert_problem(400);
+    let wrong = app
+        .request("POST", "/api/v1/auth/reset-password", None, Some(&bad(&known.id)))
+        .await
+        .assert_problem(400);
+    assert_eq!(unknown["detail"], wrong["detail"]);
 }
 
 #[tokio::test]

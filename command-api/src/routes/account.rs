@@ -7,9 +7,11 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use cqrs_es::AggregateError;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use tracing::Instrument;
 use uuid::Uuid;
 use zekka_domain::user::{Email, Password, UserCommand};
 use zekka_platform::input::{NewPassword, Text};
@@ -70,6 +72,10 @@ enum Done {
     Done(#[oai(header = "X-Consistency-Token")] String),
 }
 
+/// Password-reset mails one account gets at most per hour: more requests
+/// are answered alike and send nothing (security review F9).
+pub const RESET_MAILS_PER_HOUR: i64 = 3;
+
 fn parse_token<'a>(prefix: &str, token: &'a str) -> Option<(Uuid, &'a str)> {
     let (user, secret) = token.trim().strip_prefix(prefix)?.split_once('_')?;
     Some((Uuid::parse_str(user).ok()?, secret))
@@ -91,47 +97,19 @@ impl AccountApi {
         let Ok(email) = Email::parse(&body.email) else {
             return Ok(Accepted::Accepted);
         };
-        let Some(user) = state.find_user_by_email(email.as_str()).await? else {
-            return Ok(Accepted::Accepted);
-        };
-        let Some(user_id) = user.id else {
-            return Ok(Accepted::Accepted);
-        };
-        let context = CommandContext::of(req, Some(user_id));
-        let secret = crate::sessions::new_secret()?;
-        let ttl =
-            chrono::Duration::from_std(state.config.password_reset_ttl).map_err(|e| Problem::internal(&e))?;
-        let command = UserCommand::RequestPasswordReset {
-            token_hash: secret_token::digest(&secret),
-            expires_at: Utc::now() + ttl,
-        };
-        dispatch::execute(
-            &state.users,
-            &state.pool,
-            &user_id.to_string(),
-            command,
-            "RequestPasswordReset",
-            &context,
-        )
-        .await?;
-        let token = format!("{RESET_PREFIX}{user_id}_{secret}");
-        let minutes = state.config.password_reset_ttl.as_secs() / 60;
-        mailer::enqueue(
-            &state.pool,
-            &Mail {
-                recipient: user.email.clone(),
-                subject: "Reset your Zekka password".to_owned(),
-                body: format!(
-                    "Someone asked to reset the password of your Zekka account.\n\n\
-                     To choose a new one, open this link within {minutes} minutes:\n\
-                     {}/reset-password?token={token}\n\n\
-                     If it was not you, ignore this mail; your password stays as it is.\n",
-                    state.config.public_url
-                ),
-                purpose: "password_reset",
-            },
-        )
-        .await?;
+        // The work happens after the answer, so an address with an account
+        // and one without answer alike, in time as in status (security
+        // review F9). A reset lost to a crash meanwhile is asked for again.
+        let state = state.clone();
+        let context = CommandContext::of(req, None);
+        tokio::spawn(
+            async move {
+                if let Err(problem) = state.send_password_reset(&email, context).await {
+                    tracing::warn!(error = %problem, "could not send a password-reset mail");
+                }
+            }
+            .in_current_span(),
+        );
         Ok(Accepted::Accepted)
     }
 
@@ -144,10 +122,15 @@ impl AccountApi {
         let (user_id, secret) = parse_token(RESET_PREFIX, &body.token)
             .ok_or_else(|| Problem::bad_request("the token is invalid"))?;
         let password = Password::parse(&body.new_password).map_err(Problem::invalid_field)?;
+        let now = Utc::now();
+        // The token first: a bad one costs no argon2 (security review F10),
+        // and an unknown account reads as a bad token (F9).
+        let user = state.load_user(&user_id.to_string()).await?.unwrap_or_default();
+        user.check_reset_token(&secret_token::digest(secret), now)
+            .map_err(|refusal| dispatch::refused(AggregateError::UserError(refusal)))?;
         let password_hash = password::hash(password)
             .await
             .map_err(|e| Problem::internal(&e))?;
-        let now = Utc::now();
         let context = CommandContext::of(req, Some(user_id));
         let command = UserCommand::ResetPassword {
             token_hash: secret_token::digest(secret),
@@ -198,6 +181,100 @@ impl AccountApi {
 }
 
 impl CommandState {
+    /// Mails a password-reset link to the account with `email`, if there
+    /// is one and it was sent fewer than [`RESET_MAILS_PER_HOUR`] this hour.
+    ///
+    /// # Errors
+    /// 503 or 500 when the store or the outbox fails.
+    pub async fn send_password_reset(&self, email: &Email, context: CommandContext) -> Result<(), Problem> {
+        let Some(user) = self.find_user_by_email(email.as_str()).await? else {
+            return Ok(());
+        };
+        let Some(user_id) = user.id else {
+            return Ok(());
+        };
+        let sent = self
+            .ephemeral
+            .hit(
+                &format!("reset_mails:{}", secret_token::digest(email.as_str())),
+                std::time::Duration::from_secs(3600),
+            )
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        if sent.count > RESET_MAILS_PER_HOUR {
+            tracing::info!(%user_id, "password-reset mail not sent: too many this hour");
+            return Ok(());
+        }
+        let context = CommandContext {
+            actor: Some(user_id),
+            ..context
+        };
+        let secret = crate::sessions::new_secret()?;
+        let ttl =
+            chrono::Duration::from_std(self.config.password_reset_ttl).map_err(|e| Problem::internal(&e))?;
+        let command = UserCommand::RequestPasswordReset {
+            token_hash: secret_token::digest(&secret),
+            expires_at: Utc::now() + ttl,
+        };
+        dispatch::execute(
+            &self.users,
+            &self.pool,
+            &user_id.to_string(),
+            command,
+            "RequestPasswordReset",
+            &context,
+        )
+        .await?;
+        let token = format!("{RESET_PREFIX}{user_id}_{secret}");
+        let minutes = self.config.password_reset_ttl.as_secs() / 60;
+        mailer::enqueue(
+            &self.pool,
+            &Mail {
+                recipient: user.email.clone(),
+                subject: "Reset your Zekka password".to_owned(),
+                body: format!(
+                    "Someone asked to reset the password of your Zekka account.\n\n\
+                     To choose a new one, open this link within {minutes} minutes:\n\
+                     {}/reset-password?token={token}\n\n\
+                     If it was not you, ignore this mail; your password stays as it is.\n",
+                    self.config.public_url
+                ),
+                purpose: "password_reset",
+            },
+        )
+        .await
+    }
+
+    /// Tells the owner of `email` that someone tried to register it again
+    /// (at most [`RESET_MAILS_PER_HOUR`] such mails an hour). Failures are
+    /// logged: the answer to the registration must not differ.
+    pub async fn tell_of_second_registration(&self, email: &str) {
+        let throttle = format!("registration_notices:{}", secret_token::digest(email));
+        match self
+            .ephemeral
+            .hit(&throttle, std::time::Duration::from_secs(3600))
+            .await
+        {
+            Ok(window) if window.count > RESET_MAILS_PER_HOUR => return,
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "registration notice not throttled"),
+        }
+        let mail = Mail {
+            recipient: email.to_owned(),
+            subject: "Someone tried to sign up to Zekka with your address".to_owned(),
+            body: format!(
+                "Someone tried to create a Zekka account with this address, which already has one.\n\n\
+                 If it was you, sign in at {0}, or reset your password at {0}/forgot-password.\n\
+                 If it was not, you need do nothing: your account is unchanged.\n",
+                self.config.public_url
+            ),
+            purpose: "registration_attempt",
+        };
+        if let Err(problem) = mailer::enqueue(&self.pool, &mail).await {
+            tracing::warn!(error = %problem, "could not queue the registration notice");
+        }
+    }
+
     /// Issues an email-verification token to `user_id` and mails it to `email`.
     ///
     /// # Errors

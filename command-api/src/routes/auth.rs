@@ -152,7 +152,7 @@ impl AuthApi {
             password_hash,
         };
         let context = CommandContext::of(req, Some(user_id));
-        let token = dispatch::execute(
+        let registered = dispatch::execute(
             &self.state.users,
             &self.state.pool,
             &user_id.to_string(),
@@ -160,24 +160,30 @@ impl AuthApi {
             "RegisterUser",
             &context,
         )
-        .await
-        .map_err(|problem| {
-            // The only conflict a brand-new user id can meet is the unique
-            // email index on the event store.
-            if problem.status() == StatusCode::CONFLICT {
-                Problem::conflict("an account with this email already exists")
-            } else {
-                problem
+        .await;
+        let token = match registered {
+            Ok(token) => {
+                // The account exists now; a lost verification mail can be asked for again.
+                if let Err(problem) = self
+                    .state
+                    .send_email_verification(user_id, &address, &context)
+                    .await
+                {
+                    tracing::warn!(%user_id, error = %problem, "could not send the verification mail");
+                }
+                token
             }
-        })?;
-        // The account exists now; a lost verification mail can be asked for again.
-        if let Err(problem) = self
-            .state
-            .send_email_verification(user_id, &address, &context)
-            .await
-        {
-            tracing::warn!(%user_id, error = %problem, "could not send the verification mail");
-        }
+            // The only conflict a brand-new user id can meet is the unique
+            // email index on the event store: the address has an account.
+            // Answered as a success, so registering tells no one which
+            // addresses have accounts (security review F9); the mailbox's
+            // owner hears of it instead.
+            Err(problem) if problem.status() == StatusCode::CONFLICT => {
+                self.state.tell_of_second_registration(&address).await;
+                dispatch::head_position(&self.state.pool).await?
+            }
+            Err(problem) => return Err(problem),
+        };
         Ok(RegisterResponse::Created(
             Json(Registered {
                 user_id,

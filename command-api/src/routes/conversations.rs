@@ -279,10 +279,13 @@ impl ConversationCommandApi {
         let message_id = Uuid::now_v7();
         let project = self.project_of(id.0).await?;
         principal.require(Scope::MessagesWrite, project, body.agent_id)?;
+        // Who may write is decided before what the body claims is looked at.
+        let access = self.state.project_access(project, actor).await?;
+        zekka_domain::conversation::require_writer(access)
+            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         let (role, agent_id) = self
             .speaker(principal, project, asked_role, body.agent_id)
             .await?;
-        let access = self.state.project_access(project, actor).await?;
         let token = self
             .execute_fresh(req, principal, id.0, "SendMessage", || async {
                 Ok(ConversationCommand::Send {

@@ -77,8 +77,14 @@ fn member_role(access: ProjectAccess) -> Result<Role, ConversationError> {
     access.role.ok_or(ConversationError::NotFound)
 }
 
-/// The actor may write in the project (any role but viewer) and it is not archived.
-fn require_writer(access: ProjectAccess) -> Result<Role, ConversationError> {
+/// The actor may write in the project (any role but viewer) and it is not
+/// archived: the rule every conversation write follows, which routes also
+/// check before they look at what the request claims.
+///
+/// # Errors
+/// [`ConversationError::NotFound`] for a non-member, `NotAllowed` for a
+/// viewer, `ProjectArchived`.
+pub fn require_writer(access: ProjectAccess) -> Result<Role, ConversationError> {
     let role = member_role(access)?;
     if role == Role::Viewer {
         return Err(ConversationError::NotAllowed(

@@ -191,6 +191,20 @@ impl User {
         roles.into_iter().collect()
     }
 
+    /// Whether a password-reset token with `token_hash` would be accepted at
+    /// `now`: the same rule [`UserCommand::ResetPassword`] applies, checked
+    /// before the new password is hashed, so a bad token costs no argon2.
+    ///
+    /// # Errors
+    /// As the reset would be refused: unknown, used or expired token, or
+    /// no such account.
+    pub fn check_reset_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<(), UserError> {
+        if self.id.is_none() || self.erased {
+            return Err(UserError::UnknownToken);
+        }
+        redeem(&self.reset_tokens, token_hash, now)
+    }
+
     /// Until when the account is locked at `now`, if it is.
     pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.locked_until.filter(|until| *until > now)

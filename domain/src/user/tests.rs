@@ -320,3 +320,24 @@ fn a_role_cannot_be_granted_to_no_account() {
         })
         .then_expect_error(UserError::NotFound);
 }
+
+#[test]
+fn a_reset_token_is_checked_without_a_new_password_and_no_account_reads_as_a_bad_token() {
+    assert_eq!(
+        User::default().check_reset_token("t", at(0)),
+        Err(UserError::UnknownToken)
+    );
+    let user = state_after(vec![
+        registered(),
+        UserEvent::PasswordResetRequested {
+            token_hash: "t".into(),
+            expires_at: at(30),
+        },
+    ]);
+    assert_eq!(user.check_reset_token("t", at(1)), Ok(()));
+    assert_eq!(
+        user.check_reset_token("other", at(1)),
+        Err(UserError::UnknownToken)
+    );
+    assert_eq!(user.check_reset_token("t", at(31)), Err(UserError::TokenExpired));
+}
