@@ -20,6 +20,7 @@ mod concurrency;
 mod config_reference;
 mod conflicts;
 mod conversations;
+mod disclosure;
 mod docs_page;
 mod event_catalogue;
 mod group_commit;

@@ -196,9 +196,24 @@ const EVENT_COLUMNS: &str =
     "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
         e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";
 
-/// Keys whose values are secrets kept as digests: shown redacted.
+/// Keys whose values are secrets kept as digests (token and password
+/// hashes, API-key digests, the rotated refresh-token hashes): shown
+/// redacted, whatever event or state holds them (security review F11).
 fn is_secret(key: &str) -> bool {
-    key.ends_with("_hash")
+    key == "hash"
+        || key.ends_with("_hash")
+        || key.ends_with("_hashes")
+        || key.ends_with("_digest")
+        || key == "secret"
+}
+
+/// Replaces a secret's value (a string, or a list of them) with `"[redacted]"`.
+fn redact(value: &mut Value) {
+    match value {
+        Value::String(_) => *value = Value::String("[redacted]".to_owned()),
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
 }
 
 /// `value` with every secret digest replaced by `"[redacted]"`.
@@ -207,8 +222,8 @@ pub(crate) fn redacted(mut value: Value) -> Value {
         match value {
             Value::Object(map) => {
                 for (key, inner) in map.iter_mut() {
-                    if is_secret(key) && inner.is_string() {
-                        *inner = Value::String("[redacted]".to_owned());
+                    if is_secret(key) {
+                        redact(inner);
                     } else {
                         walk(inner);
                     }
@@ -220,6 +235,18 @@ pub(crate) fn redacted(mut value: Value) -> Value {
     }
     walk(&mut value);
     value
+}
+
+/// `event` as `claims` may see it: the client's address and user agent of
+/// the request that wrote it only for auditors, admins and the person who
+/// sent it (security review F11).
+fn seen_by(mut event: AuditEvent, claims: &AccessClaims) -> AuditEvent {
+    let own = event.actor.as_deref() == Some(claims.user_id.to_string().as_str());
+    if !own && !sees_everything(claims) {
+        event.client_ip = None;
+        event.user_agent = None;
+    }
+    event
 }
 
 fn audit_event(row: &Row) -> Result<(Position, AuditEvent), tokio_postgres::Error> {
@@ -349,7 +376,10 @@ impl AuditApi {
         let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
         let resume = events.last().map_or(after, |(position, _)| *position);
         Ok(Json(AuditPage {
-            items: events.into_iter().map(|(_, event)| event).collect(),
+            items: events
+                .into_iter()
+                .map(|(_, event)| seen_by(event, &auth.0))
+                .collect(),
             next_cursor: next,
             resume_cursor: Some(cursor_of(&resume)),
         }))
@@ -408,7 +438,7 @@ impl AuditApi {
         let (items, next_cursor) = paging::page(events, limit, |event| event.sequence.to_string());
         let resume_cursor = Some(items.last().map_or(after, |event| event.sequence).to_string());
         Ok(Json(AuditPage {
-            items,
+            items: items.into_iter().map(|event| seen_by(event, &auth.0)).collect(),
             next_cursor,
             resume_cursor,
         }))

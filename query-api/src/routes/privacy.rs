@@ -180,15 +180,19 @@ impl Stored {
         self.data().get(field).and_then(Value::as_str).map(str::to_owned)
     }
 
-    fn export(&self) -> ExportEvent {
+    /// The event as `me` gets it in their export: the network details of
+    /// the request that wrote it only when `me` sent that request, never
+    /// another person's (security review F12).
+    fn export(&self, me: Uuid) -> ExportEvent {
         let meta = |name: &str| self.metadata.get(name).and_then(Value::as_str).map(str::to_owned);
+        let mine = meta("actor").is_some_and(|actor| actor == me.to_string());
         ExportEvent {
             event_type: self.event_type.clone(),
             event_version: self.event_version.clone(),
             recorded_at: self.recorded_at,
             data: redacted(self.data().clone()),
-            client_ip: meta("client_ip"),
-            user_agent: meta("user_agent"),
+            client_ip: meta("client_ip").filter(|_| mine),
+            user_agent: meta("user_agent").filter(|_| mine),
         }
     }
 }
@@ -282,7 +286,7 @@ impl PrivacyQueryApi {
             .into_iter()
             .map(|(session_id, events)| ExportSession {
                 session_id,
-                events: events.iter().map(Stored::export).collect(),
+                events: events.iter().map(|event| event.export(me)).collect(),
             })
             .collect();
 
@@ -313,7 +317,7 @@ impl PrivacyQueryApi {
             .into_iter()
             .map(|(project_id, events)| ExportProject {
                 role: roles.get(&project_id).cloned(),
-                events: events.iter().map(Stored::export).collect(),
+                events: events.iter().map(|event| event.export(me)).collect(),
                 project_id,
             })
             .collect();
@@ -426,7 +430,7 @@ impl PrivacyQueryApi {
             format: FORMAT.to_owned(),
             exported_at: Utc::now(),
             profile,
-            account_events: account.iter().map(Stored::export).collect(),
+            account_events: account.iter().map(|event| event.export(me)).collect(),
             sessions,
             projects,
             conversations_started,
@@ -434,7 +438,7 @@ impl PrivacyQueryApi {
             usage,
             preferences: ExportPreferences {
                 current,
-                events: preference_events.iter().map(Stored::export).collect(),
+                events: preference_events.iter().map(|event| event.export(me)).collect(),
             },
         }))
     }
