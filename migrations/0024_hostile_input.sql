@@ -26,3 +26,8 @@ UPDATE idempotency_keys SET scope = 'user:' || scope WHERE scope NOT LIKE '%:%';
 -- name one of its own project's (security review F7).
 CREATE INDEX events_task_assigned ON events (((payload -> 'TaskAssigned' ->> 'task_id')::uuid))
  WHERE aggregate_type = 'Agent' AND event_type = 'TaskAssigned';
+
+-- The revocations of the last access-token lifetime, read to rebuild the
+-- token deny-lists when Redis has lost them (security review F17).
+CREATE INDEX events_revocations ON events (recorded_at)
+ WHERE event_type IN ('SessionRevoked', 'PasswordReset', 'UserErased');

@@ -126,7 +126,7 @@ impl CommandState {
             session_id,
             user_id,
             refresh_hash: secret_token::digest(&secret),
-            expires_at: self.refresh_expiry(now)?,
+            expires_at: self.refresh_expiry(now, now)?,
             now,
         };
         dispatch::execute(
@@ -181,13 +181,30 @@ impl CommandState {
             .await
     }
 
-    /// When a refresh token issued at `now` expires.
+    /// When a refresh token issued at `now`, of a session started at
+    /// `started_at`, expires: a refresh token's lifetime later, but never
+    /// after the session's end.
     ///
     /// # Errors
     /// 500 when the configured lifetime overflows.
-    pub fn refresh_expiry(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
-        chrono::Duration::from_std(self.config.refresh_token_ttl)
-            .map(|ttl| now + ttl)
+    pub fn refresh_expiry(
+        &self,
+        now: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, Problem> {
+        let ttl =
+            chrono::Duration::from_std(self.config.refresh_token_ttl).map_err(|e| Problem::internal(&e))?;
+        Ok((now + ttl).min(self.session_end(started_at)?))
+    }
+
+    /// When a session started at `started_at` ends for good, refreshed or
+    /// not (`SESSION_MAX_AGE`; security review F17).
+    ///
+    /// # Errors
+    /// 500 when the configured lifetime overflows.
+    pub fn session_end(&self, started_at: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
+        chrono::Duration::from_std(self.config.session_max_age)
+            .map(|age| started_at + age)
             .map_err(|e| Problem::internal(&e))
     }
 

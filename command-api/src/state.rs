@@ -164,7 +164,7 @@ impl CommandState {
         signer: TokenSigner,
     ) -> Result<Arc<Self>> {
         let api_keys = Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone()));
-        let personal = Arc::new(PersonalData::load(config, read_pool).await?);
+        let personal = Arc::new(PersonalData::load(config, read_pool.clone()).await?);
         let stores = Stores {
             pool: pool.clone(),
             // A pool of its own: the shared read pool is busy with the
@@ -197,7 +197,7 @@ impl CommandState {
             session_store,
             signer,
             personal,
-            revocations: Revocations::new(ephemeral.clone()),
+            revocations: Revocations::new(ephemeral.clone(), Some(read_pool.clone())),
             api_keys,
             locks: Arc::new(LockBus::new(&ephemeral)),
             arbitrations: crate::arbitration::Running::default(),

@@ -94,6 +94,9 @@ pub struct Config {
     pub trusted_proxy_hops: usize,
     /// `REFRESH_TOKEN_TTL_SECONDS`: how long a refresh token lives. Default 7 days.
     pub refresh_token_ttl: Duration,
+    /// `SESSION_MAX_AGE`: seconds a session lasts from its sign-in, however
+    /// often it is refreshed; then the person signs in again. Default 30 days.
+    pub session_max_age: Duration,
     /// `ZEKKA_ADMIN_EMAILS`: comma-separated emails that get the system
     /// `admin` role once verified (`zekka users grant-role` grants it too).
     pub admin_emails: Vec<String>,
@@ -296,6 +299,7 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(
                 parse("REFRESH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)?.max(60),
             ),
+            session_max_age: Duration::from_secs(parse("SESSION_MAX_AGE", 30 * 24 * 3600)?.max(1)),
             admin_emails: list("ZEKKA_ADMIN_EMAILS"),
             auditor_emails: list("ZEKKA_AUDITOR_EMAILS"),
             cors_origins: get("CORS_ORIGINS")

@@ -3,12 +3,25 @@
 //! expired anyway: by its id (logout), by its session (the session was
 //! revoked), or by its user (every token issued up to a moment, after a
 //! password reset). Checking costs one round trip to Redis and fails closed.
+//!
+//! Redis keeps nothing on disk, so a restart would forget the deny-lists
+//! and revived tokens would work until they expire (security review F17).
+//! The lists therefore carry a marker key: a check that finds it missing
+//! (Redis restarted, or a process without Redis has just started) first
+//! rebuilds them from the event store, where every revocation that still
+//! matters is recorded (`SessionRevoked`, `PasswordReset`, `UserErased` of
+//! the last access-token lifetime), then answers.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+use zekka_domain::session::SessionEvent;
+use zekka_domain::user::UserEvent;
 
+use crate::database::ReadPool;
 use crate::ephemeral::{Ephemeral, Unavailable};
 use crate::tokens::{ACCESS_TOKEN_TTL, AccessClaims};
 
@@ -16,7 +29,14 @@ use crate::tokens::{ACCESS_TOKEN_TTL, AccessClaims};
 #[derive(Clone)]
 pub struct Revocations {
     store: Ephemeral,
+    /// Where the lists are rebuilt from when the store lost them.
+    events: Option<ReadPool>,
+    /// One rebuild at a time in this process.
+    restoring: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Present while the deny-lists in the store are complete.
+const MARKER: &str = "revoked:complete";
 
 fn token_key(token_id: &str) -> String {
     format!("revoked:jti:{token_id}")
@@ -34,9 +54,96 @@ fn user_key(user_id: Uuid) -> String {
 const COVER: Duration = Duration::from_secs(ACCESS_TOKEN_TTL.as_secs() + 60);
 
 impl Revocations {
-    /// Deny-lists over `store`.
-    pub fn new(store: Ephemeral) -> Self {
-        Self { store }
+    /// Deny-lists over `store`, rebuilt from the events in `events` when
+    /// the store has lost them (`None`: never rebuilt; tests of the lists
+    /// alone).
+    pub fn new(store: Ephemeral, events: Option<ReadPool>) -> Self {
+        Self {
+            store,
+            events,
+            restoring: Arc::default(),
+        }
+    }
+
+    /// Rebuilds the deny-lists from the revocations the event store
+    /// recorded in the last access-token lifetime, then marks them
+    /// complete. Idempotent: several processes may do it at once.
+    ///
+    /// # Errors
+    /// When the database or the store is unreachable.
+    pub async fn restore(&self) -> Result<usize, Unavailable> {
+        let Some(pool) = &self.events else {
+            return self
+                .store
+                .set(MARKER, 1, Duration::from_secs(365 * 24 * 3600))
+                .await
+                .map(|()| 0);
+        };
+        let _one = self.restoring.lock().await;
+        if self
+            .store
+            .get_many(&[MARKER.to_owned()])
+            .await?
+            .first()
+            .copied()
+            .flatten()
+            .is_some()
+        {
+            return Ok(0);
+        }
+        let unavailable =
+            |e: &dyn std::fmt::Display| Unavailable::new(format!("cannot read the revocations: {e}"));
+        let client = pool.get().await.map_err(|e| unavailable(&e))?;
+        let rows = client
+            .query(
+                "SELECT aggregate_type, aggregate_id, payload, recorded_at FROM events
+                  WHERE event_type IN ('SessionRevoked', 'PasswordReset', 'UserErased')
+                    AND recorded_at > now() - make_interval(secs => $1)
+                  ORDER BY global_position",
+                &[&(COVER.as_secs_f64())],
+            )
+            .await
+            .map_err(|e| unavailable(&e))?;
+        drop(client);
+        let mut restored = 0;
+        for row in rows {
+            let aggregate_type: String = row.try_get(0).map_err(|e| unavailable(&e))?;
+            let aggregate_id: String = row.try_get(1).map_err(|e| unavailable(&e))?;
+            let payload: serde_json::Value = row.try_get(2).map_err(|e| unavailable(&e))?;
+            let Ok(id) = Uuid::parse_str(&aggregate_id) else {
+                continue;
+            };
+            match aggregate_type.as_str() {
+                "Session" => {
+                    if let Ok(SessionEvent::SessionRevoked { .. }) = serde_json::from_value(payload) {
+                        self.revoke_session(id).await?;
+                        restored += 1;
+                    }
+                }
+                "User" => match serde_json::from_value(payload) {
+                    Ok(UserEvent::PasswordReset {
+                        sessions_revoked_at, ..
+                    }) => {
+                        self.revoke_user_tokens(id, sessions_revoked_at).await?;
+                        restored += 1;
+                    }
+                    Ok(UserEvent::UserErased { erased_at }) => {
+                        self.revoke_user_tokens(id, erased_at).await?;
+                        restored += 1;
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        self.store
+            .set(MARKER, 1, Duration::from_secs(365 * 24 * 3600))
+            .await?;
+        tracing::warn!(
+            restored,
+            "token deny-lists rebuilt from the event store (the shared store had lost them)"
+        );
+        Ok(restored)
     }
 
     /// Revokes one access token until its expiry.
@@ -71,11 +178,20 @@ impl Revocations {
     /// # Errors
     /// When the store is unreachable (the caller must then refuse the token).
     pub async fn is_revoked(&self, claims: &AccessClaims) -> Result<bool, Unavailable> {
-        let mut keys = vec![token_key(&claims.token_id), user_key(claims.user_id)];
+        let mut keys = vec![
+            MARKER.to_owned(),
+            token_key(&claims.token_id),
+            user_key(claims.user_id),
+        ];
         if let Some(session) = claims.session_id {
             keys.push(session_key(session));
         }
-        let values = self.store.get_many(&keys).await?;
+        let mut values = self.store.get_many(&keys).await?;
+        if values.first().copied().flatten().is_none() {
+            self.restore().await?;
+            values = self.store.get_many(&keys).await?;
+        }
+        let values = &values[1..];
         let token_revoked = values.first().copied().flatten().is_some();
         let user_cutoff = values.get(1).copied().flatten();
         let session_revoked = values.get(2).copied().flatten().is_some();

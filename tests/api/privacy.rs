@@ -229,7 +229,10 @@ async fn erasure_shreds_a_person_everywhere_and_leaves_others_and_the_audit_trai
     // account (answered as any registration is: no address is told apart).
     let registered = |client: tokio_postgres::Client| async move {
         client
-            .query_one("SELECT count(*) FROM events WHERE event_type = 'UserRegistered'", &[])
+            .query_one(
+                "SELECT count(*) FROM events WHERE event_type = 'UserRegistered'",
+                &[],
+            )
             .await
             .expect("count")
             .get::<_, i64>(0)

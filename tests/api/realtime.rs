@@ -350,3 +350,39 @@ async fn a_client_message_over_the_size_limit_closes_that_socket_and_no_other() 
     subscribe(&mut small, json!({"type": "dance"})).await;
     assert_eq!(next_json(&mut small).await["type"], "error:occurred");
 }
+
+/// Security review F17: a browser authenticates its socket with the access
+/// token as a `Sec-WebSocket-Protocol` value beside `zekka` (the server
+/// answers `zekka`, never the token), so the token stays out of URLs.
+#[tokio::test]
+async fn a_socket_authenticates_with_its_token_as_a_subprotocol() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app_with(&[]).await;
+    let user = app.user("browser").await;
+    let mut request = format!("ws://{}/api/v1/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("zekka, {}", user.token).parse().expect("header value"),
+    );
+    let (mut socket, answer) = connect_async(request).await.expect("websocket upgrade");
+    assert_eq!(
+        answer
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("zekka")
+    );
+    let hello = next_json(&mut socket).await;
+    assert_eq!(hello["type"], "connection:established", "{hello}");
+
+    let mut forged = format!("ws://{}/api/v1/ws", app.addr)
+        .into_client_request()
+        .expect("request");
+    forged.headers_mut().insert(
+        "sec-websocket-protocol",
+        "zekka, v4.public.forged".parse().expect("header value"),
+    );
+    assert!(connect_async(forged).await.is_err(), "a forged token is refused");
+}

@@ -194,3 +194,86 @@ async fn logout_with_an_empty_body_works_and_keeps_other_sessions() {
         "another session of the same user stays signed in"
     );
 }
+
+/// Security review F17: a session ends `SESSION_MAX_AGE` after its sign-in
+/// however often it is refreshed, and no refresh token outlives it.
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_however_often_it_is_refreshed() {
+    let app = crate::support::spawn_app_with(&[("SESSION_MAX_AGE", "2")]).await;
+    let user = app.user("long-lived").await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.request(
+                "POST",
+                "/api/v1/auth/refresh-token",
+                None,
+                Some(&serde_json::json!({"refresh_token": token})),
+            )
+            .await
+        }
+    };
+    let first = refresh(user.refresh_token.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let next = first.json()["refresh_token"].as_str().expect("token").to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    refresh(next).await.assert_problem(401);
+}
+
+/// Security review F17: Redis keeps nothing on disk, so a restart forgets
+/// the deny-lists; the next check rebuilds them from the event store, and
+/// a logged-out token or one issued before a password reset stays refused.
+#[tokio::test]
+async fn revocations_survive_redis_forgetting_them() {
+    let prefix = redis_prefix();
+    let app = crate::support::spawn_app_with(&[("REDIS_PREFIX", &prefix)]).await;
+    let left = app.user("left").await;
+    let reset = app.user("reset").await;
+    let bearer = format!("Bearer {}", left.token);
+    let logout = app
+        .raw("POST", "/api/v1/auth/logout", &[("Authorization", &bearer)], None)
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    app.request(
+        "POST",
+        "/api/v1/auth/forgot-password",
+        None,
+        Some(&json!({"email": reset.email})),
+    )
+    .await;
+    let mail = app.mail(&reset.email, "password_reset").await;
+    let token = mail
+        .split("token=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("a reset link");
+    let done = app
+        .request(
+            "POST",
+            "/api/v1/auth/reset-password",
+            None,
+            Some(&json!({"token": token, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(done.status, 204, "{}", done.text());
+    for user in [&left, &reset] {
+        app.request("GET", "/api/v1/projects", Some(&user.token), None)
+            .await
+            .assert_problem(401);
+    }
+
+    crate::support::redis::forget_prefix(&crate::support::app::redis_url(), &prefix).await;
+
+    for user in [&left, &reset] {
+        app.request("GET", "/api/v1/projects", Some(&user.token), None)
+            .await
+            .assert_problem(401);
+    }
+    let fresh = app.user("fresh").await;
+    assert_eq!(
+        app.request("GET", "/api/v1/projects", Some(&fresh.token), None)
+            .await
+            .status,
+        200
+    );
+}

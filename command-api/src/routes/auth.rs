@@ -288,10 +288,15 @@ impl AuthApi {
         let presented_hash = zekka_platform::secret_token::digest(secret);
         let (refresh_token, new_hash) = state.next_refresh_token(session_id)?;
         let now = Utc::now();
+        let started_at = session.started_at.ok_or_else(refused)?;
+        if state.session_end(started_at)? <= now {
+            // Past its absolute lifetime: the person signs in again.
+            return Err(refused());
+        }
         let command = SessionCommand::Refresh {
             presented_hash,
             new_hash,
-            expires_at: state.refresh_expiry(now)?,
+            expires_at: state.refresh_expiry(now, started_at)?,
             now,
         };
         let id = session_id.to_string();

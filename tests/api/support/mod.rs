@@ -4,6 +4,7 @@ pub mod app;
 pub mod database;
 pub mod http;
 pub mod random;
+pub mod redis;
 
 pub use app::{spawn_app, spawn_app_with};
 pub use database::TestDatabase;
