@@ -45,5 +45,6 @@ mod roles;
 mod scale_out;
 mod sessions;
 mod split_services;
+mod text_property;
 mod upcasting;
 mod usage;

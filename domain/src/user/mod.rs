@@ -180,7 +180,7 @@ impl User {
     /// (an address listed before its owner registered must not make
     /// whoever registers it first an admin).
     pub fn system_roles(&self, admin_emails: &[String], auditor_emails: &[String]) -> Vec<SystemRole> {
-        let listed = |emails: &[String]| self.email_verified && emails.iter().any(|e| *e == self.email);
+        let listed = |emails: &[String]| self.email_verified && emails.contains(&self.email);
         let mut roles = self.granted_roles.clone();
         if listed(admin_emails) {
             roles.insert(SystemRole::Admin);
