@@ -431,3 +431,28 @@ pub async fn allow_on_405<E: Endpoint>(
     }
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_the_entry_the_trusted_proxies_wrote_counted_from_the_right() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().ok();
+        // What a client sent comes first; the proxy appended the peer it saw.
+        assert_eq!(
+            forwarded_client("198.51.100.7, 203.0.113.9", 1),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_client("198.51.100.7, 203.0.113.9, 10.0.0.2", 2),
+            ip("203.0.113.9")
+        );
+        assert_eq!(forwarded_client("203.0.113.9", 1), ip("203.0.113.9"));
+        // No trusted proxy: the header is not read at all.
+        assert_eq!(forwarded_client("198.51.100.7", 0), None);
+        // Fewer entries than trusted proxies, or garbage: no one.
+        assert_eq!(forwarded_client("203.0.113.9", 2), None);
+        assert_eq!(forwarded_client("not an address", 1), None);
+    }
+}

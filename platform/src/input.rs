@@ -18,7 +18,9 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use serde_json::Value;
 use zekka_domain::Named;
-use zekka_domain::shapes::{CONTROL_CHARACTERS as CONTROL, SHORT_TEXT_PATTERN};
+use zekka_domain::shapes::{
+    CONTROL_CHARACTERS as CONTROL, FREE_TEXT_PATTERN, NON_BLANK_TEXT_PATTERN, SHORT_TEXT_PATTERN,
+};
 
 /// What a [`Text`] field must satisfy, as the schema states it.
 pub trait Rule: Send + Sync + 'static {
@@ -32,6 +34,28 @@ pub enum Any {}
 
 impl Rule for Any {
     fn describe(_: &mut MetaSchema) {}
+}
+
+/// Any text without a forbidden control character (an address to look up).
+#[derive(Debug)]
+pub enum Plain {}
+
+impl Rule for Plain {
+    fn describe(schema: &mut MetaSchema) {
+        schema.pattern = Some(FREE_TEXT_PATTERN.to_owned());
+    }
+}
+
+/// A path segment naming something (a projection, an aggregate type or
+/// id): no control characters (the request is refused before any route).
+#[derive(Debug)]
+pub enum Segment {}
+
+impl Rule for Segment {
+    fn describe(schema: &mut MetaSchema) {
+        schema.min_length = Some(1);
+        schema.pattern = Some(format!("^[^{CONTROL}]+$"));
+    }
 }
 
 /// Short text: 1 to `MAX` characters once trimmed, not blank, no control
@@ -54,6 +78,7 @@ pub enum Prose<const MAX: usize> {}
 impl<const MAX: usize> Rule for Prose<MAX> {
     fn describe(schema: &mut MetaSchema) {
         schema.max_length = Some(MAX);
+        schema.pattern = Some(FREE_TEXT_PATTERN.to_owned());
     }
 }
 
@@ -65,7 +90,7 @@ impl<const MAX: usize> Rule for NonBlank<MAX> {
     fn describe(schema: &mut MetaSchema) {
         schema.min_length = Some(1);
         schema.max_length = Some(MAX);
-        schema.pattern = Some(r"\S".to_owned());
+        schema.pattern = Some(NON_BLANK_TEXT_PATTERN.to_owned());
     }
 }
 
@@ -105,7 +130,9 @@ impl Rule for EmailAddress {
     }
 }
 
-/// A new password: at least 12 characters, at most 1 KiB.
+/// A new password: at least 12 characters, at most 1 KiB, no control
+/// characters. (That it is no common password and repeats no few
+/// characters no schema can say.)
 #[derive(Debug)]
 pub enum NewPassword {}
 
@@ -113,6 +140,7 @@ impl Rule for NewPassword {
     fn describe(schema: &mut MetaSchema) {
         schema.min_length = Some(zekka_domain::user::Password::MIN_CHARS);
         schema.max_length = Some(zekka_domain::user::Password::MAX_BYTES);
+        schema.pattern = Some(format!("^[^{CONTROL}]*$"));
     }
 }
 

@@ -111,4 +111,30 @@ for name in "${session_enders[@]}"; do
   run_schemathesis "$work/closing.toml" -H "Authorization: Bearer $token" --include-name "$name"
 done
 
+# Nothing the fuzzer got accepted may stop a projection (issue 20, F1):
+# once the projectors have caught up with everything written, none failed.
+log "every projection applied what the fuzzer wrote"
+behind_sql="SELECT count(*) FROM projection_checkpoints c,
+              (SELECT transaction_id, global_position FROM events
+                ORDER BY transaction_id DESC, global_position DESC LIMIT 1) h
+             WHERE c.name NOT LIKE '%@rebuild'
+               AND (c.transaction_id, c.global_position) < (h.transaction_id, h.global_position)"
+failed_sql="SELECT name || ': ' || coalesce(error, '') FROM projection_checkpoints WHERE status = 'failed'"
+for _ in $(seq 1 60); do
+  failed=$(psql "$server/$database" -qAt -c "$failed_sql")
+  behind=$(psql "$server/$database" -qAt -c "$behind_sql")
+  [ -n "$failed" ] && break
+  [ "$behind" = 0 ] && break
+  sleep 0.5
+done
+if [ -n "$failed" ]; then
+  echo "projections failed after fuzzing:" >&2
+  echo "$failed" >&2
+  exit 1
+fi
+if [ "$behind" != 0 ]; then
+  echo "$behind projections never caught up with what the fuzzer wrote" >&2
+  exit 1
+fi
+
 log "no failures"

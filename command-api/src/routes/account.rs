@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use tracing::Instrument;
 use uuid::Uuid;
 use zekka_domain::user::{Email, Password, UserCommand};
-use zekka_platform::input::{NewPassword, Text};
+use zekka_platform::input::{NewPassword, Plain, Text};
 use zekka_platform::{Problem, password, secret_token};
 
 use super::CommandTags;
@@ -41,7 +41,7 @@ impl AccountApi {
 #[derive(Debug, Object)]
 struct ForgotPasswordRequest {
     /// Any text: the answer is the same whether or not it names an account.
-    email: Text,
+    email: Text<Plain>,
 }
 
 /// A reset token from the mail, and the new password.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use zekka_domain::session::{RevocationReason, SessionCommand, SessionError};
 use zekka_domain::user::{DisplayName, Email, Password, UserCommand};
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::input::{EmailAddress, Label, NewPassword, Text};
+use zekka_platform::input::{EmailAddress, Label, NewPassword, Plain, Text};
 use zekka_platform::{Problem, password};
 
 use super::CommandTags;
@@ -64,7 +64,7 @@ enum RegisterResponse {
 #[derive(Debug, Object)]
 struct LoginRequest {
     /// The account's email.
-    email: Text,
+    email: Text<Plain>,
     /// Its password.
     password: Text,
 }

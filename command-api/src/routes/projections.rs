@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::projection::SkipReason;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::input::{Prose, Text};
+use zekka_platform::input::{Prose, Segment, Text};
 
 use super::CommandTags;
 use crate::state::CommandState;
@@ -79,14 +79,14 @@ enum SkipCreated {
 impl ProjectionCommandApi {
     /// Rebuild a projection from the events without downtime (system admins).
     #[oai(path = "/:name/rebuild", method = "post", operation_id = "rebuildProjection")]
-    async fn rebuild(&self, auth: BearerAuth, name: Path<String>) -> Result<RebuildAccepted, Problem> {
+    async fn rebuild(&self, auth: BearerAuth, name: Path<Text<Segment>>) -> Result<RebuildAccepted, Problem> {
         if !auth.0.has_role("admin") {
             return Err(Problem::forbidden("only system admins may rebuild projections"));
         }
         let known: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM projection_checkpoints WHERE name = $1 AND name NOT LIKE '%@rebuild'",
         )
-        .bind(&name.0)
+        .bind(name.0.as_str())
         .fetch_optional(&self.state.pool)
         .await
         .map_err(Problem::from_sqlx)?;
@@ -109,13 +109,13 @@ impl ProjectionCommandApi {
                                       THEN projection_rebuilds.updated_at ELSE now() END
              RETURNING status",
         )
-        .bind(&name.0)
+        .bind(name.0.as_str())
         .fetch_one(&self.state.pool)
         .await
         .map_err(Problem::from_sqlx)?;
-        tracing::info!(projection = %name.0, %status, "rebuild requested");
+        tracing::info!(projection = name.0.as_str(), %status, "rebuild requested");
         Ok(RebuildAccepted::Accepted(Json(RebuildRequested {
-            name: name.0,
+            name: name.0.into_string(),
             status,
         })))
     }
@@ -128,7 +128,7 @@ impl ProjectionCommandApi {
         &self,
         req: &Request,
         auth: BearerAuth,
-        name: Path<String>,
+        name: Path<Text<Segment>>,
         body: Json<SkipRequest>,
     ) -> Result<SkipCreated, Problem> {
         if !auth.0.has_role("admin") {

@@ -20,7 +20,7 @@ use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
 use zekka_platform::event_log::{Position, Xid8};
-use zekka_platform::input::{Rule, SequenceFormat, Text, TimeBound};
+use zekka_platform::input::{Rule, Segment, SequenceFormat, Text, TimeBound};
 use zekka_platform::integrity::{self, Verification};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
@@ -394,13 +394,14 @@ impl AuditApi {
     async fn stream(
         &self,
         auth: BearerAuth,
-        aggregate_type: Path<String>,
-        aggregate_id: Path<String>,
+        aggregate_type: Path<Text<Segment>>,
+        aggregate_id: Path<Text<Segment>>,
         /// The `next_cursor` of the previous page (a sequence).
         cursor: Query<Option<Text<SequenceFormat>>>,
         limit: Query<Option<paging::PageLimit>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<AuditPage>, Problem> {
+        let (aggregate_type, aggregate_id) = (aggregate_type.0.into_string(), aggregate_id.0.into_string());
         let limit = paging::limit(limit.0)?;
         let after: i64 = match cursor.0.as_deref() {
             Some(raw) => raw
@@ -423,8 +424,8 @@ impl AuditApi {
             &[
                 &auth.0.user_id,
                 &sees_everything(&auth.0),
-                &aggregate_type.0,
-                &aggregate_id.0,
+                &aggregate_type,
+                &aggregate_id,
                 &after,
                 &(limit + 1),
             ],
@@ -454,12 +455,13 @@ impl AuditApi {
     async fn state(
         &self,
         auth: BearerAuth,
-        aggregate_type: Path<String>,
-        aggregate_id: Path<String>,
+        aggregate_type: Path<Text<Segment>>,
+        aggregate_id: Path<Text<Segment>>,
         /// An RFC 3339 time, or a date meaning the end of that UTC day.
         at: Query<Option<Text<TimeBound>>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<StreamState>, Problem> {
+        let (aggregate_type, aggregate_id) = (aggregate_type.0.into_string(), aggregate_id.0.into_string());
         let at = match at.0.as_deref() {
             Some(raw) => TimeRange::parse(None, Some(raw))
                 .map_err(|_| {
@@ -473,7 +475,7 @@ impl AuditApi {
                 .unwrap_or_else(Utc::now),
             None => Utc::now(),
         };
-        if !zekka_domain::replay::AGGREGATE_TYPES.contains(&aggregate_type.0.as_str()) {
+        if !zekka_domain::replay::AGGREGATE_TYPES.contains(&aggregate_type.as_str()) {
             return Err(Problem::not_found("stream not found"));
         }
         self.state
@@ -490,8 +492,8 @@ impl AuditApi {
             &[
                 &auth.0.user_id,
                 &sees_everything(&auth.0),
-                &aggregate_type.0,
-                &aggregate_id.0,
+                &aggregate_type,
+                &aggregate_id,
                 &at,
             ],
             |row| {
@@ -519,15 +521,15 @@ impl AuditApi {
             .open_personal(
                 events
                     .iter_mut()
-                    .map(|(event_type, payload)| (aggregate_type.0.as_str(), event_type.as_str(), payload)),
+                    .map(|(event_type, payload)| (aggregate_type.as_str(), event_type.as_str(), payload)),
             )
             .await?;
         let payloads = events.into_iter().map(|(_, payload)| payload);
-        let state = zekka_domain::replay::state_after(&aggregate_type.0, payloads)
+        let state = zekka_domain::replay::state_after(&aggregate_type, payloads)
             .map_err(|error| Problem::internal(&error))?;
         Ok(Json(StreamState {
-            aggregate_type: aggregate_type.0,
-            aggregate_id: aggregate_id.0,
+            aggregate_type,
+            aggregate_id,
             at,
             sequence,
             as_of,
