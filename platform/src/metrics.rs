@@ -35,6 +35,9 @@ pub struct Metrics {
     pub projection_failing: IntGaugeVec,
     /// Events passed over because an operator skipped them, by projection.
     pub projection_events_skipped: IntCounterVec,
+    /// argon2 runs by operation (`hash` a new password, `verify` a sign-in):
+    /// the CPU sign-in costs, and proof that refused requests spend none.
+    pub password_hashes: IntCounterVec,
     /// Time to apply one batch and advance the checkpoint, by projection.
     pub projection_batch_duration: HistogramVec,
     /// Database connections by pool (`read`, `write`) and state (`in_use`, `idle`, `max`).
@@ -187,6 +190,12 @@ impl Metrics {
                 "projection_events_skipped_total",
                 "Events passed over because an operator skipped them",
                 &["projection"],
+            ),
+            password_hashes: counter(
+                &registry,
+                "password_hashes_total",
+                "argon2 runs, by operation (hash, verify)",
+                &["operation"],
             ),
             projection_batch_duration: histogram(
                 &registry,

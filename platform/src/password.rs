@@ -83,6 +83,10 @@ pub enum HashError {
 /// # Errors
 /// When argon2 fails or the blocking task is cancelled.
 pub async fn hash(password: Password) -> Result<String, HashError> {
+    crate::metrics::METRICS
+        .password_hashes
+        .with_label_values(&["hash"])
+        .inc();
     let span = tracing::info_span!("argon2_hash");
     with_slot(move || {
         let _entered = span.enter();
@@ -97,6 +101,10 @@ pub async fn hash(password: Password) -> Result<String, HashError> {
 /// Whether `password` matches `phc`. With no hash (an unknown account) a decoy
 /// is checked instead, to spend the same time, and the answer is `false`.
 pub async fn verify(password: String, phc: Option<String>) -> bool {
+    crate::metrics::METRICS
+        .password_hashes
+        .with_label_values(&["verify"])
+        .inc();
     let known = phc.is_some();
     let span = tracing::info_span!("argon2_verify");
     let checked = with_slot(move || {

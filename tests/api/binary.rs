@@ -17,7 +17,7 @@ fn free_port() -> u16 {
 
 /// `zekka up` as its own process on a database it must create, without
 /// Redis; returns once `/readyz` answers 200.
-async fn zekka_up(db: &TestDatabase) -> (tokio::process::Child, SocketAddr) {
+pub(crate) async fn zekka_up(db: &TestDatabase) -> (tokio::process::Child, SocketAddr) {
     let port = free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
         .arg("up")
@@ -215,5 +215,45 @@ async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empt
     assert!(
         models.contains(&"claude-sonnet") && models.contains(&"llama3.1:8b"),
         "{breakdown}"
+    );
+}
+
+/// `zekka_password_hashes_total{operation}` of the process at `addr`.
+async fn hashes(addr: SocketAddr, operation: &str) -> f64 {
+    let metrics = http::send(addr, "GET", "/metrics", &[], None)
+        .await
+        .expect("metrics")
+        .text();
+    let series = format!("zekka_password_hashes_total{{operation=\"{operation}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Security review F10: a reset with a bad token is refused before the new
+/// password is hashed, so unauthenticated callers cannot spend argon2 (in a
+/// process of its own, whose metrics no other test moves).
+#[tokio::test]
+async fn a_reset_with_a_bad_token_costs_no_password_hashing() {
+    let db = TestDatabase::not_created();
+    let (_server, addr) = zekka_up(&db).await;
+    let body = serde_json::json!({"email": "hashed@example.com", "password": "correct horse battery", "display_name": "H"});
+    let registered = http::json_request(addr, "POST", "/api/v1/auth/register", None, Some(&body)).await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    let user = registered.json()["user_id"].as_str().expect("user").to_owned();
+    let before = hashes(addr, "hash").await;
+    assert!(before >= 1.0, "the registration hashed its password");
+    for owner in [user.as_str(), "01a241b5-0000-7000-8000-000000000000"] {
+        let reset = serde_json::json!({"token": format!("zkp_{owner}_not-the-secret"), "new_password": "a new good passphrase"});
+        let refused =
+            http::json_request(addr, "POST", "/api/v1/auth/reset-password", None, Some(&reset)).await;
+        assert_eq!(refused.status, 400, "{}", refused.text());
+    }
+    assert_eq!(
+        hashes(addr, "hash").await,
+        before,
+        "a refused reset hashed a password"
     );
 }

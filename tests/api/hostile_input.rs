@@ -419,3 +419,63 @@ async fn consistency_waits_hold_no_connection_are_capped_and_forged_tokens_are_r
     statuses.sort_unstable();
     assert_eq!(statuses, [429, 429, 503, 503, 503, 503, 503, 503, 503, 503]);
 }
+
+/// Security review F4: behind one trusted proxy (`TRUST_FORWARDED_FOR=1`),
+/// the client is the address the proxy appended, whatever the client put
+/// before it: limits count against it, and the audit records it.
+#[tokio::test]
+async fn a_forged_first_forwarded_hop_neither_escapes_limits_nor_reaches_the_audit() {
+    let app = crate::support::spawn_app_with(&[
+        ("TRUST_FORWARDED_FOR", "1"),
+        ("RATE_LIMIT_LOGIN_FAILURES", "3/900"),
+    ])
+    .await;
+    let mut statuses = Vec::new();
+    for n in 0..5 {
+        let forwarded = format!("198.51.100.{n}, 203.0.113.9");
+        let body =
+            json!({"email": format!("nobody-{n}@example.com"), "password": "a wrong password"}).to_string();
+        let answer = app
+            .raw(
+                "POST",
+                "/api/v1/auth/login",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-Forwarded-For", &forwarded),
+                ],
+                Some(body.as_bytes()),
+            )
+            .await;
+        statuses.push(answer.status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+
+    let user = app.user("forwarded").await;
+    let body = json!({"name": "Behind a proxy"}).to_string();
+    let created = app
+        .raw(
+            "POST",
+            "/api/v1/projects",
+            &[
+                ("Authorization", &format!("Bearer {}", user.token)),
+                ("Content-Type", "application/json"),
+                ("X-Forwarded-For", "198.51.100.77, 203.0.113.10"),
+            ],
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let project = created.json()["id"].as_str().expect("id").to_owned();
+    let recorded: Option<String> = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT metadata ->> 'client_ip' FROM events WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 1",
+            &[&project],
+        )
+        .await
+        .expect("event")
+        .get(0);
+    assert_eq!(recorded.as_deref(), Some("203.0.113.10"));
+}
