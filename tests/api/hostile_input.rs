@@ -479,3 +479,40 @@ async fn a_forged_first_forwarded_hop_neither_escapes_limits_nor_reaches_the_aud
         .get(0);
     assert_eq!(recorded.as_deref(), Some("203.0.113.10"));
 }
+
+/// `zekka projections skip` is the operator's way out from the command
+/// line: the same event in the audit, with `cli:<login>` as who decided.
+#[tokio::test]
+async fn an_operator_skips_a_poison_event_from_the_command_line() {
+    let app = spawn_app().await;
+    let admin = app.admin("operator").await;
+    let poison = app.append_poison("Conversation").await;
+    projection_when(&app, &admin.token, "conversations", |p| p["status"] == "failed").await;
+    let zekka = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+            .args(args)
+            .env("DATABASE_URL", &app.db.url)
+            .env("REDIS_URL", crate::support::app::redis_url())
+            .env("USER", "night-shift")
+            .output()
+            .expect("run zekka")
+    };
+    let position = poison.to_string();
+    let missing_reason = zekka(&["projections", "skip", "conversations", "--position", &position, "--reason", " "]);
+    assert!(!missing_reason.status.success(), "a skip needs a reason");
+    let unknown = zekka(&["projections", "skip", "nothing", "--position", &position, "--reason", "x"]);
+    assert!(!unknown.status.success(), "no such projection");
+    let skipped = zekka(&[
+        "projections",
+        "skip",
+        "conversations",
+        "--position",
+        &position,
+        "--reason",
+        "garbled by a bad restore",
+    ]);
+    assert!(skipped.status.success(), "{}", String::from_utf8_lossy(&skipped.stderr));
+    let running = projection_when(&app, &admin.token, "conversations", |p| p["status"] == "running").await;
+    assert_eq!(running["skipped"][0]["position"], poison, "{running}");
+    assert_eq!(running["skipped"][0]["skipped_by"], "cli:night-shift", "{running}");
+}

@@ -56,11 +56,15 @@ for server in servers:
 threading.Event().wait(30)
 PY
 echo_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null http://127.0.0.1:8081/ 2>/dev/null && curl -fsS -o /dev/null http://127.0.0.1:8082/ 2>/dev/null && break
+  sleep 0.1
+done
+sed -i -e "s#access_log [^;]*;#access_log $tmp/access.log;#" "$tmp/nginx.conf"
 nginx -c "$tmp/nginx.conf" -g "pid $tmp/nginx.pid; error_log $tmp/error.log;"
 trap 'nginx -c "$tmp/nginx.conf" -g "pid $tmp/nginx.pid;" -s stop 2>/dev/null || true; kill $echo_pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
-seen=""
 for _ in $(seq 1 50); do
-  seen=$(curl -s -H 'X-Forwarded-For: 198.51.100.7' http://127.0.0.1:18099/api/v1/projects) && [ -n "$seen" ] && break
+  curl -fsS -o /dev/null http://127.0.0.1:18099/api/v1/projects 2>/dev/null && break
   sleep 0.1
 done
 for path in /api/v1/projects /docs /api/v1/ws; do
