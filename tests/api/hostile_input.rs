@@ -498,9 +498,25 @@ async fn an_operator_skips_a_poison_event_from_the_command_line() {
             .expect("run zekka")
     };
     let position = poison.to_string();
-    let missing_reason = zekka(&["projections", "skip", "conversations", "--position", &position, "--reason", " "]);
+    let missing_reason = zekka(&[
+        "projections",
+        "skip",
+        "conversations",
+        "--position",
+        &position,
+        "--reason",
+        " ",
+    ]);
     assert!(!missing_reason.status.success(), "a skip needs a reason");
-    let unknown = zekka(&["projections", "skip", "nothing", "--position", &position, "--reason", "x"]);
+    let unknown = zekka(&[
+        "projections",
+        "skip",
+        "nothing",
+        "--position",
+        &position,
+        "--reason",
+        "x",
+    ]);
     assert!(!unknown.status.success(), "no such projection");
     let skipped = zekka(&[
         "projections",
@@ -511,8 +527,15 @@ async fn an_operator_skips_a_poison_event_from_the_command_line() {
         "--reason",
         "garbled by a bad restore",
     ]);
-    assert!(skipped.status.success(), "{}", String::from_utf8_lossy(&skipped.stderr));
+    assert!(
+        skipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skipped.stderr)
+    );
     let running = projection_when(&app, &admin.token, "conversations", |p| p["status"] == "running").await;
     assert_eq!(running["skipped"][0]["position"], poison, "{running}");
-    assert_eq!(running["skipped"][0]["skipped_by"], "cli:night-shift", "{running}");
+    assert_eq!(
+        running["skipped"][0]["skipped_by"], "cli:night-shift",
+        "{running}"
+    );
 }
