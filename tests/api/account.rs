@@ -2,17 +2,10 @@
 
 use serde_json::json;
 
-use crate::support::app::PASSWORD;
+use crate::support::app::{PASSWORD, token_in};
 use crate::support::spawn_app;
 
 /// The token in a mailed link (`…?token=<token>`).
-fn token_in(mail: &str) -> String {
-    let start = mail.find("token=").expect("a link with a token") + "token=".len();
-    mail[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
-}
 
 #[tokio::test]
 async fn a_reset_token_from_the_outbox_works_once_and_ends_every_session() {

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use crate::support::app::{TestApp, User};
 use crate::support::spawn_app;
 
 /// Every value under a key named `key`, anywhere in `value`.
@@ -20,6 +21,33 @@ fn values_of<'a>(value: &'a Value, key: &str, found: &mut Vec<&'a Value>) {
         Value::Array(items) => items.iter().for_each(|v| values_of(v, key, found)),
         _ => {}
     }
+}
+
+/// `owner` adds `member` to `project` with `role`, from a browser whose
+/// user agent is `agent`; returns the answer's consistency token.
+async fn add_member_from(
+    app: &TestApp,
+    owner: &User,
+    project: &str,
+    member: &User,
+    role: &str,
+    agent: &str,
+) -> String {
+    let body = json!({"user_id": member.id, "role": role}).to_string();
+    let added = app
+        .raw(
+            "POST",
+            &format!("/api/v1/projects/{project}/members"),
+            &[
+                ("Authorization", &format!("Bearer {}", owner.token)),
+                ("Content-Type", "application/json"),
+                ("User-Agent", agent),
+            ],
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.text());
+    added.header("x-consistency-token").expect("token").to_owned()
 }
 
 fn all_redacted(value: &Value, key: &str) -> bool {
@@ -40,23 +68,7 @@ async fn digests_are_always_redacted_and_network_details_shown_only_to_their_own
     let owner = app.user("owner").await;
     let viewer = app.user("viewer").await;
     let (project, _) = app.project(&owner, "Audited").await;
-    let added = app
-        .raw(
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            &[
-                ("Authorization", &format!("Bearer {}", owner.token)),
-                ("Content-Type", "application/json"),
-                ("User-Agent", "Owner-Browser/1.0"),
-            ],
-            Some(
-                json!({"user_id": viewer.id, "role": "viewer"})
-                    .to_string()
-                    .as_bytes(),
-            ),
-        )
-        .await;
-    assert_eq!(added.status, 200, "{}", added.text());
+    add_member_from(&app, &owner, &project, &viewer, "viewer", "Owner-Browser/1.0").await;
     let key = app
         .request(
             "POST",
@@ -176,24 +188,7 @@ async fn a_gdpr_export_holds_no_one_elses_network_details() {
     let owner = app.user("owner").await;
     let member = app.user("member").await;
     let (project, _) = app.project(&owner, "Shared").await;
-    let added = app
-        .raw(
-            "POST",
-            &format!("/api/v1/projects/{project}/members"),
-            &[
-                ("Authorization", &format!("Bearer {}", owner.token)),
-                ("Content-Type", "application/json"),
-                ("User-Agent", "OwnerA-Browser/1.0"),
-            ],
-            Some(
-                json!({"user_id": member.id, "role": "member"})
-                    .to_string()
-                    .as_bytes(),
-            ),
-        )
-        .await;
-    assert_eq!(added.status, 200, "{}", added.text());
-    let consistency = added.header("x-consistency-token").expect("token").to_owned();
+    let consistency = add_member_from(&app, &owner, &project, &member, "member", "OwnerA-Browser/1.0").await;
     let export = app
         .get_consistent("/api/v1/users/me/export", &member.token, &consistency)
         .await;

@@ -241,12 +241,7 @@ async fn revocations_survive_redis_forgetting_them() {
         Some(&json!({"email": reset.email})),
     )
     .await;
-    let mail = app.mail(&reset.email, "password_reset").await;
-    let token = mail
-        .split("token=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a reset link");
+    let token = crate::support::app::token_in(&app.mail(&reset.email, "password_reset").await);
     let done = app
         .request(
             "POST",

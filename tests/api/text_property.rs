@@ -66,6 +66,16 @@ struct Run<'a> {
     expectations: Vec<Expectation>,
 }
 
+/// What `what` must read as: `expected` at `pointer` of `GET path`.
+fn read(what: &'static str, path: String, pointer: &str, expected: String) -> Expectation {
+    Expectation {
+        what,
+        path,
+        pointer: pointer.to_owned(),
+        expected,
+    }
+}
+
 fn line(text: &str) -> String {
     text.trim().to_owned()
 }
@@ -103,12 +113,23 @@ impl Run<'_> {
     }
 
     fn expect(&mut self, what: &'static str, path: String, pointer: &str, expected: String) {
-        self.expectations.push(Expectation {
-            what,
-            path,
-            pointer: pointer.to_owned(),
-            expected,
-        });
+        self.expectations.push(read(what, path, pointer, expected));
+    }
+
+    /// Sends a command that needs nothing of its answer; when accepted, it
+    /// must read back as `read` says.
+    async fn command_read_back(
+        &mut self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+        read: Expectation,
+    ) -> Result<(), TestCaseError> {
+        if self.command(token, method, path, body).await?.is_some() {
+            self.expectations.push(read);
+        }
+        Ok(())
     }
 
     async fn all_commands(&mut self) -> Result<(), TestCaseError> {
@@ -180,23 +201,19 @@ impl Run<'_> {
                 .await?,
             "id",
         )?;
-        if self
-            .command(
-                &owner,
-                "PUT",
-                &format!("/api/v1/projects/{project}"),
-                json!({"description": text}),
-            )
-            .await?
-            .is_some()
-        {
-            self.expect(
+        self.command_read_back(
+            &owner,
+            "PUT",
+            &format!("/api/v1/projects/{project}"),
+            json!({"description": text}),
+            read(
                 "edited description",
                 format!("/api/v1/projects/{project}"),
                 "/description",
                 text.clone(),
-            );
-        }
+            ),
+        )
+        .await?;
         if let Some(key) = self
             .command(
                 &owner,
@@ -244,13 +261,14 @@ impl Run<'_> {
             "id",
         )?;
         let messages = format!("/api/v1/conversations/{conversation}/messages");
-        if self
-            .command(&owner, "POST", &messages, json!({"content": text}))
-            .await?
-            .is_some()
-        {
-            self.expect("message", messages.clone(), "/items/0/content", text.clone());
-        }
+        self.command_read_back(
+            &owner,
+            "POST",
+            &messages,
+            json!({"content": text}),
+            read("message", messages.clone(), "/items/0/content", text.clone()),
+        )
+        .await?;
         let message = setup(
             self.command(&owner, "POST", &messages, json!({"content": "to be edited"}))
                 .await?,
@@ -290,23 +308,19 @@ impl Run<'_> {
             .await?,
             "id",
         )?;
-        if self
-            .command(
-                &owner,
-                "POST",
-                &format!("/api/v1/agents/{agent}/status"),
-                json!({"status": "working", "detail": text}),
-            )
-            .await?
-            .is_some()
-        {
-            self.expect(
+        self.command_read_back(
+            &owner,
+            "POST",
+            &format!("/api/v1/agents/{agent}/status"),
+            json!({"status": "working", "detail": text}),
+            read(
                 "status detail",
                 format!("/api/v1/agents/{agent}"),
                 "/status_detail",
                 text.clone(),
-            );
-        }
+            ),
+        )
+        .await?;
         self.command(
             &owner,
             "POST",
@@ -371,63 +385,51 @@ impl Run<'_> {
                 .await?,
             "id",
         )?;
-        if self
-            .command(
-                &owner,
-                "POST",
-                &format!("/api/v1/conflicts/{resolved}/resolve"),
-                json!({"strategy": "manual", "resolution": text}),
-            )
-            .await?
-            .is_some()
-        {
-            self.expect(
+        self.command_read_back(
+            &owner,
+            "POST",
+            &format!("/api/v1/conflicts/{resolved}/resolve"),
+            json!({"strategy": "manual", "resolution": text}),
+            read(
                 "resolution",
                 format!("/api/v1/conflicts/{resolved}"),
                 "/resolution",
                 text.clone(),
-            );
-        }
+            ),
+        )
+        .await?;
         let escalated = setup(
             self.command(&owner, "POST", "/api/v1/conflicts", report).await?,
             "id",
         )?;
-        if self
-            .command(
-                &owner,
-                "POST",
-                &format!("/api/v1/conflicts/{escalated}/escalate"),
-                json!({"reason": text}),
-            )
-            .await?
-            .is_some()
-        {
-            self.expect(
+        self.command_read_back(
+            &owner,
+            "POST",
+            &format!("/api/v1/conflicts/{escalated}/escalate"),
+            json!({"reason": text}),
+            read(
                 "escalation",
                 format!("/api/v1/conflicts/{escalated}"),
                 "/escalation_reason",
                 text.clone(),
-            );
-        }
+            ),
+        )
+        .await?;
 
         // A preference, and an operator's skip reason (of a real event).
-        if self
-            .command(
-                &owner,
-                "PUT",
-                "/api/v1/preferences",
-                json!({"default_model": text}),
-            )
-            .await?
-            .is_some()
-        {
-            self.expect(
+        self.command_read_back(
+            &owner,
+            "PUT",
+            "/api/v1/preferences",
+            json!({"default_model": text}),
+            read(
                 "default model",
                 "/api/v1/preferences".to_owned(),
                 "/default_model",
                 line(&text),
-            );
-        }
+            ),
+        )
+        .await?;
         let position: i64 = self
             .app
             .db

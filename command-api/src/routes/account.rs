@@ -193,15 +193,7 @@ impl CommandState {
         let Some(user_id) = user.id else {
             return Ok(());
         };
-        let sent = self
-            .ephemeral
-            .hit(
-                &format!("reset_mails:{}", secret_token::digest(email.as_str())),
-                std::time::Duration::from_secs(3600),
-            )
-            .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
-        if sent.count > RESET_MAILS_PER_HOUR {
+        if !self.mail_allowed("reset_mails", email.as_str()).await {
             tracing::info!(%user_id, "password-reset mail not sent: too many this hour");
             return Ok(());
         }
@@ -209,22 +201,18 @@ impl CommandState {
             actor: Some(user_id),
             ..context
         };
-        let secret = crate::sessions::new_secret()?;
-        let ttl =
-            chrono::Duration::from_std(self.config.password_reset_ttl).map_err(|e| Problem::internal(&e))?;
-        let command = UserCommand::RequestPasswordReset {
-            token_hash: secret_token::digest(&secret),
-            expires_at: Utc::now() + ttl,
-        };
-        dispatch::execute(
-            &self.users,
-            &self.pool,
-            &user_id.to_string(),
-            command,
-            "RequestPasswordReset",
-            &context,
-        )
-        .await?;
+        let secret = self
+            .issue_one_time_token(
+                user_id,
+                self.config.password_reset_ttl,
+                |token_hash, expires_at| UserCommand::RequestPasswordReset {
+                    token_hash,
+                    expires_at,
+                },
+                "RequestPasswordReset",
+                &context,
+            )
+            .await?;
         let token = format!("{RESET_PREFIX}{user_id}_{secret}");
         let minutes = self.config.password_reset_ttl.as_secs() / 60;
         mailer::enqueue(
@@ -245,19 +233,59 @@ impl CommandState {
         .await
     }
 
+    /// Whether one more mail of `kind` may go to `email` this hour (at most
+    /// [`RESET_MAILS_PER_HOUR`]): no one can flood a mailbox through us.
+    /// When Redis is unreachable the mail goes (logged).
+    async fn mail_allowed(&self, kind: &str, email: &str) -> bool {
+        let key = format!("{kind}:{}", secret_token::digest(email));
+        match self
+            .ephemeral
+            .hit(&key, std::time::Duration::from_secs(3600))
+            .await
+        {
+            Ok(window) => window.count <= RESET_MAILS_PER_HOUR,
+            Err(error) => {
+                tracing::warn!(%error, kind, "mail throttle not enforced");
+                true
+            }
+        }
+    }
+
+    /// Records a one-time token of `user_id` good for `ttl` — only its
+    /// digest, through the command `command` makes of it and its expiry —
+    /// and returns the secret to mail.
+    ///
+    /// # Errors
+    /// As the command's execution.
+    async fn issue_one_time_token(
+        &self,
+        user_id: Uuid,
+        ttl: std::time::Duration,
+        command: impl FnOnce(String, chrono::DateTime<Utc>) -> UserCommand,
+        name: &'static str,
+        context: &CommandContext,
+    ) -> Result<String, Problem> {
+        let secret = crate::sessions::new_secret()?;
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| Problem::internal(&e))?;
+        let command = command(secret_token::digest(&secret), Utc::now() + ttl);
+        dispatch::execute(
+            &self.users,
+            &self.pool,
+            &user_id.to_string(),
+            command,
+            name,
+            context,
+        )
+        .await?;
+        Ok(secret)
+    }
+
     /// Tells the owner of `email` that someone tried to register it again
     /// (at most [`RESET_MAILS_PER_HOUR`] such mails an hour). Failures are
     /// logged: the answer to the registration must not differ.
     pub async fn tell_of_second_registration(&self, email: &str) {
-        let throttle = format!("registration_notices:{}", secret_token::digest(email));
-        match self
-            .ephemeral
-            .hit(&throttle, std::time::Duration::from_secs(3600))
-            .await
-        {
-            Ok(window) if window.count > RESET_MAILS_PER_HOUR => return,
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "registration notice not throttled"),
+        if !self.mail_allowed("registration_notices", email).await {
+            return;
         }
         let mail = Mail {
             recipient: email.to_owned(),
@@ -285,22 +313,18 @@ impl CommandState {
         email: &str,
         context: &CommandContext,
     ) -> Result<(), Problem> {
-        let secret = crate::sessions::new_secret()?;
-        let ttl = chrono::Duration::from_std(self.config.email_verification_ttl)
-            .map_err(|e| Problem::internal(&e))?;
-        let command = UserCommand::RequestEmailVerification {
-            token_hash: secret_token::digest(&secret),
-            expires_at: Utc::now() + ttl,
-        };
-        dispatch::execute(
-            &self.users,
-            &self.pool,
-            &user_id.to_string(),
-            command,
-            "RequestEmailVerification",
-            context,
-        )
-        .await?;
+        let secret = self
+            .issue_one_time_token(
+                user_id,
+                self.config.email_verification_ttl,
+                |token_hash, expires_at| UserCommand::RequestEmailVerification {
+                    token_hash,
+                    expires_at,
+                },
+                "RequestEmailVerification",
+                context,
+            )
+            .await?;
         let token = format!("{VERIFY_PREFIX}{user_id}_{secret}");
         mailer::enqueue(
             &self.pool,

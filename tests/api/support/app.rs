@@ -42,6 +42,15 @@ pub fn redis_prefix() -> String {
     format!("zekka-test:{}:", uuid::Uuid::new_v4().simple())
 }
 
+/// The one-time token in a mailed link (`…?token=zkp_…`).
+pub fn token_in(mail: &str) -> String {
+    let start = mail.find("token=").expect("a link with a token") + "token=".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
 /// The addresses that become system admins once verified ([`Client::admin`]).
 pub const ADMIN_EMAILS: &str = "admin@zekka.test,operator@zekka.test,auditor@zekka.test";
 
@@ -299,12 +308,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(registered.status, 201, "{}", registered.text());
-        let mail = self.mail(&email, "email_verification").await;
-        let token = mail
-            .split("token=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("a verification link");
+        let token = token_in(&self.mail(&email, "email_verification").await);
         let verified = self
             .request(
                 "POST",
