@@ -9,20 +9,6 @@ use serde_json::{Value, json};
 use crate::support::app::{TestApp, User};
 use crate::support::spawn_app;
 
-/// A key bound to `agent` with `scopes`.
-async fn key_for(app: &TestApp, owner: &User, project: &str, agent: &str, scopes: Value) -> String {
-    let created = app
-        .request(
-            "POST",
-            &format!("/api/v1/projects/{project}/api-keys"),
-            Some(&owner.token),
-            Some(&json!({"name": "agent key", "scopes": scopes, "agent_id": agent})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()["key"].as_str().expect("key").to_owned()
-}
-
 async fn conflicts_reported(app: &TestApp, project: &str) -> i64 {
     let client = app.db.connect().await;
     client
@@ -45,8 +31,12 @@ async fn two_agents_racing_for_one_file_get_one_lock_one_409_and_one_conflict() 
         app.agent(&owner, &project, "a").await,
         app.agent(&owner, &project, "b").await,
     );
-    let key_a = key_for(&app, &owner, &project, &a, json!(["locks:write"])).await;
-    let key_b = key_for(&app, &owner, &project, &b, json!(["locks:write", "read"])).await;
+    let key_a = app
+        .api_key(&owner, &project, json!(["locks:write"]), Some(&a))
+        .await;
+    let key_b = app
+        .api_key(&owner, &project, json!(["locks:write", "read"]), Some(&b))
+        .await;
     let locks = format!("/api/v1/projects/{project}/locks");
     let ask = |agent: &str| json!({"file_path": "src/lib.rs", "agent_id": agent});
 
@@ -204,7 +194,9 @@ async fn bad_lock_requests_are_4xx_problems_and_change_nothing() {
     let (other_project, _) = app.project(&owner, "Other files").await;
     let mine = app.agent(&owner, &project, "mine").await;
     let theirs = app.agent(&owner, &other_project, "theirs").await;
-    let usage_only = key_for(&app, &owner, &project, &mine, json!(["usage:write"])).await;
+    let usage_only = app
+        .api_key(&owner, &project, json!(["usage:write"]), Some(&mine))
+        .await;
     let locks = format!("/api/v1/projects/{project}/locks");
     let before = app.event_count().await;
 

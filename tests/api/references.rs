@@ -4,22 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, User};
 use crate::support::spawn_app;
-
-/// Creates an API key of `project` with `scopes`, bound to `agent` when given.
-async fn key(app: &TestApp, owner: &User, project: &str, scopes: Value, agent: Option<&str>) -> String {
-    let created = app
-        .request(
-            "POST",
-            &format!("/api/v1/projects/{project}/api-keys"),
-            Some(&owner.token),
-            Some(&json!({"name": "agent key", "scopes": scopes, "agent_id": agent})),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    created.json()["key"].as_str().expect("key").to_owned()
-}
 
 #[tokio::test]
 async fn usage_and_conflicts_may_name_only_their_own_projects_tasks_conversations_and_agents() {
@@ -101,8 +86,12 @@ async fn a_message_speaks_as_its_credential_says_not_as_its_body_claims() {
     let (elsewhere, _) = app.project(&other, "Elsewhere").await;
     let foreign_agent = app.agent(&other, &elsewhere, "Foreign").await;
     let path = format!("/api/v1/conversations/{conversation}/messages");
-    let unbound = key(&app, &owner, &project, json!(["messages:write"]), None).await;
-    let bound = key(&app, &owner, &project, json!(["messages:write"]), Some(&agent)).await;
+    let unbound = app
+        .api_key(&owner, &project, json!(["messages:write"]), None)
+        .await;
+    let bound = app
+        .api_key(&owner, &project, json!(["messages:write"]), Some(&agent))
+        .await;
     let before = app.event_count().await;
 
     // A person writes as a user: the body cannot make them an agent or the system.

@@ -174,23 +174,26 @@ impl Client {
     /// Registers and signs in a user named `name`.
     pub async fn user(&self, name: &str) -> User {
         let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.register(&email, name).await;
+        self.signed_in(email).await
+    }
+
+    /// Registers `email` as `name` with [`PASSWORD`].
+    async fn register(&self, email: &str, name: &str) {
         let registered = self
             .request(
                 "POST",
                 "/api/v1/auth/register",
                 None,
-                Some(&json!({"email": email, "password": "correct horse battery", "display_name": name})),
+                Some(&json!({"email": email, "password": PASSWORD, "display_name": name})),
             )
             .await;
         assert_eq!(registered.status, 201, "{}", registered.text());
-        let login = self
-            .request(
-                "POST",
-                "/api/v1/auth/login",
-                None,
-                Some(&json!({"email": email, "password": "correct horse battery"})),
-            )
-            .await;
+    }
+
+    /// Signs in as `email` with [`PASSWORD`].
+    async fn signed_in(&self, email: String) -> User {
+        let login = self.login(&email, PASSWORD).await;
         assert_eq!(login.status, 200, "{}", login.text());
         let body = login.json();
         User {
@@ -199,6 +202,21 @@ impl Client {
             refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
             email,
         }
+    }
+
+    /// An API key of `project` issued by `owner`, with `scopes`, bound to
+    /// `agent` when given.
+    pub async fn api_key(&self, owner: &User, project: &str, scopes: Value, agent: Option<&str>) -> String {
+        let created = self
+            .request(
+                "POST",
+                &format!("/api/v1/projects/{project}/api-keys"),
+                Some(&owner.token),
+                Some(&json!({"name": "agent key", "scopes": scopes, "agent_id": agent})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        created.json()["key"].as_str().expect("key").to_owned()
     }
 
     /// Signs in with `email` and `password`.
@@ -299,15 +317,7 @@ impl TestApp {
     /// address with the link mailed to it, and signs in: a system admin.
     pub async fn admin(&self, name: &str) -> User {
         let email = format!("{name}@zekka.test");
-        let registered = self
-            .request(
-                "POST",
-                "/api/v1/auth/register",
-                None,
-                Some(&json!({"email": email, "password": "correct horse battery", "display_name": name})),
-            )
-            .await;
-        assert_eq!(registered.status, 201, "{}", registered.text());
+        self.register(&email, name).await;
         let token = token_in(&self.mail(&email, "email_verification").await);
         let verified = self
             .request(
@@ -318,15 +328,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(verified.status, 204, "{}", verified.text());
-        let login = self.login(&email, "correct horse battery").await;
-        assert_eq!(login.status, 200, "{}", login.text());
-        let body = login.json();
-        let user = User {
-            id: body["user_id"].as_str().expect("user_id").to_owned(),
-            token: body["access_token"].as_str().expect("token").to_owned(),
-            refresh_token: body["refresh_token"].as_str().expect("refresh token").to_owned(),
-            email,
-        };
+        let user = self.signed_in(email).await;
         let roles = crate::support::http::claims_roles(&user.token);
         assert!(
             roles.contains(&"admin".to_owned()),
