@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::app::{TestApp, User};
+use crate::support::app::TestApp;
 use crate::support::spawn_app;
 
 async fn conflicts_reported(app: &TestApp, project: &str) -> i64 {
