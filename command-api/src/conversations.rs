@@ -5,8 +5,9 @@
 
 use cqrs_es::EventStore;
 use uuid::Uuid;
-use zekka_domain::conversation::{MessageFacts, ProjectAccess};
+use zekka_domain::conversation::MessageFacts;
 use zekka_domain::project::ProjectStatus;
+use zekka_domain::shared::access::ProjectAccess;
 use zekka_platform::Problem;
 
 use crate::dispatch;

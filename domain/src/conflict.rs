@@ -9,10 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::agent::Detail;
-use crate::conversation::ProjectAccess;
 use crate::error::{ErrorKind, FieldError, Refusal};
 use crate::pricing::ModelName;
-use crate::project::Role;
+use crate::shared::access::{AccessRefusal, ProjectAccess};
 
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $field:literal { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -263,6 +262,9 @@ pub enum ConflictError {
     /// It was already resolved.
     #[error("the conflict is already resolved")]
     AlreadyResolved,
+    /// The project is archived: it takes no new conflicts and settles none.
+    #[error("the project is archived")]
+    ProjectArchived,
 }
 
 impl Refusal for ConflictError {
@@ -271,7 +273,9 @@ impl Refusal for ConflictError {
             ConflictError::Invalid(_) => ErrorKind::Invalid,
             ConflictError::NotFound => ErrorKind::NotFound,
             ConflictError::NotAllowed => ErrorKind::Forbidden,
-            ConflictError::AlreadyExists | ConflictError::AlreadyResolved => ErrorKind::Conflict,
+            ConflictError::AlreadyExists
+            | ConflictError::AlreadyResolved
+            | ConflictError::ProjectArchived => ErrorKind::Conflict,
         }
     }
 
@@ -296,11 +300,20 @@ pub struct Conflict {
     pub escalated: bool,
 }
 
+/// The shared writer rule ([`ProjectAccess::require_writer`]), refused in
+/// this aggregate's words. An archived project takes no new conflicts and
+/// settles none, as it takes nothing else.
 fn require_writer(access: ProjectAccess) -> Result<(), ConflictError> {
-    match access.role {
-        None => Err(ConflictError::NotFound),
-        Some(Role::Viewer) => Err(ConflictError::NotAllowed),
-        Some(_) => Ok(()),
+    access.require_writer().map(|_| ()).map_err(ConflictError::from)
+}
+
+impl From<AccessRefusal> for ConflictError {
+    fn from(refusal: AccessRefusal) -> Self {
+        match refusal {
+            AccessRefusal::NotMember => ConflictError::NotFound,
+            AccessRefusal::Viewer => ConflictError::NotAllowed,
+            AccessRefusal::Archived => ConflictError::ProjectArchived,
+        }
     }
 }
 
@@ -443,6 +456,7 @@ mod tests {
     use cqrs_es::test::TestFramework;
 
     use super::*;
+    use crate::project::Role;
 
     const CONFLICT: Uuid = Uuid::from_u128(1);
     const PROJECT: Uuid = Uuid::from_u128(2);
@@ -450,6 +464,10 @@ mod tests {
     const MEMBER: ProjectAccess = ProjectAccess {
         role: Some(Role::Member),
         project_archived: false,
+    };
+    const MEMBER_OF_ARCHIVED: ProjectAccess = ProjectAccess {
+        role: Some(Role::Member),
+        project_archived: true,
     };
 
     fn reported() -> ConflictEvent {
@@ -520,6 +538,51 @@ mod tests {
                 resolved_by_model: Some("claude-sonnet".into()),
                 resolved_by: ACTOR,
             }]);
+    }
+
+    #[test]
+    fn an_archived_project_takes_no_new_conflict_and_settles_none() {
+        TestFramework::<Conflict>::with(())
+            .given_no_previous_events()
+            .when(ConflictCommand::Report {
+                conflict_id: CONFLICT,
+                project_id: PROJECT,
+                kind: ConflictKind::Code,
+                description: Detail::parse("description", "x").expect("text"),
+                agent_ids: vec![Uuid::from_u128(9)],
+                file_path: None,
+                actor: ACTOR,
+                access: MEMBER_OF_ARCHIVED,
+            })
+            .then_expect_error(ConflictError::ProjectArchived);
+        let mut settle = resolve();
+        if let ConflictCommand::Resolve { access, .. } = &mut settle {
+            *access = MEMBER_OF_ARCHIVED;
+        }
+        TestFramework::<Conflict>::with(())
+            .given(vec![reported()])
+            .when(settle)
+            .then_expect_error(ConflictError::ProjectArchived);
+    }
+
+    #[test]
+    fn a_viewer_reports_nothing() {
+        TestFramework::<Conflict>::with(())
+            .given_no_previous_events()
+            .when(ConflictCommand::Report {
+                conflict_id: CONFLICT,
+                project_id: PROJECT,
+                kind: ConflictKind::Code,
+                description: Detail::parse("description", "x").expect("text"),
+                agent_ids: vec![Uuid::from_u128(9)],
+                file_path: None,
+                actor: ACTOR,
+                access: ProjectAccess {
+                    role: Some(Role::Viewer),
+                    project_archived: false,
+                },
+            })
+            .then_expect_error(ConflictError::NotAllowed);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! - [`named`]: closed sets of values with one wire name each.
 //! - [`shapes`]: value shapes as JSON Schema states them (for the API document).
 //! - [`sink`]: how decisions reach the `cqrs-es` event sink.
-//! - [`text`]: the one rule for the characters any text field may hold.
+//! - [`shared`]: what every aggregate shares: project access and its writer rule, the text rule.
 #![forbid(unsafe_code)]
 
 pub mod agent;
@@ -35,8 +35,8 @@ pub mod projection;
 pub mod replay;
 pub mod session;
 pub mod shapes;
+pub mod shared;
 pub mod sink;
-pub mod text;
 pub mod upcasting;
 pub mod user;
 

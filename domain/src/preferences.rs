@@ -160,7 +160,7 @@ impl Settings {
                 "default_model" => value
                     .as_str()
                     .ok_or_else(|| FieldError::new("default_model", "must be a string"))
-                    .and_then(|model| crate::text::PlainText::line("default_model", model, 100))
+                    .and_then(|model| crate::shared::text::PlainText::line("default_model", model, 100))
                     .map(|model| next.default_model = model.into_string()),
                 "compact_mode" => flag("compact_mode", value).map(|on| next.compact_mode = on),
                 "notifications" => Self::patch_notifications(&mut next.notifications, value, &mut errors),

@@ -11,7 +11,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, FieldError, Refusal};
-use crate::text::PlainText;
+use crate::shared::text::PlainText;
 
 /// Why an event is skipped: one to 1,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,20 @@
 //! The shapes of domain values as JSON Schema states them, for the HTTP
 //! layer's OpenAPI document: written next to the rules they restate
-//! ([`crate::text`] for text).
+//! ([`crate::shared::text`] for text).
 
 /// Characters short text may not hold (Unicode `Cc`), as a class body.
 pub const CONTROL_CHARACTERS: &str = r"\u0000-\u001f\u007f-\u009f";
 
 /// Control characters free text may not hold: `Cc` but tab, line feed and
-/// carriage return ([`crate::text::is_forbidden_control`]), as a class body.
+/// carriage return ([`crate::shared::text::is_forbidden_control`]), as a class body.
 pub const FORBIDDEN_CONTROLS: &str = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f";
 
 /// The invisible formatting characters names may not hold
-/// ([`crate::text::is_invisible_format`]), as a class body.
+/// ([`crate::shared::text::is_invisible_format`]), as a class body.
 pub const INVISIBLE_FORMATS: &str =
     r"\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff";
 
-/// Short text as [`crate::text::PlainText::line`] accepts it (names,
+/// Short text as [`crate::shared::text::PlainText::line`] accepts it (names,
 /// titles, labels): some character that is neither white space nor a
 /// control or invisible formatting character, and none of those at all.
 pub const SHORT_TEXT_PATTERN: &str = concat!(
@@ -23,7 +23,7 @@ pub const SHORT_TEXT_PATTERN: &str = concat!(
     r"[^\u0000-\u001f\u007f-\u009f\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
 );
 
-/// Free text as [`crate::text::PlainText::parse`] accepts it
+/// Free text as [`crate::shared::text::PlainText::parse`] accepts it
 /// (descriptions, details, message content): no forbidden control.
 pub const FREE_TEXT_PATTERN: &str = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$";
 

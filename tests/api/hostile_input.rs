@@ -358,7 +358,7 @@ async fn an_operator_skips_a_poison_event_and_the_audit_and_every_rebuild_tell_i
 #[tokio::test]
 async fn consistency_waits_hold_no_connection_are_capped_and_forged_tokens_are_refused() {
     let app =
-        crate::support::spawn_app_with(&[("DATABASE_POOL_SIZE", "2"), ("CONSISTENCY_WAIT_MS", "4000")]).await;
+        crate::support::spawn_app_with(&[("DATABASE_POOL_SIZE", "2"), ("CONSISTENCY_WAIT_MS", "8000")]).await;
     let admin = app.admin("operator").await;
     let attacker = app.user("attacker").await;
     let victim = app.user("victim").await;
@@ -387,7 +387,7 @@ async fn consistency_waits_hold_no_connection_are_capped_and_forged_tokens_are_r
         .collect();
     // Every waiter has asked by the time the refused ones are back.
     let mut refused = 0;
-    for _ in 0..200 {
+    for _ in 0..1000 {
         refused = waiters.iter().filter(|w| w.is_finished()).count();
         if refused >= 2 {
             break;

@@ -43,14 +43,14 @@ async fn write_routes(app: &TestApp) -> BTreeSet<String> {
 }
 
 /// What a refused request could have changed: the events, the locks held
-/// in the project, the rebuild requests.
-async fn observable(app: &TestApp, owner: &User, project: &str) -> (i64, Value, i64) {
+/// in the project, the rebuild requests (read once the read side has the
+/// setup's last write, `consistency`).
+async fn observable(app: &TestApp, owner: &User, project: &str, consistency: &str) -> (i64, Value, i64) {
     let locks = app
-        .request(
-            "GET",
+        .get_consistent(
             &format!("/api/v1/projects/{project}/locks"),
-            Some(&owner.token),
-            None,
+            &owner.token,
+            consistency,
         )
         .await;
     assert_eq!(locks.status, 200, "{}", locks.text());
@@ -147,6 +147,10 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
         )
         .await;
     assert_eq!(demoted.status, 200, "{}", demoted.text());
+    let consistency = demoted.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
 
     let p = format!("/api/v1/projects/{project}");
     let table: Vec<(&str, String, Option<Value>)> = vec![
@@ -280,7 +284,7 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
         "write routes this test does not try: {missing:?}"
     );
 
-    let before = observable(&app, &owner, &project).await;
+    let before = observable(&app, &owner, &project, &consistency).await;
     let demoted_bearer = format!("Bearer {demoted_key}");
     for (method, path, body) in &table {
         for (who, bearer) in [
@@ -304,7 +308,7 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
                 answer.text()
             );
             assert_eq!(
-                observable(&app, &owner, &project).await,
+                observable(&app, &owner, &project, &consistency).await,
                 before,
                 "{who}: {method} {path} was refused ({}) but changed something",
                 answer.status

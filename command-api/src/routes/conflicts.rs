@@ -114,7 +114,7 @@ impl ConflictCommandApi {
         &self,
         conflict_id: Uuid,
         principal: &Principal,
-    ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
+    ) -> Result<zekka_domain::shared::access::ProjectAccess, Problem> {
         Ok(self.project_and_access(conflict_id, principal).await?.1)
     }
 
@@ -123,7 +123,7 @@ impl ConflictCommandApi {
         &self,
         conflict_id: Uuid,
         principal: &Principal,
-    ) -> Result<(Uuid, zekka_domain::conversation::ProjectAccess), Problem> {
+    ) -> Result<(Uuid, zekka_domain::shared::access::ProjectAccess), Problem> {
         let project = self
             .state
             .owning_project("Conflict", conflict_id)

@@ -126,7 +126,7 @@ impl ConversationCommandApi {
         &self,
         conversation_id: Uuid,
         actor: Uuid,
-    ) -> Result<zekka_domain::conversation::ProjectAccess, Problem> {
+    ) -> Result<zekka_domain::shared::access::ProjectAccess, Problem> {
         let project = self.project_of(conversation_id).await?;
         self.state.project_access(project, actor).await
     }
@@ -281,7 +281,8 @@ impl ConversationCommandApi {
         principal.require(Scope::MessagesWrite, project, body.agent_id)?;
         // Who may write is decided before what the body claims is looked at.
         let access = self.state.project_access(project, actor).await?;
-        zekka_domain::conversation::require_writer(access)
+        access
+            .require_writer()
             .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         let (role, agent_id) = self
             .speaker(principal, project, asked_role, body.agent_id)

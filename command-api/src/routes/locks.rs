@@ -17,8 +17,8 @@ use uuid::Uuid;
 use zekka_domain::FieldError;
 use zekka_domain::agent::{Agent, AgentCommand, Detail, FilePath};
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind};
-use zekka_domain::conversation::ProjectAccess;
 use zekka_domain::project::Scope;
+use zekka_domain::shared::access::ProjectAccess;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::input::{Bounded, Label, Text};
@@ -70,7 +70,8 @@ impl LockCommandApi {
         }
         // Decided before the bus is touched: a refused caller takes or
         // frees no lock (security review F5).
-        zekka_domain::agent::require_writer(access)
+        access
+            .require_writer()
             .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         Ok(access)
     }

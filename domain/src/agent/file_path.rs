@@ -1,7 +1,7 @@
 //! The path of a file agents lock or report a conflict on.
 
 use crate::error::FieldError;
-use crate::text::PlainText;
+use crate::shared::text::PlainText;
 
 /// A file's path within a project, in one normal form, so one file is one
 /// lock: `./src//a.rs`, `src/./a.rs` and `src/b/../a.rs` are all `src/a.rs`.

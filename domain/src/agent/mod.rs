@@ -12,11 +12,11 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::conversation::ProjectAccess;
 use crate::error::{ErrorKind, FieldError, Refusal};
 use crate::pricing::ModelName;
-use crate::project::{Role, Stage};
-use crate::text::PlainText;
+use crate::project::Stage;
+use crate::shared::access::{AccessRefusal, ProjectAccess};
+use crate::shared::text::PlainText;
 
 mod file_path;
 pub use file_path::FilePath;
@@ -391,20 +391,19 @@ pub struct Agent {
     pub open_tasks: BTreeSet<Uuid>,
 }
 
-/// The rule every write about an agent follows: a member who is not a
-/// viewer, in a project that is not archived. Routes whose work reaches
-/// outside the event store (file locks on the context bus) check it
-/// before that work, so a refused caller changes nothing anywhere.
-///
-/// # Errors
-/// [`AgentError::NotFound`] for a non-member, [`AgentError::NotAllowed`]
-/// for a viewer, [`AgentError::ProjectArchived`].
-pub fn require_writer(access: ProjectAccess) -> Result<(), AgentError> {
-    match access.role {
-        None => Err(AgentError::NotFound),
-        Some(Role::Viewer) => Err(AgentError::NotAllowed),
-        Some(_) if access.project_archived => Err(AgentError::ProjectArchived),
-        Some(_) => Ok(()),
+/// The shared writer rule ([`ProjectAccess::require_writer`]), refused in
+/// this aggregate's words.
+fn require_writer(access: ProjectAccess) -> Result<(), AgentError> {
+    access.require_writer().map(|_| ()).map_err(AgentError::from)
+}
+
+impl From<AccessRefusal> for AgentError {
+    fn from(refusal: AccessRefusal) -> Self {
+        match refusal {
+            AccessRefusal::NotMember => AgentError::NotFound,
+            AccessRefusal::Viewer => AgentError::NotAllowed,
+            AccessRefusal::Archived => AgentError::ProjectArchived,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use cqrs_es::test::TestFramework;
 
 use super::*;
+use crate::project::Role;
 
 const AGENT: Uuid = Uuid::from_u128(1);
 const PROJECT: Uuid = Uuid::from_u128(2);

@@ -5,17 +5,7 @@
 use uuid::Uuid;
 
 use super::values::{MessageContent, MessageRole, Title};
-use crate::project::Role;
-
-/// The actor's standing in the conversation's project, read from the
-/// Project aggregate just before the command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProjectAccess {
-    /// The actor's role; `None` when they are not a member.
-    pub role: Option<Role>,
-    /// Whether the project is archived.
-    pub project_archived: bool,
-}
+use crate::shared::access::ProjectAccess;
 
 /// What the event store says about one message, read just before the
 /// command, together with the stream version it was read at.

@@ -1,6 +1,7 @@
 //! Why the Conversation aggregate refuses a command.
 
 use crate::error::{ErrorKind, FieldError, Refusal};
+use crate::shared::access::AccessRefusal;
 
 /// A rule of the Conversation aggregate that a command broke.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,6 +33,16 @@ pub enum ConversationError {
     /// The facts the command was built on are out of date; build it again.
     #[error("the conversation changed while the request was prepared; retry")]
     StaleFacts,
+}
+
+impl From<AccessRefusal> for ConversationError {
+    fn from(refusal: AccessRefusal) -> Self {
+        match refusal {
+            AccessRefusal::NotMember => ConversationError::NotFound,
+            AccessRefusal::Viewer => ConversationError::NotAllowed("viewers cannot write in conversations"),
+            AccessRefusal::Archived => ConversationError::ProjectArchived,
+        }
+    }
 }
 
 impl Refusal for ConversationError {

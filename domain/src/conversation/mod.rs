@@ -19,12 +19,13 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use command::{ConversationCommand, MessageFacts, ProjectAccess};
+pub use command::{ConversationCommand, MessageFacts};
 pub use error::ConversationError;
 pub use event::ConversationEvent;
 pub use values::{MessageContent, MessageRole, Title};
 
 use crate::project::Role;
+use crate::shared::access::ProjectAccess;
 
 /// What a conversation's decisions need; rebuilt from its events or a snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -74,27 +75,13 @@ impl Aggregate for Conversation {
 
 /// The actor's role, or "not found" for outsiders.
 fn member_role(access: ProjectAccess) -> Result<Role, ConversationError> {
-    access.role.ok_or(ConversationError::NotFound)
+    access.member_role().map_err(ConversationError::from)
 }
 
-/// The actor may write in the project (any role but viewer) and it is not
-/// archived: the rule every conversation write follows, which routes also
-/// check before they look at what the request claims.
-///
-/// # Errors
-/// [`ConversationError::NotFound`] for a non-member, `NotAllowed` for a
-/// viewer, `ProjectArchived`.
-pub fn require_writer(access: ProjectAccess) -> Result<Role, ConversationError> {
-    let role = member_role(access)?;
-    if role == Role::Viewer {
-        return Err(ConversationError::NotAllowed(
-            "viewers cannot write in conversations",
-        ));
-    }
-    if access.project_archived {
-        return Err(ConversationError::ProjectArchived);
-    }
-    Ok(role)
+/// The shared writer rule ([`ProjectAccess::require_writer`]), refused in
+/// this aggregate's words.
+fn require_writer(access: ProjectAccess) -> Result<Role, ConversationError> {
+    access.require_writer().map_err(ConversationError::from)
 }
 
 impl Conversation {

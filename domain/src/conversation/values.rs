@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::text::PlainText;
+use crate::shared::text::PlainText;
 
 /// A conversation's title: 1 to 200 characters once trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::text::PlainText;
+use crate::shared::text::PlainText;
 
 /// The ten workflow stages, in the only order a project may pass them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! Validated values of the User aggregate.
 
 use crate::error::FieldError;
-use crate::text::PlainText;
+use crate::shared::text::PlainText;
 
 /// An email address, trimmed and lower-cased so that one mailbox is one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,7 @@ impl Email {
     /// When it holds a control character, which no stored address has and
     /// no lookup may carry.
     pub fn for_lookup(raw: &str) -> Result<String, FieldError> {
-        if let Some(c) = crate::text::find_forbidden_control(raw) {
+        if let Some(c) = crate::shared::text::find_forbidden_control(raw) {
             return Err(FieldError::new(
                 "email",
                 format!(
