@@ -56,8 +56,8 @@ pub struct AccessClaims {
 
 impl AccessClaims {
     /// Whether the token carries the system role `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    pub fn has_role(&self, role: zekka_domain::user::SystemRole) -> bool {
+        self.roles.iter().any(|r| r == role.as_str())
     }
 }
 
@@ -621,7 +621,7 @@ mod tests {
             .expect("verify");
         assert_eq!(claims.user_id, user);
         assert_eq!(claims.session_id, Some(session));
-        assert!(claims.has_role("admin"));
+        assert!(claims.has_role(zekka_domain::user::SystemRole::Admin));
         assert_eq!(issued.expires_in, 900);
     }
 

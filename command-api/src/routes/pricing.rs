@@ -10,6 +10,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::pricing::{ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, default_prices};
+use zekka_domain::user::SystemRole;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Decimal, ModelName as ModelNameText, Text};
 use zekka_platform::{Problem, money};
@@ -69,7 +70,7 @@ impl PricingCommandApi {
         model: Path<Text<ModelNameText>>,
         body: Json<SetPriceRequest>,
     ) -> Result<PriceSetResponse, Problem> {
-        if !auth.0.has_role("admin") {
+        if !auth.0.has_role(SystemRole::Admin) {
             return Err(Problem::forbidden("setting prices needs the system admin role"));
         }
         let (model, input, output) = match (

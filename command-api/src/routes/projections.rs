@@ -12,6 +12,7 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::projection::SkipReason;
+use zekka_domain::user::SystemRole;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Prose, Segment, Text};
@@ -80,7 +81,7 @@ impl ProjectionCommandApi {
     /// Rebuild a projection from the events without downtime (system admins).
     #[oai(path = "/:name/rebuild", method = "post", operation_id = "rebuildProjection")]
     async fn rebuild(&self, auth: BearerAuth, name: Path<Text<Segment>>) -> Result<RebuildAccepted, Problem> {
-        if !auth.0.has_role("admin") {
+        if !auth.0.has_role(SystemRole::Admin) {
             return Err(Problem::forbidden("only system admins may rebuild projections"));
         }
         let known: Option<i32> = sqlx::query_scalar(
@@ -131,7 +132,7 @@ impl ProjectionCommandApi {
         name: Path<Text<Segment>>,
         body: Json<SkipRequest>,
     ) -> Result<SkipCreated, Problem> {
-        if !auth.0.has_role("admin") {
+        if !auth.0.has_role(SystemRole::Admin) {
             return Err(Problem::forbidden("only system admins may skip events"));
         }
         let actor = auth.0.user_id;

@@ -16,6 +16,7 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use tokio_postgres::Row;
 use zekka_domain::FieldError;
+use zekka_domain::user::SystemRole;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::consistency::TokenHeader;
@@ -172,7 +173,7 @@ struct CheckpointList {
 const VISIBILITY: [&str; 2] = ["streams", "projects"];
 
 fn sees_everything(claims: &AccessClaims) -> bool {
-    claims.has_role("auditor") || claims.has_role("admin")
+    claims.has_role(SystemRole::Auditor) || claims.has_role(SystemRole::Admin)
 }
 
 fn require_auditor(claims: &AccessClaims) -> Result<(), Problem> {
