@@ -261,3 +261,49 @@ async fn bad_conflict_input_is_a_4xx_problem_and_appends_nothing() {
         .assert_problem(422);
     assert_eq!(app.event_count().await, before);
 }
+
+/// An archived project is read-only for conflicts as for everything else:
+/// no new conflict, none settled, no arbitration started.
+#[tokio::test]
+async fn an_archived_project_takes_no_conflict_and_settles_none() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Done").await;
+    let agent = app.agent(&owner, &project, "Late").await;
+    let report = json!({"project_id": project, "kind": "code", "description": "x", "agent_ids": [agent]});
+    let reported = app
+        .request("POST", "/api/v1/conflicts", Some(&owner.token), Some(&report))
+        .await;
+    assert_eq!(reported.status, 201, "{}", reported.text());
+    let conflict = reported.json()["id"].as_str().expect("id").to_owned();
+    let archived = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert!(archived.status < 300, "{}", archived.text());
+    let before = app.event_count().await;
+    app.request("POST", "/api/v1/conflicts", Some(&owner.token), Some(&report))
+        .await
+        .assert_problem(409);
+    app.request(
+        "POST",
+        &format!("/api/v1/conflicts/{conflict}/resolve"),
+        Some(&owner.token),
+        Some(&json!({"strategy": "manual", "resolution": "too late"})),
+    )
+    .await
+    .assert_problem(409);
+    app.request(
+        "POST",
+        &format!("/api/v1/conflicts/{conflict}/arbitrate"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(409);
+    assert_eq!(app.event_count().await, before);
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use zekka_domain::agent::{Detail, FilePath};
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
-use zekka_domain::project::{Role, Scope};
+use zekka_domain::project::Scope;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::consistency::ConsistencyToken;
@@ -282,11 +282,12 @@ impl ConflictCommandApi {
         let principal = &auth.0;
         self.state.limit_writes(principal.acting_user()).await?;
         let (project_id, access) = self.project_and_access(id.0, principal).await?;
-        match access.role {
-            None => return Err(Problem::not_found("conflict not found")),
-            Some(Role::Viewer) => return Err(Problem::forbidden("viewers cannot settle conflicts")),
-            Some(_) => {}
-        }
+        // The conflict's own rule, decided before anything starts in the
+        // background (non-member 404, viewer 403, archived project 409).
+        access
+            .require_writer()
+            .map_err(zekka_domain::conflict::ConflictError::from)
+            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         let resolved: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Conflict' AND aggregate_id = $1
                               AND event_type = 'ConflictResolved')",
