@@ -1,7 +1,11 @@
 //! The `zekka` process: builds any set of the three services (command-api,
 //! query-api, projectors) over one configuration and runs them until
 //! shutdown. `zekka up` runs all three on one port; `zekka serve <service>`
-//! runs one, as `compose.yaml` does.
+//! runs one, as `compose.yaml` does. Each service builds itself
+//! (`CommandService`, `QueryService`, `ProjectorService`) and says what it
+//! serves and what it runs in the background; this crate prepares what
+//! they share (database, pools, Redis, keys), merges their routes behind
+//! one middleware stack, and runs every task in one `JoinSet`.
 //!
 //! # Layout
 //! - [`App`]: build the chosen services, learn the bound port, run until shutdown.
@@ -22,25 +26,20 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::Method;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::Cors;
-use poem::{EndpointExt, Route, Server, get};
+use poem::{EndpointExt, Route, Server};
 use poem_openapi::{OpenApi, OpenApiService};
-use zekka_command_api::CommandState;
-use zekka_command_api::mailer::Delivery;
-use zekka_platform::api_keys::ApiKeys;
-use zekka_platform::consistency::ConsistencyWaits;
+use zekka_command_api::{CommandService, CommandState};
 use zekka_platform::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
 use zekka_platform::locks::LockBus;
-use zekka_platform::personal_data::PersonalData;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::signing_keys::Keyring;
-use zekka_platform::tokens::TokenSigner;
-use zekka_platform::{Config, redis, wakeup};
+use zekka_platform::tasks::Task;
+use zekka_platform::{Config, redis};
 use zekka_projectors::service::ProjectorService;
-use zekka_query_api::QueryState;
-use zekka_query_api::realtime::{Hub, realtime_socket};
+use zekka_query_api::QueryService;
 
 /// The largest request body accepted (messages are at most 64 KiB).
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
@@ -77,14 +76,9 @@ pub struct App {
     acceptor: poem::listener::TcpAcceptor,
     port: u16,
     endpoint: BoxEndpoint<'static>,
+    commands: Option<CommandService>,
+    queries: Option<QueryService>,
     projectors: Option<ProjectorService>,
-    mailer: Option<(sqlx::PgPool, Delivery)>,
-    checkpointer: Option<(ReadPool, TokenSigner)>,
-    hub: Option<Arc<Hub>>,
-    /// The projectors' progress notifications (consistency waits and the
-    /// hub), started with the process.
-    projected: Option<(wakeup::PendingListener, wakeup::Wakeup)>,
-    api_keys: Option<Arc<ApiKeys>>,
     keyring: Arc<Keyring>,
     pools: (ReadPool, sqlx::PgPool),
     config: Config,
@@ -187,53 +181,47 @@ impl App {
             }
         };
 
-        let mut mailer = None;
-        let mut checkpointer = None;
-        let mut hub = None;
-        let projected = services.queries().then(wakeup::pending_listener);
-        let progress = projected.as_ref().map(|(_, wakeup)| wakeup.clone());
         let keyring = Arc::new(Keyring::load(&config, &write_pool, services.commands()).await?);
         let verifier = keyring.verifier();
-        let route = if let Some(signer) = keyring.signer() {
-            let state = CommandState::build(
-                &config,
-                write_pool.clone(),
-                read_pool.clone(),
-                ephemeral.clone(),
-                signer.clone(),
-            )
-            .await?;
-            mailer = Some((write_pool.clone(), Delivery::from_config(&config)?));
-            checkpointer = Some((read_pool.clone(), signer.clone()));
-            let keys = state.api_keys.clone();
-            let locks = state.locks.clone();
-            let commands = zekka_command_api::apis(state);
-            let route = if services.queries() {
-                let queries = query_state(&config, &read_pool, locks, progress.clone()).await?;
-                let (socket, realtime) = realtime(&config, &queries);
-                hub = Some(realtime);
-                openapi_routes((commands, zekka_query_api::apis(queries))).at("/api/v1/ws", socket)
-            } else {
-                openapi_routes(commands)
+        // The signing key is loaded only for a process that serves commands.
+        let commands = match keyring.signer() {
+            Some(signer) => Some(
+                CommandService::build(
+                    &config,
+                    write_pool.clone(),
+                    read_pool.clone(),
+                    ephemeral.clone(),
+                    signer.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let queries = if services.queries() {
+            let (locks, keys) = match &commands {
+                Some(commands) => (
+                    commands.state().locks.clone(),
+                    Some(commands.state().api_keys.clone()),
+                ),
+                None => (Arc::new(LockBus::new(&ephemeral)), None),
             };
-            Some((route, verifier, keys))
-        } else if services.queries() {
-            let queries = query_state(
-                &config,
-                &read_pool,
-                Arc::new(LockBus::new(&ephemeral)),
-                progress.clone(),
-            )
-            .await?;
-            let (socket, realtime) = realtime(&config, &queries);
-            hub = Some(realtime);
-            Some((
-                openapi_routes(zekka_query_api::apis(queries)).at("/api/v1/ws", socket),
-                verifier,
-                Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone())),
-            ))
+            Some(QueryService::build(&config, read_pool.clone(), locks, keys, &ephemeral).await?)
         } else {
             None
+        };
+        let route = match (&commands, &queries) {
+            (Some(commands), Some(queries)) => Some((
+                openapi_routes((commands.apis(), queries.apis())).at("/api/v1/ws", queries.socket()),
+                commands.state().api_keys.clone(),
+            )),
+            (Some(commands), None) => {
+                Some((openapi_routes(commands.apis()), commands.state().api_keys.clone()))
+            }
+            (None, Some(queries)) => Some((
+                openapi_routes(queries.apis()).at("/api/v1/ws", queries.socket()),
+                queries.keys().clone(),
+            )),
+            (None, None) => None,
         };
         let readiness = Arc::new(Readiness {
             database: read_pool.clone(),
@@ -241,9 +229,8 @@ impl App {
         });
         let timeout = config.request_timeout;
         let idempotency_pool = services.commands().then(|| read_pool.clone());
-        let api_keys = route.as_ref().map(|(_, _, keys)| keys.clone());
         let endpoint = match route {
-            Some((route, verifier, keys)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
+            Some((route, keys)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
                 .data(verifier)
                 .data(keys)
                 .data(Revocations::new(ephemeral, Some(read_pool.clone())))
@@ -285,12 +272,9 @@ impl App {
             acceptor,
             port,
             endpoint,
+            commands,
+            queries,
             projectors,
-            mailer,
-            checkpointer,
-            hub,
-            projected,
-            api_keys,
             keyring,
             pools: (read_pool_for_metrics, write_pool),
             config,
@@ -308,53 +292,32 @@ impl App {
     /// # Errors
     /// When the server fails.
     pub async fn run_until(self, shutdown: Shutdown) -> Result<()> {
-        let projectors = self
-            .projectors
-            .map(|service| tokio::spawn(service.run_until(shutdown.clone())));
-        let mailer = self.mailer.map(|(pool, delivery)| {
-            tokio::spawn(zekka_command_api::mailer::run(
-                pool,
-                delivery,
-                self.config.mail_poll_interval,
-                shutdown.clone(),
-            ))
-        });
-        let sweeper = self.checkpointer.as_ref().map(|(pool, _)| {
-            tokio::spawn(zekka_command_api::idempotency::sweep_expired(
-                pool.clone(),
-                shutdown.clone(),
-            ))
-        });
-        let checkpointer = self.checkpointer.map(|(pool, signer)| {
-            tokio::spawn(zekka_command_api::checkpointer::run(
-                pool,
-                signer,
-                self.config.audit_checkpoint_interval,
-                shutdown.clone(),
-            ))
-        });
-        let progress = self.projected.map(|(listener, wakeup)| {
-            listener.spawn(
-                self.config.database_url.clone(),
-                wakeup::PROJECTED_CHANNEL,
-                shutdown.clone(),
-            );
-            wakeup
-        });
-        let hub = self
-            .hub
-            .zip(progress)
-            .map(|(hub, wakeup)| tokio::spawn(hub.run(wakeup, shutdown.clone())));
-        let key_use = self
-            .api_keys
-            .map(|keys| tokio::spawn(write_key_use(keys, shutdown.clone())));
-        let keys = tokio::spawn(
+        let mut tasks = Vec::new();
+        if let Some(projectors) = self.projectors {
+            tasks.push(Task::new("projectors", projectors.run_until(shutdown.clone())));
+        }
+        if let Some(commands) = &self.commands {
+            tasks.extend(commands.tasks(&shutdown)?);
+        }
+        if let Some(queries) = &self.queries {
+            tasks.extend(queries.tasks(&shutdown));
+        }
+        tasks.push(Task::new(
+            "token key refresher",
             self.keyring
+                .clone()
                 .keep_fresh(self.config.signing_key_refresh, shutdown.clone()),
-        );
+        ));
         let (read_pool, write_pool) = self.pools;
-        let pool_sampler = tokio::spawn(sample_pools(read_pool, write_pool, shutdown.clone()));
-        let runtime_probe = tokio::spawn(zekka_platform::runtime_probe::run(shutdown.clone()));
+        tasks.push(Task::new(
+            "pool sampler",
+            sample_pools(read_pool, write_pool, shutdown.clone()),
+        ));
+        tasks.push(Task::new(
+            "runtime probe",
+            zekka_platform::runtime_probe::run(shutdown.clone()),
+        ));
+        let background = tokio::spawn(zekka_platform::tasks::run_all(tasks));
         tracing::info!(port = self.port, "zekka listening");
         let mut signal = shutdown.clone();
         let served = Server::new_with_acceptor(self.acceptor)
@@ -364,44 +327,8 @@ impl App {
                 Some(self.config.shutdown_grace),
             )
             .await;
-        if let Some(projectors) = projectors
-            && let Err(error) = projectors.await
-        {
-            tracing::error!(%error, "projectors stopped abnormally");
-        }
-        if let Some(mailer) = mailer
-            && let Err(error) = mailer.await
-        {
-            tracing::error!(%error, "the mailer stopped abnormally");
-        }
-        if let Some(sweeper) = sweeper
-            && let Err(error) = sweeper.await
-        {
-            tracing::error!(%error, "the idempotency-key sweeper stopped abnormally");
-        }
-        if let Some(hub) = hub
-            && let Err(error) = hub.await
-        {
-            tracing::error!(%error, "the real-time hub stopped abnormally");
-        }
-        if let Some(checkpointer) = checkpointer
-            && let Err(error) = checkpointer.await
-        {
-            tracing::error!(%error, "the audit checkpointer stopped abnormally");
-        }
-        if let Some(key_use) = key_use
-            && let Err(error) = key_use.await
-        {
-            tracing::error!(%error, "the API-key use writer stopped abnormally");
-        }
-        if let Err(error) = keys.await {
-            tracing::error!(%error, "the token key refresher stopped abnormally");
-        }
-        if let Err(error) = pool_sampler.await {
-            tracing::error!(%error, "the pool sampler stopped abnormally");
-        }
-        if let Err(error) = runtime_probe.await {
-            tracing::error!(%error, "the runtime probe stopped abnormally");
+        if let Err(error) = background.await {
+            tracing::error!(%error, "the background tasks stopped abnormally");
         }
         tracing::info!("zekka stopped");
         served.context("the HTTP server failed")
@@ -442,26 +369,6 @@ async fn sample_pools(read: ReadPool, write: sqlx::PgPool, mut shutdown: Shutdow
     }
 }
 
-/// How often the last use of API keys is written.
-const KEY_USE_EVERY: Duration = Duration::from_secs(5);
-
-/// Writes when API keys were last used, every few seconds and once more at
-/// shutdown.
-async fn write_key_use(keys: Arc<ApiKeys>, mut shutdown: Shutdown) {
-    loop {
-        let stop = tokio::select! {
-            () = tokio::time::sleep(KEY_USE_EVERY) => false,
-            () = shutdown.wait() => true,
-        };
-        if let Err(error) = keys.flush_usage().await {
-            tracing::warn!(%error, "cannot write when API keys were last used; kept for the next try");
-        }
-        if stop {
-            return;
-        }
-    }
-}
-
 /// `Idempotency-Key` on the writes, when this process serves them.
 fn with_idempotency(routes: Route, pool: Option<ReadPool>) -> BoxEndpoint<'static> {
     match pool {
@@ -470,29 +377,4 @@ fn with_idempotency(routes: Route, pool: Option<ReadPool>) -> BoxEndpoint<'stati
             .boxed(),
         None => routes.boxed(),
     }
-}
-
-/// The WebSocket route and the hub that feeds it.
-fn realtime(config: &Config, queries: &Arc<QueryState>) -> (BoxEndpoint<'static>, Arc<Hub>) {
-    let hub = Hub::new(
-        queries.pool.clone(),
-        queries.personal.clone(),
-        config.realtime_queue,
-    );
-    (get(realtime_socket).data(hub.clone()).boxed(), hub)
-}
-
-async fn query_state(
-    config: &Config,
-    pool: &ReadPool,
-    locks: Arc<LockBus>,
-    progress: Option<wakeup::Wakeup>,
-) -> Result<Arc<QueryState>> {
-    let progress = progress.context("a query side needs the projectors' progress notifications")?;
-    Ok(Arc::new(QueryState {
-        pool: pool.clone(),
-        waits: ConsistencyWaits::new(pool.clone(), progress, config.consistency_wait),
-        personal: Arc::new(PersonalData::load(config, pool.clone()).await?),
-        locks,
-    }))
 }

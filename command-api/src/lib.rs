@@ -4,6 +4,7 @@
 //! (body field `consistency_token` and header `X-Consistency-Token`).
 //!
 //! # Layout
+//! - [`service`]: the write side as a service: what it serves and what it runs in the background.
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
 //! - [`idempotency`]: `Idempotency-Key` on writes.
@@ -30,17 +31,17 @@ pub mod lockout;
 pub mod mailer;
 pub mod operations;
 pub mod routes;
+pub mod service;
 pub mod sessions;
 pub mod state;
 
 use std::sync::Arc;
 
+pub use service::CommandService;
 pub use state::CommandState;
 
-/// Every command route, for one `OpenApiService`.
-pub fn apis(
-    state: Arc<CommandState>,
-) -> (
+/// Every command route, as one `OpenApiService` takes them.
+pub type Apis = (
     routes::auth::AuthApi,
     routes::account::AccountApi,
     routes::projects::ProjectCommandApi,
@@ -53,7 +54,10 @@ pub fn apis(
     routes::conflicts::ConflictCommandApi,
     routes::privacy::PrivacyCommandApi,
     routes::projections::ProjectionCommandApi,
-) {
+);
+
+/// Every command route over `state`, for one `OpenApiService`.
+pub fn apis(state: Arc<CommandState>) -> Apis {
     (
         routes::auth::AuthApi::new(state.clone()),
         routes::account::AccountApi::new(state.clone()),

@@ -324,6 +324,26 @@ impl ApiKeys {
     }
 }
 
+/// How often the last use of API keys is written.
+const KEY_USE_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes when `keys` were last used every few seconds and once more at
+/// shutdown (a task of every service that verifies keys).
+pub async fn write_use_until(keys: std::sync::Arc<ApiKeys>, mut shutdown: crate::shutdown::Shutdown) {
+    loop {
+        let stop = tokio::select! {
+            () = tokio::time::sleep(KEY_USE_EVERY) => false,
+            () = shutdown.wait() => true,
+        };
+        if let Err(error) = keys.flush_usage().await {
+            tracing::warn!(%error, "cannot write when API keys were last used; kept for the next try");
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
 /// Whether `key_id`, a UUIDv7, was made in the last minute (by its own
 /// timestamp; a few seconds of clock skew between processes allowed).
 fn made_recently(key_id: Uuid) -> bool {

@@ -25,6 +25,7 @@
 //! - [`redis`]: the optional Redis client.
 //! - [`secret_token`]: opaque random secrets kept only as digests.
 //! - [`shutdown`]: graceful shutdown as a value.
+//! - [`tasks`]: a service's background work as named tasks, run together.
 //! - [`wakeup`]: the LISTEN connection that wakes event readers when events commit.
 #![forbid(unsafe_code)]
 
@@ -51,6 +52,7 @@ pub mod runtime_probe;
 pub mod secret_token;
 pub mod shutdown;
 pub mod signing_keys;
+pub mod tasks;
 pub mod telemetry;
 pub mod tokens;
 pub mod wakeup;

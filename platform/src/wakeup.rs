@@ -58,7 +58,7 @@ pub fn spawn_listener(database_url: String, shutdown: Shutdown) -> Wakeup {
 /// Starts a listener on `channel`; it runs until `shutdown`.
 pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: Shutdown) -> Wakeup {
     let (listener, wakeup) = pending_listener();
-    listener.spawn(database_url, channel, shutdown);
+    tokio::spawn(listener.run(database_url, channel, shutdown));
     wakeup
 }
 
@@ -67,9 +67,9 @@ pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: 
 pub struct PendingListener(watch::Sender<u64>);
 
 impl PendingListener {
-    /// Starts listening on `channel`; it runs until `shutdown`.
-    pub fn spawn(self, database_url: String, channel: &'static str, shutdown: Shutdown) {
-        tokio::spawn(listen(database_url, channel, self.0, shutdown));
+    /// Listens on `channel` until `shutdown` (a task to run).
+    pub async fn run(self, database_url: String, channel: &'static str, shutdown: Shutdown) {
+        listen(database_url, channel, self.0, shutdown).await;
     }
 }
 

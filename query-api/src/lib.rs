@@ -3,6 +3,7 @@
 //! client reads its own writes.
 //!
 //! # Layout
+//! - [`service`]: the read side as a service: what it serves and what it runs in the background.
 //! - [`state`]: the read side's shared state and the consistency wait.
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
@@ -15,17 +16,17 @@ pub mod paging;
 pub mod realtime;
 pub mod routes;
 pub mod rows;
+pub mod service;
 pub mod state;
 pub mod time_range;
 
 use std::sync::Arc;
 
+pub use service::QueryService;
 pub use state::QueryState;
 
-/// Every query route, for one `OpenApiService`.
-pub fn apis(
-    state: Arc<QueryState>,
-) -> (
+/// Every query route, as one `OpenApiService` takes them.
+pub type Apis = (
     routes::projects::ProjectQueryApi,
     routes::users::UserQueryApi,
     routes::conversations::ConversationQueryApi,
@@ -37,7 +38,10 @@ pub fn apis(
     routes::audit::AuditApi,
     routes::privacy::PrivacyQueryApi,
     routes::projections::ProjectionQueryApi,
-) {
+);
+
+/// Every query route over `state`, for one `OpenApiService`.
+pub fn apis(state: Arc<QueryState>) -> Apis {
     (
         routes::projects::ProjectQueryApi::new(state.clone()),
         routes::users::UserQueryApi::new(state.clone()),

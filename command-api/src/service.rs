@@ -1,0 +1,98 @@
+//! command-api as a service: built from the process's shared
+//! infrastructure, it says what it serves ([`CommandService::apis`]) and
+//! what it runs in the background ([`CommandService::tasks`]), so the
+//! `zekka` binary composes services without knowing their insides.
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use sqlx::PgPool;
+use zekka_platform::Config;
+use zekka_platform::database::ReadPool;
+use zekka_platform::ephemeral::Ephemeral;
+use zekka_platform::shutdown::Shutdown;
+use zekka_platform::tasks::Task;
+use zekka_platform::tokens::TokenSigner;
+
+use crate::mailer::Delivery;
+use crate::state::CommandState;
+
+/// The write side, built and ready to serve.
+pub struct CommandService {
+    state: Arc<CommandState>,
+    read_pool: ReadPool,
+    signer: TokenSigner,
+}
+
+impl CommandService {
+    /// Builds the command side over the write pool `pool` and the read pool
+    /// `read_pool`, signing tokens with `signer`.
+    ///
+    /// # Errors
+    /// When the master key or the default prices cannot be loaded, or the
+    /// mail settings are malformed.
+    pub async fn build(
+        config: &Config,
+        pool: PgPool,
+        read_pool: ReadPool,
+        ephemeral: Ephemeral,
+        signer: TokenSigner,
+    ) -> Result<Self> {
+        // Checked at start-up: a malformed SMTP_URL stops the process here.
+        Delivery::from_config(config)?;
+        let state = CommandState::build(config, pool, read_pool.clone(), ephemeral, signer.clone()).await?;
+        Ok(Self {
+            state,
+            read_pool,
+            signer,
+        })
+    }
+
+    /// The shared state (for operator commands and tests).
+    pub fn state(&self) -> &Arc<CommandState> {
+        &self.state
+    }
+
+    /// Every command route.
+    pub fn apis(&self) -> crate::Apis {
+        crate::apis(self.state.clone())
+    }
+
+    /// What it runs besides serving, until `shutdown`: the mail outbox, the
+    /// idempotency-key sweeper, the audit checkpointer, and the writer of
+    /// API keys' last use.
+    ///
+    /// # Errors
+    /// When the mail settings are malformed (checked at build already).
+    pub fn tasks(&self, shutdown: &Shutdown) -> Result<Vec<Task>> {
+        let config = &self.state.config;
+        Ok(vec![
+            Task::new(
+                "mailer",
+                crate::mailer::run(
+                    self.state.pool.clone(),
+                    Delivery::from_config(config)?,
+                    config.mail_poll_interval,
+                    shutdown.clone(),
+                ),
+            ),
+            Task::new(
+                "idempotency-key sweeper",
+                crate::idempotency::sweep_expired(self.read_pool.clone(), shutdown.clone()),
+            ),
+            Task::new(
+                "audit checkpointer",
+                crate::checkpointer::run(
+                    self.read_pool.clone(),
+                    self.signer.clone(),
+                    config.audit_checkpoint_interval,
+                    shutdown.clone(),
+                ),
+            ),
+            Task::new(
+                "API-key use writer",
+                zekka_platform::api_keys::write_use_until(self.state.api_keys.clone(), shutdown.clone()),
+            ),
+        ])
+    }
+}

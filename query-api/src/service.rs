@@ -1,0 +1,118 @@
+//! query-api as a service: built from the process's shared
+//! infrastructure, it says what it serves ([`QueryService::apis`],
+//! [`QueryService::socket`]) and what it runs in the background
+//! ([`QueryService::tasks`]).
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use poem::endpoint::BoxEndpoint;
+use poem::{EndpointExt, get};
+use zekka_platform::Config;
+use zekka_platform::api_keys::ApiKeys;
+use zekka_platform::consistency::ConsistencyWaits;
+use zekka_platform::database::ReadPool;
+use zekka_platform::locks::LockBus;
+use zekka_platform::personal_data::PersonalData;
+use zekka_platform::shutdown::Shutdown;
+use zekka_platform::tasks::Task;
+use zekka_platform::wakeup::{self, PendingListener, Wakeup};
+
+use crate::QueryState;
+use crate::realtime::{Hub, realtime_socket};
+
+/// The read side, built and ready to serve.
+pub struct QueryService {
+    state: Arc<QueryState>,
+    hub: Arc<Hub>,
+    /// The projectors' progress notifications, which the consistency waits
+    /// and the hub share; listened to once the tasks run.
+    progress: Wakeup,
+    listener: Mutex<Option<PendingListener>>,
+    keys: Arc<ApiKeys>,
+    /// Whether the keys are this service's own (it then writes their use).
+    owns_keys: bool,
+    database_url: String,
+}
+
+impl QueryService {
+    /// Builds the read side over `pool`, reading file locks from `locks`
+    /// and verifying API keys with `keys` when the command side of the same
+    /// process shares its own (which then writes their use), else with keys
+    /// of its own over `ephemeral`.
+    ///
+    /// # Errors
+    /// When the master key of personal data cannot be loaded.
+    pub async fn build(
+        config: &Config,
+        pool: ReadPool,
+        locks: Arc<LockBus>,
+        shared_keys: Option<Arc<ApiKeys>>,
+        ephemeral: &zekka_platform::ephemeral::Ephemeral,
+    ) -> Result<Self> {
+        let owns_keys = shared_keys.is_none();
+        let keys = shared_keys.unwrap_or_else(|| Arc::new(ApiKeys::new(pool.clone(), ephemeral.clone())));
+        let (listener, progress) = wakeup::pending_listener();
+        let personal = Arc::new(PersonalData::load(config, pool.clone()).await?);
+        let state = Arc::new(QueryState {
+            pool: pool.clone(),
+            waits: ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
+            personal: personal.clone(),
+            locks,
+        });
+        let hub = Hub::new(pool, personal, config.realtime_queue);
+        Ok(Self {
+            state,
+            hub,
+            progress,
+            listener: Mutex::new(Some(listener)),
+            keys,
+            owns_keys,
+            database_url: config.database_url.clone(),
+        })
+    }
+
+    /// Every query route.
+    pub fn apis(&self) -> crate::Apis {
+        crate::apis(self.state.clone())
+    }
+
+    /// `GET /api/v1/ws`.
+    pub fn socket(&self) -> BoxEndpoint<'static> {
+        get(realtime_socket).data(self.hub.clone()).boxed()
+    }
+
+    /// The API keys it verifies.
+    pub fn keys(&self) -> &Arc<ApiKeys> {
+        &self.keys
+    }
+
+    /// What it runs besides serving, until `shutdown`: the listener of the
+    /// projectors' progress, the real-time hub, and, for keys of its own,
+    /// the writer of their last use. The listener runs once: a second call
+    /// leaves it out.
+    pub fn tasks(&self, shutdown: &Shutdown) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        if let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) {
+            tasks.push(Task::new(
+                "projection progress listener",
+                listener.run(
+                    self.database_url.clone(),
+                    wakeup::PROJECTED_CHANNEL,
+                    shutdown.clone(),
+                ),
+            ));
+        }
+        tasks.push(Task::new(
+            "real-time hub",
+            self.hub.clone().run(self.progress.clone(), shutdown.clone()),
+        ));
+        if self.owns_keys {
+            tasks.push(Task::new(
+                "API-key use writer",
+                zekka_platform::api_keys::write_use_until(self.keys.clone(), shutdown.clone()),
+            ));
+        }
+        tasks
+    }
+}
