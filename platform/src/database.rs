@@ -6,15 +6,13 @@
 //! `tokio-postgres` serves the read side and the projectors (LISTEN/NOTIFY,
 //! binary `xid8`, pipelined statements). See `docs/adr/0001-two-postgres-drivers.md`.
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use sqlx::PgPool;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{MigrateError, Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::PgPoolOptions;
 use tokio_postgres::NoTls;
 
@@ -24,136 +22,13 @@ use crate::config::Config;
 pub type ReadPool = deadpool_postgres::Pool;
 
 /// The numbered SQL files of `migrations/`, compiled into the binary so a
-/// deployed `zekka` needs no files beside it.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "event store",
-        include_str!("../../migrations/0001_event_store.sql"),
-    ),
-    (2, "identity", include_str!("../../migrations/0002_identity.sql")),
-    (
-        3,
-        "read models",
-        include_str!("../../migrations/0003_read_models.sql"),
-    ),
-    (
-        4,
-        "mail outbox",
-        include_str!("../../migrations/0004_mail_outbox.sql"),
-    ),
-    (
-        5,
-        "conversations",
-        include_str!("../../migrations/0005_conversations.sql"),
-    ),
-    (6, "pricing", include_str!("../../migrations/0006_pricing.sql")),
-    (7, "agents", include_str!("../../migrations/0007_agents.sql")),
-    (8, "usage", include_str!("../../migrations/0008_usage.sql")),
-    (
-        9,
-        "conflicts",
-        include_str!("../../migrations/0009_conflicts.sql"),
-    ),
-    (
-        10,
-        "agent time",
-        include_str!("../../migrations/0010_agent_time.sql"),
-    ),
-    (
-        11,
-        "tamper evidence",
-        include_str!("../../migrations/0011_tamper_evidence.sql"),
-    ),
-    (
-        12,
-        "audit streams",
-        include_str!("../../migrations/0012_audit_streams.sql"),
-    ),
-    (
-        13,
-        "personal data",
-        include_str!("../../migrations/0013_personal_data.sql"),
-    ),
-    (
-        14,
-        "usage cost split",
-        include_str!("../../migrations/0014_usage_cost_split.sql"),
-    ),
-    (
-        15,
-        "projection operations",
-        include_str!("../../migrations/0015_projection_operations.sql"),
-    ),
-    (
-        16,
-        "idempotency",
-        include_str!("../../migrations/0016_idempotency.sql"),
-    ),
-    (
-        17,
-        "one snapshot per stream",
-        include_str!("../../migrations/0017_one_snapshot_per_stream.sql"),
-    ),
-    (
-        18,
-        "event hash in PL/pgSQL",
-        include_str!("../../migrations/0018_event_hash_in_plpgsql.sql"),
-    ),
-    (
-        19,
-        "announce appends from the writer",
-        include_str!("../../migrations/0019_announce_appends_from_the_writer.sql"),
-    ),
-    (
-        20,
-        "usage rollups",
-        include_str!("../../migrations/0020_usage_rollups.sql"),
-    ),
-    (21, "api keys", include_str!("../../migrations/0021_api_keys.sql")),
-    (
-        22,
-        "lock fences",
-        include_str!("../../migrations/0022_lock_fences.sql"),
-    ),
-    (
-        23,
-        "signing key rotation",
-        include_str!("../../migrations/0023_signing_key_rotation.sql"),
-    ),
-    (
-        24,
-        "hostile input",
-        include_str!("../../migrations/0024_hostile_input.sql"),
-    ),
-];
+/// deployed `zekka` needs no files beside it (`build.rs` rebuilds this
+/// crate when a file is added there).
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
 pub fn latest_migration() -> i64 {
-    MIGRATIONS.iter().map(|(version, ..)| *version).max().unwrap_or(0)
-}
-
-/// The embedded migrations, as a source for sqlx's migrator.
-#[derive(Debug)]
-struct EmbeddedMigrations;
-
-impl MigrationSource<'static> for EmbeddedMigrations {
-    fn resolve(self) -> futures_util::future::BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
-                .map(|(version, description, sql)| {
-                    Migration::new(
-                        *version,
-                        Cow::Borrowed(*description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(*sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
+    MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
 }
 
 /// Applies every migration not applied yet.
@@ -166,10 +41,7 @@ impl MigrationSource<'static> for EmbeddedMigrations {
 /// When the database cannot be reached, a migration fails, or an applied
 /// migration no longer matches its file (the message names it).
 pub async fn migrate(pool: &PgPool) -> Result<()> {
-    let migrator = Migrator::new(EmbeddedMigrations)
-        .await
-        .map_err(|e| anyhow!("failed to load the embedded migrations: {e}"))?;
-    migrator.run(pool).await.map_err(|error| match error {
+    MIGRATOR.run(pool).await.map_err(|error| match error {
         MigrateError::VersionMismatch(version) => anyhow!(
             "migration {version} was changed after it was applied to this database \
              (its checksum differs). Applied migrations must never change: restore the \
@@ -451,30 +323,17 @@ pub async fn check_durability(pool: &sqlx::PgPool, allow_unsafe: bool) -> Result
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
-
     #[test]
     fn every_file_in_migrations_is_embedded_in_order() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
-        let mut files: Vec<_> = std::fs::read_dir(dir)
+        let files = std::fs::read_dir(dir)
             .expect("migrations directory")
             .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .collect();
-        files.sort();
-        assert_eq!(files.len(), MIGRATIONS.len(), "a migration file is not embedded");
-        for (file, (version, _, sql)) in files.iter().zip(MIGRATIONS) {
-            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            assert!(
-                name.starts_with(&format!("{version:04}_")),
-                "{name} is not version {version}"
-            );
-            assert_eq!(
-                &std::fs::read_to_string(file).expect("read"),
-                sql,
-                "{name} differs"
-            );
-        }
+            .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
+            .count();
+        let versions: Vec<i64> = super::MIGRATOR.iter().map(|m| m.version).collect();
+        assert_eq!(versions.len(), files, "a migration file is not embedded (is build.rs there?)");
+        assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+        assert_eq!(super::latest_migration(), *versions.last().unwrap_or(&0));
     }
 }
