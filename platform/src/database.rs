@@ -28,7 +28,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
 pub fn latest_migration() -> i64 {
-    MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
+    MIGRATOR
+        .iter()
+        .map(|migration| migration.version)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Applies every migration not applied yet.
@@ -332,7 +336,11 @@ mod tests {
             .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
             .count();
         let versions: Vec<i64> = super::MIGRATOR.iter().map(|m| m.version).collect();
-        assert_eq!(versions.len(), files, "a migration file is not embedded (is build.rs there?)");
+        assert_eq!(
+            versions.len(),
+            files,
+            "a migration file is not embedded (is build.rs there?)"
+        );
         assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
         assert_eq!(super::latest_migration(), *versions.last().unwrap_or(&0));
     }
