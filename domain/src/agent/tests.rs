@@ -3,7 +3,8 @@
 use cqrs_es::test::TestFramework;
 
 use super::*;
-use crate::project::Role;
+use crate::pricing::ModelName;
+use crate::project::{Role, Stage};
 
 const AGENT: Uuid = Uuid::from_u128(1);
 const PROJECT: Uuid = Uuid::from_u128(2);
