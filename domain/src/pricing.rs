@@ -65,7 +65,7 @@ impl PricePerMillion {
     /// # Errors
     /// When it is not a decimal, negative, too precise or too large.
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let value = crate::project::values::plain_decimal(raw)
+        let value = crate::shared::money::plain_decimal(raw)
             .ok_or_else(|| FieldError::new(field, "must be a decimal string such as \"3.00\""))?;
         if value.is_sign_negative() && !value.is_zero() {
             return Err(FieldError::new(field, "must not be negative"));

@@ -22,11 +22,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
-use zekka_domain::agent::Detail;
 use zekka_domain::conflict::{ArbitrationOutcome, Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
 use zekka_domain::project::{Project, ProjectCommand, UsageRecord};
 use zekka_domain::shared::access::ProjectAccess;
+use zekka_domain::shared::text::Detail;
 use zekka_platform::{Config, Problem};
 
 use crate::dispatch::{self, CommandContext};

@@ -2,10 +2,11 @@
 
 use uuid::Uuid;
 
-use super::values::{AgentStatus, Detail, Label, TaskOutcome};
+use super::values::{AgentStatus, TaskOutcome};
 use crate::pricing::ModelName;
 use crate::project::Stage;
 use crate::shared::access::ProjectAccess;
+use crate::shared::text::{Detail, Label};
 
 /// Something asked of an agent.
 #[derive(Debug, Clone, PartialEq)]

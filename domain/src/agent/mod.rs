@@ -25,7 +25,7 @@ pub use command::AgentCommand;
 pub use error::AgentError;
 pub use event::AgentEvent;
 pub use file_path::FilePath;
-pub use values::{AgentStatus, Detail, Label, TaskOutcome};
+pub use values::{AgentStatus, TaskOutcome};
 
 use crate::shared::access::ProjectAccess;
 

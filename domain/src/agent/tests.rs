@@ -5,6 +5,7 @@ use cqrs_es::test::TestFramework;
 use super::*;
 use crate::pricing::ModelName;
 use crate::project::{Role, Stage};
+use crate::shared::text::{Detail, Label};
 
 const AGENT: Uuid = Uuid::from_u128(1);
 const PROJECT: Uuid = Uuid::from_u128(2);

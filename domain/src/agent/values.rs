@@ -7,7 +7,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::shared::text::PlainText;
 
 /// What an agent is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -101,60 +100,5 @@ impl FromStr for TaskOutcome {
             "failed" => Ok(TaskOutcome::Failed),
             _ => Err(FieldError::new("outcome", "one of: succeeded, failed")),
         }
-    }
-}
-
-/// An agent's name, kind (`developer`, `reviewer`, …), a task's title: validated text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label(String);
-
-impl Label {
-    /// The longest label accepted, in characters.
-    pub const MAX_CHARS: usize = 100;
-    /// The longest task title accepted, in characters.
-    pub const TITLE_MAX_CHARS: usize = 200;
-
-    /// Validates `raw` as the field `field` (1 to 100 characters).
-    ///
-    /// # Errors
-    /// When it is blank, too long or holds control characters.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        PlainText::line(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
-    }
-
-    /// Validates a task title (1 to 200 characters).
-    ///
-    /// # Errors
-    /// As [`Label::parse`].
-    pub fn title(raw: &str) -> Result<Self, FieldError> {
-        PlainText::line("title", raw, Self::TITLE_MAX_CHARS).map(|t| Self(t.into_string()))
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Free text of up to 10,000 characters (descriptions, status details).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Detail(String);
-
-impl Detail {
-    /// The longest detail accepted, in characters.
-    pub const MAX_CHARS: usize = 10_000;
-
-    /// Validates `raw` as the field `field`.
-    ///
-    /// # Errors
-    /// When it is longer than 10,000 characters or holds control
-    /// characters other than tabs and line breaks.
-    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        PlainText::parse(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
-    }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }

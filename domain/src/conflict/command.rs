@@ -3,9 +3,9 @@
 use uuid::Uuid;
 
 use super::values::{ArbitrationOutcome, ConflictKind, Strategy};
-use crate::agent::Detail;
 use crate::pricing::ModelName;
 use crate::shared::access::ProjectAccess;
+use crate::shared::text::Detail;
 
 /// Something asked of a conflict.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,9 +3,9 @@
 use cqrs_es::test::TestFramework;
 
 use super::*;
-use crate::agent::Detail;
 use crate::pricing::ModelName;
 use crate::project::Role;
+use crate::shared::text::Detail;
 
 const CONFLICT: Uuid = Uuid::from_u128(1);
 const PROJECT: Uuid = Uuid::from_u128(2);

@@ -3,8 +3,8 @@
 use uuid::Uuid;
 
 use super::values::{Budget, Description, ProjectName, Role, Scope, Stage};
-use crate::agent::Label;
 use crate::pricing::Price;
+use crate::shared::text::Label;
 
 /// Tokens an agent spent, to be charged to the project's budget.
 #[derive(Debug, Clone, PartialEq)]

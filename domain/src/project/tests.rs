@@ -497,7 +497,7 @@ fn create_key(actor: Uuid, scopes: Vec<Scope>) -> ProjectCommand {
     ProjectCommand::CreateApiKey {
         actor,
         key_id: KEY,
-        name: crate::agent::Label::parse("name", "ci").expect("valid label"),
+        name: crate::shared::text::Label::parse("name", "ci").expect("valid label"),
         scopes,
         agent_id: None,
         secret_digest: "digest".into(),

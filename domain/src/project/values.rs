@@ -282,16 +282,6 @@ impl Description {
     }
 }
 
-/// Reads money as sent over the wire: digits with at most one decimal
-/// point, no sign, exponent or separators (`"250.00"`, `".5"`).
-pub(crate) fn plain_decimal(raw: &str) -> Option<Decimal> {
-    let text = raw.trim();
-    let plain = text.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && text.chars().filter(|c| *c == '.').count() <= 1
-        && text.chars().any(|c| c.is_ascii_digit());
-    plain.then(|| Decimal::from_str_exact(text).ok()).flatten()
-}
-
 /// A budget in US dollars: non-negative, at most six decimals, below 10^12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget(Decimal);
@@ -306,7 +296,7 @@ impl Budget {
     /// When the text is not a decimal number, is negative, has more than six
     /// decimals, or is 10^12 or more.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let value = plain_decimal(raw)
+        let value = crate::shared::money::plain_decimal(raw)
             .ok_or_else(|| FieldError::new("budget_usd", "must be a decimal string such as \"100.00\""))?;
         Self::new(value)
     }

@@ -123,6 +123,62 @@ fn control_character(field: &str, c: char) -> FieldError {
     )
 }
 
+/// A label: an agent's name or kind (`developer`, `reviewer`, …), a task's
+/// title, an API key's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label(String);
+
+impl Label {
+    /// The longest label accepted, in characters.
+    pub const MAX_CHARS: usize = 100;
+    /// The longest task title accepted, in characters.
+    pub const TITLE_MAX_CHARS: usize = 200;
+
+    /// Validates `raw` as the field `field` (1 to 100 characters).
+    ///
+    /// # Errors
+    /// When it is blank, too long or holds control characters.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        PlainText::line(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
+    }
+
+    /// Validates a task title (1 to 200 characters).
+    ///
+    /// # Errors
+    /// As [`Label::parse`].
+    pub fn title(raw: &str) -> Result<Self, FieldError> {
+        PlainText::line("title", raw, Self::TITLE_MAX_CHARS).map(|t| Self(t.into_string()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text of up to 10,000 characters (descriptions, status details).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Detail(String);
+
+impl Detail {
+    /// The longest detail accepted, in characters.
+    pub const MAX_CHARS: usize = 10_000;
+
+    /// Validates `raw` as the field `field`.
+    ///
+    /// # Errors
+    /// When it is longer than 10,000 characters or holds control
+    /// characters other than tabs and line breaks.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        PlainText::parse(field, raw, Self::MAX_CHARS).map(|t| Self(t.into_string()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
