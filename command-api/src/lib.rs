@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`service`]: the write side as a service: what it serves and what it runs in the background.
+//! - [`accounts`]: account mail (reset and verification tokens, registration notices).
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
 //! - [`idempotency`]: `Idempotency-Key` on writes.
@@ -14,12 +15,14 @@
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`mailer`]: the mail outbox and its drain.
+//! - [`prices`]: the price list charged with (price at a moment, cheapest model, defaults).
 //! - [`operations`]: operators' decisions about projections (skipping a poison event).
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
 //! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
 //! - [`routes`]: the HTTP routes (`auth`, `account`, `projects`, `api_keys`, `locks`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod arbitration;
 pub mod checkpointer;
 pub mod conversations;
@@ -30,6 +33,7 @@ pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;
 pub mod operations;
+pub mod prices;
 pub mod routes;
 pub mod service;
 pub mod sessions;

@@ -2,9 +2,9 @@
 //! sessions, and the system roles an access token carries.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::EventStore;
+use cqrs_es::{AggregateError, EventStore};
 use uuid::Uuid;
-use zekka_domain::session::{Session, SessionCommand};
+use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError};
 use zekka_domain::user::User;
 use zekka_platform::Problem;
 use zekka_platform::secret_token;
@@ -218,6 +218,37 @@ impl CommandState {
             format!("{REFRESH_PREFIX}{session_id}_{secret}"),
             secret_token::digest(&secret),
         ))
+    }
+}
+
+impl CommandState {
+    /// Ends a session: its refresh tokens stop working (an event), and its
+    /// access tokens at once on every process (the deny-list).
+    ///
+    /// # Errors
+    /// 503 when the shared state store or the database is down.
+    pub async fn revoke_session(
+        &self,
+        session_id: Uuid,
+        reason: RevocationReason,
+        context: &CommandContext,
+    ) -> Result<(), Problem> {
+        self.revocations
+            .revoke_session(session_id)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        let outcome = dispatch::run(
+            &self.sessions,
+            &session_id.to_string(),
+            SessionCommand::Revoke { reason },
+            "RevokeSession",
+            context,
+        )
+        .await;
+        match outcome {
+            Ok(()) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
+            Err(error) => Err(dispatch::refused(error)),
+        }
     }
 }
 

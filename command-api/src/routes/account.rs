@@ -19,11 +19,10 @@ use zekka_platform::{Problem, password, secret_token};
 
 use super::CommandTags;
 use crate::dispatch::{self, CommandContext};
-use crate::mailer::{self, Mail};
+
 use crate::state::CommandState;
 
-const RESET_PREFIX: &str = "zkp_";
-const VERIFY_PREFIX: &str = "zkv_";
+use crate::accounts::{RESET_PREFIX, VERIFY_PREFIX};
 
 /// Password reset and email verification.
 pub struct AccountApi {
@@ -71,10 +70,6 @@ enum Done {
     #[oai(status = 204)]
     Done(#[oai(header = "X-Consistency-Token")] String),
 }
-
-/// Password-reset mails one account gets at most per hour: more requests
-/// are answered alike and send nothing (security review F9).
-pub const RESET_MAILS_PER_HOUR: i64 = 3;
 
 fn parse_token<'a>(prefix: &str, token: &'a str) -> Option<(Uuid, &'a str)> {
     let (user, secret) = token.trim().strip_prefix(prefix)?.split_once('_')?;
@@ -177,167 +172,5 @@ impl AccountApi {
         )
         .await?;
         Ok(Done::Done(token.to_string()))
-    }
-}
-
-impl CommandState {
-    /// Mails a password-reset link to the account with `email`, if there
-    /// is one and it was sent fewer than [`RESET_MAILS_PER_HOUR`] this hour.
-    ///
-    /// # Errors
-    /// 503 or 500 when the store or the outbox fails.
-    pub async fn send_password_reset(&self, email: &Email, context: CommandContext) -> Result<(), Problem> {
-        let Some(user) = self.find_user_by_email(email.as_str()).await? else {
-            return Ok(());
-        };
-        let Some(user_id) = user.id else {
-            return Ok(());
-        };
-        if !self.mail_allowed("reset_mails", email.as_str()).await {
-            tracing::info!(%user_id, "password-reset mail not sent: too many this hour");
-            return Ok(());
-        }
-        let context = CommandContext {
-            actor: Some(user_id),
-            ..context
-        };
-        let secret = self
-            .issue_one_time_token(
-                user_id,
-                self.config.password_reset_ttl,
-                |token_hash, expires_at| UserCommand::RequestPasswordReset {
-                    token_hash,
-                    expires_at,
-                },
-                "RequestPasswordReset",
-                &context,
-            )
-            .await?;
-        let token = format!("{RESET_PREFIX}{user_id}_{secret}");
-        let minutes = self.config.password_reset_ttl.as_secs() / 60;
-        mailer::enqueue(
-            &self.pool,
-            &Mail {
-                recipient: user.email.clone(),
-                subject: "Reset your Zekka password".to_owned(),
-                body: format!(
-                    "Someone asked to reset the password of your Zekka account.\n\n\
-                     To choose a new one, open this link within {minutes} minutes:\n\
-                     {}/reset-password?token={token}\n\n\
-                     If it was not you, ignore this mail; your password stays as it is.\n",
-                    self.config.public_url
-                ),
-                purpose: "password_reset",
-            },
-        )
-        .await
-    }
-
-    /// Whether one more mail of `kind` may go to `email` this hour (at most
-    /// [`RESET_MAILS_PER_HOUR`]): no one can flood a mailbox through us.
-    /// When Redis is unreachable the mail goes (logged).
-    async fn mail_allowed(&self, kind: &str, email: &str) -> bool {
-        let key = format!("{kind}:{}", secret_token::digest(email));
-        match self
-            .ephemeral
-            .hit(&key, std::time::Duration::from_secs(3600))
-            .await
-        {
-            Ok(window) => window.count <= RESET_MAILS_PER_HOUR,
-            Err(error) => {
-                tracing::warn!(%error, kind, "mail throttle not enforced");
-                true
-            }
-        }
-    }
-
-    /// Records a one-time token of `user_id` good for `ttl` — only its
-    /// digest, through the command `command` makes of it and its expiry —
-    /// and returns the secret to mail.
-    ///
-    /// # Errors
-    /// As the command's execution.
-    async fn issue_one_time_token(
-        &self,
-        user_id: Uuid,
-        ttl: std::time::Duration,
-        command: impl FnOnce(String, chrono::DateTime<Utc>) -> UserCommand,
-        name: &'static str,
-        context: &CommandContext,
-    ) -> Result<String, Problem> {
-        let secret = crate::sessions::new_secret()?;
-        let ttl = chrono::Duration::from_std(ttl).map_err(|e| Problem::internal(&e))?;
-        let command = command(secret_token::digest(&secret), Utc::now() + ttl);
-        dispatch::execute(
-            &self.users,
-            &self.pool,
-            &user_id.to_string(),
-            command,
-            name,
-            context,
-        )
-        .await?;
-        Ok(secret)
-    }
-
-    /// Tells the owner of `email` that someone tried to register it again
-    /// (at most [`RESET_MAILS_PER_HOUR`] such mails an hour). Failures are
-    /// logged: the answer to the registration must not differ.
-    pub async fn tell_of_second_registration(&self, email: &str) {
-        if !self.mail_allowed("registration_notices", email).await {
-            return;
-        }
-        let mail = Mail {
-            recipient: email.to_owned(),
-            subject: "Someone tried to sign up to Zekka with your address".to_owned(),
-            body: format!(
-                "Someone tried to create a Zekka account with this address, which already has one.\n\n\
-                 If it was you, sign in at {0}, or reset your password at {0}/forgot-password.\n\
-                 If it was not, you need do nothing: your account is unchanged.\n",
-                self.config.public_url
-            ),
-            purpose: "registration_attempt",
-        };
-        if let Err(problem) = mailer::enqueue(&self.pool, &mail).await {
-            tracing::warn!(error = %problem, "could not queue the registration notice");
-        }
-    }
-
-    /// Issues an email-verification token to `user_id` and mails it to `email`.
-    ///
-    /// # Errors
-    /// 503 or 500 when the store or the database fails.
-    pub async fn send_email_verification(
-        &self,
-        user_id: Uuid,
-        email: &str,
-        context: &CommandContext,
-    ) -> Result<(), Problem> {
-        let secret = self
-            .issue_one_time_token(
-                user_id,
-                self.config.email_verification_ttl,
-                |token_hash, expires_at| UserCommand::RequestEmailVerification {
-                    token_hash,
-                    expires_at,
-                },
-                "RequestEmailVerification",
-                context,
-            )
-            .await?;
-        let token = format!("{VERIFY_PREFIX}{user_id}_{secret}");
-        mailer::enqueue(
-            &self.pool,
-            &Mail {
-                recipient: email.to_owned(),
-                subject: "Confirm your email for Zekka".to_owned(),
-                body: format!(
-                    "Welcome to Zekka.\n\nConfirm this address by opening:\n{}/verify-email?token={token}\n",
-                    self.config.public_url
-                ),
-                purpose: "email_verification",
-            },
-        )
-        .await
     }
 }

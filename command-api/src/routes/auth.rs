@@ -367,34 +367,3 @@ impl AuthApi {
         Ok(LogoutResponse::Done)
     }
 }
-
-impl CommandState {
-    /// Ends a session: its refresh tokens stop working (an event), and its
-    /// access tokens at once on every process (the deny-list).
-    ///
-    /// # Errors
-    /// 503 when the shared state store or the database is down.
-    pub async fn revoke_session(
-        &self,
-        session_id: Uuid,
-        reason: RevocationReason,
-        context: &CommandContext,
-    ) -> Result<(), Problem> {
-        self.revocations
-            .revoke_session(session_id)
-            .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
-        let outcome = dispatch::run(
-            &self.sessions,
-            &session_id.to_string(),
-            SessionCommand::Revoke { reason },
-            "RevokeSession",
-            context,
-        )
-        .await;
-        match outcome {
-            Ok(()) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
-            Err(error) => Err(dispatch::refused(error)),
-        }
-    }
-}

@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{AggregateError, EventStore};
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use zekka_domain::pricing::{ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, default_prices};
+use zekka_domain::pricing::{ModelName, PricePerMillion, PricingCommand};
 use zekka_domain::user::SystemRole;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Decimal, ModelName as ModelNameText, Text};
@@ -110,86 +109,5 @@ impl PricingCommandApi {
             }),
             token,
         ))
-    }
-}
-
-impl CommandState {
-    /// The price of `model` in force at `at`, from its price history in the
-    /// event store.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, Problem> {
-        let loaded = self
-            .pricing_store
-            .load_aggregate(model)
-            .await
-            .map_err(dispatch::refused)?;
-        Ok(loaded.aggregate.price_at(at))
-    }
-
-    /// The model with the lowest price (input plus output per million) in
-    /// force now: what a client can switch to when a budget runs out.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn cheapest_model(&self) -> Result<Option<String>, Problem> {
-        let latest: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT DISTINCT ON (aggregate_id) aggregate_id, payload -> 'ModelPriceSet'
-               FROM events
-              WHERE aggregate_type = 'ModelPrice' AND (payload -> 'ModelPriceSet' ->> 'effective_from')::timestamptz <= now()
-              ORDER BY aggregate_id, sequence DESC",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let total = |price: &serde_json::Value| -> Option<rust_decimal::Decimal> {
-            let field = |name: &str| price.get(name)?.as_str()?.parse::<rust_decimal::Decimal>().ok();
-            Some(field("input_usd_per_million")? + field("output_usd_per_million")?)
-        };
-        Ok(latest
-            .iter()
-            .filter_map(|(model, price)| total(price).map(|t| (t, model)))
-            .min()
-            .map(|(_, model)| model.clone()))
-    }
-
-    /// Sets CONTRACT.md's default prices (effective since 1970) for every
-    /// default model that has no price yet. Safe to run from every process
-    /// at every start: a model that has a price is left alone, and of two
-    /// processes seeding one model at once, the second meets a conflict and
-    /// lets it be.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn seed_default_prices(&self) -> anyhow::Result<()> {
-        let context = CommandContext {
-            actor: None,
-            api_key: None,
-            request_id: "seed-default-prices".to_owned(),
-            client: zekka_platform::http::ClientInfo::default(),
-        };
-        for (model, input, output) in default_prices() {
-            let loaded = self
-                .pricing_store
-                .load_aggregate(model)
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to read the price of {model}: {e}"))?;
-            if !loaded.aggregate.history.is_empty() {
-                continue;
-            }
-            let command = PricingCommand::SetPrice {
-                model: ModelName::parse(model)?,
-                input: PricePerMillion::parse("input", &input.to_string())?,
-                output: PricePerMillion::parse("output", &output.to_string())?,
-                effective_from: DateTime::<Utc>::UNIX_EPOCH,
-            };
-            match dispatch::run::<ModelPrice>(&self.pricing, model, command, "SetModelPrice", &context).await
-            {
-                Ok(()) | Err(AggregateError::AggregateConflict) => {}
-                Err(error) => anyhow::bail!("failed to set the default price of {model}: {error}"),
-            }
-        }
-        Ok(())
     }
 }

@@ -276,11 +276,24 @@ impl ProjectQueryApi {
     /// The file locks held now on the project's context bus, by path. A key
     /// needs `read` or `locks:write`.
     #[oai(path = "/:id/locks", method = "get", operation_id = "listLocks")]
-    async fn locks(&self, auth: AgentAuth, id: Path<Uuid>) -> Result<Json<LockPage>, Problem> {
+    async fn locks(
+        &self,
+        auth: AgentAuth,
+        id: Path<Uuid>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
+    ) -> Result<Json<LockPage>, Problem> {
         let principal = &auth.0;
         if principal.require(Scope::Read, id.0, None).is_err() {
             principal.require(Scope::LocksWrite, id.0, None)?;
         }
+        // Membership comes from the projects model: a token waits for it.
+        self.state
+            .catch_up(
+                principal.acting_user(),
+                consistency_token.0.as_deref(),
+                &["projects"],
+            )
+            .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let member = client
             .query_opt_cached(
