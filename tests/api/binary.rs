@@ -203,19 +203,22 @@ async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empt
         "/api/v1/analytics/costs/breakdown?project_id={}",
         marketing["id"].as_str().expect("id")
     );
-    let breakdown = http::json_request(addr, "GET", &path, Some(&token), None)
-        .await
-        .json();
-    let models: Vec<&str> = breakdown["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|i| i["model"].as_str())
-        .collect();
-    assert!(
-        models.contains(&"claude-sonnet") && models.contains(&"llama3.1:8b"),
-        "{breakdown}"
-    );
+    // The usage model catches up on its own too: wait for both models.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let breakdown = http::json_request(addr, "GET", &path, Some(&token), None)
+            .await
+            .json();
+        let models: Vec<&str> = breakdown["items"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|i| i["model"].as_str()).collect())
+            .unwrap_or_default();
+        if models.contains(&"claude-sonnet") && models.contains(&"llama3.1:8b") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{breakdown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `zekka_password_hashes_total{operation}` of the process at `addr`.
