@@ -243,38 +243,21 @@ async fn an_operator_skips_a_poison_event_and_the_audit_and_every_rebuild_tell_i
     // Only a system admin may skip, with a reason; refusals append nothing.
     let path = "/api/v1/projections/conversations/skips";
     let before = app.event_count().await;
-    app.request(
-        "POST",
-        path,
-        Some(&person.token),
-        Some(&json!({"position": poison, "reason": "mine"})),
-    )
-    .await
-    .assert_problem(403);
-    app.request(
-        "POST",
-        path,
-        Some(&admin.token),
-        Some(&json!({"position": poison, "reason": "  "})),
-    )
-    .await
-    .assert_problem(422);
-    app.request(
-        "POST",
-        path,
-        Some(&admin.token),
-        Some(&json!({"position": i64::MAX, "reason": "no such"})),
-    )
-    .await
-    .assert_problem(422);
-    app.request(
-        "POST",
-        "/api/v1/projections/nothing/skips",
-        Some(&admin.token),
-        Some(&json!({"position": poison, "reason": "x"})),
-    )
-    .await
-    .assert_problem(404);
+    for (who, name, position, reason, status) in [
+        (&person, "conversations", poison, "mine", 403),
+        (&admin, "conversations", poison, "  ", 422),
+        (&admin, "conversations", i64::MAX, "no such event", 422),
+        (&admin, "nothing", poison, "no such projection", 404),
+    ] {
+        app.request(
+            "POST",
+            &format!("/api/v1/projections/{name}/skips"),
+            Some(&who.token),
+            Some(&json!({"position": position, "reason": reason})),
+        )
+        .await
+        .assert_problem(status);
+    }
     assert_eq!(app.event_count().await, before);
 
     let skipped = app
