@@ -160,9 +160,11 @@ impl Agent {
                 access,
             } => {
                 require_writer(access)?;
+                // Set with the id at registration; never a nil id in an event.
+                let project_id = self.project_id.ok_or(AgentError::NotFound)?;
                 Ok(vec![AgentEvent::FileLockAcquired {
                     lock_id,
-                    project_id: self.project_id.unwrap_or_default(),
+                    project_id,
                     file_path,
                     fencing_token,
                     expires_at,
