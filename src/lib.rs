@@ -233,7 +233,7 @@ impl App {
             Some((route, keys)) => with_idempotency(http::with_ops_routes(route), idempotency_pool)
                 .data(verifier)
                 .data(keys)
-                .data(Revocations::new(ephemeral, Some(read_pool.clone())))
+                .data(Revocations::new(ephemeral, read_pool.clone()))
                 .data(readiness)
                 .around(move |ep, req| http::time_limit(ep, req, timeout))
                 .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))

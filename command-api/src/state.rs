@@ -197,7 +197,7 @@ impl CommandState {
             session_store,
             signer,
             personal,
-            revocations: Revocations::new(ephemeral.clone(), Some(read_pool.clone())),
+            revocations: Revocations::new(ephemeral.clone(), read_pool.clone()),
             api_keys,
             locks: Arc::new(LockBus::new(&ephemeral)),
             arbitrations: crate::arbitration::Running::default(),

@@ -91,26 +91,7 @@ pub async fn poll_until_applied(
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
-        let caught_up: i64 = {
-            let client = pool.get().await.map_err(Problem::from_pool)?;
-            let statement = client
-                .prepare_cached(
-                    "SELECT count(*) FROM projection_checkpoints
-                      WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)",
-                )
-                .await
-                .map_err(Problem::from_db)?;
-            client
-                .query_one(
-                    &statement,
-                    &[&projections, &token.0.transaction_id, &token.0.global_position],
-                )
-                .await
-                .map_err(Problem::from_db)?
-                .try_get(0)
-                .map_err(Problem::from_db)?
-        };
-        if caught_up >= i64::try_from(projections.len()).unwrap_or(i64::MAX) {
+        if let Standing::CaughtUp = standing(pool, projections, token, false).await? {
             return Ok(());
         }
         if Instant::now() + pause > deadline {
@@ -210,7 +191,7 @@ impl ConsistencyWaits {
         let deadline = Instant::now() + self.timeout;
         let mut progress = self.progress.clone();
         progress.mark_seen();
-        match self.standing(projections, token, true).await? {
+        match standing(&self.pool, projections, token, true).await? {
             Standing::CaughtUp => return Ok(()),
             Standing::NotIssued => {
                 return Err(Problem::bad_request(format!(
@@ -234,51 +215,51 @@ impl ConsistencyWaits {
             }
             // Whatever arrives from here on wakes the next wait.
             progress.mark_seen();
-            if let Standing::CaughtUp = self.standing(projections, token, false).await? {
+            if let Standing::CaughtUp = standing(&self.pool, projections, token, false).await? {
                 return Ok(());
             }
         }
     }
+}
 
-    /// Where `token` stands, read with a connection held for one statement.
-    async fn standing(
-        &self,
-        projections: &[&str],
-        token: ConsistencyToken,
-        check_issued: bool,
-    ) -> Result<Standing, Problem> {
-        let client = self.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(
-                "SELECT (SELECT count(*) FROM projection_checkpoints
-                          WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)),
-                        NOT $4 OR EXISTS (SELECT 1 FROM events WHERE transaction_id = $2 AND global_position = $3)",
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let row = client
-            .query_one(
-                &statement,
-                &[
-                    &projections,
-                    &token.0.transaction_id,
-                    &token.0.global_position,
-                    &check_issued,
-                ],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let caught_up: i64 = row.try_get(0).map_err(Problem::from_db)?;
-        let issued: bool = row.try_get(1).map_err(Problem::from_db)?;
-        let wanted = i64::try_from(projections.len()).unwrap_or(i64::MAX);
-        Ok(if !issued {
-            Standing::NotIssued
-        } else if caught_up >= wanted {
-            Standing::CaughtUp
-        } else {
-            Standing::Behind
-        })
-    }
+/// Where `token` stands, read with a connection held for one statement.
+async fn standing(
+    pool: &ReadPool,
+    projections: &[&str],
+    token: ConsistencyToken,
+    check_issued: bool,
+) -> Result<Standing, Problem> {
+    let client = pool.get().await.map_err(Problem::from_pool)?;
+    let statement = client
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM projection_checkpoints
+                      WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)),
+                    NOT $4 OR EXISTS (SELECT 1 FROM events WHERE transaction_id = $2 AND global_position = $3)",
+        )
+        .await
+        .map_err(Problem::from_db)?;
+    let row = client
+        .query_one(
+            &statement,
+            &[
+                &projections,
+                &token.0.transaction_id,
+                &token.0.global_position,
+                &check_issued,
+            ],
+        )
+        .await
+        .map_err(Problem::from_db)?;
+    let caught_up: i64 = row.try_get(0).map_err(Problem::from_db)?;
+    let issued: bool = row.try_get(1).map_err(Problem::from_db)?;
+    let wanted = i64::try_from(projections.len()).unwrap_or(i64::MAX);
+    Ok(if !issued {
+        Standing::NotIssued
+    } else if caught_up >= wanted {
+        Standing::CaughtUp
+    } else {
+        Standing::Behind
+    })
 }
 
 #[cfg(test)]

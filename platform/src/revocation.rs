@@ -30,13 +30,15 @@ use crate::tokens::{ACCESS_TOKEN_TTL, AccessClaims};
 pub struct Revocations {
     store: Ephemeral,
     /// Where the lists are rebuilt from when the store lost them.
-    events: Option<ReadPool>,
+    events: ReadPool,
     /// One rebuild at a time in this process.
     restoring: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Present while the deny-lists in the store are complete.
 const MARKER: &str = "revoked:complete";
+/// How long the marker lives: until the store loses it (a restart), in practice.
+const MARKER_KEPT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 fn token_key(token_id: &str) -> String {
     format!("revoked:jti:{token_id}")
@@ -55,9 +57,8 @@ const COVER: Duration = Duration::from_secs(ACCESS_TOKEN_TTL.as_secs() + 60);
 
 impl Revocations {
     /// Deny-lists over `store`, rebuilt from the events in `events` when
-    /// the store has lost them (`None`: never rebuilt; tests of the lists
-    /// alone).
-    pub fn new(store: Ephemeral, events: Option<ReadPool>) -> Self {
+    /// the store has lost them.
+    pub fn new(store: Ephemeral, events: ReadPool) -> Self {
         Self {
             store,
             events,
@@ -72,13 +73,7 @@ impl Revocations {
     /// # Errors
     /// When the database or the store is unreachable.
     pub async fn restore(&self) -> Result<usize, Unavailable> {
-        let Some(pool) = &self.events else {
-            return self
-                .store
-                .set(MARKER, 1, Duration::from_secs(365 * 24 * 3600))
-                .await
-                .map(|()| 0);
-        };
+        let pool = &self.events;
         let _one = self.restoring.lock().await;
         if self
             .store
@@ -96,7 +91,7 @@ impl Revocations {
         let client = pool.get().await.map_err(|e| unavailable(&e))?;
         let rows = client
             .query(
-                "SELECT aggregate_type, aggregate_id, payload, recorded_at FROM events
+                "SELECT aggregate_type, aggregate_id, payload FROM events
                   WHERE event_type IN ('SessionRevoked', 'PasswordReset', 'UserErased')
                     AND recorded_at > now() - make_interval(secs => $1)
                   ORDER BY global_position",
@@ -136,9 +131,7 @@ impl Revocations {
                 _ => {}
             }
         }
-        self.store
-            .set(MARKER, 1, Duration::from_secs(365 * 24 * 3600))
-            .await?;
+        self.store.set(MARKER, 1, MARKER_KEPT).await?;
         tracing::warn!(
             restored,
             "token deny-lists rebuilt from the event store (the shared store had lost them)"
