@@ -97,12 +97,9 @@ pub struct RebuildReport {
 pub struct SkippedEvent {
     /// Its global position.
     pub position: i64,
-    /// Its type.
-    pub event_type: String,
-    /// Why it is skipped.
-    pub reason: String,
-    /// Who skipped it.
-    pub skipped_by: String,
+    /// Its type, why and by whom it is skipped.
+    #[serde(flatten)]
+    pub skip: zekka_domain::projection::Skip,
 }
 
 /// Rebuilds `live`'s projection, calling `on_progress` as it goes.
@@ -269,14 +266,13 @@ async fn run(
                 "the rebuilt rows differ from the live ones (a finding: the rebuild from the events wins)"
             );
         }
-        let through = checkpoint(&*tx, name).await?;
-        let skipped: Vec<SkippedEvent> = skipped_through(&*tx, name, through).await?;
+        let skipped: Vec<SkippedEvent> = skipped_through(&*tx, name, at).await?;
         for event in &skipped {
             tracing::warn!(
                 projection = name,
                 position = event.position,
-                event_type = event.event_type,
-                reason = event.reason,
+                event_type = event.skip.event_type,
+                reason = event.skip.reason,
                 "the rebuild passed over an event an operator skipped"
             );
         }
@@ -310,12 +306,7 @@ async fn skipped_through(
     Ok(skipped
         .into_iter()
         .filter(|(position, _)| *position <= through.global_position)
-        .map(|(position, skip)| SkippedEvent {
-            position,
-            event_type: skip.event_type,
-            reason: skip.reason,
-            skipped_by: skip.skipped_by,
-        })
+        .map(|(position, skip)| SkippedEvent { position, skip })
         .collect())
 }
 
