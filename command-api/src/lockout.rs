@@ -32,17 +32,11 @@ pub fn locked(remaining: Duration) -> Problem {
     )
 }
 
-fn keys(email: &str) -> (String, String) {
-    let digest = secret_token::digest(&email.trim().to_lowercase());
-    (
-        format!("lockout:failures:{digest}"),
-        format!("lockout:locked:{digest}"),
-    )
-}
-
-fn guesses_key(email: &str) -> String {
+/// The Redis key of `kind` (`failures`, `locked`, `guesses`) for `email`:
+/// its digest, never the address.
+fn key(kind: &str, email: &str) -> String {
     format!(
-        "lockout:guesses:{}",
+        "lockout:{kind}:{}",
         secret_token::digest(&email.trim().to_lowercase())
     )
 }
@@ -62,7 +56,7 @@ impl CommandState {
         let limits = self.config.limits;
         match self
             .ephemeral
-            .hit(&guesses_key(email), limits.lockout_duration)
+            .hit(&key("guesses", email), limits.lockout_duration)
             .await
         {
             Ok(window) if window.count > i64::from(limits.lockout_threshold) => Err(locked(window.remaining)),
@@ -76,7 +70,7 @@ impl CommandState {
 
     /// Forgets the guesses counted for `email` (its owner signed in).
     pub async fn clear_guesses(&self, email: &str) {
-        if let Err(error) = self.ephemeral.delete(&guesses_key(email)).await {
+        if let Err(error) = self.ephemeral.delete(&key("guesses", email)).await {
             tracing::warn!(%error, "sign-in guesses not cleared");
         }
     }
@@ -94,7 +88,7 @@ impl CommandState {
         if let Some(user) = account {
             return Ok(user.locked_at(now).and_then(|until| (until - now).to_std().ok()));
         }
-        let (_, locked_key) = keys(email);
+        let locked_key = key("locked", email);
         let window = self
             .ephemeral
             .peek(&locked_key)
@@ -136,7 +130,7 @@ impl CommandState {
                 Err(error) => Err(dispatch::refused(error)),
             };
         }
-        let (failures_key, locked_key) = keys(email);
+        let (failures_key, locked_key) = (key("failures", email), key("locked", email));
         let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
         let failures = self
             .ephemeral

@@ -31,7 +31,10 @@ impl RateLimiter {
     }
 
     /// Counts one request of `subject` under `name` and refuses it when the
-    /// window is already full.
+    /// window is already full. Counting first, atomically, holds against a
+    /// burst of concurrent attempts: each takes its own place in the window
+    /// (security review F3). A limit on failures alone counts every attempt
+    /// here and gives successes back with [`RateLimiter::release`].
     ///
     /// # Errors
     /// 429 when over the limit.
@@ -46,23 +49,8 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one attempt of `subject` under `name` before it is tried, and
-    /// refuses it when the window is full: for limits on failures only
-    /// (failed sign-ins), an attempt that succeeds is taken back with
-    /// [`RateLimiter::release`]. Counting first, atomically, is what holds
-    /// against a burst of concurrent attempts: each takes its own place in
-    /// the window, so no more than the limit are ever tried (security
-    /// review F3; a check before and a count after let a whole burst
-    /// through).
-    ///
-    /// # Errors
-    /// 429 when the window is full.
-    pub async fn reserve(&self, name: &str, subject: &str, rate: Rate, what: &str) -> Result<(), Problem> {
-        self.hit(name, subject, rate, what).await
-    }
-
-    /// Takes back an attempt [`RateLimiter::reserve`] counted that turned
-    /// out not to count.
+    /// Takes back an attempt [`RateLimiter::hit`] counted that turned out
+    /// not to count (a sign-in that succeeded, under a limit on failures).
     pub async fn release(&self, name: &str, subject: &str) {
         if let Err(error) = self.store.unhit(&format!("rl:{name}:{subject}")).await {
             tracing::warn!(%error, limit = name, "rate limit not released");

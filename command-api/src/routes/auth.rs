@@ -208,7 +208,7 @@ impl AuthApi {
         // review F3): the address's failures, and the email's guesses.
         state
             .limiter
-            .reserve(
+            .hit(
                 "login_failures",
                 &ip,
                 limits.login_failures_per_ip,
