@@ -29,7 +29,7 @@ use poem::middleware::Cors;
 use poem::{EndpointExt, Route, Server};
 use poem_openapi::{OpenApi, OpenApiService};
 use zekka_command_api::{CommandService, CommandState};
-use zekka_platform::database::{self, ReadPool};
+use zekka_event_store::database::{self, ReadPool};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::http::{self, ProxyTrust, Readiness};
 use zekka_platform::locks::LockBus;
@@ -165,10 +165,10 @@ impl App {
     /// migration fails or changed, a key is invalid, or the port is taken.
     pub async fn build(config: Config, services: Services) -> Result<Self> {
         database::ensure_database_exists(&config.database_url).await?;
-        let write_pool = database::write_pool(&config).await?;
+        let write_pool = database::write_pool(&config.database_url, config.pool_size).await?;
         database::check_durability(&write_pool, config.allow_unsafe_db).await?;
         database::migrate(&write_pool).await?;
-        let read_pool: ReadPool = database::read_pool(&config)?;
+        let read_pool: ReadPool = database::read_pool(&config.database_url, config.pool_size)?;
         let redis = match &config.redis_url {
             Some(url) => Some(redis::connect(url).await?),
             None => None,
@@ -344,9 +344,9 @@ impl App {
 /// When the database or Redis is unreachable or a key is invalid.
 pub async fn operator_commands(config: &Config) -> Result<Arc<CommandState>> {
     database::ensure_database_exists(&config.database_url).await?;
-    let write_pool = database::write_pool(config).await?;
+    let write_pool = database::write_pool(&config.database_url, config.pool_size).await?;
     database::migrate(&write_pool).await?;
-    let read_pool = database::read_pool(config)?;
+    let read_pool = database::read_pool(&config.database_url, config.pool_size)?;
     let ephemeral = match &config.redis_url {
         Some(url) => Ephemeral::redis(redis::connect(url).await?, config.redis_prefix.clone()),
         None => Ephemeral::local(),

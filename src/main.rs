@@ -7,8 +7,9 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use zekka::demo::DemoOptions;
 use zekka::{App, Services};
-use zekka_platform::personal_data::PersonalData;
-use zekka_platform::{Config, database, integrity, shutdown, signing_keys, telemetry, tokens};
+use zekka_event_store::personal_data::PersonalData;
+use zekka_event_store::{database, integrity};
+use zekka_platform::{Config, shutdown, signing_keys, telemetry, tokens};
 use zekka_projectors::Projector;
 
 /// mimalloc instead of the system allocator: the projectors and the JSON
@@ -174,7 +175,7 @@ async fn main() -> Result<()> {
         Command::Migrate => {
             let config = configured()?;
             database::ensure_database_exists(&config.database_url).await?;
-            let pool = database::write_pool(&config).await?;
+            let pool = database::write_pool(&config.database_url, config.pool_size).await?;
             database::migrate(&pool).await?;
             tracing::info!(version = database::latest_migration(), "migrations applied");
             Ok(())
@@ -193,9 +194,9 @@ async fn main() -> Result<()> {
 async fn rebuild(name: &str) -> Result<()> {
     let config = configured()?;
     database::ensure_database_exists(&config.database_url).await?;
-    database::migrate(&database::write_pool(&config).await?).await?;
-    let pool = database::read_pool(&config)?;
-    let personal = Arc::new(PersonalData::load(&config, pool.clone()).await?);
+    database::migrate(&database::write_pool(&config.database_url, config.pool_size).await?).await?;
+    let pool = database::read_pool(&config.database_url, config.pool_size)?;
+    let personal = Arc::new(PersonalData::load(config.master_key_text(), pool.clone()).await?);
     let all = zekka_projectors::projections::all();
     let chosen: Vec<_> = all
         .into_iter()
@@ -272,8 +273,8 @@ async fn rebuild(name: &str) -> Result<()> {
 /// `zekka audit …`: works on the database directly, as an operator would.
 async fn audit(command: AuditCommand) -> Result<()> {
     let config = configured()?;
-    let write_pool = database::write_pool(&config).await?;
-    let read_pool = database::read_pool(&config)?;
+    let write_pool = database::write_pool(&config.database_url, config.pool_size).await?;
+    let read_pool = database::read_pool(&config.database_url, config.pool_size)?;
     match command {
         AuditCommand::Verify { checkpoints } => {
             let kept = match checkpoints {
@@ -308,7 +309,7 @@ async fn audit(command: AuditCommand) -> Result<()> {
 async fn keys(command: KeysCommand) -> Result<()> {
     let config = configured()?;
     database::ensure_database_exists(&config.database_url).await?;
-    let pool = database::write_pool(&config).await?;
+    let pool = database::write_pool(&config.database_url, config.pool_size).await?;
     database::migrate(&pool).await?;
     match command {
         KeysCommand::List => {

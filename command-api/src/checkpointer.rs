@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use zekka_platform::database::ReadPool;
-use zekka_platform::integrity::{self, IntegrityError};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::integrity::{self, IntegrityError};
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tokens::TokenSigner;
 

@@ -10,13 +10,13 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 use zekka_domain::{ErrorKind, Refusal};
+use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::event_log::{Position, Xid8};
+use zekka_event_store::metrics::METRICS;
 use zekka_platform::Problem;
-use zekka_platform::consistency::ConsistencyToken;
-use zekka_platform::event_log::{Position, Xid8};
 use zekka_platform::http::{ClientInfo, RequestId};
-use zekka_platform::metrics::METRICS;
 
-use crate::event_store::{Cqrs, deciding, recording_appends};
+use zekka_event_store::store::{Cqrs, deciding, recording_appends};
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]

@@ -20,9 +20,9 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use zekka_domain::FieldError;
+use zekka_event_store::database::ReadPool;
 use zekka_platform::Problem;
 use zekka_platform::auth::{self, Principal};
-use zekka_platform::database::ReadPool;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";

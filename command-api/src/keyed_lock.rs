@@ -35,7 +35,7 @@ impl KeyedLocks {
         };
         let asked = std::time::Instant::now();
         let turn = mutex.lock_owned().await;
-        zekka_platform::metrics::METRICS
+        zekka_event_store::metrics::METRICS
             .command_wait
             .with_label_values(&["stream_turn"])
             .observe(asked.elapsed().as_secs_f64());

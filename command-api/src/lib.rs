@@ -9,7 +9,6 @@
 //! - [`state`]: the command side's shared state (pool, frameworks, signer).
 //! - [`dispatch`]: running a command with metadata, metrics and error mapping.
 //! - [`idempotency`]: `Idempotency-Key` on writes.
-//! - [`event_store`]: the event store (one-statement appends, aggregate state kept in memory, personal data sealed at rest).
 //! - [`sessions`]: finding accounts, starting and rotating sessions, system roles.
 //! - [`conversations`]: facts conversation commands need (project access, message facts).
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
@@ -27,7 +26,6 @@ pub mod arbitration;
 pub mod checkpointer;
 pub mod conversations;
 pub mod dispatch;
-pub mod event_store;
 pub mod idempotency;
 pub mod keyed_lock;
 pub mod lockout;

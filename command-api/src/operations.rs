@@ -11,8 +11,8 @@
 
 use zekka_domain::projection::{ProjectionCommand, SkipReason};
 use zekka_domain::user::{Email, SystemRole, UserCommand};
+use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::Problem;
-use zekka_platform::consistency::ConsistencyToken;
 
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;

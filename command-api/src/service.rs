@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use sqlx::PgPool;
+use zekka_event_store::database::ReadPool;
 use zekka_platform::Config;
-use zekka_platform::database::ReadPool;
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tasks::Task;

@@ -21,16 +21,16 @@ use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::locks::LockBus;
 
-use crate::event_store::{BoundedCache, Cqrs, GroupCommit, Store, StorePolicy};
 use crate::keyed_lock::KeyedLocks;
-use zekka_platform::database::ReadPool;
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::metrics::METRICS;
+use zekka_event_store::personal_data::PersonalData;
+use zekka_event_store::store::{BoundedCache, Cqrs, GroupCommit, Store, StorePolicy};
+use zekka_event_store::wakeup::AppendSignal;
 use zekka_platform::ephemeral::Ephemeral;
-use zekka_platform::metrics::METRICS;
-use zekka_platform::personal_data::PersonalData;
 use zekka_platform::rate_limit::RateLimiter;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::TokenSigner;
-use zekka_platform::wakeup::AppendSignal;
 
 /// What every command handler shares.
 pub struct CommandState {
@@ -164,12 +164,12 @@ impl CommandState {
         signer: TokenSigner,
     ) -> Result<Arc<Self>> {
         let api_keys = Arc::new(ApiKeys::new(read_pool.clone(), ephemeral.clone()));
-        let personal = Arc::new(PersonalData::load(config, read_pool.clone()).await?);
+        let personal = Arc::new(PersonalData::load(config.master_key_text(), read_pool.clone()).await?);
         let stores = Stores {
             pool: pool.clone(),
             // A pool of its own: the shared read pool is busy with the
             // projectors' batches in `zekka up`. Connections open on demand.
-            reads: zekka_platform::database::read_pool(config)?,
+            reads: zekka_event_store::database::read_pool(&config.database_url, config.pool_size)?,
             group: GroupCommit::spawn(pool.clone()),
             personal: personal.clone(),
             cached: config.aggregate_cache,

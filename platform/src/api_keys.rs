@@ -26,11 +26,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use zekka_domain::project::Scope;
 
-use crate::consistency::{self, ConsistencyToken};
-use crate::database::{CachedQueries, ReadPool};
 use crate::ephemeral::{Ephemeral, Unavailable};
-use crate::event_log::{Position, Xid8};
 use crate::secret_token;
+use zekka_event_store::consistency::{self, ConsistencyToken};
+use zekka_event_store::database::{CachedQueries, ReadPool};
+use zekka_event_store::event_log::{Position, Xid8};
 
 /// What every key starts with, so a key is told from an access token at a glance.
 pub const PREFIX: &str = "zk_";

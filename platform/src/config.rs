@@ -370,6 +370,12 @@ fn masked(url: &str) -> String {
 }
 
 impl Config {
+    /// The configured master key of personal data (`ZEKKA_MASTER_KEY`), as
+    /// the store's sealing takes it.
+    pub fn master_key_text(&self) -> Option<&str> {
+        self.master_key.as_ref().map(Secret::expose)
+    }
+
     /// What start-up logs: the settings that shape behaviour, with every
     /// secret shown only as set or not (and passwords in URLs masked).
     pub fn summary(&self) -> Vec<(&'static str, String)> {

@@ -12,11 +12,11 @@ use poem_openapi::OperationId;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::database::{self, ReadPool};
 use crate::metrics::METRICS;
 use crate::problem::Problem;
 use crate::redis::{self, RedisClient};
 use zekka_domain::FieldError;
+use zekka_event_store::database::{self, ReadPool};
 
 /// The header that carries a request's correlation id.
 pub const REQUEST_ID_HEADER: &str = "X-Request-Id";

@@ -586,3 +586,16 @@ mod tests {
         }
     }
 }
+
+/// The shape of a consistency token, for the `X-Consistency-Token` header's schema.
+#[derive(Debug)]
+pub enum TokenFormat {}
+
+impl Rule for TokenFormat {
+    fn describe(schema: &mut poem_openapi::registry::MetaSchema) {
+        schema.pattern = Some(zekka_event_store::consistency::TOKEN_PATTERN.to_owned());
+    }
+}
+
+/// The `X-Consistency-Token` header as a parameter.
+pub type TokenHeader = Text<TokenFormat>;

@@ -1,4 +1,4 @@
-//! What every Zekka service shares.
+//! What every Zekka service shares (the event store is `zekka-event-store`).
 //!
 //! # Layout
 //! - [`auth`]: the bearer security schemes (access tokens; API keys where agents may call).
@@ -6,17 +6,12 @@
 //! - [`config`]: typed configuration from the environment, with local defaults.
 //! - [`telemetry`]: tracing set-up (human or JSON logs).
 //! - [`metrics`]: the Prometheus registry and every metric the services export.
-//! - [`database`]: creating the database, pools for both drivers, migrations.
 //! - [`ephemeral`]: short-lived shared state (Redis, or memory without it).
-//! - [`event_log`]: the gap-free catch-up read of the event store.
 //! - [`locks`]: file locks on the context bus, with fencing tokens.
-//! - [`integrity`]: hash chains, signed checkpoints and verification of the event store.
-//! - [`consistency`]: consistency tokens and the read-your-writes wait.
 //! - [`tokens`]: PASETO v4.public access tokens, signed and verified.
 //! - [`signing_keys`]: where the token keys come from, and their rotation without downtime.
 //! - [`money`]: money as exact decimal strings.
 //! - [`password`]: argon2id hashing off the async runtime.
-//! - [`personal_data`]: crypto-shredding of personal data in events (per-person keys, blind email index).
 //! - [`problem`]: `application/problem+json` errors.
 //! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
 //! - [`input`]: request fields whose schema states the rule the domain checks.
@@ -26,24 +21,18 @@
 //! - [`secret_token`]: opaque random secrets kept only as digests.
 //! - [`shutdown`]: graceful shutdown as a value.
 //! - [`tasks`]: a service's background work as named tasks, run together.
-//! - [`wakeup`]: the LISTEN connection that wakes event readers when events commit.
 #![forbid(unsafe_code)]
 
 pub mod api_keys;
 pub mod auth;
 pub mod config;
-pub mod consistency;
-pub mod database;
 pub mod ephemeral;
-pub mod event_log;
 pub mod http;
 pub mod input;
-pub mod integrity;
 pub mod locks;
 pub mod metrics;
 pub mod money;
 pub mod password;
-pub mod personal_data;
 pub mod problem;
 pub mod rate_limit;
 pub mod redis;
@@ -55,7 +44,6 @@ pub mod signing_keys;
 pub mod tasks;
 pub mod telemetry;
 pub mod tokens;
-pub mod wakeup;
 
 pub use config::Config;
 pub use problem::Problem;

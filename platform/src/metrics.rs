@@ -14,10 +14,6 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// HTTP request latency by route, method and status.
     pub http_duration: HistogramVec,
-    /// Commands by name and outcome (`ok`, `rejected`, `conflict`, `error`).
-    pub commands: IntCounterVec,
-    /// Events appended to the store, by aggregate type.
-    pub events_appended: IntCounterVec,
     /// The global position of the last event each projection applied.
     pub projection_position: IntGaugeVec,
     /// Events committed to the store that a projection has not applied yet.
@@ -40,15 +36,9 @@ pub struct Metrics {
     pub password_hashes: IntCounterVec,
     /// Time to apply one batch and advance the checkpoint, by projection.
     pub projection_batch_duration: HistogramVec,
-    /// Database connections by pool (`read`, `write`) and state (`in_use`, `idle`, `max`).
-    pub db_pool_connections: IntGaugeVec,
     /// How late the runtime woke a task that asked to be woken
     /// (`runtime_probe`): time a request waits before any handler runs.
     pub runtime_wakeup_delay: prometheus::Histogram,
-    /// Time a command waits at one queue of its path, by queue
-    /// (`stream_turn`, `store_read_connection`, `group_commit_slot`), to
-    /// tell which one builds up under load.
-    pub command_wait: HistogramVec,
 }
 
 /// The process-wide metrics.
@@ -127,18 +117,6 @@ impl Metrics {
                 &["route", "method", "status"],
                 latency.clone(),
             ),
-            commands: counter(
-                &registry,
-                "commands_total",
-                "Commands by name and outcome",
-                &["command", "outcome"],
-            ),
-            events_appended: counter(
-                &registry,
-                "events_appended_total",
-                "Events appended to the event store by aggregate type",
-                &["aggregate_type"],
-            ),
             projection_position: gauge(
                 &registry,
                 "projection_position",
@@ -204,27 +182,12 @@ impl Metrics {
                 &["projection"],
                 latency,
             ),
-            db_pool_connections: gauge(
-                &registry,
-                "db_pool_connections",
-                "Database connections by pool and state (sampled every few seconds)",
-                &["pool", "state"],
-            ),
             runtime_wakeup_delay: plain_histogram(
                 &registry,
                 "runtime_wakeup_delay_seconds",
                 "How late the async runtime woke a task that asked to be woken every 10 ms",
                 vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                ],
-            ),
-            command_wait: histogram(
-                &registry,
-                "command_wait_seconds",
-                "Time a command waits at one queue of its path",
-                &["queue"],
-                vec![
-                    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ],
             ),
             registry,
@@ -234,7 +197,9 @@ impl Metrics {
     /// The current values in Prometheus' text exposition format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {
+        let mut families = self.registry.gather();
+        families.extend(zekka_event_store::metrics::METRICS.gather());
+        if let Err(error) = TextEncoder::new().encode(&families, &mut buffer) {
             tracing::warn!(%error, "failed to encode metrics");
         }
         String::from_utf8_lossy(&buffer).into_owned()

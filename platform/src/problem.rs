@@ -206,7 +206,12 @@ impl Problem {
                 tracing::warn!(error = %ErrorChain(&error), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly", 2)
             }
-            sqlx::Error::Database(ref db) if db.code().as_deref().is_some_and(unavailable_sqlstate) => {
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .as_deref()
+                    .is_some_and(zekka_event_store::error::unavailable_sqlstate) =>
+            {
                 tracing::warn!(error = %ErrorChain(&error), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly", 2)
             }
@@ -328,8 +333,37 @@ impl fmt::Display for ErrorChain<'_> {
     }
 }
 
-/// SQLSTATEs of a server going away or refusing work for now (connection
-/// failure, shutdown or recovery, out of resources): worth a retry, not a bug.
-pub fn unavailable_sqlstate(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+/// The store's read errors as answers: 503 when the database is
+/// unreachable, 500 otherwise.
+impl From<zekka_event_store::StoreError> for Problem {
+    fn from(error: zekka_event_store::StoreError) -> Self {
+        use zekka_event_store::StoreError;
+        match error {
+            StoreError::Pool(error) => Self::from_pool(error),
+            StoreError::Read(error) => Self::from_db(error),
+            StoreError::Write(error) => Self::from_sqlx(error),
+            StoreError::Corrupt(_) => Self::internal(&error),
+        }
+    }
+}
+
+/// A consistency token that is not one of ours: 400.
+impl From<zekka_event_store::consistency::InvalidToken> for Problem {
+    fn from(error: zekka_event_store::consistency::InvalidToken) -> Self {
+        Self::bad_request(error.to_string())
+    }
+}
+
+/// A read that could not wait for its token: 400 (not ours), 429 (too many
+/// waits), 503 (not caught up in time, or the database is down).
+impl From<zekka_event_store::consistency::WaitError> for Problem {
+    fn from(error: zekka_event_store::consistency::WaitError) -> Self {
+        use zekka_event_store::consistency::WaitError;
+        match error {
+            WaitError::NotIssued => Self::bad_request(error.to_string()),
+            WaitError::TooManyWaits => Self::too_many_requests(error.to_string(), 1),
+            WaitError::Behind(detail) => Self::unavailable(detail, 1),
+            WaitError::Store(error) => error.into(),
+        }
+    }
 }

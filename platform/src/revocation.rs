@@ -21,9 +21,9 @@ use uuid::Uuid;
 use zekka_domain::session::SessionEvent;
 use zekka_domain::user::UserEvent;
 
-use crate::database::ReadPool;
 use crate::ephemeral::{Ephemeral, Unavailable};
 use crate::tokens::{ACCESS_TOKEN_TTL, AccessClaims};
+use zekka_event_store::database::ReadPool;
 
 /// The deny-lists of access tokens.
 #[derive(Clone)]

@@ -39,6 +39,12 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
+
+    /// Completes when shutdown is asked for: the signal as a plain future,
+    /// for crates that stop on any future (the event store's listeners).
+    pub async fn signalled(mut self) {
+        self.wait().await;
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

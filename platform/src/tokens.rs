@@ -595,6 +595,32 @@ impl VerifyingKey {
     }
 }
 
+/// Audit checkpoints are signed with the current token key.
+impl zekka_event_store::integrity::DocumentSigner for TokenSigner {
+    fn sign(
+        &self,
+        purpose: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(String, String), String> {
+        self.sign_document(purpose, claims)
+            .map(|signed| (signed.text, signed.key_id))
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// Audit checkpoints verify against every key this process trusts.
+impl zekka_event_store::integrity::DocumentVerifier for TokenVerifier {
+    fn verify(
+        &self,
+        document: &str,
+        purpose: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        self.verify_document(document, purpose)
+            .map(|(claims, _)| claims)
+            .map_err(|error| error.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,15 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
-use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{self, Position, StoredEvent, Xid8};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
+use zekka_event_store::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::metrics::METRICS;
-use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::problem::ErrorChain;
 use zekka_platform::shutdown::Shutdown;
 
 use crate::projection::{Projection, ProjectionError};
-use zekka_platform::wakeup::Wakeup;
+use zekka_event_store::wakeup::Wakeup;
 
 /// What one [`Projector::run_once`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -506,7 +506,7 @@ impl Projector {
         // statement; the notification is delivered at commit, so the hub
         // pushes only what is projected.
         let channel = if self.schema.is_none() {
-            zekka_platform::wakeup::PROJECTED_CHANNEL
+            zekka_event_store::wakeup::PROJECTED_CHANNEL
         } else {
             ""
         };

@@ -2,7 +2,7 @@
 //!
 //! A projection turns the event stream into plain tables (`rm_*`) that the
 //! query API reads. The engine reads events with the gap-free catch-up query
-//! (see `zekka_platform::event_log`), applies a batch and advances the
+//! (see `zekka_event_store::event_log`), applies a batch and advances the
 //! projection's checkpoint in one transaction, wakes on `NOTIFY`, and polls as
 //! a fallback. A crash at any point loses and repeats nothing: the batch's
 //! writes and its checkpoint commit or roll back together.

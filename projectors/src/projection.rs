@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 /// Why a projection could not apply an event.
 #[derive(Debug, thiserror::Error)]

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 use tokio_postgres::GenericClient;
-use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{self, Position};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::event_log::{self, Position};
 
 use crate::engine::{Projector, ProjectorError, lease_key, shadow_checkpoint, shadow_schema};
 

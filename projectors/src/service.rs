@@ -3,16 +3,16 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::personal_data::PersonalData;
 use zekka_platform::Config;
-use zekka_platform::database::ReadPool;
-use zekka_platform::personal_data::PersonalData;
 use zekka_platform::shutdown::Shutdown;
 
 use crate::engine::Projector;
 use crate::projection::Projection;
 use crate::projections;
 use crate::rebuild;
-use zekka_platform::wakeup;
+use zekka_event_store::wakeup;
 
 /// The projectors of one process.
 pub struct ProjectorService {
@@ -38,7 +38,7 @@ impl ProjectorService {
         pool: ReadPool,
         projections: Vec<Arc<dyn Projection>>,
     ) -> Result<Self> {
-        let personal = Arc::new(PersonalData::load(config, pool.clone()).await?);
+        let personal = Arc::new(PersonalData::load(config.master_key_text(), pool.clone()).await?);
         let projectors: Vec<Projector> = projections
             .into_iter()
             .map(|p| Projector::new(p, pool.clone(), personal.clone(), config.projector_batch_size))
@@ -60,7 +60,7 @@ impl ProjectorService {
     /// Runs every projector until `shutdown`; each finishes its current
     /// batch. Rebuilds requested through the API run here too.
     pub async fn run_until(self, shutdown: Shutdown) {
-        let wakeup = wakeup::spawn_listener(self.config.database_url.clone(), shutdown.clone());
+        let wakeup = wakeup::spawn_listener(self.config.database_url.clone(), shutdown.clone().signalled());
         let rebuilds = tokio::spawn(run_requested_rebuilds(
             self.projectors.clone(),
             self.config

@@ -4,8 +4,8 @@
 
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
+use zekka_event_store::database::CachedQueries;
 use zekka_platform::Problem;
-use zekka_platform::database::CachedQueries;
 
 /// Runs `sql` with `params` and maps every row with `map`.
 ///

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::Result;
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, get};
+use zekka_event_store::consistency::ConsistencyWaits;
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::personal_data::PersonalData;
+use zekka_event_store::wakeup::{self, PendingListener, Wakeup};
 use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
-use zekka_platform::consistency::ConsistencyWaits;
-use zekka_platform::database::ReadPool;
 use zekka_platform::locks::LockBus;
-use zekka_platform::personal_data::PersonalData;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tasks::Task;
-use zekka_platform::wakeup::{self, PendingListener, Wakeup};
 
 use crate::QueryState;
 use crate::realtime::{Hub, realtime_socket};
@@ -53,7 +53,7 @@ impl QueryService {
         let owns_keys = shared_keys.is_none();
         let keys = shared_keys.unwrap_or_else(|| Arc::new(ApiKeys::new(pool.clone(), ephemeral.clone())));
         let (listener, progress) = wakeup::pending_listener();
-        let personal = Arc::new(PersonalData::load(config, pool.clone()).await?);
+        let personal = Arc::new(PersonalData::load(config.master_key_text(), pool.clone()).await?);
         let state = Arc::new(QueryState {
             pool: pool.clone(),
             waits: ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
@@ -99,7 +99,7 @@ impl QueryService {
                 listener.run(
                     self.database_url.clone(),
                     wakeup::PROJECTED_CHANNEL,
-                    shutdown.clone(),
+                    shutdown.clone().signalled(),
                 ),
             ));
         }

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use uuid::Uuid;
+use zekka_event_store::consistency::{ConsistencyToken, ConsistencyWaits};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::Problem;
-use zekka_platform::consistency::{ConsistencyToken, ConsistencyWaits};
-use zekka_platform::database::ReadPool;
-use zekka_platform::personal_data::{PersonalData, PersonalDataError};
 
 /// What every query handler shares.
 pub struct QueryState {
@@ -57,6 +57,6 @@ impl QueryState {
             return Ok(());
         };
         let token: ConsistencyToken = token.parse()?;
-        self.waits.wait_for(principal, projections, token).await
+        Ok(self.waits.wait_for(principal, projections, token).await?)
     }
 }

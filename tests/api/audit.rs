@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use zekka_platform::database::{self, ReadPool};
+use zekka_event_store::database::{self, ReadPool};
 use zekka_platform::signing_keys;
 use zekka_platform::tokens::TokenSigner;
 
@@ -15,7 +15,7 @@ use crate::support::spawn_app;
 
 async fn pools(app: &TestApp) -> (ReadPool, TokenSigner) {
     let config = test_config(&app.db.url);
-    let pool = database::read_pool(&config).expect("read pool");
+    let pool = database::read_pool(&config.database_url, config.pool_size).expect("read pool");
     let signer = signing_keys::load_signer(&config, &app.db.sqlx_pool().await)
         .await
         .expect("signer");

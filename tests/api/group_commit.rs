@@ -3,7 +3,7 @@
 //! stream its events and that stream its conflict — never half a stream.
 
 use serde_json::json;
-use zekka_command_api::event_store::{Batch, GroupCommit};
+use zekka_event_store::store::{Batch, GroupCommit};
 
 use crate::support::TestDatabase;
 

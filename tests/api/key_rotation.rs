@@ -8,7 +8,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::{Value, json};
 use zekka::Services;
-use zekka_platform::{database, integrity, signing_keys};
+use zekka_event_store::{database, integrity};
+use zekka_platform::signing_keys;
 
 use crate::support::TestDatabase;
 use crate::support::app::{Client, spawn_app_with, start_service, test_config, test_config_with};
@@ -134,7 +135,7 @@ async fn checkpoints_signed_before_and_after_a_rotation_verify_after_the_old_sec
     let user = app.admin("auditor").await;
     let config = test_config(&app.db.url);
     let pool = app.db.sqlx_pool().await;
-    let read_pool = database::read_pool(&config).expect("read pool");
+    let read_pool = database::read_pool(&config.database_url, config.pool_size).expect("read pool");
     let checkpoint = |signer| {
         let read_pool = read_pool.clone();
         async move {

@@ -2,7 +2,7 @@
 //! the start-up check that the database keeps what it acknowledges.
 
 use zekka::{App, Services};
-use zekka_platform::database;
+use zekka_event_store::database;
 
 use crate::support::TestDatabase;
 use crate::support::app::test_config;

@@ -10,9 +10,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use serde_json::{Value, json};
-use zekka_platform::database::{self, ReadPool};
-use zekka_platform::event_log::StoredEvent;
-use zekka_platform::personal_data::PersonalData;
+use zekka_event_store::database::{self, ReadPool};
+use zekka_event_store::event_log::StoredEvent;
+use zekka_event_store::personal_data::PersonalData;
 use zekka_platform::shutdown;
 use zekka_projectors::projections::projects::ProjectsProjection;
 use zekka_projectors::projections::usage::UsageProjection;
@@ -24,8 +24,10 @@ use crate::support::{TestDatabase, spawn_app_with};
 
 async fn projector(db: &TestDatabase, projection: Arc<dyn Projection>) -> Projector {
     let config = test_config(&db.url);
-    let pool: ReadPool = database::read_pool(&config).expect("read pool");
-    let personal = PersonalData::load(&config, pool.clone()).await.expect("keys");
+    let pool: ReadPool = database::read_pool(&config.database_url, config.pool_size).expect("read pool");
+    let personal = PersonalData::load(config.master_key_text(), pool.clone())
+        .await
+        .expect("keys");
     Projector::new(projection, pool, Arc::new(personal), 100)
 }
 
@@ -269,7 +271,7 @@ async fn a_poison_event_stops_one_projection_others_keep_up_and_it_resumes_after
 
     let fixed = Arc::new(AtomicBool::new(false));
     let config = test_config(&db.url);
-    let pool = database::read_pool(&config).expect("pool");
+    let pool = database::read_pool(&config.database_url, config.pool_size).expect("pool");
     let service = ProjectorService::with_projections(
         &config,
         pool,

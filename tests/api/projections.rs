@@ -6,14 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_domain::project::{Description, Project, ProjectCommand, ProjectName};
-use zekka_platform::database::{self, ReadPool};
-use zekka_platform::event_log::{Position, StoredEvent};
-use zekka_platform::personal_data::PersonalData;
+use zekka_event_store::database::{self, ReadPool};
+use zekka_event_store::event_log::{Position, StoredEvent};
+use zekka_event_store::personal_data::PersonalData;
 use zekka_projectors::projections::projects::ProjectsProjection;
 use zekka_projectors::{Outcome, Projection, ProjectionError, Projector};
 
 use crate::support::TestDatabase;
-use crate::support::app::test_config;
 
 /// Records every global position it is given, in the order given, with no
 /// uniqueness constraint: an event applied twice shows up twice.
@@ -76,13 +75,13 @@ impl Projection for Slow {
 }
 
 async fn read_pool(db: &TestDatabase) -> ReadPool {
-    database::read_pool(&test_config(&db.url)).expect("read pool")
+    database::read_pool(&db.url, 4).expect("read pool")
 }
 
 /// A projector as the service builds it: personal data opened with the
 /// database's own master key.
 async fn projector(projection: Arc<dyn Projection>, pool: &ReadPool, batch_size: i64) -> Projector {
-    let personal = PersonalData::load(&test_config("postgres://unused"), pool.clone())
+    let personal = PersonalData::load(None, pool.clone())
         .await
         .expect("personal data keys");
     Projector::new(projection, pool.clone(), Arc::new(personal), batch_size)

@@ -13,15 +13,15 @@ use zekka_domain::pricing::ModelName;
 use zekka_domain::project::{Project, ProjectCommand, ProjectError, Scope, Stage, UsageRecord};
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::{Detail, Label};
+use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
-use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Bounded, Label as LabelText, ModelName as ModelNameText, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
-use crate::event_store::recording_appends;
 use crate::state::CommandState;
+use zekka_event_store::store::recording_appends;
 
 /// Directing agents.
 pub struct AgentCommandApi {

@@ -12,9 +12,9 @@ use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
 use zekka_domain::project::Scope;
 use zekka_domain::shared::text::Detail;
+use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
-use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
 
 use super::{CommandTags, Written, WrittenResponse};

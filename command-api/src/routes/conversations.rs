@@ -12,15 +12,15 @@ use zekka_domain::conversation::{
     Conversation, ConversationCommand, ConversationError, MessageContent, MessageRole, Title,
 };
 use zekka_domain::project::Scope;
+use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
-use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
-use crate::event_store::recording_appends;
 use crate::state::CommandState;
+use zekka_event_store::store::recording_appends;
 
 /// Conversations and their messages.
 pub struct ConversationCommandApi {

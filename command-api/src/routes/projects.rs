@@ -12,8 +12,8 @@ use zekka_domain::FieldError;
 use zekka_domain::project::{
     Budget, Description, Project, ProjectCommand, ProjectName, ProjectStatus, Role, Stage,
 };
+use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::ConsistencyToken;
 use zekka_platform::input::{Decimal, Label, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
 

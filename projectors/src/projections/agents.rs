@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_domain::agent::{AgentEvent, AgentStatus, TaskOutcome};
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use super::uuid_of;
 use crate::projection::{Projection, ProjectionError};

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_domain::conversation::ConversationEvent;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use super::uuid_of;
 use crate::projection::{Projection, ProjectionError};
@@ -127,7 +127,7 @@ async fn purge_person(tx: &Transaction<'_>, person: uuid::Uuid) -> Result<(), Pr
     let titles = tx
         .prepare_cached("UPDATE rm_conversations SET title = $2 WHERE started_by = $1")
         .await?;
-    tx.execute(&titles, &[&person, &zekka_platform::personal_data::ERASED])
+    tx.execute(&titles, &[&person, &zekka_event_store::personal_data::ERASED])
         .await?;
     Ok(())
 }

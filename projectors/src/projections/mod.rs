@@ -37,7 +37,7 @@ fn uuid_of(aggregate_id: &str) -> Result<uuid::Uuid, ProjectionError> {
 /// The event's payload as the aggregate's event type, read in place (no
 /// copy of the JSON).
 fn decode<'a, E: serde::Deserialize<'a>>(
-    event: &'a zekka_platform::event_log::StoredEvent,
+    event: &'a zekka_event_store::event_log::StoredEvent,
 ) -> Result<E, ProjectionError> {
     Ok(E::deserialize(&event.payload)?)
 }

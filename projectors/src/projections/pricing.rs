@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_domain::pricing::PricingEvent;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use crate::projection::{Projection, ProjectionError};
 

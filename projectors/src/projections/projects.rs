@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use uuid::Uuid;
 use zekka_domain::project::{ProjectEvent, ProjectStatus, Role};
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use super::uuid_of;
 use crate::projection::{Projection, ProjectionError};

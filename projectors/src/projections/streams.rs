@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use serde_json::Value;
 use uuid::Uuid;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use super::uuid_of;
 use crate::projection::{Projection, ProjectionError};

@@ -16,7 +16,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use uuid::Uuid;
 use zekka_domain::project::ProjectEvent;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 use super::{decode, uuid_of};
 use crate::projection::{Projection, ProjectionError};

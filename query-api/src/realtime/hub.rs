@@ -11,17 +11,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zekka_platform::database::CachedQueries;
+use zekka_event_store::database::CachedQueries;
 
 use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
-use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{self, Position};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::event_log::{self, Position};
+use zekka_event_store::personal_data::PersonalData;
+use zekka_event_store::wakeup::Wakeup;
 use zekka_platform::money;
-use zekka_platform::personal_data::PersonalData;
 use zekka_platform::shutdown::Shutdown;
-use zekka_platform::wakeup::Wakeup;
 
 use super::messages::{self, Outgoing};
 
@@ -285,7 +285,7 @@ impl Hub {
     async fn project_of(
         &self,
         client: &deadpool_postgres::Client,
-        event: &zekka_platform::event_log::StoredEvent,
+        event: &zekka_event_store::event_log::StoredEvent,
     ) -> Option<Uuid> {
         let key = format!("{}/{}", event.aggregate_type, event.aggregate_id);
         if let Some(project) = messages::project_in_payload(event) {

@@ -4,13 +4,13 @@
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
-use zekka_platform::event_log::StoredEvent;
+use zekka_event_store::event_log::StoredEvent;
 
 /// One message for sockets, made once per event and shared by all of them.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     /// The event's place in the commit order.
-    pub position: zekka_platform::event_log::Position,
+    pub position: zekka_event_store::event_log::Position,
     /// The project it belongs to.
     pub project_id: Option<Uuid>,
     /// The conversation it belongs to, for conversation events.

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use zekka_platform::database::CachedQueries;
+use zekka_event_store::database::CachedQueries;
 
 use futures_util::{SinkExt, StreamExt};
 use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig};
@@ -18,8 +18,8 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use zekka_event_store::event_log::{EVENT_COLUMNS, Position, StoredEvent, Xid8};
 use zekka_platform::Problem;
-use zekka_platform::event_log::{EVENT_COLUMNS, Position, StoredEvent, Xid8};
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 

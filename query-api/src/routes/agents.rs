@@ -13,7 +13,7 @@ use uuid::Uuid;
 use zekka_domain::project::Scope;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
 
 use super::QueryTags;

@@ -3,7 +3,7 @@
 //! summed exactly in SQL (`numeric`) and shown with six decimals.
 
 use std::sync::Arc;
-use zekka_platform::database::CachedQueries;
+use zekka_event_store::database::CachedQueries;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Query};
@@ -12,7 +12,7 @@ use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{Text, TimeBound};
 use zekka_platform::{Problem, money};
 

@@ -17,12 +17,12 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use zekka_domain::FieldError;
 use zekka_domain::user::SystemRole;
+use zekka_event_store::event_log::{Position, Xid8};
+use zekka_event_store::integrity::{self, Verification};
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
-use zekka_platform::event_log::{Position, Xid8};
+use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{Rule, Segment, SequenceFormat, Text, TimeBound};
-use zekka_platform::integrity::{self, Verification};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
 use super::QueryTags;
@@ -548,7 +548,7 @@ impl AuditApi {
     ) -> Result<Json<VerificationReport>, Problem> {
         require_auditor(&auth.0)?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let report = integrity::verify(&**client, verifier.0, &[])
+        let report = integrity::verify(&**client, verifier.0.as_ref(), &[])
             .await
             .map_err(|error| match error {
                 integrity::IntegrityError::Database(db) => Problem::from_db(db),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use zekka_domain::Named;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{OneOf, Text, UuidFormat};
 
 use super::QueryTags;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use zekka_domain::preferences::Settings;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 
 use super::QueryTags;
 use crate::state::QueryState;

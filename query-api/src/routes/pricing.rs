@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;

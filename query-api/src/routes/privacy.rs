@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 
 use super::QueryTags;
 use super::audit::redacted;

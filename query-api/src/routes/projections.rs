@@ -10,9 +10,9 @@ use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use zekka_domain::projection::{Projection, ProjectionEvent};
 use zekka_domain::user::SystemRole;
+use zekka_event_store::event_log::{self, Position};
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::event_log::{self, Position};
 
 use super::QueryTags;
 use crate::rows;

@@ -11,9 +11,9 @@ use rust_decimal::Decimal;
 use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_domain::project::Scope;
+use zekka_event_store::database::CachedQueries;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
-use zekka_platform::consistency::TokenHeader;
-use zekka_platform::database::CachedQueries;
+use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{Text, UuidFormat};
 use zekka_platform::{Problem, money};
 

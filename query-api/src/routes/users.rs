@@ -1,7 +1,7 @@
 //! `GET /api/v1/users/me`.
 
 use std::sync::Arc;
-use zekka_platform::database::CachedQueries;
+use zekka_event_store::database::CachedQueries;
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::Header;
@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
-use zekka_platform::consistency::TokenHeader;
+use zekka_platform::input::TokenHeader;
 
 use super::QueryTags;
 use crate::state::QueryState;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use tokio::sync::OnceCell;
 use tokio_postgres::NoTls;
-use zekka_platform::database;
+use zekka_event_store::database;
 
 /// The server tests use: `TEST_DATABASE_URL` (a URL naming any database on
 /// it), else the local one.

@@ -16,15 +16,13 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::PgPoolOptions;
 use tokio_postgres::NoTls;
 
-use crate::config::Config;
-
 /// The pool of the read side and the projectors.
 pub type ReadPool = deadpool_postgres::Pool;
 
 /// The numbered SQL files of `migrations/`, compiled into the binary so a
 /// deployed `zekka` needs no files beside it (`build.rs` rebuilds this
 /// crate when a file is added there).
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The newest migration this build knows; `/readyz` checks the database has it.
 pub fn latest_migration() -> i64 {
@@ -119,14 +117,14 @@ fn describe(config: &tokio_postgres::Config) -> String {
     format!("{host}:{port}")
 }
 
-/// The command side's pool (sqlx, shared with `postgres-es`).
+/// The command side's pool (sqlx) of at most `size` connections to `url`.
 ///
 /// # Errors
 /// When the URL is invalid or the server cannot be reached.
-pub async fn write_pool(config: &Config) -> Result<PgPool> {
-    let options = write_connect_options(&config.database_url)?;
+pub async fn write_pool(url: &str, size: usize) -> Result<PgPool> {
+    let options = write_connect_options(url)?;
     PgPoolOptions::new()
-        .max_connections(u32::try_from(config.pool_size).unwrap_or(10))
+        .max_connections(u32::try_from(size).unwrap_or(10))
         .acquire_timeout(Duration::from_secs(5))
         // sqlx pings a connection on every acquire by default: one more
         // round trip per command. A broken connection fails the statement
@@ -153,13 +151,13 @@ fn write_connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> 
     })
 }
 
-/// The read side's pool (tokio-postgres through deadpool).
+/// The read side's pool (tokio-postgres through deadpool) of at most
+/// `size` connections to `url`.
 ///
 /// # Errors
 /// When the URL is invalid or the pool cannot be built.
-pub fn read_pool(config: &Config) -> Result<ReadPool> {
-    let pg = tokio_postgres::Config::from_str(&config.database_url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+pub fn read_pool(url: &str, size: usize) -> Result<ReadPool> {
+    let pg = tokio_postgres::Config::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let manager = deadpool_postgres::Manager::from_config(
         pg,
         NoTls,
@@ -168,7 +166,7 @@ pub fn read_pool(config: &Config) -> Result<ReadPool> {
         },
     );
     deadpool_postgres::Pool::builder(manager)
-        .max_size(config.pool_size)
+        .max_size(size)
         .wait_timeout(Some(Duration::from_secs(5)))
         .create_timeout(Some(Duration::from_secs(5)))
         .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -329,7 +327,7 @@ pub async fn check_durability(pool: &sqlx::PgPool, allow_unsafe: bool) -> Result
 mod tests {
     #[test]
     fn every_file_in_migrations_is_embedded_in_order() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
         let files = std::fs::read_dir(dir)
             .expect("migrations directory")
             .filter_map(Result::ok)

@@ -23,15 +23,15 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::database::ReadPool;
+use crate::event_log::Position;
+use crate::personal_data::{PersonalData, PersonalDataError};
+use crate::wakeup::AppendSignal;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
 use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore,
 };
 use sqlx::PgPool;
-use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::Position;
-use zekka_platform::personal_data::{PersonalData, PersonalDataError};
-use zekka_platform::wakeup::AppendSignal;
 
 pub use cache::BoundedCache;
 pub use group_commit::GroupCommit;

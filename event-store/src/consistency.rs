@@ -16,25 +16,38 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::database::ReadPool;
+use crate::error::StoreError;
 use crate::event_log::{Position, Xid8};
-use crate::problem::Problem;
 use crate::wakeup::Wakeup;
 
 /// The header a query carries its token in.
 pub const HEADER: &str = "X-Consistency-Token";
 
-/// The shape of a token, for the `X-Consistency-Token` header's schema.
-#[derive(Debug)]
-pub enum TokenFormat {}
+/// The pattern every token matches (for the header's schema).
+pub const TOKEN_PATTERN: &str = r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$";
 
-impl crate::input::Rule for TokenFormat {
-    fn describe(schema: &mut poem_openapi::registry::MetaSchema) {
-        schema.pattern = Some(r"^v1\.[0-9]{1,18}\.[0-9]{1,18}$".to_owned());
-    }
+/// Text that is not a token this server issued (a 400).
+#[derive(Debug, thiserror::Error)]
+#[error("{HEADER} is not a token this server issued")]
+pub struct InvalidToken;
+
+/// Why a read could not wait for its token.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    /// The token names no event this store holds: forged, or from another
+    /// server (a 400).
+    #[error("{HEADER} names no event this server wrote")]
+    NotIssued,
+    /// The principal has [`WAITS_PER_PRINCIPAL`] waits going on (a 429).
+    #[error("too many of your reads are waiting for your writes at once; retry shortly")]
+    TooManyWaits,
+    /// The time ran out before the read models caught up (a 503).
+    #[error("{0}")]
+    Behind(&'static str),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
-
-/// The `X-Consistency-Token` header as a parameter.
-pub type TokenHeader = crate::input::Text<TokenFormat>;
 
 /// An opaque token for a position in the commit order (`v1.<txid>.<position>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,10 +60,10 @@ impl fmt::Display for ConsistencyToken {
 }
 
 impl FromStr for ConsistencyToken {
-    type Err = Problem;
+    type Err = InvalidToken;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || Problem::bad_request(format!("{HEADER} is not a token this server issued"));
+        let invalid = || InvalidToken;
         let mut parts = s.trim().split('.');
         if parts.next() != Some("v1") {
             return Err(invalid());
@@ -81,13 +94,13 @@ pub const WAITS_PER_PRINCIPAL: usize = 8;
 /// notifications at hand: an API key created a moment ago).
 ///
 /// # Errors
-/// 503 when `timeout` passes first or the database is down.
+/// [`WaitError::Behind`] when `timeout` passes first; the database's error.
 pub async fn poll_until_applied(
     pool: &ReadPool,
     projections: &[&str],
     token: ConsistencyToken,
     timeout: Duration,
-) -> Result<(), Problem> {
+) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(2);
     loop {
@@ -95,9 +108,8 @@ pub async fn poll_until_applied(
             return Ok(());
         }
         if Instant::now() + pause > deadline {
-            return Err(Problem::unavailable(
+            return Err(WaitError::Behind(
                 "the read model has not caught up yet; retry shortly",
-                1,
             ));
         }
         tokio::time::sleep(pause).await;
@@ -156,17 +168,15 @@ impl ConsistencyWaits {
         }
     }
 
-    fn slot(&self, principal: Uuid) -> Result<WaitSlot<'_>, Problem> {
+    fn slot(&self, principal: Uuid) -> Result<WaitSlot<'_>, WaitError> {
+        // A poisoned count only ever held whole numbers: go on with it.
         let mut waiting = self
             .waiting
             .lock()
-            .map_err(|_| Problem::unavailable("retry shortly", 1))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = waiting.entry(principal).or_default();
         if *count >= WAITS_PER_PRINCIPAL {
-            return Err(Problem::too_many_requests(
-                "too many of your reads are waiting for your writes at once; retry shortly",
-                1,
-            ));
+            return Err(WaitError::TooManyWaits);
         }
         *count += 1;
         Ok(WaitSlot {
@@ -179,34 +189,30 @@ impl ConsistencyWaits {
     /// as a read of `principal` (a user, or the person behind an API key).
     ///
     /// # Errors
-    /// 400 for a token naming no stored event; 429 when the principal has
-    /// [`WAITS_PER_PRINCIPAL`] waits going on already; 503 with
-    /// `Retry-After` when the time runs out or the database is down.
+    /// [`WaitError::NotIssued`] for a token naming no stored event;
+    /// [`WaitError::TooManyWaits`] when the principal has
+    /// [`WAITS_PER_PRINCIPAL`] waits going on already; [`WaitError::Behind`]
+    /// when the time runs out; the database's error.
     pub async fn wait_for(
         &self,
         principal: Uuid,
         projections: &[&str],
         token: ConsistencyToken,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), WaitError> {
         let deadline = Instant::now() + self.timeout;
         let mut progress = self.progress.clone();
         progress.mark_seen();
         match standing(&self.pool, projections, token, true).await? {
             Standing::CaughtUp => return Ok(()),
-            Standing::NotIssued => {
-                return Err(Problem::bad_request(format!(
-                    "{HEADER} names no event this server wrote"
-                )));
-            }
+            Standing::NotIssued => return Err(WaitError::NotIssued),
             Standing::Behind => {}
         }
         let _slot = self.slot(principal)?;
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(Problem::unavailable(
+                return Err(WaitError::Behind(
                     "the read model has not caught up with your write yet; retry shortly",
-                    1,
                 ));
             }
             tokio::select! {
@@ -228,16 +234,15 @@ async fn standing(
     projections: &[&str],
     token: ConsistencyToken,
     check_issued: bool,
-) -> Result<Standing, Problem> {
-    let client = pool.get().await.map_err(Problem::from_pool)?;
+) -> Result<Standing, StoreError> {
+    let client = pool.get().await?;
     let statement = client
         .prepare_cached(
             "SELECT (SELECT count(*) FROM projection_checkpoints
                       WHERE name = ANY($1) AND (transaction_id, global_position) >= ($2, $3)),
                     NOT $4 OR EXISTS (SELECT 1 FROM events WHERE transaction_id = $2 AND global_position = $3)",
         )
-        .await
-        .map_err(Problem::from_db)?;
+        .await?;
     let row = client
         .query_one(
             &statement,
@@ -248,10 +253,9 @@ async fn standing(
                 &check_issued,
             ],
         )
-        .await
-        .map_err(Problem::from_db)?;
-    let caught_up: i64 = row.try_get(0).map_err(Problem::from_db)?;
-    let issued: bool = row.try_get(1).map_err(Problem::from_db)?;
+        .await?;
+    let caught_up: i64 = row.try_get(0)?;
+    let issued: bool = row.try_get(1)?;
     let wanted = i64::try_from(projections.len()).unwrap_or(i64::MAX);
     Ok(if !issued {
         Standing::NotIssued

@@ -17,7 +17,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::shutdown::Shutdown;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -50,15 +49,20 @@ impl Wakeup {
     }
 }
 
-/// Starts the listener; it runs until `shutdown`.
-pub fn spawn_listener(database_url: String, shutdown: Shutdown) -> Wakeup {
-    spawn_listener_on(database_url, CHANNEL, shutdown)
+/// Starts the listener; it runs until `stop` completes (the process's
+/// shutdown signal).
+pub fn spawn_listener(database_url: String, stop: impl Future<Output = ()> + Send + 'static) -> Wakeup {
+    spawn_listener_on(database_url, CHANNEL, stop)
 }
 
-/// Starts a listener on `channel`; it runs until `shutdown`.
-pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: Shutdown) -> Wakeup {
+/// Starts a listener on `channel`; it runs until `stop` completes.
+pub fn spawn_listener_on(
+    database_url: String,
+    channel: &'static str,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Wakeup {
     let (listener, wakeup) = pending_listener();
-    tokio::spawn(listener.run(database_url, channel, shutdown));
+    tokio::spawn(listener.run(database_url, channel, stop));
     wakeup
 }
 
@@ -67,9 +71,9 @@ pub fn spawn_listener_on(database_url: String, channel: &'static str, shutdown: 
 pub struct PendingListener(watch::Sender<u64>);
 
 impl PendingListener {
-    /// Listens on `channel` until `shutdown` (a task to run).
-    pub async fn run(self, database_url: String, channel: &'static str, shutdown: Shutdown) {
-        listen(database_url, channel, self.0, shutdown).await;
+    /// Listens on `channel` until `stop` completes (a task to run).
+    pub async fn run(self, database_url: String, channel: &'static str, stop: impl Future<Output = ()>) {
+        listen(database_url, channel, self.0, stop).await;
     }
 }
 
@@ -83,13 +87,15 @@ async fn listen(
     database_url: String,
     channel: &'static str,
     sender: watch::Sender<u64>,
-    mut shutdown: Shutdown,
+    stop: impl Future<Output = ()>,
 ) {
+    let mut stop = std::pin::pin!(stop);
     let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_triggered() {
+    loop {
         let session = listen_once(&database_url, channel, &sender);
         tokio::select! {
-            () = shutdown.wait() => return,
+            biased;
+            () = &mut stop => return,
             result = session => {
                 if let Err(error) = result {
                     tracing::warn!(%error, "event notification listener lost; reconnecting");
@@ -97,7 +103,7 @@ async fn listen(
             }
         }
         tokio::select! {
-            () = shutdown.wait() => return,
+            () = &mut stop => return,
             () = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -5,10 +5,10 @@
 //! the commit position; appends to several streams can share one
 //! statement (`group_commit`).
 
+use crate::database::ReadPool;
+use crate::event_log::{Position, Xid8};
 use cqrs_es::AggregateError;
 use serde_json::Value;
-use zekka_platform::database::ReadPool;
-use zekka_platform::event_log::{Position, Xid8};
 
 /// One stored event as the command side reads it.
 pub struct Row {
@@ -124,7 +124,7 @@ pub fn read_error<E: std::error::Error>(error: tokio_postgres::Error) -> Aggrega
         || error.source().is_some_and(|s| s.is::<std::io::Error>())
         || error
             .code()
-            .is_some_and(|code| zekka_platform::problem::unavailable_sqlstate(code.code()));
+            .is_some_and(|code| crate::error::unavailable_sqlstate(code.code()));
     if unavailable {
         AggregateError::DatabaseConnectionError(Box::new(error))
     } else {
@@ -144,7 +144,7 @@ async fn read_connection<E: std::error::Error>(
 ) -> Result<deadpool_postgres::Object, AggregateError<E>> {
     let asked = std::time::Instant::now();
     let connection = reads.get().await.map_err(pool_error)?;
-    zekka_platform::metrics::METRICS
+    crate::metrics::METRICS
         .command_wait
         .with_label_values(&["store_read_connection"])
         .observe(asked.elapsed().as_secs_f64());
@@ -294,7 +294,7 @@ pub fn aggregate_error<E: std::error::Error>(error: sqlx::Error) -> AggregateErr
             if db
                 .code()
                 .as_deref()
-                .is_some_and(zekka_platform::problem::unavailable_sqlstate) =>
+                .is_some_and(crate::error::unavailable_sqlstate) =>
         {
             AggregateError::DatabaseConnectionError(Box::new(error))
         }

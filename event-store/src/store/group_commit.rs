@@ -22,10 +22,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::event_log::Position;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, PgPool};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use zekka_platform::event_log::Position;
 
 use super::sql::{self, Batch};
 
@@ -161,7 +161,7 @@ async fn write(pool: PgPool, mut receiver: mpsc::Receiver<Pending>) {
 
 /// Writes `group` in one statement, or each alone when that fails.
 async fn commit(pool: &PgPool, connections: &Connections, mut group: Vec<Pending>) {
-    let waited = zekka_platform::metrics::METRICS
+    let waited = crate::metrics::METRICS
         .command_wait
         .with_label_values(&["group_commit_slot"]);
     for pending in &group {

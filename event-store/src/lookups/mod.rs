@@ -1,0 +1,1 @@
+//! Typed facts read from the stream.
