@@ -114,7 +114,7 @@ impl CommandState {
         let command = command(secret_token::digest(&secret), Utc::now() + ttl);
         dispatch::execute(
             &self.users,
-            &self.pool,
+            &self.reads,
             &user_id.to_string(),
             command,
             name,

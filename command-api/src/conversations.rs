@@ -8,6 +8,7 @@ use uuid::Uuid;
 use zekka_domain::conversation::MessageFacts;
 use zekka_domain::project::ProjectStatus;
 use zekka_domain::shared::access::ProjectAccess;
+use zekka_event_store::lookups::{conversations, owners};
 use zekka_platform::Problem;
 
 use crate::dispatch;
@@ -45,16 +46,8 @@ impl CommandState {
         if let Some(project) = self.owners.get(&(aggregate_type, id)) {
             return Ok(Some(project));
         }
-        let project: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT payload -> event_type ->> 'project_id' FROM events
-              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = 1",
-        )
-        .bind(aggregate_type)
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let project = project.flatten().and_then(|p| Uuid::parse_str(&p).ok());
+        let client = self.lookup_connection().await?;
+        let project = owners::owning_project(&client, aggregate_type, id).await?;
         if let Some(project) = project {
             self.owners.put((aggregate_type, id), project);
         }
@@ -70,17 +63,10 @@ impl CommandState {
         if let Some(project) = self.owners.get(&("Task", task_id)) {
             return Ok(Some(project));
         }
-        let agent: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events
-              WHERE aggregate_type = 'Agent' AND event_type = 'TaskAssigned'
-                AND (payload -> 'TaskAssigned' ->> 'task_id')::uuid = $1
-              LIMIT 1",
-        )
-        .bind(task_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let Some(agent) = agent.and_then(|a| Uuid::parse_str(&a).ok()) else {
+        let client = self.lookup_connection().await?;
+        let agent = owners::task_agent(&client, task_id).await?;
+        drop(client);
+        let Some(agent) = agent else {
             return Ok(None);
         };
         let project = self.owning_project("Agent", agent).await?;
@@ -101,33 +87,7 @@ impl CommandState {
         conversation_id: Uuid,
         message_id: Uuid,
     ) -> Result<Option<MessageFacts>, Problem> {
-        let row: Option<(Option<i64>, Option<String>, bool)> = sqlx::query_as(
-            "WITH facts AS (
-                 SELECT event_type, payload FROM events
-                  WHERE aggregate_type = 'Conversation' AND aggregate_id = $1
-                    AND (payload -> event_type ->> 'message_id') = $2
-             )
-             SELECT (SELECT max(sequence) FROM events
-                      WHERE aggregate_type = 'Conversation' AND aggregate_id = $1),
-                    (SELECT payload -> 'MessageSent' ->> 'author_id' FROM facts
-                      WHERE event_type = 'MessageSent' LIMIT 1),
-                    EXISTS (SELECT 1 FROM facts WHERE event_type = 'MessageDeleted')",
-        )
-        .bind(conversation_id.to_string())
-        .bind(message_id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let Some((Some(version), Some(author), deleted)) = row else {
-            return Ok(None);
-        };
-        let Ok(author_id) = Uuid::parse_str(&author) else {
-            return Ok(None);
-        };
-        Ok(Some(MessageFacts {
-            author_id,
-            deleted,
-            as_of_version: u64::try_from(version).unwrap_or(0),
-        }))
+        let client = self.lookup_connection().await?;
+        Ok(conversations::message_facts(&client, conversation_id, message_id).await?)
     }
 }

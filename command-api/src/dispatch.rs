@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use cqrs_es::{Aggregate, AggregateError};
 use poem::Request;
-use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 use zekka_domain::{ErrorKind, Refusal};
 use zekka_event_store::consistency::ConsistencyToken;
-use zekka_event_store::event_log::{Position, Xid8};
+use zekka_event_store::database::ReadPool;
+use zekka_event_store::event_log::Position;
+use zekka_event_store::lookups::positions;
 use zekka_event_store::metrics::METRICS;
 use zekka_platform::Problem;
 use zekka_platform::http::{ClientInfo, RequestId};
@@ -95,7 +96,7 @@ impl CommandContext {
 /// write (409), the database unavailable (503), or an internal error (500).
 pub async fn execute<A>(
     cqrs: &Cqrs<A>,
-    pool: &PgPool,
+    reads: &ReadPool,
     aggregate_id: &str,
     command: A::Command,
     name: &'static str,
@@ -108,7 +109,7 @@ where
 {
     let (outcome, appended) = recording_appends(run(cqrs, aggregate_id, command, name, context)).await;
     outcome.map_err(refused)?;
-    token(pool, A::TYPE, aggregate_id, appended).await
+    token(reads, A::TYPE, aggregate_id, appended).await
 }
 
 /// The consistency token of a command's answer: the position of the last
@@ -117,14 +118,14 @@ where
 /// # Errors
 /// 503 or 500 when the database fails.
 pub async fn token(
-    pool: &PgPool,
+    reads: &ReadPool,
     aggregate_type: &str,
     aggregate_id: &str,
     appended: Option<Position>,
 ) -> Result<ConsistencyToken, Problem> {
     match appended {
         Some(position) => Ok(ConsistencyToken(position)),
-        None => last_position(pool, aggregate_type, aggregate_id).await,
+        None => last_position(reads, aggregate_type, aggregate_id).await,
     }
 }
 
@@ -242,28 +243,14 @@ pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
 /// # Errors
 /// 503 or 500 when the database fails.
 pub async fn last_position(
-    pool: &PgPool,
+    reads: &ReadPool,
     aggregate_type: &str,
     aggregate_id: &str,
 ) -> Result<ConsistencyToken, Problem> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = $2
-          ORDER BY sequence DESC LIMIT 1",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(Problem::from_sqlx)?;
-    let position = match row {
-        Some((transaction_id, global_position)) => Position {
-            transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
-            global_position,
-        },
-        None => Position::START,
-    };
-    Ok(ConsistencyToken(position))
+    let client = reads.get().await.map_err(Problem::from_pool)?;
+    Ok(ConsistencyToken(
+        positions::stream_head(&client, aggregate_type, aggregate_id).await?,
+    ))
 }
 
 /// The position of the last event written (the store's head): the
@@ -271,20 +258,9 @@ pub async fn last_position(
 ///
 /// # Errors
 /// 503 or 500 when the database fails.
-pub async fn head_position(pool: &PgPool) -> Result<ConsistencyToken, Problem> {
-    let row: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM events ORDER BY global_position DESC LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .map_err(Problem::from_sqlx)?;
-    Ok(ConsistencyToken(match row {
-        Some((transaction_id, global_position)) => Position {
-            transaction_id: Xid8(transaction_id.parse().unwrap_or(0)),
-            global_position,
-        },
-        None => Position::START,
-    }))
+pub async fn head_position(reads: &ReadPool) -> Result<ConsistencyToken, Problem> {
+    let client = reads.get().await.map_err(Problem::from_pool)?;
+    Ok(ConsistencyToken(positions::head(&client).await?))
 }
 
 /// 422 listing every field error among `errors`.

@@ -12,6 +12,7 @@
 use zekka_domain::projection::{ProjectionCommand, SkipReason};
 use zekka_domain::user::{Email, SystemRole, UserCommand};
 use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::lookups::positions;
 use zekka_platform::Problem;
 
 use crate::dispatch::{self, CommandContext};
@@ -61,12 +62,7 @@ impl CommandState {
         if known.is_none() {
             return Err(Problem::not_found("no such projection"));
         }
-        let event_type: Option<String> =
-            sqlx::query_scalar("SELECT event_type FROM events WHERE global_position = $1")
-                .bind(position)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Problem::from_sqlx)?;
+        let event_type = positions::event_type_at(&self.lookup_connection().await?, position).await?;
         let Some(event_type) = event_type else {
             return Err(Problem::invalid_field(zekka_domain::FieldError::new(
                 "position",
@@ -81,7 +77,7 @@ impl CommandState {
         };
         let token = dispatch::execute(
             &self.projections,
-            &self.pool,
+            &self.reads,
             name,
             command,
             "SkipProjectionEvent",
@@ -126,7 +122,7 @@ impl CommandState {
         };
         dispatch::execute(
             &self.users,
-            &self.pool,
+            &self.reads,
             &user_id.to_string(),
             command,
             name,

@@ -5,7 +5,10 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::{AggregateError, EventStore};
-use zekka_domain::pricing::{ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, default_prices};
+use zekka_domain::pricing::{
+    ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, PricingEvent, default_prices,
+};
+use zekka_event_store::lookups::streams;
 use zekka_platform::Problem;
 
 use crate::dispatch::{self, CommandContext};
@@ -32,24 +35,20 @@ impl CommandState {
     /// # Errors
     /// 503 or 500 when the database fails.
     pub async fn cheapest_model(&self) -> Result<Option<String>, Problem> {
-        let latest: Vec<(String, serde_json::Value)> = sqlx::query_as(
-            "SELECT DISTINCT ON (aggregate_id) aggregate_id, payload -> 'ModelPriceSet'
-               FROM events
-              WHERE aggregate_type = 'ModelPrice' AND (payload -> 'ModelPriceSet' ->> 'effective_from')::timestamptz <= now()
-              ORDER BY aggregate_id, sequence DESC",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        let total = |price: &serde_json::Value| -> Option<rust_decimal::Decimal> {
-            let field = |name: &str| price.get(name)?.as_str()?.parse::<rust_decimal::Decimal>().ok();
-            Some(field("input_usd_per_million")? + field("output_usd_per_million")?)
-        };
-        Ok(latest
-            .iter()
-            .filter_map(|(model, price)| total(price).map(|t| (t, model)))
+        let client = self.lookup_connection().await?;
+        Ok(streams::prices_in_force(&client)
+            .await?
+            .into_iter()
+            .map(
+                |PricingEvent::ModelPriceSet {
+                     model,
+                     input_usd_per_million,
+                     output_usd_per_million,
+                     ..
+                 }| (input_usd_per_million + output_usd_per_million, model),
+            )
             .min()
-            .map(|(_, model)| model.clone()))
+            .map(|(_, model)| model))
     }
 
     /// Sets CONTRACT.md's default prices (effective since 1970) for every

@@ -6,6 +6,7 @@ use cqrs_es::{AggregateError, EventStore};
 use uuid::Uuid;
 use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError};
 use zekka_domain::user::User;
+use zekka_event_store::lookups::users;
 use zekka_platform::Problem;
 use zekka_platform::secret_token;
 use zekka_platform::tokens::IssuedToken;
@@ -52,17 +53,10 @@ impl CommandState {
     /// # Errors
     /// 503 or 500 when the database fails.
     pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Problem> {
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events
-              WHERE aggregate_type = 'User' AND event_type = 'UserRegistered'
-                AND (payload -> 'UserRegistered' ->> 'email_index' = $1
-                     OR payload -> 'UserRegistered' ->> 'email' = $2)",
-        )
-        .bind(self.personal.email_index(email))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
+        let client = self.lookup_connection().await?;
+        let id = users::by_email(&client, &self.personal.email_index(email), email).await?;
+        drop(client);
+        let id = id.map(|id| id.to_string());
         match id {
             Some(id) => self.load_user(&id).await,
             None => Ok(None),
@@ -131,7 +125,7 @@ impl CommandState {
         };
         dispatch::execute(
             &self.sessions,
-            &self.pool,
+            &self.reads,
             &session_id.to_string(),
             command,
             "StartSession",

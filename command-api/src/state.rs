@@ -42,6 +42,9 @@ pub struct CommandState {
     pub arbitrations: crate::arbitration::Running,
     /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
+    /// The store's read connections: loads, and the look-ups of facts a
+    /// command is built on (`zekka_event_store::lookups`).
+    pub reads: ReadPool,
     /// The Project aggregate's framework, with snapshots: usage records make
     /// a project's stream grow without bound.
     pub projects: Cqrs<Project>,
@@ -175,6 +178,7 @@ impl CommandState {
             cached: config.aggregate_cache,
             announce: AppendSignal::spawn(config.database_url.clone(), ANNOUNCE_EVERY),
         };
+        let reads = stores.reads.clone();
         let project_store = stores.store(Some(SNAPSHOT_EVERY));
         let pricing_store = stores.store(None);
         let preferences_store = stores.store(None);
@@ -206,9 +210,20 @@ impl CommandState {
             config: config.clone(),
             write_locks: KeyedLocks::default(),
             owners: BoundedCache::new(config.aggregate_cache.saturating_mul(4)),
+            reads,
             pool,
         });
         state.seed_default_prices().await?;
         Ok(state)
+    }
+}
+
+impl CommandState {
+    /// A read connection for the store's look-ups.
+    ///
+    /// # Errors
+    /// 503 when none can be had in time.
+    pub async fn lookup_connection(&self) -> Result<deadpool_postgres::Object, zekka_platform::Problem> {
+        self.reads.get().await.map_err(zekka_platform::Problem::from_pool)
     }
 }

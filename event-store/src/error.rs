@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A write-side (sqlx) statement failed.
     #[error(transparent)]
     Write(#[from] sqlx::Error),
+    /// Personal data could not be opened (the key store failed).
+    #[error(transparent)]
+    PersonalData(#[from] crate::personal_data::PersonalDataError),
     /// A stored row does not read as the store wrote it.
     #[error("stored event does not read: {0}")]
     Corrupt(String),

@@ -233,3 +233,96 @@ pub async fn seconds_behind(
         .await?;
     row.try_get(0)
 }
+
+/// The last event of the commit order that can no longer be preceded by
+/// another (its transaction is older than every running one): where a
+/// live follower may start without missing anything. `START` when none.
+///
+/// # Errors
+/// When the query fails.
+pub async fn stable_head(client: &impl GenericClient) -> Result<Position, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT transaction_id, global_position FROM events
+              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .await?;
+    Ok(match client.query_opt(&statement, &[]).await? {
+        Some(row) => Position::from_row(&row, 0)?,
+        None => Position::START,
+    })
+}
+
+/// Which streams a replay reads.
+#[derive(Debug, Clone, Copy)]
+pub enum ReplayScope<'a> {
+    /// Every stream of a project (as the `streams` read model maps them).
+    Project(uuid::Uuid),
+    /// One stream.
+    Stream {
+        /// Its type.
+        aggregate_type: &'a str,
+        /// Its id.
+        aggregate_id: &'a str,
+    },
+}
+
+/// Up to `limit` events of `scope` after `after` up to `until` (included),
+/// in commit order, upcast: what a client that reconnects missed.
+///
+/// # Errors
+/// When the query fails.
+pub async fn replay(
+    client: &impl GenericClient,
+    scope: ReplayScope<'_>,
+    after: Position,
+    until: Position,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    let (condition, project, aggregate_type, aggregate_id) = match scope {
+        ReplayScope::Project(project) => (
+            "(e.aggregate_type, e.aggregate_id) IN
+                 (SELECT aggregate_type, aggregate_id FROM rm_streams WHERE project_id = $5)
+             AND $6::text IS NULL AND $7::text IS NULL",
+            Some(project),
+            None,
+            None,
+        ),
+        ReplayScope::Stream {
+            aggregate_type,
+            aggregate_id,
+        } => (
+            "e.aggregate_type = $6 AND e.aggregate_id = $7 AND $5::uuid IS NULL",
+            None,
+            Some(aggregate_type),
+            Some(aggregate_id),
+        ),
+    };
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events e
+              WHERE (e.transaction_id, e.global_position) > ($1, $2)
+                AND (e.transaction_id, e.global_position) <= ($3, $4)
+                AND {condition}
+              ORDER BY e.transaction_id, e.global_position
+              LIMIT $8"
+        ))
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &after.transaction_id,
+                &after.global_position,
+                &until.transaction_id,
+                &until.global_position,
+                &project,
+                &aggregate_type,
+                &aggregate_id,
+                &limit,
+            ],
+        )
+        .await?;
+    rows.iter().map(StoredEvent::from_row).collect()
+}

@@ -13,11 +13,13 @@
 //! - [`consistency`]: consistency tokens and the read-your-writes wait.
 //! - [`integrity`]: hash chains, signed checkpoints, verification.
 //! - [`personal_data`]: crypto-shredding of personal fields (per-person keys, blind email index).
+//! - [`audit`]: the log as a principal may see it (whole, by stream, up to a moment; a person's own events).
 //! - [`lookups`]: typed facts read from the stream (owners, lock floors, prices, …).
 //! - [`metrics`]: the store's Prometheus metrics.
 //! - [`error`]: the one error of reads and look-ups.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod consistency;
 pub mod database;
 pub mod error;

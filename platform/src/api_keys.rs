@@ -30,7 +30,8 @@ use crate::ephemeral::{Ephemeral, Unavailable};
 use crate::secret_token;
 use zekka_event_store::consistency::{self, ConsistencyToken};
 use zekka_event_store::database::{CachedQueries, ReadPool};
-use zekka_event_store::event_log::{Position, Xid8};
+use zekka_event_store::event_log::Position;
+use zekka_event_store::lookups::positions;
 
 /// What every key starts with, so a key is told from an access token at a glance.
 pub const PREFIX: &str = "zk_";
@@ -254,19 +255,10 @@ impl ApiKeys {
         // other unknown id is refused at once, with no wait to abuse.
         if record.is_none() && made_recently(key_id) {
             let client = self.pool.get().await.map_err(|e| unavailable(&e))?;
-            let head = client
-                .query_opt_cached(
-                    "SELECT transaction_id, global_position FROM events ORDER BY global_position DESC LIMIT 1",
-                    &[],
-                )
-                .await
-                .map_err(|e| unavailable(&e))?;
+            let head = positions::head(&client).await.map_err(|e| unavailable(&e))?;
             drop(client);
-            if let Some(head) = head {
-                let token = ConsistencyToken(Position {
-                    transaction_id: head.try_get::<_, Xid8>(0).map_err(|e| unavailable(&e))?,
-                    global_position: head.try_get(1).map_err(|e| unavailable(&e))?,
-                });
+            if head != Position::START {
+                let token = ConsistencyToken(head);
                 // Past the wait, the key is unknown: it is refused below.
                 if consistency::poll_until_applied(&self.pool, &["projects"], token, PROJECTION_WAIT)
                     .await

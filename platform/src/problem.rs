@@ -342,7 +342,13 @@ impl From<zekka_event_store::StoreError> for Problem {
             StoreError::Pool(error) => Self::from_pool(error),
             StoreError::Read(error) => Self::from_db(error),
             StoreError::Write(error) => Self::from_sqlx(error),
-            StoreError::Corrupt(_) => Self::internal(&error),
+            StoreError::PersonalData(zekka_event_store::personal_data::PersonalDataError::Database(
+                cause,
+            )) => {
+                tracing::warn!(error = %cause, "the personal-data key store failed");
+                Self::unavailable("the database is unavailable; retry shortly", 2)
+            }
+            StoreError::PersonalData(_) | StoreError::Corrupt(_) => Self::internal(&error),
         }
     }
 }

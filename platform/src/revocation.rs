@@ -18,8 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
-use zekka_domain::session::SessionEvent;
-use zekka_domain::user::UserEvent;
+use zekka_event_store::lookups::revocations::{self, Revocation};
 
 use crate::ephemeral::{Ephemeral, Unavailable};
 use crate::tokens::{ACCESS_TOKEN_TTL, AccessClaims};
@@ -89,46 +88,17 @@ impl Revocations {
         let unavailable =
             |e: &dyn std::fmt::Display| Unavailable::new(format!("cannot read the revocations: {e}"));
         let client = pool.get().await.map_err(|e| unavailable(&e))?;
-        let rows = client
-            .query(
-                "SELECT aggregate_type, aggregate_id, payload FROM events
-                  WHERE event_type IN ('SessionRevoked', 'PasswordReset', 'UserErased')
-                    AND recorded_at > now() - make_interval(secs => $1)
-                  ORDER BY global_position",
-                &[&(COVER.as_secs_f64())],
-            )
+        let revocations = revocations::recorded_within(&client, COVER)
             .await
             .map_err(|e| unavailable(&e))?;
         drop(client);
-        let mut restored = 0;
-        for row in rows {
-            let aggregate_type: String = row.try_get(0).map_err(|e| unavailable(&e))?;
-            let aggregate_id: String = row.try_get(1).map_err(|e| unavailable(&e))?;
-            let payload: serde_json::Value = row.try_get(2).map_err(|e| unavailable(&e))?;
-            let Ok(id) = Uuid::parse_str(&aggregate_id) else {
-                continue;
-            };
-            match aggregate_type.as_str() {
-                "Session" => {
-                    if let Ok(SessionEvent::SessionRevoked { .. }) = serde_json::from_value(payload) {
-                        self.revoke_session(id).await?;
-                        restored += 1;
-                    }
+        let restored = revocations.len();
+        for revocation in revocations {
+            match revocation {
+                Revocation::Session(session) => self.revoke_session(session).await?,
+                Revocation::UserTokens { user, issued_until } => {
+                    self.revoke_user_tokens(user, issued_until).await?;
                 }
-                "User" => match serde_json::from_value(payload) {
-                    Ok(UserEvent::PasswordReset {
-                        sessions_revoked_at, ..
-                    }) => {
-                        self.revoke_user_tokens(id, sessions_revoked_at).await?;
-                        restored += 1;
-                    }
-                    Ok(UserEvent::UserErased { erased_at }) => {
-                        self.revoke_user_tokens(id, erased_at).await?;
-                        restored += 1;
-                    }
-                    _ => {}
-                },
-                _ => {}
             }
         }
         self.store.set(MARKER, 1, MARKER_KEPT).await?;

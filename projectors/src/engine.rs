@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 use zekka_event_store::database::ReadPool;
 use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
+use zekka_event_store::lookups::streams;
 use zekka_event_store::personal_data::{PersonalData, PersonalDataError};
 use zekka_platform::metrics::METRICS;
 use zekka_platform::problem::ErrorChain;
@@ -64,7 +65,7 @@ pub enum ProjectorError {
     #[error("cannot read the skipped events: {source}")]
     Skips {
         /// Why.
-        source: ProjectionError,
+        source: zekka_event_store::StoreError,
     },
 }
 
@@ -100,24 +101,13 @@ pub async fn skipped_events(
     client: &impl tokio_postgres::GenericClient,
     name: &str,
 ) -> Result<std::collections::BTreeMap<i64, zekka_domain::projection::Skip>, ProjectorError> {
-    let rows = client
-        .query(
-            "SELECT payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
-            &[
-                &<zekka_domain::projection::Projection as cqrs_es::Aggregate>::TYPE,
-                &name,
-            ],
-        )
-        .await?;
-    let payloads = rows
-        .iter()
-        .map(|row| row.try_get::<_, serde_json::Value>(0))
-        .collect::<Result<Vec<_>, _>>()?;
-    let state = zekka_domain::projection::Projection::from_payloads(&payloads).map_err(|source| {
-        ProjectorError::Skips {
-            source: source.into(),
-        }
-    })?;
+    let events = streams::events_of::<zekka_domain::projection::Projection>(client, name)
+        .await
+        .map_err(|source| ProjectorError::Skips { source })?;
+    let mut state = zekka_domain::projection::Projection::default();
+    for event in events {
+        cqrs_es::Aggregate::apply(&mut state, event);
+    }
     Ok(state.skipped)
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use zekka_event_store::consistency::{ConsistencyToken, ConsistencyWaits};
 use zekka_event_store::database::ReadPool;
-use zekka_event_store::personal_data::{PersonalData, PersonalDataError};
+use zekka_event_store::personal_data::PersonalData;
 use zekka_platform::Problem;
 
 /// What every query handler shares.
@@ -21,24 +21,6 @@ pub struct QueryState {
 }
 
 impl QueryState {
-    /// Opens the personal data sealed in `events` (aggregate type, event
-    /// type, payload): plaintext, or `[erased]`.
-    ///
-    /// # Errors
-    /// 503 or 500 when the key store fails.
-    pub async fn open_personal<'a>(
-        &self,
-        events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut serde_json::Value)>,
-    ) -> Result<(), Problem> {
-        self.personal.open_all(events).await.map_err(|error| match error {
-            PersonalDataError::Database(_) => {
-                tracing::warn!(%error, "the personal-data key store failed");
-                Problem::unavailable("the database is unavailable; retry shortly", 2)
-            }
-            other => Problem::internal(&other),
-        })
-    }
-
     /// When the client sent a consistency token, waits until `projections`
     /// have applied it; `principal` is who reads (the person, or the one
     /// behind an API key), whose waits at once are capped.

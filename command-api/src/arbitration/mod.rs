@@ -22,11 +22,14 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
-use zekka_domain::conflict::{ArbitrationOutcome, Conflict, ConflictCommand, ConflictKind, Strategy};
+use zekka_domain::conflict::{
+    ArbitrationOutcome, Conflict, ConflictCommand, ConflictEvent, ConflictKind, Strategy,
+};
 use zekka_domain::pricing::ModelName;
 use zekka_domain::project::{Project, ProjectCommand, UsageRecord};
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::Detail;
+use zekka_event_store::lookups::{locks, streams};
 use zekka_platform::{Config, Problem};
 
 use crate::dispatch::{self, CommandContext};
@@ -157,57 +160,28 @@ pub struct Request {
 /// # Errors
 /// 404 when no such conflict was reported; 503 when the database fails.
 pub async fn case_of(state: &CommandState, conflict_id: Uuid) -> Result<Case, Problem> {
-    let reported: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT payload -> 'ConflictReported' FROM events
-          WHERE aggregate_type = 'Conflict' AND aggregate_id = $1 AND event_type = 'ConflictReported'",
-    )
-    .bind(conflict_id.to_string())
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(Problem::from_sqlx)?;
-    let reported = reported.ok_or_else(|| Problem::not_found("conflict not found"))?;
-    let kind: ConflictKind = reported
-        .get("kind")
-        .and_then(serde_json::Value::as_str)
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(ConflictKind::Design);
-    let agent_ids: Vec<Uuid> = reported
-        .get("agent_ids")
-        .and_then(|ids| serde_json::from_value(ids.clone()).ok())
-        .unwrap_or_default();
-    let file_path = reported
-        .get("file_path")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned);
-    let project = reported
-        .get("project_id")
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
+    let client = state.lookup_connection().await?;
+    let reported = streams::first_of_type::<Conflict>(&client, &conflict_id.to_string(), "ConflictReported")
+        .await?
+        .ok_or_else(|| Problem::not_found("conflict not found"))?;
+    let ConflictEvent::ConflictReported {
+        project_id,
+        kind,
+        description,
+        agent_ids,
+        file_path,
+        ..
+    } = reported
+    else {
+        return Err(Problem::not_found("conflict not found"));
+    };
     let first_lock_holder = match &file_path {
-        Some(file) => sqlx::query_scalar::<_, String>(
-            "SELECT aggregate_id FROM events
-              WHERE event_type = 'FileLockAcquired'
-                AND payload -> 'FileLockAcquired' ->> 'project_id' = $1
-                AND payload -> 'FileLockAcquired' ->> 'file_path' = $2
-                AND aggregate_id = ANY($3)
-              ORDER BY global_position LIMIT 1",
-        )
-        .bind(project)
-        .bind(file)
-        .bind(agent_ids.iter().map(Uuid::to_string).collect::<Vec<_>>())
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(Problem::from_sqlx)?
-        .and_then(|id| id.parse().ok()),
+        Some(file) => locks::first_holder(&client, project_id, file, &agent_ids).await?,
         None => None,
     };
     Ok(Case {
         kind,
-        description: reported
-            .get("description")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        description,
         agent_ids,
         file_path,
         first_lock_holder,
@@ -340,7 +314,7 @@ async fn record(
 ) -> Result<(), Problem> {
     dispatch::execute::<Conflict>(
         &state.conflicts,
-        &state.pool,
+        &state.reads,
         &request.conflict_id.to_string(),
         command,
         name,

@@ -134,7 +134,7 @@ impl AccountApi {
         };
         let token = dispatch::execute(
             &state.users,
-            &state.pool,
+            &state.reads,
             &user_id.to_string(),
             command,
             "ResetPassword",
@@ -164,7 +164,7 @@ impl AccountApi {
         };
         let token = dispatch::execute(
             &state.users,
-            &state.pool,
+            &state.reads,
             &user_id.to_string(),
             command,
             "VerifyEmail",

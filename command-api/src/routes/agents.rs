@@ -185,7 +185,7 @@ impl AgentCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Agent>(
             &self.state.agents,
-            &self.state.pool,
+            &self.state.reads,
             &agent_id.to_string(),
             command,
             name,
@@ -408,7 +408,7 @@ impl AgentCommandApi {
             }
             Err(error) => return Err(dispatch::refused(error)),
         }
-        let token = dispatch::token(&state.pool, "Project", &project_key, appended)
+        let token = dispatch::token(&state.reads, "Project", &project_key, appended)
             .await?
             .to_string();
         // The state this usage produced (kept by the store at commit).

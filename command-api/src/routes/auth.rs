@@ -154,7 +154,7 @@ impl AuthApi {
         let context = CommandContext::of(req, Some(user_id));
         let registered = dispatch::execute(
             &self.state.users,
-            &self.state.pool,
+            &self.state.reads,
             &user_id.to_string(),
             command,
             "RegisterUser",
@@ -180,7 +180,7 @@ impl AuthApi {
             // owner hears of it instead.
             Err(problem) if problem.status() == StatusCode::CONFLICT => {
                 self.state.tell_of_second_registration(&address).await;
-                dispatch::head_position(&self.state.pool).await?
+                dispatch::head_position(&self.state.reads).await?
             }
             Err(problem) => return Err(problem),
         };
@@ -239,7 +239,7 @@ impl AuthApi {
         if user.failed_logins > 0 || user.locked_until.is_some() {
             dispatch::execute(
                 &state.users,
-                &state.pool,
+                &state.reads,
                 &user_id.to_string(),
                 UserCommand::RecordLoginSuccess,
                 "RecordLoginSuccess",

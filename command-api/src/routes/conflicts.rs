@@ -13,6 +13,7 @@ use zekka_domain::pricing::ModelName;
 use zekka_domain::project::Scope;
 use zekka_domain::shared::text::Detail;
 use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::lookups::streams;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
@@ -100,7 +101,7 @@ impl ConflictCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
-            &self.state.pool,
+            &self.state.reads,
             &conflict_id.to_string(),
             command,
             name,
@@ -289,15 +290,11 @@ impl ConflictCommandApi {
             .require_writer()
             .map_err(zekka_domain::conflict::ConflictError::from)
             .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
-        let resolved: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'Conflict' AND aggregate_id = $1
-                              AND event_type = 'ConflictResolved')",
-        )
-        .bind(id.0.to_string())
-        .fetch_one(&self.state.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        if resolved {
+        let client = self.state.lookup_connection().await?;
+        let resolution =
+            streams::first_of_type::<Conflict>(&client, &id.0.to_string(), "ConflictResolved").await?;
+        drop(client);
+        if resolution.is_some() {
             return Err(Problem::conflict("the conflict is already resolved"));
         }
         let status = if self.state.arbitrations.start(id.0) {

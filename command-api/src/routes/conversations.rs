@@ -118,7 +118,7 @@ impl ConversationCommandApi {
         ))
         .await;
         outcome?.map_err(dispatch::refused)?;
-        dispatch::token(&self.state.pool, "Conversation", &id, appended).await
+        dispatch::token(&self.state.reads, "Conversation", &id, appended).await
     }
 
     /// The project of `conversation_id` and the actor's standing in it.
@@ -217,7 +217,7 @@ impl ConversationCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let token = dispatch::execute(
             &self.state.conversations,
-            &self.state.pool,
+            &self.state.reads,
             &conversation_id.to_string(),
             command,
             "StartConversation",

@@ -20,6 +20,7 @@ use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictKind};
 use zekka_domain::project::Scope;
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::Detail;
+use zekka_event_store::lookups::locks;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::input::{Bounded, Label, Text};
@@ -90,7 +91,7 @@ impl LockCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         Ok(dispatch::execute::<Agent>(
             &self.state.agents,
-            &self.state.pool,
+            &self.state.reads,
             &agent.to_string(),
             command,
             name,
@@ -102,18 +103,8 @@ impl LockCommandApi {
 
     /// The highest fencing token ever recorded for `file_path` in `project`.
     async fn recorded_floor(&self, project: Uuid, file_path: &str) -> Result<i64, Problem> {
-        let row = sqlx::query_scalar::<_, Option<i64>>(
-            "SELECT max((payload -> 'FileLockAcquired' ->> 'fencing_token')::bigint) FROM events
-              WHERE event_type = 'FileLockAcquired'
-                AND payload -> 'FileLockAcquired' ->> 'project_id' = $1
-                AND payload -> 'FileLockAcquired' ->> 'file_path' = $2",
-        )
-        .bind(project.to_string())
-        .bind(file_path)
-        .fetch_one(&self.state.pool)
-        .await
-        .map_err(Problem::from_sqlx)?;
-        Ok(row.unwrap_or(0))
+        let client = self.state.lookup_connection().await?;
+        Ok(locks::fencing_floor(&client, project, file_path).await?)
     }
 
     /// Reports the contention of `contender` with `held`, once per episode;
@@ -159,7 +150,7 @@ impl LockCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
-            &self.state.pool,
+            &self.state.reads,
             &conflict_id.to_string(),
             command,
             "ReportConflict",

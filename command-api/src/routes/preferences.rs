@@ -75,7 +75,7 @@ impl PreferencesCommandApi {
         let context = CommandContext::of(req, Some(user));
         let token = dispatch::execute::<Preferences>(
             &self.state.preferences,
-            &self.state.pool,
+            &self.state.reads,
             &user.to_string(),
             command,
             name,

@@ -91,7 +91,7 @@ impl PricingCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let token = dispatch::execute(
             &self.state.pricing,
-            &self.state.pool,
+            &self.state.reads,
             &name,
             command,
             "SetModelPrice",

@@ -13,6 +13,7 @@ use zekka_domain::project::{
     Budget, Description, Project, ProjectCommand, ProjectName, ProjectStatus, Role, Stage,
 };
 use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::lookups::positions;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Decimal, Label, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
@@ -44,7 +45,7 @@ impl ProjectCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         dispatch::execute::<Project>(
             &self.state.projects,
-            &self.state.pool,
+            &self.state.reads,
             &project_id.to_string(),
             command,
             name,
@@ -342,12 +343,7 @@ impl ProjectCommandApi {
     /// Whether a user account exists, read from the event store itself so a
     /// just-registered user can be added at once.
     async fn user_exists(&self, user_id: Uuid) -> Result<bool, Problem> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = 'User' AND aggregate_id = $1)",
-        )
-        .bind(user_id.to_string())
-        .fetch_one(&self.state.pool)
-        .await
-        .map_err(Problem::from_sqlx)
+        let client = self.state.lookup_connection().await?;
+        Ok(positions::stream_exists(&client, "User", &user_id.to_string()).await?)
     }
 }

@@ -63,6 +63,12 @@ pub const SEALED_FIELDS: &[SealedField] = &[
 /// The field `UserRegistered` gains at rest: the email's blind index.
 pub const EMAIL_INDEX_FIELD: &str = "email_index";
 
+/// Whether any field of `event_type` (in `aggregate_type`'s streams) is
+/// sealed: such events are read only through the store, which opens them.
+pub fn has_sealed_fields(aggregate_type: &str, event_type: &str) -> bool {
+    sealed_fields(aggregate_type, event_type).next().is_some()
+}
+
 pub(super) fn sealed_fields(
     aggregate_type: &str,
     event_type: &str,

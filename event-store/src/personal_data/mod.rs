@@ -35,7 +35,7 @@ use crate::event_log::StoredEvent;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cipher::{PREFIX, associated_data, decrypt, encrypt, hmac, parse_sealed};
-pub use fields::{EMAIL_INDEX_FIELD, SEALED_FIELDS, SealedField, Subject};
+pub use fields::{EMAIL_INDEX_FIELD, SEALED_FIELDS, SealedField, Subject, has_sealed_fields};
 use fields::{inner_mut, sealed_fields};
 
 /// What an erased person's sealed values read as, everywhere.

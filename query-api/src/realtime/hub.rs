@@ -216,18 +216,7 @@ impl Hub {
             Err(deadpool_postgres::PoolError::Backend(error)) => return Err(error),
             Err(_) => return Ok(Position::START),
         };
-        let row = client
-            .query_opt_cached(
-                "SELECT transaction_id, global_position FROM events
-                  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                  ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-                &[],
-            )
-            .await?;
-        Ok(match row {
-            Some(row) => Position::from_row(&row, 0)?,
-            None => Position::START,
-        })
+        event_log::stable_head(&client).await
     }
 
     /// Reads and dispatches one batch; whether there may be more.

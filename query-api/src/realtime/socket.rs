@@ -18,7 +18,8 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
-use zekka_event_store::event_log::{EVENT_COLUMNS, Position, StoredEvent, Xid8};
+use zekka_event_store::event_log::{self, Position, ReplayScope};
+use zekka_event_store::lookups::positions;
 use zekka_platform::Problem;
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
@@ -133,20 +134,7 @@ fn protocol_token(req: &Request) -> Option<String> {
 /// The commit-order position of the event at global position `after`.
 async fn position_of(hub: &Hub, after: i64) -> Result<Option<Position>, Problem> {
     let client = hub.pool().get().await.map_err(Problem::from_pool)?;
-    let row = client
-        .query_opt_cached(
-            "SELECT transaction_id FROM events WHERE global_position = $1",
-            &[&after],
-        )
-        .await
-        .map_err(Problem::from_db)?;
-    Ok(match row {
-        Some(row) => Some(Position {
-            transaction_id: row.try_get::<_, Xid8>(0).map_err(Problem::from_db)?,
-            global_position: after,
-        }),
-        None => None,
-    })
+    Ok(positions::position_at(&client, after).await?)
 }
 
 fn error_message(message: &str) -> Message {
@@ -325,44 +313,18 @@ async fn replay(
 ) -> Result<Vec<Message>, String> {
     let client = hub.pool().get().await.map_err(|e| e.to_string())?;
     let conversation_id;
-    let (condition, stream): (&str, &(dyn tokio_postgres::types::ToSql + Sync)) = match target {
-        Target::Project(_) => (
-            "(e.aggregate_type, e.aggregate_id) IN
-                 (SELECT aggregate_type, aggregate_id FROM rm_streams WHERE project_id = $5)",
-            &project,
-        ),
+    let scope = match target {
+        Target::Project(_) => ReplayScope::Project(project),
         Target::Conversation(c) => {
             conversation_id = c.to_string();
-            (
-                "e.aggregate_type = 'Conversation' AND e.aggregate_id = $5",
-                &conversation_id,
-            )
+            ReplayScope::Stream {
+                aggregate_type: "Conversation",
+                aggregate_id: &conversation_id,
+            }
         }
     };
-    let rows = client
-        .query_cached(
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events e
-                  WHERE (e.transaction_id, e.global_position) > ($1, $2)
-                    AND (e.transaction_id, e.global_position) <= ($3, $4)
-                    AND {condition}
-                  ORDER BY e.transaction_id, e.global_position
-                  LIMIT {MAX_REPLAY}"
-            ),
-            &[
-                &after.transaction_id,
-                &after.global_position,
-                &bound.transaction_id,
-                &bound.global_position,
-                stream,
-            ],
-        )
+    let mut events = event_log::replay(&client, scope, after, bound, MAX_REPLAY)
         .await
-        .map_err(|e| e.to_string())?;
-    let mut events = rows
-        .iter()
-        .map(StoredEvent::from_row)
-        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     hub.personal()
         .open_events(&client, &mut events)

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
 use zekka_domain::project::Scope;
+use zekka_event_store::lookups::activity;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::input::TokenHeader;
@@ -244,33 +245,18 @@ impl AgentQueryApi {
             .await?;
         self.visible_agent(auth.0.user_id, id.0).await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let statement = client
-            .prepare_cached(
-                "SELECT sequence, event_type, payload -> event_type, metadata ->> 'actor', recorded_at
-                   FROM events
-                  WHERE aggregate_type = 'Agent' AND aggregate_id = $1
-                    AND ($2::bigint IS NULL OR sequence < $2)
-                  ORDER BY sequence DESC LIMIT $3",
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        let rows = client
-            .query(&statement, &[&id.0.to_string(), &before, &(limit + 1)])
-            .await
-            .map_err(Problem::from_db)?;
-        let items = rows
-            .iter()
-            .map(|row| {
-                Ok(ActivityItem {
-                    sequence: row.try_get(0)?,
-                    event_type: row.try_get(1)?,
-                    data: row.try_get::<_, Option<Value>>(2)?.unwrap_or(Value::Null),
-                    actor: row.try_get(3)?,
-                    recorded_at: row.try_get(4)?,
-                })
+        let agent_id = id.0.to_string();
+        let items = activity::newest_first(&client, "Agent", &agent_id, before, limit + 1)
+            .await?
+            .into_iter()
+            .map(|event| ActivityItem {
+                sequence: event.sequence,
+                event_type: event.event_type,
+                data: event.data,
+                actor: event.actor,
+                recorded_at: event.recorded_at,
             })
-            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
-            .map_err(Problem::from_db)?;
+            .collect();
         let (items, next_cursor) = paging::page(items, limit, |a| a.sequence.to_string());
         Ok(Json(ActivityPage { items, next_cursor }))
     }

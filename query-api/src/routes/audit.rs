@@ -14,9 +14,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSchema;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
-use tokio_postgres::Row;
 use zekka_domain::FieldError;
 use zekka_domain::user::SystemRole;
+use zekka_event_store::audit::{self, RecordedEvent, Viewer};
 use zekka_event_store::event_log::{Position, Xid8};
 use zekka_event_store::integrity::{self, Verification};
 use zekka_platform::Problem;
@@ -27,7 +27,6 @@ use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
 use super::QueryTags;
 use crate::paging;
-use crate::rows;
 use crate::state::QueryState;
 use crate::time_range::TimeRange;
 
@@ -42,11 +41,12 @@ impl AuditApi {
         Self { state }
     }
 
-    /// Opens the personal data in `events` (plaintext, or `[erased]`).
-    async fn open(&self, events: impl Iterator<Item = &mut AuditEvent>) -> Result<(), Problem> {
-        self.state
-            .open_personal(events.map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)))
-            .await
+    /// The caller as a reader of the log.
+    fn viewer(claims: &AccessClaims) -> Viewer {
+        Viewer {
+            user: claims.user_id,
+            sees_everything: sees_everything(claims),
+        }
     }
 }
 
@@ -184,19 +184,6 @@ fn require_auditor(claims: &AccessClaims) -> Result<(), Problem> {
     }
 }
 
-/// The events a caller may see: everything for auditors, else the streams
-/// of their projects and about themselves. `$1` is the caller, `$2` whether
-/// they see everything.
-const VISIBLE: &str = "($2 OR EXISTS (
-        SELECT 1 FROM rm_streams s
-         WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
-           AND (s.user_id = $1 OR EXISTS (
-                SELECT 1 FROM rm_project_members m WHERE m.project_id = s.project_id AND m.user_id = $1))))";
-
-const EVENT_COLUMNS: &str =
-    "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
-        e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";
-
 /// Keys whose values are secrets kept as digests (token and password
 /// hashes, API-key digests, the rotated refresh-token hashes): shown
 /// redacted, whatever event or state holds them (security review F11).
@@ -250,34 +237,31 @@ fn seen_by(mut event: AuditEvent, claims: &AccessClaims) -> AuditEvent {
     event
 }
 
-fn audit_event(row: &Row) -> Result<(Position, AuditEvent), tokio_postgres::Error> {
-    let metadata: Value = row.try_get(8)?;
-    let meta = |name: &str| metadata.get(name).and_then(Value::as_str).map(str::to_owned);
-    let hash: Vec<u8> = row.try_get(10)?;
-    let position = Position {
-        transaction_id: row.try_get(0)?,
-        global_position: row.try_get(1)?,
+fn audit_event(event: RecordedEvent) -> AuditEvent {
+    let meta = |name: &str| {
+        event
+            .metadata
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
     };
-    Ok((
-        position,
-        AuditEvent {
-            position: position.global_position,
-            aggregate_type: row.try_get(2)?,
-            aggregate_id: row.try_get(3)?,
-            sequence: row.try_get(4)?,
-            event_type: row.try_get(5)?,
-            event_version: row.try_get(6)?,
-            recorded_at: row.try_get(7)?,
-            actor: meta("actor"),
-            correlation_id: meta("correlation_id"),
-            causation_id: meta("causation_id"),
-            command: meta("command"),
-            client_ip: meta("client_ip"),
-            user_agent: meta("user_agent"),
-            payload: redacted(row.try_get(9)?),
-            hash: hex::encode(hash),
-        },
-    ))
+    AuditEvent {
+        position: event.position.global_position,
+        actor: meta("actor"),
+        correlation_id: meta("correlation_id"),
+        causation_id: meta("causation_id"),
+        command: meta("command"),
+        client_ip: meta("client_ip"),
+        user_agent: meta("user_agent"),
+        aggregate_type: event.aggregate_type,
+        aggregate_id: event.aggregate_id,
+        sequence: event.sequence,
+        event_type: event.event_type,
+        event_version: event.event_version,
+        recorded_at: event.recorded_at,
+        payload: redacted(event.payload),
+        hash: hex::encode(event.hash),
+    }
 }
 
 /// The shape of a commit-order cursor, for the schema (empty: from the start).
@@ -341,39 +325,22 @@ impl AuditApi {
             .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let mut events = rows::query_map(
-            &client,
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events e
-                  WHERE (e.transaction_id, e.global_position) > ($3, $4)
-                    AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                    AND ($5::text IS NULL OR e.aggregate_type = $5)
-                    AND ($6::text IS NULL OR e.aggregate_id = $6)
-                    AND ($7::text IS NULL OR e.event_type = $7)
-                    AND ($8::text IS NULL OR e.metadata ->> 'actor' = $8)
-                    AND ($9::timestamptz IS NULL OR e.recorded_at >= $9)
-                    AND ($10::timestamptz IS NULL OR e.recorded_at < $10)
-                    AND {VISIBLE}
-                  ORDER BY e.transaction_id, e.global_position
-                  LIMIT $11"
-            ),
-            &[
-                &auth.0.user_id,
-                &sees_everything(&auth.0),
-                &after.transaction_id,
-                &after.global_position,
-                &aggregate_type.0,
-                &aggregate_id.0,
-                &event_type.0,
-                &actor.0,
-                &range.from,
-                &range.until,
-                &(limit + 1),
-            ],
-            audit_event,
-        )
-        .await?;
-        self.open(events.iter_mut().map(|(_, event)| event)).await?;
+        let filter = audit::Filter {
+            after,
+            aggregate_type: aggregate_type.0,
+            aggregate_id: aggregate_id.0,
+            event_type: event_type.0,
+            actor: actor.0,
+            from: range.from,
+            until: range.until,
+            limit: limit + 1,
+        };
+        let events: Vec<(Position, AuditEvent)> =
+            audit::page(&client, &self.state.personal, Self::viewer(&auth.0), &filter)
+                .await?
+                .into_iter()
+                .map(|event| (event.position, audit_event(event)))
+                .collect();
         let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
         let resume = events.last().map_or(after, |(position, _)| *position);
         Ok(Json(AuditPage {
@@ -415,28 +382,21 @@ impl AuditApi {
             .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let mut events = rows::query_map(
+        let events: Vec<AuditEvent> = audit::stream(
             &client,
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM events e
-                  WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.sequence > $5 AND {VISIBLE}
-                  ORDER BY e.sequence LIMIT $6"
-            ),
-            &[
-                &auth.0.user_id,
-                &sees_everything(&auth.0),
-                &aggregate_type,
-                &aggregate_id,
-                &after,
-                &(limit + 1),
-            ],
-            |row| audit_event(row).map(|(_, event)| event),
+            &self.state.personal,
+            Self::viewer(&auth.0),
+            (&aggregate_type, &aggregate_id),
+            after,
+            limit + 1,
         )
-        .await?;
+        .await?
+        .into_iter()
+        .map(audit_event)
+        .collect();
         if events.is_empty() && after == 0 {
             return Err(Problem::not_found("stream not found"));
         }
-        self.open(events.iter_mut()).await?;
         let (items, next_cursor) = paging::page(events, limit, |event| event.sequence.to_string());
         let resume_cursor = Some(items.last().map_or(after, |event| event.sequence).to_string());
         Ok(Json(AuditPage {
@@ -483,49 +443,19 @@ impl AuditApi {
             .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let rows = rows::query_map(
+        let events = audit::stream_until(
             &client,
-            &format!(
-                "SELECT e.sequence, e.recorded_at, e.payload, e.event_type, e.event_version FROM events e
-                  WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
-                  ORDER BY e.sequence"
-            ),
-            &[
-                &auth.0.user_id,
-                &sees_everything(&auth.0),
-                &aggregate_type,
-                &aggregate_id,
-                &at,
-            ],
-            |row| {
-                let event_type: String = row.try_get(3)?;
-                let (_, payload) =
-                    zekka_domain::upcasting::upcast(&event_type, row.try_get(4)?, row.try_get(2)?);
-                Ok((
-                    row.try_get::<_, i64>(0)?,
-                    row.try_get::<_, DateTime<Utc>>(1)?,
-                    event_type,
-                    payload,
-                ))
-            },
+            &self.state.personal,
+            Self::viewer(&auth.0),
+            (&aggregate_type, &aggregate_id),
+            at,
         )
         .await?;
-        let Some((sequence, as_of, _, _)) = rows.last() else {
+        let Some(last) = events.last() else {
             return Err(Problem::not_found("no such stream existed at that time"));
         };
-        let (sequence, as_of) = (*sequence, *as_of);
-        let mut events: Vec<(String, Value)> = rows
-            .into_iter()
-            .map(|(_, _, event_type, payload)| (event_type, payload))
-            .collect();
-        self.state
-            .open_personal(
-                events
-                    .iter_mut()
-                    .map(|(event_type, payload)| (aggregate_type.as_str(), event_type.as_str(), payload)),
-            )
-            .await?;
-        let payloads = events.into_iter().map(|(_, payload)| payload);
+        let (sequence, as_of) = (last.sequence, last.recorded_at);
+        let payloads = events.into_iter().map(|event| event.payload);
         let state = zekka_domain::replay::state_after(&aggregate_type, payloads)
             .map_err(|error| Problem::internal(&error))?;
         Ok(Json(StreamState {

@@ -12,9 +12,8 @@ use poem_openapi::param::Header;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
-use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
+use zekka_event_store::audit::{self, RecordedEvent};
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::TokenHeader;
@@ -148,30 +147,19 @@ struct Export {
 }
 
 /// A stored event, as the export reads it.
-struct Stored {
-    aggregate_type: String,
-    aggregate_id: String,
-    event_type: String,
-    event_version: String,
-    recorded_at: DateTime<Utc>,
-    payload: Value,
-    metadata: Value,
+type Stored = RecordedEvent;
+
+/// How the export reads a stored event.
+trait Exported {
+    /// The event's own fields (inside the type tag).
+    fn data(&self) -> &Value;
+    /// One text field of the event's own fields.
+    fn text(&self, field: &str) -> Option<String>;
+    /// The event as `me` gets it in their export.
+    fn export(&self, me: Uuid) -> ExportEvent;
 }
 
-impl Stored {
-    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        Ok(Self {
-            aggregate_type: row.try_get(0)?,
-            aggregate_id: row.try_get(1)?,
-            event_type: row.try_get(2)?,
-            event_version: row.try_get(3)?,
-            recorded_at: row.try_get(4)?,
-            payload: row.try_get(5)?,
-            metadata: row.try_get(6)?,
-        })
-    }
-
-    /// The event's own fields (inside the type tag).
+impl Exported for Stored {
     fn data(&self) -> &Value {
         self.payload.get(&self.event_type).unwrap_or(&Value::Null)
     }
@@ -194,35 +182,6 @@ impl Stored {
             client_ip: meta("client_ip").filter(|_| mine),
             user_agent: meta("user_agent").filter(|_| mine),
         }
-    }
-}
-
-const COLUMNS: &str =
-    "aggregate_type, aggregate_id, event_type, event_version, recorded_at, payload, metadata";
-
-impl PrivacyQueryApi {
-    /// Events matching `condition`, opened, in stream order.
-    async fn events(
-        &self,
-        client: &deadpool_postgres::Client,
-        condition: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Stored>, Problem> {
-        let sql = format!("SELECT {COLUMNS} FROM events WHERE {condition} ORDER BY aggregate_id, sequence");
-        let rows = client.query(&sql, params).await.map_err(Problem::from_db)?;
-        let mut events = rows
-            .iter()
-            .map(Stored::from_row)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(Problem::from_db)?;
-        self.state
-            .open_personal(
-                events
-                    .iter_mut()
-                    .map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)),
-            )
-            .await?;
-        Ok(events)
     }
 }
 
@@ -252,16 +211,9 @@ impl PrivacyQueryApi {
             )
             .await?;
         let me = auth.0.user_id;
-        let me_text = me.to_string();
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-
-        let account = self
-            .events(
-                &client,
-                "aggregate_type = 'User' AND aggregate_id = $1",
-                &[&me_text],
-            )
-            .await?;
+        let held = audit::about_person(&client, &self.state.personal, me).await?;
+        let account = held.account;
         let registered = account
             .iter()
             .find(|e| e.event_type == "UserRegistered")
@@ -274,14 +226,7 @@ impl PrivacyQueryApi {
             registered_at: registered.recorded_at,
         };
 
-        let sessions = self
-            .events(
-                &client,
-                "aggregate_type = 'Session' AND aggregate_id IN
-                    (SELECT aggregate_id FROM rm_streams WHERE aggregate_type = 'Session' AND user_id = $1)",
-                &[&me],
-            )
-            .await?;
+        let sessions = held.sessions;
         let sessions = grouped(sessions)
             .into_iter()
             .map(|(session_id, events)| ExportSession {
@@ -290,16 +235,7 @@ impl PrivacyQueryApi {
             })
             .collect();
 
-        let memberships = self
-            .events(
-                &client,
-                "aggregate_type = 'Project'
-                 AND ((event_type IN ('ProjectMemberAdded', 'ProjectMemberRoleChanged', 'ProjectMemberRemoved')
-                       AND payload -> event_type ->> 'user_id' = $1)
-                   OR (event_type = 'ProjectCreated' AND payload -> 'ProjectCreated' ->> 'owner_id' = $1))",
-                &[&me_text],
-            )
-            .await?;
+        let memberships = held.memberships;
         let roles: BTreeMap<String, String> = client
             .query(
                 "SELECT project_id::text, role FROM rm_project_members WHERE user_id = $1",
@@ -312,7 +248,6 @@ impl PrivacyQueryApi {
             .collect::<Result<_, tokio_postgres::Error>>()
             .map_err(Problem::from_db)?;
         let memberships = grouped(memberships);
-        let project_ids: Vec<String> = memberships.keys().cloned().collect();
         let projects = memberships
             .into_iter()
             .map(|(project_id, events)| ExportProject {
@@ -322,14 +257,7 @@ impl PrivacyQueryApi {
             })
             .collect();
 
-        let started = self
-            .events(
-                &client,
-                "aggregate_type = 'Conversation' AND event_type = 'ConversationStarted' AND aggregate_id IN
-                    (SELECT conversation_id::text FROM rm_conversations WHERE started_by = $1)",
-                &[&me],
-            )
-            .await?;
+        let started = held.conversations_started;
         let conversations_started = started
             .iter()
             .map(|e| ExportConversation {
@@ -340,23 +268,8 @@ impl PrivacyQueryApi {
             })
             .collect();
 
-        let sent = self
-            .events(
-                &client,
-                "aggregate_type = 'Conversation' AND event_type = 'MessageSent'
-                 AND payload -> 'MessageSent' ->> 'author_id' = $1",
-                &[&me_text],
-            )
-            .await?;
-        let message_ids: Vec<String> = sent.iter().filter_map(|e| e.text("message_id")).collect();
-        let later = self
-            .events(
-                &client,
-                "aggregate_type = 'Conversation' AND event_type IN ('MessageEdited', 'MessageDeleted')
-                 AND payload -> event_type ->> 'message_id' = ANY($1)",
-                &[&message_ids],
-            )
-            .await?;
+        let sent = held.messages_sent;
+        let later = held.message_changes;
         let messages = sent
             .iter()
             .map(|e| {
@@ -389,14 +302,8 @@ impl PrivacyQueryApi {
             })
             .collect();
 
-        let usage = self
-            .events(
-                &client,
-                "aggregate_type = 'Project' AND aggregate_id = ANY($2) AND event_type = 'TokenUsageRecorded'
-                 AND metadata ->> 'actor' = $1",
-                &[&me_text, &project_ids],
-            )
-            .await?
+        let usage = held
+            .usage
             .iter()
             .map(|e| ExportUsage {
                 project_id: e.aggregate_id.clone(),
@@ -409,13 +316,7 @@ impl PrivacyQueryApi {
             })
             .collect();
 
-        let preference_events = self
-            .events(
-                &client,
-                "aggregate_type = 'Preferences' AND aggregate_id = $1",
-                &[&me_text],
-            )
-            .await?;
+        let preference_events = held.preferences;
         let current = if preference_events.is_empty() {
             None
         } else {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use zekka_domain::projection::{Projection, ProjectionEvent};
 use zekka_domain::user::SystemRole;
 use zekka_event_store::event_log::{self, Position};
+use zekka_event_store::lookups::streams;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 
@@ -206,34 +207,24 @@ impl ProjectionQueryApi {
 async fn skipped_events(
     client: &deadpool_postgres::Client,
 ) -> Result<HashMap<String, Vec<SkippedEventView>>, Problem> {
-    let rows = client
-        .query(
-            "SELECT aggregate_id, payload, recorded_at FROM events
-              WHERE aggregate_type = $1 ORDER BY aggregate_id, sequence",
-            &[&<Projection as cqrs_es::Aggregate>::TYPE],
-        )
-        .await
-        .map_err(Problem::from_db)?;
     let mut skipped: HashMap<String, Vec<SkippedEventView>> = HashMap::new();
-    for row in rows {
-        let name: String = row.try_get(0).map_err(Problem::from_db)?;
-        let payload: Value = row.try_get(1).map_err(Problem::from_db)?;
-        let skipped_at: DateTime<Utc> = row.try_get(2).map_err(Problem::from_db)?;
-        match serde_json::from_value::<ProjectionEvent>(payload) {
-            Ok(ProjectionEvent::ProjectionEventSkipped {
+    for recorded in streams::every_stream_of::<Projection>(client).await? {
+        let ProjectionEvent::ProjectionEventSkipped {
+            position,
+            event_type,
+            reason,
+            skipped_by,
+        } = recorded.event;
+        skipped
+            .entry(recorded.aggregate_id)
+            .or_default()
+            .push(SkippedEventView {
                 position,
                 event_type,
                 reason,
                 skipped_by,
-            }) => skipped.entry(name).or_default().push(SkippedEventView {
-                position,
-                event_type,
-                reason,
-                skipped_by,
-                skipped_at,
-            }),
-            Err(error) => return Err(Problem::internal(&error)),
-        }
+                skipped_at: recorded.recorded_at,
+            });
     }
     Ok(skipped)
 }

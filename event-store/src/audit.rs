@@ -1,0 +1,378 @@
+//! The audit log is the event stream itself: reading it whole, by stream,
+//! or up to a moment, as one principal may see it, every event upcast and
+//! its personal data opened (or read as erased).
+//!
+//! What a principal may see is defined once, here ([`VISIBLE`]): auditors
+//! and admins everything; everyone else the streams of projects they are
+//! members of, and the streams about themselves.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+use zekka_domain::upcasting;
+
+use crate::error::StoreError;
+use crate::event_log::Position;
+use crate::personal_data::PersonalData;
+
+/// Who reads the log.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer {
+    /// The person.
+    pub user: Uuid,
+    /// An auditor or admin: sees every stream.
+    pub sees_everything: bool,
+}
+
+/// One event with everything the audit shows of it.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    /// Where it stands in the commit order.
+    pub position: Position,
+    /// Its stream's type.
+    pub aggregate_type: String,
+    /// Its stream's id.
+    pub aggregate_id: String,
+    /// Its place in the stream, from 1.
+    pub sequence: i64,
+    /// The event's name.
+    pub event_type: String,
+    /// The schema version it is shown in (after upcasting).
+    pub event_version: String,
+    /// When it was committed.
+    pub recorded_at: DateTime<Utc>,
+    /// Who, through which request and command.
+    pub metadata: Value,
+    /// The payload in the current schema, personal data opened.
+    pub payload: Value,
+    /// The event's hash in its stream's chain.
+    pub hash: Vec<u8>,
+}
+
+/// The one definition of the streams a viewer may see: `$1` is the viewer,
+/// `$2` whether they see everything, `e` the events.
+const VISIBLE: &str = "($2 OR EXISTS (
+        SELECT 1 FROM rm_streams s
+         WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
+           AND (s.user_id = $1 OR EXISTS (
+                SELECT 1 FROM rm_project_members m WHERE m.project_id = s.project_id AND m.user_id = $1))))";
+
+const COLUMNS: &str = "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
+        e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";
+
+impl RecordedEvent {
+    fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
+        let event_type: String = row.try_get(5)?;
+        let (event_version, payload) = upcasting::upcast(&event_type, row.try_get(6)?, row.try_get(9)?);
+        Ok(Self {
+            position: Position::from_row(row, 0)?,
+            aggregate_type: row.try_get(2)?,
+            aggregate_id: row.try_get(3)?,
+            sequence: row.try_get(4)?,
+            event_type,
+            event_version,
+            recorded_at: row.try_get(7)?,
+            metadata: row.try_get(8)?,
+            payload,
+            hash: row.try_get(10)?,
+        })
+    }
+}
+
+/// What to list of the whole log.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Events after this position.
+    pub after: Position,
+    /// Only streams of this type.
+    pub aggregate_type: Option<String>,
+    /// Only streams with this id.
+    pub aggregate_id: Option<String>,
+    /// Only events of this name.
+    pub event_type: Option<String>,
+    /// Only events caused by this person (their id, as the metadata holds it).
+    pub actor: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Reads rows of [`COLUMNS`] and opens their personal data.
+async fn opened(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    rows: &[Row],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut events = rows
+        .iter()
+        .map(RecordedEvent::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    personal
+        .open_all_with(
+            Some(client),
+            events
+                .iter_mut()
+                .map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)),
+        )
+        .await?;
+    Ok(events)
+}
+
+/// Events of the whole log in commit order, as `viewer` may see them. Only
+/// committed events whose order can no longer change are listed, so paging
+/// with `after` never skips or repeats one.
+///
+/// # Errors
+/// When the database or the key store fails.
+pub async fn page(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    viewer: Viewer,
+    filter: &Filter,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events e
+              WHERE (e.transaction_id, e.global_position) > ($3, $4)
+                AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                AND ($5::text IS NULL OR e.aggregate_type = $5)
+                AND ($6::text IS NULL OR e.aggregate_id = $6)
+                AND ($7::text IS NULL OR e.event_type = $7)
+                AND ($8::text IS NULL OR e.metadata ->> 'actor' = $8)
+                AND ($9::timestamptz IS NULL OR e.recorded_at >= $9)
+                AND ($10::timestamptz IS NULL OR e.recorded_at < $10)
+                AND {VISIBLE}
+              ORDER BY e.transaction_id, e.global_position
+              LIMIT $11"
+        ))
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &viewer.user,
+                &viewer.sees_everything,
+                &filter.after.transaction_id,
+                &filter.after.global_position,
+                &filter.aggregate_type,
+                &filter.aggregate_id,
+                &filter.event_type,
+                &filter.actor,
+                &filter.from,
+                &filter.until,
+                &filter.limit,
+            ],
+        )
+        .await?;
+    opened(client, personal, &rows).await
+}
+
+/// Up to `limit` events of one stream after sequence `after`, as `viewer`
+/// may see them.
+///
+/// # Errors
+/// When the database or the key store fails.
+pub async fn stream(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    viewer: Viewer,
+    (aggregate_type, aggregate_id): (&str, &str),
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events e
+              WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.sequence > $5 AND {VISIBLE}
+              ORDER BY e.sequence LIMIT $6"
+        ))
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &viewer.user,
+                &viewer.sees_everything,
+                &aggregate_type,
+                &aggregate_id,
+                &after,
+                &limit,
+            ],
+        )
+        .await?;
+    opened(client, personal, &rows).await
+}
+
+/// Every event of one stream recorded up to `at`, as `viewer` may see
+/// them: what the stream's state at that moment is replayed from.
+///
+/// # Errors
+/// When the database or the key store fails.
+pub async fn stream_until(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    viewer: Viewer,
+    (aggregate_type, aggregate_id): (&str, &str),
+    at: DateTime<Utc>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM events e
+              WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
+              ORDER BY e.sequence"
+        ))
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &viewer.user,
+                &viewer.sees_everything,
+                &aggregate_type,
+                &aggregate_id,
+                &at,
+            ],
+        )
+        .await?;
+    opened(client, personal, &rows).await
+}
+
+/// What the store holds about one person, by kind, each opened and upcast
+/// (GDPR export). Events of other people are never among them.
+#[derive(Debug, Default)]
+pub struct PersonEvents {
+    /// Their account's stream.
+    pub account: Vec<RecordedEvent>,
+    /// Their sessions' streams.
+    pub sessions: Vec<RecordedEvent>,
+    /// Project events that name them as owner or member.
+    pub memberships: Vec<RecordedEvent>,
+    /// The conversations they started (the starting event).
+    pub conversations_started: Vec<RecordedEvent>,
+    /// The messages they sent.
+    pub messages_sent: Vec<RecordedEvent>,
+    /// Later edits and deletions of those messages.
+    pub message_changes: Vec<RecordedEvent>,
+    /// Token usage they recorded in their projects.
+    pub usage: Vec<RecordedEvent>,
+    /// Their preferences' stream.
+    pub preferences: Vec<RecordedEvent>,
+}
+
+/// Events matching `condition` (over `e`), opened, in stream order.
+async fn matching(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    condition: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = client
+        .query(
+            &format!("SELECT {COLUMNS} FROM events e WHERE {condition} ORDER BY e.aggregate_id, e.sequence"),
+            params,
+        )
+        .await?;
+    opened(client, personal, &rows).await
+}
+
+/// Everything the streams hold about `person`.
+///
+/// # Errors
+/// When the database or the key store fails.
+pub async fn about_person(
+    client: &impl GenericClient,
+    personal: &PersonalData,
+    person: Uuid,
+) -> Result<PersonEvents, StoreError> {
+    let me = person.to_string();
+    let account = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'User' AND e.aggregate_id = $1",
+        &[&me],
+    )
+    .await?;
+    let sessions = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Session' AND e.aggregate_id IN
+            (SELECT aggregate_id FROM rm_streams WHERE aggregate_type = 'Session' AND user_id = $1)",
+        &[&person],
+    )
+    .await?;
+    let memberships = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Project'
+         AND ((e.event_type IN ('ProjectMemberAdded', 'ProjectMemberRoleChanged', 'ProjectMemberRemoved')
+               AND e.payload -> e.event_type ->> 'user_id' = $1)
+           OR (e.event_type = 'ProjectCreated' AND e.payload -> 'ProjectCreated' ->> 'owner_id' = $1))",
+        &[&me],
+    )
+    .await?;
+    let project_ids: Vec<String> = memberships.iter().map(|e| e.aggregate_id.clone()).collect();
+    let conversations_started = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Conversation' AND e.event_type = 'ConversationStarted' AND e.aggregate_id IN
+            (SELECT conversation_id::text FROM rm_conversations WHERE started_by = $1)",
+        &[&person],
+    )
+    .await?;
+    let messages_sent = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Conversation' AND e.event_type = 'MessageSent'
+         AND e.payload -> 'MessageSent' ->> 'author_id' = $1",
+        &[&me],
+    )
+    .await?;
+    let message_ids: Vec<String> = messages_sent
+        .iter()
+        .filter_map(|e| {
+            e.payload
+                .get(&e.event_type)?
+                .get("message_id")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let message_changes = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Conversation' AND e.event_type IN ('MessageEdited', 'MessageDeleted')
+         AND e.payload -> e.event_type ->> 'message_id' = ANY($1)",
+        &[&message_ids],
+    )
+    .await?;
+    let usage = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Project' AND e.aggregate_id = ANY($2) AND e.event_type = 'TokenUsageRecorded'
+         AND e.metadata ->> 'actor' = $1",
+        &[&me, &project_ids],
+    )
+    .await?;
+    let preferences = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Preferences' AND e.aggregate_id = $1",
+        &[&me],
+    )
+    .await?;
+    Ok(PersonEvents {
+        account,
+        sessions,
+        memberships,
+        conversations_started,
+        messages_sent,
+        message_changes,
+        usage,
+        preferences,
+    })
+}
