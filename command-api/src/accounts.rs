@@ -112,15 +112,7 @@ impl CommandState {
         let secret = crate::sessions::new_secret()?;
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| Problem::internal(&e))?;
         let command = command(secret_token::digest(&secret), Utc::now() + ttl);
-        dispatch::execute(
-            &self.users,
-            &self.reads,
-            &user_id.to_string(),
-            command,
-            name,
-            context,
-        )
-        .await?;
+        dispatch::execute(&self.users, &user_id.to_string(), command, name, context).await?;
         Ok(secret)
     }
 

@@ -3,7 +3,6 @@
 //! message, read from the event store itself (never from an eventually
 //! consistent read model).
 
-use cqrs_es::EventStore;
 use uuid::Uuid;
 use zekka_domain::conversation::MessageFacts;
 use zekka_domain::project::ProjectStatus;
@@ -21,11 +20,12 @@ impl CommandState {
     /// 503 or 500 when the database fails.
     pub async fn project_access(&self, project_id: Uuid, actor: Uuid) -> Result<ProjectAccess, Problem> {
         let context = self
-            .project_store
-            .load_aggregate(&project_id.to_string())
+            .projects
+            .store()
+            .state(&project_id.to_string())
             .await
             .map_err(dispatch::refused)?;
-        let project = context.aggregate;
+        let project = context;
         Ok(ProjectAccess {
             role: project.role_of(actor),
             project_archived: project.status == ProjectStatus::Archived,

@@ -4,20 +4,18 @@
 
 use std::collections::HashMap;
 
-use cqrs_es::{Aggregate, AggregateError};
+use cqrs_es::AggregateError;
 use poem::Request;
-use tracing::Instrument;
 use uuid::Uuid;
-use zekka_domain::{ErrorKind, Refusal};
+use zekka_domain::{Decide, ErrorKind, Refusal};
 use zekka_event_store::consistency::ConsistencyToken;
 use zekka_event_store::database::ReadPool;
 use zekka_event_store::event_log::Position;
 use zekka_event_store::lookups::positions;
-use zekka_event_store::metrics::METRICS;
 use zekka_platform::Problem;
 use zekka_platform::http::{ClientInfo, RequestId};
 
-use zekka_event_store::store::{Cqrs, deciding, recording_appends};
+use zekka_event_store::store::{CommandBus, Executed};
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
@@ -95,21 +93,21 @@ impl CommandContext {
 /// The problem answer: the domain's refusal (422/403/404/409), a concurrent
 /// write (409), the database unavailable (503), or an internal error (500).
 pub async fn execute<A>(
-    cqrs: &Cqrs<A>,
-    reads: &ReadPool,
+    bus: &CommandBus<A>,
     aggregate_id: &str,
     command: A::Command,
     name: &'static str,
     context: &CommandContext,
 ) -> Result<ConsistencyToken, Problem>
 where
-    A: Aggregate + Clone,
+    A: Decide + Clone,
     A::Command: Clone,
     A::Error: Refusal,
 {
-    let (outcome, appended) = recording_appends(run(cqrs, aggregate_id, command, name, context)).await;
-    outcome.map_err(refused)?;
-    token(reads, A::TYPE, aggregate_id, appended).await
+    let executed = run(bus, aggregate_id, command, name, context)
+        .await
+        .map_err(refused)?;
+    token(bus, aggregate_id, executed.appended).await
 }
 
 /// The consistency token of a command's answer: the position of the last
@@ -117,90 +115,40 @@ where
 ///
 /// # Errors
 /// 503 or 500 when the database fails.
-pub async fn token(
-    reads: &ReadPool,
-    aggregate_type: &str,
+pub async fn token<A>(
+    bus: &CommandBus<A>,
     aggregate_id: &str,
     appended: Option<Position>,
-) -> Result<ConsistencyToken, Problem> {
+) -> Result<ConsistencyToken, Problem>
+where
+    A: Decide + Clone,
+    A::Command: Clone,
+{
     match appended {
         Some(position) => Ok(ConsistencyToken(position)),
-        None => last_position(reads, aggregate_type, aggregate_id).await,
+        None => Ok(ConsistencyToken(bus.store().stream_head(aggregate_id).await?)),
     }
 }
 
-/// How often a command is decided again, on the stream as it now is, when
-/// another writer appended to it first. Every command is safe to decide
-/// again: none carries a version the client saw, so the second decision is
-/// what the request asked for (a session refresh decided again sees its
-/// token rotated, which is reuse). Generous: a process whose writers queue
-/// for one stream appends back to back, and a writer in another process
-/// wins a round only about every other time (the scale-out test lost one
-/// command in four runs with 8); 32 rounds make losing all of them
-/// vanishingly rare, while a real conflict is refused on the first.
-const CONFLICT_ATTEMPTS: usize = 32;
-
-/// The longest pause between two attempts, in milliseconds: short, so the
-/// writer that lost a round is soon back (a long pause only lets the other
-/// process's queue go on winning).
-const CONFLICT_PAUSE_CEILING_MS: u64 = 8;
-
-/// Executes `command` with the request's metadata and counts it, deciding
-/// it again (a bounded number of times, with jittered back-off) when another
-/// writer appended to the stream first; the outcome is left to the caller
-/// (for flows that branch on the domain's refusal).
+/// Executes `command` with the request's metadata through `bus` (which
+/// decides again when another writer appended first); the outcome is left
+/// to the caller (for flows that branch on the domain's refusal).
 ///
 /// # Errors
-/// As `cqrs-es` reports them; a conflict only when every attempt met one.
+/// As the bus reports them; a conflict only when every attempt met one.
 pub async fn run<A>(
-    cqrs: &Cqrs<A>,
+    bus: &CommandBus<A>,
     aggregate_id: &str,
     command: A::Command,
     name: &'static str,
     context: &CommandContext,
-) -> Result<(), AggregateError<A::Error>>
+) -> Result<Executed<A>, AggregateError<A::Error>>
 where
-    A: Aggregate + Clone,
+    A: Decide + Clone,
     A::Command: Clone,
 {
-    let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
-    let mut attempt = 1;
-    let mut fresh = false;
-    loop {
-        let (result, from_memory) = deciding(
-            A::TYPE,
-            aggregate_id,
-            fresh,
-            cqrs.execute_with_metadata(aggregate_id, command.clone(), context.metadata(name)),
-        )
-        .instrument(span.clone())
-        .await;
-        if matches!(result, Err(AggregateError::UserError(_))) && from_memory && !fresh {
-            // Refused on the state in memory, which another process may
-            // have moved on: decide again on the stream as stored.
-            fresh = true;
-            continue;
-        }
-        if matches!(result, Err(AggregateError::AggregateConflict)) && attempt < CONFLICT_ATTEMPTS {
-            METRICS.commands.with_label_values(&[name, "retried"]).inc();
-            // 1, 2, 4, 8 ms plus as much jitter: writers in other
-            // processes (not queued behind each other) spread out.
-            let ceiling = (1_u64 << (attempt - 1).min(6)).min(CONFLICT_PAUSE_CEILING_MS);
-            let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)).unwrap_or(0);
-            tokio::time::sleep(std::time::Duration::from_micros(ceiling * 1000 + jitter)).await;
-            attempt += 1;
-            fresh = true;
-            continue;
-        }
-        let outcome = match &result {
-            Ok(()) => "ok",
-            Err(AggregateError::UserError(_)) => "rejected",
-            Err(AggregateError::AggregateConflict) => "conflict",
-            Err(_) => "error",
-        };
-        METRICS.commands.with_label_values(&[name, outcome]).inc();
-        return result;
-    }
+    bus.execute(aggregate_id, command, &context.metadata(name), name)
+        .await
 }
 
 /// The one mapping of command failures onto answers.
@@ -238,21 +186,6 @@ pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
     }
 }
 
-/// The consistency token of the last event in one aggregate's stream.
-///
-/// # Errors
-/// 503 or 500 when the database fails.
-pub async fn last_position(
-    reads: &ReadPool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-) -> Result<ConsistencyToken, Problem> {
-    let client = reads.get().await.map_err(Problem::from_pool)?;
-    Ok(ConsistencyToken(
-        positions::stream_head(&client, aggregate_type, aggregate_id).await?,
-    ))
-}
-
 /// The position of the last event written (the store's head): the
 /// consistency token of an answer that wrote nothing of its own.
 ///
@@ -286,15 +219,15 @@ const ATTEMPTS: usize = 8;
 pub async fn run_serialized<A, F, Fut>(
     locks: &crate::keyed_lock::KeyedLocks,
     key: Uuid,
-    cqrs: &Cqrs<A>,
+    bus: &CommandBus<A>,
     aggregate_id: &str,
     name: &'static str,
     context: &CommandContext,
     retry_on: fn(&A::Error) -> bool,
     build: F,
-) -> Result<Result<(), AggregateError<A::Error>>, Problem>
+) -> Result<Result<Executed<A>, AggregateError<A::Error>>, Problem>
 where
-    A: Aggregate + Clone,
+    A: Decide + Clone,
     A::Command: Clone,
     F: Fn() -> Fut,
     Fut: Future<Output = Result<A::Command, Problem>>,
@@ -303,7 +236,7 @@ where
     let mut attempt = 1;
     loop {
         let command = build().await?;
-        let outcome = run(cqrs, aggregate_id, command, name, context).await;
+        let outcome = run(bus, aggregate_id, command, name, context).await;
         // `run` has already decided again on conflicts.
         let retryable = matches!(&outcome, Err(AggregateError::UserError(error)) if retry_on(error));
         if !retryable || attempt == ATTEMPTS {

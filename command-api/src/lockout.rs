@@ -126,7 +126,7 @@ impl CommandState {
             )
             .await
             {
-                Ok(()) | Err(cqrs_es::AggregateError::AggregateConflict) => Ok(()),
+                Ok(_) | Err(cqrs_es::AggregateError::AggregateConflict) => Ok(()),
                 Err(error) => Err(dispatch::refused(error)),
             };
         }

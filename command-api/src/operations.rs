@@ -75,15 +75,8 @@ impl CommandState {
             reason: reason.clone(),
             skipped_by: skipped_by.clone(),
         };
-        let token = dispatch::execute(
-            &self.projections,
-            &self.reads,
-            name,
-            command,
-            "SkipProjectionEvent",
-            context,
-        )
-        .await?;
+        let token =
+            dispatch::execute(&self.projections, name, command, "SkipProjectionEvent", context).await?;
         tracing::warn!(projection = name, position, %event_type, %skipped_by, reason = reason.as_str(), "event skipped by an operator");
         Ok(SkipRecorded {
             projection: name.to_owned(),
@@ -120,15 +113,7 @@ impl CommandState {
         } else {
             (UserCommand::RevokeSystemRole { role }, "RevokeSystemRole")
         };
-        dispatch::execute(
-            &self.users,
-            &self.reads,
-            &user_id.to_string(),
-            command,
-            name,
-            context,
-        )
-        .await?;
+        dispatch::execute(&self.users, &user_id.to_string(), command, name, context).await?;
         tracing::warn!(%user_id, role = role.as_str(), grant, "system role changed by an operator");
         Ok(user_id)
     }

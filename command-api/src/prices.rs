@@ -4,7 +4,7 @@
 //! that routes and the arbitrator share, kept out of the route files.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{AggregateError, EventStore};
+use cqrs_es::AggregateError;
 use zekka_domain::pricing::{
     ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, PricingEvent, default_prices,
 };
@@ -22,11 +22,12 @@ impl CommandState {
     /// 503 or 500 when the database fails.
     pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, Problem> {
         let loaded = self
-            .pricing_store
-            .load_aggregate(model)
+            .pricing
+            .store()
+            .state(model)
             .await
             .map_err(dispatch::refused)?;
-        Ok(loaded.aggregate.price_at(at))
+        Ok(loaded.price_at(at))
     }
 
     /// The model with the lowest price (input plus output per million) in
@@ -68,11 +69,12 @@ impl CommandState {
         };
         for (model, input, output) in default_prices() {
             let loaded = self
-                .pricing_store
-                .load_aggregate(model)
+                .pricing
+                .store()
+                .state(model)
                 .await
                 .map_err(|e| anyhow::anyhow!("failed to read the price of {model}: {e}"))?;
-            if !loaded.aggregate.history.is_empty() {
+            if !loaded.history.is_empty() {
                 continue;
             }
             let command = PricingCommand::SetPrice {
@@ -83,7 +85,7 @@ impl CommandState {
             };
             match dispatch::run::<ModelPrice>(&self.pricing, model, command, "SetModelPrice", &context).await
             {
-                Ok(()) | Err(AggregateError::AggregateConflict) => {}
+                Ok(_) | Err(AggregateError::AggregateConflict) => {}
                 Err(error) => anyhow::bail!("failed to set the default price of {model}: {error}"),
             }
         }

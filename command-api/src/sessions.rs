@@ -2,7 +2,7 @@
 //! sessions, and the system roles an access token carries.
 
 use chrono::{DateTime, Utc};
-use cqrs_es::{AggregateError, EventStore};
+use cqrs_es::AggregateError;
 use uuid::Uuid;
 use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError};
 use zekka_domain::user::User;
@@ -68,12 +68,8 @@ impl CommandState {
     /// # Errors
     /// 503 or 500 when the database fails.
     pub async fn load_user(&self, id: &str) -> Result<Option<User>, Problem> {
-        let context = self
-            .user_store
-            .load_aggregate(id)
-            .await
-            .map_err(dispatch::refused)?;
-        let user = context.aggregate;
+        let context = self.users.store().state(id).await.map_err(dispatch::refused)?;
+        let user = context;
         Ok((user.id.is_some() && !user.erased).then_some(user))
     }
 
@@ -83,11 +79,12 @@ impl CommandState {
     /// 503 or 500 when the database fails.
     pub async fn load_session(&self, id: Uuid) -> Result<Option<Session>, Problem> {
         let context = self
-            .session_store
-            .load_aggregate(&id.to_string())
+            .sessions
+            .store()
+            .state(&id.to_string())
             .await
             .map_err(dispatch::refused)?;
-        Ok(context.aggregate.id.is_some().then_some(context.aggregate))
+        Ok(context.id.is_some().then_some(context))
     }
 
     /// The system roles of `user`, as its access tokens carry them: those
@@ -125,7 +122,6 @@ impl CommandState {
         };
         dispatch::execute(
             &self.sessions,
-            &self.reads,
             &session_id.to_string(),
             command,
             "StartSession",
@@ -240,7 +236,7 @@ impl CommandState {
         )
         .await;
         match outcome {
-            Ok(()) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
+            Ok(_) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
             Err(error) => Err(dispatch::refused(error)),
         }
     }

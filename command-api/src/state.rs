@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use async_trait::async_trait;
-use cqrs_es::{Aggregate, CqrsFramework, EventEnvelope, Query};
+use cqrs_es::Aggregate;
 use sqlx::PgPool;
 use uuid::Uuid;
+use zekka_domain::Decide;
 use zekka_domain::agent::Agent;
 use zekka_domain::conflict::Conflict;
 use zekka_domain::conversation::Conversation;
@@ -23,9 +23,8 @@ use zekka_platform::locks::LockBus;
 
 use crate::keyed_lock::KeyedLocks;
 use zekka_event_store::database::ReadPool;
-use zekka_event_store::metrics::METRICS;
 use zekka_event_store::personal_data::PersonalData;
-use zekka_event_store::store::{BoundedCache, Cqrs, GroupCommit, Store, StorePolicy};
+use zekka_event_store::store::{BoundedCache, CommandBus, GroupCommit, Store, StorePolicy};
 use zekka_event_store::wakeup::AppendSignal;
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::rate_limit::RateLimiter;
@@ -45,36 +44,26 @@ pub struct CommandState {
     /// The store's read connections: loads, and the look-ups of facts a
     /// command is built on (`zekka_event_store::lookups`).
     pub reads: ReadPool,
-    /// The Project aggregate's framework, with snapshots: usage records make
+    /// The Project aggregate's command bus, with snapshots: usage records make
     /// a project's stream grow without bound.
-    pub projects: Cqrs<Project>,
-    /// The User aggregate's framework.
-    pub users: Cqrs<User>,
-    /// The Session aggregate's framework.
-    pub sessions: Cqrs<Session>,
-    /// The Conversation aggregate's framework, with snapshots: a
+    pub projects: CommandBus<Project>,
+    /// The User aggregate's command bus.
+    pub users: CommandBus<User>,
+    /// The Session aggregate's command bus.
+    pub sessions: CommandBus<Session>,
+    /// The Conversation aggregate's command bus, with snapshots: a
     /// conversation's stream grows without bound, its load must not.
-    pub conversations: Cqrs<Conversation>,
-    /// The Preferences aggregate's framework.
-    pub preferences: Cqrs<Preferences>,
-    /// Loads projects to check the actor's role for other aggregates.
-    pub project_store: Store<Project>,
-    /// The Conflict aggregate's framework.
-    pub conflicts: Cqrs<Conflict>,
-    /// The Agent aggregate's framework.
-    pub agents: Cqrs<Agent>,
-    /// The ModelPrice aggregate's framework.
-    pub pricing: Cqrs<ModelPrice>,
-    /// The Projection aggregate's framework (operators' skips).
-    pub projections: Cqrs<Projection>,
-    /// Loads price histories (to seed defaults, and to price usage).
-    pub pricing_store: Store<ModelPrice>,
-    /// Loads preferences for export.
-    pub preferences_store: Store<Preferences>,
-    /// Loads users for sign-in (the framework's own store is private).
-    pub user_store: Store<User>,
-    /// Loads sessions for refresh.
-    pub session_store: Store<Session>,
+    pub conversations: CommandBus<Conversation>,
+    /// The Preferences aggregate's command bus.
+    pub preferences: CommandBus<Preferences>,
+    /// The Conflict aggregate's command bus.
+    pub conflicts: CommandBus<Conflict>,
+    /// The Agent aggregate's command bus.
+    pub agents: CommandBus<Agent>,
+    /// The ModelPrice aggregate's command bus.
+    pub pricing: CommandBus<ModelPrice>,
+    /// The Projection aggregate's command bus (operators' skips).
+    pub projections: CommandBus<Projection>,
     /// Signs access tokens.
     pub signer: TokenSigner,
     /// Seals and opens personal data; erases people.
@@ -104,21 +93,7 @@ pub const SNAPSHOT_EVERY: usize = 100;
 /// per this interval, however many commands commit in it.
 const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Counts appended events. Runs in-process after commit; it feeds a metric
-/// only, never a read model (those come from the checkpointed projectors).
-struct AppendMetrics;
-
-#[async_trait]
-impl<A: Aggregate> Query<A> for AppendMetrics {
-    async fn dispatch(&self, _aggregate_id: &str, events: &[EventEnvelope<A>]) {
-        METRICS
-            .events_appended
-            .with_label_values(&[A::TYPE])
-            .inc_by(u64::try_from(events.len()).unwrap_or(0));
-    }
-}
-
-/// What builds the frameworks and stores: one store kind, sealing personal
+/// What builds the command buses and stores: one store kind, sealing personal
 /// data, over one pool, with every upcaster.
 struct Stores {
     pool: PgPool,
@@ -147,8 +122,11 @@ impl Stores {
         )
     }
 
-    fn framework<A: Aggregate<Services = ()> + Clone + 'static>(store: &Store<A>) -> Cqrs<A> {
-        CqrsFramework::new(store.clone(), vec![Box::new(AppendMetrics)], ())
+    fn bus<A: Decide + Clone>(&self, snapshot_every: Option<usize>) -> CommandBus<A>
+    where
+        A::Command: Clone,
+    {
+        CommandBus::new(self.store(snapshot_every))
     }
 }
 
@@ -179,26 +157,16 @@ impl CommandState {
             announce: AppendSignal::spawn(config.database_url.clone(), ANNOUNCE_EVERY),
         };
         let reads = stores.reads.clone();
-        let project_store = stores.store(Some(SNAPSHOT_EVERY));
-        let pricing_store = stores.store(None);
-        let preferences_store = stores.store(None);
-        let user_store = stores.store(None);
-        let session_store = stores.store(None);
         let state = Arc::new(Self {
-            projects: Stores::framework(&project_store),
-            users: Stores::framework(&user_store),
-            sessions: Stores::framework(&session_store),
-            conversations: Stores::framework(&stores.store(Some(SNAPSHOT_EVERY))),
-            preferences: Stores::framework(&preferences_store),
-            pricing: Stores::framework(&pricing_store),
-            projections: Stores::framework(&stores.store(None)),
-            agents: Stores::framework(&stores.store(None)),
-            conflicts: Stores::framework(&stores.store(None)),
-            pricing_store,
-            project_store,
-            preferences_store,
-            user_store,
-            session_store,
+            projects: stores.bus(Some(SNAPSHOT_EVERY)),
+            users: stores.bus(None),
+            sessions: stores.bus(None),
+            conversations: stores.bus(Some(SNAPSHOT_EVERY)),
+            preferences: stores.bus(None),
+            pricing: stores.bus(None),
+            projections: stores.bus(None),
+            agents: stores.bus(None),
+            conflicts: stores.bus(None),
             signer,
             personal,
             revocations: Revocations::new(ephemeral.clone(), read_pool.clone()),

@@ -42,3 +42,4 @@ pub mod user;
 
 pub use error::{ErrorKind, FieldError, Refusal};
 pub use named::Named;
+pub use sink::Decide;

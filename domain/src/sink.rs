@@ -39,3 +39,41 @@ macro_rules! handle_by_deciding {
     };
 }
 pub(crate) use handle_by_deciding;
+
+/// An aggregate whose commands are decided by a pure function of its state:
+/// what the event store's command bus runs (no sink, no services).
+pub trait Decide: Aggregate {
+    /// The events `command` produces on this state, or its refusal.
+    ///
+    /// # Errors
+    /// The aggregate's refusal.
+    fn decide(&self, command: Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+}
+
+/// Implements [`Decide`] with each aggregate's own `decide`.
+macro_rules! decider {
+    ($($aggregate:ty),* $(,)?) => {
+        $(
+            impl Decide for $aggregate {
+                fn decide(
+                    &self,
+                    command: <$aggregate as Aggregate>::Command,
+                ) -> Result<Vec<<$aggregate as Aggregate>::Event>, <$aggregate as Aggregate>::Error> {
+                    <$aggregate>::decide(self, command)
+                }
+            }
+        )*
+    };
+}
+
+decider!(
+    crate::agent::Agent,
+    crate::conflict::Conflict,
+    crate::conversation::Conversation,
+    crate::preferences::Preferences,
+    crate::pricing::ModelPrice,
+    crate::project::Project,
+    crate::projection::Projection,
+    crate::session::Session,
+    crate::user::User,
+);

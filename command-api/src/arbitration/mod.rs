@@ -314,7 +314,6 @@ async fn record(
 ) -> Result<(), Problem> {
     dispatch::execute::<Conflict>(
         &state.conflicts,
-        &state.reads,
         &request.conflict_id.to_string(),
         command,
         name,
@@ -371,7 +370,7 @@ async fn charge(
     .await?;
     let cost = price.cost(input_tokens, output_tokens);
     match outcome {
-        Ok(()) => Ok((cost, Charge::Done)),
+        Ok(_) => Ok((cost, Charge::Done)),
         Err(error) => Ok((
             Decimal::ZERO,
             Charge::Refused(format!("its tokens could not be charged: {error}")),

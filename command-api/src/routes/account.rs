@@ -134,7 +134,6 @@ impl AccountApi {
         };
         let token = dispatch::execute(
             &state.users,
-            &state.reads,
             &user_id.to_string(),
             command,
             "ResetPassword",
@@ -164,7 +163,6 @@ impl AccountApi {
         };
         let token = dispatch::execute(
             &state.users,
-            &state.reads,
             &user_id.to_string(),
             command,
             "VerifyEmail",

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cqrs_es::{AggregateError, EventStore};
+use cqrs_es::AggregateError;
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -21,7 +21,6 @@ use zekka_platform::{Problem, money};
 use super::{CommandTags, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;
-use zekka_event_store::store::recording_appends;
 
 /// Directing agents.
 pub struct AgentCommandApi {
@@ -183,15 +182,7 @@ impl AgentCommandApi {
     ) -> Result<ConsistencyToken, Problem> {
         let context =
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
-        dispatch::execute::<Agent>(
-            &self.state.agents,
-            &self.state.reads,
-            &agent_id.to_string(),
-            command,
-            name,
-            &context,
-        )
-        .await
+        dispatch::execute::<Agent>(&self.state.agents, &agent_id.to_string(), command, name, &context).await
     }
 }
 
@@ -382,7 +373,7 @@ impl AgentCommandApi {
         };
         let context = CommandContext::of(req, Some(actor)).with_api_key(auth.0.api_key());
         let project_key = project_id.to_string();
-        let (outcome, appended) = recording_appends(dispatch::run_serialized::<Project, _, _>(
+        let outcome = dispatch::run_serialized::<Project, _, _>(
             &state.write_locks,
             project_id,
             &state.projects,
@@ -391,11 +382,10 @@ impl AgentCommandApi {
             &context,
             |_| false,
             || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
-        ))
-        .await;
-        let outcome = outcome?;
-        match outcome {
-            Ok(()) => {}
+        )
+        .await?;
+        let executed = match outcome {
+            Ok(executed) => executed,
             Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {
                 let cheapest = state.cheapest_model().await?;
                 let refused = dispatch::refused(AggregateError::UserError(ProjectError::BudgetExceeded {
@@ -407,22 +397,12 @@ impl AgentCommandApi {
                     .with_extension("cheapest_model", cheapest));
             }
             Err(error) => return Err(dispatch::refused(error)),
-        }
-        let token = dispatch::token(&state.reads, "Project", &project_key, appended)
+        };
+        let token = dispatch::token(&state.projects, &project_key, executed.appended)
             .await?
             .to_string();
-        // The state this usage produced (kept by the store at commit).
-        let project = match state.project_store.last_known(&project_key) {
-            Some(project) => project,
-            None => {
-                state
-                    .project_store
-                    .load_aggregate(&project_key)
-                    .await
-                    .map_err(dispatch::refused)?
-                    .aggregate
-            }
-        };
+        // The state this usage produced.
+        let project = executed.state;
         Ok(UsageCreated::Created(
             Json(UsageRecorded {
                 usage_id,

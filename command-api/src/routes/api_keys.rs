@@ -105,7 +105,6 @@ impl ApiKeyCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let token = dispatch::execute::<Project>(
             &state.projects,
-            &state.reads,
             &id.0.to_string(),
             command,
             "CreateApiKey",
@@ -150,7 +149,6 @@ impl ApiKeyCommandApi {
         // The command first: it checks the caller may revoke this key.
         let token = dispatch::execute::<Project>(
             &state.projects,
-            &state.reads,
             &id.0.to_string(),
             ProjectCommand::RevokeApiKey {
                 actor: auth.0.user_id,

@@ -154,7 +154,6 @@ impl AuthApi {
         let context = CommandContext::of(req, Some(user_id));
         let registered = dispatch::execute(
             &self.state.users,
-            &self.state.reads,
             &user_id.to_string(),
             command,
             "RegisterUser",
@@ -239,7 +238,6 @@ impl AuthApi {
         if user.failed_logins > 0 || user.locked_until.is_some() {
             dispatch::execute(
                 &state.users,
-                &state.reads,
                 &user_id.to_string(),
                 UserCommand::RecordLoginSuccess,
                 "RecordLoginSuccess",
@@ -304,7 +302,7 @@ impl AuthApi {
         // sees the token as already rotated, which is reuse.
         let outcome = dispatch::run(&state.sessions, &id, command, "RefreshSession", &context).await;
         match outcome {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(AggregateError::UserError(SessionError::TokenReused)) => {
                 tracing::warn!(%session_id, %user_id, "refresh token reuse: revoking the session");
                 state

@@ -101,7 +101,6 @@ impl ConflictCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
-            &self.state.reads,
             &conflict_id.to_string(),
             command,
             name,

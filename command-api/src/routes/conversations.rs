@@ -20,7 +20,6 @@ use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
 use crate::state::CommandState;
-use zekka_event_store::store::recording_appends;
 
 /// Conversations and their messages.
 pub struct ConversationCommandApi {
@@ -106,7 +105,7 @@ impl ConversationCommandApi {
         let context =
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         let id = conversation_id.to_string();
-        let (outcome, appended) = recording_appends(dispatch::run_serialized::<Conversation, _, _>(
+        let executed = dispatch::run_serialized::<Conversation, _, _>(
             &self.state.write_locks,
             conversation_id,
             &self.state.conversations,
@@ -115,10 +114,10 @@ impl ConversationCommandApi {
             &context,
             |error| matches!(error, ConversationError::StaleFacts),
             build,
-        ))
-        .await;
-        outcome?.map_err(dispatch::refused)?;
-        dispatch::token(&self.state.reads, "Conversation", &id, appended).await
+        )
+        .await?
+        .map_err(dispatch::refused)?;
+        dispatch::token(&self.state.conversations, &id, executed.appended).await
     }
 
     /// The project of `conversation_id` and the actor's standing in it.
@@ -217,7 +216,6 @@ impl ConversationCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         let token = dispatch::execute(
             &self.state.conversations,
-            &self.state.reads,
             &conversation_id.to_string(),
             command,
             "StartConversation",

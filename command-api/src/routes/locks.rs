@@ -89,16 +89,11 @@ impl LockCommandApi {
     ) -> Result<String, Problem> {
         let context =
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
-        Ok(dispatch::execute::<Agent>(
-            &self.state.agents,
-            &self.state.reads,
-            &agent.to_string(),
-            command,
-            name,
-            &context,
+        Ok(
+            dispatch::execute::<Agent>(&self.state.agents, &agent.to_string(), command, name, &context)
+                .await?
+                .to_string(),
         )
-        .await?
-        .to_string())
     }
 
     /// The highest fencing token ever recorded for `file_path` in `project`.
@@ -150,7 +145,6 @@ impl LockCommandApi {
             CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
-            &self.state.reads,
             &conflict_id.to_string(),
             command,
             "ReportConflict",

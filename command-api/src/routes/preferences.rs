@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use cqrs_es::EventStore;
 use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -56,11 +55,12 @@ impl PreferencesCommandApi {
     async fn settings(&self, user: uuid::Uuid) -> Result<Settings, Problem> {
         let context = self
             .state
-            .preferences_store
-            .load_aggregate(&user.to_string())
+            .preferences
+            .store()
+            .state(&user.to_string())
             .await
             .map_err(dispatch::refused)?;
-        Ok(context.aggregate.settings)
+        Ok(context.settings)
     }
 
     async fn execute(
@@ -75,7 +75,6 @@ impl PreferencesCommandApi {
         let context = CommandContext::of(req, Some(user));
         let token = dispatch::execute::<Preferences>(
             &self.state.preferences,
-            &self.state.reads,
             &user.to_string(),
             command,
             name,

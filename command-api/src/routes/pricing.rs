@@ -89,16 +89,9 @@ impl PricingCommandApi {
             effective_from,
         };
         let context = CommandContext::of(req, Some(auth.0.user_id));
-        let token = dispatch::execute(
-            &self.state.pricing,
-            &self.state.reads,
-            &name,
-            command,
-            "SetModelPrice",
-            &context,
-        )
-        .await?
-        .to_string();
+        let token = dispatch::execute(&self.state.pricing, &name, command, "SetModelPrice", &context)
+            .await?
+            .to_string();
         Ok(PriceSetResponse::Ok(
             Json(PriceSet {
                 model: name,

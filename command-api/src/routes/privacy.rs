@@ -72,7 +72,6 @@ impl PrivacyCommandApi {
         let context = CommandContext::of(req, Some(user_id));
         let token = dispatch::execute(
             &state.users,
-            &state.reads,
             &user_id.to_string(),
             UserCommand::Erase { now },
             "EraseUser",

@@ -45,7 +45,6 @@ impl ProjectCommandApi {
         let context = CommandContext::of(req, Some(auth.0.user_id));
         dispatch::execute::<Project>(
             &self.state.projects,
-            &self.state.reads,
             &project_id.to_string(),
             command,
             name,

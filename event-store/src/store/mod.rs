@@ -5,110 +5,46 @@
 //! - **One statement per append.** Events (and the snapshot, when one is
 //!   due) go in with a single `INSERT … SELECT unnest(…)` that commits on
 //!   its own and returns the position of the last event, which becomes the
-//!   answer's consistency token ([`recording_appends`]).
+//!   answer's consistency token ([`Executed::appended`]).
 //! - **The last known state stays in memory.** A load reads only the events
 //!   after the state this process last saw (usually none: one short
 //!   index probe), so a long stream costs the same as a short one and the
 //!   load is always as fresh as the database: other processes' writes are
 //!   read, never missed.
 //! - **Personal data sealed on the way in, opened on the way out**
-//!   (`platform::personal_data`), so aggregates decide on plaintext while
+//!   ([`crate::personal_data`]), so aggregates decide on plaintext while
 //!   the table holds only ciphertext of it.
+//!
+//! Commands run through a [`CommandBus`] per aggregate type: load, decide
+//! (the domain's pure `decide`), append, and decide again when another
+//! writer appended first; it answers with the appended position and the
+//! state the command produced.
 
+mod bus;
 mod cache;
 mod group_commit;
 mod sql;
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::database::ReadPool;
-use crate::event_log::Position;
-use crate::personal_data::{PersonalData, PersonalDataError};
-use crate::wakeup::AppendSignal;
 use cqrs_es::persist::{EventUpcaster, SerializedEvent};
-use cqrs_es::{
-    Aggregate, AggregateContext, AggregateError, CqrsFramework, DomainEvent, EventEnvelope, EventStore,
-};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope};
 use sqlx::PgPool;
 
+use crate::database::ReadPool;
+use crate::event_log::Position;
+use crate::metrics::METRICS;
+use crate::personal_data::{PersonalData, PersonalDataError};
+use crate::wakeup::AppendSignal;
+
+pub use bus::{CommandBus, Executed};
 pub use cache::BoundedCache;
 pub use group_commit::GroupCommit;
 pub use sql::Batch;
 
-/// A `cqrs-es` framework over Zekka's store.
-pub type Cqrs<A> = CqrsFramework<A, Store<A>>;
-
-tokio::task_local! {
-    static LAST_APPENDED: Cell<Option<Position>>;
-    static COMMANDED: Commanded;
-}
-
-/// The aggregate a command is being decided on, set by [`deciding`].
-struct Commanded {
-    aggregate_type: &'static str,
-    aggregate_id: String,
-    /// Load it from the database, not from memory.
-    fresh: bool,
-    /// Whether the state it was decided on came from memory unchecked.
-    from_memory: Cell<bool>,
-}
-
-/// Runs `work` (one attempt at a command on `aggregate_type`/`aggregate_id`),
-/// returning with its output whether the decision was made on the state in
-/// memory without asking the database.
-///
-/// That state is trusted for the decision because its outcome is checked
-/// anyway: an append conflicts on the stream's key when another process
-/// wrote meanwhile, and a command that appends nothing checks the stream
-/// before answering. A *refusal* decided on it is not checked, so the caller
-/// decides again with `fresh` set before answering one.
-pub async fn deciding<F: Future>(
-    aggregate_type: &'static str,
-    aggregate_id: &str,
-    fresh: bool,
-    work: F,
-) -> (F::Output, bool) {
-    let commanded = Commanded {
-        aggregate_type,
-        aggregate_id: aggregate_id.to_owned(),
-        fresh,
-        from_memory: Cell::new(false),
-    };
-    COMMANDED
-        .scope(commanded, async move {
-            let output = work.await;
-            (output, COMMANDED.with(|c| c.from_memory.get()))
-        })
-        .await
-}
-
-/// Whether this load is the decision of a command on this very aggregate
-/// that may use the state in memory unchecked (and note that it did).
-fn trusted_for_decision(aggregate_type: &str, aggregate_id: &str) -> bool {
-    COMMANDED
-        .try_with(|c| {
-            let trusted = !c.fresh && c.aggregate_type == aggregate_type && c.aggregate_id == aggregate_id;
-            if trusted {
-                c.from_memory.set(true);
-            }
-            trusted
-        })
-        .unwrap_or(false)
-}
-
-/// Runs `work` and returns, with its output, the position of the last event
-/// it appended (`None` when it appended nothing): the consistency token of a
-/// command's answer, without a second round trip to look it up.
-pub async fn recording_appends<F: Future>(work: F) -> (F::Output, Option<Position>) {
-    LAST_APPENDED
-        .scope(Cell::new(None), async move {
-            let output = work.await;
-            (output, LAST_APPENDED.with(Cell::get))
-        })
-        .await
-}
+/// The metadata every appended event carries (actor, correlation, …).
+pub type Metadata = HashMap<String, String>;
 
 /// How one aggregate type is stored.
 #[derive(Debug, Clone, Copy)]
@@ -156,23 +92,6 @@ struct Known<A> {
     snapshot_sequence: usize,
 }
 
-/// What a command decides on: the aggregate as of its stream's last event.
-pub struct Context<A> {
-    /// The aggregate's state.
-    pub aggregate: A,
-    aggregate_id: String,
-    sequence: usize,
-    snapshot_sequence: usize,
-    /// Taken from memory without asking the database.
-    unchecked: bool,
-}
-
-impl<A: Aggregate> AggregateContext<A> for Context<A> {
-    fn aggregate(&mut self) -> &mut A {
-        &mut self.aggregate
-    }
-}
-
 impl<A: Aggregate + Clone> Store<A> {
     /// A store over `pool` (and `reads`, the same database through
     /// tokio-postgres, for loads), appending through `group` (shared by every
@@ -201,11 +120,23 @@ impl<A: Aggregate + Clone> Store<A> {
         }
     }
 
-    /// The aggregate as this process last saw it (after its own last
-    /// commit, say), without asking the database: for answers that report
-    /// the state a command just produced, never for decisions.
-    pub fn last_known(&self, aggregate_id: &str) -> Option<A> {
-        self.inner.known.get(aggregate_id).map(|known| known.aggregate)
+    /// The aggregate as of the stream's last event (read through the state
+    /// in memory: only the events after it are read).
+    ///
+    /// # Errors
+    /// When the database fails or an event does not read.
+    pub async fn state(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
+        Ok(self.load(aggregate_id).await?.aggregate)
+    }
+
+    /// The position of the stream's last event (`START` when it has none):
+    /// the consistency token of a command that appended nothing.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn stream_head(&self, aggregate_id: &str) -> Result<Position, crate::StoreError> {
+        let client = self.inner.reads.get().await?;
+        crate::lookups::positions::stream_head(&client, A::TYPE, aggregate_id).await
     }
 
     /// The aggregate as of the stream's last event: the state in memory (or
@@ -307,77 +238,64 @@ impl<A: Aggregate + Clone> Store<A> {
     }
 }
 
-impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
-    type AC = Context<A>;
-
-    async fn load_events(
+impl<A: Aggregate + Clone> Store<A> {
+    /// The state to decide a command on, and whether it was taken from
+    /// memory without asking the database (`trust_memory`): such a state
+    /// is trusted for the decision because its outcome is checked anyway
+    /// (an append conflicts on the stream's key when another process wrote
+    /// meanwhile, and [`Store::commit`] checks the stream before confirming a
+    /// command that appends nothing). A refusal decided on it is not checked,
+    /// so the bus decides again without trusting memory before refusing.
+    async fn decision_state(
         &self,
         aggregate_id: &str,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let rows = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, 0).await?;
-        self.decode(aggregate_id, rows).await
+        trust_memory: bool,
+    ) -> Result<(Known<A>, bool), AggregateError<A::Error>> {
+        if trust_memory && let Some(known) = self.inner.known.get(aggregate_id) {
+            return Ok((known, true));
+        }
+        Ok((self.load(aggregate_id).await?, false))
     }
 
-    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Context<A>, AggregateError<A::Error>> {
-        let remembered = match self.inner.known.get(aggregate_id) {
-            Some(known) if trusted_for_decision(A::TYPE, aggregate_id) => Some(known),
-            _ => None,
-        };
-        let unchecked = remembered.is_some();
-        let known = match remembered {
-            Some(known) => known,
-            None => self.load(aggregate_id).await?,
-        };
-        Ok(Context {
-            aggregate: known.aggregate,
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: known.sequence,
-            snapshot_sequence: known.snapshot_sequence,
-            unchecked,
-        })
-    }
-
+    /// Appends `events` decided on `known` (its state, from memory when
+    /// `unchecked`) with `metadata`; the position of the last one, or
+    /// `None` when there were none.
+    ///
+    /// # Errors
+    /// [`AggregateError::AggregateConflict`] when another writer appended to
+    /// the stream first; the database's failure otherwise.
     async fn commit(
         &self,
+        aggregate_id: &str,
         events: Vec<A::Event>,
-        context: Context<A>,
-        metadata: HashMap<String, String>,
-    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        let Context {
-            aggregate,
-            aggregate_id,
-            sequence,
-            snapshot_sequence,
-            unchecked,
-        } = context;
+        known: Known<A>,
+        unchecked: bool,
+        metadata: &Metadata,
+    ) -> Result<(Option<Position>, A), AggregateError<A::Error>> {
+        let mut known = known;
         if events.is_empty() {
             // Nothing to append, so no key to conflict on: an answer decided
             // on unchecked state stands only if the stream did not move.
             if unchecked {
-                let after = i64::try_from(sequence).unwrap_or(i64::MAX);
-                let newer = sql::events_after(&self.inner.reads, A::TYPE, &aggregate_id, after).await?;
+                let after = i64::try_from(known.sequence).unwrap_or(i64::MAX);
+                let newer = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, after).await?;
                 if !newer.is_empty() {
-                    self.inner.known.remove(&aggregate_id);
+                    self.inner.known.remove(aggregate_id);
                     return Err(AggregateError::AggregateConflict);
                 }
             }
-            return Ok(Vec::new());
+            return Ok((None, known.aggregate));
         }
-        let mut known = Known {
-            aggregate,
-            sequence,
-            snapshot_sequence,
-        };
-        let stored_metadata = serde_json::to_value(&metadata).map_err(serde_error)?;
+        let stored_metadata = serde_json::to_value(metadata).map_err(serde_error)?;
         let mut batch = sql::Batch::default();
-        let mut envelopes = Vec::with_capacity(events.len());
+        let count = events.len();
         for event in events {
             known.sequence += 1;
             let event_type = event.event_type();
             let mut payload = serde_json::to_value(&event).map_err(serde_error)?;
             self.inner
                 .personal
-                .seal(A::TYPE, &aggregate_id, &event_type, &mut payload)
+                .seal(A::TYPE, aggregate_id, &event_type, &mut payload)
                 .await
                 .map_err(personal_data_error)?;
             batch
@@ -387,22 +305,16 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
             batch.event_versions.push(event.event_version());
             batch.payloads.push(payload);
             batch.metadata.push(stored_metadata.clone());
-            known.aggregate.apply(event.clone());
-            envelopes.push(EventEnvelope {
-                aggregate_id: aggregate_id.clone(),
-                sequence: known.sequence,
-                payload: event,
-                metadata: metadata.clone(),
-            });
+            known.aggregate.apply(event);
         }
         let snapshot = self.snapshot_due(&known)?;
         let snapshot_written = snapshot.is_some();
         let appended = match snapshot {
             // A snapshot goes in the same statement as its stream's events.
             Some(snapshot) => {
-                sql::append_rows(&self.inner.pool, A::TYPE, &aggregate_id, &batch, Some(snapshot)).await
+                sql::append_rows(&self.inner.pool, A::TYPE, aggregate_id, &batch, Some(snapshot)).await
             }
-            None => self.inner.group.append(A::TYPE, &aggregate_id, batch).await,
+            None => self.inner.group.append(A::TYPE, aggregate_id, batch).await,
         }
         .map_err(sql::aggregate_error);
         let position = match appended {
@@ -411,21 +323,36 @@ impl<A: Aggregate + Clone> EventStore<A> for Store<A> {
                 // A conflict means the state in memory is behind; a lost
                 // connection leaves the outcome unknown. Either way the
                 // next load starts from the database.
-                self.inner.known.remove(&aggregate_id);
+                self.inner.known.remove(aggregate_id);
                 return Err(error);
             }
         };
         self.inner.announce.appended();
+        METRICS
+            .events_appended
+            .with_label_values(&[A::TYPE])
+            .inc_by(u64::try_from(count).unwrap_or(0));
         if snapshot_written {
             known.snapshot_sequence = known.sequence;
         }
-        // Outside `recording_appends` there is no one to tell.
-        let _ = LAST_APPENDED.try_with(|last| last.set(Some(position)));
         let sequence = known.sequence;
+        let state = known.aggregate.clone();
         self.inner
             .known
-            .put_unless(aggregate_id, known, |newer| newer.sequence >= sequence);
-        Ok(envelopes)
+            .put_unless(aggregate_id.to_owned(), known, |newer| newer.sequence >= sequence);
+        Ok((Some(position), state))
+    }
+
+    /// Every event of the stream, opened and upcast.
+    ///
+    /// # Errors
+    /// When the database fails or an event does not read.
+    pub async fn load_events(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let rows = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, 0).await?;
+        self.decode(aggregate_id, rows).await
     }
 }
 

@@ -34,7 +34,7 @@ async fn admin() -> tokio_postgres::Client {
 /// The template's name changes with the migrations, so a stale template is
 /// never used.
 fn template_name() -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/event-store/migrations");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("migrations directory")
         .filter_map(Result::ok)
