@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+mod limits;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+pub use limits::{LimitsConfig, Rate};
+
 /// A value that must never appear in logs or debug output.
 #[derive(Clone, Default)]
 pub struct Secret(String);
@@ -155,74 +162,6 @@ pub struct Config {
     pub allow_unsafe_db: bool,
 }
 
-/// A number of events allowed per window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    /// Events allowed per window.
-    pub max: i64,
-    /// The window.
-    pub window: Duration,
-}
-
-impl Rate {
-    fn parse(name: &str, raw: &str) -> Result<Self> {
-        let (max, seconds) = raw
-            .split_once('/')
-            .with_context(|| format!("{name} must look like COUNT/SECONDS (e.g. 30/60), got {raw:?}"))?;
-        let max: i64 = max
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}: bad count in {raw:?}"))?;
-        let seconds: u64 = seconds
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}: bad seconds in {raw:?}"))?;
-        anyhow::ensure!(
-            max >= 1 && seconds >= 1,
-            "{name}: count and seconds must be at least 1"
-        );
-        Ok(Self {
-            max,
-            window: Duration::from_secs(seconds),
-        })
-    }
-
-    fn scaled(self, multiplier: f64) -> Self {
-        // Rounded and at least 1; the limits are small integers, so the float
-        // never loses anything that matters.
-        let max = ((self.max as f64) * multiplier).round().max(1.0);
-        Self {
-            max: if max >= i64::MAX as f64 {
-                i64::MAX
-            } else {
-                max as i64
-            },
-            window: self.window,
-        }
-    }
-}
-
-/// Rate limits (scaled by `ZEKKA_RATE_LIMIT_MULTIPLIER`) and the account lockout (not scaled).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LimitsConfig {
-    /// `ZEKKA_RATE_LIMIT_MULTIPLIER`: scales every rate limit (not the
-    /// lockout), for load tests that sign in often from one address. Default 1.
-    pub multiplier: f64,
-    /// `RATE_LIMIT_LOGIN_FAILURES`: failed sign-ins per client address. Default 20/900.
-    pub login_failures_per_ip: Rate,
-    /// `RATE_LIMIT_REGISTER`: registrations per client address. Default 30/60.
-    pub register_per_ip: Rate,
-    /// `RATE_LIMIT_AUTH`: other auth calls (refresh, password reset,
-    /// verification) per client address. Default 60/60.
-    pub auth_per_ip: Rate,
-    /// `RATE_LIMIT_WRITES`: writes per signed-in user. Default 600/60.
-    pub writes_per_user: Rate,
-    /// `LOGIN_LOCKOUT_THRESHOLD`: failed sign-ins in a row that lock an account. Default 5.
-    pub lockout_threshold: u32,
-    /// `LOGIN_LOCKOUT_SECONDS`: how long a locked account stays locked. Default 900.
-    pub lockout_duration: Duration,
-}
-
 impl Config {
     /// Reads the configuration from the process environment.
     ///
@@ -355,68 +294,6 @@ impl Config {
     }
 }
 
-/// `url` with its password, if any, replaced by `***`.
-fn masked(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
-}
-
-impl Config {
-    /// The configured master key of personal data (`ZEKKA_MASTER_KEY`), as
-    /// the store's sealing takes it.
-    pub fn master_key_text(&self) -> Option<&str> {
-        self.master_key.as_ref().map(Secret::expose)
-    }
-
-    /// What start-up logs: the settings that shape behaviour, with every
-    /// secret shown only as set or not (and passwords in URLs masked).
-    pub fn summary(&self) -> Vec<(&'static str, String)> {
-        let secret = |value: &Option<Secret>, otherwise: &str| {
-            value
-                .as_ref()
-                .map_or_else(|| otherwise.to_owned(), |_| "set".to_owned())
-        };
-        vec![
-            ("DATABASE_URL", masked(&self.database_url)),
-            (
-                "REDIS_URL",
-                self.redis_url
-                    .as_deref()
-                    .map_or_else(|| "unset: shared state kept in this process".to_owned(), masked),
-            ),
-            ("HOST:PORT", format!("{}:{}", self.host, self.port)),
-            ("DATABASE_POOL_SIZE", self.pool_size.to_string()),
-            (
-                "ZEKKA_SIGNING_KEY",
-                secret(&self.signing_key, "unset: kept in the database"),
-            ),
-            (
-                "ZEKKA_MASTER_KEY",
-                secret(&self.master_key, "unset: kept in the database"),
-            ),
-            ("SMTP_URL", secret(&self.smtp_url, "unset: mail goes to the log")),
-            ("TRUST_FORWARDED_FOR", self.trusted_proxy_hops.to_string()),
-            (
-                "REQUEST_TIMEOUT_SECONDS",
-                self.request_timeout.as_secs().to_string(),
-            ),
-            ("AGGREGATE_CACHE", self.aggregate_cache.to_string()),
-            ("PROJECTOR_BATCH_SIZE", self.projector_batch_size.to_string()),
-            ("ARBITRATOR_CHAIN", self.arbitrator_chain.join(",")),
-            ("OLLAMA_URL", masked(&self.ollama_url)),
-            ("ZEKKA_ALLOW_UNSAFE_DB", self.allow_unsafe_db.to_string()),
-        ]
-    }
-}
-
 /// `ARBITRATOR_CHAIN` read into its steps: `rules` or `ollama:<model>`.
 fn arbitrator_chain(raw: &str) -> Result<Vec<String>> {
     let steps: Vec<String> = raw
@@ -440,87 +317,4 @@ fn arbitrator_chain(raw: &str) -> Result<Vec<String>> {
         );
     }
     Ok(steps)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use super::*;
-
-    #[test]
-    fn defaults_point_at_the_local_database_on_port_8080() {
-        let config = Config::from_lookup(|_| None).expect("defaults parse");
-        assert_eq!(config.database_url, "postgres://postgres@127.0.0.1:5432/zekka");
-        assert_eq!(config.port, 8080);
-        assert_eq!(config.log_format, LogFormat::Text);
-        assert!(config.signing_key.is_none());
-    }
-
-    #[test]
-    fn a_malformed_port_is_a_clear_error() {
-        let env = HashMap::from([("PORT", "eighty")]);
-        let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect_err("must fail");
-        assert!(err.to_string().contains("PORT"), "{err}");
-    }
-
-    #[test]
-    fn rate_limits_parse_and_scale_but_the_lockout_does_not() {
-        let env = HashMap::from([
-            ("RATE_LIMIT_REGISTER", "10/60"),
-            ("ZEKKA_RATE_LIMIT_MULTIPLIER", "100"),
-            ("LOGIN_LOCKOUT_THRESHOLD", "5"),
-        ]);
-        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
-        assert_eq!(config.limits.register_per_ip.max, 1000);
-        assert_eq!(config.limits.register_per_ip.window, Duration::from_secs(60));
-        assert_eq!(config.limits.login_failures_per_ip.max, 2000);
-        assert_eq!(config.limits.lockout_threshold, 5);
-        let bad = HashMap::from([("RATE_LIMIT_WRITES", "lots")]);
-        assert!(Config::from_lookup(|k| bad.get(k).map(|v| v.to_string())).is_err());
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let secret = Secret::new("k4.secret.abc");
-        assert_eq!(format!("{secret:?}"), "Secret(***)");
-    }
-
-    #[test]
-    fn the_arbitrator_chain_names_rules_or_ollama_models() {
-        let chain = |value: &str| {
-            let env = HashMap::from([("ARBITRATOR_CHAIN", value)]);
-            Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).map(|c| c.arbitrator_chain)
-        };
-        assert_eq!(
-            chain("ollama:llama3.1:8b, ollama:gpt-4,rules").ok(),
-            Some(vec![
-                "ollama:llama3.1:8b".to_owned(),
-                "ollama:gpt-4".to_owned(),
-                "rules".to_owned()
-            ])
-        );
-        assert!(chain("ollama:").is_err());
-        assert!(chain("coin-toss").is_err());
-        let defaults = Config::from_lookup(|_| None).map(|c| c.arbitrator_chain).ok();
-        assert_eq!(defaults, Some(vec!["rules".to_owned()]));
-    }
-
-    #[test]
-    fn the_summary_shows_no_secret() {
-        let env = HashMap::from([
-            ("DATABASE_URL", "postgres://zekka:hunter2@db:5432/zekka"),
-            ("REDIS_URL", "redis://:s3cret@cache:6379"),
-            ("ZEKKA_MASTER_KEY", "k4.local.very-secret"),
-        ]);
-        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
-        let summary = format!("{:?}", config.summary());
-        for secret in ["hunter2", "s3cret", "very-secret"] {
-            assert!(!summary.contains(secret), "{summary}");
-        }
-        assert!(
-            summary.contains("postgres://zekka:***@db:5432/zekka"),
-            "{summary}"
-        );
-    }
 }

@@ -1,0 +1,170 @@
+//! Running live: the lease, the wake-ups, the lag and health metrics.
+
+use super::*;
+
+impl Projector {
+    /// Refreshes the lag gauges: committed events not applied yet, and how
+    /// long the oldest of them has waited.
+    pub(super) async fn record_lag(&self) {
+        let lag = async {
+            let position = self.position().await?;
+            let client = self.pool.get().await?;
+            let events = event_log::count_after(&client, position).await?;
+            let seconds = event_log::seconds_behind(&client, position).await?;
+            Ok::<_, ProjectorError>((events, seconds))
+        }
+        .await;
+        match lag {
+            Ok((events, seconds)) => {
+                METRICS
+                    .projection_lag_events
+                    .with_label_values(&[self.name()])
+                    .set(events);
+                METRICS
+                    .projection_lag_seconds
+                    .with_label_values(&[self.name()])
+                    .set(seconds);
+            }
+            Err(error) => tracing::debug!(projection = self.name(), %error, "could not measure lag"),
+        }
+    }
+
+    /// Records that the projection fails (`Some`) or runs again (`None`),
+    /// for `GET /api/v1/projections`.
+    pub(super) async fn record_health(&self, failure: Option<&ProjectorError>) {
+        let recorded = async {
+            let client = self.pool.get().await?;
+            match failure {
+                Some(error) => {
+                    let (position, event_type) = match error {
+                        ProjectorError::Apply {
+                            position, event_type, ..
+                        } => (Some(position.global_position), Some(event_type.as_str())),
+                        _ => (None, None),
+                    };
+                    let message = ErrorChain(error).to_string();
+                    client
+                        .execute(
+                            "UPDATE projection_checkpoints
+                                SET status = 'failed', error = $2, error_position = $3, error_event_type = $4,
+                                    failing_since = coalesce(failing_since, now())
+                              WHERE name = $1",
+                            &[&self.checkpoint, &message, &position, &event_type],
+                        )
+                        .await?;
+                }
+                None => {
+                    client
+                        .execute(
+                            "UPDATE projection_checkpoints
+                                SET status = 'running', error = NULL, error_position = NULL,
+                                    error_event_type = NULL, failing_since = NULL
+                              WHERE name = $1",
+                            &[&self.checkpoint],
+                        )
+                        .await?;
+                }
+            }
+            Ok::<_, ProjectorError>(())
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::debug!(projection = self.name(), %error, "could not record the projection's health");
+        }
+    }
+
+    /// Runs until `shutdown`: applies batches while there are any, then
+    /// sleeps until a `NOTIFY` or the poll interval (and, under load,
+    /// `coalesce` more, to gather the next batch). A failure stops this
+    /// projection only: it is logged, recorded in its status (with the
+    /// event, for a poison event) and retried with back-off up to 30 s, so
+    /// it resumes by itself once the cause is fixed, skipping nothing.
+    pub async fn run(
+        self,
+        mut wakeup: Wakeup,
+        poll_interval: Duration,
+        coalesce: Duration,
+        mut shutdown: Shutdown,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        let mut lag_measured = Instant::now() - Duration::from_secs(60);
+        let mut failing = false;
+        let mut last_woken = Instant::now() - Duration::from_secs(60);
+        tracing::info!(projection = self.name(), "projector started");
+        while !shutdown.is_triggered() {
+            let result = self.run_once().await;
+            if failing && result.is_ok() {
+                failing = false;
+                METRICS
+                    .projection_failing
+                    .with_label_values(&[self.name()])
+                    .set(0);
+                tracing::info!(projection = self.name(), "projection recovered");
+                self.record_health(None).await;
+            }
+            let pause = match result {
+                Ok(Outcome::Applied(applied)) => {
+                    backoff = Duration::from_millis(100);
+                    if lag_measured.elapsed() > Duration::from_secs(1) {
+                        self.record_lag().await;
+                        lag_measured = Instant::now();
+                    }
+                    if i64::try_from(applied).unwrap_or(i64::MAX) >= self.batch_size {
+                        continue;
+                    }
+                    // A short batch reached the end of what is committed:
+                    // wait for the next commit instead of asking again.
+                    poll_interval
+                }
+                Ok(Outcome::Idle | Outcome::Busy) => {
+                    backoff = Duration::from_millis(100);
+                    if lag_measured.elapsed() > Duration::from_secs(5) {
+                        self.record_lag().await;
+                        lag_measured = Instant::now();
+                    }
+                    poll_interval
+                }
+                Err(error) => {
+                    // An operator may have skipped the event meanwhile.
+                    self.forget_skips();
+                    METRICS.projection_errors.with_label_values(&[self.name()]).inc();
+                    METRICS
+                        .projection_failing
+                        .with_label_values(&[self.name()])
+                        .set(1);
+                    tracing::error!(projection = self.name(), error = %ErrorChain(&error), "projection batch failed; retrying");
+                    failing = true;
+                    self.record_health(Some(&error)).await;
+                    self.record_lag().await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff
+                }
+            };
+            if failing {
+                // Back off for real: new events do not hurry a retry.
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            } else {
+                let woken = tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = wakeup.notified() => true,
+                    () = tokio::time::sleep(pause) => false,
+                };
+                if woken && !coalesce.is_zero() && last_woken.elapsed() < coalesce * 4 {
+                    // Under load (woken a moment ago), let the commits of the
+                    // next few milliseconds join the next batch: one
+                    // transaction for many events instead of one each, at
+                    // the price of `coalesce` of lag. An idle projector
+                    // answers the first commit at once.
+                    tokio::time::sleep(coalesce).await;
+                }
+                if woken {
+                    last_woken = Instant::now();
+                }
+            }
+        }
+        tracing::info!(projection = self.name(), "projector stopped");
+    }
+}
