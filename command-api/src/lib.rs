@@ -23,6 +23,7 @@
 
 pub mod accounts;
 pub mod arbitration;
+pub mod arbitration_port;
 pub mod checkpointer;
 pub mod conversations;
 pub mod dispatch;

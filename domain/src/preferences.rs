@@ -350,6 +350,8 @@ impl Aggregate for Preferences {
     }
 }
 
+crate::sink::decider!(Preferences);
+
 impl Preferences {
     /// Decides which events a command produces, or why it is refused.
     ///

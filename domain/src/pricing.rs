@@ -235,6 +235,8 @@ impl Aggregate for ModelPrice {
     }
 }
 
+crate::sink::decider!(ModelPrice);
+
 impl ModelPrice {
     /// The price in force at `at`, if the model had one then.
     pub fn price_at(&self, at: DateTime<Utc>) -> Option<Price> {

@@ -154,6 +154,8 @@ impl Aggregate for Projection {
     }
 }
 
+crate::sink::decider!(Projection);
+
 impl Projection {
     /// Decides which events a command produces, or why it is refused.
     ///

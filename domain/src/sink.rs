@@ -54,26 +54,15 @@ pub trait Decide: Aggregate {
 macro_rules! decider {
     ($($aggregate:ty),* $(,)?) => {
         $(
-            impl Decide for $aggregate {
+            impl $crate::sink::Decide for $aggregate {
                 fn decide(
                     &self,
-                    command: <$aggregate as Aggregate>::Command,
-                ) -> Result<Vec<<$aggregate as Aggregate>::Event>, <$aggregate as Aggregate>::Error> {
+                    command: <$aggregate as cqrs_es::Aggregate>::Command,
+                ) -> Result<Vec<<$aggregate as cqrs_es::Aggregate>::Event>, <$aggregate as cqrs_es::Aggregate>::Error> {
                     <$aggregate>::decide(self, command)
                 }
             }
         )*
     };
 }
-
-decider!(
-    crate::agent::Agent,
-    crate::conflict::Conflict,
-    crate::conversation::Conversation,
-    crate::preferences::Preferences,
-    crate::pricing::ModelPrice,
-    crate::project::Project,
-    crate::projection::Projection,
-    crate::session::Session,
-    crate::user::User,
-);
+pub(crate) use decider;

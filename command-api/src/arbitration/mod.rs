@@ -22,18 +22,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
-use zekka_domain::conflict::{
-    ArbitrationOutcome, Conflict, ConflictCommand, ConflictEvent, ConflictKind, Strategy,
-};
+use zekka_domain::conflict::{ArbitrationOutcome, ConflictCommand, ConflictKind, Strategy};
 use zekka_domain::pricing::ModelName;
-use zekka_domain::project::{Project, ProjectCommand, UsageRecord};
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::Detail;
-use zekka_event_store::lookups::{locks, streams};
 use zekka_platform::{Config, Problem};
 
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::dispatch::CommandContext;
 
 /// What an arbitrator is told of a conflict.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,11 +129,63 @@ impl Running {
         self.0.lock().is_ok_and(|mut running| running.insert(conflict))
     }
 
-    fn finish(&self, conflict: Uuid) {
+    /// Marks `conflict` as no longer running.
+    pub fn finish(&self, conflict: Uuid) {
         if let Ok(mut running) = self.0.lock() {
             running.remove(&conflict);
         }
     }
+}
+
+/// Whether an attempt's tokens could be charged.
+pub enum Charge {
+    /// Charged (or free).
+    Done,
+    /// Refused, with why (the budget ran out, say).
+    Refused(String),
+}
+
+/// What an arbitration needs from the command side: the case, recording
+/// its attempts and outcome, charging the tokens a model spent. The command
+/// side implements it over its state (`crate::arbitration_port`); tests
+/// implement it in memory.
+#[async_trait]
+pub trait Port: Send + Sync {
+    /// What the arbitrators are told of `conflict_id`.
+    ///
+    /// # Errors
+    /// 404 when no such conflict was reported; 503 when the database fails.
+    async fn case(&self, conflict_id: Uuid) -> Result<Case, Problem>;
+
+    /// Records `command` (named `name`) on the request's conflict.
+    ///
+    /// # Errors
+    /// The command's refusal, or the database's failure.
+    async fn record(
+        &self,
+        request: &Request,
+        command: ConflictCommand,
+        name: &'static str,
+    ) -> Result<(), Problem>;
+
+    /// Charges `model`'s tokens to the request's project at its price now:
+    /// the cost, and whether it could be charged.
+    ///
+    /// # Errors
+    /// When the database fails.
+    async fn charge(
+        &self,
+        request: &Request,
+        model: &str,
+        input_tokens: u64,
+        output_tokens: u64,
+    ) -> Result<(Decimal, Charge), Problem>;
+
+    /// How long one arbitrator may take.
+    fn timeout(&self) -> std::time::Duration;
+
+    /// The run on `conflict` ended (another may start).
+    fn finished(&self, conflict: Uuid);
 }
 
 /// Who asked for an arbitration, and with what standing.
@@ -155,57 +202,20 @@ pub struct Request {
     pub context: CommandContext,
 }
 
-/// Reads what the arbitrators are told of `conflict_id`.
-///
-/// # Errors
-/// 404 when no such conflict was reported; 503 when the database fails.
-pub async fn case_of(state: &CommandState, conflict_id: Uuid) -> Result<Case, Problem> {
-    let client = state.lookup_connection().await?;
-    let reported = streams::first_of_type::<Conflict>(&client, &conflict_id.to_string(), "ConflictReported")
-        .await?
-        .ok_or_else(|| Problem::not_found("conflict not found"))?;
-    let ConflictEvent::ConflictReported {
-        project_id,
-        kind,
-        description,
-        agent_ids,
-        file_path,
-        ..
-    } = reported
-    else {
-        return Err(Problem::not_found("conflict not found"));
-    };
-    let first_lock_holder = match &file_path {
-        Some(file) => locks::first_holder(&client, project_id, file, &agent_ids).await?,
-        None => None,
-    };
-    Ok(Case {
-        kind,
-        description,
-        agent_ids,
-        file_path,
-        first_lock_holder,
-    })
-}
-
 /// Runs the chain on `request`'s conflict to its end (resolved or
 /// escalated). Failures to record are logged: the conflict then stays as
 /// it was and may be arbitrated again.
-pub async fn run(state: Arc<CommandState>, chain: Vec<Arc<dyn Arbitrator>>, request: Request) {
+pub async fn run(port: Arc<dyn Port>, chain: Vec<Arc<dyn Arbitrator>>, request: Request) {
     let conflict = request.conflict_id;
-    if let Err(problem) = run_chain(&state, &chain, &request).await {
+    if let Err(problem) = run_chain(port.as_ref(), &chain, &request).await {
         tracing::warn!(%conflict, detail = problem.detail(), "arbitration stopped");
     }
-    state.arbitrations.finish(conflict);
+    port.finished(conflict);
 }
 
-async fn run_chain(
-    state: &CommandState,
-    chain: &[Arc<dyn Arbitrator>],
-    request: &Request,
-) -> Result<(), Problem> {
-    let case = case_of(state, request.conflict_id).await?;
-    let timeout = state.config.arbitrator_timeout;
+async fn run_chain(port: &dyn Port, chain: &[Arc<dyn Arbitrator>], request: &Request) -> Result<(), Problem> {
+    let case = port.case(request.conflict_id).await?;
+    let timeout = port.timeout();
     for arbitrator in chain {
         let name = arbitrator.name().to_owned();
         let started = Instant::now();
@@ -243,13 +253,12 @@ async fn run_chain(
                 ),
             },
         };
-        let (cost_usd, charged) = charge(state, request, &name, input, output).await?;
+        let (cost_usd, charged) = port.charge(request, &name, input, output).await?;
         let (outcome, detail, verdict) = match charged {
             Charge::Refused(reason) => (ArbitrationOutcome::Failed, reason, None),
             Charge::Done => (outcome, detail, verdict),
         };
-        record(
-            state,
+        port.record(
             request,
             ConflictCommand::RecordArbitrationAttempt {
                 model: name.clone(),
@@ -267,25 +276,24 @@ async fn run_chain(
         .await?;
         if let Some((strategy, resolution)) = verdict {
             let resolved_by_model = (name != "rules").then(|| ModelName::parse(&name).ok()).flatten();
-            return record(
-                state,
-                request,
-                ConflictCommand::Resolve {
-                    strategy,
-                    resolution: Detail::parse("resolution", &truncated(&resolution))
-                        .map_err(Problem::invalid_field)?,
-                    resolved_by_model,
-                    actor: request.actor,
-                    access: request.access,
-                },
-                "ResolveConflict",
-            )
-            .await;
+            return port
+                .record(
+                    request,
+                    ConflictCommand::Resolve {
+                        strategy,
+                        resolution: Detail::parse("resolution", &truncated(&resolution))
+                            .map_err(Problem::invalid_field)?,
+                        resolved_by_model,
+                        actor: request.actor,
+                        access: request.access,
+                    },
+                    "ResolveConflict",
+                )
+                .await;
         }
     }
     let names: Vec<&str> = chain.iter().map(|a| a.name()).collect();
-    record(
-        state,
+    port.record(
         request,
         ConflictCommand::Escalate {
             reason: Detail::parse(
@@ -306,74 +314,188 @@ fn truncated(text: &str) -> String {
     text.chars().take(Detail::MAX_CHARS).collect()
 }
 
-async fn record(
-    state: &CommandState,
-    request: &Request,
-    command: ConflictCommand,
-    name: &'static str,
-) -> Result<(), Problem> {
-    dispatch::execute::<Conflict>(
-        &state.conflicts,
-        &request.conflict_id.to_string(),
-        command,
-        name,
-        &request.context,
-    )
-    .await
-    .map(|_| ())
-}
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
 
-/// Whether an attempt's tokens could be charged.
-enum Charge {
-    Done,
-    Refused(String),
-}
+    use zekka_domain::shared::access::{ProjectAccess, Role};
 
-/// Charges `model`'s tokens to the project at its price now; free when it
-/// spent none or has no price.
-async fn charge(
-    state: &CommandState,
-    request: &Request,
-    model: &str,
-    input_tokens: u64,
-    output_tokens: u64,
-) -> Result<(Decimal, Charge), Problem> {
-    if input_tokens == 0 && output_tokens == 0 {
-        return Ok((Decimal::ZERO, Charge::Done));
+    use super::*;
+
+    /// A port in memory: a fixed case, the commands recorded in order, a
+    /// charge refused when asked to.
+    struct MemoryPort {
+        recorded: Mutex<Vec<ConflictCommand>>,
+        refuse_charges: bool,
+        finished: Mutex<Vec<Uuid>>,
     }
-    let Some(price) = state.price_at(model, chrono::Utc::now()).await? else {
-        return Ok((Decimal::ZERO, Charge::Done));
-    };
-    let record = UsageRecord {
-        usage_id: Uuid::now_v7(),
-        actor: request.actor,
-        // Arbitration is charged to no agent: the nil id stands for the arbitrator.
-        agent_id: Uuid::nil(),
-        model: model.to_owned(),
-        input_tokens,
-        output_tokens,
-        conversation_id: None,
-        task_id: None,
-        price,
-    };
-    let project_key = request.project_id.to_string();
-    let outcome = dispatch::run_serialized::<Project, _, _>(
-        &state.write_locks,
-        request.project_id,
-        &state.projects,
-        &project_key,
-        "RecordTokenUsage",
-        &request.context,
-        |_| false,
-        || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
-    )
-    .await?;
-    let cost = price.cost(input_tokens, output_tokens);
-    match outcome {
-        Ok(_) => Ok((cost, Charge::Done)),
-        Err(error) => Ok((
-            Decimal::ZERO,
-            Charge::Refused(format!("its tokens could not be charged: {error}")),
-        )),
+
+    impl MemoryPort {
+        fn new(refuse_charges: bool) -> Self {
+            Self {
+                recorded: Mutex::new(Vec::new()),
+                refuse_charges,
+                finished: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn recorded(&self) -> Vec<ConflictCommand> {
+            self.recorded.lock().map(|r| r.clone()).unwrap_or_default()
+        }
+    }
+
+    #[async_trait]
+    impl Port for MemoryPort {
+        async fn case(&self, _conflict_id: Uuid) -> Result<Case, Problem> {
+            Ok(Case {
+                kind: ConflictKind::Design,
+                description: "two schemas".to_owned(),
+                agent_ids: vec![Uuid::now_v7(), Uuid::now_v7()],
+                file_path: None,
+                first_lock_holder: None,
+            })
+        }
+
+        async fn record(&self, _request: &Request, command: ConflictCommand, _name: &'static str) -> Result<(), Problem> {
+            if let Ok(mut recorded) = self.recorded.lock() {
+                recorded.push(command);
+            }
+            Ok(())
+        }
+
+        async fn charge(
+            &self,
+            _request: &Request,
+            _model: &str,
+            input_tokens: u64,
+            output_tokens: u64,
+        ) -> Result<(Decimal, Charge), Problem> {
+            if self.refuse_charges && input_tokens + output_tokens > 0 {
+                return Ok((Decimal::ZERO, Charge::Refused("the budget is spent".to_owned())));
+            }
+            Ok((Decimal::from(input_tokens + output_tokens), Charge::Done))
+        }
+
+        fn timeout(&self) -> Duration {
+            Duration::from_millis(50)
+        }
+
+        fn finished(&self, conflict: Uuid) {
+            if let Ok(mut finished) = self.finished.lock() {
+                finished.push(conflict);
+            }
+        }
+    }
+
+    /// An arbitrator that answers what it was given (or never answers).
+    struct Scripted {
+        name: &'static str,
+        answer: Option<Result<Reply, String>>,
+    }
+
+    #[async_trait]
+    impl Arbitrator for Scripted {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn decide(&self, _case: &Case) -> Result<Reply, Failure> {
+            match &self.answer {
+                Some(Ok(reply)) => Ok(Reply {
+                    verdict: reply.verdict.clone(),
+                    input_tokens: reply.input_tokens,
+                    output_tokens: reply.output_tokens,
+                }),
+                Some(Err(reason)) => Err(Failure::unspent(reason.clone())),
+                None => std::future::pending().await,
+            }
+        }
+    }
+
+    fn request() -> Request {
+        Request {
+            conflict_id: Uuid::now_v7(),
+            project_id: Uuid::now_v7(),
+            actor: Uuid::now_v7(),
+            access: ProjectAccess {
+                role: Some(Role::Member),
+                project_archived: false,
+            },
+            context: CommandContext::operator("test"),
+        }
+    }
+
+    fn resolving(name: &'static str) -> Arc<dyn Arbitrator> {
+        Arc::new(Scripted {
+            name,
+            answer: Some(Ok(Reply {
+                verdict: Verdict::Resolve {
+                    strategy: Strategy::Arbitrator,
+                    resolution: "keep the first schema".to_owned(),
+                },
+                input_tokens: 100,
+                output_tokens: 20,
+            })),
+        })
+    }
+
+    fn outcomes(recorded: &[ConflictCommand]) -> Vec<String> {
+        recorded
+            .iter()
+            .map(|command| match command {
+                ConflictCommand::RecordArbitrationAttempt { model, outcome, .. } => format!("{model}:{}", outcome.as_str()),
+                ConflictCommand::Resolve { .. } => "resolve".to_owned(),
+                ConflictCommand::Escalate { .. } => "escalate".to_owned(),
+                _ => "other".to_owned(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn given_a_silent_and_a_failing_arbitrator_when_the_third_resolves_then_each_attempt_is_recorded_then_the_resolution()
+     {
+        let port = Arc::new(MemoryPort::new(false));
+        let request = request();
+        let conflict = request.conflict_id;
+        let chain: Vec<Arc<dyn Arbitrator>> = vec![
+            Arc::new(Scripted {
+                name: "silent",
+                answer: None,
+            }),
+            Arc::new(Scripted {
+                name: "broken",
+                answer: Some(Err("unreachable".to_owned())),
+            }),
+            resolving("qwen"),
+        ];
+        run(port.clone(), chain, request).await;
+        assert_eq!(
+            outcomes(&port.recorded()),
+            ["silent:failed", "broken:failed", "qwen:resolved", "resolve"]
+        );
+        assert_eq!(port.finished.lock().map(|f| f.clone()).unwrap_or_default(), [conflict]);
+    }
+
+    #[tokio::test]
+    async fn given_no_arbitrator_settles_it_when_the_chain_ends_then_the_conflict_is_escalated() {
+        let port = Arc::new(MemoryPort::new(false));
+        let chain: Vec<Arc<dyn Arbitrator>> = vec![Arc::new(Scripted {
+            name: "rules",
+            answer: Some(Ok(Reply {
+                verdict: Verdict::Decline("a person must decide".to_owned()),
+                input_tokens: 0,
+                output_tokens: 0,
+            })),
+        })];
+        run(port.clone(), chain, request()).await;
+        assert_eq!(outcomes(&port.recorded()), ["rules:declined", "escalate"]);
+    }
+
+    #[tokio::test]
+    async fn given_the_budget_is_spent_when_a_model_resolves_then_its_answer_is_not_used() {
+        let port = Arc::new(MemoryPort::new(true));
+        run(port.clone(), vec![resolving("qwen")], request()).await;
+        assert_eq!(outcomes(&port.recorded()), ["qwen:failed", "escalate"]);
     }
 }

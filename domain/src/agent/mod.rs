@@ -77,6 +77,8 @@ impl Aggregate for Agent {
     }
 }
 
+crate::sink::decider!(Agent);
+
 impl Agent {
     /// Decides which events a command produces, or why it is refused.
     ///

@@ -69,6 +69,8 @@ impl Aggregate for Conflict {
     }
 }
 
+crate::sink::decider!(Conflict);
+
 impl Conflict {
     /// Decides which events a command produces, or why it is refused.
     ///

@@ -73,6 +73,8 @@ impl Aggregate for Conversation {
     }
 }
 
+crate::sink::decider!(Conversation);
+
 /// The actor's role, or "not found" for outsiders.
 fn member_role(access: ProjectAccess) -> Result<Role, ConversationError> {
     access.member_role().map_err(ConversationError::from)

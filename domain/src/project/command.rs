@@ -2,8 +2,9 @@
 
 use uuid::Uuid;
 
-use super::values::{Budget, Description, ProjectName, Role, Scope, Stage};
+use super::values::{Budget, Description, ProjectName, Scope, Stage};
 use crate::pricing::Price;
+use crate::shared::access::Role;
 use crate::shared::text::Label;
 
 /// Tokens an agent spent, to be charged to the project's budget.

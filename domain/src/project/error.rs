@@ -2,7 +2,8 @@
 
 use crate::error::{ErrorKind, FieldError, Refusal};
 
-use super::values::{Role, Stage};
+use super::values::Stage;
+use crate::shared::access::Role;
 
 /// A rule of the Project aggregate that a command broke.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -6,7 +6,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{Role, Scope, Stage};
+use super::values::{Scope, Stage};
+use crate::shared::access::Role;
 
 /// Something that happened to a project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

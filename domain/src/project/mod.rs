@@ -19,10 +19,11 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::shared::access::Role;
 pub use command::{ProjectCommand, UsageRecord};
 pub use error::ProjectError;
 pub use event::ProjectEvent;
-pub use values::{Budget, Description, ProjectName, ProjectStatus, Role, Scope, Stage};
+pub use values::{Budget, Description, ProjectName, ProjectStatus, Scope, Stage};
 
 /// The most active API keys one project may hold.
 pub const MAX_ACTIVE_API_KEYS: usize = 50;
@@ -109,6 +110,8 @@ impl Aggregate for Project {
         }
     }
 }
+
+crate::sink::decider!(Project);
 
 impl Project {
     /// Decides which events a command produces, or why it is refused.

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::shared::access::Role;
 use crate::shared::text::PlainText;
 
 /// The ten workflow stages, in the only order a project may pass them.
@@ -162,57 +163,6 @@ impl FromStr for Stage {
                 let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
                 FieldError::new("stage", format!("unknown stage; one of: {}", names.join(", ")))
             })
-    }
-}
-
-/// What a member may do in a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Everything, including archiving and granting ownership.
-    Owner,
-    /// Manage the project and its members, but not its owners.
-    Admin,
-    /// Work in the project.
-    Member,
-    /// Read only.
-    Viewer,
-}
-
-impl Role {
-    /// Every role, most powerful first.
-    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
-
-    /// The wire and storage name of the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-            Role::Viewer => "viewer",
-        }
-    }
-
-    /// Whether this role may change the project and its members.
-    pub fn can_manage(self) -> bool {
-        matches!(self, Role::Owner | Role::Admin)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| FieldError::new("role", "unknown role; one of: owner, admin, member, viewer"))
     }
 }
 

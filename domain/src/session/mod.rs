@@ -194,6 +194,8 @@ impl Aggregate for Session {
     }
 }
 
+crate::sink::decider!(Session);
+
 impl Session {
     /// Decides which events a command produces, or why it is refused.
     ///

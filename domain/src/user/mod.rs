@@ -159,6 +159,8 @@ impl Aggregate for User {
     }
 }
 
+crate::sink::decider!(User);
+
 /// Finds `hash` among `tokens` and checks it is still good at `now`.
 fn redeem(tokens: &[OneTimeToken], hash: &str, now: DateTime<Utc>) -> Result<(), UserError> {
     let token = tokens
