@@ -37,6 +37,9 @@ pub struct CommandState {
     pub api_keys: Arc<ApiKeys>,
     /// File locks on the context bus (shared with the query side).
     pub locks: Arc<LockBus>,
+    /// The HTTP client of the model servers the arbitrators ask (kept
+    /// open between decisions; TLS with `OLLAMA_CA_CERT` trusted too).
+    pub model_client: reqwest::Client,
     /// The conflicts being arbitrated in this process.
     pub arbitrations: crate::arbitration::Running,
     /// The write pool (the event store and the other write-side tables).
@@ -172,6 +175,7 @@ impl CommandState {
             revocations: Revocations::new(ephemeral.clone(), read_pool.clone()),
             api_keys,
             locks: Arc::new(LockBus::new(&ephemeral)),
+            model_client: crate::arbitration::ollama::http_client(config.ollama_ca_cert.as_deref())?,
             arbitrations: crate::arbitration::Running::default(),
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,

@@ -19,6 +19,12 @@ use crate::support::{spawn_app, spawn_app_with};
 /// in the prompt, `gemini-pro` with prose instead of JSON.
 #[handler]
 async fn generate(Json(body): Json<Value>) -> Json<Value> {
+    Json(model_answer(body).await)
+}
+
+/// What the fake models answer: `gpt-4` resolves for the first agent,
+/// `gemini-pro` answers prose (invalid), any other model never answers in time.
+async fn model_answer(body: Value) -> Value {
     let prompt = body["prompt"].as_str().unwrap_or_default();
     let first_agent = prompt
         .lines()
@@ -27,23 +33,23 @@ async fn generate(Json(body): Json<Value>) -> Json<Value> {
         .unwrap_or_default()
         .to_owned();
     match body["model"].as_str().unwrap_or_default() {
-        "gpt-4" => Json(json!({
+        "gpt-4" => json!({
             "model": "gpt-4",
             "response": json!({"decision": "resolve", "winner_agent_id": first_agent, "resolution": "keep the first design"}).to_string(),
             "done": true,
             "prompt_eval_count": 1200,
             "eval_count": 300,
-        })),
-        "gemini-pro" => Json(json!({
+        }),
+        "gemini-pro" => json!({
             "model": "gemini-pro",
             "response": "I think the first agent is right.",
             "done": true,
             "prompt_eval_count": 100,
             "eval_count": 20,
-        })),
+        }),
         _ => {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            Json(json!({"response": "{}", "done": true}))
+            json!({"response": "{}", "done": true})
         }
     }
 }
@@ -61,6 +67,87 @@ async fn models() -> String {
         .expect("local address");
     tokio::spawn(Server::new_with_acceptor(acceptor).run(Route::new().at("/api/generate", post(generate))));
     format!("http://{addr}")
+}
+
+/// Starts the fake model server over HTTPS, with the test certificate of
+/// `tests/fixtures/tls`; returns its base URL. One request per connection.
+async fn models_over_tls() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let certificates = CertificateDer::pem_file_iter(format!("{fixtures}/server.pem"))
+        .expect("test certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("test certificate");
+    let key = PrivateKeyDer::from_pem_file(format!("{fixtures}/server.key")).expect("test key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(certificates, key)
+    .expect("TLS configuration");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the TLS model server");
+    let port = listener.local_addr().expect("local address").port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut chunk = [0_u8; 4096];
+                let (head_end, length) = loop {
+                    let Ok(read) = tls.read(&mut chunk).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..read]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        break (end + 4, length);
+                    }
+                };
+                while request.len() < head_end + length {
+                    let Ok(read) = tls.read(&mut chunk).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&chunk[..read]);
+                }
+                let body: Value =
+                    serde_json::from_slice(&request[head_end..head_end + length]).unwrap_or_default();
+                let answer = model_answer(body).await.to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    format!("https://localhost:{port}")
 }
 
 async fn report(app: &TestApp, owner: &User, body: Value) -> String {
@@ -280,4 +367,74 @@ async fn by_default_the_first_writer_of_a_locked_file_wins_and_other_conflicts_e
     )
     .await
     .assert_problem(404);
+}
+
+#[tokio::test]
+async fn a_model_server_over_https_with_a_private_ca_is_asked_and_its_answer_recorded() {
+    let url = models_over_tls().await;
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/ca.pem");
+    let app = spawn_app_with(&[
+        ("ARBITRATOR_CHAIN", "ollama:gpt-4"),
+        ("OLLAMA_URL", &url),
+        ("OLLAMA_CA_CERT", ca),
+        ("ARBITRATOR_TIMEOUT_MS", "5000"),
+    ])
+    .await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Over TLS").await;
+    let (a, b) = (
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
+    );
+    let conflict = report(
+        &app,
+        &owner,
+        json!({"project_id": project, "kind": "design", "description": "two views", "agent_ids": [a, b]}),
+    )
+    .await;
+    let settled = arbitrate(&app, &owner, &conflict).await;
+    assert_eq!(settled["status"], "resolved", "{settled}");
+    let attempts = attempts(&app, &conflict).await;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(
+        (attempts[0].0.as_str(), attempts[0].1.as_str()),
+        ("gpt-4", "resolved")
+    );
+    assert_eq!(
+        (attempts[0].3, attempts[0].4),
+        (1200, 300),
+        "the tokens the model reported"
+    );
+}
+
+#[tokio::test]
+async fn a_model_server_whose_certificate_is_not_trusted_is_a_failed_attempt_never_an_answer() {
+    let url = models_over_tls().await;
+    let app = spawn_app_with(&[
+        ("ARBITRATOR_CHAIN", "ollama:gpt-4"),
+        ("OLLAMA_URL", &url),
+        ("ARBITRATOR_TIMEOUT_MS", "5000"),
+    ])
+    .await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Untrusted").await;
+    let (a, b) = (
+        app.agent(&owner, &project, "a").await,
+        app.agent(&owner, &project, "b").await,
+    );
+    let conflict = report(
+        &app,
+        &owner,
+        json!({"project_id": project, "kind": "design", "description": "two views", "agent_ids": [a, b]}),
+    )
+    .await;
+    let settled = arbitrate(&app, &owner, &conflict).await;
+    assert_eq!(settled["status"], "escalated", "{settled}");
+    let attempts = attempts(&app, &conflict).await;
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].1, "failed");
+    assert!(
+        attempts[0].2.contains("certificate") || attempts[0].2.contains("cannot reach"),
+        "{attempts:?}"
+    );
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 const BEGIN: &str =
-    "<!-- config:begin (generated from platform/src/config.rs by tests/api/config_reference.rs) -->";
+    "<!-- config:begin (generated from platform/src/config/mod.rs by tests/api/config_reference.rs) -->";
 const END: &str = "<!-- config:end -->";
 
 /// (variable, description) for every field whose doc comment starts with
@@ -68,7 +68,7 @@ fn table(settings: &[(String, String)]) -> String {
 #[test]
 fn the_configuration_reference_is_the_one_the_code_documents() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(root.join("platform/src/config.rs")).expect("config.rs");
+    let source = std::fs::read_to_string(root.join("platform/src/config/mod.rs")).expect("config/mod.rs");
     let settings = documented_settings(&source);
     let named: Vec<&str> = settings.iter().map(|(name, _)| name.as_str()).collect();
     let undocumented: Vec<String> = read_variables(&source)

@@ -105,14 +105,18 @@ pub trait Arbitrator: Send + Sync {
     async fn decide(&self, case: &Case) -> Result<Reply, Failure>;
 }
 
-/// The chain `config` names.
-pub fn chain(config: &Config) -> Vec<Arc<dyn Arbitrator>> {
+/// The chain `config` names; model servers are asked through `client`.
+pub fn chain(config: &Config, client: &reqwest::Client) -> Vec<Arc<dyn Arbitrator>> {
     config
         .arbitrator_chain
         .iter()
         .map(|step| -> Arc<dyn Arbitrator> {
             match step.strip_prefix("ollama:") {
-                Some(model) => Arc::new(ollama::OllamaArbitrator::new(&config.ollama_url, model.trim())),
+                Some(model) => Arc::new(ollama::OllamaArbitrator::new(
+                    client.clone(),
+                    &config.ollama_url,
+                    model.trim(),
+                )),
                 None => Arc::new(rules::RuleArbitrator),
             }
         })
@@ -357,7 +361,12 @@ mod tests {
             })
         }
 
-        async fn record(&self, _request: &Request, command: ConflictCommand, _name: &'static str) -> Result<(), Problem> {
+        async fn record(
+            &self,
+            _request: &Request,
+            command: ConflictCommand,
+            _name: &'static str,
+        ) -> Result<(), Problem> {
             if let Ok(mut recorded) = self.recorded.lock() {
                 recorded.push(command);
             }
@@ -444,7 +453,9 @@ mod tests {
         recorded
             .iter()
             .map(|command| match command {
-                ConflictCommand::RecordArbitrationAttempt { model, outcome, .. } => format!("{model}:{}", outcome.as_str()),
+                ConflictCommand::RecordArbitrationAttempt { model, outcome, .. } => {
+                    format!("{model}:{}", outcome.as_str())
+                }
                 ConflictCommand::Resolve { .. } => "resolve".to_owned(),
                 ConflictCommand::Escalate { .. } => "escalate".to_owned(),
                 _ => "other".to_owned(),
@@ -474,7 +485,10 @@ mod tests {
             outcomes(&port.recorded()),
             ["silent:failed", "broken:failed", "qwen:resolved", "resolve"]
         );
-        assert_eq!(port.finished.lock().map(|f| f.clone()).unwrap_or_default(), [conflict]);
+        assert_eq!(
+            port.finished.lock().map(|f| f.clone()).unwrap_or_default(),
+            [conflict]
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,6 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use zekka_client::{Connection, Method};
 use zekka_domain::conflict::Strategy;
 
 use super::{Arbitrator, Case, Failure, Reply, Verdict};
@@ -18,14 +17,17 @@ const MAX_RESOLUTION_CHARS: usize = 10_000;
 
 /// One model on an Ollama-compatible server.
 pub struct OllamaArbitrator {
+    client: reqwest::Client,
     base_url: String,
     model: String,
 }
 
 impl OllamaArbitrator {
-    /// Asks `model` at `base_url` (`http://host:port`).
-    pub fn new(base_url: &str, model: &str) -> Self {
+    /// Asks `model` at `base_url` (`http://host:port` or `https://…`)
+    /// through `client` (shared: it keeps connections open between decisions).
+    pub fn new(client: reqwest::Client, base_url: &str, model: &str) -> Self {
         Self {
+            client,
             base_url: base_url.trim_end_matches('/').to_owned(),
             model: model.to_owned(),
         }
@@ -94,25 +96,27 @@ impl Arbitrator for OllamaArbitrator {
     }
 
     async fn decide(&self, case: &Case) -> Result<Reply, Failure> {
-        let addr = zekka_client::resolve(&self.base_url)
-            .await
-            .map_err(|e| Failure::unspent(format!("cannot reach {}: {e}", self.base_url)))?;
-        let mut connection = Connection::open(addr)
-            .await
-            .map_err(|e| Failure::unspent(format!("cannot reach {}: {e}", self.base_url)))?;
         let request = json!({
             "model": self.model,
             "prompt": Self::prompt(case),
             "stream": false,
             "format": "json",
         });
-        let answer = connection
-            .send(Method::POST, "/api/generate", None, Some(&request))
+        let answer = self
+            .client
+            .post(format!("{}/api/generate", self.base_url))
+            .json(&request)
+            .send()
             .await
-            .map_err(|e| Failure::unspent(format!("the request failed: {e}")))?;
-        let body = answer
-            .json(200, "the model's answer")
-            .map_err(|e| Failure::unspent(e.to_string()))?;
+            .map_err(|e| Failure::unspent(format!("cannot reach {}: {}", self.base_url, error_chain(&e))))?;
+        let status = answer.status();
+        if !status.is_success() {
+            return Err(Failure::unspent(format!("the model's server answered {status}")));
+        }
+        let body: Value = answer
+            .json()
+            .await
+            .map_err(|e| Failure::unspent(format!("the model's answer is not JSON: {e}")))?;
         let count = |field: &str| body.get(field).and_then(Value::as_u64).unwrap_or(0);
         let (input_tokens, output_tokens) = (count("prompt_eval_count"), count("eval_count"));
         let text = body.get("response").and_then(Value::as_str).unwrap_or_default();
@@ -129,6 +133,41 @@ impl Arbitrator for OllamaArbitrator {
             }),
         }
     }
+}
+
+/// `error` with its causes (reqwest's own message names only the outermost).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The HTTP client of the model servers: TLS through rustls with the
+/// public roots, plus `extra_root` (a PEM file, `OLLAMA_CA_CERT`) for a
+/// server behind a private CA.
+///
+/// # Errors
+/// When the PEM file cannot be read or holds no certificate.
+pub fn http_client(extra_root: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("zekka/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = extra_root {
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("OLLAMA_CA_CERT {path}: {e}"))?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("OLLAMA_CA_CERT {path} holds no PEM certificate: {e}"))?
+        {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot build the model servers' HTTP client: {e}"))
 }
 
 #[cfg(test)]

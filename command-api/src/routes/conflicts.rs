@@ -305,7 +305,7 @@ impl ConflictCommandApi {
                 context: CommandContext::of(req, Some(principal.acting_user()))
                     .with_api_key(principal.api_key()),
             };
-            let chain = arbitration::chain(&self.state.config);
+            let chain = arbitration::chain(&self.state.config, &self.state.model_client);
             tokio::spawn(arbitration::run(self.state.clone(), chain, request));
             "started"
         } else {

@@ -150,8 +150,11 @@ pub struct Config {
     /// conflict it is escalated to a person. Default `rules`.
     pub arbitrator_chain: Vec<String>,
     /// `OLLAMA_URL`: the Ollama-compatible server the `ollama:` arbitrators
-    /// ask (`http://host:port`). Default `http://127.0.0.1:11434`.
+    /// ask (`http://host:port` or `https://…`). Default `http://127.0.0.1:11434`.
     pub ollama_url: String,
+    /// `OLLAMA_CA_CERT`: a PEM file of certificate authorities trusted, besides
+    /// the public ones, for an `https://` `OLLAMA_URL` (a private CA).
+    pub ollama_ca_cert: Option<String>,
     /// `ARBITRATOR_TIMEOUT_MS`: how long one arbitrator may take before the
     /// chain moves on. Default 10000.
     pub arbitrator_timeout: Duration,
@@ -266,6 +269,7 @@ impl Config {
             mail_from: get("MAIL_FROM").unwrap_or_else(|| "Zekka <no-reply@localhost>".to_owned()),
             arbitrator_chain: arbitrator_chain(get("ARBITRATOR_CHAIN").as_deref().unwrap_or("rules"))?,
             ollama_url: get("OLLAMA_URL").unwrap_or_else(|| "http://127.0.0.1:11434".to_owned()),
+            ollama_ca_cert: get("OLLAMA_CA_CERT"),
             arbitrator_timeout: Duration::from_millis(parse("ARBITRATOR_TIMEOUT_MS", 10_000)?.max(1)),
             allow_unsafe_db: get("ZEKKA_ALLOW_UNSAFE_DB")
                 .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
