@@ -1,92 +1,57 @@
 //! Closed sets of values of the Conflict aggregate.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
-
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $field:literal { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// Every value.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The wire and storage name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl $crate::named::Named for $name {
-            const ALL: &'static [Self] = $name::ALL;
-
-            fn name(self) -> &'static str {
-                self.as_str()
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = FieldError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(FieldError::new($field, concat!("one of: ", $($text, " "),+))),
-                }
-            }
-        }
-    };
+/// What the agents disagree about.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ConflictKind {
+    /// The same code.
+    Code,
+    /// A design decision.
+    Design,
+    /// A requirement.
+    Requirement,
+    /// A shared resource.
+    Resource,
 }
 
-named_enum!(
-    /// What the agents disagree about.
-    ConflictKind, "kind" {
-        /// The same code.
-        Code => "code",
-        /// A design decision.
-        Design => "design",
-        /// A requirement.
-        Requirement => "requirement",
-        /// A shared resource.
-        Resource => "resource",
-    }
-);
+/// How a conflict was settled.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Strategy {
+    /// An arbitrator model decided.
+    Arbitrator,
+    /// A person decided.
+    Manual,
+    /// The first writer's version stands.
+    FirstWriter,
+    /// The last writer's version stands.
+    LastWriter,
+}
 
-named_enum!(
-    /// How a conflict was settled.
-    Strategy, "strategy" {
-        /// An arbitrator model decided.
-        Arbitrator => "arbitrator",
-        /// A person decided.
-        Manual => "manual",
-        /// The first writer's version stands.
-        FirstWriter => "first_writer",
-        /// The last writer's version stands.
-        LastWriter => "last_writer",
-    }
-);
+/// How one arbitration attempt ended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ArbitrationOutcome {
+    /// The arbitrator settled the conflict.
+    Resolved,
+    /// It answered that a person must decide.
+    Declined,
+    /// It failed: timed out, errored, or gave an answer that did not validate.
+    Failed,
+}
 
-named_enum!(
-    /// How one arbitration attempt ended.
-    ArbitrationOutcome, "outcome" {
-        /// The arbitrator settled the conflict.
-        Resolved => "resolved",
-        /// It answered that a person must decide.
-        Declined => "declined",
-        /// It failed: timed out, errored, or gave an answer that did not validate.
-        Failed => "failed",
-    }
-);
+crate::named::named!(ConflictKind => "kind", Strategy => "strategy", ArbitrationOutcome => "outcome");
 
 impl Strategy {
     /// Whether no person was needed (counts towards the auto-resolution rate).

@@ -1,8 +1,5 @@
 //! Validated values of the Conversation aggregate.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
@@ -60,8 +57,20 @@ impl MessageContent {
 }
 
 /// Who speaks in a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum MessageRole {
     /// A person.
     #[default]
@@ -72,43 +81,7 @@ pub enum MessageRole {
     System,
 }
 
-impl MessageRole {
-    /// Every role.
-    pub const ALL: [MessageRole; 3] = [MessageRole::User, MessageRole::Agent, MessageRole::System];
-
-    /// The wire and storage name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageRole::User => "user",
-            MessageRole::Agent => "agent",
-            MessageRole::System => "system",
-        }
-    }
-}
-
-impl fmt::Display for MessageRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-crate::named::named_by_as_str!(MessageRole);
-
-impl FromStr for MessageRole {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user" => Ok(MessageRole::User),
-            "agent" => Ok(MessageRole::Agent),
-            "system" => Ok(MessageRole::System),
-            _ => Err(FieldError::new(
-                "role",
-                "unknown role; one of: user, agent, system",
-            )),
-        }
-    }
-}
+crate::named::named!(MessageRole => "role");
 
 #[cfg(test)]
 mod tests {

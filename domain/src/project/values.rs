@@ -1,19 +1,29 @@
 //! Validated values of the Project aggregate: built once at the edge, trusted
 //! everywhere after.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::shared::access::Role;
 use crate::shared::text::PlainText;
 
 /// The ten workflow stages, in the only order a project may pass them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Stage {
     /// Gathering what the project must do.
     Requirements,
@@ -38,153 +48,82 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// Every stage, in workflow order.
-    pub const ALL: [Stage; 10] = [
-        Stage::Requirements,
-        Stage::Architecture,
-        Stage::Database,
-        Stage::Api,
-        Stage::Frontend,
-        Stage::Integration,
-        Stage::Testing,
-        Stage::Documentation,
-        Stage::Deployment,
-        Stage::QualityAssurance,
-    ];
-
     /// The stage that follows this one, if any.
     pub fn next(self) -> Option<Stage> {
         let index = Self::ALL.iter().position(|s| *s == self)?;
         Self::ALL.get(index + 1).copied()
     }
-
-    /// The wire and storage name of the stage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Requirements => "requirements",
-            Stage::Architecture => "architecture",
-            Stage::Database => "database",
-            Stage::Api => "api",
-            Stage::Frontend => "frontend",
-            Stage::Integration => "integration",
-            Stage::Testing => "testing",
-            Stage::Documentation => "documentation",
-            Stage::Deployment => "deployment",
-            Stage::QualityAssurance => "quality_assurance",
-        }
-    }
 }
 
-crate::named::named_by_as_str!(Stage, Role, Scope);
+crate::named::named!(Stage => "stage", Scope => "scopes", ProjectStatus => "status");
 
 /// What a project API key may do (CONTRACT.md, "Agent integration").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 pub enum Scope {
     /// Record token usage for the project's agents.
     #[serde(rename = "usage:write")]
+    #[strum(serialize = "usage:write")]
     UsageWrite,
     /// Report agents' status.
     #[serde(rename = "status:write")]
+    #[strum(serialize = "status:write")]
     StatusWrite,
     /// Give and complete agents' tasks.
     #[serde(rename = "tasks:write")]
+    #[strum(serialize = "tasks:write")]
     TasksWrite,
     /// Send messages to the project's conversations.
     #[serde(rename = "messages:write")]
+    #[strum(serialize = "messages:write")]
     MessagesWrite,
     /// Report, resolve, escalate and arbitrate conflicts.
     #[serde(rename = "conflicts:write")]
+    #[strum(serialize = "conflicts:write")]
     ConflictsWrite,
     /// Take and release file locks on the context bus.
     #[serde(rename = "locks:write")]
+    #[strum(serialize = "locks:write")]
     LocksWrite,
     /// Read the project's agents, conversations and analytics.
     #[serde(rename = "read")]
+    #[strum(serialize = "read")]
     Read,
 }
 
-impl Scope {
-    /// Every scope.
-    pub const ALL: [Scope; 7] = [
-        Scope::UsageWrite,
-        Scope::StatusWrite,
-        Scope::TasksWrite,
-        Scope::MessagesWrite,
-        Scope::ConflictsWrite,
-        Scope::LocksWrite,
-        Scope::Read,
-    ];
-
-    /// The wire and storage name of the scope.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::UsageWrite => "usage:write",
-            Scope::StatusWrite => "status:write",
-            Scope::TasksWrite => "tasks:write",
-            Scope::MessagesWrite => "messages:write",
-            Scope::ConflictsWrite => "conflicts:write",
-            Scope::LocksWrite => "locks:write",
-            Scope::Read => "read",
-        }
-    }
-}
-
-impl FromStr for Scope {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
-                FieldError::new(
-                    "scopes",
-                    format!("unknown scope {s:?}; one of: {}", names.join(", ")),
-                )
-            })
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Stage {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|stage| stage.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
-                FieldError::new("stage", format!("unknown stage; one of: {}", names.join(", ")))
-            })
-    }
-}
-
 /// Whether a project is in use or archived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ProjectStatus {
     /// In use.
     #[default]
     Active,
     /// Archived by its owner: read-only from then on.
     Archived,
-}
-
-impl ProjectStatus {
-    /// The wire and storage name of the status.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjectStatus::Active => "active",
-            ProjectStatus::Archived => "archived",
-        }
-    }
 }
 
 /// A project's name: 1 to 200 characters once trimmed.

@@ -1,15 +1,26 @@
 //! The actor's standing in a project, and the one rule for writing in it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorKind, FieldError, Refusal};
 
 /// What a member may do in a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// Everything, including archiving and granting ownership.
     Owner,
@@ -22,41 +33,13 @@ pub enum Role {
 }
 
 impl Role {
-    /// Every role, most powerful first.
-    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
-
-    /// The wire and storage name of the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-            Role::Viewer => "viewer",
-        }
-    }
-
     /// Whether this role may change the project and its members.
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| FieldError::new("role", "unknown role; one of: owner, admin, member, viewer"))
-    }
-}
+crate::named::named!(Role => "role");
 
 /// The actor's standing in a project, read from the Project aggregate just
 /// before a command about something of that project (an agent, a

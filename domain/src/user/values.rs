@@ -87,8 +87,22 @@ impl DisplayName {
 
 /// A role that reaches beyond projects: `admin` (pricing, projections, the
 /// whole audit trail) or `auditor` (the whole audit trail).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum SystemRole {
     /// Operates the system.
     Admin,
@@ -96,32 +110,7 @@ pub enum SystemRole {
     Auditor,
 }
 
-impl SystemRole {
-    /// Every system role.
-    pub const ALL: [SystemRole; 2] = [SystemRole::Admin, SystemRole::Auditor];
-
-    /// The wire and storage name (also the access token's claim).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SystemRole::Admin => "admin",
-            SystemRole::Auditor => "auditor",
-        }
-    }
-}
-
-crate::named::named_by_as_str!(SystemRole);
-
-impl std::str::FromStr for SystemRole {
-    type Err = FieldError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "admin" => Ok(SystemRole::Admin),
-            "auditor" => Ok(SystemRole::Auditor),
-            _ => Err(FieldError::new("role", "one of: admin, auditor")),
-        }
-    }
-}
+crate::named::named!(SystemRole => "role");
 
 /// A password that meets the policy; exists only until it is hashed.
 pub struct Password(String);

@@ -82,7 +82,8 @@ fn conflict_view(row: &Row) -> Result<ConflictView, tokio_postgres::Error> {
 }
 
 /// The states `?status=` can ask for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 enum StatusFilter {
     Open,
     Resolved,
@@ -90,19 +91,7 @@ enum StatusFilter {
 }
 
 impl Named for StatusFilter {
-    const ALL: &'static [Self] = &[
-        StatusFilter::Open,
-        StatusFilter::Resolved,
-        StatusFilter::Escalated,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            StatusFilter::Open => "open",
-            StatusFilter::Resolved => "resolved",
-            StatusFilter::Escalated => "escalated",
-        }
-    }
+    const FIELD: &'static str = "status";
 }
 
 #[OpenApi(prefix_path = "/api/v1/conflicts", tag = "QueryTags::Conflicts")]
@@ -119,13 +108,8 @@ impl ConflictQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ConflictPage>, Problem> {
         let limit = paging::limit(limit.0)?;
-        if let Some(status) = status.0.as_deref()
-            && !StatusFilter::names().contains(&status)
-        {
-            return Err(Problem::invalid_field(zekka_domain::FieldError::new(
-                "status",
-                format!("one of: {}", StatusFilter::names().join(", ")),
-            )));
+        if let Some(status) = status.0.as_deref() {
+            StatusFilter::from_name(status).map_err(Problem::invalid_field)?;
         }
         let after = paging::uuid_cursor(cursor.0.as_deref())?;
         self.state
