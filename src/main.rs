@@ -416,7 +416,7 @@ async fn users(command: UsersCommand) -> Result<()> {
         UsersCommand::GrantRole { email, role } => (email, role, true),
         UsersCommand::RevokeRole { email, role } => (email, role, false),
     };
-    let role: zekka_domain::user::SystemRole = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let role: zekka_domain::user::SystemRole = role.trim().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = zekka::operator_commands(&config).await?;
     let context = zekka_command_api::dispatch::CommandContext::operator(if grant {
         "zekka users grant-role"

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use cqrs_es::AggregateError;
 use poem::Request;
 use uuid::Uuid;
@@ -233,18 +234,21 @@ where
     Fut: Future<Output = Result<A::Command, Problem>>,
 {
     let _turn = locks.lock(key).await;
-    let mut attempt = 1;
+    // 2, 4, 8 … 64 ms plus jitter between the attempts.
+    let mut pauses = ExponentialBuilder::new()
+        .with_min_delay(std::time::Duration::from_millis(2))
+        .with_max_delay(std::time::Duration::from_millis(64))
+        .with_jitter()
+        .with_max_times(ATTEMPTS - 1)
+        .build();
     loop {
         let command = build().await?;
         let outcome = run(bus, aggregate_id, command, name, context).await;
         // `run` has already decided again on conflicts.
         let retryable = matches!(&outcome, Err(AggregateError::UserError(error)) if retry_on(error));
-        if !retryable || attempt == ATTEMPTS {
-            return Ok(outcome);
+        match pauses.next() {
+            Some(pause) if retryable => tokio::time::sleep(pause).await,
+            _ => return Ok(outcome),
         }
-        let ceiling = 1_u64 << attempt.min(6);
-        let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling)).unwrap_or(0);
-        tokio::time::sleep(std::time::Duration::from_millis(ceiling + jitter)).await;
-        attempt += 1;
     }
 }

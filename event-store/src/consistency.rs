@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -102,18 +103,22 @@ pub async fn poll_until_applied(
     timeout: Duration,
 ) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
+    let mut pauses = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(2))
+        .with_max_delay(Duration::from_millis(50))
+        .without_max_times()
+        .build();
     loop {
         if let Standing::CaughtUp = standing(pool, projections, token, false).await? {
             return Ok(());
         }
+        let pause = pauses.next().unwrap_or(Duration::from_millis(50));
         if Instant::now() + pause > deadline {
             return Err(WaitError::Behind(
                 "the read model has not caught up yet; retry shortly",
             ));
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

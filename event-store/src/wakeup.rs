@@ -17,6 +17,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -90,7 +91,7 @@ async fn listen(
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
-    let mut backoff = Duration::from_millis(100);
+    let mut delays = reconnect_delays();
     loop {
         let session = listen_once(&database_url, channel, &sender);
         tokio::select! {
@@ -104,10 +105,24 @@ async fn listen(
         }
         tokio::select! {
             () = &mut stop => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(delays.next().unwrap_or(RECONNECT_CEILING)) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
+}
+
+/// The longest pause between two connection attempts.
+const RECONNECT_CEILING: Duration = Duration::from_secs(10);
+
+/// Pauses between connection attempts: 100 ms doubling up to
+/// [`RECONNECT_CEILING`], with jitter, so processes that lost the database
+/// together do not reconnect in step.
+fn reconnect_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(RECONNECT_CEILING)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 async fn listen_once(
@@ -172,7 +187,7 @@ async fn announce(
     mut pending: tokio::sync::mpsc::Receiver<()>,
     min_interval: Duration,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut delays = reconnect_delays();
     loop {
         let connected = async {
             let config = tokio_postgres::Config::from_str(&database_url)?;
@@ -185,12 +200,11 @@ async fn announce(
             Err(_) if pending.is_closed() => return,
             Err(error) => {
                 tracing::warn!(%error, "append announcer cannot connect; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+                tokio::time::sleep(delays.next().unwrap_or(RECONNECT_CEILING)).await;
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
+        delays = reconnect_delays();
         let notify = format!("NOTIFY {CHANNEL}");
         // Anything committed while disconnected is announced at once.
         let mut due = true;

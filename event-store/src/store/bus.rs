@@ -2,9 +2,9 @@
 //! it appended and the state it produced. Freshness is an argument, the
 //! position a return value: nothing travels through task-locals.
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use cqrs_es::{Aggregate, AggregateError};
 use tracing::Instrument;
-use uuid::Uuid;
 use zekka_domain::Decide;
 
 use super::{Metadata, Store};
@@ -85,7 +85,7 @@ where
         name: &'static str,
     ) -> Result<Executed<A>, AggregateError<A::Error>> {
         let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
-        let mut attempt = 1;
+        let mut pauses = conflict_pauses();
         let mut trust_memory = true;
         loop {
             let result = self
@@ -99,12 +99,13 @@ where
                     trust_memory = false;
                     continue;
                 }
-                Err((AggregateError::AggregateConflict, _)) if attempt < CONFLICT_ATTEMPTS => {
-                    METRICS.commands.with_label_values(&[name, "retried"]).inc();
-                    pause(attempt).await;
-                    attempt += 1;
-                    trust_memory = false;
-                    continue;
+                Err((AggregateError::AggregateConflict, _)) => {
+                    if let Some(pause) = pauses.next() {
+                        METRICS.commands.with_label_values(&[name, "retried"]).inc();
+                        tokio::time::sleep(pause).await;
+                        trust_memory = false;
+                        continue;
+                    }
                 }
                 _ => {}
             }
@@ -146,10 +147,14 @@ where
     }
 }
 
-/// 1, 2, 4, 8 ms plus as much jitter before attempt `attempt + 1`: writers
-/// in other processes (not queued behind each other) spread out.
-async fn pause(attempt: usize) {
-    let ceiling = (1_u64 << (attempt - 1).min(6)).min(CONFLICT_PAUSE_CEILING_MS);
-    let jitter = u64::try_from(Uuid::new_v4().as_u128() % u128::from(ceiling * 1000)).unwrap_or(0);
-    tokio::time::sleep(std::time::Duration::from_micros(ceiling * 1000 + jitter)).await;
+/// Pauses before deciding again after a conflict: 1, 2, 4, 8 ms (then 8)
+/// plus jitter, so writers in other processes (not queued behind each
+/// other) spread out; [`CONFLICT_ATTEMPTS`] attempts in all.
+fn conflict_pauses() -> impl Iterator<Item = std::time::Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(std::time::Duration::from_millis(1))
+        .with_max_delay(std::time::Duration::from_millis(CONFLICT_PAUSE_CEILING_MS))
+        .with_jitter()
+        .with_max_times(CONFLICT_ATTEMPTS - 1)
+        .build()
 }

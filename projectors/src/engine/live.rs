@@ -1,5 +1,7 @@
 //! Running live: the lease, the wake-ups, the lag and health metrics.
 
+use backon::{BackoffBuilder, ExponentialBuilder};
+
 use super::*;
 
 impl Projector {
@@ -86,7 +88,7 @@ impl Projector {
         coalesce: Duration,
         mut shutdown: Shutdown,
     ) {
-        let mut backoff = Duration::from_millis(100);
+        let mut delays = retry_delays();
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
         let mut failing = false;
         let mut last_woken = Instant::now() - Duration::from_secs(60);
@@ -104,7 +106,7 @@ impl Projector {
             }
             let pause = match result {
                 Ok(Outcome::Applied(applied)) => {
-                    backoff = Duration::from_millis(100);
+                    delays = retry_delays();
                     if lag_measured.elapsed() > Duration::from_secs(1) {
                         self.record_lag().await;
                         lag_measured = Instant::now();
@@ -117,7 +119,7 @@ impl Projector {
                     poll_interval
                 }
                 Ok(Outcome::Idle | Outcome::Busy) => {
-                    backoff = Duration::from_millis(100);
+                    delays = retry_delays();
                     if lag_measured.elapsed() > Duration::from_secs(5) {
                         self.record_lag().await;
                         lag_measured = Instant::now();
@@ -136,8 +138,7 @@ impl Projector {
                     failing = true;
                     self.record_health(Some(&error)).await;
                     self.record_lag().await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    backoff
+                    delays.next().unwrap_or(RETRY_CEILING)
                 }
             };
             if failing {
@@ -167,4 +168,18 @@ impl Projector {
         }
         tracing::info!(projection = self.name(), "projector stopped");
     }
+}
+
+/// The longest pause before a failed batch is tried again.
+const RETRY_CEILING: Duration = Duration::from_secs(30);
+
+/// Pauses before a failed batch is tried again: 100 ms doubling up to
+/// [`RETRY_CEILING`], with jitter.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(RETRY_CEILING)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
