@@ -68,7 +68,12 @@ fn table(settings: &[(String, String)]) -> String {
 #[test]
 fn the_configuration_reference_is_the_one_the_code_documents() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let source = std::fs::read_to_string(root.join("platform/src/config/mod.rs")).expect("config/mod.rs");
+    // The settings and their doc comments: the configuration module and its parts.
+    let source = ["mod.rs", "limits.rs"]
+        .iter()
+        .map(|file| std::fs::read_to_string(root.join("platform/src/config").join(file)).expect("config source"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let settings = documented_settings(&source);
     let named: Vec<&str> = settings.iter().map(|(name, _)| name.as_str()).collect();
     let undocumented: Vec<String> = read_variables(&source)
