@@ -71,7 +71,9 @@ fn the_configuration_reference_is_the_one_the_code_documents() {
     // The settings and their doc comments: the configuration module and its parts.
     let source = ["mod.rs", "limits.rs"]
         .iter()
-        .map(|file| std::fs::read_to_string(root.join("platform/src/config").join(file)).expect("config source"))
+        .map(|file| {
+            std::fs::read_to_string(root.join("platform/src/config").join(file)).expect("config source")
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let settings = documented_settings(&source);
