@@ -48,6 +48,9 @@ pub trait Refusal: std::error::Error {
     /// The kind of rule broken, which decides the HTTP status.
     fn kind(&self) -> ErrorKind;
 
-    /// The fields at fault, for validation errors (empty otherwise).
-    fn field_errors(&self) -> Vec<FieldError>;
+    /// The fields at fault, for validation errors (none by default: most
+    /// refusals are about state, not values).
+    fn field_errors(&self) -> Vec<FieldError> {
+        Vec::new()
+    }
 }

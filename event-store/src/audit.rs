@@ -57,7 +57,7 @@ const VISIBLE: &str = "($2 OR EXISTS (
         SELECT 1 FROM rm_streams s
          WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
            AND (s.user_id = $1 OR EXISTS (
-                SELECT 1 FROM rm_project_members m WHERE m.project_id = s.project_id AND m.user_id = $1))))";
+                SELECT 1 FROM visible_projects($1) v WHERE v.project_id = s.project_id))))";
 
 const COLUMNS: &str = "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
         e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";

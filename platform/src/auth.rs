@@ -10,7 +10,6 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use uuid::Uuid;
-use zekka_domain::project::Scope;
 
 use crate::api_keys::{self, ApiKeys, KeyGrant, KeyRefusal};
 use crate::problem::Problem;
@@ -83,33 +82,6 @@ impl Principal {
             Principal::Person(_) => None,
             Principal::Key(grant) => Some(grant.key_id),
         }
-    }
-
-    /// Checks that a key may act with `scope` in `project_id`, and, when the
-    /// route acts for `agent_id`, that a key bound to an agent acts for that
-    /// one. People pass: the aggregate checks their role.
-    ///
-    /// # Errors
-    /// 403 naming what the key lacks.
-    pub fn require(&self, scope: Scope, project_id: Uuid, agent_id: Option<Uuid>) -> Result<(), Problem> {
-        let Principal::Key(grant) = self else {
-            return Ok(());
-        };
-        if grant.project_id != project_id {
-            return Err(Problem::forbidden("this API key acts only in its own project"));
-        }
-        if !grant.allows(scope) {
-            return Err(Problem::forbidden(format!(
-                "this API key lacks the scope {}",
-                scope.as_str()
-            )));
-        }
-        if let (Some(bound), Some(agent)) = (grant.agent_id, agent_id)
-            && bound != agent
-        {
-            return Err(Problem::forbidden("this API key acts only for its own agent"));
-        }
-        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`auth`]: the bearer security schemes (access tokens; API keys where agents may call).
+//! - [`policy`]: the access policy: may this person, key or system role do this?
 //! - [`api_keys`]: project API keys: issue, verify (cached), revoke, last use.
 //! - [`config`]: typed configuration from the environment, with local defaults.
 //! - [`telemetry`]: tracing set-up (human or JSON logs).
@@ -33,6 +34,7 @@ pub mod locks;
 pub mod metrics;
 pub mod money;
 pub mod password;
+pub mod policy;
 pub mod problem;
 pub mod rate_limit;
 pub mod redis;

@@ -16,6 +16,7 @@ use zekka_domain::shared::text::{Detail, Label};
 use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
 use zekka_platform::input::{Bounded, Label as LabelText, ModelName as ModelNameText, OneOf, Prose, Text};
+use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
@@ -168,7 +169,7 @@ impl AgentCommandApi {
             .owning_project("Agent", agent_id)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
-        principal.require(scope, project, Some(agent_id))?;
+        policy::authorize(&principal, Action::for_agent(scope, project, agent_id))?;
         self.state.project_access(project, principal.acting_user()).await
     }
 
@@ -333,7 +334,7 @@ impl AgentCommandApi {
             .owning_project("Agent", id.0)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
-        auth.0.require(Scope::UsageWrite, project_id, Some(id.0))?;
+        policy::authorize(&auth.0, Action::for_agent(Scope::UsageWrite, project_id, id.0))?;
         // What the usage names must be this project's (security review F7).
         let foreign = |field: &str, what: &str| {
             Problem::invalid_field(zekka_domain::FieldError::new(

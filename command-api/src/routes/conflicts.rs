@@ -17,6 +17,7 @@ use zekka_event_store::lookups::streams;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, OneOf, Prose, Text};
+use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, Written, WrittenResponse};
 use crate::arbitration;
@@ -130,7 +131,7 @@ impl ConflictCommandApi {
             .owning_project("Conflict", conflict_id)
             .await?
             .ok_or_else(|| Problem::not_found("conflict not found"))?;
-        principal.require(Scope::ConflictsWrite, project, None)?;
+        policy::authorize(&principal, Action::in_project(Scope::ConflictsWrite, project))?;
         let access = self
             .state
             .project_access(project, principal.acting_user())
@@ -162,7 +163,10 @@ impl ConflictCommandApi {
             (Ok(k), Ok(d), Ok(f)) => (k, d, f),
             (k, d, f) => return Err(dispatch::invalid([k.err(), d.err(), f.err()])),
         };
-        auth.0.require(Scope::ConflictsWrite, body.project_id, None)?;
+        policy::authorize(
+            &auth.0,
+            Action::in_project(Scope::ConflictsWrite, body.project_id),
+        )?;
         // A key bound to an agent reports conflicts that agent is part of.
         if let Principal::Key(grant) = &auth.0
             && let Some(bound) = grant.agent_id

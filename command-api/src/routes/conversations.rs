@@ -16,6 +16,7 @@ use zekka_event_store::consistency::ConsistencyToken;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
 use zekka_platform::input::{Label, NonBlank, OneOf, Text};
+use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::dispatch::{self, CommandContext};
@@ -276,7 +277,14 @@ impl ConversationCommandApi {
         let actor = principal.acting_user();
         let message_id = Uuid::now_v7();
         let project = self.project_of(id.0).await?;
-        principal.require(Scope::MessagesWrite, project, body.agent_id)?;
+        policy::authorize(
+            &principal,
+            Action::InProject {
+                scope: Scope::MessagesWrite,
+                project_id: project,
+                agent_id: body.agent_id,
+            },
+        )?;
         // Who may write is decided before what the body claims is looked at.
         let access = self.state.project_access(project, actor).await?;
         access

@@ -25,6 +25,7 @@ use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, Principal};
 use zekka_platform::input::{Bounded, Label, Text};
 use zekka_platform::locks::{Attempt, Lock};
+use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent};
 use crate::dispatch::{self, CommandContext};
@@ -56,7 +57,7 @@ impl LockCommandApi {
         project: Uuid,
         agent: Uuid,
     ) -> Result<ProjectAccess, Problem> {
-        principal.require(Scope::LocksWrite, project, Some(agent))?;
+        policy::authorize(&principal, Action::for_agent(Scope::LocksWrite, project, agent))?;
         let access = self
             .state
             .project_access(project, principal.acting_user())

@@ -9,9 +9,9 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::pricing::{ModelName, PricePerMillion, PricingCommand};
-use zekka_domain::user::SystemRole;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Decimal, ModelName as ModelNameText, Text};
+use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::CommandTags;
@@ -69,9 +69,7 @@ impl PricingCommandApi {
         model: Path<Text<ModelNameText>>,
         body: Json<SetPriceRequest>,
     ) -> Result<PriceSetResponse, Problem> {
-        if !auth.0.has_role(SystemRole::Admin) {
-            return Err(Problem::forbidden("setting prices needs the system admin role"));
-        }
+        policy::authorize_person(&auth.0, Action::SetPrices)?;
         let (model, input, output) = match (
             ModelName::parse(&model.0),
             PricePerMillion::parse("input_usd_per_million", &body.input_usd_per_million),

@@ -12,10 +12,10 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use zekka_domain::projection::SkipReason;
-use zekka_domain::user::SystemRole;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Prose, Segment, Text};
+use zekka_platform::policy::{self, Action};
 
 use super::CommandTags;
 use crate::state::CommandState;
@@ -81,9 +81,7 @@ impl ProjectionCommandApi {
     /// Rebuild a projection from the events without downtime (system admins).
     #[oai(path = "/:name/rebuild", method = "post", operation_id = "rebuildProjection")]
     async fn rebuild(&self, auth: BearerAuth, name: Path<Text<Segment>>) -> Result<RebuildAccepted, Problem> {
-        if !auth.0.has_role(SystemRole::Admin) {
-            return Err(Problem::forbidden("only system admins may rebuild projections"));
-        }
+        policy::authorize_person(&auth.0, Action::OperateProjections)?;
         let known: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM projection_checkpoints WHERE name = $1 AND name NOT LIKE '%@rebuild'",
         )
@@ -132,9 +130,7 @@ impl ProjectionCommandApi {
         name: Path<Text<Segment>>,
         body: Json<SkipRequest>,
     ) -> Result<SkipCreated, Problem> {
-        if !auth.0.has_role(SystemRole::Admin) {
-            return Err(Problem::forbidden("only system admins may skip events"));
-        }
+        policy::authorize_person(&auth.0, Action::OperateProjections)?;
         let actor = auth.0.user_id;
         let context = crate::dispatch::CommandContext::of(req, Some(actor));
         let skip = self

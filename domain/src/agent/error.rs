@@ -1,14 +1,11 @@
 //! Why the Agent aggregate refuses a command.
 
-use crate::error::{ErrorKind, FieldError, Refusal};
+use crate::error::{ErrorKind, Refusal};
 use crate::shared::access::AccessRefusal;
 
 /// Why an agent refuses a command.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AgentError {
-    /// A value is invalid.
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
     /// The agent id is taken.
     #[error("an agent with this id already exists")]
     AlreadyExists,
@@ -29,17 +26,9 @@ pub enum AgentError {
 impl Refusal for AgentError {
     fn kind(&self) -> ErrorKind {
         match self {
-            AgentError::Invalid(_) => ErrorKind::Invalid,
             AgentError::NotFound | AgentError::TaskNotOpen => ErrorKind::NotFound,
             AgentError::NotAllowed => ErrorKind::Forbidden,
             AgentError::AlreadyExists | AgentError::ProjectArchived => ErrorKind::Conflict,
-        }
-    }
-
-    fn field_errors(&self) -> Vec<FieldError> {
-        match self {
-            AgentError::Invalid(e) => vec![e.clone()],
-            _ => vec![],
         }
     }
 }

@@ -130,3 +130,34 @@ fn statuses_and_outcomes_parse_by_name() {
     assert!(Label::parse("name", " ").is_err());
     assert!(Detail::parse("detail", &"x".repeat(10_001)).is_err());
 }
+
+#[test]
+fn registering_an_agent_twice_is_refused() {
+    TestFramework::<Agent>::with(())
+        .given(vec![registered()])
+        .when(AgentCommand::Register {
+            agent_id: AGENT,
+            project_id: PROJECT,
+            name: Label::parse("name", "Ada").expect("name"),
+            kind: Label::parse("kind", "developer").expect("kind"),
+            stage: None,
+            model: ModelName::parse("claude-sonnet").expect("model"),
+            access: access(Role::Member),
+        })
+        .then_expect_error(AgentError::AlreadyExists);
+}
+
+#[test]
+fn an_archived_project_directs_no_agent() {
+    TestFramework::<Agent>::with(())
+        .given(vec![registered()])
+        .when(AgentCommand::ChangeStatus {
+            status: AgentStatus::Working,
+            detail: Detail::default(),
+            access: ProjectAccess {
+                role: Some(Role::Owner),
+                project_archived: true,
+            },
+        })
+        .then_expect_error(AgentError::ProjectArchived);
+}

@@ -161,3 +161,39 @@ fn kinds_and_strategies_parse_by_name() {
     assert_eq!("resource".parse::<ConflictKind>(), Ok(ConflictKind::Resource));
     assert!(Strategy::Arbitrator.is_automatic() && !Strategy::Manual.is_automatic());
 }
+
+#[test]
+fn reporting_a_conflict_twice_is_refused() {
+    TestFramework::<Conflict>::with(())
+        .given(vec![reported()])
+        .when(ConflictCommand::Report {
+            conflict_id: CONFLICT,
+            project_id: PROJECT,
+            kind: ConflictKind::Code,
+            description: Detail::parse("description", "again").expect("text"),
+            agent_ids: vec![Uuid::from_u128(7)],
+            file_path: None,
+            actor: ACTOR,
+            access: MEMBER,
+        })
+        .then_expect_error(ConflictError::AlreadyExists);
+}
+
+#[test]
+fn a_conflict_never_reported_is_not_found_and_neither_is_one_of_a_strangers_project() {
+    TestFramework::<Conflict>::with(())
+        .given_no_previous_events()
+        .when(resolve())
+        .then_expect_error(ConflictError::NotFound);
+    let mut stranger = resolve();
+    if let ConflictCommand::Resolve { access, .. } = &mut stranger {
+        *access = ProjectAccess {
+            role: None,
+            project_archived: false,
+        };
+    }
+    TestFramework::<Conflict>::with(())
+        .given(vec![reported()])
+        .when(stranger)
+        .then_expect_error(ConflictError::NotFound);
+}

@@ -282,3 +282,31 @@ fn state_after_many_messages_stays_small_and_equals_a_replay() {
     assert_eq!(state.messages_sent, 1000);
     assert_eq!(state.version, 1001);
 }
+
+#[test]
+fn starting_a_conversation_twice_is_refused() {
+    TestFramework::<Conversation>::with(())
+        .given(vec![started()])
+        .when(ConversationCommand::Start {
+            conversation_id: CONVERSATION,
+            project_id: PROJECT,
+            title: Title::parse("Planning").expect("title"),
+            actor: ALICE,
+            access: access(Role::Member),
+        })
+        .then_expect_error(ConversationError::AlreadyExists);
+}
+
+#[test]
+fn an_archived_project_takes_no_message() {
+    TestFramework::<Conversation>::with(())
+        .given(vec![started()])
+        .when(send(
+            BOB,
+            ProjectAccess {
+                role: Some(Role::Member),
+                project_archived: true,
+            },
+        ))
+        .then_expect_error(ConversationError::ProjectArchived);
+}

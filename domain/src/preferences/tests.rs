@@ -66,3 +66,16 @@ fn reset_returns_to_the_defaults() {
     state.apply(PreferencesEvent::PreferencesReset {});
     assert_eq!(state.settings, Settings::default());
 }
+
+#[test]
+fn an_invalid_import_is_refused_with_every_field_and_nothing_changes() {
+    TestFramework::<Preferences>::with(())
+        .given_no_previous_events()
+        .when(PreferencesCommand::Import {
+            document: json!({"format": "other", "preferences": {"theme": "neon"}}),
+        })
+        .then_expect_error(PreferencesError::Invalid(vec![
+            FieldError::new("format", format!("must be \"{DOCUMENT_FORMAT}\"")),
+            FieldError::new("preferences.theme", "must be one of: light, dark, system"),
+        ]));
+}

@@ -1,13 +1,10 @@
 //! Why the User aggregate refuses a command.
 
-use crate::error::{ErrorKind, FieldError, Refusal};
+use crate::error::{ErrorKind, Refusal};
 
 /// A rule of the User aggregate that a command broke.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UserError {
-    /// A value in the command is invalid.
-    #[error(transparent)]
-    Invalid(#[from] FieldError),
     /// This account id is taken.
     #[error("the account already exists")]
     AlreadyRegistered,
@@ -28,17 +25,9 @@ pub enum UserError {
 impl Refusal for UserError {
     fn kind(&self) -> ErrorKind {
         match self {
-            UserError::Invalid(_) => ErrorKind::Invalid,
             UserError::AlreadyRegistered => ErrorKind::Conflict,
             UserError::NotFound | UserError::UnknownToken => ErrorKind::BadRequest,
             UserError::TokenUsed | UserError::TokenExpired => ErrorKind::Gone,
-        }
-    }
-
-    fn field_errors(&self) -> Vec<FieldError> {
-        match self {
-            UserError::Invalid(e) => vec![e.clone()],
-            _ => vec![],
         }
     }
 }

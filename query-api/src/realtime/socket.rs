@@ -283,7 +283,7 @@ async fn allowed(hub: &Hub, user: Uuid, target: Target) -> Result<Option<Uuid>, 
         Target::Project(project) => {
             client
                 .query_opt_cached(
-                    "SELECT project_id FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                    "SELECT project_id FROM visible_projects($2) WHERE project_id = $1",
                     &[&project, &user],
                 )
                 .await
@@ -292,7 +292,7 @@ async fn allowed(hub: &Hub, user: Uuid, target: Target) -> Result<Option<Uuid>, 
             client
                 .query_opt_cached(
                     "SELECT c.project_id FROM rm_conversations c
-                       JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $2
+                       JOIN visible_projects($2) v ON v.project_id = c.project_id
                       WHERE c.conversation_id = $1",
                     &[&conversation, &user],
                 )

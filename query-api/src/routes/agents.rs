@@ -16,6 +16,7 @@ use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
+use zekka_platform::policy::{self, Action};
 
 use super::QueryTags;
 use crate::paging;
@@ -117,7 +118,7 @@ impl AgentQueryApi {
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {AGENT_COLUMNS} FROM rm_agents a
-                   JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = a.project_id
                   WHERE a.agent_id = $2"
             ))
             .await
@@ -157,7 +158,7 @@ impl AgentQueryApi {
             &client,
             &format!(
                 "SELECT {AGENT_COLUMNS} FROM rm_agents a
-                   JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = a.project_id
                   WHERE ($2::uuid IS NULL OR a.project_id = $2)
                     AND ($3::uuid IS NULL OR a.agent_id > $3)
                   ORDER BY a.agent_id LIMIT $4"
@@ -186,7 +187,7 @@ impl AgentQueryApi {
             )
             .await?;
         let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
-        auth.0.require(Scope::Read, agent.project_id, None)?;
+        policy::authorize(&auth.0, Action::in_project(Scope::Read, agent.project_id))?;
         Ok(Json(agent))
     }
 
@@ -206,7 +207,7 @@ impl AgentQueryApi {
             )
             .await?;
         let agent = self.visible_agent(auth.0.acting_user(), id.0).await?;
-        auth.0.require(Scope::Read, agent.project_id, None)?;
+        policy::authorize(&auth.0, Action::in_project(Scope::Read, agent.project_id))?;
         Ok(Json(AgentStatusView {
             status: agent.status,
             detail: agent.status_detail,

@@ -50,7 +50,7 @@ impl AnalyticsApi {
         if let Some(project) = project {
             let member = client
                 .query_opt_cached(
-                    "SELECT 1 FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                    "SELECT 1 FROM visible_projects($2) WHERE project_id = $1",
                     &[&project, &user],
                 )
                 .await
@@ -191,7 +191,7 @@ impl AnalyticsApi {
             .await?;
         let row = client
             .query_one_cached(
-                "WITH mine AS (SELECT project_id FROM rm_project_members WHERE user_id = $1)
+                "WITH mine AS (SELECT project_id FROM visible_projects($1))
                  SELECT (SELECT count(*) FROM mine),
                         (SELECT count(*) FROM rm_conversations WHERE project_id IN (SELECT project_id FROM mine)),
                         (SELECT coalesce(sum(message_count), 0)::bigint FROM rm_conversations
@@ -355,7 +355,7 @@ impl AnalyticsApi {
                               THEN extract(epoch FROM now() - a.status_since)::float8 ELSE 0 END)
                            / greatest(extract(epoch FROM now() - a.created_at)::float8, 1)))::numeric
                    FROM rm_agents a
-                   JOIN rm_project_members m ON m.project_id = a.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = a.project_id
                    LEFT JOIN rm_usage_daily u ON u.agent_id = a.agent_id
                   WHERE ($2::uuid IS NULL OR a.project_id = $2)
                   GROUP BY a.agent_id ORDER BY a.agent_id",
@@ -395,7 +395,7 @@ impl AnalyticsApi {
             "SELECT t.task_id, t.agent_id, t.title, t.stage, t.outcome,
                         coalesce(u.input_tokens, 0), coalesce(u.output_tokens, 0), coalesce(u.cost_usd, 0)
                    FROM rm_tasks t
-                   JOIN rm_project_members m ON m.project_id = t.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = t.project_id
                    LEFT JOIN rm_task_usage u ON u.task_id = t.task_id
                   WHERE ($2::uuid IS NULL OR t.project_id = $2)
                   ORDER BY t.task_id",

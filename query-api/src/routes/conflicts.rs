@@ -124,7 +124,7 @@ impl ConflictQueryApi {
             &client,
             &format!(
                 "SELECT {COLUMNS} FROM rm_conflicts c
-                   JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = c.project_id
                   WHERE ($2::uuid IS NULL OR c.project_id = $2)
                     AND ($3::text IS NULL OR c.status = $3)
                     AND ($4::uuid IS NULL OR c.conflict_id > $4)
@@ -163,7 +163,7 @@ impl ConflictQueryApi {
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM rm_conflicts c
-                   JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = c.project_id
                   WHERE c.conflict_id = $2"
             ))
             .await

@@ -13,6 +13,7 @@ use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{SequenceFormat, Text, UuidFormat};
+use zekka_platform::policy::{self, Action};
 
 use super::QueryTags;
 use crate::paging;
@@ -138,7 +139,7 @@ impl ConversationQueryApi {
             &format!(
                 "SELECT {CONVERSATION_COLUMNS}
                    FROM rm_conversations c
-                   JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = c.project_id
                   WHERE ($2::uuid IS NULL OR c.project_id = $2)
                     AND ($3::uuid IS NULL OR c.conversation_id > $3)
                   ORDER BY c.conversation_id
@@ -172,7 +173,7 @@ impl ConversationQueryApi {
             .prepare_cached(&format!(
                 "SELECT {CONVERSATION_COLUMNS}
                    FROM rm_conversations c
-                   JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = c.project_id
                   WHERE c.conversation_id = $2"
             ))
             .await
@@ -216,7 +217,7 @@ impl ConversationQueryApi {
         let visible = client
             .prepare_cached(
                 "SELECT c.project_id FROM rm_conversations c
-                   JOIN rm_project_members m ON m.project_id = c.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = c.project_id
                   WHERE c.conversation_id = $2",
             )
             .await
@@ -228,7 +229,7 @@ impl ConversationQueryApi {
             .ok_or_else(|| Problem::not_found("conversation not found"))?
             .try_get(0)
             .map_err(Problem::from_db)?;
-        auth.0.require(Scope::Read, project, None)?;
+        policy::authorize(&auth.0, Action::in_project(Scope::Read, project))?;
         let views = rows::query_map(
             &client,
             "SELECT message_id, conversation_id, number, author_id, role, agent_id, content,

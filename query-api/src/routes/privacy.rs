@@ -237,10 +237,7 @@ impl PrivacyQueryApi {
 
         let memberships = held.memberships;
         let roles: BTreeMap<String, String> = client
-            .query(
-                "SELECT project_id::text, role FROM rm_project_members WHERE user_id = $1",
-                &[&me],
-            )
+            .query("SELECT project_id::text, role FROM visible_projects($1)", &[&me])
             .await
             .map_err(Problem::from_db)?
             .iter()

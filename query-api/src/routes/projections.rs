@@ -9,11 +9,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use zekka_domain::projection::{Projection, ProjectionEvent};
-use zekka_domain::user::SystemRole;
 use zekka_event_store::event_log::{self, Position};
 use zekka_event_store::lookups::streams;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::policy::{self, Action};
 
 use super::QueryTags;
 use crate::rows;
@@ -103,9 +103,7 @@ impl ProjectionQueryApi {
     /// Every projection: position, lag, health, rebuild (system admins).
     #[oai(path = "/", method = "get", operation_id = "listProjections")]
     async fn list(&self, auth: BearerAuth) -> Result<Json<Vec<ProjectionView>>, Problem> {
-        if !auth.0.has_role(SystemRole::Admin) {
-            return Err(Problem::forbidden("only system admins may see the projections"));
-        }
+        policy::authorize_person(&auth.0, Action::OperateProjections)?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let mut items = rows::query_map(
             &client,

@@ -15,6 +15,7 @@ use zekka_event_store::database::CachedQueries;
 use zekka_platform::auth::{AgentAuth, BearerAuth};
 use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{Text, UuidFormat};
+use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::QueryTags;
@@ -87,7 +88,7 @@ struct ProjectPage {
 }
 
 const PROJECT_COLUMNS: &str = "p.project_id, p.name, p.description, p.owner_id, p.budget_usd, p.spent_usd,
-     p.stage, p.status, m.role, p.created_at, p.updated_at";
+     p.stage, p.status, v.role, p.created_at, p.updated_at";
 
 fn project_view(row: &Row) -> Result<ProjectView, tokio_postgres::Error> {
     Ok(ProjectView {
@@ -163,9 +164,8 @@ impl ProjectQueryApi {
             &client,
             &format!(
                 "SELECT {PROJECT_COLUMNS}
-                   FROM rm_project_members m JOIN rm_projects p USING (project_id)
-                  WHERE m.user_id = $1
-                    AND ($2::uuid IS NULL OR p.project_id > $2)
+                   FROM visible_projects($1) v JOIN rm_projects p USING (project_id)
+                  WHERE ($2::uuid IS NULL OR p.project_id > $2)
                     AND ($3 OR p.status <> 'archived')
                   ORDER BY p.project_id
                   LIMIT $4"
@@ -191,7 +191,7 @@ impl ProjectQueryApi {
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectView>, Problem> {
-        auth.0.require(Scope::Read, id.0, None)?;
+        policy::authorize(&auth.0, Action::in_project(Scope::Read, id.0))?;
         self.state
             .catch_up(
                 auth.0.acting_user(),
@@ -203,8 +203,8 @@ impl ProjectQueryApi {
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {PROJECT_COLUMNS}
-                   FROM rm_project_members m JOIN rm_projects p USING (project_id)
-                  WHERE m.user_id = $1 AND p.project_id = $2"
+                   FROM visible_projects($1) v JOIN rm_projects p USING (project_id)
+                  WHERE p.project_id = $2"
             ))
             .await
             .map_err(Problem::from_db)?;
@@ -231,7 +231,7 @@ impl ProjectQueryApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let role: Option<String> = client
             .query_opt_cached(
-                "SELECT role FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                "SELECT role FROM visible_projects($2) WHERE project_id = $1",
                 &[&id.0, &auth.0.user_id],
             )
             .await
@@ -283,8 +283,8 @@ impl ProjectQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<LockPage>, Problem> {
         let principal = &auth.0;
-        if principal.require(Scope::Read, id.0, None).is_err() {
-            principal.require(Scope::LocksWrite, id.0, None)?;
+        if policy::authorize(&principal, Action::in_project(Scope::Read, id.0)).is_err() {
+            policy::authorize(&principal, Action::in_project(Scope::LocksWrite, id.0))?;
         }
         // Membership comes from the projects model: a token waits for it.
         self.state
@@ -297,7 +297,7 @@ impl ProjectQueryApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let member = client
             .query_opt_cached(
-                "SELECT 1 FROM rm_project_members WHERE project_id = $1 AND user_id = $2",
+                "SELECT 1 FROM visible_projects($2) WHERE project_id = $1",
                 &[&id.0, &principal.acting_user()],
             )
             .await
@@ -334,7 +334,7 @@ impl ProjectQueryApi {
         id: Path<Uuid>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<ProjectStats>, Problem> {
-        auth.0.require(Scope::Read, id.0, None)?;
+        policy::authorize(&auth.0, Action::in_project(Scope::Read, id.0))?;
         self.state
             .catch_up(
                 auth.0.acting_user(),
@@ -365,7 +365,7 @@ impl ProjectQueryApi {
                                count(*) FILTER (WHERE status = 'escalated') AS escalated,
                                count(*) FILTER (WHERE status = 'resolved' AND strategy <> 'manual') AS automatic
                           FROM rm_conflicts WHERE project_id = p.project_id) c
-                   JOIN rm_project_members m ON m.project_id = p.project_id AND m.user_id = $1
+                   JOIN visible_projects($1) v ON v.project_id = p.project_id
                   WHERE p.project_id = $2",
             )
             .await

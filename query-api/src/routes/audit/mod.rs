@@ -15,7 +15,6 @@ use poem_openapi::registry::MetaSchema;
 use poem_openapi::{Object, OpenApi};
 use serde_json::Value;
 use zekka_domain::FieldError;
-use zekka_domain::user::SystemRole;
 use zekka_event_store::audit::{self, RecordedEvent, Viewer};
 use zekka_event_store::event_log::{Position, Xid8};
 use zekka_event_store::integrity::{self, Verification};
@@ -23,6 +22,7 @@ use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::TokenHeader;
 use zekka_platform::input::{Rule, Segment, SequenceFormat, Text, TimeBound};
+use zekka_platform::policy::{self, Action};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
 mod redaction;
@@ -178,15 +178,11 @@ struct CheckpointList {
 const VISIBILITY: [&str; 2] = ["streams", "projects"];
 
 fn sees_everything(claims: &AccessClaims) -> bool {
-    claims.has_role(SystemRole::Auditor) || claims.has_role(SystemRole::Admin)
+    policy::allows_person(claims, Action::AuditEverything)
 }
 
 fn require_auditor(claims: &AccessClaims) -> Result<(), Problem> {
-    if sees_everything(claims) {
-        Ok(())
-    } else {
-        Err(Problem::forbidden("only auditors and admins may do this"))
-    }
+    policy::authorize_person(claims, Action::AuditEverything)
 }
 
 fn audit_event(event: RecordedEvent) -> AuditEvent {
