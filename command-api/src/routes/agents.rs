@@ -169,7 +169,7 @@ impl AgentCommandApi {
             .owning_project("Agent", agent_id)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
-        policy::authorize(&principal, Action::for_agent(scope, project, agent_id))?;
+        policy::authorize(principal, Action::for_agent(scope, project, agent_id))?;
         self.state.project_access(project, principal.acting_user()).await
     }
 

@@ -131,7 +131,7 @@ impl ConflictCommandApi {
             .owning_project("Conflict", conflict_id)
             .await?
             .ok_or_else(|| Problem::not_found("conflict not found"))?;
-        policy::authorize(&principal, Action::in_project(Scope::ConflictsWrite, project))?;
+        policy::authorize(principal, Action::in_project(Scope::ConflictsWrite, project))?;
         let access = self
             .state
             .project_access(project, principal.acting_user())

@@ -278,7 +278,7 @@ impl ConversationCommandApi {
         let message_id = Uuid::now_v7();
         let project = self.project_of(id.0).await?;
         policy::authorize(
-            &principal,
+            principal,
             Action::InProject {
                 scope: Scope::MessagesWrite,
                 project_id: project,

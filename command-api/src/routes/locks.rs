@@ -57,7 +57,7 @@ impl LockCommandApi {
         project: Uuid,
         agent: Uuid,
     ) -> Result<ProjectAccess, Problem> {
-        policy::authorize(&principal, Action::for_agent(Scope::LocksWrite, project, agent))?;
+        policy::authorize(principal, Action::for_agent(Scope::LocksWrite, project, agent))?;
         let access = self
             .state
             .project_access(project, principal.acting_user())

@@ -283,8 +283,8 @@ impl ProjectQueryApi {
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
     ) -> Result<Json<LockPage>, Problem> {
         let principal = &auth.0;
-        if policy::authorize(&principal, Action::in_project(Scope::Read, id.0)).is_err() {
-            policy::authorize(&principal, Action::in_project(Scope::LocksWrite, id.0))?;
+        if policy::authorize(principal, Action::in_project(Scope::Read, id.0)).is_err() {
+            policy::authorize(principal, Action::in_project(Scope::LocksWrite, id.0))?;
         }
         // Membership comes from the projects model: a token waits for it.
         self.state
