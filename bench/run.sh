@@ -27,4 +27,4 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo "# $(nproc) cores, $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD)"
-ZEKKA_SERVER_PID="$server" target/release/zekka-bench --addr "127.0.0.1:$port" "$@"
+ZEKKA_SERVER_PID="$server" target/release/zekka-bench --server "http://127.0.0.1:$port" "$@"

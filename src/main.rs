@@ -452,9 +452,8 @@ fn configured() -> Result<Config> {
 
 /// `zekka demo`: needs no configuration but the backend's address.
 async fn demo(url: &str, password: String) -> Result<()> {
-    let addr = zekka_client::resolve(url).await?;
     let summary = zekka::demo::run(DemoOptions {
-        addr,
+        server: url.parse()?,
         password,
         progress: true,
     })

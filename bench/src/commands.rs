@@ -9,9 +9,9 @@
 //!
 //! It also reports the server's peak resident memory (`memory`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use zekka_client::Server;
 
 use anyhow::Result;
 use serde_json::json;
@@ -24,7 +24,7 @@ use crate::{limit, report};
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Concurrent connections (and pgbench clients).
     pub clients: usize,
     /// Seconds for each phase.
@@ -63,8 +63,8 @@ impl Plan for Commands {
     }
 }
 
-async fn lanes(addr: SocketAddr, count: usize) -> Result<Commands> {
-    let mut connection = Connection::open(addr).await?;
+async fn lanes(server: &Server, count: usize) -> Result<Commands> {
+    let mut connection = Connection::open(server)?;
     let token = signed_in_user(&mut connection).await?;
     let lanes = setup::lanes(&mut connection, &token, count, "claude-sonnet").await?;
     Ok(Commands {
@@ -87,19 +87,19 @@ pub async fn run(options: Options) -> Result<()> {
     } else {
         None
     };
-    let plan: Arc<dyn Plan> = Arc::new(lanes(options.addr, options.clients).await?);
+    let plan: Arc<dyn Plan> = Arc::new(lanes(&options.server, options.clients).await?);
     let duration = Duration::from_secs(options.seconds);
     // A few seconds to warm caches and connection pools.
     load::closed_loop(
-        options.addr,
+        &options.server,
         plan.clone(),
         options.clients,
         Duration::from_secs(3),
     )
     .await?;
-    let saturated = load::closed_loop(options.addr, plan.clone(), options.clients, duration).await?;
+    let saturated = load::closed_loop(&options.server, plan.clone(), options.clients, duration).await?;
     let half_rate = saturated.rate() / 2.0;
-    let half = load::fixed_rate(options.addr, plan, options.clients, half_rate, duration).await?;
+    let half = load::fixed_rate(&options.server, plan, options.clients, half_rate, duration).await?;
     let memory = report::server_memory(options.server_pid);
     let ceiling_of = |key: &str| ceiling.as_ref().and_then(|c| c[key].as_f64()).unwrap_or(f64::NAN);
     let (append_ceiling, store_ceiling) = (

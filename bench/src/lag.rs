@@ -7,10 +7,10 @@
 //! since that answer arrived. The resolution is the polling interval (1 ms).
 //! Needs `DATABASE_URL` (set by `bench/run.sh`).
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -23,7 +23,7 @@ use crate::setup::{create, signed_in_user};
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Commands per second.
     pub rate: f64,
     /// Seconds to run.
@@ -122,7 +122,7 @@ async fn watch(sends: Arc<Sends>) -> Result<hdrhistogram::Histogram<u64>> {
 /// # Errors
 /// When the server or the database cannot be reached, or setup is refused.
 pub async fn run(options: Options) -> Result<()> {
-    let mut connection = Connection::open(options.addr).await?;
+    let mut connection = Connection::open(&options.server)?;
     let token = signed_in_user(&mut connection).await?;
     let project = create(
         &mut connection,
@@ -152,7 +152,8 @@ pub async fn run(options: Options) -> Result<()> {
     let duration = Duration::from_secs(options.seconds);
     let watcher = tokio::spawn(watch(sends.clone()));
     let plan: Arc<dyn Plan> = sends.clone();
-    let commands = load::fixed_rate(options.addr, plan, options.connections, options.rate, duration).await?;
+    let commands =
+        load::fixed_rate(&options.server, plan, options.connections, options.rate, duration).await?;
     sends.finished.store(true, Ordering::Release);
     let lag = watcher.await??;
     let result = json!({

@@ -8,9 +8,9 @@
 //! the percentiles instead of hiding behind fewer requests
 //! (no coordinated omission).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::Result;
 use hdrhistogram::Histogram;
@@ -167,7 +167,7 @@ fn count(outcome: &mut Outcome, result: Result<(), String>, latency: Duration) {
 /// # Errors
 /// When a connection cannot be opened.
 pub async fn closed_loop(
-    addr: SocketAddr,
+    server: &Server,
     plan: Arc<dyn Plan>,
     workers: usize,
     duration: Duration,
@@ -177,7 +177,7 @@ pub async fn closed_loop(
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let mut connection = Connection::open(addr).await?;
+        let mut connection = Connection::open(server)?;
         let (plan, next) = (plan.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut outcome = Outcome::new();
@@ -199,7 +199,7 @@ pub async fn closed_loop(
 /// # Errors
 /// When a connection cannot be opened.
 pub async fn fixed_rate(
-    addr: SocketAddr,
+    server: &Server,
     plan: Arc<dyn Plan>,
     connections: usize,
     rate: f64,
@@ -209,7 +209,7 @@ pub async fn fixed_rate(
     let mut queues = Vec::new();
     let mut tasks = Vec::new();
     for worker in 0..connections {
-        let mut connection = Connection::open(addr).await?;
+        let mut connection = Connection::open(server)?;
         let (queue, mut due) = mpsc::unbounded_channel::<(u64, Instant)>();
         queues.push(queue);
         let plan = plan.clone();

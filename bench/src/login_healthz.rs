@@ -3,8 +3,8 @@
 //! runtime's workers, the probe's latency would climb to tens of
 //! milliseconds per hash.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::{Result, bail};
 use serde_json::json;
@@ -16,7 +16,7 @@ use zekka_client::Connection;
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Sign-ins in flight at once.
     pub concurrency: usize,
     /// How long to run.
@@ -32,7 +32,7 @@ pub struct Options {
 pub async fn run(options: Options) -> Result<()> {
     let email = format!("bench-{}@example.com", uuid::Uuid::new_v4().simple());
     let password = "benchmark passphrase";
-    let mut setup = Connection::open(options.addr).await?;
+    let mut setup = Connection::open(&options.server)?;
     let registered = setup
         .send(
             Method::POST,
@@ -48,11 +48,11 @@ pub async fn run(options: Options) -> Result<()> {
     let mut workers = Vec::new();
     for _ in 0..options.concurrency {
         let credentials = credentials.clone();
-        let addr = options.addr;
+        let server = options.server.clone();
         workers.push(tokio::spawn(async move {
             let mut histogram = report::latency_histogram();
             let mut refused = 0_u64;
-            let mut connection = Connection::open(addr).await?;
+            let mut connection = Connection::open(&server)?;
             while Instant::now() < deadline {
                 let started = Instant::now();
                 let answer = connection
@@ -67,7 +67,7 @@ pub async fn run(options: Options) -> Result<()> {
         }));
     }
 
-    let mut probe = Connection::open(options.addr).await?;
+    let mut probe = Connection::open(&options.server)?;
     let mut healthz = report::latency_histogram();
     let started = Instant::now();
     while Instant::now() < deadline {

@@ -31,7 +31,6 @@ mod setup;
 mod soak;
 mod websocket;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -41,9 +40,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(about)]
 struct Cli {
-    /// The server under test.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
+    /// The server under test, `http://host:port` or `https://…`.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    server: zekka_client::Server,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -188,7 +187,7 @@ async fn main() -> Result<()> {
             no_ceiling,
         } => {
             commands::run(commands::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 clients,
                 seconds,
                 ceiling: !no_ceiling,
@@ -203,7 +202,7 @@ async fn main() -> Result<()> {
             connections,
         } => {
             lag::run(lag::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 rate,
                 seconds,
                 connections,
@@ -217,7 +216,7 @@ async fn main() -> Result<()> {
             connections,
         } => {
             soak::run(soak::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 minutes,
                 rate,
                 outage_seconds,
@@ -232,7 +231,7 @@ async fn main() -> Result<()> {
             usage_records,
         } => {
             queries::run(queries::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 rate,
                 seconds,
                 connections,
@@ -246,7 +245,7 @@ async fn main() -> Result<()> {
             probe_interval_ms,
         } => {
             login_healthz::run(login_healthz::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 concurrency,
                 duration: Duration::from_secs(seconds),
                 probe_interval: Duration::from_millis(probe_interval_ms),
@@ -260,7 +259,7 @@ async fn main() -> Result<()> {
             server_pid,
         } => {
             websocket::run(websocket::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 sockets,
                 messages,
                 rate,
@@ -275,7 +274,7 @@ async fn main() -> Result<()> {
             fill_connections,
         } => {
             send_message::run(send_message::Options {
-                addr: cli.addr,
+                server: cli.server.clone(),
                 long,
                 short,
                 samples,

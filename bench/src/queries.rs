@@ -2,9 +2,9 @@
 //! project with a history (usage on several models and agents, messages,
 //! days of data), p99 across all routes and per route.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use zekka_client::Server;
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ use crate::setup::{create, signed_in_user};
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Requests per second.
     pub rate: f64,
     /// Seconds to run.
@@ -136,7 +136,7 @@ async fn history(connection: &mut Connection, token: &str, records: usize) -> Re
 /// # Errors
 /// When the server cannot be reached or setup is refused.
 pub async fn run(options: Options) -> Result<()> {
-    let mut connection = Connection::open(options.addr).await?;
+    let mut connection = Connection::open(&options.server)?;
     let token: Arc<str> = signed_in_user(&mut connection).await?.into();
     let project = history(&mut connection, &token, options.usage_records).await?;
     // Let the projectors catch up with the history before reading it.
@@ -149,7 +149,7 @@ pub async fn run(options: Options) -> Result<()> {
             token: token.clone(),
             path: path.clone(),
         });
-        let alone = load::fixed_rate(options.addr, plan, 4, 200.0, Duration::from_secs(3)).await?;
+        let alone = load::fixed_rate(&options.server, plan, 4, 200.0, Duration::from_secs(3)).await?;
         let route = path.split('?').next().unwrap_or(path).replace(&project, "{id}");
         report::print_row(
             &route.replace("/api/v1/", ""),
@@ -160,7 +160,7 @@ pub async fn run(options: Options) -> Result<()> {
     }
     let plan: Arc<dyn Plan> = Arc::new(Reads { token, paths });
     let duration = Duration::from_secs(options.seconds);
-    let mixed = load::fixed_rate(options.addr, plan, options.connections, options.rate, duration).await?;
+    let mixed = load::fixed_rate(&options.server, plan, options.connections, options.rate, duration).await?;
     report::print_row("mixed", &mixed.latency, mixed.elapsed.as_secs_f64());
     let result = json!({
         "scenario": "queries",

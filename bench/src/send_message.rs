@@ -2,10 +2,10 @@
 //! already holding `--long` messages. The Conversation aggregate keeps only
 //! counters and is snapshotted every 100 events, so the two should match.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::{Result, bail};
 use serde_json::json;
@@ -18,7 +18,7 @@ use zekka_client::Connection;
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Messages in the long conversation before measuring.
     pub long: u64,
     /// Messages in the short conversation before measuring.
@@ -55,9 +55,9 @@ async fn fill(options: &Options, token: &str, conversation: &str, count: u64) ->
     let mut workers = Vec::new();
     for _ in 0..options.fill_connections {
         let (token, conversation, sent) = (token.to_owned(), conversation.to_owned(), sent.clone());
-        let addr = options.addr;
+        let server = options.server.clone();
         workers.push(tokio::spawn(async move {
-            let mut connection = Connection::open(addr).await?;
+            let mut connection = Connection::open(&server)?;
             loop {
                 let n = sent.fetch_add(1, Ordering::Relaxed);
                 if n >= count {
@@ -81,7 +81,7 @@ async fn measure(
     token: &str,
     conversation: &str,
 ) -> Result<(hdrhistogram::Histogram<u64>, f64)> {
-    let mut connection = Connection::open(options.addr).await?;
+    let mut connection = Connection::open(&options.server)?;
     let mut histogram = report::latency_histogram();
     let began = Instant::now();
     for n in 0..options.samples {
@@ -97,7 +97,7 @@ async fn measure(
 /// # Errors
 /// When the server cannot be reached or refuses a request.
 pub async fn run(options: Options) -> Result<()> {
-    let mut setup = Connection::open(options.addr).await?;
+    let mut setup = Connection::open(&options.server)?;
     let token = signed_in_user(&mut setup).await?;
     let project = create(&mut setup, &token, "/api/v1/projects", &json!({"name": "Bench"})).await?;
     let conversation = |title: &str| json!({"project_id": project, "title": title});

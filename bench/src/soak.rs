@@ -7,11 +7,11 @@
 //!
 //! Needs `DATABASE_URL` (set by `bench/run.sh`) and a local Debian cluster.
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -24,7 +24,7 @@ use crate::setup::{self, Lane, signed_in_user};
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Minutes of load.
     pub minutes: f64,
     /// Requests per second (a third of each kind).
@@ -122,8 +122,8 @@ fn pg_ctl(action: &str) -> Result<()> {
     Ok(())
 }
 
-async fn lanes(addr: SocketAddr, count: usize) -> Result<(String, Vec<Lane>)> {
-    let mut connection = Connection::open(addr).await?;
+async fn lanes(server: &Server, count: usize) -> Result<(String, Vec<Lane>)> {
+    let mut connection = Connection::open(server)?;
     let token = signed_in_user(&mut connection).await?;
     let lanes = setup::lanes(&mut connection, &token, count, "llama3.1:8b").await?;
     Ok((token, lanes))
@@ -152,7 +152,7 @@ async fn stored(
 /// When the server or the database cannot be reached, or PostgreSQL cannot
 /// be stopped and started.
 pub async fn run(options: Options) -> Result<()> {
-    let (token, lanes) = lanes(options.addr, 8).await?;
+    let (token, lanes) = lanes(&options.server, 8).await?;
     let mixed = Arc::new(Mixed {
         token: token.into(),
         lanes,
@@ -175,7 +175,8 @@ pub async fn run(options: Options) -> Result<()> {
         anyhow::Ok((stopped, Instant::now()))
     });
     let plan: Arc<dyn Plan> = mixed.clone();
-    let outcome = load::fixed_rate(options.addr, plan, options.connections, options.rate, duration).await?;
+    let outcome =
+        load::fixed_rate(&options.server, plan, options.connections, options.rate, duration).await?;
     let (stopped, started_again) = fault.await??;
 
     let millis =

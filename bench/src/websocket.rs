@@ -4,9 +4,9 @@
 //! memory (`--server-pid`, from `/proc`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zekka_client::Server;
 
 use anyhow::{Context, Result, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -20,7 +20,7 @@ use crate::setup::{create, signed_in_user};
 /// What to run.
 pub struct Options {
     /// The server.
-    pub addr: SocketAddr,
+    pub server: Server,
     /// Sockets to hold open.
     pub sockets: usize,
     /// Messages to send.
@@ -36,7 +36,7 @@ pub struct Options {
 /// # Errors
 /// When the server cannot be reached or refuses a request.
 pub async fn run(options: Options) -> Result<()> {
-    let mut setup = Connection::open(options.addr).await?;
+    let mut setup = Connection::open(&options.server)?;
     let token = signed_in_user(&mut setup).await?;
     let project = create(
         &mut setup,
@@ -61,7 +61,7 @@ pub async fn run(options: Options) -> Result<()> {
     let opened = Instant::now();
     let mut readers = Vec::new();
     for n in 0..options.sockets {
-        let url = format!("ws://{}/api/v1/ws?token={token}", options.addr);
+        let url = options.server.websocket_url(&format!("/api/v1/ws?token={token}"));
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .with_context(|| format!("socket {n}"))?;
@@ -104,7 +104,7 @@ pub async fn run(options: Options) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let with_sockets = report::server_memory(options.server_pid);
 
-    let mut sender = Connection::open(options.addr).await?;
+    let mut sender = Connection::open(&options.server)?;
     let interval = Duration::from_secs_f64(1.0 / options.rate.max(0.1));
     let path = format!("/api/v1/conversations/{conversation}/messages");
     let sending = Instant::now();

@@ -1,50 +1,38 @@
-//! A small HTTP/1.1 client for Zekka's public API: one keep-alive connection
-//! whose requests go one after another over the same socket, as a browser or
-//! an agent process sends them. The benchmarks drive load with it and
-//! `zekka demo` fills a running backend through it; neither needs more than
-//! plain HTTP on a trusted network, so there is no TLS here.
+//! Zekka's public API as the benchmarks and `zekka demo` call it, on
+//! `reqwest` (rustls, so an `https://` backend works as well as `http://`).
+//! A [`Connection`] is one virtual user: a client of its own whose requests
+//! go one after another over one keep-alive connection, as a browser tab or
+//! an agent process sends them, so a benchmark's connection count is the
+//! server's.
 //!
 //! # Layout
-//! - [`resolve`]: an `http://host:port` base URL to a socket address.
-//! - [`Connection`]: open, send a request, read the whole answer.
+//! - [`Server`]: a backend's base URL, checked once.
+//! - [`Connection`]: send a request, read the whole answer.
 //! - [`Answer`]: status, headers and body, with [`Answer::json`] to check the
 //!   status and parse the body in one step.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderMap, RETRY_AFTER};
-use hyper_util::rt::TokioIo;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, Url};
 use serde_json::Value;
-use tokio::net::TcpStream;
 
-pub use hyper::Method;
+pub use reqwest::Method;
 
 /// What can go wrong talking to the server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The base URL is not `http://host[:port]`.
-    #[error("`{0}` is not an http://host:port URL (https is not supported by this client)")]
+    /// The base URL is not `http(s)://host[:port]`.
+    #[error("`{0}` is not an http:// or https:// URL")]
     Url(String),
-    /// The host name did not resolve, or the server is not listening.
-    #[error("cannot reach {target}")]
-    Connect {
-        /// What was being reached.
-        target: String,
-        /// Why not.
-        source: std::io::Error,
-    },
-    /// The HTTP exchange failed (connection closed, malformed answer).
+    /// The exchange failed: the server is not listening, the connection
+    /// closed, TLS failed, a header was invalid.
     #[error("HTTP exchange failed")]
-    Http(#[from] hyper::Error),
-    /// The request could not be built (an invalid header value).
-    #[error("invalid request")]
-    Request(#[from] hyper::http::Error),
+    Http(#[from] reqwest::Error),
     /// The server answered with an unexpected status.
     #[error("{what} answered {status}: {body}")]
     Status {
@@ -65,43 +53,62 @@ pub enum ClientError {
     },
 }
 
-/// Resolves a base URL such as `http://localhost:8080` (a path after the
-/// authority is ignored; the port defaults to 80).
-///
-/// # Errors
-/// [`ClientError::Url`] for anything but `http://`, [`ClientError::Connect`]
-/// when the host does not resolve.
-pub async fn resolve(base_url: &str) -> Result<SocketAddr, ClientError> {
-    let rest = base_url
-        .strip_prefix("http://")
-        .ok_or_else(|| ClientError::Url(base_url.to_owned()))?;
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(ClientError::Url(base_url.to_owned()));
-    }
-    let target = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let looked_up = tokio::net::lookup_host(target.clone()).await;
-    let first = match looked_up {
-        Ok(mut addresses) => addresses.next(),
-        Err(source) => return Err(ClientError::Connect { target, source }),
-    };
-    first.ok_or(ClientError::Connect {
-        target,
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-    })
+/// A backend's base URL, such as `http://localhost:8080` (a path after the
+/// authority is ignored: requests name their own from the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    base: Url,
 }
 
-/// A connection to the server.
+impl FromStr for Server {
+    type Err = ClientError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let refused = || ClientError::Url(raw.to_owned());
+        let mut base = Url::parse(raw).map_err(|_| refused())?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none_or(str::is_empty) {
+            return Err(refused());
+        }
+        base.set_path("/");
+        base.set_query(None);
+        Ok(Self { base })
+    }
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.base.as_str().trim_end_matches('/'))
+    }
+}
+
+impl Server {
+    /// The WebSocket URL of `path` on this server (`ws://`, or `wss://` for https).
+    pub fn websocket_url(&self, path: &str) -> String {
+        let scheme = if self.base.scheme() == "https" {
+            "wss"
+        } else {
+            "ws"
+        };
+        let host = self.base.host_str().unwrap_or_default();
+        let port = self
+            .base
+            .port()
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default();
+        format!("{scheme}://{host}{port}{path}")
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ClientError> {
+        self.base
+            .join(path)
+            .map_err(|_| ClientError::Url(path.to_owned()))
+    }
+}
+
+/// A connection to the server: one virtual user.
 pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-    host: String,
+    client: Client,
+    server: Server,
 }
 
 /// A response's status, headers and body.
@@ -156,37 +163,28 @@ impl Answer {
 }
 
 impl Connection {
-    /// Opens a connection to `addr`.
+    /// A virtual user of `server`: the connection opens with the first
+    /// request and is kept alive between requests (reopened if the server
+    /// closes it).
     ///
     /// # Errors
-    /// When the server cannot be reached.
-    pub async fn open(addr: SocketAddr) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                target: addr.to_string(),
-                source,
-            })?;
-        stream.set_nodelay(true).map_err(|source| ClientError::Connect {
-            target: addr.to_string(),
-            source,
-        })?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            // The connection ends when the sender is dropped or the server
-            // closes it; the next `send` reports the latter.
-            let _ = connection.await;
-        });
+    /// When the TLS set-up cannot be built.
+    pub fn open(server: &Server) -> Result<Self, ClientError> {
+        let client = Client::builder()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         Ok(Self {
-            sender,
-            host: addr.to_string(),
+            client,
+            server: server.clone(),
         })
     }
 
     /// Sends one request and reads the whole answer.
     ///
     /// # Errors
-    /// When the connection fails.
+    /// When the exchange fails.
     pub async fn send(
         &mut self,
         method: Method,
@@ -200,7 +198,7 @@ impl Connection {
     /// [`Connection::send`] with extra headers (`X-Consistency-Token`, say).
     ///
     /// # Errors
-    /// When the connection fails or a header is invalid.
+    /// When the exchange fails or a header is invalid.
     pub async fn send_with(
         &mut self,
         method: Method,
@@ -209,28 +207,20 @@ impl Connection {
         headers: &[(&str, &str)],
         json: Option<&Value>,
     ) -> Result<Answer, ClientError> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", &self.host);
+        let mut request = self.client.request(method, self.server.url(path)?);
         if let Some(token) = bearer {
-            request = request.header("authorization", format!("Bearer {token}"));
+            request = request.bearer_auth(token);
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let body = match json {
-            Some(value) => {
-                request = request.header("content-type", "application/json");
-                Bytes::from(value.to_string())
-            }
-            None => Bytes::new(),
-        };
-        self.sender.ready().await?;
-        let response = self.sender.send_request(request.body(Full::new(body))?).await?;
+        if let Some(value) = json {
+            request = request.json(value);
+        }
+        let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await?.to_bytes();
+        let body = response.bytes().await?;
         Ok(Answer {
             status,
             headers,
@@ -243,22 +233,26 @@ impl Connection {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn base_urls_resolve_with_or_without_a_port() {
+    #[test]
+    fn base_urls_keep_scheme_and_authority_only() {
+        let server: Server = "http://127.0.0.1:8080/api?x=1".parse().expect("a URL");
+        assert_eq!(server.to_string(), "http://127.0.0.1:8080");
         assert_eq!(
-            resolve("http://127.0.0.1:8080").await.ok(),
-            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+            server.url("/api/v1/healthz").map(String::from).ok().as_deref(),
+            Some("http://127.0.0.1:8080/api/v1/healthz")
         );
         assert_eq!(
-            resolve("http://127.0.0.1/api").await.ok(),
-            Some(SocketAddr::from(([127, 0, 0, 1], 80)))
+            server.websocket_url("/api/v1/ws"),
+            "ws://127.0.0.1:8080/api/v1/ws"
         );
+        let secure: Server = "https://zekka.example".parse().expect("a URL");
+        assert_eq!(secure.websocket_url("/ws"), "wss://zekka.example/ws");
     }
 
-    #[tokio::test]
-    async fn anything_but_plain_http_is_refused() {
-        for bad in ["https://example.com", "localhost:8080", "http://", "ftp://x"] {
-            assert!(matches!(resolve(bad).await, Err(ClientError::Url(_))), "{bad}");
+    #[test]
+    fn anything_but_http_or_https_is_refused() {
+        for bad in ["localhost:8080", "http://", "ftp://x", "127.0.0.1:8080"] {
+            assert!(matches!(bad.parse::<Server>(), Err(ClientError::Url(_))), "{bad}");
         }
     }
 

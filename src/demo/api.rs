@@ -11,7 +11,7 @@ pub(super) struct Session {
 /// The API as the demo uses it: one keep-alive connection, reopened when the
 /// server closes it, and polite retries when told to wait.
 pub(super) struct Api {
-    pub(super) addr: SocketAddr,
+    pub(super) server: Server,
     pub(super) connection: Option<Connection>,
     pub(super) progress: ProgressBar,
     pub(super) steps: u64,
@@ -30,12 +30,12 @@ impl Api {
         loop {
             let connection = match self.connection.as_mut() {
                 Some(connection) => connection,
-                None => self.connection.insert(Connection::open(self.addr).await?),
+                None => self.connection.insert(Connection::open(&self.server)?),
             };
             let answer = match connection.send(method.clone(), path, bearer, body).await {
                 Ok(answer) => answer,
                 Err(error) if tries < MAX_RETRIES => {
-                    // The server closed the keep-alive connection: reopen.
+                    // The exchange failed (the server restarting, say): a fresh client.
                     tracing::debug!(%error, "reconnecting");
                     self.connection = None;
                     tries += 1;

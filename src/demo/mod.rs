@@ -10,13 +10,12 @@
 //! written to the database directly. Running it again signs in to the
 //! accounts made the first time and adds two more projects.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use zekka_client::{Answer, Connection, Method};
+use zekka_client::{Answer, Connection, Method, Server};
 
 mod api;
 mod script;
@@ -33,8 +32,8 @@ const MAX_PAUSE: Duration = Duration::from_secs(30);
 /// What to fill, and where.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// The backend's address.
-    pub addr: SocketAddr,
+    /// The backend's base URL.
+    pub server: Server,
     /// The password of the demo accounts (at least 12 characters).
     pub password: String,
     /// Draw a progress bar on standard error (hidden when it is not a terminal).
@@ -63,7 +62,7 @@ fn id_of(value: &Value, field: &str) -> Result<String> {
         .with_context(|| format!("the answer has no `{field}`: {value}"))
 }
 
-/// Fills the backend at `options.addr`.
+/// Fills the backend at `options.server`.
 ///
 /// # Errors
 /// When the backend cannot be reached or refuses a step (the error names the
@@ -80,7 +79,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary> {
             .progress_chars("=> "),
     );
     let mut api = Api {
-        addr: options.addr,
+        server: options.server,
         connection: None,
         progress,
         steps: 0,

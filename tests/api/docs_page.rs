@@ -66,9 +66,10 @@ struct Browser {
 
 impl Browser {
     async fn open(driver: &Driver) -> Self {
-        let mut connection = Connection::open(driver.addr)
-            .await
-            .expect("connect to chromedriver");
+        let server = format!("http://{}", driver.addr)
+            .parse()
+            .expect("chromedriver's URL");
+        let mut connection = Connection::open(&server).expect("a client for chromedriver");
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {

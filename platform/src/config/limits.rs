@@ -1,6 +1,8 @@
 //! Rate limits and lockout as configured (`RATE_LIMIT_*`, `LOGIN_LOCKOUT_*`).
 
-use super::*;
+use std::time::Duration;
+
+use super::parse;
 
 /// A number of events allowed per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,29 +14,26 @@ pub struct Rate {
 }
 
 impl Rate {
-    pub(super) fn parse(name: &str, raw: &str) -> Result<Self> {
+    /// `COUNT/SECONDS`, both at least 1 (clap's parser for a rate).
+    fn parse(raw: &str) -> Result<Self, String> {
         let (max, seconds) = raw
             .split_once('/')
-            .with_context(|| format!("{name} must look like COUNT/SECONDS (e.g. 30/60), got {raw:?}"))?;
-        let max: i64 = max
-            .trim()
-            .parse()
-            .with_context(|| format!("{name}: bad count in {raw:?}"))?;
+            .ok_or_else(|| format!("{raw:?} does not look like COUNT/SECONDS (e.g. 30/60)"))?;
+        let max: i64 = max.trim().parse().map_err(|_| format!("bad count in {raw:?}"))?;
         let seconds: u64 = seconds
             .trim()
             .parse()
-            .with_context(|| format!("{name}: bad seconds in {raw:?}"))?;
-        anyhow::ensure!(
-            max >= 1 && seconds >= 1,
-            "{name}: count and seconds must be at least 1"
-        );
+            .map_err(|_| format!("bad seconds in {raw:?}"))?;
+        if max < 1 || seconds < 1 {
+            return Err("count and seconds must be at least 1".to_owned());
+        }
         Ok(Self {
             max,
             window: Duration::from_secs(seconds),
         })
     }
 
-    pub(super) fn scaled(self, multiplier: f64) -> Self {
+    fn scaled(self, multiplier: f64) -> Self {
         // Rounded and at least 1; the limits are small integers, so the float
         // never loses anything that matters.
         let max = ((self.max as f64) * multiplier).round().max(1.0);
@@ -50,22 +49,43 @@ impl Rate {
 }
 
 /// Rate limits (scaled by `ZEKKA_RATE_LIMIT_MULTIPLIER`) and the account lockout (not scaled).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
 pub struct LimitsConfig {
-    /// `ZEKKA_RATE_LIMIT_MULTIPLIER`: scales every rate limit (not the
-    /// lockout), for load tests that sign in often from one address. Default 1.
+    /// Scales every rate limit (not the lockout), for load tests that sign in
+    /// often from one address.
+    #[arg(long, env = "ZEKKA_RATE_LIMIT_MULTIPLIER", default_value = "1", value_parser = parse::positive)]
     pub multiplier: f64,
-    /// `RATE_LIMIT_LOGIN_FAILURES`: failed sign-ins per client address. Default 20/900.
+    /// Failed sign-ins per client address (COUNT/SECONDS).
+    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", default_value = "20/900", value_parser = Rate::parse)]
     pub login_failures_per_ip: Rate,
-    /// `RATE_LIMIT_REGISTER`: registrations per client address. Default 30/60.
+    /// Registrations per client address.
+    #[arg(long, env = "RATE_LIMIT_REGISTER", default_value = "30/60", value_parser = Rate::parse)]
     pub register_per_ip: Rate,
-    /// `RATE_LIMIT_AUTH`: other auth calls (refresh, password reset,
-    /// verification) per client address. Default 60/60.
+    /// Other auth calls (refresh, password reset, verification) per client address.
+    #[arg(long, env = "RATE_LIMIT_AUTH", default_value = "60/60", value_parser = Rate::parse)]
     pub auth_per_ip: Rate,
-    /// `RATE_LIMIT_WRITES`: writes per signed-in user. Default 600/60.
+    /// Writes per signed-in user.
+    #[arg(long, env = "RATE_LIMIT_WRITES", default_value = "600/60", value_parser = Rate::parse)]
     pub writes_per_user: Rate,
-    /// `LOGIN_LOCKOUT_THRESHOLD`: failed sign-ins in a row that lock an account. Default 5.
+    /// Failed sign-ins in a row that lock an account.
+    #[arg(long, env = "LOGIN_LOCKOUT_THRESHOLD", default_value = "5", value_parser = parse::at_least::<u32, 1>)]
     pub lockout_threshold: u32,
-    /// `LOGIN_LOCKOUT_SECONDS`: how long a locked account stays locked. Default 900.
+    /// Seconds a locked account stays locked.
+    #[arg(long, env = "LOGIN_LOCKOUT_SECONDS", default_value = "900", value_parser = parse::seconds::<1>)]
     pub lockout_duration: Duration,
+}
+
+impl LimitsConfig {
+    /// The rate limits multiplied by [`LimitsConfig::multiplier`], once, after parsing.
+    pub(super) fn scale_rates(&mut self) {
+        let multiplier = self.multiplier;
+        for rate in [
+            &mut self.login_failures_per_ip,
+            &mut self.register_per_ip,
+            &mut self.auth_per_ip,
+            &mut self.writes_per_user,
+        ] {
+            *rate = rate.scaled(multiplier);
+        }
+    }
 }

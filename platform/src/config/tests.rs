@@ -37,6 +37,59 @@ fn rate_limits_parse_and_scale_but_the_lockout_does_not() {
 }
 
 #[test]
+fn every_setting_is_an_environment_variable_with_a_description() {
+    let settings = Config::reference();
+    let command = Config::command();
+    assert_eq!(
+        settings.len(),
+        command.get_arguments().count(),
+        "a setting without `env`"
+    );
+    for setting in &settings {
+        assert!(
+            !setting.description.is_empty(),
+            "{} has no doc comment",
+            setting.variable
+        );
+    }
+    let port = settings.iter().find(|s| s.variable == "PORT");
+    assert_eq!(port.and_then(|s| s.default.as_deref()), Some("8080"));
+}
+
+#[test]
+fn blank_values_are_unset_and_numbers_are_clamped_to_their_bounds() {
+    let env = HashMap::from([
+        ("PORT", "  "),
+        ("PROJECTOR_BATCH_SIZE", "99999"),
+        ("REFRESH_TOKEN_TTL_SECONDS", " 5 "),
+        ("ZEKKA_ADMIN_EMAILS", " Ann@Example.com, ,bob@example.com,"),
+        ("TRUST_FORWARDED_FOR", "true"),
+        ("LOG_FORMAT", "json"),
+    ]);
+    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("parses");
+    assert_eq!(config.port, 8080);
+    assert_eq!(config.projector_batch_size, 10_000);
+    assert_eq!(config.refresh_token_ttl, Duration::from_secs(60));
+    assert_eq!(config.admin_emails, ["ann@example.com", "bob@example.com"]);
+    assert_eq!(config.trusted_proxy_hops, 1);
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn a_bad_value_names_its_variable_even_where_the_field_is_named_otherwise() {
+    for (variable, value) in [
+        ("TRUST_FORWARDED_FOR", "several"),
+        ("ZEKKA_ALLOW_UNSAFE_DB", "maybe"),
+        ("LOG_FORMAT", "xml"),
+        ("ZEKKA_RATE_LIMIT_MULTIPLIER", "-2"),
+    ] {
+        let env = HashMap::from([(variable, value)]);
+        let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect_err(variable);
+        assert!(err.to_string().contains(variable), "{err}");
+    }
+}
+
+#[test]
 fn secrets_never_print() {
     let secret = Secret::new("k4.secret.abc");
     assert_eq!(format!("{secret:?}"), "Secret(***)");
