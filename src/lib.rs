@@ -122,7 +122,7 @@ fn cors(origins: &[String]) -> Option<Cors> {
 fn openapi_routes<T: OpenApi + 'static>(apis: T) -> Route {
     let service = OpenApiService::new(apis, "Zekka", env!("CARGO_PKG_VERSION")).server("/");
     let written = service.spec();
-    let document = openapi::served(&written, &zekka_command_api::routes::preferences::shapes());
+    let document = openapi::served(&written, &zekka_command_api::http::routes::preferences::shapes());
     // The page embeds the document as a JavaScript object, where paths
     // written twice would keep only their last side: embed the served one.
     let page = service.swagger_ui_html().replacen(&written, &document, 1);
@@ -373,7 +373,7 @@ async fn sample_pools(read: ReadPool, write: sqlx::PgPool, mut shutdown: Shutdow
 fn with_idempotency(routes: Route, pool: Option<ReadPool>) -> BoxEndpoint<'static> {
     match pool {
         Some(pool) => routes
-            .around(move |ep, req| zekka_command_api::idempotency::idempotent(ep, req, pool.clone()))
+            .around(move |ep, req| zekka_command_api::http::idempotency::idempotent(ep, req, pool.clone()))
             .boxed(),
         None => routes.boxed(),
     }

@@ -296,7 +296,7 @@ async fn audit(command: AuditCommand) -> Result<()> {
         }
         AuditCommand::Checkpoint => {
             let signer = signing_keys::load_signer(&config, &write_pool).await?;
-            match zekka_command_api::checkpointer::once(&read_pool, &signer).await? {
+            match zekka_command_api::app::checkpointer::once(&read_pool, &signer).await? {
                 Some(checkpoint) => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
                 None => println!("no new events since the last checkpoint"),
             }
@@ -395,11 +395,11 @@ async fn projections(command: ProjectionsCommand) -> Result<()> {
             position,
             reason,
         } => {
-            let context = zekka_command_api::dispatch::CommandContext::operator("zekka projections skip");
+            let context =
+                zekka_command_api::app::dispatch::CommandContext::operator("zekka projections skip");
             let skip = state
                 .skip_event(&name, position, &reason, operator_name(), &context)
-                .await
-                .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+                .await?;
             println!(
                 "{}: the event at {} ({}) is skipped by {}; the projection passes over it within seconds",
                 skip.projection, skip.position, skip.event_type, skip.skipped_by
@@ -418,15 +418,12 @@ async fn users(command: UsersCommand) -> Result<()> {
     };
     let role: zekka_domain::user::SystemRole = role.trim().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = zekka::operator_commands(&config).await?;
-    let context = zekka_command_api::dispatch::CommandContext::operator(if grant {
+    let context = zekka_command_api::app::dispatch::CommandContext::operator(if grant {
         "zekka users grant-role"
     } else {
         "zekka users revoke-role"
     });
-    let user_id = state
-        .set_system_role(&email, role, grant, &context)
-        .await
-        .map_err(|problem| anyhow::anyhow!("{problem}"))?;
+    let user_id = state.set_system_role(&email, role, grant, &context).await?;
     println!(
         "{email} ({user_id}) {} {}; it takes effect at their next sign-in or token refresh",
         if grant { "is granted" } else { "no longer holds" },

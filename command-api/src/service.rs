@@ -14,8 +14,8 @@ use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tasks::Task;
 use zekka_platform::tokens::TokenSigner;
 
-use crate::mailer::Delivery;
-use crate::state::CommandState;
+use crate::app::mailer::Delivery;
+use crate::app::state::CommandState;
 
 /// The write side, built and ready to serve.
 pub struct CommandService {
@@ -69,7 +69,7 @@ impl CommandService {
         Ok(vec![
             Task::new(
                 "mailer",
-                crate::mailer::run(
+                crate::app::mailer::run(
                     self.state.pool.clone(),
                     Delivery::from_config(config)?,
                     config.mail_poll_interval,
@@ -78,11 +78,11 @@ impl CommandService {
             ),
             Task::new(
                 "idempotency-key sweeper",
-                crate::idempotency::sweep_expired(self.read_pool.clone(), shutdown.clone()),
+                crate::http::idempotency::sweep_expired(self.read_pool.clone(), shutdown.clone()),
             ),
             Task::new(
                 "audit checkpointer",
-                crate::checkpointer::run(
+                crate::app::checkpointer::run(
                     self.read_pool.clone(),
                     self.signer.clone(),
                     config.audit_checkpoint_interval,

@@ -26,7 +26,7 @@ async fn checkpoint(app: &TestApp) {
     let (pool, signer) = pools(app).await;
     // Wait until every committed event is stable, then sign over all of them.
     for _ in 0..100 {
-        zekka_command_api::checkpointer::once(&pool, &signer)
+        zekka_command_api::app::checkpointer::once(&pool, &signer)
             .await
             .expect("checkpoint");
         let client = pool.get().await.expect("client");

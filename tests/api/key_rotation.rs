@@ -141,7 +141,7 @@ async fn checkpoints_signed_before_and_after_a_rotation_verify_after_the_old_sec
         async move {
             // The user's events may still be settling; sign once they are.
             for _ in 0..100 {
-                if let Some(checkpoint) = zekka_command_api::checkpointer::once(&read_pool, &signer)
+                if let Some(checkpoint) = zekka_command_api::app::checkpointer::once(&read_pool, &signer)
                     .await
                     .expect("checkpoint")
                 {

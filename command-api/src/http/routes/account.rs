@@ -18,11 +18,12 @@ use zekka_platform::input::{NewPassword, Plain, Text};
 use zekka_platform::{Problem, password, secret_token};
 
 use super::CommandTags;
-use crate::dispatch::{self, CommandContext};
+use crate::app::dispatch;
 
-use crate::state::CommandState;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
-use crate::accounts::{RESET_PREFIX, VERIFY_PREFIX};
+use crate::app::accounts::{RESET_PREFIX, VERIFY_PREFIX};
 
 /// Password reset and email verification.
 pub struct AccountApi {
@@ -87,7 +88,7 @@ impl AccountApi {
         body: Json<ForgotPasswordRequest>,
     ) -> Result<Accepted, Problem> {
         let state = &self.state;
-        state.limit_auth_requests(req).await?;
+        limits::auth_requests(state, req).await?;
         Email::for_lookup(&body.email).map_err(Problem::invalid_field)?;
         let Ok(email) = Email::parse(&body.email) else {
             return Ok(Accepted::Accepted);
@@ -96,7 +97,7 @@ impl AccountApi {
         // and one without answer alike, in time as in status (security
         // review F9). A reset lost to a crash meanwhile is asked for again.
         let state = state.clone();
-        let context = CommandContext::of(req, None);
+        let context = http::context(req, None);
         tokio::spawn(
             async move {
                 if let Err(problem) = state.send_password_reset(&email, context).await {
@@ -113,7 +114,7 @@ impl AccountApi {
     #[oai(path = "/reset-password", method = "post", operation_id = "resetPassword")]
     async fn reset_password(&self, req: &Request, body: Json<ResetPasswordRequest>) -> Result<Done, Problem> {
         let state = &self.state;
-        state.limit_auth_requests(req).await?;
+        limits::auth_requests(state, req).await?;
         let (user_id, secret) = parse_token(RESET_PREFIX, &body.token)
             .ok_or_else(|| Problem::bad_request("the token is invalid"))?;
         let password = Password::parse(&body.new_password).map_err(Problem::invalid_field)?;
@@ -122,11 +123,11 @@ impl AccountApi {
         // and an unknown account reads as a bad token (F9).
         let user = state.load_user(&user_id.to_string()).await?.unwrap_or_default();
         user.check_reset_token(&secret_token::digest(secret), now)
-            .map_err(|refusal| dispatch::refused(AggregateError::UserError(refusal)))?;
+            .map_err(|refusal| problem::refused(AggregateError::UserError(refusal)))?;
         let password_hash = password::hash(password)
             .await
             .map_err(|e| Problem::internal(&e))?;
-        let context = CommandContext::of(req, Some(user_id));
+        let context = http::context(req, Some(user_id));
         let command = UserCommand::ResetPassword {
             token_hash: secret_token::digest(secret),
             password_hash,
@@ -153,10 +154,10 @@ impl AccountApi {
     #[oai(path = "/verify-email", method = "post", operation_id = "verifyEmail")]
     async fn verify_email(&self, req: &Request, body: Json<VerifyEmailRequest>) -> Result<Done, Problem> {
         let state = &self.state;
-        state.limit_auth_requests(req).await?;
+        limits::auth_requests(state, req).await?;
         let (user_id, secret) = parse_token(VERIFY_PREFIX, &body.token)
             .ok_or_else(|| Problem::bad_request("the token is invalid"))?;
-        let context = CommandContext::of(req, Some(user_id));
+        let context = http::context(req, Some(user_id));
         let command = UserCommand::VerifyEmail {
             token_hash: secret_token::digest(secret),
             now: Utc::now(),

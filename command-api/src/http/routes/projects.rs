@@ -19,8 +19,9 @@ use zekka_platform::input::{Decimal, Label, OneOf, Prose, Text};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Creating and changing projects.
 pub struct ProjectCommandApi {
@@ -41,16 +42,16 @@ impl ProjectCommandApi {
         command: ProjectCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        self.state.limit_writes(auth.0.user_id).await?;
-        let context = CommandContext::of(req, Some(auth.0.user_id));
-        dispatch::execute::<Project>(
+        limits::writes(&self.state, auth.0.user_id).await?;
+        let context = http::context(req, Some(auth.0.user_id));
+        Ok(dispatch::execute::<Project>(
             &self.state.projects,
             &project_id.to_string(),
             command,
             name,
             &context,
         )
-        .await
+        .await?)
     }
 }
 
@@ -171,7 +172,7 @@ impl ProjectCommandApi {
             parse_budget(body.budget_usd.as_deref()),
         ) {
             (Ok(n), Ok(d), Ok(b)) => (n, d, b),
-            (n, d, b) => return Err(dispatch::invalid([n.err(), d.err(), b.err()])),
+            (n, d, b) => return Err(problem::invalid([n.err(), d.err(), b.err()])),
         };
         let project_id = Uuid::now_v7();
         let created = CreatedProject {
@@ -225,7 +226,7 @@ impl ProjectCommandApi {
             budget,
         ) {
             (Ok(n), Ok(d), Ok(b)) => (n, d, b),
-            (n, d, b) => return Err(dispatch::invalid([n.err(), d.err(), b.err()])),
+            (n, d, b) => return Err(problem::invalid([n.err(), d.err(), b.err()])),
         };
         let command = ProjectCommand::Update {
             actor: auth.0.user_id,

@@ -20,9 +20,10 @@ use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, On
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, Written, WrittenResponse};
-use crate::arbitration;
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::arbitration;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Reporting and settling conflicts.
 pub struct ConflictCommandApi {
@@ -97,17 +98,16 @@ impl ConflictCommandApi {
         command: ConflictCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        self.state.limit_writes(principal.acting_user()).await?;
-        let context =
-            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
-        dispatch::execute::<Conflict>(
+        limits::writes(&self.state, principal.acting_user()).await?;
+        let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        Ok(dispatch::execute::<Conflict>(
             &self.state.conflicts,
             &conflict_id.to_string(),
             command,
             name,
             &context,
         )
-        .await
+        .await?)
     }
 
     /// The access of `principal` to the conflict's project; a key needs
@@ -161,7 +161,7 @@ impl ConflictCommandApi {
             file_path,
         ) {
             (Ok(k), Ok(d), Ok(f)) => (k, d, f),
-            (k, d, f) => return Err(dispatch::invalid([k.err(), d.err(), f.err()])),
+            (k, d, f) => return Err(problem::invalid([k.err(), d.err(), f.err()])),
         };
         policy::authorize(
             &auth.0,
@@ -236,7 +236,7 @@ impl ConflictCommandApi {
             model,
         ) {
             (Ok(s), Ok(r), Ok(m)) => (s, r, m),
-            (s, r, m) => return Err(dispatch::invalid([s.err(), r.err(), m.err()])),
+            (s, r, m) => return Err(problem::invalid([s.err(), r.err(), m.err()])),
         };
         let access = self.access(id.0, &auth.0).await?;
         let command = ConflictCommand::Resolve {
@@ -285,14 +285,14 @@ impl ConflictCommandApi {
         id: Path<Uuid>,
     ) -> Result<ArbitrationStarted, Problem> {
         let principal = &auth.0;
-        self.state.limit_writes(principal.acting_user()).await?;
+        limits::writes(&self.state, principal.acting_user()).await?;
         let (project_id, access) = self.project_and_access(id.0, principal).await?;
         // The conflict's own rule, decided before anything starts in the
         // background (non-member 404, viewer 403, archived project 409).
         access
             .require_writer()
             .map_err(zekka_domain::conflict::ConflictError::from)
-            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
+            .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         let client = self.state.lookup_connection().await?;
         let resolution =
             streams::first_of_type::<Conflict>(&client, &id.0.to_string(), "ConflictResolved").await?;
@@ -306,8 +306,7 @@ impl ConflictCommandApi {
                 project_id,
                 actor: principal.acting_user(),
                 access,
-                context: CommandContext::of(req, Some(principal.acting_user()))
-                    .with_api_key(principal.api_key()),
+                context: http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key()),
             };
             let chain = arbitration::chain(&self.state.config, &self.state.model_client);
             tokio::spawn(arbitration::run(self.state.clone(), chain, request));

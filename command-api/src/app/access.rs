@@ -3,28 +3,27 @@
 //! message, read from the event store itself (never from an eventually
 //! consistent read model).
 
+use crate::app::error::AppError;
 use uuid::Uuid;
 use zekka_domain::conversation::MessageFacts;
 use zekka_domain::project::ProjectStatus;
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_event_store::lookups::{conversations, owners};
-use zekka_platform::Problem;
 
-use crate::dispatch;
-use crate::state::CommandState;
+use crate::app::state::CommandState;
 
 impl CommandState {
     /// `actor`'s role in `project_id` and whether the project is archived.
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn project_access(&self, project_id: Uuid, actor: Uuid) -> Result<ProjectAccess, Problem> {
+    pub async fn project_access(&self, project_id: Uuid, actor: Uuid) -> Result<ProjectAccess, AppError> {
         let context = self
             .projects
             .store()
             .state(&project_id.to_string())
             .await
-            .map_err(dispatch::refused)?;
+            .map_err(AppError::from)?;
         let project = context;
         Ok(ProjectAccess {
             role: project.role_of(actor),
@@ -41,7 +40,7 @@ impl CommandState {
         &self,
         aggregate_type: &'static str,
         id: Uuid,
-    ) -> Result<Option<Uuid>, Problem> {
+    ) -> Result<Option<Uuid>, AppError> {
         // A stream's first event never changes: once read, the owner is kept.
         if let Some(project) = self.owners.get(&(aggregate_type, id)) {
             return Ok(Some(project));
@@ -59,7 +58,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn task_project(&self, task_id: Uuid) -> Result<Option<Uuid>, Problem> {
+    pub async fn task_project(&self, task_id: Uuid) -> Result<Option<Uuid>, AppError> {
         if let Some(project) = self.owners.get(&("Task", task_id)) {
             return Ok(Some(project));
         }
@@ -86,7 +85,7 @@ impl CommandState {
         &self,
         conversation_id: Uuid,
         message_id: Uuid,
-    ) -> Result<Option<MessageFacts>, Problem> {
+    ) -> Result<Option<MessageFacts>, AppError> {
         let client = self.lookup_connection().await?;
         Ok(conversations::message_facts(&client, conversation_id, message_id).await?)
     }

@@ -3,16 +3,16 @@
 //! to a spent budget), and the defaults seeded once. Application logic
 //! that routes and the arbitrator share, kept out of the route files.
 
+use crate::app::error::AppError;
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use zekka_domain::pricing::{
     ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, PricingEvent, default_prices,
 };
 use zekka_event_store::lookups::streams;
-use zekka_platform::Problem;
 
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::state::CommandState;
 
 impl CommandState {
     /// The price of `model` in force at `at`, from its price history in the
@@ -20,13 +20,8 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, Problem> {
-        let loaded = self
-            .pricing
-            .store()
-            .state(model)
-            .await
-            .map_err(dispatch::refused)?;
+    pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, AppError> {
+        let loaded = self.pricing.store().state(model).await.map_err(AppError::from)?;
         Ok(loaded.price_at(at))
     }
 
@@ -35,7 +30,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn cheapest_model(&self) -> Result<Option<String>, Problem> {
+    pub async fn cheapest_model(&self) -> Result<Option<String>, AppError> {
         let client = self.lookup_connection().await?;
         Ok(streams::prices_in_force(&client)
             .await?

@@ -1,18 +1,18 @@
 //! Signing people in: finding accounts, the lockout, starting and rotating
 //! sessions, and the system roles an access token carries.
 
+use crate::app::error::AppError;
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use uuid::Uuid;
 use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError};
 use zekka_domain::user::User;
 use zekka_event_store::lookups::users;
-use zekka_platform::Problem;
 use zekka_platform::secret_token;
 use zekka_platform::tokens::IssuedToken;
 
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::state::CommandState;
 
 /// Refresh tokens look like `zkr_<session id>_<secret>`: the session is found
 /// without a lookup table, and only the secret's digest is stored.
@@ -40,8 +40,8 @@ pub fn parse_refresh_token(token: &str) -> Option<(Uuid, &str)> {
 ///
 /// # Errors
 /// 500 when the operating system's random source fails.
-pub fn new_secret() -> Result<String, Problem> {
-    secret_token::generate().map_err(|e| Problem::internal(&std::io::Error::other(e.to_string())))
+pub fn new_secret() -> Result<String, AppError> {
+    secret_token::generate().map_err(|e| AppError::internal(&std::io::Error::other(e.to_string())))
 }
 
 impl CommandState {
@@ -52,7 +52,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, Problem> {
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, AppError> {
         let client = self.lookup_connection().await?;
         let id = users::by_email(&client, &self.personal.email_index(email), email).await?;
         drop(client);
@@ -67,8 +67,8 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn load_user(&self, id: &str) -> Result<Option<User>, Problem> {
-        let context = self.users.store().state(id).await.map_err(dispatch::refused)?;
+    pub async fn load_user(&self, id: &str) -> Result<Option<User>, AppError> {
+        let context = self.users.store().state(id).await.map_err(AppError::from)?;
         let user = context;
         Ok((user.id.is_some() && !user.erased).then_some(user))
     }
@@ -77,13 +77,13 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the database fails.
-    pub async fn load_session(&self, id: Uuid) -> Result<Option<Session>, Problem> {
+    pub async fn load_session(&self, id: Uuid) -> Result<Option<Session>, AppError> {
         let context = self
             .sessions
             .store()
             .state(&id.to_string())
             .await
-            .map_err(dispatch::refused)?;
+            .map_err(AppError::from)?;
         Ok(context.id.is_some().then_some(context))
     }
 
@@ -106,10 +106,10 @@ impl CommandState {
         &self,
         user: &User,
         context: &CommandContext,
-    ) -> Result<IssuedSession, Problem> {
+    ) -> Result<IssuedSession, AppError> {
         let user_id = user
             .id
-            .ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
+            .ok_or_else(|| AppError::unauthorized("invalid email or password"))?;
         let session_id = Uuid::now_v7();
         let secret = new_secret()?;
         let now = Utc::now();
@@ -132,43 +132,12 @@ impl CommandState {
         let access = self
             .signer
             .issue(user_id, Some(session_id), &roles)
-            .map_err(|e| Problem::internal(e.as_ref()))?;
+            .map_err(|e| AppError::internal(e.as_ref()))?;
         Ok(IssuedSession {
             access,
             refresh_token: format!("{REFRESH_PREFIX}{session_id}_{secret}"),
             session_id,
         })
-    }
-
-    /// Counts one call of an auth route (refresh, password reset,
-    /// verification) against the caller's address.
-    ///
-    /// # Errors
-    /// 429 when over `RATE_LIMIT_AUTH`.
-    pub async fn limit_auth_requests(&self, req: &poem::Request) -> Result<(), Problem> {
-        self.limiter
-            .hit(
-                "auth",
-                &zekka_platform::http::client_ip(req),
-                self.config.limits.auth_per_ip,
-                "authentication requests",
-            )
-            .await
-    }
-
-    /// Counts one write by `user` against `RATE_LIMIT_WRITES`.
-    ///
-    /// # Errors
-    /// 429 when over the limit.
-    pub async fn limit_writes(&self, user: Uuid) -> Result<(), Problem> {
-        self.limiter
-            .hit(
-                "writes",
-                &user.to_string(),
-                self.config.limits.writes_per_user,
-                "writes",
-            )
-            .await
     }
 
     /// When a refresh token issued at `now`, of a session started at
@@ -181,9 +150,9 @@ impl CommandState {
         &self,
         now: DateTime<Utc>,
         started_at: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, Problem> {
+    ) -> Result<DateTime<Utc>, AppError> {
         let ttl =
-            chrono::Duration::from_std(self.config.refresh_token_ttl).map_err(|e| Problem::internal(&e))?;
+            chrono::Duration::from_std(self.config.refresh_token_ttl).map_err(|e| AppError::internal(&e))?;
         Ok((now + ttl).min(self.session_end(started_at)?))
     }
 
@@ -192,17 +161,17 @@ impl CommandState {
     ///
     /// # Errors
     /// 500 when the configured lifetime overflows.
-    pub fn session_end(&self, started_at: DateTime<Utc>) -> Result<DateTime<Utc>, Problem> {
+    pub fn session_end(&self, started_at: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
         chrono::Duration::from_std(self.config.session_max_age)
             .map(|age| started_at + age)
-            .map_err(|e| Problem::internal(&e))
+            .map_err(|e| AppError::internal(&e))
     }
 
     /// A fresh secret for a rotated refresh token and its full token text.
     ///
     /// # Errors
     /// 500 when the random source fails.
-    pub fn next_refresh_token(&self, session_id: Uuid) -> Result<(String, String), Problem> {
+    pub fn next_refresh_token(&self, session_id: Uuid) -> Result<(String, String), AppError> {
         let secret = new_secret()?;
         Ok((
             format!("{REFRESH_PREFIX}{session_id}_{secret}"),
@@ -222,11 +191,11 @@ impl CommandState {
         session_id: Uuid,
         reason: RevocationReason,
         context: &CommandContext,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AppError> {
         self.revocations
             .revoke_session(session_id)
             .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+            .map_err(|e| AppError::unavailable(e.to_string(), 2))?;
         let outcome = dispatch::run(
             &self.sessions,
             &session_id.to_string(),
@@ -237,7 +206,7 @@ impl CommandState {
         .await;
         match outcome {
             Ok(_) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
-            Err(error) => Err(dispatch::refused(error)),
+            Err(error) => Err(error.into()),
         }
     }
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use cqrs_es::AggregateError;
 use poem::Request;
-use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
@@ -16,10 +15,11 @@ use zekka_platform::input::{EmailAddress, Label, NewPassword, Plain, Text};
 use zekka_platform::{Problem, password};
 
 use super::CommandTags;
-use crate::dispatch::{self, CommandContext};
-use crate::lockout;
-use crate::sessions::parse_refresh_token;
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::lockout;
+use crate::app::sessions::parse_refresh_token;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Registration, sign-in, refresh and sign-out.
 pub struct AuthApi {
@@ -138,7 +138,7 @@ impl AuthApi {
             Password::parse(&body.password),
         ) {
             (Ok(e), Ok(d), Ok(p)) => (e, d, p),
-            (e, d, p) => return Err(dispatch::invalid([e.err(), d.err(), p.err()])),
+            (e, d, p) => return Err(problem::invalid([e.err(), d.err(), p.err()])),
         };
         let password_hash = password::hash(password)
             .await
@@ -151,7 +151,7 @@ impl AuthApi {
             display_name,
             password_hash,
         };
-        let context = CommandContext::of(req, Some(user_id));
+        let context = http::context(req, Some(user_id));
         let registered = dispatch::execute(
             &self.state.users,
             &user_id.to_string(),
@@ -177,11 +177,11 @@ impl AuthApi {
             // Answered as a success, so registering tells no one which
             // addresses have accounts (security review F9); the mailbox's
             // owner hears of it instead.
-            Err(problem) if problem.status() == StatusCode::CONFLICT => {
+            Err(error) if error.is_conflict() => {
                 self.state.tell_of_second_registration(&address).await;
                 dispatch::head_position(&self.state.reads).await?
             }
-            Err(problem) => return Err(problem),
+            Err(error) => return Err(error.into()),
         };
         Ok(RegisterResponse::Created(
             Json(Registered {
@@ -218,11 +218,11 @@ impl AuthApi {
         let now = Utc::now();
         let account = state.find_user_by_email(&email).await?;
         if let Some(remaining) = state.lock_remaining(account.as_ref(), &email, now).await? {
-            return Err(lockout::locked(remaining));
+            return Err(lockout::locked(remaining).into());
         }
         let hash = account.as_ref().map(|user| user.password_hash.clone());
         let verified = password::verify(body.password.as_str().to_owned(), hash).await;
-        let context = CommandContext::of(req, account.as_ref().and_then(|u| u.id));
+        let context = http::context(req, account.as_ref().and_then(|u| u.id));
         if !verified {
             state
                 .record_login_failure(account.as_ref(), &email, now, &context)
@@ -267,13 +267,13 @@ impl AuthApi {
         body: Json<RefreshRequest>,
     ) -> Result<Json<RefreshResponse>, Problem> {
         let state = &self.state;
-        state.limit_auth_requests(req).await?;
+        limits::auth_requests(state, req).await?;
         let refused = || Problem::unauthorized("the refresh token is invalid or expired");
         let (session_id, secret) = parse_refresh_token(&body.refresh_token).ok_or_else(refused)?;
         let session = state.load_session(session_id).await?.ok_or_else(refused)?;
         let user_id = session.user_id.ok_or_else(refused)?;
         let user = state.load_user(&user_id.to_string()).await?.ok_or_else(refused)?;
-        let context = CommandContext::of(req, Some(user_id));
+        let context = http::context(req, Some(user_id));
         if user
             .sessions_revoked_at
             .is_some_and(|cutoff| session.started_at.is_none_or(|started| started <= cutoff))
@@ -313,7 +313,7 @@ impl AuthApi {
                 ));
             }
             Err(AggregateError::UserError(_)) => return Err(refused()),
-            Err(other) => return Err(dispatch::refused(other)),
+            Err(other) => return Err(problem::refused(other)),
         }
         let roles = state.system_roles(&user);
         let access = state
@@ -339,7 +339,7 @@ impl AuthApi {
     ) -> Result<LogoutResponse, Problem> {
         let state = &self.state;
         let claims = &auth.0;
-        let context = CommandContext::of(req, Some(claims.user_id));
+        let context = http::context(req, Some(claims.user_id));
         state
             .revocations
             .revoke_token(claims)

@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::app::error::AppError;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -26,9 +27,9 @@ use zekka_domain::conflict::{ArbitrationOutcome, ConflictCommand, ConflictKind, 
 use zekka_domain::pricing::ModelName;
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::Detail;
-use zekka_platform::{Config, Problem};
+use zekka_platform::Config;
 
-use crate::dispatch::CommandContext;
+use crate::app::dispatch::CommandContext;
 
 /// What an arbitrator is told of a conflict.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,7 +152,7 @@ pub enum Charge {
 
 /// What an arbitration needs from the command side: the case, recording
 /// its attempts and outcome, charging the tokens a model spent. The command
-/// side implements it over its state (`crate::arbitration_port`); tests
+/// side implements it over its state (`crate::app::arbitration_port`); tests
 /// implement it in memory.
 #[async_trait]
 pub trait Port: Send + Sync {
@@ -159,7 +160,7 @@ pub trait Port: Send + Sync {
     ///
     /// # Errors
     /// 404 when no such conflict was reported; 503 when the database fails.
-    async fn case(&self, conflict_id: Uuid) -> Result<Case, Problem>;
+    async fn case(&self, conflict_id: Uuid) -> Result<Case, AppError>;
 
     /// Records `command` (named `name`) on the request's conflict.
     ///
@@ -170,7 +171,7 @@ pub trait Port: Send + Sync {
         request: &Request,
         command: ConflictCommand,
         name: &'static str,
-    ) -> Result<(), Problem>;
+    ) -> Result<(), AppError>;
 
     /// Charges `model`'s tokens to the request's project at its price now:
     /// the cost, and whether it could be charged.
@@ -183,7 +184,7 @@ pub trait Port: Send + Sync {
         model: &str,
         input_tokens: u64,
         output_tokens: u64,
-    ) -> Result<(Decimal, Charge), Problem>;
+    ) -> Result<(Decimal, Charge), AppError>;
 
     /// How long one arbitrator may take.
     fn timeout(&self) -> std::time::Duration;
@@ -211,13 +212,17 @@ pub struct Request {
 /// it was and may be arbitrated again.
 pub async fn run(port: Arc<dyn Port>, chain: Vec<Arc<dyn Arbitrator>>, request: Request) {
     let conflict = request.conflict_id;
-    if let Err(problem) = run_chain(port.as_ref(), &chain, &request).await {
-        tracing::warn!(%conflict, detail = problem.detail(), "arbitration stopped");
+    if let Err(error) = run_chain(port.as_ref(), &chain, &request).await {
+        tracing::warn!(%conflict, %error, "arbitration stopped");
     }
     port.finished(conflict);
 }
 
-async fn run_chain(port: &dyn Port, chain: &[Arc<dyn Arbitrator>], request: &Request) -> Result<(), Problem> {
+async fn run_chain(
+    port: &dyn Port,
+    chain: &[Arc<dyn Arbitrator>],
+    request: &Request,
+) -> Result<(), AppError> {
     let case = port.case(request.conflict_id).await?;
     let timeout = port.timeout();
     for arbitrator in chain {
@@ -267,7 +272,7 @@ async fn run_chain(port: &dyn Port, chain: &[Arc<dyn Arbitrator>], request: &Req
             ConflictCommand::RecordArbitrationAttempt {
                 model: name.clone(),
                 outcome,
-                detail: Detail::parse("detail", &truncated(&detail)).map_err(Problem::invalid_field)?,
+                detail: Detail::parse("detail", &truncated(&detail)).map_err(AppError::invalid_field)?,
                 latency_ms,
                 input_tokens: input,
                 output_tokens: output,
@@ -286,7 +291,7 @@ async fn run_chain(port: &dyn Port, chain: &[Arc<dyn Arbitrator>], request: &Req
                     ConflictCommand::Resolve {
                         strategy,
                         resolution: Detail::parse("resolution", &truncated(&resolution))
-                            .map_err(Problem::invalid_field)?,
+                            .map_err(AppError::invalid_field)?,
                         resolved_by_model,
                         actor: request.actor,
                         access: request.access,
@@ -304,7 +309,7 @@ async fn run_chain(port: &dyn Port, chain: &[Arc<dyn Arbitrator>], request: &Req
                 "reason",
                 &format!("no arbitrator of the chain ({}) settled it", names.join(", ")),
             )
-            .map_err(Problem::invalid_field)?,
+            .map_err(AppError::invalid_field)?,
             actor: request.actor,
             access: request.access,
         },
@@ -319,197 +324,4 @@ fn truncated(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-    use std::time::Duration;
-
-    use zekka_domain::shared::access::{ProjectAccess, Role};
-
-    use super::*;
-
-    /// A port in memory: a fixed case, the commands recorded in order, a
-    /// charge refused when asked to.
-    struct MemoryPort {
-        recorded: Mutex<Vec<ConflictCommand>>,
-        refuse_charges: bool,
-        finished: Mutex<Vec<Uuid>>,
-    }
-
-    impl MemoryPort {
-        fn new(refuse_charges: bool) -> Self {
-            Self {
-                recorded: Mutex::new(Vec::new()),
-                refuse_charges,
-                finished: Mutex::new(Vec::new()),
-            }
-        }
-
-        fn recorded(&self) -> Vec<ConflictCommand> {
-            self.recorded.lock().map(|r| r.clone()).unwrap_or_default()
-        }
-    }
-
-    #[async_trait]
-    impl Port for MemoryPort {
-        async fn case(&self, _conflict_id: Uuid) -> Result<Case, Problem> {
-            Ok(Case {
-                kind: ConflictKind::Design,
-                description: "two schemas".to_owned(),
-                agent_ids: vec![Uuid::now_v7(), Uuid::now_v7()],
-                file_path: None,
-                first_lock_holder: None,
-            })
-        }
-
-        async fn record(
-            &self,
-            _request: &Request,
-            command: ConflictCommand,
-            _name: &'static str,
-        ) -> Result<(), Problem> {
-            if let Ok(mut recorded) = self.recorded.lock() {
-                recorded.push(command);
-            }
-            Ok(())
-        }
-
-        async fn charge(
-            &self,
-            _request: &Request,
-            _model: &str,
-            input_tokens: u64,
-            output_tokens: u64,
-        ) -> Result<(Decimal, Charge), Problem> {
-            if self.refuse_charges && input_tokens + output_tokens > 0 {
-                return Ok((Decimal::ZERO, Charge::Refused("the budget is spent".to_owned())));
-            }
-            Ok((Decimal::from(input_tokens + output_tokens), Charge::Done))
-        }
-
-        fn timeout(&self) -> Duration {
-            Duration::from_millis(50)
-        }
-
-        fn finished(&self, conflict: Uuid) {
-            if let Ok(mut finished) = self.finished.lock() {
-                finished.push(conflict);
-            }
-        }
-    }
-
-    /// An arbitrator that answers what it was given (or never answers).
-    struct Scripted {
-        name: &'static str,
-        answer: Option<Result<Reply, String>>,
-    }
-
-    #[async_trait]
-    impl Arbitrator for Scripted {
-        fn name(&self) -> &str {
-            self.name
-        }
-
-        async fn decide(&self, _case: &Case) -> Result<Reply, Failure> {
-            match &self.answer {
-                Some(Ok(reply)) => Ok(Reply {
-                    verdict: reply.verdict.clone(),
-                    input_tokens: reply.input_tokens,
-                    output_tokens: reply.output_tokens,
-                }),
-                Some(Err(reason)) => Err(Failure::unspent(reason.clone())),
-                None => std::future::pending().await,
-            }
-        }
-    }
-
-    fn request() -> Request {
-        Request {
-            conflict_id: Uuid::now_v7(),
-            project_id: Uuid::now_v7(),
-            actor: Uuid::now_v7(),
-            access: ProjectAccess {
-                role: Some(Role::Member),
-                project_archived: false,
-            },
-            context: CommandContext::operator("test"),
-        }
-    }
-
-    fn resolving(name: &'static str) -> Arc<dyn Arbitrator> {
-        Arc::new(Scripted {
-            name,
-            answer: Some(Ok(Reply {
-                verdict: Verdict::Resolve {
-                    strategy: Strategy::Arbitrator,
-                    resolution: "keep the first schema".to_owned(),
-                },
-                input_tokens: 100,
-                output_tokens: 20,
-            })),
-        })
-    }
-
-    fn outcomes(recorded: &[ConflictCommand]) -> Vec<String> {
-        recorded
-            .iter()
-            .map(|command| match command {
-                ConflictCommand::RecordArbitrationAttempt { model, outcome, .. } => {
-                    format!("{model}:{}", outcome.as_str())
-                }
-                ConflictCommand::Resolve { .. } => "resolve".to_owned(),
-                ConflictCommand::Escalate { .. } => "escalate".to_owned(),
-                _ => "other".to_owned(),
-            })
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn given_a_silent_and_a_failing_arbitrator_when_the_third_resolves_then_each_attempt_is_recorded_then_the_resolution()
-     {
-        let port = Arc::new(MemoryPort::new(false));
-        let request = request();
-        let conflict = request.conflict_id;
-        let chain: Vec<Arc<dyn Arbitrator>> = vec![
-            Arc::new(Scripted {
-                name: "silent",
-                answer: None,
-            }),
-            Arc::new(Scripted {
-                name: "broken",
-                answer: Some(Err("unreachable".to_owned())),
-            }),
-            resolving("qwen"),
-        ];
-        run(port.clone(), chain, request).await;
-        assert_eq!(
-            outcomes(&port.recorded()),
-            ["silent:failed", "broken:failed", "qwen:resolved", "resolve"]
-        );
-        assert_eq!(
-            port.finished.lock().map(|f| f.clone()).unwrap_or_default(),
-            [conflict]
-        );
-    }
-
-    #[tokio::test]
-    async fn given_no_arbitrator_settles_it_when_the_chain_ends_then_the_conflict_is_escalated() {
-        let port = Arc::new(MemoryPort::new(false));
-        let chain: Vec<Arc<dyn Arbitrator>> = vec![Arc::new(Scripted {
-            name: "rules",
-            answer: Some(Ok(Reply {
-                verdict: Verdict::Decline("a person must decide".to_owned()),
-                input_tokens: 0,
-                output_tokens: 0,
-            })),
-        })];
-        run(port.clone(), chain, request()).await;
-        assert_eq!(outcomes(&port.recorded()), ["rules:declined", "escalate"]);
-    }
-
-    #[tokio::test]
-    async fn given_the_budget_is_spent_when_a_model_resolves_then_its_answer_is_not_used() {
-        let port = Arc::new(MemoryPort::new(true));
-        run(port.clone(), vec![resolving("qwen")], request()).await;
-        assert_eq!(outcomes(&port.recorded()), ["qwen:failed", "escalate"]);
-    }
-}
+mod tests;

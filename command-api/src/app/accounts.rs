@@ -6,14 +6,15 @@
 //! Tokens look like `zkp_<user id>_<secret>` (reset) and
 //! `zkv_<user id>_<secret>` (verification).
 
+use crate::app::error::AppError;
 use chrono::Utc;
 use uuid::Uuid;
 use zekka_domain::user::{Email, UserCommand};
-use zekka_platform::{Problem, secret_token};
+use zekka_platform::secret_token;
 
-use crate::dispatch::{self, CommandContext};
-use crate::mailer::{self, Mail};
-use crate::state::CommandState;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::mailer::{self, Mail};
+use crate::app::state::CommandState;
 
 /// What a password-reset token starts with.
 pub const RESET_PREFIX: &str = "zkp_";
@@ -30,7 +31,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 or 500 when the store or the outbox fails.
-    pub async fn send_password_reset(&self, email: &Email, context: CommandContext) -> Result<(), Problem> {
+    pub async fn send_password_reset(&self, email: &Email, context: CommandContext) -> Result<(), AppError> {
         let Some(user) = self.find_user_by_email(email.as_str()).await? else {
             return Ok(());
         };
@@ -108,9 +109,9 @@ impl CommandState {
         command: impl FnOnce(String, chrono::DateTime<Utc>) -> UserCommand,
         name: &'static str,
         context: &CommandContext,
-    ) -> Result<String, Problem> {
-        let secret = crate::sessions::new_secret()?;
-        let ttl = chrono::Duration::from_std(ttl).map_err(|e| Problem::internal(&e))?;
+    ) -> Result<String, AppError> {
+        let secret = crate::app::sessions::new_secret()?;
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| AppError::internal(&e))?;
         let command = command(secret_token::digest(&secret), Utc::now() + ttl);
         dispatch::execute(&self.users, &user_id.to_string(), command, name, context).await?;
         Ok(secret)
@@ -148,7 +149,7 @@ impl CommandState {
         user_id: Uuid,
         email: &str,
         context: &CommandContext,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AppError> {
         let secret = self
             .issue_one_time_token(
                 user_id,

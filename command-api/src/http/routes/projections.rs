@@ -3,7 +3,7 @@
 //! rebuilt from the events (a projector process picks the request up; the
 //! old model keeps serving until the new one is complete,
 //! `zekka_projectors::rebuild`), and `POST /api/v1/projections/{name}/skips`
-//! has it pass over an event it cannot apply (`crate::operations`).
+//! has it pass over an event it cannot apply (`crate::app::operations`).
 
 use std::sync::Arc;
 
@@ -18,7 +18,8 @@ use zekka_platform::input::{Prose, Segment, Text};
 use zekka_platform::policy::{self, Action};
 
 use super::CommandTags;
-use crate::state::CommandState;
+use crate::app::state::CommandState;
+use crate::http;
 
 /// Rebuilding projections.
 pub struct ProjectionCommandApi {
@@ -132,7 +133,7 @@ impl ProjectionCommandApi {
     ) -> Result<SkipCreated, Problem> {
         policy::authorize_person(&auth.0, Action::OperateProjections)?;
         let actor = auth.0.user_id;
-        let context = crate::dispatch::CommandContext::of(req, Some(actor));
+        let context = http::context(req, Some(actor));
         let skip = self
             .state
             .skip_event(

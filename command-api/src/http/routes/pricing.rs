@@ -15,8 +15,9 @@ use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::CommandTags;
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, problem};
 
 /// Setting model prices.
 pub struct PricingCommandApi {
@@ -76,7 +77,7 @@ impl PricingCommandApi {
             PricePerMillion::parse("output_usd_per_million", &body.output_usd_per_million),
         ) {
             (Ok(m), Ok(i), Ok(o)) => (m, i, o),
-            (m, i, o) => return Err(dispatch::invalid([m.err(), i.err(), o.err()])),
+            (m, i, o) => return Err(problem::invalid([m.err(), i.err(), o.err()])),
         };
         let effective_from = body.effective_from.unwrap_or_else(Utc::now);
         let name = model.as_str().to_owned();
@@ -86,7 +87,7 @@ impl PricingCommandApi {
             output,
             effective_from,
         };
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let context = http::context(req, Some(auth.0.user_id));
         let token = dispatch::execute(&self.state.pricing, &name, command, "SetModelPrice", &context)
             .await?
             .to_string();

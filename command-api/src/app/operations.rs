@@ -9,14 +9,14 @@
 //!   `revoke-role`), the one way to make an admin or auditor besides a
 //!   verified email listed in the configuration.
 
+use crate::app::error::AppError;
 use zekka_domain::projection::{ProjectionCommand, SkipReason};
 use zekka_domain::user::{Email, SystemRole, UserCommand};
 use zekka_event_store::consistency::ConsistencyToken;
 use zekka_event_store::lookups::positions;
-use zekka_platform::Problem;
 
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::state::CommandState;
 
 /// A recorded skip.
 #[derive(Debug, Clone)]
@@ -50,21 +50,21 @@ impl CommandState {
         reason: &str,
         skipped_by: String,
         context: &CommandContext,
-    ) -> Result<SkipRecorded, Problem> {
-        let reason = SkipReason::parse(reason).map_err(Problem::invalid_field)?;
+    ) -> Result<SkipRecorded, AppError> {
+        let reason = SkipReason::parse(reason).map_err(AppError::invalid_field)?;
         let known: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM projection_checkpoints WHERE name = $1 AND name NOT LIKE '%@rebuild'",
         )
         .bind(name)
         .fetch_optional(&self.pool)
         .await
-        .map_err(Problem::from_sqlx)?;
+        .map_err(AppError::Database)?;
         if known.is_none() {
-            return Err(Problem::not_found("no such projection"));
+            return Err(AppError::not_found("no such projection"));
         }
         let event_type = positions::event_type_at(&self.lookup_connection().await?, position).await?;
         let Some(event_type) = event_type else {
-            return Err(Problem::invalid_field(zekka_domain::FieldError::new(
+            return Err(AppError::invalid_field(zekka_domain::FieldError::new(
                 "position",
                 "no event is at this position",
             )));
@@ -101,13 +101,13 @@ impl CommandState {
         role: SystemRole,
         grant: bool,
         context: &CommandContext,
-    ) -> Result<uuid::Uuid, Problem> {
-        let email = Email::parse(email).map_err(Problem::invalid_field)?;
+    ) -> Result<uuid::Uuid, AppError> {
+        let email = Email::parse(email).map_err(AppError::invalid_field)?;
         let user_id = self
             .find_user_by_email(email.as_str())
             .await?
             .and_then(|user| user.id)
-            .ok_or_else(|| Problem::not_found("no account has this email"))?;
+            .ok_or_else(|| AppError::not_found("no account has this email"))?;
         let (command, name) = if grant {
             (UserCommand::GrantSystemRole { role }, "GrantSystemRole")
         } else {

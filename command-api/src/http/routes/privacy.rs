@@ -18,8 +18,9 @@ use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 
 use super::CommandTags;
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits};
 
 /// Erasing people.
 pub struct PrivacyCommandApi {
@@ -58,7 +59,7 @@ impl PrivacyCommandApi {
     async fn erase_me(&self, req: &Request, auth: BearerAuth) -> Result<ErasedResponse, Problem> {
         let state = &self.state;
         let user_id = auth.0.user_id;
-        state.limit_writes(user_id).await?;
+        limits::writes(state, user_id).await?;
         let email = state
             .load_user(&user_id.to_string())
             .await?
@@ -69,7 +70,7 @@ impl PrivacyCommandApi {
             Problem::unavailable("the key store is unavailable; retry shortly", 2)
         })?;
         let now = Utc::now();
-        let context = CommandContext::of(req, Some(user_id));
+        let context = http::context(req, Some(user_id));
         let token = dispatch::execute(
             &state.users,
             &user_id.to_string(),

@@ -20,8 +20,9 @@ use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Directing agents.
 pub struct AgentCommandApi {
@@ -153,7 +154,7 @@ impl AgentCommandApi {
     }
 
     async fn limit(&self, principal: &Principal) -> Result<(), Problem> {
-        self.state.limit_writes(principal.acting_user()).await
+        limits::writes(&self.state, principal.acting_user()).await
     }
 
     /// The access of `principal` to `agent_id`'s project; a key must hold
@@ -170,7 +171,10 @@ impl AgentCommandApi {
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
         policy::authorize(principal, Action::for_agent(scope, project, agent_id))?;
-        self.state.project_access(project, principal.acting_user()).await
+        Ok(self
+            .state
+            .project_access(project, principal.acting_user())
+            .await?)
     }
 
     async fn execute(
@@ -181,9 +185,11 @@ impl AgentCommandApi {
         command: AgentCommand,
         name: &'static str,
     ) -> Result<ConsistencyToken, Problem> {
-        let context =
-            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
-        dispatch::execute::<Agent>(&self.state.agents, &agent_id.to_string(), command, name, &context).await
+        let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        Ok(
+            dispatch::execute::<Agent>(&self.state.agents, &agent_id.to_string(), command, name, &context)
+                .await?,
+        )
     }
 }
 
@@ -206,7 +212,7 @@ impl AgentCommandApi {
             ModelName::parse(&body.model),
         ) {
             (Ok(n), Ok(k), Ok(s), Ok(m)) => (n, k, s, m),
-            (n, k, s, m) => return Err(dispatch::invalid([n.err(), k.err(), s.err(), m.err()])),
+            (n, k, s, m) => return Err(problem::invalid([n.err(), k.err(), s.err(), m.err()])),
         };
         let access = self
             .state
@@ -253,7 +259,7 @@ impl AgentCommandApi {
             detail_of("detail", body.detail.as_deref()),
         ) {
             (Ok(s), Ok(d)) => (s, d),
-            (s, d) => return Err(dispatch::invalid([s.err(), d.err()])),
+            (s, d) => return Err(problem::invalid([s.err(), d.err()])),
         };
         let access = self.access(id.0, &auth.0, Scope::StatusWrite).await?;
         let command = AgentCommand::ChangeStatus {
@@ -283,7 +289,7 @@ impl AgentCommandApi {
             stage_of(body.stage.as_deref()),
         ) {
             (Ok(t), Ok(d), Ok(s)) => (t, d, s),
-            (t, d, s) => return Err(dispatch::invalid([t.err(), d.err(), s.err()])),
+            (t, d, s) => return Err(problem::invalid([t.err(), d.err(), s.err()])),
         };
         let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let task_id = Uuid::now_v7();
@@ -327,7 +333,7 @@ impl AgentCommandApi {
             tokens("output_tokens", body.output_tokens.0),
         ) {
             (Ok(m), Ok(i), Ok(o)) => (m, i, o),
-            (m, i, o) => return Err(dispatch::invalid([m.err(), i.err(), o.err()])),
+            (m, i, o) => return Err(problem::invalid([m.err(), i.err(), o.err()])),
         };
         let state = &self.state;
         let project_id = state
@@ -372,9 +378,9 @@ impl AgentCommandApi {
             task_id: body.task_id,
             price,
         };
-        let context = CommandContext::of(req, Some(actor)).with_api_key(auth.0.api_key());
+        let context = http::context(req, Some(actor)).with_api_key(auth.0.api_key());
         let project_key = project_id.to_string();
-        let outcome = dispatch::run_serialized::<Project, _, _>(
+        let outcome = dispatch::run_serialized::<Project, _, _, Problem>(
             &state.write_locks,
             project_id,
             &state.projects,
@@ -389,7 +395,7 @@ impl AgentCommandApi {
             Ok(executed) => executed,
             Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {
                 let cheapest = state.cheapest_model().await?;
-                let refused = dispatch::refused(AggregateError::UserError(ProjectError::BudgetExceeded {
+                let refused = problem::refused(AggregateError::UserError(ProjectError::BudgetExceeded {
                     remaining_usd,
                     cost_usd: price.cost(input_tokens, output_tokens),
                 }));
@@ -397,7 +403,7 @@ impl AgentCommandApi {
                     .with_extension("budget_remaining_usd", money::to_wire(remaining_usd))
                     .with_extension("cheapest_model", cheapest));
             }
-            Err(error) => return Err(dispatch::refused(error)),
+            Err(error) => return Err(problem::refused(error)),
         };
         let token = dispatch::token(&state.projects, &project_key, executed.appended)
             .await?
@@ -438,7 +444,7 @@ impl AgentCommandApi {
             detail_of("detail", body.detail.as_deref()),
         ) {
             (Ok(o), Ok(d)) => (o, d),
-            (o, d) => return Err(dispatch::invalid([o.err(), d.err()])),
+            (o, d) => return Err(problem::invalid([o.err(), d.err()])),
         };
         let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let command = AgentCommand::CompleteTask {

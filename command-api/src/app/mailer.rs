@@ -4,13 +4,14 @@
 
 use std::time::Duration;
 
+use crate::app::error::AppError;
 use anyhow::{Context, Result};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sqlx::PgPool;
 use uuid::Uuid;
 use zekka_platform::Config;
-use zekka_platform::problem::{ErrorChain, Problem};
+use zekka_platform::problem::ErrorChain;
 use zekka_platform::shutdown::Shutdown;
 
 /// One mail to send.
@@ -30,7 +31,7 @@ pub struct Mail {
 ///
 /// # Errors
 /// 503 or 500 when the database fails.
-pub async fn enqueue(pool: &PgPool, mail: &Mail) -> Result<(), Problem> {
+pub async fn enqueue(pool: &PgPool, mail: &Mail) -> Result<(), AppError> {
     sqlx::query(
         "INSERT INTO mail_outbox (id, recipient, subject, body, purpose) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -41,7 +42,7 @@ pub async fn enqueue(pool: &PgPool, mail: &Mail) -> Result<(), Problem> {
     .bind(mail.purpose)
     .execute(pool)
     .await
-    .map_err(Problem::from_sqlx)?;
+    .map_err(AppError::Database)?;
     Ok(())
 }
 

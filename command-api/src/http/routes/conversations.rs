@@ -19,8 +19,9 @@ use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Conversations and their messages.
 pub struct ConversationCommandApi {
@@ -85,7 +86,7 @@ impl ConversationCommandApi {
     }
 
     async fn limit(&self, principal: &Principal) -> Result<(), Problem> {
-        self.state.limit_writes(principal.acting_user()).await
+        limits::writes(&self.state, principal.acting_user()).await
     }
 
     /// Builds a command with `build` (which may read facts) and executes it
@@ -103,10 +104,9 @@ impl ConversationCommandApi {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<ConversationCommand, Problem>>,
     {
-        let context =
-            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         let id = conversation_id.to_string();
-        let executed = dispatch::run_serialized::<Conversation, _, _>(
+        let executed = dispatch::run_serialized::<Conversation, _, _, Problem>(
             &self.state.write_locks,
             conversation_id,
             &self.state.conversations,
@@ -117,8 +117,8 @@ impl ConversationCommandApi {
             build,
         )
         .await?
-        .map_err(dispatch::refused)?;
-        dispatch::token(&self.state.conversations, &id, executed.appended).await
+        .map_err(problem::refused)?;
+        Ok(dispatch::token(&self.state.conversations, &id, executed.appended).await?)
     }
 
     /// The project of `conversation_id` and the actor's standing in it.
@@ -128,7 +128,7 @@ impl ConversationCommandApi {
         actor: Uuid,
     ) -> Result<zekka_domain::shared::access::ProjectAccess, Problem> {
         let project = self.project_of(conversation_id).await?;
-        self.state.project_access(project, actor).await
+        Ok(self.state.project_access(project, actor).await?)
     }
 
     /// Who a new message speaks as, from the credential, not the body
@@ -214,7 +214,7 @@ impl ConversationCommandApi {
             actor: auth.0.user_id,
             access,
         };
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let context = http::context(req, Some(auth.0.user_id));
         let token = dispatch::execute(
             &self.state.conversations,
             &conversation_id.to_string(),
@@ -272,7 +272,7 @@ impl ConversationCommandApi {
         };
         let (content, asked_role) = match (MessageContent::parse(&body.content), role) {
             (Ok(c), Ok(r)) => (c, r),
-            (c, r) => return Err(dispatch::invalid([c.err(), r.err()])),
+            (c, r) => return Err(problem::invalid([c.err(), r.err()])),
         };
         let actor = principal.acting_user();
         let message_id = Uuid::now_v7();
@@ -289,7 +289,7 @@ impl ConversationCommandApi {
         let access = self.state.project_access(project, actor).await?;
         access
             .require_writer()
-            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
+            .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         let (role, agent_id) = self
             .speaker(principal, project, asked_role, body.agent_id)
             .await?;

@@ -19,8 +19,9 @@ use zekka_platform::input::{Label as LabelText, OneOf, Text};
 use zekka_platform::{Problem, api_keys};
 
 use super::{CommandTags, NoContent};
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// Issuing and revoking project API keys.
 pub struct ApiKeyCommandApi {
@@ -79,11 +80,11 @@ impl ApiKeyCommandApi {
         body: Json<CreateApiKeyRequest>,
     ) -> Result<ApiKeyCreated, Problem> {
         let state = &self.state;
-        state.limit_writes(auth.0.user_id).await?;
+        limits::writes(state, auth.0.user_id).await?;
         let scopes: Result<Vec<Scope>, FieldError> = body.scopes.iter().map(|s| s.parse()).collect();
         let (name, scopes) = match (Label::parse("name", &body.name), scopes) {
             (Ok(n), Ok(s)) => (n, s),
-            (n, s) => return Err(dispatch::invalid([n.err(), s.err()])),
+            (n, s) => return Err(problem::invalid([n.err(), s.err()])),
         };
         if let Some(agent) = body.agent_id
             && state.owning_project("Agent", agent).await? != Some(id.0)
@@ -102,7 +103,7 @@ impl ApiKeyCommandApi {
             agent_id: body.agent_id,
             secret_digest: issued.secret_digest,
         };
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        let context = http::context(req, Some(auth.0.user_id));
         let token = dispatch::execute::<Project>(
             &state.projects,
             &id.0.to_string(),
@@ -144,8 +145,8 @@ impl ApiKeyCommandApi {
         key_id: Path<Uuid>,
     ) -> Result<NoContent, Problem> {
         let state = &self.state;
-        state.limit_writes(auth.0.user_id).await?;
-        let context = CommandContext::of(req, Some(auth.0.user_id));
+        limits::writes(state, auth.0.user_id).await?;
+        let context = http::context(req, Some(auth.0.user_id));
         // The command first: it checks the caller may revoke this key.
         let token = dispatch::execute::<Project>(
             &state.projects,

@@ -28,8 +28,9 @@ use zekka_platform::locks::{Attempt, Lock};
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent};
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// The longest file path accepted, in characters.
 const MAX_PATH_CHARS: usize = 1024;
@@ -75,7 +76,7 @@ impl LockCommandApi {
         // frees no lock (security review F5).
         access
             .require_writer()
-            .map_err(|refusal| dispatch::refused(cqrs_es::AggregateError::UserError(refusal)))?;
+            .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
         Ok(access)
     }
 
@@ -88,8 +89,7 @@ impl LockCommandApi {
         command: AgentCommand,
         name: &'static str,
     ) -> Result<String, Problem> {
-        let context =
-            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         Ok(
             dispatch::execute::<Agent>(&self.state.agents, &agent.to_string(), command, name, &context)
                 .await?
@@ -142,8 +142,7 @@ impl LockCommandApi {
             actor: principal.acting_user(),
             access,
         };
-        let context =
-            CommandContext::of(req, Some(principal.acting_user())).with_api_key(principal.api_key());
+        let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         dispatch::execute::<Conflict>(
             &self.state.conflicts,
             &conflict_id.to_string(),
@@ -203,7 +202,7 @@ impl LockCommandApi {
         body: Json<AcquireRequest>,
     ) -> Result<AcquireResponse, Problem> {
         let principal = &auth.0;
-        self.state.limit_writes(principal.acting_user()).await?;
+        limits::writes(&self.state, principal.acting_user()).await?;
         let file_path = FilePath::parse("file_path", &body.file_path);
         let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t.0);
         let errors = [
@@ -213,7 +212,7 @@ impl LockCommandApi {
         ];
         let file_path = match file_path {
             Ok(path) if errors.iter().all(Option::is_none) => path,
-            _ => return Err(dispatch::invalid(errors)),
+            _ => return Err(problem::invalid(errors)),
         };
         let file_path = file_path.as_str();
         let agent = body.agent_id;
@@ -285,7 +284,7 @@ impl LockCommandApi {
         lock_id: Path<Uuid>,
     ) -> Result<NoContent, Problem> {
         let principal = &auth.0;
-        self.state.limit_writes(principal.acting_user()).await?;
+        limits::writes(&self.state, principal.acting_user()).await?;
         let bus = &self.state.locks;
         let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
         let Some(lock) = bus.get(id.0, lock_id.0).await.map_err(unavailable)? else {

@@ -13,8 +13,9 @@ use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::{Document, Shape};
 
 use super::CommandTags;
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch;
+use crate::app::state::CommandState;
+use crate::http::{self, limits, problem};
 
 /// The signed-in user's preferences.
 pub struct PreferencesCommandApi {
@@ -59,7 +60,7 @@ impl PreferencesCommandApi {
             .store()
             .state(&user.to_string())
             .await
-            .map_err(dispatch::refused)?;
+            .map_err(problem::refused)?;
         Ok(context.settings)
     }
 
@@ -71,8 +72,8 @@ impl PreferencesCommandApi {
         name: &'static str,
     ) -> Result<String, Problem> {
         let user = auth.0.user_id;
-        self.state.limit_writes(user).await?;
-        let context = CommandContext::of(req, Some(user));
+        limits::writes(&self.state, user).await?;
+        let context = http::context(req, Some(user));
         let token = dispatch::execute::<Preferences>(
             &self.state.preferences,
             &user.to_string(),

@@ -13,20 +13,20 @@
 
 use std::time::Duration;
 
+use crate::app::error::AppError;
 use chrono::{DateTime, Utc};
 use zekka_domain::user::{User, UserCommand};
-use zekka_platform::Problem;
 use zekka_platform::secret_token;
 
-use crate::dispatch::{self, CommandContext};
-use crate::state::CommandState;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::state::CommandState;
 
 /// How long failures of an email with no account are remembered.
 const UNKNOWN_FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The answer to a sign-in on a locked account (or a locked unknown email).
-pub fn locked(remaining: Duration) -> Problem {
-    Problem::too_many_requests(
+pub fn locked(remaining: Duration) -> AppError {
+    AppError::too_many_requests(
         "too many failed sign-ins for this account; try again later",
         remaining.as_secs().max(1),
     )
@@ -52,7 +52,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 429 when the period's guesses are used up.
-    pub async fn admit_guess(&self, email: &str) -> Result<(), Problem> {
+    pub async fn admit_guess(&self, email: &str) -> Result<(), AppError> {
         let limits = self.config.limits;
         match self
             .ephemeral
@@ -84,7 +84,7 @@ impl CommandState {
         account: Option<&User>,
         email: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Duration>, Problem> {
+    ) -> Result<Option<Duration>, AppError> {
         if let Some(user) = account {
             return Ok(user.locked_at(now).and_then(|until| (until - now).to_std().ok()));
         }
@@ -93,7 +93,7 @@ impl CommandState {
             .ephemeral
             .peek(&locked_key)
             .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+            .map_err(|e| AppError::unavailable(e.to_string(), 2))?;
         Ok((window.count > 0).then_some(window.remaining))
     }
 
@@ -107,14 +107,14 @@ impl CommandState {
         email: &str,
         now: DateTime<Utc>,
         context: &CommandContext,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AppError> {
         let limits = self.config.limits;
         if let Some(user_id) = account.and_then(|user| user.id) {
             let command = UserCommand::RecordLoginFailure {
                 now,
                 threshold: limits.lockout_threshold,
                 lock_for: chrono::Duration::from_std(limits.lockout_duration)
-                    .map_err(|e| Problem::internal(&e))?,
+                    .map_err(|e| AppError::internal(&e))?,
             };
             // A concurrent failure may win the append; the next one counts.
             return match dispatch::run(
@@ -127,11 +127,11 @@ impl CommandState {
             .await
             {
                 Ok(_) | Err(cqrs_es::AggregateError::AggregateConflict) => Ok(()),
-                Err(error) => Err(dispatch::refused(error)),
+                Err(error) => Err(error.into()),
             };
         }
         let (failures_key, locked_key) = (key("failures", email), key("locked", email));
-        let unavailable = |e: zekka_platform::ephemeral::Unavailable| Problem::unavailable(e.to_string(), 2);
+        let unavailable = |e: zekka_platform::ephemeral::Unavailable| AppError::unavailable(e.to_string(), 2);
         let failures = self
             .ephemeral
             .hit(&failures_key, UNKNOWN_FAILURE_MEMORY)

@@ -21,7 +21,7 @@ use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::locks::LockBus;
 
-use crate::keyed_lock::KeyedLocks;
+use crate::app::keyed_lock::KeyedLocks;
 use zekka_event_store::database::ReadPool;
 use zekka_event_store::personal_data::PersonalData;
 use zekka_event_store::store::{BoundedCache, CommandBus, GroupCommit, Store, StorePolicy};
@@ -41,7 +41,7 @@ pub struct CommandState {
     /// open between decisions; TLS with `OLLAMA_CA_CERT` trusted too).
     pub model_client: reqwest::Client,
     /// The conflicts being arbitrated in this process.
-    pub arbitrations: crate::arbitration::Running,
+    pub arbitrations: crate::app::arbitration::Running,
     /// The write pool (the event store and the other write-side tables).
     pub pool: PgPool,
     /// The store's read connections: loads, and the look-ups of facts a
@@ -175,8 +175,8 @@ impl CommandState {
             revocations: Revocations::new(ephemeral.clone(), read_pool.clone()),
             api_keys,
             locks: Arc::new(LockBus::new(&ephemeral)),
-            model_client: crate::arbitration::ollama::http_client(config.ollama_ca_cert.as_deref())?,
-            arbitrations: crate::arbitration::Running::default(),
+            model_client: crate::app::arbitration::ollama::http_client(config.ollama_ca_cert.as_deref())?,
+            arbitrations: crate::app::arbitration::Running::default(),
             limiter: RateLimiter::new(ephemeral.clone()),
             ephemeral,
             config: config.clone(),
@@ -195,7 +195,7 @@ impl CommandState {
     ///
     /// # Errors
     /// 503 when none can be had in time.
-    pub async fn lookup_connection(&self) -> Result<deadpool_postgres::Object, zekka_platform::Problem> {
-        self.reads.get().await.map_err(zekka_platform::Problem::from_pool)
+    pub async fn lookup_connection(&self) -> Result<deadpool_postgres::Object, crate::app::error::AppError> {
+        Ok(self.reads.get().await?)
     }
 }

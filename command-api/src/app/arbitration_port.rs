@@ -2,21 +2,21 @@
 //! conflict's stream, attempts and outcomes recorded as conflict commands,
 //! tokens charged to the project like any usage.
 
+use crate::app::error::AppError;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 use zekka_domain::conflict::{Conflict, ConflictCommand, ConflictEvent};
 use zekka_domain::project::{Project, ProjectCommand, UsageRecord};
 use zekka_event_store::lookups::{locks, streams};
-use zekka_platform::Problem;
 
-use crate::arbitration::{Case, Charge, Port, Request};
-use crate::dispatch;
-use crate::state::CommandState;
+use crate::app::arbitration::{Case, Charge, Port, Request};
+use crate::app::dispatch;
+use crate::app::state::CommandState;
 
 #[async_trait]
 impl Port for CommandState {
-    async fn case(&self, conflict_id: Uuid) -> Result<Case, Problem> {
+    async fn case(&self, conflict_id: Uuid) -> Result<Case, AppError> {
         case_of(self, conflict_id).await
     }
 
@@ -25,7 +25,7 @@ impl Port for CommandState {
         request: &Request,
         command: ConflictCommand,
         name: &'static str,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AppError> {
         record(self, request, command, name).await
     }
 
@@ -35,7 +35,7 @@ impl Port for CommandState {
         model: &str,
         input_tokens: u64,
         output_tokens: u64,
-    ) -> Result<(Decimal, Charge), Problem> {
+    ) -> Result<(Decimal, Charge), AppError> {
         charge(self, request, model, input_tokens, output_tokens).await
     }
 
@@ -52,11 +52,11 @@ impl Port for CommandState {
 ///
 /// # Errors
 /// 404 when no such conflict was reported; 503 when the database fails.
-async fn case_of(state: &CommandState, conflict_id: Uuid) -> Result<Case, Problem> {
+async fn case_of(state: &CommandState, conflict_id: Uuid) -> Result<Case, AppError> {
     let client = state.lookup_connection().await?;
     let reported = streams::first_of_type::<Conflict>(&client, &conflict_id.to_string(), "ConflictReported")
         .await?
-        .ok_or_else(|| Problem::not_found("conflict not found"))?;
+        .ok_or_else(|| AppError::not_found("conflict not found"))?;
     let ConflictEvent::ConflictReported {
         project_id,
         kind,
@@ -66,7 +66,7 @@ async fn case_of(state: &CommandState, conflict_id: Uuid) -> Result<Case, Proble
         ..
     } = reported
     else {
-        return Err(Problem::not_found("conflict not found"));
+        return Err(AppError::not_found("conflict not found"));
     };
     let first_lock_holder = match &file_path {
         Some(file) => locks::first_holder(&client, project_id, file, &agent_ids).await?,
@@ -86,7 +86,7 @@ async fn record(
     request: &Request,
     command: ConflictCommand,
     name: &'static str,
-) -> Result<(), Problem> {
+) -> Result<(), AppError> {
     dispatch::execute::<Conflict>(
         &state.conflicts,
         &request.conflict_id.to_string(),
@@ -106,7 +106,7 @@ async fn charge(
     model: &str,
     input_tokens: u64,
     output_tokens: u64,
-) -> Result<(Decimal, Charge), Problem> {
+) -> Result<(Decimal, Charge), AppError> {
     if input_tokens == 0 && output_tokens == 0 {
         return Ok((Decimal::ZERO, Charge::Done));
     }
@@ -126,7 +126,7 @@ async fn charge(
         price,
     };
     let project_key = request.project_id.to_string();
-    let outcome = dispatch::run_serialized::<Project, _, _>(
+    let outcome = dispatch::run_serialized::<Project, _, _, AppError>(
         &state.write_locks,
         request.project_id,
         &state.projects,

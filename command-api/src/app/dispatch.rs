@@ -1,22 +1,21 @@
-//! Running a command: event metadata from the request, the command metrics,
-//! the mapping of every failure onto one problem, and the consistency token
-//! of the result.
+//! Running a command: event metadata from who asks, the retries of a busy
+//! aggregate, and the consistency token of the result.
 
 use std::collections::HashMap;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use cqrs_es::AggregateError;
-use poem::Request;
 use uuid::Uuid;
-use zekka_domain::{Decide, ErrorKind, Refusal};
+use zekka_domain::{Decide, Refusal};
 use zekka_event_store::consistency::ConsistencyToken;
 use zekka_event_store::database::ReadPool;
 use zekka_event_store::event_log::Position;
 use zekka_event_store::lookups::positions;
-use zekka_platform::Problem;
-use zekka_platform::http::{ClientInfo, RequestId};
+use zekka_platform::http::ClientInfo;
 
 use zekka_event_store::store::{CommandBus, Executed};
+
+use super::error::AppError;
 
 /// Who asks and through which request: becomes every event's metadata.
 #[derive(Debug, Clone)]
@@ -51,18 +50,6 @@ impl CommandContext {
         }
     }
 
-    /// The context of `req`, acting as `actor`.
-    pub fn of(req: &Request, actor: Option<Uuid>) -> Self {
-        Self {
-            actor,
-            api_key: None,
-            request_id: req
-                .data::<RequestId>()
-                .map_or_else(|| Uuid::now_v7().to_string(), |id| id.0.clone()),
-            client: req.data::<ClientInfo>().cloned().unwrap_or_default(),
-        }
-    }
-
     fn metadata(&self, command: &str) -> HashMap<String, String> {
         let mut metadata = HashMap::from([
             ("command".to_owned(), command.to_owned()),
@@ -91,23 +78,21 @@ impl CommandContext {
 /// consistency token of its stream's last event.
 ///
 /// # Errors
-/// The problem answer: the domain's refusal (422/403/404/409), a concurrent
-/// write (409), the database unavailable (503), or an internal error (500).
+/// The domain's refusal, a write that met a concurrent one every time, or
+/// the database failing.
 pub async fn execute<A>(
     bus: &CommandBus<A>,
     aggregate_id: &str,
     command: A::Command,
     name: &'static str,
     context: &CommandContext,
-) -> Result<ConsistencyToken, Problem>
+) -> Result<ConsistencyToken, AppError>
 where
     A: Decide + Clone,
     A::Command: Clone,
     A::Error: Refusal,
 {
-    let executed = run(bus, aggregate_id, command, name, context)
-        .await
-        .map_err(refused)?;
+    let executed = run(bus, aggregate_id, command, name, context).await?;
     token(bus, aggregate_id, executed.appended).await
 }
 
@@ -115,12 +100,12 @@ where
 /// event it appended, or (when it appended nothing) of the stream's last.
 ///
 /// # Errors
-/// 503 or 500 when the database fails.
+/// When the database fails.
 pub async fn token<A>(
     bus: &CommandBus<A>,
     aggregate_id: &str,
     appended: Option<Position>,
-) -> Result<ConsistencyToken, Problem>
+) -> Result<ConsistencyToken, AppError>
 where
     A: Decide + Clone,
     A::Command: Clone,
@@ -152,54 +137,14 @@ where
         .await
 }
 
-/// The one mapping of command failures onto answers.
-pub fn refused<E: Refusal>(error: AggregateError<E>) -> Problem {
-    match error {
-        AggregateError::UserError(refusal) => {
-            let fields = refusal.field_errors();
-            if !fields.is_empty() {
-                return Problem::invalid(fields.into_iter().map(Into::into).collect());
-            }
-            let detail = refusal.to_string();
-            match refusal.kind() {
-                ErrorKind::Invalid => Problem::new(poem::http::StatusCode::UNPROCESSABLE_ENTITY, detail),
-                ErrorKind::Forbidden => Problem::forbidden(detail),
-                ErrorKind::NotFound => Problem::not_found(detail),
-                ErrorKind::Conflict => Problem::conflict(detail),
-                ErrorKind::Unauthorized => Problem::unauthorized(detail),
-                ErrorKind::Gone => Problem::new(poem::http::StatusCode::GONE, detail),
-                ErrorKind::BadRequest => Problem::bad_request(detail),
-                ErrorKind::PaymentRequired => Problem::new(poem::http::StatusCode::PAYMENT_REQUIRED, detail),
-            }
-        }
-        AggregateError::AggregateConflict => {
-            Problem::conflict("the resource was changed by a concurrent request; reload it and retry")
-        }
-        AggregateError::DatabaseConnectionError(cause) => {
-            tracing::warn!(error = %cause, "database unavailable");
-            Problem::unavailable("the database is unavailable; retry shortly", 2)
-        }
-        AggregateError::DeserializationError(cause) => Problem::internal(cause.as_ref()),
-        AggregateError::UnexpectedError(cause) => match cause.downcast::<sqlx::Error>() {
-            Ok(sqlx_error) => Problem::from_sqlx(*sqlx_error),
-            Err(other) => Problem::internal(other.as_ref()),
-        },
-    }
-}
-
 /// The position of the last event written (the store's head): the
 /// consistency token of an answer that wrote nothing of its own.
 ///
 /// # Errors
-/// 503 or 500 when the database fails.
-pub async fn head_position(reads: &ReadPool) -> Result<ConsistencyToken, Problem> {
-    let client = reads.get().await.map_err(Problem::from_pool)?;
+/// When the database fails.
+pub async fn head_position(reads: &ReadPool) -> Result<ConsistencyToken, AppError> {
+    let client = reads.get().await?;
     Ok(ConsistencyToken(positions::head(&client).await?))
-}
-
-/// 422 listing every field error among `errors`.
-pub fn invalid(errors: impl IntoIterator<Item = Option<zekka_domain::FieldError>>) -> Problem {
-    Problem::invalid(errors.into_iter().flatten().map(Into::into).collect())
 }
 
 /// How often a command on a busy aggregate is decided again when another
@@ -215,10 +160,10 @@ const ATTEMPTS: usize = 8;
 /// The outer error is `build`'s; the inner result is the aggregate's outcome.
 ///
 /// # Errors
-/// A problem from `build`.
+/// An error from `build`.
 #[allow(clippy::too_many_arguments)]
-pub async fn run_serialized<A, F, Fut>(
-    locks: &crate::keyed_lock::KeyedLocks,
+pub async fn run_serialized<A, F, Fut, E>(
+    locks: &super::keyed_lock::KeyedLocks,
     key: Uuid,
     bus: &CommandBus<A>,
     aggregate_id: &str,
@@ -226,12 +171,12 @@ pub async fn run_serialized<A, F, Fut>(
     context: &CommandContext,
     retry_on: fn(&A::Error) -> bool,
     build: F,
-) -> Result<Result<Executed<A>, AggregateError<A::Error>>, Problem>
+) -> Result<Result<Executed<A>, AggregateError<A::Error>>, E>
 where
     A: Decide + Clone,
     A::Command: Clone,
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<A::Command, Problem>>,
+    Fut: Future<Output = Result<A::Command, E>>,
 {
     let _turn = locks.lock(key).await;
     // 2, 4, 8 … 64 ms plus jitter between the attempts.

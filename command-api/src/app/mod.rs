@@ -1,0 +1,36 @@
+//! The write side's application layer: what a command needs besides its
+//! aggregate (the facts it is built on, sessions, prices, mail, the
+//! arbitrator chain) and running it. No HTTP here: failures are
+//! [`error::AppError`], and `crate::http` maps them onto answers, so this
+//! layer is driven the same by a route, an operator's command or a test.
+//!
+//! # Layout
+//! - [`state`]: what every command shares: pools, one command bus per aggregate, signer.
+//! - [`error`]: why a command failed, in the application's terms.
+//! - [`dispatch`]: running a command with metadata, retries and its consistency token.
+//! - [`access`]: the facts commands are built on (project access, owning projects, message facts).
+//! - [`sessions`]: finding accounts, starting, rotating and revoking sessions.
+//! - [`accounts`]: account mail (reset and verification tokens, registration notices).
+//! - [`lockout`]: locking accounts after failed sign-ins.
+//! - [`prices`]: the price list charged with (price at a moment, cheapest model).
+//! - [`operations`]: operators' decisions (skipping a poison event, system roles).
+//! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
+//! - [`mailer`]: the mail outbox and its drain.
+//! - [`checkpointer`]: signing audit checkpoints of the commit order.
+//! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
+//! - [`arbitration_port`]: the chain's port onto the command side.
+
+pub mod access;
+pub mod accounts;
+pub mod arbitration;
+pub mod arbitration_port;
+pub mod checkpointer;
+pub mod dispatch;
+pub mod error;
+pub mod keyed_lock;
+pub mod lockout;
+pub mod mailer;
+pub mod operations;
+pub mod prices;
+pub mod sessions;
+pub mod state;
