@@ -6,9 +6,11 @@
 //! # Layout
 //! - [`routes`]: the routes, one file per area.
 //! - [`problem`]: the one map from application failures onto problem answers.
+//! - [`fields`]: parsing a request's fields all at once.
 //! - [`limits`]: rate limits per address and per user.
 //! - [`idempotency`]: `Idempotency-Key` on writes.
 
+pub mod fields;
 pub mod idempotency;
 pub mod limits;
 pub mod problem;

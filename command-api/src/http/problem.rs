@@ -35,10 +35,9 @@ impl From<AppError> for Problem {
     }
 }
 
-/// 422 listing every field error among `errors` (a request's fields are
-/// all parsed before any is refused, so the caller sees them together).
-pub fn invalid(errors: impl IntoIterator<Item = Option<FieldError>>) -> Problem {
-    Problem::invalid(errors.into_iter().flatten().map(Into::into).collect())
+/// 422 listing every field error of a request (`http::fields`).
+pub fn invalid(errors: Vec<FieldError>) -> Problem {
+    Problem::invalid(errors.into_iter().map(Into::into).collect())
 }
 
 /// An aggregate's failure as an answer (for flows that looked at the

@@ -22,6 +22,7 @@ use zekka_platform::{Problem, money};
 use super::{CommandTags, Written, WrittenResponse};
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Directing agents.
@@ -205,15 +206,14 @@ impl AgentCommandApi {
     ) -> Result<AgentCreated, Problem> {
         let person = Principal::Person(auth.0);
         self.limit(&person).await?;
-        let (name, kind, stage, model) = match (
+        let (name, kind, stage, model) = (
             Label::parse("name", &body.name),
             Label::parse("kind", &body.kind),
             stage_of(body.stage.as_deref()),
             ModelName::parse(&body.model),
-        ) {
-            (Ok(n), Ok(k), Ok(s), Ok(m)) => (n, k, s, m),
-            (n, k, s, m) => return Err(problem::invalid([n.err(), k.err(), s.err(), m.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let access = self
             .state
             .project_access(body.project_id, person.acting_user())
@@ -254,13 +254,12 @@ impl AgentCommandApi {
         body: Json<StatusRequest>,
     ) -> Result<WrittenResponse, Problem> {
         self.limit(&auth.0).await?;
-        let (status, detail) = match (
+        let (status, detail) = (
             body.status.parse::<AgentStatus>(),
             detail_of("detail", body.detail.as_deref()),
-        ) {
-            (Ok(s), Ok(d)) => (s, d),
-            (s, d) => return Err(problem::invalid([s.err(), d.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let access = self.access(id.0, &auth.0, Scope::StatusWrite).await?;
         let command = AgentCommand::ChangeStatus {
             status,
@@ -283,14 +282,13 @@ impl AgentCommandApi {
         body: Json<AssignTaskRequest>,
     ) -> Result<TaskCreated, Problem> {
         self.limit(&auth.0).await?;
-        let (title, description, stage) = match (
+        let (title, description, stage) = (
             Label::title(&body.title),
             detail_of("description", body.description.as_deref()),
             stage_of(body.stage.as_deref()),
-        ) {
-            (Ok(t), Ok(d), Ok(s)) => (t, d, s),
-            (t, d, s) => return Err(problem::invalid([t.err(), d.err(), s.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let task_id = Uuid::now_v7();
         let command = AgentCommand::AssignTask {
@@ -327,14 +325,13 @@ impl AgentCommandApi {
         body: Json<UsageRequest>,
     ) -> Result<UsageCreated, Problem> {
         self.limit(&auth.0).await?;
-        let (model, input_tokens, output_tokens) = match (
+        let (model, input_tokens, output_tokens) = (
             ModelName::parse(&body.model),
             tokens("input_tokens", body.input_tokens.0),
             tokens("output_tokens", body.output_tokens.0),
-        ) {
-            (Ok(m), Ok(i), Ok(o)) => (m, i, o),
-            (m, i, o) => return Err(problem::invalid([m.err(), i.err(), o.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let state = &self.state;
         let project_id = state
             .owning_project("Agent", id.0)
@@ -439,13 +436,12 @@ impl AgentCommandApi {
         body: Json<CompleteTaskRequest>,
     ) -> Result<WrittenResponse, Problem> {
         self.limit(&auth.0).await?;
-        let (outcome, detail) = match (
+        let (outcome, detail) = (
             body.outcome.parse::<TaskOutcome>(),
             detail_of("detail", body.detail.as_deref()),
-        ) {
-            (Ok(o), Ok(d)) => (o, d),
-            (o, d) => return Err(problem::invalid([o.err(), d.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
         let command = AgentCommand::CompleteTask {
             task_id: task_id.0,

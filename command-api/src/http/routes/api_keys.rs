@@ -21,6 +21,7 @@ use zekka_platform::{Problem, api_keys};
 use super::{CommandTags, NoContent};
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Issuing and revoking project API keys.
@@ -82,10 +83,9 @@ impl ApiKeyCommandApi {
         let state = &self.state;
         limits::writes(state, auth.0.user_id).await?;
         let scopes: Result<Vec<Scope>, FieldError> = body.scopes.iter().map(|s| s.parse()).collect();
-        let (name, scopes) = match (Label::parse("name", &body.name), scopes) {
-            (Ok(n), Ok(s)) => (n, s),
-            (n, s) => return Err(problem::invalid([n.err(), s.err()])),
-        };
+        let (name, scopes) = (Label::parse("name", &body.name), scopes)
+            .all()
+            .map_err(problem::invalid)?;
         if let Some(agent) = body.agent_id
             && state.owning_project("Agent", agent).await? != Some(id.0)
         {

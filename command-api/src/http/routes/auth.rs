@@ -19,6 +19,7 @@ use crate::app::dispatch;
 use crate::app::lockout;
 use crate::app::sessions::parse_refresh_token;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Registration, sign-in, refresh and sign-out.
@@ -132,14 +133,13 @@ impl AuthApi {
                 "registrations",
             )
             .await?;
-        let (email, display_name, password) = match (
+        let (email, display_name, password) = (
             Email::parse(&body.email),
             DisplayName::parse(&body.display_name),
             Password::parse(&body.password),
-        ) {
-            (Ok(e), Ok(d), Ok(p)) => (e, d, p),
-            (e, d, p) => return Err(problem::invalid([e.err(), d.err(), p.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let password_hash = password::hash(password)
             .await
             .map_err(|e| Problem::internal(&e))?;

@@ -23,6 +23,7 @@ use super::{CommandTags, Written, WrittenResponse};
 use crate::app::arbitration;
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Reporting and settling conflicts.
@@ -155,14 +156,13 @@ impl ConflictCommandApi {
             .as_deref()
             .map(|path| FilePath::parse("file_path", path).map(|p| p.as_str().to_owned()))
             .transpose();
-        let (kind, description, file_path) = match (
+        let (kind, description, file_path) = (
             body.kind.parse::<ConflictKind>(),
             Detail::parse("description", &body.description),
             file_path,
-        ) {
-            (Ok(k), Ok(d), Ok(f)) => (k, d, f),
-            (k, d, f) => return Err(problem::invalid([k.err(), d.err(), f.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         policy::authorize(
             &auth.0,
             Action::in_project(Scope::ConflictsWrite, body.project_id),
@@ -230,14 +230,13 @@ impl ConflictCommandApi {
             .as_deref()
             .map(ModelName::parse)
             .transpose();
-        let (strategy, resolution, resolved_by_model) = match (
+        let (strategy, resolution, resolved_by_model) = (
             body.strategy.parse::<Strategy>(),
             Detail::parse("resolution", &body.resolution),
             model,
-        ) {
-            (Ok(s), Ok(r), Ok(m)) => (s, r, m),
-            (s, r, m) => return Err(problem::invalid([s.err(), r.err(), m.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let access = self.access(id.0, &auth.0).await?;
         let command = ConflictCommand::Resolve {
             strategy,

@@ -21,6 +21,7 @@ use zekka_platform::policy::{self, Action};
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Conversations and their messages.
@@ -270,10 +271,9 @@ impl ConversationCommandApi {
             Some(role) => role.parse::<MessageRole>(),
             None => Ok(MessageRole::User),
         };
-        let (content, asked_role) = match (MessageContent::parse(&body.content), role) {
-            (Ok(c), Ok(r)) => (c, r),
-            (c, r) => return Err(problem::invalid([c.err(), r.err()])),
-        };
+        let (content, asked_role) = (MessageContent::parse(&body.content), role)
+            .all()
+            .map_err(problem::invalid)?;
         let actor = principal.acting_user();
         let message_id = Uuid::now_v7();
         let project = self.project_of(id.0).await?;

@@ -30,6 +30,7 @@ use zekka_platform::policy::{self, Action};
 use super::{CommandTags, NoContent};
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// The longest file path accepted, in characters.
@@ -203,17 +204,15 @@ impl LockCommandApi {
     ) -> Result<AcquireResponse, Problem> {
         let principal = &auth.0;
         limits::writes(&self.state, principal.acting_user()).await?;
-        let file_path = FilePath::parse("file_path", &body.file_path);
         let ttl = body.ttl_seconds.map_or(DEFAULT_TTL_SECONDS, |t| t.0);
-        let errors = [
-            file_path.as_ref().err().cloned(),
-            (!(1..=MAX_TTL_SECONDS).contains(&ttl))
-                .then(|| FieldError::new("ttl_seconds", "must be between 1 and 3600")),
-        ];
-        let file_path = match file_path {
-            Ok(path) if errors.iter().all(Option::is_none) => path,
-            _ => return Err(problem::invalid(errors)),
+        let ttl = if (1..=MAX_TTL_SECONDS).contains(&ttl) {
+            Ok(ttl)
+        } else {
+            Err(FieldError::new("ttl_seconds", "must be between 1 and 3600"))
         };
+        let (file_path, ttl) = (FilePath::parse("file_path", &body.file_path), ttl)
+            .all()
+            .map_err(problem::invalid)?;
         let file_path = file_path.as_str();
         let agent = body.agent_id;
         let access = self.access(principal, id.0, agent).await?;

@@ -17,6 +17,7 @@ use zekka_platform::{Problem, money};
 use super::CommandTags;
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, problem};
 
 /// Setting model prices.
@@ -71,14 +72,13 @@ impl PricingCommandApi {
         body: Json<SetPriceRequest>,
     ) -> Result<PriceSetResponse, Problem> {
         policy::authorize_person(&auth.0, Action::SetPrices)?;
-        let (model, input, output) = match (
+        let (model, input, output) = (
             ModelName::parse(&model.0),
             PricePerMillion::parse("input_usd_per_million", &body.input_usd_per_million),
             PricePerMillion::parse("output_usd_per_million", &body.output_usd_per_million),
-        ) {
-            (Ok(m), Ok(i), Ok(o)) => (m, i, o),
-            (m, i, o) => return Err(problem::invalid([m.err(), i.err(), o.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let effective_from = body.effective_from.unwrap_or_else(Utc::now);
         let name = model.as_str().to_owned();
         let command = PricingCommand::SetPrice {

@@ -21,6 +21,7 @@ use zekka_platform::{Problem, money};
 use super::{CommandTags, NoContent, Written, WrittenResponse};
 use crate::app::dispatch;
 use crate::app::state::CommandState;
+use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};
 
 /// Creating and changing projects.
@@ -166,14 +167,13 @@ impl ProjectCommandApi {
         auth: BearerAuth,
         body: Json<CreateProjectRequest>,
     ) -> Result<CreateProjectResponse, Problem> {
-        let (name, description, budget) = match (
+        let (name, description, budget) = (
             ProjectName::parse(&body.name),
             Description::parse(body.description.as_deref().unwrap_or_default()),
             parse_budget(body.budget_usd.as_deref()),
-        ) {
-            (Ok(n), Ok(d), Ok(b)) => (n, d, b),
-            (n, d, b) => return Err(problem::invalid([n.err(), d.err(), b.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let project_id = Uuid::now_v7();
         let created = CreatedProject {
             id: project_id,
@@ -220,14 +220,13 @@ impl ProjectCommandApi {
             MaybeUndefined::Null => Ok(Some(None)),
             MaybeUndefined::Value(raw) => Budget::parse(raw).map(|b| Some(Some(b))),
         };
-        let (name, description, budget) = match (
+        let (name, description, budget) = (
             optional(body.name.as_deref(), ProjectName::parse),
             optional(body.description.as_deref(), Description::parse),
             budget,
-        ) {
-            (Ok(n), Ok(d), Ok(b)) => (n, d, b),
-            (n, d, b) => return Err(problem::invalid([n.err(), d.err(), b.err()])),
-        };
+        )
+            .all()
+            .map_err(problem::invalid)?;
         let command = ProjectCommand::Update {
             actor: auth.0.user_id,
             name,
