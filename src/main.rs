@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::sync::Arc;
+use zekka_command_api::app::operations;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use zekka::demo::DemoOptions;
@@ -397,9 +398,8 @@ async fn projections(command: ProjectionsCommand) -> Result<()> {
         } => {
             let context =
                 zekka_command_api::app::dispatch::CommandContext::operator("zekka projections skip");
-            let skip = state
-                .skip_event(&name, position, &reason, operator_name(), &context)
-                .await?;
+            let skip =
+                operations::skip_event(&state, &name, position, &reason, operator_name(), &context).await?;
             println!(
                 "{}: the event at {} ({}) is skipped by {}; the projection passes over it within seconds",
                 skip.projection, skip.position, skip.event_type, skip.skipped_by
@@ -423,7 +423,7 @@ async fn users(command: UsersCommand) -> Result<()> {
     } else {
         "zekka users revoke-role"
     });
-    let user_id = state.set_system_role(&email, role, grant, &context).await?;
+    let user_id = operations::set_system_role(&state, &email, role, grant, &context).await?;
     println!(
         "{email} ({user_id}) {} {}; it takes effect at their next sign-in or token refresh",
         if grant { "is granted" } else { "no longer holds" },

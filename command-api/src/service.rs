@@ -41,6 +41,7 @@ impl CommandService {
         // Checked at start-up: a malformed SMTP_URL stops the process here.
         Delivery::from_config(config)?;
         let state = CommandState::build(config, pool, read_pool.clone(), ephemeral, signer.clone()).await?;
+        crate::app::prices::seed_default_prices(&state).await?;
         Ok(Self {
             state,
             read_pool,

@@ -12,81 +12,83 @@ use zekka_event_store::lookups::{conversations, owners};
 
 use crate::app::state::CommandState;
 
-impl CommandState {
-    /// `actor`'s role in `project_id` and whether the project is archived.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn project_access(&self, project_id: Uuid, actor: Uuid) -> Result<ProjectAccess, AppError> {
-        let context = self
-            .projects
-            .store()
-            .state(&project_id.to_string())
-            .await
-            .map_err(AppError::from)?;
-        let project = context;
-        Ok(ProjectAccess {
-            role: project.role_of(actor),
-            project_archived: project.status == ProjectStatus::Archived,
-        })
-    }
+/// `actor`'s role in `project_id` and whether the project is archived.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn project_access(
+    state: &CommandState,
+    project_id: Uuid,
+    actor: Uuid,
+) -> Result<ProjectAccess, AppError> {
+    let context = state
+        .projects
+        .store()
+        .state(&project_id.to_string())
+        .await
+        .map_err(AppError::from)?;
+    let project = context;
+    Ok(ProjectAccess {
+        role: project.role_of(actor),
+        project_archived: project.status == ProjectStatus::Archived,
+    })
+}
 
-    /// The project an aggregate belongs to, from the `project_id` of its
-    /// first event (`ConversationStarted`, `AgentRegistered`, …), if it exists.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn owning_project(
-        &self,
-        aggregate_type: &'static str,
-        id: Uuid,
-    ) -> Result<Option<Uuid>, AppError> {
-        // A stream's first event never changes: once read, the owner is kept.
-        if let Some(project) = self.owners.get(&(aggregate_type, id)) {
-            return Ok(Some(project));
-        }
-        let client = self.lookup_connection().await?;
-        let project = owners::owning_project(&client, aggregate_type, id).await?;
-        if let Some(project) = project {
-            self.owners.put((aggregate_type, id), project);
-        }
-        Ok(project)
+/// The project an aggregate belongs to, from the `project_id` of its
+/// first event (`ConversationStarted`, `AgentRegistered`, …), if it exists.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn owning_project(
+    state: &CommandState,
+    aggregate_type: &'static str,
+    id: Uuid,
+) -> Result<Option<Uuid>, AppError> {
+    // A stream's first event never changes: once read, the owner is kept.
+    if let Some(project) = state.owners.get(&(aggregate_type, id)) {
+        return Ok(Some(project));
     }
+    let client = state.lookup_connection().await?;
+    let project = owners::owning_project(&client, aggregate_type, id).await?;
+    if let Some(project) = project {
+        state.owners.put((aggregate_type, id), project);
+    }
+    Ok(project)
+}
 
-    /// The project a task belongs to (through the agent it was assigned
-    /// to), if the task exists.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn task_project(&self, task_id: Uuid) -> Result<Option<Uuid>, AppError> {
-        if let Some(project) = self.owners.get(&("Task", task_id)) {
-            return Ok(Some(project));
-        }
-        let client = self.lookup_connection().await?;
-        let agent = owners::task_agent(&client, task_id).await?;
-        drop(client);
-        let Some(agent) = agent else {
-            return Ok(None);
-        };
-        let project = self.owning_project("Agent", agent).await?;
-        if let Some(project) = project {
-            self.owners.put(("Task", task_id), project);
-        }
-        Ok(project)
+/// The project a task belongs to (through the agent it was assigned
+/// to), if the task exists.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn task_project(state: &CommandState, task_id: Uuid) -> Result<Option<Uuid>, AppError> {
+    if let Some(project) = state.owners.get(&("Task", task_id)) {
+        return Ok(Some(project));
     }
+    let client = state.lookup_connection().await?;
+    let agent = owners::task_agent(&client, task_id).await?;
+    drop(client);
+    let Some(agent) = agent else {
+        return Ok(None);
+    };
+    let project = owning_project(state, "Agent", agent).await?;
+    if let Some(project) = project {
+        state.owners.put(("Task", task_id), project);
+    }
+    Ok(project)
+}
 
-    /// Who wrote `message_id` and whether it was deleted, with the
-    /// conversation's version at the time of reading (one statement, one
-    /// snapshot). `None` when the conversation has no such message.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn message_facts(
-        &self,
-        conversation_id: Uuid,
-        message_id: Uuid,
-    ) -> Result<Option<MessageFacts>, AppError> {
-        let client = self.lookup_connection().await?;
-        Ok(conversations::message_facts(&client, conversation_id, message_id).await?)
-    }
+/// Who wrote `message_id` and whether it was deleted, with the
+/// conversation's version at the time of reading (one statement, one
+/// snapshot). `None` when the conversation has no such message.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn message_facts(
+    state: &CommandState,
+    conversation_id: Uuid,
+    message_id: Uuid,
+) -> Result<Option<MessageFacts>, AppError> {
+    let client = state.lookup_connection().await?;
+    Ok(conversations::message_facts(&client, conversation_id, message_id).await?)
 }

@@ -3,6 +3,7 @@
 //! tokens charged to the project like any usage.
 
 use crate::app::error::AppError;
+use crate::app::prices;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -110,7 +111,7 @@ async fn charge(
     if input_tokens == 0 && output_tokens == 0 {
         return Ok((Decimal::ZERO, Charge::Done));
     }
-    let Some(price) = state.price_at(model, chrono::Utc::now()).await? else {
+    let Some(price) = prices::price_at(state, model, chrono::Utc::now()).await? else {
         return Ok((Decimal::ZERO, Charge::Done));
     };
     let record = UsageRecord {

@@ -14,76 +14,77 @@ use zekka_event_store::lookups::streams;
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::state::CommandState;
 
-impl CommandState {
-    /// The price of `model` in force at `at`, from its price history in the
-    /// event store.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn price_at(&self, model: &str, at: DateTime<Utc>) -> Result<Option<Price>, AppError> {
-        let loaded = self.pricing.store().state(model).await.map_err(AppError::from)?;
-        Ok(loaded.price_at(at))
-    }
+/// The price of `model` in force at `at`, from its price history in the
+/// event store.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn price_at(
+    state: &CommandState,
+    model: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<Price>, AppError> {
+    let loaded = state.pricing.store().state(model).await.map_err(AppError::from)?;
+    Ok(loaded.price_at(at))
+}
 
-    /// The model with the lowest price (input plus output per million) in
-    /// force now: what a client can switch to when a budget runs out.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn cheapest_model(&self) -> Result<Option<String>, AppError> {
-        let client = self.lookup_connection().await?;
-        Ok(streams::prices_in_force(&client)
-            .await?
-            .into_iter()
-            .map(
-                |PricingEvent::ModelPriceSet {
-                     model,
-                     input_usd_per_million,
-                     output_usd_per_million,
-                     ..
-                 }| (input_usd_per_million + output_usd_per_million, model),
-            )
-            .min()
-            .map(|(_, model)| model))
-    }
+/// The model with the lowest price (input plus output per million) in
+/// force now: what a client can switch to when a budget runs out.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn cheapest_model(state: &CommandState) -> Result<Option<String>, AppError> {
+    let client = state.lookup_connection().await?;
+    Ok(streams::prices_in_force(&client)
+        .await?
+        .into_iter()
+        .map(
+            |PricingEvent::ModelPriceSet {
+                 model,
+                 input_usd_per_million,
+                 output_usd_per_million,
+                 ..
+             }| (input_usd_per_million + output_usd_per_million, model),
+        )
+        .min()
+        .map(|(_, model)| model))
+}
 
-    /// Sets CONTRACT.md's default prices (effective since 1970) for every
-    /// default model that has no price yet. Safe to run from every process
-    /// at every start: a model that has a price is left alone, and of two
-    /// processes seeding one model at once, the second meets a conflict and
-    /// lets it be.
-    ///
-    /// # Errors
-    /// When the database fails.
-    pub async fn seed_default_prices(&self) -> anyhow::Result<()> {
-        let context = CommandContext {
-            actor: None,
-            api_key: None,
-            request_id: "seed-default-prices".to_owned(),
-            client: zekka_platform::http::ClientInfo::default(),
-        };
-        for (model, input, output) in default_prices() {
-            let loaded = self
-                .pricing
-                .store()
-                .state(model)
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to read the price of {model}: {e}"))?;
-            if !loaded.history.is_empty() {
-                continue;
-            }
-            let command = PricingCommand::SetPrice {
-                model: ModelName::parse(model)?,
-                input: PricePerMillion::parse("input", &input.to_string())?,
-                output: PricePerMillion::parse("output", &output.to_string())?,
-                effective_from: DateTime::<Utc>::UNIX_EPOCH,
-            };
-            match dispatch::run::<ModelPrice>(&self.pricing, model, command, "SetModelPrice", &context).await
-            {
-                Ok(_) | Err(AggregateError::AggregateConflict) => {}
-                Err(error) => anyhow::bail!("failed to set the default price of {model}: {error}"),
-            }
+/// Sets CONTRACT.md's default prices (effective since 1970) for every
+/// default model that has no price yet. Safe to run from every process
+/// at every start: a model that has a price is left alone, and of two
+/// processes seeding one model at once, the second meets a conflict and
+/// lets it be.
+///
+/// # Errors
+/// When the database fails.
+pub async fn seed_default_prices(state: &CommandState) -> anyhow::Result<()> {
+    let context = CommandContext {
+        actor: None,
+        api_key: None,
+        request_id: "seed-default-prices".to_owned(),
+        client: zekka_platform::http::ClientInfo::default(),
+    };
+    for (model, input, output) in default_prices() {
+        let loaded = state
+            .pricing
+            .store()
+            .state(model)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to read the price of {model}: {e}"))?;
+        if !loaded.history.is_empty() {
+            continue;
         }
-        Ok(())
+        let command = PricingCommand::SetPrice {
+            model: ModelName::parse(model)?,
+            input: PricePerMillion::parse("input", &input.to_string())?,
+            output: PricePerMillion::parse("output", &output.to_string())?,
+            effective_from: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        match dispatch::run::<ModelPrice>(&state.pricing, model, command, "SetModelPrice", &context).await {
+            Ok(_) | Err(AggregateError::AggregateConflict) => {}
+            Err(error) => anyhow::bail!("failed to set the default price of {model}: {error}"),
+        }
     }
+    Ok(())
 }

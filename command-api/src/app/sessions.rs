@@ -44,170 +44,167 @@ pub fn new_secret() -> Result<String, AppError> {
     secret_token::generate().map_err(|e| AppError::internal(&std::io::Error::other(e.to_string())))
 }
 
-impl CommandState {
-    /// The account registered with `email` (normalised), read through the
-    /// unique blind index of the email in the event store, so a sign-in
-    /// right after registration never misses it. (Accounts registered
-    /// before emails were sealed are found by their plaintext email.)
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, AppError> {
-        let client = self.lookup_connection().await?;
-        let id = users::by_email(&client, &self.personal.email_index(email), email).await?;
-        drop(client);
-        let id = id.map(|id| id.to_string());
-        match id {
-            Some(id) => self.load_user(&id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// The account `id`, if it exists (an erased person's does not).
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn load_user(&self, id: &str) -> Result<Option<User>, AppError> {
-        let context = self.users.store().state(id).await.map_err(AppError::from)?;
-        let user = context;
-        Ok((user.id.is_some() && !user.erased).then_some(user))
-    }
-
-    /// The session `id`, if it exists.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn load_session(&self, id: Uuid) -> Result<Option<Session>, AppError> {
-        let context = self
-            .sessions
-            .store()
-            .state(&id.to_string())
-            .await
-            .map_err(AppError::from)?;
-        Ok(context.id.is_some().then_some(context))
-    }
-
-    /// The system roles of `user`, as its access tokens carry them: those
-    /// an operator granted (`zekka users grant-role`), and `admin` for
-    /// `ZEKKA_ADMIN_EMAILS`, `auditor` for `ZEKKA_AUDITOR_EMAILS`, once the
-    /// email is verified (security review F8).
-    pub fn system_roles(&self, user: &User) -> Vec<String> {
-        user.system_roles(&self.config.admin_emails, &self.config.auditor_emails)
-            .into_iter()
-            .map(|role| role.as_str().to_owned())
-            .collect()
-    }
-
-    /// Starts a session for `user`: a new refresh-token family and an access token.
-    ///
-    /// # Errors
-    /// 503 or 500 when the database fails.
-    pub async fn start_session(
-        &self,
-        user: &User,
-        context: &CommandContext,
-    ) -> Result<IssuedSession, AppError> {
-        let user_id = user
-            .id
-            .ok_or_else(|| AppError::unauthorized("invalid email or password"))?;
-        let session_id = Uuid::now_v7();
-        let secret = new_secret()?;
-        let now = Utc::now();
-        let command = SessionCommand::Start {
-            session_id,
-            user_id,
-            refresh_hash: secret_token::digest(&secret),
-            expires_at: self.refresh_expiry(now, now)?,
-            now,
-        };
-        dispatch::execute(
-            &self.sessions,
-            &session_id.to_string(),
-            command,
-            "StartSession",
-            context,
-        )
-        .await?;
-        let roles = self.system_roles(user);
-        let access = self
-            .signer
-            .issue(user_id, Some(session_id), &roles)
-            .map_err(|e| AppError::internal(e.as_ref()))?;
-        Ok(IssuedSession {
-            access,
-            refresh_token: format!("{REFRESH_PREFIX}{session_id}_{secret}"),
-            session_id,
-        })
-    }
-
-    /// When a refresh token issued at `now`, of a session started at
-    /// `started_at`, expires: a refresh token's lifetime later, but never
-    /// after the session's end.
-    ///
-    /// # Errors
-    /// 500 when the configured lifetime overflows.
-    pub fn refresh_expiry(
-        &self,
-        now: DateTime<Utc>,
-        started_at: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, AppError> {
-        let ttl =
-            chrono::Duration::from_std(self.config.refresh_token_ttl).map_err(|e| AppError::internal(&e))?;
-        Ok((now + ttl).min(self.session_end(started_at)?))
-    }
-
-    /// When a session started at `started_at` ends for good, refreshed or
-    /// not (`SESSION_MAX_AGE`; security review F17).
-    ///
-    /// # Errors
-    /// 500 when the configured lifetime overflows.
-    pub fn session_end(&self, started_at: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
-        chrono::Duration::from_std(self.config.session_max_age)
-            .map(|age| started_at + age)
-            .map_err(|e| AppError::internal(&e))
-    }
-
-    /// A fresh secret for a rotated refresh token and its full token text.
-    ///
-    /// # Errors
-    /// 500 when the random source fails.
-    pub fn next_refresh_token(&self, session_id: Uuid) -> Result<(String, String), AppError> {
-        let secret = new_secret()?;
-        Ok((
-            format!("{REFRESH_PREFIX}{session_id}_{secret}"),
-            secret_token::digest(&secret),
-        ))
+/// The account registered with `email` (normalised), read through the
+/// unique blind index of the email in the event store, so a sign-in
+/// right after registration never misses it. (Accounts registered
+/// before emails were sealed are found by their plaintext email.)
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn find_user_by_email(state: &CommandState, email: &str) -> Result<Option<User>, AppError> {
+    let client = state.lookup_connection().await?;
+    let id = users::by_email(&client, &state.personal.email_index(email), email).await?;
+    drop(client);
+    let id = id.map(|id| id.to_string());
+    match id {
+        Some(id) => load_user(state, &id).await,
+        None => Ok(None),
     }
 }
 
-impl CommandState {
-    /// Ends a session: its refresh tokens stop working (an event), and its
-    /// access tokens at once on every process (the deny-list).
-    ///
-    /// # Errors
-    /// 503 when the shared state store or the database is down.
-    pub async fn revoke_session(
-        &self,
-        session_id: Uuid,
-        reason: RevocationReason,
-        context: &CommandContext,
-    ) -> Result<(), AppError> {
-        self.revocations
-            .revoke_session(session_id)
-            .await
-            .map_err(|e| AppError::unavailable(e.to_string(), 2))?;
-        let outcome = dispatch::run(
-            &self.sessions,
-            &session_id.to_string(),
-            SessionCommand::Revoke { reason },
-            "RevokeSession",
-            context,
-        )
-        .await;
-        match outcome {
-            Ok(_) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
-            Err(error) => Err(error.into()),
-        }
+/// The account `id`, if it exists (an erased person's does not).
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn load_user(state: &CommandState, id: &str) -> Result<Option<User>, AppError> {
+    let context = state.users.store().state(id).await.map_err(AppError::from)?;
+    let user = context;
+    Ok((user.id.is_some() && !user.erased).then_some(user))
+}
+
+/// The session `id`, if it exists.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn load_session(state: &CommandState, id: Uuid) -> Result<Option<Session>, AppError> {
+    let context = state
+        .sessions
+        .store()
+        .state(&id.to_string())
+        .await
+        .map_err(AppError::from)?;
+    Ok(context.id.is_some().then_some(context))
+}
+
+/// The system roles of `user`, as its access tokens carry them: those
+/// an operator granted (`zekka users grant-role`), and `admin` for
+/// `ZEKKA_ADMIN_EMAILS`, `auditor` for `ZEKKA_AUDITOR_EMAILS`, once the
+/// email is verified (security review F8).
+pub fn system_roles(state: &CommandState, user: &User) -> Vec<String> {
+    user.system_roles(&state.config.admin_emails, &state.config.auditor_emails)
+        .into_iter()
+        .map(|role| role.as_str().to_owned())
+        .collect()
+}
+
+/// Starts a session for `user`: a new refresh-token family and an access token.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn start_session(
+    state: &CommandState,
+    user: &User,
+    context: &CommandContext,
+) -> Result<IssuedSession, AppError> {
+    let user_id = user
+        .id
+        .ok_or_else(|| AppError::unauthorized("invalid email or password"))?;
+    let session_id = Uuid::now_v7();
+    let secret = new_secret()?;
+    let now = Utc::now();
+    let command = SessionCommand::Start {
+        session_id,
+        user_id,
+        refresh_hash: secret_token::digest(&secret),
+        expires_at: refresh_expiry(state, now, now)?,
+        now,
+    };
+    dispatch::execute(
+        &state.sessions,
+        &session_id.to_string(),
+        command,
+        "StartSession",
+        context,
+    )
+    .await?;
+    let roles = system_roles(state, user);
+    let access = state
+        .signer
+        .issue(user_id, Some(session_id), &roles)
+        .map_err(|e| AppError::internal(e.as_ref()))?;
+    Ok(IssuedSession {
+        access,
+        refresh_token: format!("{REFRESH_PREFIX}{session_id}_{secret}"),
+        session_id,
+    })
+}
+
+/// When a refresh token issued at `now`, of a session started at
+/// `started_at`, expires: a refresh token's lifetime later, but never
+/// after the session's end.
+///
+/// # Errors
+/// 500 when the configured lifetime overflows.
+pub fn refresh_expiry(
+    state: &CommandState,
+    now: DateTime<Utc>,
+    started_at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, AppError> {
+    let ttl =
+        chrono::Duration::from_std(state.config.refresh_token_ttl).map_err(|e| AppError::internal(&e))?;
+    Ok((now + ttl).min(session_end(state, started_at)?))
+}
+
+/// When a session started at `started_at` ends for good, refreshed or
+/// not (`SESSION_MAX_AGE`; security review F17).
+///
+/// # Errors
+/// 500 when the configured lifetime overflows.
+pub fn session_end(state: &CommandState, started_at: DateTime<Utc>) -> Result<DateTime<Utc>, AppError> {
+    chrono::Duration::from_std(state.config.session_max_age)
+        .map(|age| started_at + age)
+        .map_err(|e| AppError::internal(&e))
+}
+
+/// A fresh secret for a rotated refresh token and its full token text.
+///
+/// # Errors
+/// 500 when the random source fails.
+pub fn next_refresh_token(session_id: Uuid) -> Result<(String, String), AppError> {
+    let secret = new_secret()?;
+    Ok((
+        format!("{REFRESH_PREFIX}{session_id}_{secret}"),
+        secret_token::digest(&secret),
+    ))
+}
+
+/// Ends a session: its refresh tokens stop working (an event), and its
+/// access tokens at once on every process (the deny-list).
+///
+/// # Errors
+/// 503 when the shared state store or the database is down.
+pub async fn revoke_session(
+    state: &CommandState,
+    session_id: Uuid,
+    reason: RevocationReason,
+    context: &CommandContext,
+) -> Result<(), AppError> {
+    state
+        .revocations
+        .revoke_session(session_id)
+        .await
+        .map_err(|e| AppError::unavailable(e.to_string(), 2))?;
+    let outcome = dispatch::run(
+        &state.sessions,
+        &session_id.to_string(),
+        SessionCommand::Revoke { reason },
+        "RevokeSession",
+        context,
+    )
+    .await;
+    match outcome {
+        Ok(_) | Err(AggregateError::UserError(SessionError::NotFound)) => Ok(()),
+        Err(error) => Err(error.into()),
     }
 }
 

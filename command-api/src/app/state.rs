@@ -139,7 +139,7 @@ impl CommandState {
     /// creating) the master key.
     ///
     /// # Errors
-    /// When the master key or the default prices cannot be loaded.
+    /// When the master key cannot be loaded.
     pub async fn build(
         config: &Config,
         pool: PgPool,
@@ -185,12 +185,9 @@ impl CommandState {
             reads,
             pool,
         });
-        state.seed_default_prices().await?;
         Ok(state)
     }
-}
 
-impl CommandState {
     /// A read connection for the store's look-ups.
     ///
     /// # Errors

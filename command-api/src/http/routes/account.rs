@@ -4,6 +4,8 @@
 //! (verification); only the secret's digest is stored, in the event that
 //! issued it.
 
+use crate::app::accounts;
+use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -100,7 +102,7 @@ impl AccountApi {
         let context = http::context(req, None);
         tokio::spawn(
             async move {
-                if let Err(problem) = state.send_password_reset(&email, context).await {
+                if let Err(problem) = accounts::send_password_reset(&state, &email, context).await {
                     tracing::warn!(error = %problem, "could not send a password-reset mail");
                 }
             }
@@ -121,7 +123,9 @@ impl AccountApi {
         let now = Utc::now();
         // The token first: a bad one costs no argon2 (security review F10),
         // and an unknown account reads as a bad token (F9).
-        let user = state.load_user(&user_id.to_string()).await?.unwrap_or_default();
+        let user = sessions::load_user(state, &user_id.to_string())
+            .await?
+            .unwrap_or_default();
         user.check_reset_token(&secret_token::digest(secret), now)
             .map_err(|refusal| problem::refused(AggregateError::UserError(refusal)))?;
         let password_hash = password::hash(password)

@@ -1,5 +1,7 @@
 //! The agent write routes: register, report status, assign and complete tasks.
 
+use crate::app::access;
+use crate::app::prices;
 use std::sync::Arc;
 
 use cqrs_es::AggregateError;
@@ -166,16 +168,11 @@ impl AgentCommandApi {
         principal: &Principal,
         scope: Scope,
     ) -> Result<ProjectAccess, Problem> {
-        let project = self
-            .state
-            .owning_project("Agent", agent_id)
+        let project = access::owning_project(&self.state, "Agent", agent_id)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
         policy::authorize(principal, Action::for_agent(scope, project, agent_id))?;
-        Ok(self
-            .state
-            .project_access(project, principal.acting_user())
-            .await?)
+        Ok(access::project_access(&self.state, project, principal.acting_user()).await?)
     }
 
     async fn execute(
@@ -214,10 +211,7 @@ impl AgentCommandApi {
         )
             .all()
             .map_err(problem::invalid)?;
-        let access = self
-            .state
-            .project_access(body.project_id, person.acting_user())
-            .await?;
+        let access = access::project_access(&self.state, body.project_id, person.acting_user()).await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
@@ -333,8 +327,7 @@ impl AgentCommandApi {
             .all()
             .map_err(problem::invalid)?;
         let state = &self.state;
-        let project_id = state
-            .owning_project("Agent", id.0)
+        let project_id = access::owning_project(state, "Agent", id.0)
             .await?
             .ok_or_else(|| Problem::not_found("agent not found"))?;
         policy::authorize(&auth.0, Action::for_agent(Scope::UsageWrite, project_id, id.0))?;
@@ -346,22 +339,24 @@ impl AgentCommandApi {
             ))
         };
         if let Some(task) = body.task_id
-            && state.task_project(task).await? != Some(project_id)
+            && access::task_project(state, task).await? != Some(project_id)
         {
             return Err(foreign("task_id", "task"));
         }
         if let Some(conversation) = body.conversation_id
-            && state.owning_project("Conversation", conversation).await? != Some(project_id)
+            && access::owning_project(state, "Conversation", conversation).await? != Some(project_id)
         {
             return Err(foreign("conversation_id", "conversation"));
         }
         let now = chrono::Utc::now();
-        let price = state.price_at(model.as_str(), now).await?.ok_or_else(|| {
-            Problem::invalid_field(zekka_domain::FieldError::new(
-                "model",
-                "no price is set for this model",
-            ))
-        })?;
+        let price = prices::price_at(state, model.as_str(), now)
+            .await?
+            .ok_or_else(|| {
+                Problem::invalid_field(zekka_domain::FieldError::new(
+                    "model",
+                    "no price is set for this model",
+                ))
+            })?;
         let usage_id = Uuid::now_v7();
         let actor = auth.0.acting_user();
         let record = UsageRecord {
@@ -391,7 +386,7 @@ impl AgentCommandApi {
         let executed = match outcome {
             Ok(executed) => executed,
             Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {
-                let cheapest = state.cheapest_model().await?;
+                let cheapest = prices::cheapest_model(state).await?;
                 let refused = problem::refused(AggregateError::UserError(ProjectError::BudgetExceeded {
                     remaining_usd,
                     cost_usd: price.cost(input_tokens, output_tokens),

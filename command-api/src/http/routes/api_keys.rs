@@ -3,6 +3,7 @@
 //! process at once (`zekka_platform::api_keys`). Both are events on the
 //! project, so the audit trail shows who issued and revoked which key.
 
+use crate::app::access;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -87,7 +88,7 @@ impl ApiKeyCommandApi {
             .all()
             .map_err(problem::invalid)?;
         if let Some(agent) = body.agent_id
-            && state.owning_project("Agent", agent).await? != Some(id.0)
+            && access::owning_project(state, "Agent", agent).await? != Some(id.0)
         {
             return Err(Problem::invalid_field(FieldError::new(
                 "agent_id",

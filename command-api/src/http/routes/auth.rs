@@ -1,5 +1,7 @@
 //! Registration, sign-in, session refresh and sign-out.
 
+use crate::app::accounts;
+use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -163,10 +165,8 @@ impl AuthApi {
         let token = match registered {
             Ok(token) => {
                 // The account exists now; a lost verification mail can be asked for again.
-                if let Err(problem) = self
-                    .state
-                    .send_email_verification(user_id, &address, &context)
-                    .await
+                if let Err(problem) =
+                    accounts::send_email_verification(&self.state, user_id, &address, &context).await
                 {
                     tracing::warn!(%user_id, error = %problem, "could not send the verification mail");
                 }
@@ -178,7 +178,7 @@ impl AuthApi {
             // addresses have accounts (security review F9); the mailbox's
             // owner hears of it instead.
             Err(error) if error.is_conflict() => {
-                self.state.tell_of_second_registration(&address).await;
+                accounts::tell_of_second_registration(&self.state, &address).await;
                 dispatch::head_position(&self.state.reads).await?
             }
             Err(error) => return Err(error.into()),
@@ -214,23 +214,21 @@ impl AuthApi {
                 "failed sign-ins from your address",
             )
             .await?;
-        state.admit_guess(&email).await?;
+        lockout::admit_guess(state, &email).await?;
         let now = Utc::now();
-        let account = state.find_user_by_email(&email).await?;
-        if let Some(remaining) = state.lock_remaining(account.as_ref(), &email, now).await? {
+        let account = sessions::find_user_by_email(state, &email).await?;
+        if let Some(remaining) = lockout::lock_remaining(state, account.as_ref(), &email, now).await? {
             return Err(lockout::locked(remaining).into());
         }
         let hash = account.as_ref().map(|user| user.password_hash.clone());
         let verified = password::verify(body.password.as_str().to_owned(), hash).await;
         let context = http::context(req, account.as_ref().and_then(|u| u.id));
         if !verified {
-            state
-                .record_login_failure(account.as_ref(), &email, now, &context)
-                .await?;
+            lockout::record_login_failure(state, account.as_ref(), &email, now, &context).await?;
             return Err(Problem::unauthorized("invalid email or password"));
         }
         state.limiter.release("login_failures", &ip).await;
-        state.clear_guesses(&email).await;
+        lockout::clear_guesses(state, &email).await;
         let user = account.ok_or_else(|| Problem::unauthorized("invalid email or password"))?;
         let user_id = user
             .id
@@ -245,7 +243,7 @@ impl AuthApi {
             )
             .await?;
         }
-        let session = state.start_session(&user, &context).await?;
+        let session = sessions::start_session(state, &user, &context).await?;
         tracing::info!(%user_id, session_id = %session.session_id, "signed in");
         Ok(Json(LoginResponse {
             access_token: session.access.token,
@@ -270,31 +268,33 @@ impl AuthApi {
         limits::auth_requests(state, req).await?;
         let refused = || Problem::unauthorized("the refresh token is invalid or expired");
         let (session_id, secret) = parse_refresh_token(&body.refresh_token).ok_or_else(refused)?;
-        let session = state.load_session(session_id).await?.ok_or_else(refused)?;
+        let session = sessions::load_session(state, session_id)
+            .await?
+            .ok_or_else(refused)?;
         let user_id = session.user_id.ok_or_else(refused)?;
-        let user = state.load_user(&user_id.to_string()).await?.ok_or_else(refused)?;
+        let user = sessions::load_user(state, &user_id.to_string())
+            .await?
+            .ok_or_else(refused)?;
         let context = http::context(req, Some(user_id));
         if user
             .sessions_revoked_at
             .is_some_and(|cutoff| session.started_at.is_none_or(|started| started <= cutoff))
         {
-            state
-                .revoke_session(session_id, RevocationReason::PasswordReset, &context)
-                .await?;
+            sessions::revoke_session(state, session_id, RevocationReason::PasswordReset, &context).await?;
             return Err(refused());
         }
         let presented_hash = zekka_platform::secret_token::digest(secret);
-        let (refresh_token, new_hash) = state.next_refresh_token(session_id)?;
+        let (refresh_token, new_hash) = sessions::next_refresh_token(session_id)?;
         let now = Utc::now();
         let started_at = session.started_at.ok_or_else(refused)?;
-        if state.session_end(started_at)? <= now {
+        if sessions::session_end(state, started_at)? <= now {
             // Past its absolute lifetime: the person signs in again.
             return Err(refused());
         }
         let command = SessionCommand::Refresh {
             presented_hash,
             new_hash,
-            expires_at: state.refresh_expiry(now, started_at)?,
+            expires_at: sessions::refresh_expiry(state, now, started_at)?,
             now,
         };
         let id = session_id.to_string();
@@ -305,8 +305,7 @@ impl AuthApi {
             Ok(_) => {}
             Err(AggregateError::UserError(SessionError::TokenReused)) => {
                 tracing::warn!(%session_id, %user_id, "refresh token reuse: revoking the session");
-                state
-                    .revoke_session(session_id, RevocationReason::RefreshTokenReuse, &context)
+                sessions::revoke_session(state, session_id, RevocationReason::RefreshTokenReuse, &context)
                     .await?;
                 return Err(Problem::unauthorized(
                     "this refresh token was already used; the session has been revoked",
@@ -315,7 +314,7 @@ impl AuthApi {
             Err(AggregateError::UserError(_)) => return Err(refused()),
             Err(other) => return Err(problem::refused(other)),
         }
-        let roles = state.system_roles(&user);
+        let roles = sessions::system_roles(state, &user);
         let access = state
             .signer
             .issue(user_id, Some(session_id), &roles)
@@ -346,21 +345,17 @@ impl AuthApi {
             .await
             .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
         if let Some(session_id) = claims.session_id {
-            state
-                .revoke_session(session_id, RevocationReason::Logout, &context)
-                .await?;
+            sessions::revoke_session(state, session_id, RevocationReason::Logout, &context).await?;
         }
         let extra = body
             .0
             .and_then(|b| b.refresh_token)
             .and_then(|t| parse_refresh_token(&t).map(|(id, _)| id));
         if let Some(session_id) = extra.filter(|id| Some(*id) != claims.session_id)
-            && let Some(session) = state.load_session(session_id).await?
+            && let Some(session) = sessions::load_session(state, session_id).await?
             && session.user_id == Some(claims.user_id)
         {
-            state
-                .revoke_session(session_id, RevocationReason::Logout, &context)
-                .await?;
+            sessions::revoke_session(state, session_id, RevocationReason::Logout, &context).await?;
         }
         Ok(LogoutResponse::Done)
     }

@@ -1,5 +1,6 @@
 //! The conflict write routes: report, resolve, escalate.
 
+use crate::app::access;
 use std::sync::Arc;
 
 use poem::Request;
@@ -127,16 +128,11 @@ impl ConflictCommandApi {
         conflict_id: Uuid,
         principal: &Principal,
     ) -> Result<(Uuid, zekka_domain::shared::access::ProjectAccess), Problem> {
-        let project = self
-            .state
-            .owning_project("Conflict", conflict_id)
+        let project = access::owning_project(&self.state, "Conflict", conflict_id)
             .await?
             .ok_or_else(|| Problem::not_found("conflict not found"))?;
         policy::authorize(principal, Action::in_project(Scope::ConflictsWrite, project))?;
-        let access = self
-            .state
-            .project_access(project, principal.acting_user())
-            .await?;
+        let access = access::project_access(&self.state, project, principal.acting_user()).await?;
         Ok((project, access))
     }
 }
@@ -176,16 +172,13 @@ impl ConflictCommandApi {
                 "this API key reports only conflicts its own agent is part of",
             ));
         }
-        let access = self
-            .state
-            .project_access(body.project_id, auth.0.acting_user())
-            .await?;
+        let access = access::project_access(&self.state, body.project_id, auth.0.acting_user()).await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
         // Every agent named must be one of this project's (security review F7).
         for agent in &body.agent_ids.0 {
-            if self.state.owning_project("Agent", *agent).await? != Some(body.project_id) {
+            if access::owning_project(&self.state, "Agent", *agent).await? != Some(body.project_id) {
                 return Err(Problem::invalid_field(zekka_domain::FieldError::new(
                     "agent_ids",
                     format!("no agent of this project has the id {agent}"),

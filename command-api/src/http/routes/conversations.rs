@@ -1,5 +1,6 @@
 //! The conversation and message write routes.
 
+use crate::app::access;
 use std::sync::Arc;
 
 use poem::Request;
@@ -129,7 +130,7 @@ impl ConversationCommandApi {
         actor: Uuid,
     ) -> Result<zekka_domain::shared::access::ProjectAccess, Problem> {
         let project = self.project_of(conversation_id).await?;
-        Ok(self.state.project_access(project, actor).await?)
+        Ok(access::project_access(&self.state, project, actor).await?)
     }
 
     /// Who a new message speaks as, from the credential, not the body
@@ -177,15 +178,14 @@ impl ConversationCommandApi {
                 "an API key writes as an agent of its project: name it in agent_id",
             )
         })?;
-        if self.state.owning_project("Agent", agent).await? != Some(project) {
+        if access::owning_project(&self.state, "Agent", agent).await? != Some(project) {
             return Err(refuse("agent_id", "no agent of this project has this id"));
         }
         Ok((MessageRole::Agent, Some(agent)))
     }
 
     async fn project_of(&self, conversation_id: Uuid) -> Result<Uuid, Problem> {
-        self.state
-            .owning_project("Conversation", conversation_id)
+        access::owning_project(&self.state, "Conversation", conversation_id)
             .await?
             .ok_or_else(|| Problem::not_found("conversation not found"))
     }
@@ -203,7 +203,7 @@ impl ConversationCommandApi {
     ) -> Result<Created, Problem> {
         self.limit(&Principal::from(&auth)).await?;
         let title = Title::parse(&body.title).map_err(Problem::invalid_field)?;
-        let access = self.state.project_access(body.project_id, auth.0.user_id).await?;
+        let access = access::project_access(&self.state, body.project_id, auth.0.user_id).await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
@@ -286,7 +286,7 @@ impl ConversationCommandApi {
             },
         )?;
         // Who may write is decided before what the body claims is looked at.
-        let access = self.state.project_access(project, actor).await?;
+        let access = access::project_access(&self.state, project, actor).await?;
         access
             .require_writer()
             .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
@@ -345,7 +345,7 @@ impl ConversationCommandApi {
                     actor,
                     access,
                     content: content.clone(),
-                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                    facts: access::message_facts(&self.state, id.0, message_id.0).await?,
                 })
             })
             .await?
@@ -376,7 +376,7 @@ impl ConversationCommandApi {
                     message_id: message_id.0,
                     actor,
                     access,
-                    facts: self.state.message_facts(id.0, message_id.0).await?,
+                    facts: access::message_facts(&self.state, id.0, message_id.0).await?,
                 })
             })
             .await?;

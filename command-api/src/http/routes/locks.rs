@@ -5,6 +5,7 @@
 //! restart. Another agent's attempt on a held file answers 409 and reports
 //! one conflict of kind `code` per contention episode.
 
+use crate::app::access;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,14 +61,11 @@ impl LockCommandApi {
         agent: Uuid,
     ) -> Result<ProjectAccess, Problem> {
         policy::authorize(principal, Action::for_agent(Scope::LocksWrite, project, agent))?;
-        let access = self
-            .state
-            .project_access(project, principal.acting_user())
-            .await?;
+        let access = access::project_access(&self.state, project, principal.acting_user()).await?;
         if access.role.is_none() {
             return Err(Problem::not_found("project not found"));
         }
-        if self.state.owning_project("Agent", agent).await? != Some(project) {
+        if access::owning_project(&self.state, "Agent", agent).await? != Some(project) {
             return Err(Problem::invalid_field(FieldError::new(
                 "agent_id",
                 "no agent of this project has this id",

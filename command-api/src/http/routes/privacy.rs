@@ -6,6 +6,7 @@
 //! every token of theirs is revoked and their pending mail dropped. Each
 //! step is idempotent, so a request that fails half-way is simply repeated.
 
+use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -60,8 +61,7 @@ impl PrivacyCommandApi {
         let state = &self.state;
         let user_id = auth.0.user_id;
         limits::writes(state, user_id).await?;
-        let email = state
-            .load_user(&user_id.to_string())
+        let email = sessions::load_user(state, &user_id.to_string())
             .await?
             .map(|user| user.email)
             .ok_or_else(|| Problem::not_found("no such account"))?;

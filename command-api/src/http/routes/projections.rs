@@ -5,6 +5,7 @@
 //! `zekka_projectors::rebuild`), and `POST /api/v1/projections/{name}/skips`
 //! has it pass over an event it cannot apply (`crate::app::operations`).
 
+use crate::app::operations;
 use std::sync::Arc;
 
 use poem::Request;
@@ -134,16 +135,15 @@ impl ProjectionCommandApi {
         policy::authorize_person(&auth.0, Action::OperateProjections)?;
         let actor = auth.0.user_id;
         let context = http::context(req, Some(actor));
-        let skip = self
-            .state
-            .skip_event(
-                &name.0,
-                body.position,
-                &body.reason,
-                format!("user:{actor}"),
-                &context,
-            )
-            .await?;
+        let skip = operations::skip_event(
+            &self.state,
+            &name.0,
+            body.position,
+            &body.reason,
+            format!("user:{actor}"),
+            &context,
+        )
+        .await?;
         let token = skip.consistency_token.to_string();
         Ok(SkipCreated::Created(
             Json(SkipView {
