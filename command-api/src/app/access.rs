@@ -3,13 +3,13 @@
 //! message, read from the event store itself (never from an eventually
 //! consistent read model).
 
-use crate::app::error::AppError;
 use uuid::Uuid;
 use zekka_domain::conversation::MessageFacts;
 use zekka_domain::project::ProjectStatus;
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_event_store::lookups::{conversations, owners};
 
+use crate::app::error::AppError;
 use crate::app::state::CommandState;
 
 /// `actor`'s role in `project_id` and whether the project is archived.

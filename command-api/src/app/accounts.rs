@@ -6,15 +6,15 @@
 //! Tokens look like `zkp_<user id>_<secret>` (reset) and
 //! `zkv_<user id>_<secret>` (verification).
 
-use crate::app::error::AppError;
-use crate::app::sessions;
 use chrono::Utc;
 use uuid::Uuid;
 use zekka_domain::user::{Email, UserCommand};
 use zekka_platform::secret_token;
 
 use crate::app::dispatch::{self, CommandContext};
+use crate::app::error::AppError;
 use crate::app::mailer::{self, Mail};
+use crate::app::sessions;
 use crate::app::state::CommandState;
 
 /// What a password-reset token starts with.

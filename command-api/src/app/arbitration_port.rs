@@ -2,8 +2,6 @@
 //! conflict's stream, attempts and outcomes recorded as conflict commands,
 //! tokens charged to the project like any usage.
 
-use crate::app::error::AppError;
-use crate::app::prices;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -13,6 +11,8 @@ use zekka_event_store::lookups::{locks, streams};
 
 use crate::app::arbitration::{Case, Charge, Port, Request};
 use crate::app::dispatch;
+use crate::app::error::AppError;
+use crate::app::prices;
 use crate::app::state::CommandState;
 
 #[async_trait]

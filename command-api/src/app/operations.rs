@@ -9,14 +9,14 @@
 //!   `revoke-role`), the one way to make an admin or auditor besides a
 //!   verified email listed in the configuration.
 
-use crate::app::error::AppError;
-use crate::app::sessions;
 use zekka_domain::projection::{ProjectionCommand, SkipReason};
 use zekka_domain::user::{Email, SystemRole, UserCommand};
 use zekka_event_store::consistency::ConsistencyToken;
 use zekka_event_store::lookups::positions;
 
 use crate::app::dispatch::{self, CommandContext};
+use crate::app::error::AppError;
+use crate::app::sessions;
 use crate::app::state::CommandState;
 
 /// A recorded skip.

@@ -3,7 +3,6 @@
 //! to a spent budget), and the defaults seeded once. Application logic
 //! that routes and the arbitrator share, kept out of the route files.
 
-use crate::app::error::AppError;
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use zekka_domain::pricing::{
@@ -12,6 +11,7 @@ use zekka_domain::pricing::{
 use zekka_event_store::lookups::streams;
 
 use crate::app::dispatch::{self, CommandContext};
+use crate::app::error::AppError;
 use crate::app::state::CommandState;
 
 /// The price of `model` in force at `at`, from its price history in the

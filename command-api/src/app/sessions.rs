@@ -1,7 +1,6 @@
 //! Signing people in: finding accounts, the lockout, starting and rotating
 //! sessions, and the system roles an access token carries.
 
-use crate::app::error::AppError;
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use uuid::Uuid;
@@ -12,6 +11,7 @@ use zekka_platform::secret_token;
 use zekka_platform::tokens::IssuedToken;
 
 use crate::app::dispatch::{self, CommandContext};
+use crate::app::error::AppError;
 use crate::app::state::CommandState;
 
 /// Refresh tokens look like `zkr_<session id>_<secret>`: the session is found
@@ -176,6 +176,23 @@ pub fn next_refresh_token(session_id: Uuid) -> Result<(String, String), AppError
         format!("{REFRESH_PREFIX}{session_id}_{secret}"),
         secret_token::digest(&secret),
     ))
+}
+
+/// Ends every access token `user` was issued before `now`, at once on every
+/// process (the deny-list): after a password reset or an erasure.
+///
+/// # Errors
+/// 503 when the shared state store is down.
+pub async fn revoke_every_token(
+    state: &CommandState,
+    user: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    state
+        .revocations
+        .revoke_user_tokens(user, now)
+        .await
+        .map_err(|e| AppError::unavailable(e.to_string(), 2))
 }
 
 /// Ends a session: its refresh tokens stop working (an event), and its

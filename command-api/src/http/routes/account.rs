@@ -4,8 +4,6 @@
 //! (verification); only the secret's digest is stored, in the event that
 //! issued it.
 
-use crate::app::accounts;
-use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -20,7 +18,9 @@ use zekka_platform::input::{NewPassword, Plain, Text};
 use zekka_platform::{Problem, password, secret_token};
 
 use super::CommandTags;
+use crate::app::accounts;
 use crate::app::dispatch;
+use crate::app::sessions;
 
 use crate::app::state::CommandState;
 use crate::http::{self, limits, problem};
@@ -145,11 +145,7 @@ impl AccountApi {
             &context,
         )
         .await?;
-        state
-            .revocations
-            .revoke_user_tokens(user_id, now)
-            .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        sessions::revoke_every_token(state, user_id, now).await?;
         tracing::info!(%user_id, "password reset; every session revoked");
         Ok(Done::Done(token.to_string()))
     }

@@ -1,7 +1,5 @@
 //! The agent write routes: register, report status, assign and complete tasks.
 
-use crate::app::access;
-use crate::app::prices;
 use std::sync::Arc;
 
 use cqrs_es::AggregateError;
@@ -22,7 +20,9 @@ use zekka_platform::policy::{self, Action};
 use zekka_platform::{Problem, money};
 
 use super::{CommandTags, Written, WrittenResponse};
+use crate::app::access;
 use crate::app::dispatch;
+use crate::app::prices;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;
 use crate::http::{self, limits, problem};

@@ -3,7 +3,6 @@
 //! process at once (`zekka_platform::api_keys`). Both are events on the
 //! project, so the audit trail shows who issued and revoked which key.
 
-use crate::app::access;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +19,7 @@ use zekka_platform::input::{Label as LabelText, OneOf, Text};
 use zekka_platform::{Problem, api_keys};
 
 use super::{CommandTags, NoContent};
+use crate::app::access;
 use crate::app::dispatch;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;

@@ -1,7 +1,5 @@
 //! Registration, sign-in, session refresh and sign-out.
 
-use crate::app::accounts;
-use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -17,8 +15,10 @@ use zekka_platform::input::{EmailAddress, Label, NewPassword, Plain, Text};
 use zekka_platform::{Problem, password};
 
 use super::CommandTags;
+use crate::app::accounts;
 use crate::app::dispatch;
 use crate::app::lockout;
+use crate::app::sessions;
 use crate::app::sessions::parse_refresh_token;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;

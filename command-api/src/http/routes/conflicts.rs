@@ -1,6 +1,5 @@
 //! The conflict write routes: report, resolve, escalate.
 
-use crate::app::access;
 use std::sync::Arc;
 
 use poem::Request;
@@ -21,6 +20,7 @@ use zekka_platform::input::{Ids, Label, ModelName as ModelNameText, NonBlank, On
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, Written, WrittenResponse};
+use crate::app::access;
 use crate::app::arbitration;
 use crate::app::dispatch;
 use crate::app::state::CommandState;

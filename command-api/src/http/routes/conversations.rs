@@ -1,6 +1,5 @@
 //! The conversation and message write routes.
 
-use crate::app::access;
 use std::sync::Arc;
 
 use poem::Request;
@@ -20,6 +19,7 @@ use zekka_platform::input::{Label, NonBlank, OneOf, Text};
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent, Written, WrittenResponse};
+use crate::app::access;
 use crate::app::dispatch;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;

@@ -5,7 +5,6 @@
 //! restart. Another agent's attempt on a held file answers 409 and reports
 //! one conflict of kind `code` per contention episode.
 
-use crate::app::access;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +28,7 @@ use zekka_platform::locks::{Attempt, Lock};
 use zekka_platform::policy::{self, Action};
 
 use super::{CommandTags, NoContent};
+use crate::app::access;
 use crate::app::dispatch;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;

@@ -6,7 +6,6 @@
 //! every token of theirs is revoked and their pending mail dropped. Each
 //! step is idempotent, so a request that fails half-way is simply repeated.
 
-use crate::app::sessions;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -20,6 +19,7 @@ use zekka_platform::auth::BearerAuth;
 
 use super::CommandTags;
 use crate::app::dispatch;
+use crate::app::sessions;
 use crate::app::state::CommandState;
 use crate::http::{self, limits};
 
@@ -79,11 +79,7 @@ impl PrivacyCommandApi {
             &context,
         )
         .await?;
-        state
-            .revocations
-            .revoke_user_tokens(user_id, now)
-            .await
-            .map_err(|e| Problem::unavailable(e.to_string(), 2))?;
+        sessions::revoke_every_token(state, user_id, now).await?;
         sqlx::query("DELETE FROM mail_outbox WHERE recipient = $1")
             .bind(&email)
             .execute(&state.pool)

@@ -5,7 +5,6 @@
 //! `zekka_projectors::rebuild`), and `POST /api/v1/projections/{name}/skips`
 //! has it pass over an event it cannot apply (`crate::app::operations`).
 
-use crate::app::operations;
 use std::sync::Arc;
 
 use poem::Request;
@@ -19,6 +18,7 @@ use zekka_platform::input::{Prose, Segment, Text};
 use zekka_platform::policy::{self, Action};
 
 use super::CommandTags;
+use crate::app::operations;
 use crate::app::state::CommandState;
 use crate::http;
 
