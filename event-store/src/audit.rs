@@ -14,7 +14,7 @@ use uuid::Uuid;
 use zekka_domain::upcasting;
 
 use crate::error::StoreError;
-use crate::event_log::Position;
+use crate::event_log::{Position, StoredEvent};
 use crate::personal_data::PersonalData;
 
 /// Who reads the log.
@@ -29,24 +29,11 @@ pub struct Viewer {
 /// One event with everything the audit shows of it.
 #[derive(Debug, Clone)]
 pub struct RecordedEvent {
-    /// Where it stands in the commit order.
-    pub position: Position,
-    /// Its stream's type.
-    pub aggregate_type: String,
-    /// Its stream's id.
-    pub aggregate_id: String,
-    /// Its place in the stream, from 1.
-    pub sequence: i64,
-    /// The event's name.
-    pub event_type: String,
-    /// The schema version it is shown in (after upcasting).
-    pub event_version: String,
-    /// When it was committed.
-    pub recorded_at: DateTime<Utc>,
+    /// The event as every reader sees it (position, stream, name, version,
+    /// time), its payload in the current schema with personal data opened.
+    pub event: StoredEvent,
     /// Who, through which request and command.
     pub metadata: Value,
-    /// The payload in the current schema, personal data opened.
-    pub payload: Value,
     /// The event's hash in its stream's chain.
     pub hash: Vec<u8>,
 }
@@ -67,15 +54,17 @@ impl RecordedEvent {
         let event_type: String = row.try_get(5)?;
         let (event_version, payload) = upcasting::upcast(&event_type, row.try_get(6)?, row.try_get(9)?);
         Ok(Self {
-            position: Position::from_row(row, 0)?,
-            aggregate_type: row.try_get(2)?,
-            aggregate_id: row.try_get(3)?,
-            sequence: row.try_get(4)?,
-            event_type,
-            event_version,
-            recorded_at: row.try_get(7)?,
+            event: StoredEvent {
+                position: Position::from_row(row, 0)?,
+                aggregate_type: row.try_get(2)?,
+                aggregate_id: row.try_get(3)?,
+                sequence: row.try_get(4)?,
+                event_type,
+                event_version,
+                payload,
+                recorded_at: row.try_get(7)?,
+            },
             metadata: row.try_get(8)?,
-            payload,
             hash: row.try_get(10)?,
         })
     }
@@ -115,9 +104,13 @@ async fn opened(
     personal
         .open_all_with(
             Some(client),
-            events
-                .iter_mut()
-                .map(|e| (e.aggregate_type.as_str(), e.event_type.as_str(), &mut e.payload)),
+            events.iter_mut().map(|e| {
+                (
+                    e.event.aggregate_type.as_str(),
+                    e.event.event_type.as_str(),
+                    &mut e.event.payload,
+                )
+            }),
         )
         .await?;
     Ok(events)
@@ -315,7 +308,7 @@ pub async fn about_person(
         &[&me],
     )
     .await?;
-    let project_ids: Vec<String> = memberships.iter().map(|e| e.aggregate_id.clone()).collect();
+    let project_ids: Vec<String> = memberships.iter().map(|e| e.event.aggregate_id.clone()).collect();
     let conversations_started = matching(
         client,
         personal,
@@ -335,8 +328,9 @@ pub async fn about_person(
     let message_ids: Vec<String> = messages_sent
         .iter()
         .filter_map(|e| {
-            e.payload
-                .get(&e.event_type)?
+            e.event
+                .payload
+                .get(&e.event.event_type)?
                 .get("message_id")?
                 .as_str()
                 .map(str::to_owned)

@@ -161,7 +161,10 @@ trait Exported {
 
 impl Exported for Stored {
     fn data(&self) -> &Value {
-        self.payload.get(&self.event_type).unwrap_or(&Value::Null)
+        self.event
+            .payload
+            .get(&self.event.event_type)
+            .unwrap_or(&Value::Null)
     }
 
     fn text(&self, field: &str) -> Option<String> {
@@ -175,9 +178,9 @@ impl Exported for Stored {
         let meta = |name: &str| self.metadata.get(name).and_then(Value::as_str).map(str::to_owned);
         let mine = meta("actor").is_some_and(|actor| actor == me.to_string());
         ExportEvent {
-            event_type: self.event_type.clone(),
-            event_version: self.event_version.clone(),
-            recorded_at: self.recorded_at,
+            event_type: self.event.event_type.clone(),
+            event_version: self.event.event_version.clone(),
+            recorded_at: self.event.recorded_at,
             data: redacted(self.data().clone()),
             client_ip: meta("client_ip").filter(|_| mine),
             user_agent: meta("user_agent").filter(|_| mine),
@@ -188,7 +191,10 @@ impl Exported for Stored {
 fn grouped(events: Vec<Stored>) -> BTreeMap<String, Vec<Stored>> {
     let mut groups: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
     for event in events {
-        groups.entry(event.aggregate_id.clone()).or_default().push(event);
+        groups
+            .entry(event.event.aggregate_id.clone())
+            .or_default()
+            .push(event);
     }
     groups
 }
@@ -216,14 +222,14 @@ impl PrivacyQueryApi {
         let account = held.account;
         let registered = account
             .iter()
-            .find(|e| e.event_type == "UserRegistered")
+            .find(|e| e.event.event_type == "UserRegistered")
             .ok_or_else(|| Problem::not_found("no such account"))?;
         let profile = ExportProfile {
             user_id: me,
             email: registered.text("email").unwrap_or_default(),
             display_name: registered.text("display_name").unwrap_or_default(),
-            email_verified: account.iter().any(|e| e.event_type == "EmailVerified"),
-            registered_at: registered.recorded_at,
+            email_verified: account.iter().any(|e| e.event.event_type == "EmailVerified"),
+            registered_at: registered.event.recorded_at,
         };
 
         let sessions = held.sessions;
@@ -258,10 +264,10 @@ impl PrivacyQueryApi {
         let conversations_started = started
             .iter()
             .map(|e| ExportConversation {
-                conversation_id: e.aggregate_id.clone(),
+                conversation_id: e.event.aggregate_id.clone(),
                 project_id: e.text("project_id"),
                 title: e.text("title"),
-                started_at: e.recorded_at,
+                started_at: e.event.recorded_at,
             })
             .collect();
 
@@ -276,24 +282,24 @@ impl PrivacyQueryApi {
                     .filter(|l| l.text("message_id").as_deref() == Some(id.as_str()))
                     .collect();
                 ExportMessage {
-                    conversation_id: e.aggregate_id.clone(),
+                    conversation_id: e.event.aggregate_id.clone(),
                     number: e.data().get("number").and_then(Value::as_i64),
                     role: e.text("role"),
                     agent_id: e.text("agent_id"),
                     content: e.text("content"),
-                    sent_at: e.recorded_at,
+                    sent_at: e.event.recorded_at,
                     edits: changes
                         .iter()
-                        .filter(|c| c.event_type == "MessageEdited")
+                        .filter(|c| c.event.event_type == "MessageEdited")
                         .map(|c| ExportEdit {
                             content: c.text("content"),
-                            edited_at: c.recorded_at,
+                            edited_at: c.event.recorded_at,
                         })
                         .collect(),
                     deleted_at: changes
                         .iter()
-                        .find(|c| c.event_type == "MessageDeleted")
-                        .map(|c| c.recorded_at),
+                        .find(|c| c.event.event_type == "MessageDeleted")
+                        .map(|c| c.event.recorded_at),
                     message_id: id,
                 }
             })
@@ -303,13 +309,13 @@ impl PrivacyQueryApi {
             .usage
             .iter()
             .map(|e| ExportUsage {
-                project_id: e.aggregate_id.clone(),
+                project_id: e.event.aggregate_id.clone(),
                 agent_id: e.text("agent_id"),
                 model: e.text("model"),
                 input_tokens: e.data().get("input_tokens").and_then(Value::as_i64),
                 output_tokens: e.data().get("output_tokens").and_then(Value::as_i64),
                 cost_usd: e.text("cost_usd"),
-                recorded_at: e.recorded_at,
+                recorded_at: e.event.recorded_at,
             })
             .collect();
 
@@ -317,7 +323,7 @@ impl PrivacyQueryApi {
         let current = if preference_events.is_empty() {
             None
         } else {
-            let payloads = preference_events.iter().map(|e| e.payload.clone());
+            let payloads = preference_events.iter().map(|e| e.event.payload.clone());
             Some(
                 zekka_domain::replay::state_after("Preferences", payloads)
                     .map_err(|error| Problem::internal(&error))?,

@@ -194,20 +194,20 @@ fn audit_event(event: RecordedEvent) -> AuditEvent {
             .map(str::to_owned)
     };
     AuditEvent {
-        position: event.position.global_position,
+        position: event.event.position.global_position,
         actor: meta("actor"),
         correlation_id: meta("correlation_id"),
         causation_id: meta("causation_id"),
         command: meta("command"),
         client_ip: meta("client_ip"),
         user_agent: meta("user_agent"),
-        aggregate_type: event.aggregate_type,
-        aggregate_id: event.aggregate_id,
-        sequence: event.sequence,
-        event_type: event.event_type,
-        event_version: event.event_version,
-        recorded_at: event.recorded_at,
-        payload: redacted(event.payload),
+        aggregate_type: event.event.aggregate_type,
+        aggregate_id: event.event.aggregate_id,
+        sequence: event.event.sequence,
+        event_type: event.event.event_type,
+        event_version: event.event.event_version,
+        recorded_at: event.event.recorded_at,
+        payload: redacted(event.event.payload),
         hash: hex::encode(event.hash),
     }
 }
@@ -287,7 +287,7 @@ impl AuditApi {
             audit::page(&client, &self.state.personal, Self::viewer(&auth.0), &filter)
                 .await?
                 .into_iter()
-                .map(|event| (event.position, audit_event(event)))
+                .map(|event| (event.event.position, audit_event(event)))
                 .collect();
         let (events, next) = paging::page(events, limit, |(position, _)| cursor_of(position));
         let resume = events.last().map_or(after, |(position, _)| *position);
@@ -402,8 +402,8 @@ impl AuditApi {
         let Some(last) = events.last() else {
             return Err(Problem::not_found("no such stream existed at that time"));
         };
-        let (sequence, as_of) = (last.sequence, last.recorded_at);
-        let payloads = events.into_iter().map(|event| event.payload);
+        let (sequence, as_of) = (last.event.sequence, last.event.recorded_at);
+        let payloads = events.into_iter().map(|event| event.event.payload);
         let state = zekka_domain::replay::state_after(&aggregate_type, payloads)
             .map_err(|error| Problem::internal(&error))?;
         Ok(Json(StreamState {
