@@ -11,10 +11,9 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::Row;
 use uuid::Uuid;
-use zekka_domain::upcasting;
 
 use crate::error::StoreError;
-use crate::event_log::{Position, StoredEvent};
+use crate::event_log::{EVENT_COLUMNS, Position, StoredEvent};
 use crate::personal_data::PersonalData;
 
 /// Who reads the log.
@@ -46,25 +45,15 @@ const VISIBLE: &str = "($2 OR EXISTS (
            AND (s.user_id = $1 OR EXISTS (
                 SELECT 1 FROM visible_projects($1) v WHERE v.project_id = s.project_id))))";
 
-const COLUMNS: &str = "e.transaction_id, e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
-        e.event_type, e.event_version, e.recorded_at, e.metadata, e.payload, e.hash";
+/// What [`RecordedEvent::from_row`] reads after [`EVENT_COLUMNS`]: the
+/// event's metadata and hash (`SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS}`).
+const AUDIT_COLUMNS: &str = "e.metadata, e.hash";
 
 impl RecordedEvent {
     fn from_row(row: &Row) -> Result<Self, tokio_postgres::Error> {
-        let event_type: String = row.try_get(5)?;
-        let (event_version, payload) = upcasting::upcast(&event_type, row.try_get(6)?, row.try_get(9)?);
         Ok(Self {
-            event: StoredEvent {
-                position: Position::from_row(row, 0)?,
-                aggregate_type: row.try_get(2)?,
-                aggregate_id: row.try_get(3)?,
-                sequence: row.try_get(4)?,
-                event_type,
-                event_version,
-                payload,
-                recorded_at: row.try_get(7)?,
-            },
-            metadata: row.try_get(8)?,
+            event: StoredEvent::from_row(row)?,
+            metadata: row.try_get(9)?,
             hash: row.try_get(10)?,
         })
     }
@@ -91,7 +80,7 @@ pub struct Filter {
     pub limit: i64,
 }
 
-/// Reads rows of [`COLUMNS`] and opens their personal data.
+/// Reads rows of [`EVENT_COLUMNS`] and [`AUDIT_COLUMNS`] and opens their personal data.
 async fn opened(
     client: &impl GenericClient,
     personal: &PersonalData,
@@ -130,7 +119,7 @@ pub async fn page(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM events e
+            "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e
               WHERE (e.transaction_id, e.global_position) > ($3, $4)
                 AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
                 AND ($5::text IS NULL OR e.aggregate_type = $5)
@@ -180,7 +169,7 @@ pub async fn stream(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM events e
+            "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e
               WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.sequence > $5 AND {VISIBLE}
               ORDER BY e.sequence LIMIT $6"
         ))
@@ -215,7 +204,7 @@ pub async fn stream_until(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let statement = client
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM events e
+            "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e
               WHERE e.aggregate_type = $3 AND e.aggregate_id = $4 AND e.recorded_at <= $5 AND {VISIBLE}
               ORDER BY e.sequence"
         ))
@@ -266,7 +255,7 @@ async fn matching(
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows = client
         .query(
-            &format!("SELECT {COLUMNS} FROM events e WHERE {condition} ORDER BY e.aggregate_id, e.sequence"),
+            &format!("SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e WHERE {condition} ORDER BY e.aggregate_id, e.sequence"),
             params,
         )
         .await?;
