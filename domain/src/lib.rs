@@ -8,12 +8,14 @@
 //! - [`agent`]: the Agent aggregate (status, tasks).
 //! - [`conflict`]: the Conflict aggregate (reported, resolved, escalated).
 //! - [`conversation`]: the Conversation aggregate (messages).
+//! - [`execution`]: the Execution aggregate (a run of a project through its stages).
 //! - [`preferences`]: the Preferences aggregate (a user's settings).
 //! - [`pricing`]: the ModelPrice aggregate (price history per model, exact costs).
 //! - [`project`]: the Project aggregate (workflow stages, members, budget).
 //! - [`projection`]: the Projection aggregate (operators' decisions about a read model: skipped events).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
+//! - [`task`]: the Task aggregate (one agent's work in one stage of a run, under a lease).
 //! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
 //! - [`upcasting`]: old event versions read in the current shape.
 //! - [`error`]: the error kinds every aggregate's errors map onto.
@@ -27,6 +29,7 @@ pub mod agent;
 pub mod conflict;
 pub mod conversation;
 pub mod error;
+pub mod execution;
 pub mod named;
 pub mod preferences;
 pub mod pricing;
@@ -37,6 +40,7 @@ pub mod session;
 pub mod shapes;
 pub mod shared;
 pub mod sink;
+pub mod task;
 pub mod upcasting;
 pub mod user;
 

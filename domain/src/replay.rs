@@ -8,11 +8,13 @@ use serde_json::Value;
 use crate::agent::Agent;
 use crate::conflict::Conflict;
 use crate::conversation::Conversation;
+use crate::execution::Execution;
 use crate::preferences::Preferences;
 use crate::pricing::ModelPrice;
 use crate::project::Project;
 use crate::projection::Projection;
 use crate::session::Session;
+use crate::task::Task;
 use crate::user::User;
 
 /// Why a stream could not be replayed.
@@ -32,7 +34,7 @@ pub enum ReplayError {
 }
 
 /// Every aggregate type, by its stored name.
-pub const AGGREGATE_TYPES: [&str; 9] = [
+pub const AGGREGATE_TYPES: [&str; 11] = [
     Project::TYPE,
     User::TYPE,
     Session::TYPE,
@@ -42,6 +44,8 @@ pub const AGGREGATE_TYPES: [&str; 9] = [
     Conflict::TYPE,
     ModelPrice::TYPE,
     Projection::TYPE,
+    Execution::TYPE,
+    Task::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: impl IntoIterator<Item = Value>) -> Result<Value, ReplayError> {
@@ -75,6 +79,8 @@ pub fn state_after(
         Conflict::TYPE => fold::<Conflict>(payloads),
         ModelPrice::TYPE => fold::<ModelPrice>(payloads),
         Projection::TYPE => fold::<Projection>(payloads),
+        Execution::TYPE => fold::<Execution>(payloads),
+        Task::TYPE => fold::<Task>(payloads),
         other => Err(ReplayError::UnknownType(other.to_owned())),
     }
 }

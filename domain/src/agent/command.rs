@@ -85,4 +85,15 @@ pub enum AgentCommand {
         /// The actor's standing in the project.
         access: ProjectAccess,
     },
+    /// The orchestrator runs the agent's next task on `model` (its own, or
+    /// a cheaper one the budget allows). Switching to the model it is on
+    /// changes nothing.
+    SwitchModel {
+        /// The task that runs on it.
+        task_id: Uuid,
+        /// The model.
+        model: String,
+        /// What remained of the budget when the choice was made.
+        budget_remaining_usd: Option<rust_decimal::Decimal>,
+    },
 }

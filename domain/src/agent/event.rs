@@ -67,6 +67,20 @@ pub enum AgentEvent {
         /// When it lapses unless released.
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// The orchestrator moved it to another model for its next task (the
+    /// budget no longer covered its own, or covers it again).
+    ModelSwitched {
+        /// The agent.
+        agent_id: Uuid,
+        /// The model it was on.
+        from: String,
+        /// The model it is on now.
+        to: String,
+        /// The task that runs on it.
+        task_id: Uuid,
+        /// What remained of the budget when the choice was made.
+        budget_remaining_usd: Option<rust_decimal::Decimal>,
+    },
     /// It released a file lock.
     FileLockReleased {
         /// The lock.
@@ -85,6 +99,7 @@ impl DomainEvent for AgentEvent {
             AgentEvent::TaskCompleted { .. } => "TaskCompleted",
             AgentEvent::FileLockAcquired { .. } => "FileLockAcquired",
             AgentEvent::FileLockReleased { .. } => "FileLockReleased",
+            AgentEvent::ModelSwitched { .. } => "ModelSwitched",
         }
         .to_owned()
     }

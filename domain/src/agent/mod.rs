@@ -40,6 +40,10 @@ pub struct Agent {
     pub status: AgentStatus,
     /// Its open tasks.
     pub open_tasks: BTreeSet<Uuid>,
+    /// The model it is on now: its own from registration, then the
+    /// orchestrator's last choice.
+    #[serde(default)]
+    pub model: String,
 }
 
 /// The shared writer rule ([`ProjectAccess::require_writer`]), refused in
@@ -60,11 +64,16 @@ impl Aggregate for Agent {
     fn apply(&mut self, event: Self::Event) {
         match event {
             AgentEvent::AgentRegistered {
-                agent_id, project_id, ..
+                agent_id,
+                project_id,
+                model,
+                ..
             } => {
                 self.id = Some(agent_id);
                 self.project_id = Some(project_id);
+                self.model = model;
             }
+            AgentEvent::ModelSwitched { to, .. } => self.model = to,
             AgentEvent::AgentStatusChanged { to, .. } => self.status = to,
             AgentEvent::TaskAssigned { task_id, .. } => {
                 self.open_tasks.insert(task_id);
@@ -179,6 +188,23 @@ impl Agent {
             } => {
                 require_writer(access)?;
                 Ok(vec![AgentEvent::FileLockReleased { lock_id, file_path }])
+            }
+            AgentCommand::SwitchModel {
+                task_id,
+                model,
+                budget_remaining_usd,
+            } => {
+                if model == self.model {
+                    return Ok(vec![]);
+                }
+                let agent_id = self.id.ok_or(AgentError::NotFound)?;
+                Ok(vec![AgentEvent::ModelSwitched {
+                    agent_id,
+                    from: self.model.clone(),
+                    to: model,
+                    task_id,
+                    budget_remaining_usd,
+                }])
             }
         }
     }

@@ -161,3 +161,37 @@ fn an_archived_project_directs_no_agent() {
         })
         .then_expect_error(AgentError::ProjectArchived);
 }
+
+#[test]
+fn a_model_switch_is_recorded_once_and_switching_back_is_a_switch_too() {
+    let switch = |model: &str| AgentCommand::SwitchModel {
+        task_id: TASK,
+        model: model.into(),
+        budget_remaining_usd: Some(rust_decimal::Decimal::ONE),
+    };
+    let switched = AgentEvent::ModelSwitched {
+        agent_id: AGENT,
+        from: "claude-sonnet".into(),
+        to: "gemini-pro".into(),
+        task_id: TASK,
+        budget_remaining_usd: Some(rust_decimal::Decimal::ONE),
+    };
+    TestFramework::<Agent>::with(())
+        .given(vec![registered()])
+        .when(switch("gemini-pro"))
+        .then_expect_events(vec![switched.clone()]);
+    TestFramework::<Agent>::with(())
+        .given(vec![registered(), switched.clone()])
+        .when(switch("gemini-pro"))
+        .then_expect_events(vec![]);
+    TestFramework::<Agent>::with(())
+        .given(vec![registered(), switched])
+        .when(switch("claude-sonnet"))
+        .then_expect_events(vec![AgentEvent::ModelSwitched {
+            agent_id: AGENT,
+            from: "gemini-pro".into(),
+            to: "claude-sonnet".into(),
+            task_id: TASK,
+            budget_remaining_usd: Some(rust_decimal::Decimal::ONE),
+        }]);
+}

@@ -104,6 +104,30 @@ pub enum ProjectCommand {
         /// SHA-256 of its secret, hex.
         secret_digest: String,
     },
+    /// Start a run of the workflow (owners and admins); one at a time.
+    StartExecution {
+        /// Who asks.
+        actor: Uuid,
+        /// The id chosen for the run (UUIDv7).
+        execution_id: Uuid,
+        /// At most this many of its tasks are claimed at once.
+        max_parallel_tasks: u32,
+    },
+    /// The running execution finished `stage`'s predecessor and moves the
+    /// project on to `stage`. Reaching a stage the project is at (or past)
+    /// changes nothing, so the orchestrator may repeat it.
+    ReachStage {
+        /// The run.
+        execution_id: Uuid,
+        /// The stage reached.
+        stage: Stage,
+    },
+    /// The run is over (completed or cancelled): another may start. Ending
+    /// a run that is not the running one changes nothing.
+    EndExecution {
+        /// The run.
+        execution_id: Uuid,
+    },
     /// Revoke an API key (owners and admins); revoking a revoked key changes nothing.
     RevokeApiKey {
         /// Who asks.

@@ -53,6 +53,12 @@ pub enum ProjectError {
         /// The limit.
         max: usize,
     },
+    /// A run of the workflow is going on: one at a time, and the stage is its to move.
+    #[error("an execution of this project is running ({execution_id})")]
+    ExecutionRunning {
+        /// The running execution.
+        execution_id: uuid::Uuid,
+    },
     /// Paid usage would take spending past the budget.
     #[error("this usage costs {cost_usd} USD but only {remaining_usd} USD of the budget remain")]
     BudgetExceeded {
@@ -74,7 +80,8 @@ impl Refusal for ProjectError {
             ProjectError::AlreadyExists
             | ProjectError::Archived
             | ProjectError::OwnerIsPermanent
-            | ProjectError::TooManyApiKeys { .. } => ErrorKind::Conflict,
+            | ProjectError::TooManyApiKeys { .. }
+            | ProjectError::ExecutionRunning { .. } => ErrorKind::Conflict,
             ProjectError::BudgetExceeded { .. } => ErrorKind::PaymentRequired,
         }
     }

@@ -110,6 +110,22 @@ pub enum ProjectEvent {
         /// Who issued it.
         created_by: Uuid,
     },
+    /// A run of the workflow began (the Execution stream of that id holds it).
+    ProjectExecutionStarted {
+        /// The run.
+        execution_id: Uuid,
+        /// The stage it starts at.
+        stage: Stage,
+        /// At most this many of its tasks are claimed at once.
+        max_parallel_tasks: u32,
+        /// Who started it.
+        started_by: Uuid,
+    },
+    /// The run ended: another may start.
+    ProjectExecutionEnded {
+        /// The run.
+        execution_id: Uuid,
+    },
     /// An API key was revoked; it stops working at once.
     ApiKeyRevoked {
         /// The key.
@@ -132,6 +148,8 @@ impl DomainEvent for ProjectEvent {
             ProjectEvent::TokenUsageRecorded { .. } => "TokenUsageRecorded",
             ProjectEvent::ApiKeyCreated { .. } => "ApiKeyCreated",
             ProjectEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
+            ProjectEvent::ProjectExecutionStarted { .. } => "ProjectExecutionStarted",
+            ProjectEvent::ProjectExecutionEnded { .. } => "ProjectExecutionEnded",
         }
         .to_owned()
     }

@@ -53,6 +53,9 @@ pub struct Project {
     /// Its API keys: `true` once revoked.
     #[serde(default)]
     pub api_keys: BTreeMap<Uuid, bool>,
+    /// The run of the workflow going on, if one is.
+    #[serde(default)]
+    pub running_execution: Option<Uuid>,
 }
 
 impl Aggregate for Project {
@@ -107,6 +110,10 @@ impl Aggregate for Project {
             ProjectEvent::ApiKeyRevoked { key_id, .. } => {
                 self.api_keys.insert(key_id, true);
             }
+            ProjectEvent::ProjectExecutionStarted { execution_id, .. } => {
+                self.running_execution = Some(execution_id);
+            }
+            ProjectEvent::ProjectExecutionEnded { .. } => self.running_execution = None,
         }
     }
 }
@@ -140,6 +147,39 @@ impl Project {
             }
             ProjectCommand::RemoveMember { actor, user_id } => self.decide_remove_member(actor, user_id),
             ProjectCommand::RecordUsage(usage) => self.decide_record_usage(usage),
+            ProjectCommand::StartExecution {
+                actor,
+                execution_id,
+                max_parallel_tasks,
+            } => {
+                self.require_writable(actor, Role::can_manage, "owner or admin")?;
+                if let Some(running) = self.running_execution {
+                    return Err(ProjectError::ExecutionRunning { execution_id: running });
+                }
+                Ok(vec![ProjectEvent::ProjectExecutionStarted {
+                    execution_id,
+                    stage: self.stage.unwrap_or(Stage::Requirements),
+                    max_parallel_tasks,
+                    started_by: actor,
+                }])
+            }
+            ProjectCommand::ReachStage { execution_id, stage } => {
+                let current = self.stage.unwrap_or(Stage::Requirements);
+                if self.running_execution != Some(execution_id) || current.next() != Some(stage) {
+                    // Reached already, or the run is not this project's now.
+                    return Ok(vec![]);
+                }
+                Ok(vec![ProjectEvent::ProjectStageAdvanced {
+                    from: current,
+                    to: stage,
+                }])
+            }
+            ProjectCommand::EndExecution { execution_id } => {
+                if self.running_execution != Some(execution_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ProjectEvent::ProjectExecutionEnded { execution_id }])
+            }
             ProjectCommand::CreateApiKey {
                 actor,
                 key_id,
@@ -243,6 +283,9 @@ impl Project {
 
     fn decide_advance_stage(&self, actor: Uuid, requested: Stage) -> Result<Vec<ProjectEvent>, ProjectError> {
         self.require_writable(actor, Role::can_manage, "owner or admin")?;
+        if let Some(running) = self.running_execution {
+            return Err(ProjectError::ExecutionRunning { execution_id: running });
+        }
         let current = self.stage.unwrap_or(Stage::Requirements);
         let expected = current.next();
         if expected != Some(requested) {

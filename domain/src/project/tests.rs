@@ -628,3 +628,87 @@ fn revoking_a_key_happens_once_and_even_in_an_archived_project() {
             needs: "owner or admin",
         });
 }
+
+const RUN: Uuid = Uuid::from_u128(40);
+
+fn execution_started() -> ProjectEvent {
+    ProjectEvent::ProjectExecutionStarted {
+        execution_id: RUN,
+        stage: Stage::Requirements,
+        max_parallel_tasks: 4,
+        started_by: OWNER,
+    }
+}
+
+#[test]
+fn an_admin_starts_one_execution_at_a_time_at_the_current_stage() {
+    let start = ProjectCommand::StartExecution {
+        actor: ADMIN,
+        execution_id: RUN,
+        max_parallel_tasks: 4,
+    };
+    TestFramework::<Project>::with(())
+        .given(with_team())
+        .when(start.clone())
+        .then_expect_events(vec![ProjectEvent::ProjectExecutionStarted {
+            execution_id: RUN,
+            stage: Stage::Requirements,
+            max_parallel_tasks: 4,
+            started_by: ADMIN,
+        }]);
+    let mut running = with_team();
+    running.push(execution_started());
+    TestFramework::<Project>::with(())
+        .given(running)
+        .when(start)
+        .then_expect_error(ProjectError::ExecutionRunning { execution_id: RUN });
+}
+
+#[test]
+fn a_running_execution_moves_the_stage_and_people_do_not() {
+    let mut running = with_team();
+    running.push(execution_started());
+    TestFramework::<Project>::with(())
+        .given(running.clone())
+        .when(ProjectCommand::ReachStage {
+            execution_id: RUN,
+            stage: Stage::Architecture,
+        })
+        .then_expect_events(vec![ProjectEvent::ProjectStageAdvanced {
+            from: Stage::Requirements,
+            to: Stage::Architecture,
+        }]);
+    TestFramework::<Project>::with(())
+        .given(running.clone())
+        .when(ProjectCommand::AdvanceStage {
+            actor: OWNER,
+            stage: Stage::Architecture,
+        })
+        .then_expect_error(ProjectError::ExecutionRunning { execution_id: RUN });
+    running.push(ProjectEvent::ProjectStageAdvanced {
+        from: Stage::Requirements,
+        to: Stage::Architecture,
+    });
+    TestFramework::<Project>::with(())
+        .given(running)
+        .when(ProjectCommand::ReachStage {
+            execution_id: RUN,
+            stage: Stage::Architecture,
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn ending_the_running_execution_lets_another_start_and_ending_it_again_changes_nothing() {
+    let mut running = with_team();
+    running.push(execution_started());
+    TestFramework::<Project>::with(())
+        .given(running.clone())
+        .when(ProjectCommand::EndExecution { execution_id: RUN })
+        .then_expect_events(vec![ProjectEvent::ProjectExecutionEnded { execution_id: RUN }]);
+    running.push(ProjectEvent::ProjectExecutionEnded { execution_id: RUN });
+    TestFramework::<Project>::with(())
+        .given(running)
+        .when(ProjectCommand::EndExecution { execution_id: RUN })
+        .then_expect_events(vec![]);
+}
