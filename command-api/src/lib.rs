@@ -32,6 +32,8 @@ pub type Apis = (
     http::routes::conflicts::ConflictCommandApi,
     http::routes::privacy::PrivacyCommandApi,
     http::routes::projections::ProjectionCommandApi,
+    http::routes::execution::ExecutionApi,
+    http::routes::work::WorkApi,
 );
 
 /// Every command route over `state`, for one `OpenApiService`.
@@ -48,6 +50,8 @@ pub fn apis(state: Arc<CommandState>) -> Apis {
         http::routes::agents::AgentCommandApi::new(state.clone()),
         http::routes::conflicts::ConflictCommandApi::new(state.clone()),
         http::routes::privacy::PrivacyCommandApi::new(state.clone()),
-        http::routes::projections::ProjectionCommandApi::new(state),
+        http::routes::projections::ProjectionCommandApi::new(state.clone()),
+        http::routes::execution::ExecutionApi::new(state.clone()),
+        http::routes::work::WorkApi::new(state),
     )
 }

@@ -60,14 +60,30 @@ impl CommandService {
     }
 
     /// What it runs besides serving, until `shutdown`: the mail outbox, the
-    /// idempotency-key sweeper, the audit checkpointer, and the writer of
-    /// API keys' last use.
+    /// idempotency-key sweeper, the audit checkpointer, the orchestrator
+    /// (with its lease sweeper), the listener for read-model progress that
+    /// wakes agents' long polls, and the writer of API keys' last use.
     ///
     /// # Errors
     /// When the mail settings are malformed (checked at build already).
     pub fn tasks(&self, shutdown: &Shutdown) -> Result<Vec<Task>> {
         let config = &self.state.config;
-        Ok(vec![
+        let mut tasks = Vec::new();
+        let projected = self
+            .state
+            .projected_listener
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        if let Some(listener) = projected {
+            let (url, stop) = (config.database_url.clone(), shutdown.clone().signalled());
+            tasks.push(Task::new("projection-progress listener", async move {
+                listener
+                    .run(url, zekka_event_store::wakeup::PROJECTED_CHANNEL, stop)
+                    .await;
+            }));
+        }
+        tasks.extend([
             Task::new(
                 "mailer",
                 crate::app::mailer::run(
@@ -91,9 +107,21 @@ impl CommandService {
                 ),
             ),
             Task::new(
+                "orchestrator",
+                crate::app::orchestrator::process::run(
+                    self.state.clone(),
+                    zekka_event_store::wakeup::spawn_listener(
+                        config.database_url.clone(),
+                        shutdown.clone().signalled(),
+                    ),
+                    shutdown.clone(),
+                ),
+            ),
+            Task::new(
                 "API-key use writer",
                 zekka_platform::api_keys::write_use_until(self.state.api_keys.clone(), shutdown.clone()),
             ),
-        ])
+        ]);
+        Ok(tasks)
     }
 }

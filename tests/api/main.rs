@@ -23,6 +23,7 @@ mod conversations;
 mod disclosure;
 mod docs_page;
 mod event_catalogue;
+mod execution;
 mod group_commit;
 mod hostile_input;
 mod idempotency;

@@ -56,13 +56,16 @@ pub async fn owning_project(
     Ok(project)
 }
 
-/// The project a task belongs to (through the agent it was assigned
-/// to), if the task exists.
+/// The project a task belongs to: an orchestrated task's own (its Task
+/// stream's first event), or that of the agent a person assigned it to.
 ///
 /// # Errors
 /// 503 or 500 when the database fails.
 pub async fn task_project(state: &CommandState, task_id: Uuid) -> Result<Option<Uuid>, AppError> {
     if let Some(project) = state.owners.get(&("Task", task_id)) {
+        return Ok(Some(project));
+    }
+    if let Some(project) = owning_project(state, "Task", task_id).await? {
         return Ok(Some(project));
     }
     let client = state.lookup_connection().await?;

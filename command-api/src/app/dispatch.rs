@@ -30,6 +30,10 @@ pub struct CommandContext {
     pub request_id: String,
     /// The client's address and user agent.
     pub client: ClientInfo,
+    /// The event that caused the command, when a process manager reacts to
+    /// one (`event:<global position>`); a request's commands are caused by
+    /// the request itself.
+    pub causation_id: Option<String>,
 }
 
 impl CommandContext {
@@ -47,6 +51,20 @@ impl CommandContext {
             api_key: None,
             request_id: format!("{request} {}", Uuid::now_v7()),
             client: ClientInfo::default(),
+            causation_id: None,
+        }
+    }
+
+    /// The context of a command the process manager `process` issues in
+    /// reaction to the event at `position`, for the run `correlation`
+    /// (auditors follow a run by it, and each command to its cause).
+    pub fn reacting(process: &str, correlation: Uuid, position: i64) -> Self {
+        Self {
+            actor: None,
+            api_key: None,
+            request_id: format!("{process}:{correlation}"),
+            client: ClientInfo::default(),
+            causation_id: Some(format!("event:{position}")),
         }
     }
 
@@ -56,7 +74,12 @@ impl CommandContext {
             ("correlation_id".to_owned(), self.request_id.clone()),
             // A request's commands are caused by the request itself; commands
             // issued by other events will name those events here.
-            ("causation_id".to_owned(), self.request_id.clone()),
+            (
+                "causation_id".to_owned(),
+                self.causation_id
+                    .clone()
+                    .unwrap_or_else(|| self.request_id.clone()),
+            ),
         ]);
         if let Some(actor) = self.actor {
             metadata.insert("actor".to_owned(), actor.to_string());

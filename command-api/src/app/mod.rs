@@ -13,6 +13,7 @@
 //! - [`accounts`]: account mail (reset and verification tokens, registration notices).
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`prices`]: the price list charged with (price at a moment, cheapest model).
+//! - [`orchestrator`]: project execution: the process manager, work for agents, leases, model switching.
 //! - [`operations`]: operators' decisions (skipping a poison event, system roles).
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`mailer`]: the mail outbox and its drain.
@@ -31,6 +32,7 @@ pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;
 pub mod operations;
+pub mod orchestrator;
 pub mod prices;
 pub mod sessions;
 pub mod state;

@@ -64,6 +64,7 @@ pub async fn seed_default_prices(state: &CommandState) -> anyhow::Result<()> {
         api_key: None,
         request_id: "seed-default-prices".to_owned(),
         client: zekka_platform::http::ClientInfo::default(),
+        causation_id: None,
     };
     for (model, input, output) in default_prices() {
         let loaded = state

@@ -10,11 +10,13 @@ use zekka_domain::Decide;
 use zekka_domain::agent::Agent;
 use zekka_domain::conflict::Conflict;
 use zekka_domain::conversation::Conversation;
+use zekka_domain::execution::Execution;
 use zekka_domain::preferences::Preferences;
 use zekka_domain::pricing::ModelPrice;
 use zekka_domain::project::Project;
 use zekka_domain::projection::Projection;
 use zekka_domain::session::Session;
+use zekka_domain::task::Task;
 use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
@@ -25,7 +27,7 @@ use crate::app::keyed_lock::KeyedLocks;
 use zekka_event_store::database::ReadPool;
 use zekka_event_store::personal_data::PersonalData;
 use zekka_event_store::store::{BoundedCache, CommandBus, GroupCommit, Store, StorePolicy};
-use zekka_event_store::wakeup::AppendSignal;
+use zekka_event_store::wakeup::{AppendSignal, PendingListener, Wakeup};
 use zekka_platform::ephemeral::Ephemeral;
 use zekka_platform::rate_limit::RateLimiter;
 use zekka_platform::revocation::Revocations;
@@ -67,6 +69,16 @@ pub struct CommandState {
     pub pricing: CommandBus<ModelPrice>,
     /// The Projection aggregate's command bus (operators' skips).
     pub projections: CommandBus<Projection>,
+    /// The Execution aggregate's command bus (runs of a project's workflow).
+    pub executions: CommandBus<Execution>,
+    /// The Task aggregate's command bus (the orchestrator's tasks, under leases).
+    pub tasks: CommandBus<Task>,
+    /// Wakes whoever waits for the read models to move (an agent's long
+    /// poll for work); driven by [`CommandState::projected_listener`].
+    pub projected: Wakeup,
+    /// The listener behind [`CommandState::projected`], until
+    /// `CommandService::tasks` starts it.
+    pub projected_listener: std::sync::Mutex<Option<PendingListener>>,
     /// Signs access tokens.
     pub signer: TokenSigner,
     /// Seals and opens personal data; erases people.
@@ -160,7 +172,12 @@ impl CommandState {
             announce: AppendSignal::spawn(config.database_url.clone(), ANNOUNCE_EVERY),
         };
         let reads = stores.reads.clone();
+        let (projected_listener, projected) = zekka_event_store::wakeup::pending_listener();
         let state = Arc::new(Self {
+            executions: stores.bus(None),
+            tasks: stores.bus(None),
+            projected,
+            projected_listener: std::sync::Mutex::new(Some(projected_listener)),
             projects: stores.bus(Some(SNAPSHOT_EVERY)),
             users: stores.bus(None),
             sessions: stores.bus(None),

@@ -32,5 +32,6 @@ pub fn context(req: &Request, actor: Option<Uuid>) -> CommandContext {
             .data::<RequestId>()
             .map_or_else(|| Uuid::now_v7().to_string(), |id| id.0.clone()),
         client: req.data::<ClientInfo>().cloned().unwrap_or_default(),
+        causation_id: None,
     }
 }

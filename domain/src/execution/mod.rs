@@ -133,7 +133,9 @@ crate::sink::decider!(Execution);
 impl Execution {
     /// The tasks of the current stage.
     pub fn stage_tasks(&self) -> impl Iterator<Item = (&Uuid, &TaskSlot)> {
-        self.tasks.iter().filter(|(_, slot)| Some(slot.stage) == self.stage)
+        self.tasks
+            .iter()
+            .filter(|(_, slot)| Some(slot.stage) == self.stage)
     }
 
     /// Refuses what a finished run no longer takes.
@@ -181,7 +183,11 @@ impl Execution {
                 require_manager(access)?;
                 self.require_unfinished()?;
                 let reason = PauseReason::Manual { by: actor };
-                if self.pause_reasons.iter().any(|r| matches!(r, PauseReason::Manual { .. })) {
+                if self
+                    .pause_reasons
+                    .iter()
+                    .any(|r| matches!(r, PauseReason::Manual { .. }))
+                {
                     return Ok(vec![]);
                 }
                 Ok(vec![ExecutionEvent::ExecutionPaused { reason }])
@@ -289,7 +295,11 @@ impl Execution {
         let (mut settled, mut succeeded, mut total) = (0_u32, 0_u32, 0_u32);
         for (id, other) in self.tasks.iter().filter(|(_, s)| s.stage == stage) {
             total += 1;
-            let ended = if *id == task_id { Some(outcome) } else { other.outcome };
+            let ended = if *id == task_id {
+                Some(outcome)
+            } else {
+                other.outcome
+            };
             settled += u32::from(ended.is_some());
             succeeded += u32::from(ended == Some(TaskOutcome::Succeeded));
         }

@@ -101,7 +101,9 @@ fn a_run_starts_once() {
 fn commands_to_a_run_that_does_not_exist_are_refused() {
     framework()
         .given_no_previous_events()
-        .when(ExecutionCommand::PauseForConflict { conflict_id: CONFLICT })
+        .when(ExecutionCommand::PauseForConflict {
+            conflict_id: CONFLICT,
+        })
         .then_expect_error(ExecutionError::NotFound);
 }
 
@@ -109,7 +111,10 @@ fn commands_to_a_run_that_does_not_exist_are_refused() {
 fn opening_the_current_stage_plans_its_tasks_and_opening_it_again_changes_nothing() {
     let open = ExecutionCommand::OpenStage {
         stage: Stage::Requirements,
-        tasks: vec![planned(Stage::Requirements, AGENT_A), planned(Stage::Requirements, AGENT_B)],
+        tasks: vec![
+            planned(Stage::Requirements, AGENT_A),
+            planned(Stage::Requirements, AGENT_B),
+        ],
     };
     framework()
         .given(vec![started(Stage::Requirements)])
@@ -134,7 +139,9 @@ fn a_stage_without_agents_completes_as_it_opens() {
                 stage: Stage::Database,
                 tasks: vec![],
             },
-            ExecutionEvent::StageCompleted { stage: Stage::Database },
+            ExecutionEvent::StageCompleted {
+                stage: Stage::Database,
+            },
         ]);
 }
 
@@ -228,24 +235,40 @@ fn a_paused_run_opens_no_stage_and_completes_nothing() {
         .then_expect_error(ExecutionError::Paused);
     framework()
         .given(paused)
-        .when(ExecutionCommand::Complete { cost_usd: Decimal::ZERO })
+        .when(ExecutionCommand::Complete {
+            cost_usd: Decimal::ZERO,
+        })
         .then_expect_error(ExecutionError::Paused);
 }
 
 #[test]
 fn an_escalated_conflict_pauses_until_it_is_resolved() {
-    let reason = PauseReason::ConflictEscalated { conflict_id: CONFLICT };
+    let reason = PauseReason::ConflictEscalated {
+        conflict_id: CONFLICT,
+    };
     framework()
         .given(vec![started(Stage::Api)])
-        .when(ExecutionCommand::PauseForConflict { conflict_id: CONFLICT })
+        .when(ExecutionCommand::PauseForConflict {
+            conflict_id: CONFLICT,
+        })
         .then_expect_events(vec![ExecutionEvent::ExecutionPaused { reason }]);
     framework()
-        .given(vec![started(Stage::Api), ExecutionEvent::ExecutionPaused { reason }])
-        .when(ExecutionCommand::PauseForConflict { conflict_id: CONFLICT })
+        .given(vec![
+            started(Stage::Api),
+            ExecutionEvent::ExecutionPaused { reason },
+        ])
+        .when(ExecutionCommand::PauseForConflict {
+            conflict_id: CONFLICT,
+        })
         .then_expect_events(vec![]);
     framework()
-        .given(vec![started(Stage::Api), ExecutionEvent::ExecutionPaused { reason }])
-        .when(ExecutionCommand::LiftConflictPause { conflict_id: CONFLICT })
+        .given(vec![
+            started(Stage::Api),
+            ExecutionEvent::ExecutionPaused { reason },
+        ])
+        .when(ExecutionCommand::LiftConflictPause {
+            conflict_id: CONFLICT,
+        })
         .then_expect_events(vec![ExecutionEvent::PauseLifted {
             reasons: vec![reason],
             retry: vec![],
@@ -295,7 +318,10 @@ fn resuming_a_running_run_is_refused() {
 #[test]
 fn a_finished_run_takes_no_more_directions() {
     framework()
-        .given(vec![started(Stage::Api), ExecutionEvent::ExecutionCancelled { by: OWNER }])
+        .given(vec![
+            started(Stage::Api),
+            ExecutionEvent::ExecutionCancelled { by: OWNER },
+        ])
         .when(ExecutionCommand::Pause {
             actor: OWNER,
             access: access(Role::Owner, false),
@@ -315,7 +341,9 @@ fn the_run_completes_only_after_the_last_stage() {
                 stage: Stage::Deployment,
             },
         ])
-        .when(ExecutionCommand::Complete { cost_usd: Decimal::ONE })
+        .when(ExecutionCommand::Complete {
+            cost_usd: Decimal::ONE,
+        })
         .then_expect_error(ExecutionError::StagesRemain {
             current: Stage::Deployment,
         });
@@ -327,6 +355,10 @@ fn the_run_completes_only_after_the_last_stage() {
                 stage: Stage::QualityAssurance,
             },
         ])
-        .when(ExecutionCommand::Complete { cost_usd: Decimal::ONE })
-        .then_expect_events(vec![ExecutionEvent::ExecutionCompleted { cost_usd: Decimal::ONE }]);
+        .when(ExecutionCommand::Complete {
+            cost_usd: Decimal::ONE,
+        })
+        .then_expect_events(vec![ExecutionEvent::ExecutionCompleted {
+            cost_usd: Decimal::ONE,
+        }]);
 }

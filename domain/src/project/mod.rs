@@ -154,7 +154,9 @@ impl Project {
             } => {
                 self.require_writable(actor, Role::can_manage, "owner or admin")?;
                 if let Some(running) = self.running_execution {
-                    return Err(ProjectError::ExecutionRunning { execution_id: running });
+                    return Err(ProjectError::ExecutionRunning {
+                        execution_id: running,
+                    });
                 }
                 Ok(vec![ProjectEvent::ProjectExecutionStarted {
                     execution_id,
@@ -284,7 +286,9 @@ impl Project {
     fn decide_advance_stage(&self, actor: Uuid, requested: Stage) -> Result<Vec<ProjectEvent>, ProjectError> {
         self.require_writable(actor, Role::can_manage, "owner or admin")?;
         if let Some(running) = self.running_execution {
-            return Err(ProjectError::ExecutionRunning { execution_id: running });
+            return Err(ProjectError::ExecutionRunning {
+                execution_id: running,
+            });
         }
         let current = self.stage.unwrap_or(Stage::Requirements);
         let expected = current.next();

@@ -212,7 +212,10 @@ impl Task {
                 Ok(vec![TaskEvent::TaskLeaseExtended { lease_until }])
             }
             TaskCommand::Lapse { lease_until, now } => {
-                if self.state != TaskState::Claimed || self.lease_until != Some(lease_until) || lease_until >= now {
+                if self.state != TaskState::Claimed
+                    || self.lease_until != Some(lease_until)
+                    || lease_until >= now
+                {
                     // Extended, finished or lapsed already since the sweeper looked.
                     return Ok(vec![]);
                 }

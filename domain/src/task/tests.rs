@@ -126,7 +126,14 @@ fn the_third_lapse_fails_the_task() {
         lapses: n,
     };
     framework()
-        .given(vec![opened(), claimed(30, 1), lapsed(1, 30), claimed(60, 2), lapsed(2, 60), claimed(90, 3)])
+        .given(vec![
+            opened(),
+            claimed(30, 1),
+            lapsed(1, 30),
+            claimed(60, 2),
+            lapsed(2, 60),
+            claimed(90, 3),
+        ])
         .when(TaskCommand::Lapse {
             lease_until: at(90),
             now: at(91),

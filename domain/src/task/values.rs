@@ -36,7 +36,10 @@ crate::named::named!(TaskState => "state");
 impl TaskState {
     /// Whether nothing more happens to it (until a retry reopens a failed one).
     pub fn is_finished(self) -> bool {
-        matches!(self, TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled)
+        matches!(
+            self,
+            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled
+        )
     }
 }
 

@@ -199,6 +199,18 @@ pub struct Config {
     /// Milliseconds one arbitrator may take before the chain moves on.
     #[arg(long, env = "ARBITRATOR_TIMEOUT_MS", default_value = "10000", value_parser = parse::millis::<1, { u64::MAX }>)]
     pub arbitrator_timeout: Duration,
+    /// Milliseconds an agent process holds a task it claimed from `GET
+    /// /agents/{id}/work` without a heartbeat; then the lease lapses and the
+    /// task is handed out again (the third lapse fails it).
+    #[arg(long, env = "EXECUTION_LEASE_MS", default_value = "60000", value_parser = parse::millis::<100, { u64::MAX }>)]
+    pub execution_lease: Duration,
+    /// Input tokens a task is expected to take when its agent has no
+    /// finished task to judge by (the orchestrator's budget estimate).
+    #[arg(long, env = "EXECUTION_TASK_INPUT_TOKENS", default_value = "20000", value_parser = parse::at_least::<u64, 0>)]
+    pub execution_task_input_tokens: u64,
+    /// Output tokens a task is expected to take, likewise.
+    #[arg(long, env = "EXECUTION_TASK_OUTPUT_TOKENS", default_value = "5000", value_parser = parse::at_least::<u64, 0>)]
+    pub execution_task_output_tokens: u64,
     /// `1` starts even when PostgreSQL runs with `fsync`,
     /// `synchronous_commit` or `full_page_writes` off (settings under which
     /// an acknowledged command can be lost), with a loud warning; by default

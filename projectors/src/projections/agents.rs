@@ -1,9 +1,11 @@
 //! `agents`: each agent's status and task counts (`rm_agents`) and every
-//! task (`rm_tasks`).
+//! task (`rm_tasks`): the ones people assign (on the agent's stream) and the
+//! orchestrator's (Task streams, with their run, model and lease).
 
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use zekka_domain::agent::{AgentEvent, AgentStatus, TaskOutcome};
+use zekka_domain::task::TaskEvent;
 use zekka_event_store::event_log::StoredEvent;
 
 use super::uuid_of;
@@ -23,10 +25,13 @@ impl Projection for AgentsProjection {
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
-        &["Agent"]
+        &["Agent", "Task"]
     }
 
     async fn apply(&self, tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+        if event.aggregate_type == "Task" {
+            return apply_task(tx, event).await;
+        }
         let agent_id = uuid_of(&event.aggregate_id)?;
         let at = &event.recorded_at;
         match super::decode::<AgentEvent>(event)? {
@@ -99,25 +104,11 @@ impl Projection for AgentsProjection {
                 tx.execute(&current, &[&agent_id, &task_id, at]).await?;
             }
             AgentEvent::TaskCompleted { task_id, outcome, .. } => {
-                let close = tx
-                    .prepare_cached("UPDATE rm_tasks SET outcome = $2, completed_at = $3 WHERE task_id = $1")
-                    .await?;
-                tx.execute(&close, &[&task_id, &outcome.as_str(), at]).await?;
-                let (done, failed) = match outcome {
-                    TaskOutcome::Succeeded => (1_i64, 0_i64),
-                    TaskOutcome::Failed => (0, 1),
-                };
-                let count = tx
-                    .prepare_cached(
-                        "UPDATE rm_agents
-                            SET tasks_done = tasks_done + $2, tasks_failed = tasks_failed + $3, updated_at = $4,
-                                current_task_id = CASE WHEN current_task_id = $5 THEN NULL ELSE current_task_id END
-                          WHERE agent_id = $1",
-                    )
-                    .await?;
-                tx.execute(&count, &[&agent_id, &done, &failed, at, &task_id])
-                    .await?;
+                close_task(tx, agent_id, task_id, outcome, at).await?;
             }
+            // `rm_agents.model` stays the agent's own; each task carries the
+            // model it runs on, and the switch is in the agent's activity.
+            AgentEvent::ModelSwitched { .. } => {}
             // Locks live on the context bus; their events are the audit record.
             AgentEvent::FileLockAcquired { .. } | AgentEvent::FileLockReleased { .. } => {}
         }
@@ -128,4 +119,140 @@ impl Projection for AgentsProjection {
         tx.batch_execute("TRUNCATE rm_agents, rm_tasks").await?;
         Ok(())
     }
+}
+
+/// Closes a task and counts it for its agent.
+async fn close_task(
+    tx: &Transaction<'_>,
+    agent_id: uuid::Uuid,
+    task_id: uuid::Uuid,
+    outcome: TaskOutcome,
+    at: &chrono::DateTime<chrono::Utc>,
+) -> Result<(), ProjectionError> {
+    let close = tx
+        .prepare_cached(
+            "UPDATE rm_tasks SET outcome = $2, completed_at = $3, lease_until = NULL WHERE task_id = $1",
+        )
+        .await?;
+    tx.execute(&close, &[&task_id, &outcome.as_str(), at]).await?;
+    let (done, failed) = match outcome {
+        TaskOutcome::Succeeded => (1_i64, 0_i64),
+        TaskOutcome::Failed => (0, 1),
+    };
+    let count = tx
+        .prepare_cached(
+            "UPDATE rm_agents
+                SET tasks_done = tasks_done + $2, tasks_failed = tasks_failed + $3, updated_at = $4,
+                    current_task_id = CASE WHEN current_task_id = $5 THEN NULL ELSE current_task_id END
+              WHERE agent_id = $1",
+        )
+        .await?;
+    tx.execute(&count, &[&agent_id, &done, &failed, at, &task_id])
+        .await?;
+    Ok(())
+}
+
+/// An orchestrated task's event, into `rm_tasks` (and its agent's counts).
+async fn apply_task(tx: &Transaction<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+    let task_id = uuid_of(&event.aggregate_id)?;
+    let at = &event.recorded_at;
+    match super::decode::<TaskEvent>(event)? {
+        TaskEvent::TaskOpened {
+            execution_id,
+            project_id,
+            agent_id,
+            stage,
+            model,
+            ..
+        } => {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO rm_tasks (task_id, agent_id, project_id, title, description, stage, outcome,
+                                           assigned_at, execution_id, model)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9)
+                     ON CONFLICT (task_id) DO NOTHING",
+                )
+                .await?;
+            let title = format!("The {stage} stage");
+            let description = format!("Do this agent's part of the project's {stage} stage.");
+            tx.execute(
+                &insert,
+                &[
+                    &task_id,
+                    &agent_id,
+                    &project_id,
+                    &title,
+                    &description,
+                    &stage.as_str(),
+                    at,
+                    &execution_id,
+                    &model,
+                ],
+            )
+            .await?;
+        }
+        TaskEvent::TaskClaimed {
+            agent_id,
+            lease_until,
+            attempt,
+        } => {
+            let claim = tx
+                .prepare_cached("UPDATE rm_tasks SET lease_until = $2, claims = $3 WHERE task_id = $1")
+                .await?;
+            tx.execute(
+                &claim,
+                &[
+                    &task_id,
+                    &lease_until,
+                    &i32::try_from(attempt).unwrap_or(i32::MAX),
+                ],
+            )
+            .await?;
+            let current = tx
+                .prepare_cached(
+                    "UPDATE rm_agents SET current_task_id = $2, updated_at = $3 WHERE agent_id = $1",
+                )
+                .await?;
+            tx.execute(&current, &[&agent_id, &task_id, at]).await?;
+        }
+        TaskEvent::TaskLeaseExtended { lease_until } => {
+            let extend = tx
+                .prepare_cached("UPDATE rm_tasks SET lease_until = $2 WHERE task_id = $1")
+                .await?;
+            tx.execute(&extend, &[&task_id, &lease_until]).await?;
+        }
+        TaskEvent::TaskLeaseLapsed { lapses, .. } => {
+            let lapse = tx
+                .prepare_cached("UPDATE rm_tasks SET lease_until = NULL, lapses = $2 WHERE task_id = $1")
+                .await?;
+            tx.execute(&lapse, &[&task_id, &i32::try_from(lapses).unwrap_or(i32::MAX)])
+                .await?;
+        }
+        TaskEvent::TaskFinished { outcome, .. } => {
+            let agent = tx
+                .prepare_cached("SELECT agent_id FROM rm_tasks WHERE task_id = $1")
+                .await?;
+            if let Some(row) = tx.query_opt(&agent, &[&task_id]).await? {
+                close_task(tx, row.try_get(0)?, task_id, outcome, at).await?;
+            }
+        }
+        TaskEvent::TaskReopened {} => {
+            let reopen = tx
+                .prepare_cached(
+                    "UPDATE rm_tasks SET outcome = 'open', completed_at = NULL, lapses = 0 WHERE task_id = $1",
+                )
+                .await?;
+            tx.execute(&reopen, &[&task_id]).await?;
+        }
+        TaskEvent::TaskCancelled {} => {
+            let cancel = tx
+                .prepare_cached(
+                    "UPDATE rm_tasks SET outcome = 'cancelled', completed_at = $2, lease_until = NULL
+                      WHERE task_id = $1",
+                )
+                .await?;
+            tx.execute(&cancel, &[&task_id, at]).await?;
+        }
+    }
+    Ok(())
 }

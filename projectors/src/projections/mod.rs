@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod conflicts;
 pub mod conversations;
+pub mod executions;
 pub mod preferences;
 pub mod pricing;
 pub mod projects;
@@ -26,6 +27,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(usage::UsageProjection::live()),
         Arc::new(conflicts::ConflictsProjection),
         Arc::new(streams::StreamsProjection),
+        Arc::new(executions::ExecutionsProjection),
     ]
 }
 

@@ -157,6 +157,8 @@ impl Projection for ProjectsProjection {
                     .await?;
                 tx.execute(&revoke, &[&key_id, at]).await?;
             }
+            // The run itself is the `executions` read model's.
+            ProjectEvent::ProjectExecutionStarted { .. } | ProjectEvent::ProjectExecutionEnded { .. } => {}
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ fn owner(event: &StoredEvent) -> Result<(Option<Uuid>, Option<Uuid>), Projection
     };
     Ok(match event.aggregate_type.as_str() {
         "Project" => (Some(uuid_of(&event.aggregate_id)?), None),
-        "Conversation" | "Agent" | "Conflict" => (field("project_id")?, None),
+        "Conversation" | "Agent" | "Conflict" | "Execution" | "Task" => (field("project_id")?, None),
         "User" | "Preferences" => (None, Some(uuid_of(&event.aggregate_id)?)),
         "Session" => (None, field("user_id")?),
         _ => (None, None),
@@ -48,6 +48,8 @@ impl Projection for StreamsProjection {
             "Conversation",
             "Agent",
             "Conflict",
+            "Execution",
+            "Task",
             "User",
             "Session",
             "Preferences",

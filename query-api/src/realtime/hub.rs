@@ -32,7 +32,14 @@ const POLL: Duration = Duration::from_millis(25);
 /// The projections whose models pushed events are read from.
 const PROJECTIONS: [&str; 4] = ["conversations", "projects", "agents", "conflicts"];
 /// The streams clients hear of.
-const TYPES: [&str; 4] = ["Conversation", "Agent", "Project", "Conflict"];
+const TYPES: [&str; 6] = [
+    "Conversation",
+    "Agent",
+    "Project",
+    "Conflict",
+    "Execution",
+    "Task",
+];
 
 /// What one socket listens to.
 #[derive(Debug, Default)]

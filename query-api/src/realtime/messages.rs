@@ -40,6 +40,10 @@ pub fn kind_of(aggregate_type: &str, event_type: &str) -> Option<&'static str> {
         ) => "project:updated",
         ("Conflict", "ConflictReported") => "conflict:detected",
         ("Conflict", "ConflictResolved") => "conflict:resolved",
+        ("Agent", "ModelSwitched") => "model:switched",
+        ("Execution", _) => "execution:updated",
+        ("Task", "TaskOpened") => "task:created",
+        ("Task", "TaskFinished") => "task:completed",
         _ => return None,
     })
 }
@@ -77,9 +81,17 @@ pub fn outgoing(event: &StoredEvent, project_id: Option<Uuid>) -> Option<Outgoin
             data.insert("conflict_id".to_owned(), id);
             None
         }
+        "Execution" => {
+            data.insert("execution_id".to_owned(), id);
+            None
+        }
+        "Task" => {
+            data.insert("task_id".to_owned(), id);
+            None
+        }
         _ => None,
     };
-    if event.aggregate_type == "Project" {
+    if matches!(event.aggregate_type.as_str(), "Project" | "Execution") {
         data.insert("event".to_owned(), Value::String(event.event_type.clone()));
     }
     if let Some(project) = project_id {

@@ -22,6 +22,7 @@ use zekka_platform::{Problem, money};
 use super::{CommandTags, Written, WrittenResponse};
 use crate::app::access;
 use crate::app::dispatch;
+use crate::app::orchestrator::work;
 use crate::app::prices;
 use crate::app::state::CommandState;
 use crate::http::fields::AllFields;
@@ -150,6 +151,21 @@ fn detail_of(field: &str, raw: Option<&str>) -> Result<Detail, zekka_domain::Fie
     Detail::parse(field, raw.unwrap_or_default())
 }
 
+/// The access of `principal` to `agent_id`'s project; a key must hold
+/// `scope` there (and be bound to no other agent).
+pub(super) async fn agent_access(
+    state: &CommandState,
+    agent_id: Uuid,
+    principal: &Principal,
+    scope: Scope,
+) -> Result<ProjectAccess, Problem> {
+    let project = access::owning_project(state, "Agent", agent_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("agent not found"))?;
+    policy::authorize(principal, Action::for_agent(scope, project, agent_id))?;
+    Ok(access::project_access(state, project, principal.acting_user()).await?)
+}
+
 impl AgentCommandApi {
     /// The routes over `state`.
     pub fn new(state: Arc<CommandState>) -> Self {
@@ -160,19 +176,13 @@ impl AgentCommandApi {
         limits::writes(&self.state, principal.acting_user()).await
     }
 
-    /// The access of `principal` to `agent_id`'s project; a key must hold
-    /// `scope` there (and be bound to no other agent).
     async fn access(
         &self,
         agent_id: Uuid,
         principal: &Principal,
         scope: Scope,
     ) -> Result<ProjectAccess, Problem> {
-        let project = access::owning_project(&self.state, "Agent", agent_id)
-            .await?
-            .ok_or_else(|| Problem::not_found("agent not found"))?;
-        policy::authorize(principal, Action::for_agent(scope, project, agent_id))?;
-        Ok(access::project_access(&self.state, project, principal.acting_user()).await?)
+        agent_access(&self.state, agent_id, principal, scope).await
     }
 
     async fn execute(
@@ -438,6 +448,13 @@ impl AgentCommandApi {
             .all()
             .map_err(problem::invalid)?;
         let access = self.access(id.0, &auth.0, Scope::TasksWrite).await?;
+        if work::is_orchestrated(&self.state, task_id.0).await? {
+            // One of the orchestrator's tasks: it is the Task stream's to end.
+            let context = http::context(req, Some(auth.0.acting_user())).with_api_key(auth.0.api_key());
+            let token =
+                work::finish(&self.state, id.0, task_id.0, (outcome, detail), access, &context).await?;
+            return Ok(Written::ok(task_id.0, token.to_string()));
+        }
         let command = AgentCommand::CompleteTask {
             task_id: task_id.0,
             outcome,

@@ -6,12 +6,14 @@ pub mod api_keys;
 pub mod auth;
 pub mod conflicts;
 pub mod conversations;
+pub mod execution;
 pub mod locks;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;
 pub mod projections;
 pub mod projects;
+pub mod work;
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, Tags};
@@ -30,8 +32,10 @@ pub enum CommandTags {
     Preferences,
     /// Model prices.
     Pricing,
-    /// Directing agents.
+    /// Directing agents, and agent processes taking their work.
     Agents,
+    /// Running projects through their stages.
+    Execution,
     /// Reporting and settling conflicts.
     Conflicts,
     /// Erasure of personal data.

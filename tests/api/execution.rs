@@ -1,0 +1,528 @@
+//! Project execution (issue 22): the orchestrator runs a project through
+//! its stages while agent processes, simulated over HTTP, claim their
+//! tasks, spend tokens and finish them.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::support::app::{Client, User};
+use crate::support::{spawn_app, spawn_app_with};
+
+/// Registers an agent working on `stage` with `model`; its id.
+async fn agent_on(
+    client: &Client,
+    owner: &User,
+    project: &str,
+    name: &str,
+    stage: &str,
+    model: &str,
+) -> String {
+    let body =
+        json!({"project_id": project, "name": name, "kind": "developer", "stage": stage, "model": model});
+    let registered = client
+        .request("POST", "/api/v1/agents", Some(&owner.token), Some(&body))
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    registered.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// Creates a project, with a budget when given; its id.
+async fn project_with_budget(client: &Client, owner: &User, budget: Option<&str>) -> String {
+    let created = client
+        .request(
+            "POST",
+            "/api/v1/projects",
+            Some(&owner.token),
+            Some(&json!({"name": "Run", "budget_usd": budget})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    created.json()["id"].as_str().expect("id").to_owned()
+}
+
+/// Starts the project's execution; its id.
+async fn start(client: &Client, owner: &User, project: &str) -> String {
+    let started = client
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/execution"),
+            Some(&owner.token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    started.json()["execution_id"].as_str().expect("id").to_owned()
+}
+
+async fn execution(client: &Client, user: &User, project: &str) -> Value {
+    let shown = client
+        .request(
+            "GET",
+            &format!("/api/v1/projects/{project}/execution"),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    shown.json()
+}
+
+/// Waits until the execution's status is `status`; the execution.
+async fn until_status(client: &Client, user: &User, project: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = client
+            .request(
+                "GET",
+                &format!("/api/v1/projects/{project}/execution"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        // 404 until the read model shows the run that was just started.
+        let shown = if answer.status == 404 {
+            Value::Null
+        } else {
+            answer.json()
+        };
+        if shown["status"] == status {
+            return shown;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the execution never became {status}: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one simulated agent process did.
+#[derive(Debug, Default)]
+struct Worked {
+    /// The tasks it was handed, as handed.
+    tasks: Vec<Value>,
+    /// What its usage cost, in total.
+    cost: Decimal,
+}
+
+/// An agent process: claims work (with `credential`: a person's token or an
+/// API key) until the run is over, spends `tokens` on each task's model
+/// (falling back to the model a 402 names), and finishes each task.
+async fn agent_process(
+    client: Client,
+    credential: String,
+    watcher: String,
+    agent: String,
+    project: String,
+    tokens: (u64, u64),
+) -> Worked {
+    let mut worked = Worked::default();
+    loop {
+        let work = client
+            .request(
+                "GET",
+                &format!("/api/v1/agents/{agent}/work?wait_seconds=1"),
+                Some(&credential),
+                None,
+            )
+            .await;
+        match work.status {
+            200 => {
+                let task = work.json();
+                let task_id = task["task_id"].as_str().expect("task id").to_owned();
+                let mut model = task["model"].as_str().expect("model").to_owned();
+                let recorded = loop {
+                    let usage = client
+                        .request(
+                            "POST",
+                            &format!("/api/v1/agents/{agent}/usage"),
+                            Some(&credential),
+                            Some(&json!({"model": model, "input_tokens": tokens.0,
+                                         "output_tokens": tokens.1, "task_id": task_id})),
+                        )
+                        .await;
+                    if usage.status == 402 {
+                        model = usage.json()["cheapest_model"]
+                            .as_str()
+                            .expect("cheapest")
+                            .to_owned();
+                        continue;
+                    }
+                    assert_eq!(usage.status, 201, "{}", usage.text());
+                    break usage.json();
+                };
+                worked.cost +=
+                    Decimal::from_str(recorded["cost_usd"].as_str().expect("cost")).expect("decimal");
+                let done = client
+                    .request(
+                        "POST",
+                        &format!("/api/v1/agents/{agent}/tasks/{task_id}/complete"),
+                        Some(&credential),
+                        Some(&json!({"outcome": "succeeded"})),
+                    )
+                    .await;
+                assert_eq!(done.status, 200, "{}", done.text());
+                worked.tasks.push(task);
+            }
+            204 => {
+                let shown = client
+                    .request(
+                        "GET",
+                        &format!("/api/v1/projects/{project}/execution"),
+                        Some(&watcher),
+                        None,
+                    )
+                    .await
+                    .json();
+                if shown["status"] == "completed" || shown["status"] == "cancelled" {
+                    return worked;
+                }
+            }
+            other => panic!("work answered {other}: {}", work.text()),
+        }
+    }
+}
+
+/// The stages the project's stream records, in order.
+async fn stage_history(client: &Client, owner: &User, project: &str) -> Vec<String> {
+    let stream = client
+        .request(
+            "GET",
+            &format!("/api/v1/audit/streams/Project/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(stream.status, 200, "{}", stream.text());
+    stream.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| {
+            item["payload"]["ProjectStageAdvanced"]["to"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_project_runs_through_all_ten_stages_with_agent_processes_over_http() {
+    let app = spawn_app().await;
+    let client = *app;
+    let owner = app.user("owner").await;
+    let project = project_with_budget(&app, &owner, None).await;
+    let analyst = agent_on(&app, &owner, &project, "Analyst", "requirements", "claude-sonnet").await;
+    let writer = agent_on(&app, &owner, &project, "Writer", "requirements", "gemini-pro").await;
+    let builder = agent_on(&app, &owner, &project, "Builder", "api", "claude-sonnet").await;
+    let tester = agent_on(&app, &owner, &project, "Tester", "testing", "gpt-4").await;
+    // The builder works with its own API key, the others with the owner's token.
+    let key = app
+        .api_key(
+            &owner,
+            &project,
+            json!(["tasks:write", "usage:write"]),
+            Some(&builder),
+        )
+        .await;
+
+    let execution_id = start(&app, &owner, &project).await;
+    let processes: Vec<_> = [
+        (analyst.clone(), owner.token.clone()),
+        (writer.clone(), owner.token.clone()),
+        (builder.clone(), key),
+        (tester.clone(), owner.token.clone()),
+    ]
+    .into_iter()
+    .map(|(agent, credential)| {
+        tokio::spawn(agent_process(
+            client,
+            credential,
+            owner.token.clone(),
+            agent,
+            project.clone(),
+            (10_000, 2_000),
+        ))
+    })
+    .collect();
+    let mut cost = Decimal::ZERO;
+    let mut stages_worked = Vec::new();
+    for (process, agent) in processes.into_iter().zip([&analyst, &writer, &builder, &tester]) {
+        let worked = tokio::time::timeout(Duration::from_secs(90), process)
+            .await
+            .expect("the agent process finished")
+            .expect("it did not panic");
+        assert_eq!(
+            worked.tasks.len(),
+            1,
+            "{agent} got exactly its one task: {:?}",
+            worked.tasks
+        );
+        stages_worked.push(worked.tasks[0]["stage"].as_str().expect("stage").to_owned());
+        cost += worked.cost;
+    }
+    assert_eq!(stages_worked, ["requirements", "requirements", "api", "testing"]);
+
+    let done = until_status(&app, &owner, &project, "completed").await;
+    assert_eq!(done["execution_id"], execution_id.as_str());
+    assert_eq!(done["stage"], "quality_assurance");
+    assert_eq!(
+        done["tasks"],
+        json!({"open": 0, "claimed": 0, "done": 4, "failed": 0})
+    );
+    assert_eq!(
+        Decimal::from_str(done["cost_usd"].as_str().expect("cost")).expect("decimal"),
+        cost.round_dp(6)
+    );
+    assert!(done["finished_at"].is_string(), "{done}");
+    assert_eq!(
+        stage_history(&app, &owner, &project).await,
+        [
+            "architecture",
+            "database",
+            "api",
+            "frontend",
+            "integration",
+            "testing",
+            "documentation",
+            "deployment",
+            "quality_assurance"
+        ]
+    );
+    let shown = app
+        .request(
+            "GET",
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(shown["stage"], "quality_assurance");
+    // The run is over: another may start.
+    let again = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/execution"),
+            Some(&owner.token),
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(again.status, 202, "{}", again.text());
+}
+
+#[tokio::test]
+async fn one_run_at_a_time_directed_by_owners_and_admins_and_hidden_from_strangers() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let member = app.user("member").await;
+    let stranger = app.user("stranger").await;
+    let project = project_with_budget(&app, &owner, None).await;
+    app.add_member(&owner, &project, &member, "member").await;
+    let agent = agent_on(&app, &owner, &project, "Analyst", "requirements", "claude-sonnet").await;
+    let base = format!("/api/v1/projects/{project}/execution");
+
+    let refused = app
+        .request("POST", &base, Some(&member.token), Some(&json!({})))
+        .await;
+    refused.assert_problem(403);
+    start(&app, &owner, &project).await;
+    let second = app
+        .request("POST", &base, Some(&owner.token), Some(&json!({})))
+        .await;
+    second.assert_problem(409);
+    let stage_moved = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/stage"),
+            Some(&owner.token),
+            Some(&json!({"stage": "architecture"})),
+        )
+        .await;
+    stage_moved.assert_problem(409);
+
+    // Strangers learn nothing: 404 on every route.
+    let work = format!("/api/v1/agents/{agent}/work");
+    let heartbeat = format!("/api/v1/agents/{agent}/tasks/{}/heartbeat", uuid::Uuid::new_v4());
+    for (method, path) in [
+        ("POST", base.clone()),
+        ("GET", base.clone()),
+        ("POST", format!("{base}/pause")),
+        ("POST", format!("{base}/resume")),
+        ("POST", format!("{base}/cancel")),
+        ("GET", work.clone()),
+        ("POST", heartbeat),
+    ] {
+        let answer = app
+            .request(method, &path, Some(&stranger.token), Some(&json!({})))
+            .await;
+        assert_eq!(answer.status, 404, "{method} {path}: {}", answer.text());
+    }
+    app.request("POST", &format!("{base}/pause"), Some(&member.token), None)
+        .await
+        .assert_problem(403);
+
+    // Paused: no work is handed out; resumed: it is.
+    let paused = app
+        .request("POST", &format!("{base}/pause"), Some(&owner.token), None)
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.text());
+    assert_eq!(paused.json()["status"], "paused");
+    let none = app
+        .request("GET", &format!("{work}?wait_seconds=1"), Some(&owner.token), None)
+        .await;
+    assert_eq!(none.status, 204, "{}", none.text());
+    let resumed = app
+        .request("POST", &format!("{base}/resume"), Some(&owner.token), None)
+        .await;
+    assert_eq!(resumed.json()["status"], "running");
+    let claimed = app
+        .request(
+            "GET",
+            &format!("{work}?wait_seconds=10"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(claimed.status, 200, "{}", claimed.text());
+    assert_eq!(claimed.json()["stage"], "requirements");
+
+    // Cancelled: its open task is cancelled and the project may run again.
+    let cancelled = app
+        .request("POST", &format!("{base}/cancel"), Some(&owner.token), None)
+        .await;
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    app.request("POST", &format!("{base}/cancel"), Some(&owner.token), None)
+        .await
+        .assert_problem(404);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = app
+            .request("POST", &base, Some(&owner.token), Some(&json!({})))
+            .await;
+        if again.status == 202 {
+            break;
+        }
+        assert_eq!(again.status, 409, "{}", again.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancelled run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lease_without_heartbeats_lapses_and_the_task_is_handed_out_again() {
+    let app = spawn_app_with(&[("EXECUTION_LEASE_MS", "1500")]).await;
+    let owner = app.user("owner").await;
+    let project = project_with_budget(&app, &owner, None).await;
+    let agent = agent_on(&app, &owner, &project, "Analyst", "requirements", "claude-sonnet").await;
+    start(&app, &owner, &project).await;
+    let work = format!("/api/v1/agents/{agent}/work?wait_seconds=10");
+
+    let first = app.request("GET", &work, Some(&owner.token), None).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let task = first.json()["task_id"].as_str().expect("task").to_owned();
+    let heartbeat = format!("/api/v1/agents/{agent}/tasks/{task}/heartbeat");
+    // A heartbeat in time extends the lease.
+    let kept = app.request("POST", &heartbeat, Some(&owner.token), None).await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    assert!(kept.json()["lease_expires_at"].as_str() > first.json()["lease_expires_at"].as_str());
+
+    // This process goes silent; another claim gets the task within the lease time.
+    let claimed_at = tokio::time::Instant::now();
+    let second = app.request("GET", &work, Some(&owner.token), None).await;
+    assert_eq!(second.status, 200, "{}", second.text());
+    assert_eq!(second.json()["task_id"], task.as_str());
+    assert!(
+        claimed_at.elapsed() < Duration::from_millis(1500 + 1500),
+        "handed out again {:?} after the last heartbeat",
+        claimed_at.elapsed()
+    );
+    // Three lapses fail the task and pause the run.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let paused = loop {
+        let shown = execution(&app, &owner, &project).await;
+        if shown["status"] == "paused" {
+            break shown;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never paused: {shown}");
+        // Claim again whenever it is open, and never heartbeat.
+        app.request(
+            "GET",
+            &format!("/api/v1/agents/{agent}/work?wait_seconds=0"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(paused["tasks"]["failed"], 1, "{paused}");
+    assert_eq!(paused["pause_reasons"][0]["kind"], "task_failed", "{paused}");
+    let gone = app.request("POST", &heartbeat, Some(&owner.token), None).await;
+    gone.assert_problem(409);
+
+    // Resumed, the failed task is handed out again.
+    let resumed = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/execution/resume"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let retried = app.request("GET", &work, Some(&owner.token), None).await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.json()["task_id"], task.as_str());
+}
+
+#[tokio::test]
+async fn an_escalated_conflict_pauses_the_run_until_it_is_resolved() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let project = project_with_budget(&app, &owner, None).await;
+    let agent = agent_on(&app, &owner, &project, "Analyst", "requirements", "claude-sonnet").await;
+    start(&app, &owner, &project).await;
+    until_status(&app, &owner, &project, "running").await;
+    let reported = app
+        .request(
+            "POST",
+            "/api/v1/conflicts",
+            Some(&owner.token),
+            Some(
+                &json!({"project_id": project, "kind": "design", "description": "REST or RPC",
+                         "agent_ids": [agent]}),
+            ),
+        )
+        .await;
+    assert_eq!(reported.status, 201, "{}", reported.text());
+    let conflict = reported.json()["id"].as_str().expect("id").to_owned();
+    let escalated = app
+        .request(
+            "POST",
+            &format!("/api/v1/conflicts/{conflict}/escalate"),
+            Some(&owner.token),
+            Some(&json!({"reason": "needs a person"})),
+        )
+        .await;
+    assert_eq!(escalated.status, 200, "{}", escalated.text());
+    let paused = until_status(&app, &owner, &project, "paused").await;
+    assert_eq!(paused["pause_reasons"][0]["kind"], "conflict_escalated");
+    assert_eq!(paused["pause_reasons"][0]["conflict_id"], conflict.as_str());
+
+    let resolved = app
+        .request(
+            "POST",
+            &format!("/api/v1/conflicts/{conflict}/resolve"),
+            Some(&owner.token),
+            Some(&json!({"strategy": "manual", "resolution": "REST"})),
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text());
+    until_status(&app, &owner, &project, "running").await;
+}
