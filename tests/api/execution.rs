@@ -108,9 +108,33 @@ struct Worked {
     cost: Decimal,
 }
 
+/// Records `tokens` of `agent`'s usage on `task_id` with `model`, falling
+/// back to the model a 402 names; the cost recorded.
+async fn spend(client: Client, credential: &str, agent: &str, task_id: &str, model: &str, tokens: (u64, u64)) -> Decimal {
+    let mut model = model.to_owned();
+    loop {
+        let usage = client
+            .request(
+                "POST",
+                &format!("/api/v1/agents/{agent}/usage"),
+                Some(credential),
+                Some(&json!({"model": model, "input_tokens": tokens.0,
+                             "output_tokens": tokens.1, "task_id": task_id})),
+            )
+            .await;
+        if usage.status == 402 {
+            model = usage.json()["cheapest_model"].as_str().expect("cheapest").to_owned();
+            continue;
+        }
+        assert_eq!(usage.status, 201, "{}", usage.text());
+        return Decimal::from_str(usage.json()["cost_usd"].as_str().expect("cost")).expect("decimal");
+    }
+}
+
 /// An agent process: claims work (with `credential`: a person's token or an
 /// API key) until the run is over, spends `tokens` on each task's model
-/// (falling back to the model a 402 names), and finishes each task.
+/// `bursts` times at once (falling back to the model a 402 names), and
+/// finishes each task.
 async fn agent_process(
     client: Client,
     credential: String,
@@ -118,6 +142,7 @@ async fn agent_process(
     agent: String,
     project: String,
     tokens: (u64, u64),
+    bursts: usize,
 ) -> Worked {
     let mut worked = Worked::default();
     loop {
@@ -133,29 +158,12 @@ async fn agent_process(
             200 => {
                 let task = work.json();
                 let task_id = task["task_id"].as_str().expect("task id").to_owned();
-                let mut model = task["model"].as_str().expect("model").to_owned();
-                let recorded = loop {
-                    let usage = client
-                        .request(
-                            "POST",
-                            &format!("/api/v1/agents/{agent}/usage"),
-                            Some(&credential),
-                            Some(&json!({"model": model, "input_tokens": tokens.0,
-                                         "output_tokens": tokens.1, "task_id": task_id})),
-                        )
-                        .await;
-                    if usage.status == 402 {
-                        model = usage.json()["cheapest_model"]
-                            .as_str()
-                            .expect("cheapest")
-                            .to_owned();
-                        continue;
-                    }
-                    assert_eq!(usage.status, 201, "{}", usage.text());
-                    break usage.json();
-                };
-                worked.cost +=
-                    Decimal::from_str(recorded["cost_usd"].as_str().expect("cost")).expect("decimal");
+                let model = task["model"].as_str().expect("model").to_owned();
+                let spent = futures_util::future::join_all(
+                    (0..bursts).map(|_| spend(client, &credential, &agent, &task_id, &model, tokens)),
+                )
+                .await;
+                worked.cost += spent.into_iter().sum::<Decimal>();
                 let done = client
                     .request(
                         "POST",
@@ -245,6 +253,7 @@ async fn a_project_runs_through_all_ten_stages_with_agent_processes_over_http() 
             agent,
             project.clone(),
             (10_000, 2_000),
+            1,
         ))
     })
     .collect();
@@ -525,4 +534,74 @@ async fn an_escalated_conflict_pauses_the_run_until_it_is_resolved() {
         .await;
     assert_eq!(resolved.status, 200, "{}", resolved.text());
     until_status(&app, &owner, &project, "running").await;
+}
+
+#[tokio::test]
+async fn a_budget_that_covers_part_of_the_run_switches_models_and_is_never_overspent() {
+    let app = spawn_app().await;
+    let client = *app;
+    let owner = app.user("owner").await;
+    // Five cents: the default estimate of a task (20,000 in, 5,000 out) on
+    // gpt-4 is 0.90 USD, on gemini-pro 0.0175 USD, on the local model 0.
+    let project = project_with_budget(&app, &owner, Some("0.05")).await;
+    let first = agent_on(&app, &owner, &project, "First", "requirements", "gpt-4").await;
+    let second = agent_on(&app, &owner, &project, "Second", "requirements", "gpt-4").await;
+    let third = agent_on(&app, &owner, &project, "Third", "architecture", "gpt-4").await;
+    let fourth = agent_on(&app, &owner, &project, "Fourth", "api", "gpt-4").await;
+    start(&app, &owner, &project).await;
+
+    // Each agent records its usage four times at once per task: concurrent
+    // records against one budget.
+    let processes: Vec<_> = [&first, &second, &third, &fourth]
+        .into_iter()
+        .map(|agent| {
+            tokio::spawn(agent_process(
+                client,
+                owner.token.clone(),
+                owner.token.clone(),
+                agent.clone(),
+                project.clone(),
+                (5_000, 1_250),
+                4,
+            ))
+        })
+        .collect();
+    let mut models = Vec::new();
+    for process in processes {
+        let worked = tokio::time::timeout(Duration::from_secs(90), process)
+            .await
+            .expect("the agent process finished")
+            .expect("it did not panic");
+        assert_eq!(worked.tasks.len(), 1, "{:?}", worked.tasks);
+        models.push(worked.tasks[0]["model"].as_str().expect("model").to_owned());
+    }
+    // The first stage fits two tasks on the cheapest paid model; what is
+    // left after them (1.5 cents) fits none, so the later ones run locally.
+    assert_eq!(models, ["gemini-pro", "gemini-pro", "llama3.1:8b", "llama3.1:8b"]);
+    let done = until_status(&app, &owner, &project, "completed").await;
+    assert_eq!(done["tasks"]["done"], 4);
+    let shown = app
+        .request("GET", &format!("/api/v1/projects/{project}"), Some(&owner.token), None)
+        .await
+        .json();
+    let spent = Decimal::from_str(shown["spent_usd"].as_str().expect("spent")).expect("decimal");
+    assert!(spent <= Decimal::new(5, 2), "spent {spent} of a 0.05 budget");
+    assert!(spent > Decimal::ZERO, "{shown}");
+
+    // Each switch is in the agent's activity.
+    let activity = app
+        .request("GET", &format!("/api/v1/agents/{third}/activity"), Some(&owner.token), None)
+        .await
+        .json();
+    let switch = activity["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|item| item["event_type"] == "ModelSwitched")
+        .cloned()
+        .expect("a ModelSwitched in the activity");
+    assert_eq!(switch["data"]["from"], "gpt-4");
+    assert_eq!(switch["data"]["to"], "llama3.1:8b");
+    let remaining = switch["data"]["budget_remaining_usd"].as_str().expect("remaining");
+    assert_eq!(Decimal::from_str(remaining).expect("decimal"), Decimal::new(15, 3));
 }
