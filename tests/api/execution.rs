@@ -110,7 +110,14 @@ struct Worked {
 
 /// Records `tokens` of `agent`'s usage on `task_id` with `model`, falling
 /// back to the model a 402 names; the cost recorded.
-async fn spend(client: Client, credential: &str, agent: &str, task_id: &str, model: &str, tokens: (u64, u64)) -> Decimal {
+async fn spend(
+    client: Client,
+    credential: &str,
+    agent: &str,
+    task_id: &str,
+    model: &str,
+    tokens: (u64, u64),
+) -> Decimal {
     let mut model = model.to_owned();
     loop {
         let usage = client
@@ -123,7 +130,10 @@ async fn spend(client: Client, credential: &str, agent: &str, task_id: &str, mod
             )
             .await;
         if usage.status == 402 {
-            model = usage.json()["cheapest_model"].as_str().expect("cheapest").to_owned();
+            model = usage.json()["cheapest_model"]
+                .as_str()
+                .expect("cheapest")
+                .to_owned();
             continue;
         }
         assert_eq!(usage.status, 201, "{}", usage.text());
@@ -581,7 +591,12 @@ async fn a_budget_that_covers_part_of_the_run_switches_models_and_is_never_overs
     let done = until_status(&app, &owner, &project, "completed").await;
     assert_eq!(done["tasks"]["done"], 4);
     let shown = app
-        .request("GET", &format!("/api/v1/projects/{project}"), Some(&owner.token), None)
+        .request(
+            "GET",
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
         .await
         .json();
     let spent = Decimal::from_str(shown["spent_usd"].as_str().expect("spent")).expect("decimal");
@@ -590,7 +605,12 @@ async fn a_budget_that_covers_part_of_the_run_switches_models_and_is_never_overs
 
     // Each switch is in the agent's activity.
     let activity = app
-        .request("GET", &format!("/api/v1/agents/{third}/activity"), Some(&owner.token), None)
+        .request(
+            "GET",
+            &format!("/api/v1/agents/{third}/activity"),
+            Some(&owner.token),
+            None,
+        )
         .await
         .json();
     let switch = activity["items"]
@@ -602,6 +622,184 @@ async fn a_budget_that_covers_part_of_the_run_switches_models_and_is_never_overs
         .expect("a ModelSwitched in the activity");
     assert_eq!(switch["data"]["from"], "gpt-4");
     assert_eq!(switch["data"]["to"], "llama3.1:8b");
-    let remaining = switch["data"]["budget_remaining_usd"].as_str().expect("remaining");
-    assert_eq!(Decimal::from_str(remaining).expect("decimal"), Decimal::new(15, 3));
+    let remaining = switch["data"]["budget_remaining_usd"]
+        .as_str()
+        .expect("remaining");
+    assert_eq!(
+        Decimal::from_str(remaining).expect("decimal"),
+        Decimal::new(15, 3)
+    );
+}
+
+/// Claims, spends and finishes one task of `agent` (waiting up to 30 s).
+async fn work_one(client: Client, owner: &User, agent: &str) -> String {
+    let work = client
+        .request(
+            "GET",
+            &format!("/api/v1/agents/{agent}/work?wait_seconds=25"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(work.status, 200, "{}", work.text());
+    let task = work.json();
+    let task_id = task["task_id"].as_str().expect("task").to_owned();
+    spend(
+        client,
+        &owner.token,
+        agent,
+        &task_id,
+        task["model"].as_str().expect("model"),
+        (1_000, 100),
+    )
+    .await;
+    let done = client
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{agent}/tasks/{task_id}/complete"),
+            Some(&owner.token),
+            Some(&json!({"outcome": "succeeded"})),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    task_id
+}
+
+/// Events of one kind in the store, by aggregate: (aggregate id, count).
+async fn counted(
+    db: &crate::support::TestDatabase,
+    aggregate_type: &str,
+    event_type: &str,
+) -> Vec<(String, i64)> {
+    db.connect()
+        .await
+        .query(
+            "SELECT aggregate_id, count(*) FROM events WHERE aggregate_type = $1 AND event_type = $2
+              GROUP BY aggregate_id ORDER BY aggregate_id",
+            &[&aggregate_type, &event_type],
+        )
+        .await
+        .expect("count events")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn sigkill_mid_stage_then_restart_creates_nothing_twice_loses_nothing_and_completes() {
+    let db = crate::support::TestDatabase::migrated().await;
+    let (mut first, addr) = crate::binary::zekka_up(&db).await;
+    let client = Client { addr };
+    let owner = client.user("owner").await;
+    // A budget small enough for model switches, which a replay must not repeat.
+    let project = project_with_budget(&client, &owner, Some("0.05")).await;
+    let analyst = agent_on(&client, &owner, &project, "Analyst", "requirements", "gpt-4").await;
+    let writer = agent_on(&client, &owner, &project, "Writer", "requirements", "gpt-4").await;
+    let architect = agent_on(&client, &owner, &project, "Architect", "architecture", "gpt-4").await;
+    let builder = agent_on(&client, &owner, &project, "Builder", "api", "gpt-4").await;
+    start(&client, &owner, &project).await;
+
+    // Mid-stage: one of the first stage's two tasks is done, and the
+    // orchestrator is reacting to it when the process is killed.
+    work_one(client, &owner, &analyst).await;
+    first.kill().await.expect("SIGKILL");
+
+    let (_second, addr) = crate::binary::zekka_up(&db).await;
+    let client = Client { addr };
+    // An escalated conflict pauses the run until it is resolved; a replay
+    // must not pause it again.
+    let reported = client
+        .request(
+            "POST",
+            "/api/v1/conflicts",
+            Some(&owner.token),
+            Some(
+                &json!({"project_id": project, "kind": "design", "description": "REST or RPC",
+                         "agent_ids": [writer]}),
+            ),
+        )
+        .await;
+    assert_eq!(reported.status, 201, "{}", reported.text());
+    let conflict = reported.json()["id"].as_str().expect("id").to_owned();
+    for (action, body) in [
+        ("escalate", json!({"reason": "a person decides"})),
+        ("resolve", json!({"strategy": "manual", "resolution": "REST"})),
+    ] {
+        let answer = client
+            .request(
+                "POST",
+                &format!("/api/v1/conflicts/{conflict}/{action}"),
+                Some(&owner.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        if action == "escalate" {
+            until_status(&client, &owner, &project, "paused").await;
+        }
+    }
+    until_status(&client, &owner, &project, "running").await;
+    work_one(client, &owner, &writer).await;
+    work_one(client, &owner, &architect).await;
+    work_one(client, &owner, &builder).await;
+    let done = until_status(&client, &owner, &project, "completed").await;
+    assert_eq!(
+        done["tasks"],
+        json!({"open": 0, "claimed": 0, "done": 4, "failed": 0})
+    );
+
+    let once = |counts: &[(String, i64)]| counts.iter().all(|(_, n)| *n == 1);
+    let opened = counted(&db, "Task", "TaskOpened").await;
+    assert_eq!(opened.len(), 4, "{opened:?}");
+    assert!(once(&opened), "a task was created twice: {opened:?}");
+    let finished = counted(&db, "Task", "TaskFinished").await;
+    assert!(finished.len() == 4 && once(&finished), "{finished:?}");
+    assert_eq!(counted(&db, "Execution", "StageOpened").await[0].1, 10);
+    assert_eq!(counted(&db, "Project", "ProjectStageAdvanced").await[0].1, 9);
+    assert_eq!(counted(&db, "Execution", "ExecutionCompleted").await[0].1, 1);
+    let switches = counted(&db, "Agent", "ModelSwitched").await;
+    assert_eq!(
+        switches.len(),
+        4,
+        "every agent was switched off gpt-4 once: {switches:?}"
+    );
+    assert!(once(&switches), "{switches:?}");
+
+    // Replaying the orchestrator's whole input again issues nothing new.
+    let checkpoints = db.connect().await;
+    let events = async || {
+        checkpoints
+            .query_one("SELECT count(*), max(global_position) FROM events", &[])
+            .await
+            .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1)))
+            .expect("count")
+    };
+    let (before, head) = events().await;
+    checkpoints
+        .execute(
+            "UPDATE process_checkpoints SET transaction_id = '0', global_position = 0 WHERE name = 'orchestrator'",
+            &[],
+        )
+        .await
+        .expect("rewind the orchestrator");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reached: i64 = checkpoints
+            .query_one(
+                "SELECT global_position FROM process_checkpoints WHERE name = 'orchestrator'",
+                &[],
+            )
+            .await
+            .expect("checkpoint")
+            .get(0);
+        if reached >= head {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay never reached {head}: at {reached}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events().await.0, before, "the replay issued commands");
 }

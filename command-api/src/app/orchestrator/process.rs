@@ -26,7 +26,6 @@ use zekka_event_store::wakeup::Wakeup;
 use zekka_platform::shutdown::Shutdown;
 
 use super::{leases, plan};
-use crate::app::access;
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::error::AppError;
 use crate::app::state::CommandState;
@@ -242,7 +241,18 @@ async fn react(state: &CommandState, event: &StoredEvent) -> Result<(), AppError
         }
         ("Task", "TaskFinished") => settle(state, aggregate_id, event).await,
         ("Conflict", "ConflictEscalated" | "ConflictResolved") => {
-            let Some(project_id) = access::owning_project(state, "Conflict", aggregate_id).await? else {
+            let conflict = state
+                .conflicts
+                .store()
+                .state(&aggregate_id.to_string())
+                .await
+                .map_err(AppError::from)?;
+            // Replaying an old escalation must not pause a run after the
+            // conflict was resolved.
+            if event.event_type == "ConflictEscalated" && conflict.resolved {
+                return Ok(());
+            }
+            let Some(project_id) = conflict.project_id else {
                 return Ok(());
             };
             let project = state
@@ -405,6 +415,16 @@ async fn create_tasks(
         .budget_usd
         .map(|budget| (budget - project.spent_usd).max(Decimal::ZERO));
     for task in tasks {
+        let created = state
+            .tasks
+            .store()
+            .state(&task.task_id.to_string())
+            .await
+            .map_err(AppError::from)?;
+        if created.id.is_some() {
+            // Created before (a replay): its model switch was recorded then.
+            continue;
+        }
         let switch = AgentCommand::SwitchModel {
             task_id: task.task_id,
             model: task.model.clone(),
