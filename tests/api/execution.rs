@@ -803,3 +803,55 @@ async fn sigkill_mid_stage_then_restart_creates_nothing_twice_loses_nothing_and_
     }
     assert_eq!(events().await.0, before, "the replay issued commands");
 }
+
+#[tokio::test]
+async fn a_run_is_pushed_to_the_project_subscription_as_it_goes() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let project = project_with_budget(&app, &owner, Some("0.01")).await;
+    let agent = agent_on(&app, &owner, &project, "Analyst", "requirements", "gpt-4").await;
+    // The socket accepts the subscription once the read model shows the project.
+    while app
+        .request(
+            "GET",
+            &format!("/api/v1/projects/{project}"),
+            Some(&owner.token),
+            None,
+        )
+        .await
+        .status
+        != 200
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut socket = crate::realtime::connect(app.addr, &owner, None).await;
+    crate::realtime::subscribe(&mut socket, json!({"type": "subscribe", "project_id": project})).await;
+    // Let the subscription land before the run starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let execution_id = start(&app, &owner, &project).await;
+
+    let started = crate::realtime::next_of(&mut socket, "execution:updated").await;
+    assert_eq!(started["data"]["execution_id"], execution_id.as_str());
+    assert_eq!(started["data"]["event"], "ExecutionStarted");
+    let switched = crate::realtime::next_of(&mut socket, "model:switched").await;
+    assert_eq!(switched["data"]["agent_id"], agent.as_str());
+    assert_eq!(switched["data"]["to"], "llama3.1:8b");
+    let created = crate::realtime::next_of(&mut socket, "task:created").await;
+    assert_eq!(created["data"]["agent_id"], agent.as_str());
+    assert_eq!(created["data"]["stage"], "requirements");
+    let task_id = work_one(*app, &owner, &agent).await;
+    assert_eq!(created["data"]["task_id"], task_id.as_str());
+    let completed = crate::realtime::next_of(&mut socket, "task:completed").await;
+    assert_eq!(completed["data"]["task_id"], task_id.as_str());
+    assert_eq!(completed["data"]["outcome"], "succeeded");
+    let settled = loop {
+        let update = crate::realtime::next_of(&mut socket, "execution:updated").await;
+        if update["data"]["event"] == "TaskSettled" {
+            break update;
+        }
+    };
+    assert_eq!(settled["data"]["stage"], "requirements");
+    assert_eq!(settled["data"]["settled"], 1);
+    assert_eq!(settled["data"]["total"], 1);
+    assert!(settled["data"]["run_cost_usd"].is_string(), "{settled}");
+}

@@ -136,9 +136,18 @@ pub async fn direct(
         .state(&project_id.to_string())
         .await
         .map_err(AppError::from)?;
-    let execution_id = project
-        .running_execution
-        .ok_or_else(|| AppError::not_found("no execution of this project is running"))?;
+    let none_running = || AppError::not_found("no execution of this project is running");
+    let execution_id = project.running_execution.ok_or_else(none_running)?;
+    // Ended, and the orchestrator has not yet told the project: none runs.
+    let run = state
+        .executions
+        .store()
+        .state(&execution_id.to_string())
+        .await
+        .map_err(AppError::from)?;
+    if run.status.is_finished() {
+        return Err(none_running());
+    }
     let (command, name) = match direction {
         Direction::Pause => (ExecutionCommand::Pause { actor, access }, "PauseExecution"),
         Direction::Resume => (ExecutionCommand::Resume { actor, access }, "ResumeExecution"),
