@@ -34,6 +34,7 @@ pub type Apis = (
     http::routes::projections::ProjectionCommandApi,
     http::routes::execution::ExecutionApi,
     http::routes::work::WorkApi,
+    http::routes::webhooks::WebhookApi,
 );
 
 /// Every command route over `state`, for one `OpenApiService`.
@@ -52,6 +53,7 @@ pub fn apis(state: Arc<CommandState>) -> Apis {
         http::routes::privacy::PrivacyCommandApi::new(state.clone()),
         http::routes::projections::ProjectionCommandApi::new(state.clone()),
         http::routes::execution::ExecutionApi::new(state.clone()),
-        http::routes::work::WorkApi::new(state),
+        http::routes::work::WorkApi::new(state.clone()),
+        http::routes::webhooks::WebhookApi::new(state),
     )
 }

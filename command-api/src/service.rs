@@ -61,7 +61,7 @@ impl CommandService {
 
     /// What it runs besides serving, until `shutdown`: the mail outbox, the
     /// idempotency-key sweeper, the audit checkpointer, the orchestrator
-    /// (with its lease sweeper), the listener for read-model progress that
+    /// (with its lease sweeper), the webhook outbox and deliverer, the listener for read-model progress that
     /// wakes agents' long polls, and the writer of API keys' last use.
     ///
     /// # Errors
@@ -69,6 +69,13 @@ impl CommandService {
     pub fn tasks(&self, shutdown: &Shutdown) -> Result<Vec<Task>> {
         let config = &self.state.config;
         let mut tasks = Vec::new();
+        // Appends wake the followers of the stream (orchestrator, outbox);
+        // the outbox wakes the deliverer.
+        let appended = zekka_event_store::wakeup::spawn_listener(
+            config.database_url.clone(),
+            shutdown.clone().signalled(),
+        );
+        let queued = Arc::new(tokio::sync::Notify::new());
         let projected = self
             .state
             .projected_listener
@@ -110,12 +117,22 @@ impl CommandService {
                 "orchestrator",
                 crate::app::orchestrator::process::run(
                     self.state.clone(),
-                    zekka_event_store::wakeup::spawn_listener(
-                        config.database_url.clone(),
-                        shutdown.clone().signalled(),
-                    ),
+                    appended.clone(),
                     shutdown.clone(),
                 ),
+            ),
+            Task::new(
+                "webhook outbox",
+                crate::app::webhooks::outbox::run(
+                    self.state.clone(),
+                    appended,
+                    queued.clone(),
+                    shutdown.clone(),
+                ),
+            ),
+            Task::new(
+                "webhook deliveries",
+                crate::app::webhooks::delivery::run(self.state.clone(), queued, shutdown.clone()),
             ),
             Task::new(
                 "API-key use writer",

@@ -12,6 +12,7 @@
 //! - [`tokens`]: PASETO v4.public access tokens, signed and verified.
 //! - [`signing_keys`]: where the token keys come from, and their rotation without downtime.
 //! - [`money`]: money as exact decimal strings.
+//! - [`notifications`]: what each event means to clients (socket messages, webhook deliveries).
 //! - [`password`]: argon2id hashing off the async runtime.
 //! - [`problem`]: `application/problem+json` errors.
 //! - [`http`]: the routes and middleware every service has (health, metrics, request ids).
@@ -33,6 +34,7 @@ pub mod input;
 pub mod locks;
 pub mod metrics;
 pub mod money;
+pub mod notifications;
 pub mod password;
 pub mod policy;
 pub mod problem;

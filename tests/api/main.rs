@@ -49,3 +49,4 @@ mod split_services;
 mod text_property;
 mod upcasting;
 mod usage;
+mod webhooks;

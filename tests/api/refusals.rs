@@ -258,7 +258,11 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
         ("POST", format!("{p}/execution/pause"), None),
         ("POST", format!("{p}/execution/resume"), None),
         ("POST", format!("{p}/execution/cancel"), None),
-        ("POST", format!("/api/v1/agents/{agent}/tasks/{task}/heartbeat"), None),
+        (
+            "POST",
+            format!("/api/v1/agents/{agent}/tasks/{task}/heartbeat"),
+            None,
+        ),
     ];
 
     // Every write route is either in the table or a person's own.

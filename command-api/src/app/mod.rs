@@ -13,6 +13,8 @@
 //! - [`accounts`]: account mail (reset and verification tokens, registration notices).
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`prices`]: the price list charged with (price at a moment, cheapest model).
+//! - [`follower`]: following the event stream from a checkpoint of one's own (not a projection).
+//! - [`webhooks`]: webhooks: their registry, the outbox follower, the signed deliveries.
 //! - [`orchestrator`]: project execution: the process manager, work for agents, leases, model switching.
 //! - [`operations`]: operators' decisions (skipping a poison event, system roles).
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
@@ -28,6 +30,7 @@ pub mod arbitration_port;
 pub mod checkpointer;
 pub mod dispatch;
 pub mod error;
+pub mod follower;
 pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;
@@ -36,3 +39,4 @@ pub mod orchestrator;
 pub mod prices;
 pub mod sessions;
 pub mod state;
+pub mod webhooks;

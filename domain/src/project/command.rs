@@ -128,6 +128,24 @@ pub enum ProjectCommand {
         /// The run.
         execution_id: Uuid,
     },
+    /// Add a webhook (owners and admins; at most [`super::MAX_WEBHOOKS`] active).
+    AddWebhook {
+        /// Who asks.
+        actor: Uuid,
+        /// The id chosen for it (UUIDv7).
+        webhook_id: Uuid,
+        /// Where deliveries go (validated by the application: scheme, host).
+        url: String,
+        /// The message types it receives (validated against the ones that exist).
+        events: Vec<String>,
+    },
+    /// Remove a webhook (owners and admins); removing a removed one changes nothing.
+    RemoveWebhook {
+        /// Who asks.
+        actor: Uuid,
+        /// The webhook.
+        webhook_id: Uuid,
+    },
     /// Revoke an API key (owners and admins); revoking a revoked key changes nothing.
     RevokeApiKey {
         /// Who asks.

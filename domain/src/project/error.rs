@@ -53,6 +53,15 @@ pub enum ProjectError {
         /// The limit.
         max: usize,
     },
+    /// No webhook of this project has this id.
+    #[error("no webhook of this project has this id")]
+    UnknownWebhook,
+    /// The project has as many active webhooks as it may.
+    #[error("the project has {max} active webhooks already; remove one first")]
+    TooManyWebhooks {
+        /// The limit.
+        max: usize,
+    },
     /// A run of the workflow is going on: one at a time, and the stage is its to move.
     #[error("an execution of this project is running ({execution_id})")]
     ExecutionRunning {
@@ -73,15 +82,17 @@ impl Refusal for ProjectError {
     fn kind(&self) -> ErrorKind {
         match self {
             ProjectError::Invalid(_) | ProjectError::StageOutOfOrder { .. } => ErrorKind::Invalid,
-            ProjectError::NotFound | ProjectError::NotAMember | ProjectError::UnknownApiKey => {
-                ErrorKind::NotFound
-            }
+            ProjectError::NotFound
+            | ProjectError::NotAMember
+            | ProjectError::UnknownApiKey
+            | ProjectError::UnknownWebhook => ErrorKind::NotFound,
             ProjectError::NotAllowed { .. } => ErrorKind::Forbidden,
             ProjectError::AlreadyExists
             | ProjectError::Archived
             | ProjectError::OwnerIsPermanent
             | ProjectError::TooManyApiKeys { .. }
-            | ProjectError::ExecutionRunning { .. } => ErrorKind::Conflict,
+            | ProjectError::ExecutionRunning { .. }
+            | ProjectError::TooManyWebhooks { .. } => ErrorKind::Conflict,
             ProjectError::BudgetExceeded { .. } => ErrorKind::PaymentRequired,
         }
     }

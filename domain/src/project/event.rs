@@ -110,6 +110,25 @@ pub enum ProjectEvent {
         /// Who issued it.
         created_by: Uuid,
     },
+    /// A webhook was added (its signing secret is kept outside the event
+    /// stream, which members may read in the audit).
+    WebhookAdded {
+        /// The webhook.
+        webhook_id: Uuid,
+        /// Where deliveries go.
+        url: String,
+        /// The message types it receives.
+        events: Vec<String>,
+        /// Who added it.
+        created_by: Uuid,
+    },
+    /// A webhook was removed: nothing more is delivered to it.
+    WebhookRemoved {
+        /// The webhook.
+        webhook_id: Uuid,
+        /// Who removed it.
+        removed_by: Uuid,
+    },
     /// A run of the workflow began (the Execution stream of that id holds it).
     ProjectExecutionStarted {
         /// The run.
@@ -149,6 +168,8 @@ impl DomainEvent for ProjectEvent {
             ProjectEvent::ApiKeyCreated { .. } => "ApiKeyCreated",
             ProjectEvent::ApiKeyRevoked { .. } => "ApiKeyRevoked",
             ProjectEvent::ProjectExecutionStarted { .. } => "ProjectExecutionStarted",
+            ProjectEvent::WebhookAdded { .. } => "WebhookAdded",
+            ProjectEvent::WebhookRemoved { .. } => "WebhookRemoved",
             ProjectEvent::ProjectExecutionEnded { .. } => "ProjectExecutionEnded",
         }
         .to_owned()

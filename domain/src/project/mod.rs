@@ -28,6 +28,9 @@ pub use values::{Budget, Description, ProjectName, ProjectStatus, Scope, Stage};
 /// The most active API keys one project may hold.
 pub const MAX_ACTIVE_API_KEYS: usize = 50;
 
+/// The most active webhooks one project may hold.
+pub const MAX_WEBHOOKS: usize = 20;
+
 /// What a project's decisions need to know; rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Project {
@@ -56,6 +59,9 @@ pub struct Project {
     /// The run of the workflow going on, if one is.
     #[serde(default)]
     pub running_execution: Option<Uuid>,
+    /// Its webhooks: `true` once removed.
+    #[serde(default)]
+    pub webhooks: BTreeMap<Uuid, bool>,
 }
 
 impl Aggregate for Project {
@@ -114,6 +120,12 @@ impl Aggregate for Project {
                 self.running_execution = Some(execution_id);
             }
             ProjectEvent::ProjectExecutionEnded { .. } => self.running_execution = None,
+            ProjectEvent::WebhookAdded { webhook_id, .. } => {
+                self.webhooks.insert(webhook_id, false);
+            }
+            ProjectEvent::WebhookRemoved { webhook_id, .. } => {
+                self.webhooks.insert(webhook_id, true);
+            }
         }
     }
 }
@@ -175,6 +187,37 @@ impl Project {
                     from: current,
                     to: stage,
                 }])
+            }
+            ProjectCommand::AddWebhook {
+                actor,
+                webhook_id,
+                url,
+                events,
+            } => {
+                self.require_writable(actor, Role::can_manage, "owner or admin")?;
+                if self.webhooks.contains_key(&webhook_id) {
+                    return Err(ProjectError::AlreadyExists);
+                }
+                if self.webhooks.values().filter(|removed| !**removed).count() >= MAX_WEBHOOKS {
+                    return Err(ProjectError::TooManyWebhooks { max: MAX_WEBHOOKS });
+                }
+                Ok(vec![ProjectEvent::WebhookAdded {
+                    webhook_id,
+                    url,
+                    events,
+                    created_by: actor,
+                }])
+            }
+            ProjectCommand::RemoveWebhook { actor, webhook_id } => {
+                self.require_writable(actor, Role::can_manage, "owner or admin")?;
+                match self.webhooks.get(&webhook_id) {
+                    None => Err(ProjectError::UnknownWebhook),
+                    Some(true) => Ok(vec![]),
+                    Some(false) => Ok(vec![ProjectEvent::WebhookRemoved {
+                        webhook_id,
+                        removed_by: actor,
+                    }]),
+                }
             }
             ProjectCommand::EndExecution { execution_id } => {
                 if self.running_execution != Some(execution_id) {

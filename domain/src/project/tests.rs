@@ -712,3 +712,71 @@ fn ending_the_running_execution_lets_another_start_and_ending_it_again_changes_n
         .when(ProjectCommand::EndExecution { execution_id: RUN })
         .then_expect_events(vec![]);
 }
+
+const HOOK: Uuid = Uuid::from_u128(41);
+
+fn add_webhook(actor: Uuid, webhook_id: Uuid) -> ProjectCommand {
+    ProjectCommand::AddWebhook {
+        actor,
+        webhook_id,
+        url: "https://example.com/hook".into(),
+        events: vec!["task:created".into()],
+    }
+}
+
+#[test]
+fn an_admin_adds_and_removes_webhooks_up_to_the_limit() {
+    TestFramework::<Project>::with(())
+        .given(with_team())
+        .when(add_webhook(ADMIN, HOOK))
+        .then_expect_events(vec![ProjectEvent::WebhookAdded {
+            webhook_id: HOOK,
+            url: "https://example.com/hook".into(),
+            events: vec!["task:created".into()],
+            created_by: ADMIN,
+        }]);
+    let mut full = with_team();
+    for n in 0..MAX_WEBHOOKS {
+        full.push(ProjectEvent::WebhookAdded {
+            webhook_id: Uuid::from_u128(1000 + n as u128),
+            url: "https://example.com/hook".into(),
+            events: vec!["task:created".into()],
+            created_by: OWNER,
+        });
+    }
+    TestFramework::<Project>::with(())
+        .given(full)
+        .when(add_webhook(OWNER, HOOK))
+        .then_expect_error(ProjectError::TooManyWebhooks { max: MAX_WEBHOOKS });
+    TestFramework::<Project>::with(())
+        .given(with_team())
+        .when(ProjectCommand::RemoveWebhook {
+            actor: OWNER,
+            webhook_id: HOOK,
+        })
+        .then_expect_error(ProjectError::UnknownWebhook);
+    let mut added = with_team();
+    added.push(ProjectEvent::WebhookAdded {
+        webhook_id: HOOK,
+        url: "https://example.com/hook".into(),
+        events: vec!["task:created".into()],
+        created_by: OWNER,
+    });
+    TestFramework::<Project>::with(())
+        .given(added.clone())
+        .when(ProjectCommand::RemoveWebhook {
+            actor: ADMIN,
+            webhook_id: HOOK,
+        })
+        .then_expect_events(vec![ProjectEvent::WebhookRemoved {
+            webhook_id: HOOK,
+            removed_by: ADMIN,
+        }]);
+    TestFramework::<Project>::with(())
+        .given(added)
+        .when(add_webhook(MEMBER, Uuid::from_u128(42)))
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Member,
+            needs: "owner or admin",
+        });
+}

@@ -211,6 +211,16 @@ pub struct Config {
     /// Output tokens a task is expected to take, likewise.
     #[arg(long, env = "EXECUTION_TASK_OUTPUT_TOKENS", default_value = "5000", value_parser = parse::at_least::<u64, 0>)]
     pub execution_task_output_tokens: u64,
+    /// `yes` lets webhooks deliver to loopback, private and link-local
+    /// addresses (a receiver on the same host or network); by default such
+    /// targets are refused, so no tenant can make the server call inside its
+    /// network.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value = "no", action = clap::ArgAction::Set, value_parser = parse::yes_or_no)]
+    pub webhook_allow_private_targets: bool,
+    /// Milliseconds a webhook receiver may take to answer one delivery
+    /// before it counts as failed (and is retried with back-off).
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value = "10000", value_parser = parse::millis::<100, { u64::MAX }>)]
+    pub webhook_timeout: Duration,
     /// `1` starts even when PostgreSQL runs with `fsync`,
     /// `synchronous_commit` or `full_page_writes` off (settings under which
     /// an acknowledged command can be lost), with a loud warning; by default

@@ -159,6 +159,9 @@ impl Projection for ProjectsProjection {
             }
             // The run itself is the `executions` read model's.
             ProjectEvent::ProjectExecutionStarted { .. } | ProjectEvent::ProjectExecutionEnded { .. } => {}
+            // Webhooks and their deliveries are command-api's tables (the
+            // signing secret never enters the event stream).
+            ProjectEvent::WebhookAdded { .. } | ProjectEvent::WebhookRemoved { .. } => {}
         }
         Ok(())
     }

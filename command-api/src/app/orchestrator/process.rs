@@ -20,7 +20,7 @@ use zekka_domain::project::{ProjectCommand, Stage};
 use zekka_domain::task::TaskCommand;
 use zekka_domain::{Decide, Refusal};
 use zekka_event_store::consistency::{self, ConsistencyToken};
-use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
+use zekka_event_store::event_log::{Position, StoredEvent};
 use zekka_event_store::store::CommandBus;
 use zekka_event_store::wakeup::Wakeup;
 use zekka_platform::shutdown::Shutdown;
@@ -28,6 +28,7 @@ use zekka_platform::shutdown::Shutdown;
 use super::{leases, plan};
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::error::AppError;
+use crate::app::follower::Follower;
 use crate::app::state::CommandState;
 
 /// Its checkpoint's name, and the process named in its commands' metadata.
@@ -47,8 +48,11 @@ const USAGE_WAIT: Duration = Duration::from_secs(2);
 const PLAN_MODELS: [&str; 2] = ["agents", "usage"];
 const PLAN_WAIT: Duration = Duration::from_secs(5);
 
-/// An advisory-lock key of its own (not a projection's).
-const LEASE_KEY: i64 = 0x7a65_6b6b_614f_5243; // "zekkaORC"
+/// Its place in the stream.
+const FOLLOWER: Follower = Follower {
+    name: NAME,
+    types: &TYPES,
+};
 
 /// Reacts to the stream, and lapses ended leases, until `shutdown`.
 pub async fn run(state: Arc<CommandState>, mut appended: Wakeup, mut shutdown: Shutdown) {
@@ -86,35 +90,10 @@ pub async fn run(state: Arc<CommandState>, mut appended: Wakeup, mut shutdown: S
 pub async fn run_once(state: &CommandState) -> Result<usize, AppError> {
     let mut client = state.reads.get().await?;
     let tx = client.transaction().await?;
-    let row = tx
-        .query_one(
-            "SELECT pg_try_advisory_xact_lock($1), c.transaction_id, c.global_position
-               FROM (VALUES (1)) AS one (n)
-               LEFT JOIN process_checkpoints c ON c.name = $2",
-            &[&LEASE_KEY, &NAME],
-        )
-        .await?;
-    if !row.try_get::<_, bool>(0)? {
-        return Ok(0);
-    }
-    let Some(transaction_id) = row.try_get::<_, Option<Xid8>>(1)? else {
-        // First start: no run can predate the orchestrator, so it begins at
-        // the head rather than reading the whole history.
-        let head = event_log::stable_head(&tx).await?;
-        tx.execute(
-            "INSERT INTO process_checkpoints (name, transaction_id, global_position) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO NOTHING",
-            &[&NAME, &head.transaction_id, &head.global_position],
-        )
-        .await?;
+    let Some((from, events)) = FOLLOWER.next_batch(&tx, BATCH).await? else {
         tx.commit().await?;
         return Ok(0);
     };
-    let from = Position {
-        transaction_id,
-        global_position: row.try_get(2)?,
-    };
-    let events = event_log::read_after(&tx, from, BATCH, &TYPES).await?;
     let mut reached = from;
     let mut failure = None;
     for event in &events {
@@ -131,12 +110,7 @@ pub async fn run_once(state: &CommandState) -> Result<usize, AppError> {
         }
         reached = event.position;
     }
-    tx.execute(
-        "UPDATE process_checkpoints SET transaction_id = $2, global_position = $3, updated_at = now()
-          WHERE name = $1",
-        &[&NAME, &reached.transaction_id, &reached.global_position],
-    )
-    .await?;
+    FOLLOWER.advance(&tx, reached).await?;
     tx.commit().await?;
     match failure {
         Some(error) => Err(error),

@@ -13,6 +13,7 @@ pub mod pricing;
 pub mod privacy;
 pub mod projections;
 pub mod projects;
+pub mod webhooks;
 pub mod work;
 
 use poem_openapi::payload::Json;

@@ -1,0 +1,89 @@
+//! A follower of the event stream that is not a projection: it keeps its
+//! place in `process_checkpoints` and acts on what it reads (the
+//! orchestrator issues commands, the webhook outbox enqueues deliveries).
+//! Several processes take turns through an advisory lock; a new follower
+//! starts at the head (nothing it reacts to can predate it).
+
+use deadpool_postgres::Transaction;
+use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
+
+use crate::app::error::AppError;
+
+/// One follower: its checkpoint's name and the aggregate types whose
+/// payloads it reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Follower {
+    /// Its checkpoint's name.
+    pub name: &'static str,
+    /// The aggregate types whose payloads it reads (other events pass by
+    /// with `Null` payloads).
+    pub types: &'static [&'static str],
+}
+
+impl Follower {
+    /// An advisory-lock key per follower (FNV-1a of its name, apart from
+    /// the projections' keys by a prefix of its own).
+    fn lease_key(&self) -> i64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in "zekka.follower:".bytes().chain(self.name.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
+
+    /// Takes this follower's turn for `tx` and reads up to `limit` events
+    /// after its checkpoint; `None` when another process has the turn, or
+    /// on the first start (the checkpoint is set at the head in `tx`,
+    /// which the caller commits).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn next_batch(
+        &self,
+        tx: &Transaction<'_>,
+        limit: i64,
+    ) -> Result<Option<(Position, Vec<StoredEvent>)>, AppError> {
+        let row = tx
+            .query_one(
+                "SELECT pg_try_advisory_xact_lock($1), c.transaction_id, c.global_position
+                   FROM (VALUES (1)) AS one (n)
+                   LEFT JOIN process_checkpoints c ON c.name = $2",
+                &[&self.lease_key(), &self.name],
+            )
+            .await?;
+        if !row.try_get::<_, bool>(0)? {
+            return Ok(None);
+        }
+        let Some(transaction_id) = row.try_get::<_, Option<Xid8>>(1)? else {
+            let head = event_log::stable_head(tx).await?;
+            tx.execute(
+                "INSERT INTO process_checkpoints (name, transaction_id, global_position) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&self.name, &head.transaction_id, &head.global_position],
+            )
+            .await?;
+            return Ok(None);
+        };
+        let from = Position {
+            transaction_id,
+            global_position: row.try_get(2)?,
+        };
+        let events = event_log::read_after(tx, from, limit, self.types).await?;
+        Ok(Some((from, events)))
+    }
+
+    /// Moves the checkpoint to `reached` in `tx`.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn advance(&self, tx: &Transaction<'_>, reached: Position) -> Result<(), AppError> {
+        tx.execute(
+            "UPDATE process_checkpoints SET transaction_id = $2, global_position = $3, updated_at = now()
+              WHERE name = $1",
+            &[&self.name, &reached.transaction_id, &reached.global_position],
+        )
+        .await?;
+        Ok(())
+    }
+}
