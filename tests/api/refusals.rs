@@ -263,6 +263,14 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
             format!("/api/v1/agents/{agent}/tasks/{task}/heartbeat"),
             None,
         ),
+        (
+            "POST",
+            format!("{p}/webhooks"),
+            Some(
+                json!({"url": "https://hooks.example.com/x", "events": ["task:created"], "secret": "0123456789abcdef"}),
+            ),
+        ),
+        ("DELETE", format!("{p}/webhooks/{task}"), None),
     ];
 
     // Every write route is either in the table or a person's own.
@@ -274,6 +282,7 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
                 .replace(&agent, "{id}")
                 .replace(&conflict, "{id}")
                 .replace(&conversation, "{id}")
+                .replace(&format!("webhooks/{task}"), "webhooks/{webhook_id}")
                 .replace(&task, "{task_id}")
                 .replace(&message, "{message_id}")
                 .replace(&lock, "{lock_id}")
