@@ -4,7 +4,10 @@
 //! token usage across paid and local models (including an agent that runs
 //! out of budget and falls back to the cheapest allowed model), and
 //! conflicts resolved by an arbitrator, by the first writer, by a person,
-//! and one still open — so a newcomer sees analytics at once.
+//! and one still open — and a third project run by the orchestrator through
+//! all ten stages, with the demo playing its agent processes (a lease left
+//! to lapse, a conflict escalated and resolved, a model switch as the
+//! budget runs low) — so a newcomer sees analytics at once.
 //!
 //! Everything goes through the same routes the frontend uses; nothing is
 //! written to the database directly. Running it again signs in to the
@@ -18,6 +21,7 @@ use serde_json::{Value, json};
 use zekka_client::{Answer, Connection, Method, Server};
 
 mod api;
+mod execution;
 mod script;
 
 use api::{Api, Session};
@@ -96,6 +100,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoSummary> {
     for spec in &PROJECTS {
         projects.push(fill_project(&mut api, spec, owner, &people, &mut usage_counter).await?);
     }
+    projects.push(execution::run_executed_project(&mut api, owner).await?);
     api.step(
         Method::PUT,
         "/api/v1/preferences",

@@ -376,6 +376,7 @@ pub fn planned_steps() -> u64 {
                 + conflicts
         })
         .sum();
-    // Each person signs up (or in), then the owner sets preferences.
-    (PEOPLE.len() + per_project + 1) as u64
+    // Each person signs up (or in), then the executed project, then the
+    // owner sets preferences.
+    (PEOPLE.len() + per_project + 1) as u64 + super::execution::EXECUTION_STEPS
 }

@@ -18,9 +18,18 @@ fn free_port() -> u16 {
 /// `zekka up` as its own process on a database it must create, without
 /// Redis; returns once `/readyz` answers 200.
 pub(crate) async fn zekka_up(db: &TestDatabase) -> (tokio::process::Child, SocketAddr) {
+    zekka_up_with(db, &[]).await
+}
+
+/// [`zekka_up`] with more settings in its environment.
+pub(crate) async fn zekka_up_with(
+    db: &TestDatabase,
+    settings: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr) {
     let port = free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
         .arg("up")
+        .envs(settings.iter().copied())
         .env("DATABASE_URL", &db.url)
         .env("PORT", port.to_string())
         .env("HOST", "127.0.0.1")
@@ -104,7 +113,8 @@ async fn zekka_up_creates_its_database_serves_readyz_and_stops_on_sigterm() {
 #[tokio::test]
 async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empty() {
     let db = TestDatabase::not_created();
-    let (_server, addr) = zekka_up(&db).await;
+    // A short lease: the demo lets one lapse.
+    let (_server, addr) = zekka_up_with(&db, &[("EXECUTION_LEASE_MS", "2000")]).await;
     let demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
         .args(["demo", "--url", &format!("http://{addr}")])
         .output()
@@ -158,12 +168,12 @@ async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empt
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let metrics = loop {
         let metrics = get("/api/v1/analytics/metrics").await;
-        if metrics["projects"] == 2 || tokio::time::Instant::now() >= deadline {
+        if metrics["projects"] == 3 || tokio::time::Instant::now() >= deadline {
             break metrics;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(metrics["projects"], 2, "{metrics}");
+    assert_eq!(metrics["projects"], 3, "{metrics}");
     assert!(metrics["messages"].as_i64() > Some(10), "{metrics}");
     assert_ne!(metrics["cost_usd"], "0.000000", "{metrics}");
     for path in [
@@ -218,6 +228,46 @@ async fn zekka_demo_fills_zekka_up_and_the_analytics_routes_then_answer_non_empt
         }
         assert!(tokio::time::Instant::now() < deadline, "{breakdown}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The executed project went through every stage, with one lapsed
+    // lease and one model switch on the record.
+    let autopilot = projects["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|p| p["name"] == "Autopilot")
+        .expect("the executed project")
+        .clone();
+    let id = autopilot["id"].as_str().expect("id");
+    let run = http::json_request(
+        addr,
+        "GET",
+        &format!("/api/v1/projects/{id}/execution"),
+        Some(&token),
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(run["status"], "completed", "{run}");
+    assert_eq!(run["stage"], "quality_assurance", "{run}");
+    assert_eq!(run["tasks"]["done"], 3, "{run}");
+    for (event_type, expected) in [
+        ("TaskLeaseLapsed", 1),
+        ("ModelSwitched", 1),
+        ("ConflictEscalated", 2),
+    ] {
+        let listed = http::json_request(
+            addr,
+            "GET",
+            &format!("/api/v1/audit/events?event_type={event_type}&limit=50"),
+            Some(&token),
+            None,
+        )
+        .await
+        .json();
+        let found = listed["items"].as_array().map_or(0, Vec::len);
+        assert_eq!(found, expected, "{event_type}: {listed}");
     }
 }
 
