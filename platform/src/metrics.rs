@@ -39,6 +39,11 @@ pub struct Metrics {
     /// How late the runtime woke a task that asked to be woken
     /// (`runtime_probe`): time a request waits before any handler runs.
     pub runtime_wakeup_delay: prometheus::Histogram,
+    /// Events each follower of the stream (orchestrator, webhook outbox)
+    /// has acted on, and the ones it failed on (retried).
+    pub follower_events: IntCounterVec,
+    /// Webhook delivery attempts by outcome (`delivered`, `failed`).
+    pub webhook_deliveries: IntCounterVec,
 }
 
 /// The process-wide metrics.
@@ -189,6 +194,18 @@ impl Metrics {
                 vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                 ],
+            ),
+            follower_events: counter(
+                &registry,
+                "follower_events_total",
+                "Events each follower of the stream acted on (outcome ok) or failed on (outcome error, retried)",
+                &["follower", "outcome"],
+            ),
+            webhook_deliveries: counter(
+                &registry,
+                "webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (delivered, failed)",
+                &["outcome"],
             ),
             registry,
         }

@@ -23,6 +23,7 @@ use zekka_event_store::consistency::{self, ConsistencyToken};
 use zekka_event_store::event_log::{Position, StoredEvent};
 use zekka_event_store::store::CommandBus;
 use zekka_event_store::wakeup::Wakeup;
+use zekka_platform::metrics::METRICS;
 use zekka_platform::shutdown::Shutdown;
 
 use super::{leases, plan};
@@ -104,9 +105,11 @@ pub async fn run_once(state: &CommandState) -> Result<usize, AppError> {
                 position = event.position.global_position
             );
             if let Err(error) = react(state, event).instrument(span).await {
+                METRICS.follower_events.with_label_values(&[NAME, "error"]).inc();
                 failure = Some(error);
                 break;
             }
+            METRICS.follower_events.with_label_values(&[NAME, "ok"]).inc();
         }
         reached = event.position;
     }

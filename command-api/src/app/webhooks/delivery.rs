@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::Notify;
 use uuid::Uuid;
+use zekka_platform::metrics::METRICS;
 use zekka_platform::shutdown::Shutdown;
 
 use super::registry::is_internal;
@@ -233,6 +234,7 @@ async fn deliver_head(state: &CommandState, http: &reqwest::Client, webhook: Uui
             true
         }
         Err(failure) => {
+            METRICS.webhook_deliveries.with_label_values(&["failed"]).inc();
             let pause = backoff(attempts + 1).as_secs_f64();
             tx.execute(
                 "UPDATE webhook_outbox

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 use zekka_event_store::event_log::StoredEvent;
 use zekka_event_store::wakeup::Wakeup;
+use zekka_platform::metrics::METRICS;
 use zekka_platform::notifications;
 use zekka_platform::shutdown::Shutdown;
 
@@ -180,5 +181,9 @@ pub async fn run_once(state: &CommandState) -> Result<(usize, usize), AppError> 
     }
     FOLLOWER.advance(&tx, last).await?;
     tx.commit().await?;
+    METRICS
+        .follower_events
+        .with_label_values(&[FOLLOWER.name, "ok"])
+        .inc_by(events.len() as u64);
     Ok((events.len(), enqueued))
 }
