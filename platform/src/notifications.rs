@@ -51,8 +51,9 @@ pub fn kind_of(aggregate_type: &str, event_type: &str) -> Option<&'static str> {
     })
 }
 
-/// Every message type, for validating what a webhook subscribes to.
-pub const KINDS: [&str; 14] = [
+/// Every message type an event makes: what a webhook may subscribe to
+/// (`metrics:updated` is the real-time hub's own summary, not an event's).
+pub const KINDS: [&str; 13] = [
     "message:received",
     "message:updated",
     "message:deleted",
@@ -66,7 +67,6 @@ pub const KINDS: [&str; 14] = [
     "execution:updated",
     "task:created",
     "task:completed",
-    "metrics:updated",
 ];
 
 /// The message for `event` (whose project is `project_id`), if any.

@@ -855,3 +855,83 @@ async fn a_run_is_pushed_to_the_project_subscription_as_it_goes() {
     assert_eq!(settled["data"]["total"], 1);
     assert!(settled["data"]["run_cost_usd"].is_string(), "{settled}");
 }
+
+#[tokio::test]
+async fn a_task_that_fails_pauses_the_run_and_a_resume_hands_it_out_again() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let project = project_with_budget(&app, &owner, None).await;
+    let agent = agent_on(&app, &owner, &project, "Analyst", "requirements", "claude-sonnet").await;
+    // A task assigned by hand holds no lease: its heartbeat is a conflict.
+    let assigned = app
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{agent}/tasks"),
+            Some(&owner.token),
+            Some(&json!({"title": "By hand"})),
+        )
+        .await;
+    assert_eq!(assigned.status, 201, "{}", assigned.text());
+    let by_hand = assigned.json()["task_id"].as_str().expect("task").to_owned();
+    app.request(
+        "POST",
+        &format!("/api/v1/agents/{agent}/tasks/{by_hand}/heartbeat"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(409);
+
+    start(&app, &owner, &project).await;
+    let work = format!("/api/v1/agents/{agent}/work?wait_seconds=10");
+    let claimed = app.request("GET", &work, Some(&owner.token), None).await;
+    assert_eq!(claimed.status, 200, "{}", claimed.text());
+    let task = claimed.json()["task_id"].as_str().expect("task").to_owned();
+    let complete = format!("/api/v1/agents/{agent}/tasks/{task}/complete");
+    let failed = app
+        .request(
+            "POST",
+            &complete,
+            Some(&owner.token),
+            Some(&json!({"outcome": "failed", "detail": "no"})),
+        )
+        .await;
+    assert_eq!(failed.status, 200, "{}", failed.text());
+    let again = app
+        .request(
+            "POST",
+            &complete,
+            Some(&owner.token),
+            Some(&json!({"outcome": "succeeded"})),
+        )
+        .await;
+    again.assert_problem(409);
+    let paused = until_status(&app, &owner, &project, "paused").await;
+    assert_eq!(paused["pause_reasons"][0]["kind"], "task_failed", "{paused}");
+    assert_eq!(paused["pause_reasons"][0]["task_id"], task.as_str());
+    assert_eq!(paused["tasks"]["failed"], 1, "{paused}");
+
+    let resumed = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/execution/resume"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let retried = app.request("GET", &work, Some(&owner.token), None).await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.json()["task_id"], task.as_str());
+    let done = app
+        .request(
+            "POST",
+            &complete,
+            Some(&owner.token),
+            Some(&json!({"outcome": "succeeded"})),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let completed = until_status(&app, &owner, &project, "completed").await;
+    assert_eq!(completed["tasks"]["done"], 1, "{completed}");
+}

@@ -120,7 +120,7 @@ async fn deliveries_arrive_signed_in_order_and_wait_for_a_receiver_that_is_down(
     let (conversation, _) = app.conversation(&owner, &project, "Talk").await;
     let (elsewhere, _) = app.conversation(&owner, &other_project, "Elsewhere").await;
     let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/hook");
+    let url = format!("http://localhost:{port}/hook");
     let added = add_webhook(&app, &owner, &project, &url, json!(["message:received"])).await;
     assert_eq!(added.status, 201, "{}", added.text());
     let webhook = added.json()["id"].as_str().expect("id").to_owned();

@@ -58,6 +58,30 @@ pub enum AppError {
     Internal(String),
 }
 
+/// A read-side failure worth a retry: the connection went away, or the
+/// server refused work for now.
+fn read_is_transient(error: &tokio_postgres::Error) -> bool {
+    error.is_closed()
+        || error
+            .code()
+            .is_some_and(|code| zekka_event_store::error::unavailable_sqlstate(code.code()))
+}
+
+/// A write-side failure worth a retry: no connection, or the server
+/// refused work for now.
+fn write_is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| zekka_event_store::error::unavailable_sqlstate(&code)),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
 /// `field: message; …`, for a log line or an operator's terminal.
 fn listed(fields: &[FieldError]) -> String {
     fields
@@ -130,6 +154,25 @@ impl AppError {
         )
     }
 
+    /// Whether trying again later may succeed: the database or a pool was
+    /// unreachable or out of resources, a dependency is down, or a
+    /// concurrent writer won every round. A refusal, a row that does not
+    /// read or a bug fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Concurrent | Self::Unavailable { .. } | Self::TooManyRequests { .. } | Self::Pool(_) => {
+                true
+            }
+            Self::Read(error) | Self::Store(StoreError::Read(error)) => read_is_transient(error),
+            Self::Database(error) | Self::Store(StoreError::Write(error)) => write_is_transient(error),
+            Self::Store(StoreError::Pool(_)) => true,
+            Self::Store(StoreError::PersonalData(_) | StoreError::Corrupt(_))
+            | Self::Refused { .. }
+            | Self::Invalid(_)
+            | Self::Internal(_) => false,
+        }
+    }
+
     /// A failure that is a bug, with its cause and the causes' causes.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         let mut text = cause.to_string();
@@ -167,5 +210,25 @@ impl<E: Refusal> From<AggregateError<E>> for AppError {
                 Err(other) => Self::Internal(other.to_string()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_and_lost_races_are_worth_a_retry_and_refusals_and_bad_rows_are_not() {
+        assert!(AppError::Concurrent.is_transient());
+        assert!(AppError::unavailable("down", 2).is_transient());
+        assert!(AppError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(
+            AppError::Store(StoreError::Write(sqlx::Error::Io(std::io::Error::other("reset"))))
+                .is_transient()
+        );
+        assert!(!AppError::Store(StoreError::Corrupt("no such field".into())).is_transient());
+        assert!(!AppError::Database(sqlx::Error::RowNotFound).is_transient());
+        assert!(!AppError::conflict("already").is_transient());
+        assert!(!AppError::Internal("a bug".into()).is_transient());
     }
 }

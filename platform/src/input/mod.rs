@@ -10,6 +10,7 @@
 //! read the same rule the domain applies.
 
 mod document;
+mod kinds;
 mod numbers;
 mod rules;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseRe
 use serde_json::Value;
 
 pub use document::{Document, Shape};
+pub use kinds::MessageKinds;
 pub use numbers::{Bounded, Ids, PageLimit};
 pub use rules::*;
 

@@ -188,3 +188,34 @@ impl Rule for TokenFormat {
 
 /// The `X-Consistency-Token` header as a parameter.
 pub type TokenHeader = Text<TokenFormat>;
+
+/// A webhook's target: `http(s)://`, a host name whose last label is
+/// letters (no IP literal, no user info), an optional port, then a path,
+/// query or fragment without spaces; at most 2048 characters. The same rule
+/// as `command_api`'s check, which also refuses internal addresses.
+#[derive(Debug)]
+pub enum WebhookUrl {}
+
+/// The longest webhook URL.
+pub const WEBHOOK_URL_MAX_CHARS: usize = 2048;
+
+impl Rule for WebhookUrl {
+    fn describe(schema: &mut MetaSchema) {
+        schema.max_length = Some(WEBHOOK_URL_MAX_CHARS);
+        schema.pattern = Some(format!(
+            r"^https?://([A-Za-z0-9-]+\.)*[A-Za-z]+(:([0-9]{{1,4}}|[1-5][0-9]{{4}}|6[0-4][0-9]{{3}}|65[0-4][0-9]{{2}}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s{CONTROL}]*)?$"
+        ));
+    }
+}
+
+/// A shared secret of `MIN` to `MAX` characters without control characters.
+#[derive(Debug)]
+pub enum SharedSecret<const MIN: usize, const MAX: usize> {}
+
+impl<const MIN: usize, const MAX: usize> Rule for SharedSecret<MIN, MAX> {
+    fn describe(schema: &mut MetaSchema) {
+        schema.min_length = Some(MIN);
+        schema.max_length = Some(MAX);
+        schema.pattern = Some(format!("^[^{CONTROL}]*$"));
+    }
+}

@@ -83,7 +83,8 @@ pub async fn run(state: Arc<CommandState>, mut appended: Wakeup, mut shutdown: S
 
 /// Reacts to the next batch of events after the checkpoint and advances
 /// it; the number of events passed (0: nothing new, or another process
-/// holds the turn).
+/// holds the turn). A reaction that fails for good (a stream that does not
+/// read, a bug) is logged and passed over, so it holds up no other run.
 ///
 /// # Errors
 /// When the database fails; the checkpoint then stands after the last
@@ -104,12 +105,30 @@ pub async fn run_once(state: &CommandState) -> Result<usize, AppError> {
                 event_type = %event.event_type,
                 position = event.position.global_position
             );
-            if let Err(error) = react(state, event).instrument(span).await {
-                METRICS.follower_events.with_label_values(&[NAME, "error"]).inc();
-                failure = Some(error);
-                break;
+            match react(state, event).instrument(span).await {
+                Ok(()) => METRICS.follower_events.with_label_values(&[NAME, "ok"]).inc(),
+                Err(error) if error.is_transient() => {
+                    METRICS.follower_events.with_label_values(&[NAME, "error"]).inc();
+                    failure = Some(error);
+                    break;
+                }
+                Err(error) => {
+                    // It would fail the same way every time: passing over it
+                    // stalls at most the one run it is about, never every
+                    // project's (an operator reads the log).
+                    METRICS
+                        .follower_events
+                        .with_label_values(&[NAME, "skipped"])
+                        .inc();
+                    tracing::error!(
+                        %error,
+                        position = event.position.global_position,
+                        event_type = %event.event_type,
+                        aggregate_id = %event.aggregate_id,
+                        "the orchestrator passed over an event it cannot react to"
+                    );
+                }
             }
-            METRICS.follower_events.with_label_values(&[NAME, "ok"]).inc();
         }
         reached = event.position;
     }

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use rust_decimal::Decimal;
 use uuid::Uuid;
+use zekka_domain::ErrorKind;
 use zekka_domain::agent::TaskOutcome;
 use zekka_domain::project::Stage;
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_domain::shared::text::Detail;
 use zekka_domain::task::{Task, TaskCommand};
 use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::lookups::owners;
 
 use super::leases;
 use crate::app::dispatch::{self, CommandContext};
@@ -54,6 +56,11 @@ const CANDIDATES: i64 = 8;
 /// ends wakes nobody).
 const RECHECK: Duration = Duration::from_millis(500);
 
+/// The least time between two looks of one waiting poll: under load the
+/// projectors' notifications come many times a second, and a waiting agent
+/// must not turn each into a query.
+const MIN_RECHECK: Duration = Duration::from_millis(100);
+
 /// Claims `agent_id`'s next task, waiting up to `wait` for one.
 ///
 /// # Errors
@@ -80,6 +87,8 @@ pub async fn wait_for_work(
             () = projected.notified() => {}
             () = tokio::time::sleep(pause) => {}
         }
+        tokio::time::sleep(MIN_RECHECK.min(deadline.saturating_duration_since(tokio::time::Instant::now())))
+            .await;
     }
 }
 
@@ -175,8 +184,22 @@ pub async fn heartbeat(
         now,
         lease_until,
     };
-    let token = dispatch::execute(&state.tasks, &task_id.to_string(), command, "Heartbeat", context).await?;
-    Ok((lease_until, token))
+    match dispatch::execute(&state.tasks, &task_id.to_string(), command, "Heartbeat", context).await {
+        Ok(token) => Ok((lease_until, token)),
+        Err(AppError::Refused {
+            kind: ErrorKind::NotFound,
+            ..
+        }) if assigned_by_hand(state, agent_id, task_id).await? => Err(AppError::conflict(
+            "this task was assigned by hand and holds no lease; heartbeats keep tasks claimed from GET /agents/{id}/work",
+        )),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether `task_id` is a task a person assigned to `agent_id` by hand.
+async fn assigned_by_hand(state: &CommandState, agent_id: Uuid, task_id: Uuid) -> Result<bool, AppError> {
+    let client = state.lookup_connection().await?;
+    Ok(owners::task_agent(&client, task_id).await? == Some(agent_id))
 }
 
 /// Whether `task_id` is one of the orchestrator's tasks (a Task stream),

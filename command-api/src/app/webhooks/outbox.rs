@@ -111,10 +111,23 @@ pub async fn run_once(state: &CommandState) -> Result<(usize, usize), AppError> 
     // Which events go to which webhooks: looked up once per batch.
     let mut notified = Vec::new();
     for event in &events {
-        if let Some(kind) = notifications::kind_of(&event.aggregate_type, &event.event_type)
-            && let Some(project) = project_of(state, event).await?
-        {
-            notified.push((event, kind, project));
+        let Some(kind) = notifications::kind_of(&event.aggregate_type, &event.event_type) else {
+            continue;
+        };
+        match project_of(state, event).await {
+            Ok(Some(project)) => notified.push((event, kind, project)),
+            Ok(None) => {}
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => {
+                // A stream whose owner does not read: its event reaches no
+                // webhook, and every other event still does.
+                METRICS
+                    .follower_events
+                    .with_label_values(&[FOLLOWER.name, "skipped"])
+                    .inc();
+                tracing::error!(%error, position = event.position.global_position,
+                    "the webhook outbox passed over an event whose project cannot be read");
+            }
         }
     }
     let projects: Vec<Uuid> = notified.iter().map(|(_, _, project)| *project).collect();

@@ -80,31 +80,62 @@ pub fn is_internal(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `raw` follows the webhook URL rule the schema states
+/// (`zekka_platform::input::WebhookUrl`): `http(s)://`, a host name of
+/// letters, digits, dots and dashes whose last label is letters (so no IP
+/// literal and nothing the URL standard reads as one), an optional port up
+/// to 65535, then a path, query or fragment without spaces or control
+/// characters.
+pub fn follows_url_rule(raw: &str) -> bool {
+    let Some(rest) = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let Some((last, leading)) = labels.split_last() else {
+        return false;
+    };
+    let host_ok = !last.is_empty()
+        && last.chars().all(|c| c.is_ascii_alphabetic())
+        && leading
+            .iter()
+            .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let port_ok = port.is_none_or(|port| {
+        (1..=5).contains(&port.len())
+            && port.chars().all(|c| c.is_ascii_digit())
+            && port.parse::<u16>().is_ok()
+    });
+    let tail_ok = !tail.chars().any(|c| c.is_whitespace() || c.is_control());
+    host_ok && port_ok && tail_ok
+}
+
 /// The field errors of `webhook`, all of them.
 fn check(state: &CommandState, webhook: &NewWebhook) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    match reqwest::Url::parse(&webhook.url) {
-        Err(_) => errors.push(FieldError::new("url", "must be an absolute http or https URL")),
-        Ok(url) => {
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                errors.push(FieldError::new("url", "must be an absolute http or https URL"));
-            } else if webhook.url.chars().count() > MAX_URL_CHARS {
-                errors.push(FieldError::new("url", "must be at most 2048 characters"));
-            } else if !state.config.webhook_allow_private_targets {
-                let host = url.host_str().unwrap_or_default();
-                let bare = host.trim_start_matches('[').trim_end_matches(']');
-                let internal = match bare.parse::<IpAddr>() {
-                    Ok(ip) => is_internal(ip),
-                    Err(_) => host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost"),
-                };
-                if internal {
-                    errors.push(FieldError::new(
-                        "url",
-                        "must not point at a loopback, private or link-local address",
-                    ));
-                }
+    let parsed = reqwest::Url::parse(&webhook.url);
+    match parsed {
+        Ok(url) if follows_url_rule(&webhook.url) && webhook.url.chars().count() <= MAX_URL_CHARS => {
+            let host = url.host_str().unwrap_or_default();
+            let local = host.eq_ignore_ascii_case("localhost") || host.ends_with(".localhost");
+            if local && !state.config.webhook_allow_private_targets {
+                errors.push(FieldError::new(
+                    "url",
+                    "must not point at a loopback, private or link-local address",
+                ));
             }
         }
+        _ => errors.push(FieldError::new(
+            "url",
+            "must be an http or https URL with a host name (no IP address, no user info), at most 2048 characters",
+        )),
     }
     if webhook.events.is_empty() {
         errors.push(FieldError::new("events", "must name at least one message type"));
@@ -116,8 +147,13 @@ fn check(state: &CommandState, webhook: &NewWebhook) -> Vec<FieldError> {
         ));
     }
     let secret_chars = webhook.secret.chars().count();
-    if !(SECRET_CHARS.0..=SECRET_CHARS.1).contains(&secret_chars) {
-        errors.push(FieldError::new("secret", "must be 16 to 256 characters"));
+    if !(SECRET_CHARS.0..=SECRET_CHARS.1).contains(&secret_chars)
+        || webhook.secret.chars().any(char::is_control)
+    {
+        errors.push(FieldError::new(
+            "secret",
+            "must be 16 to 256 characters, without control characters",
+        ));
     }
     errors
 }
@@ -277,6 +313,34 @@ pub async fn list(state: &CommandState, project_id: Uuid, actor: Uuid) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_url_rule_takes_host_names_and_refuses_what_the_url_standard_would_read_otherwise() {
+        for good in [
+            "https://hooks.example.com/zekka",
+            "http://localhost:65535/hook?x=1#y",
+            "https://a-b.c",
+            "http://relay/",
+        ] {
+            assert!(follows_url_rule(good), "{good}");
+        }
+        for bad in [
+            "ftp://example.com",
+            "http://127.0.0.1/hook",
+            "http://[::1]/hook",
+            "http://a.0xb",
+            "http://example.999",
+            "http://user:pass@example.com",
+            "http://example.com:65536",
+            "http://example.com:",
+            "http://.com",
+            "http://ex ample.com",
+            "http://example.com/a b",
+            "http://",
+        ] {
+            assert!(!follows_url_rule(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn internal_networks_are_recognised() {

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
+use zekka_platform::input::{MessageKinds, SharedSecret, Text, WebhookUrl};
 
 use super::{CommandTags, NoContent, Written};
 use crate::app::state::CommandState;
@@ -23,13 +24,13 @@ pub struct WebhookApi {
 /// A webhook to add.
 #[derive(Debug, Object)]
 struct AddWebhookRequest {
-    /// An absolute http or https URL (at most 2048 characters; no internal
-    /// addresses unless the server allows them).
-    url: String,
+    /// An http or https URL with a host name (no IP address, no user info;
+    /// at most 2048 characters; no internal hosts unless the server allows them).
+    url: Text<WebhookUrl>,
     /// The message types it receives: the WebSocket's (`task:created`, `conflict:escalated`, …).
-    events: Vec<String>,
+    events: MessageKinds,
     /// 16 to 256 characters: the key of `X-Zekka-Signature: sha256=<hex HMAC-SHA-256 of the body>`.
-    secret: String,
+    secret: Text<SharedSecret<16, 256>>,
 }
 
 /// How deliveries to a webhook go.
@@ -113,9 +114,9 @@ impl WebhookApi {
         limits::writes(&self.state, actor).await?;
         let context = http::context(req, Some(actor));
         let webhook = NewWebhook {
-            url: body.0.url,
-            events: body.0.events,
-            secret: body.0.secret,
+            url: body.0.url.into_string(),
+            events: body.0.events.0,
+            secret: body.0.secret.into_string(),
         };
         let (webhook_id, token) = registry::add(&self.state, id.0, actor, webhook, &context).await?;
         let token = token.to_string();
