@@ -109,6 +109,50 @@ pub async fn read_after(
     read_between(client, after, None, limit, payload_types).await
 }
 
+/// A payload filter no aggregate type matches: [`read_after`] with it reads
+/// positions, streams and event names only (a follower that looks before it
+/// loads).
+pub const NO_PAYLOADS: [&str; 1] = ["-"];
+
+/// [`read_after`] with payloads only for events named in `event_types`: a
+/// follower that reacts to a few kinds of events passes the others (a
+/// project's usage records, say) without transferring them.
+///
+/// # Errors
+/// When the query fails.
+pub async fn read_after_for_events(
+    client: &impl GenericClient,
+    after: Position,
+    limit: i64,
+    event_types: &[&str],
+) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    let statement = client
+        .prepare_cached(
+            "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
+                    event_type, event_version,
+                    CASE WHEN event_type = ANY($4) THEN payload END,
+                    recorded_at
+               FROM events
+              WHERE (transaction_id, global_position) > ($1, $2)
+                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY transaction_id, global_position
+              LIMIT $3",
+        )
+        .await?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &after.transaction_id,
+                &after.global_position,
+                &limit,
+                &event_types,
+            ],
+        )
+        .await?;
+    rows.iter().map(StoredEvent::from_row).collect()
+}
+
 /// [`read_after`], stopping at `until` (included) when given: a rebuild
 /// catching up to exactly the position the live model stands at.
 ///

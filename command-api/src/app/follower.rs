@@ -9,15 +9,24 @@ use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
 
 use crate::app::error::AppError;
 
-/// One follower: its checkpoint's name and the aggregate types whose
-/// payloads it reads.
+/// Which payloads a follower's batches carry (other events pass by with
+/// `Null` payloads, costing their positions only).
+#[derive(Debug, Clone, Copy)]
+pub enum Payloads {
+    /// Those of the events named here.
+    OfEvents(&'static [&'static str]),
+    /// None: the follower looks at streams and names first, and reads the
+    /// payloads it needs with [`Follower::payloads_between`].
+    None,
+}
+
+/// One follower: its checkpoint's name and the payloads it reads.
 #[derive(Debug, Clone, Copy)]
 pub struct Follower {
     /// Its checkpoint's name.
     pub name: &'static str,
-    /// The aggregate types whose payloads it reads (other events pass by
-    /// with `Null` payloads).
-    pub types: &'static [&'static str],
+    /// The payloads its batches carry.
+    pub payloads: Payloads,
 }
 
 impl Follower {
@@ -44,9 +53,14 @@ impl Follower {
         tx: &Transaction<'_>,
         limit: i64,
     ) -> Result<Option<(Position, Vec<StoredEvent>)>, AppError> {
+        // Committed asynchronously, as projector batches are: what a batch
+        // writes (its checkpoint, an outbox's rows) is derived from events
+        // already durable, so a crash that loses the last batches loses them
+        // whole, and they are done again from the events.
         let row = tx
             .query_one(
-                "SELECT pg_try_advisory_xact_lock($1), c.transaction_id, c.global_position
+                "SELECT pg_try_advisory_xact_lock($1), c.transaction_id, c.global_position,
+                        set_config('synchronous_commit', 'off', true)
                    FROM (VALUES (1)) AS one (n)
                    LEFT JOIN process_checkpoints c ON c.name = $2",
                 &[&self.lease_key(), &self.name],
@@ -69,8 +83,30 @@ impl Follower {
             transaction_id,
             global_position: row.try_get(2)?,
         };
-        let events = event_log::read_after(tx, from, limit, self.types).await?;
+        let events = match self.payloads {
+            Payloads::OfEvents(event_types) => {
+                event_log::read_after_for_events(tx, from, limit, event_types).await?
+            }
+            Payloads::None => event_log::read_after(tx, from, limit, &event_log::NO_PAYLOADS).await?,
+        };
         Ok(Some((from, events)))
+    }
+
+    /// The `count` events after `after` up to `until` (included) with the
+    /// payloads of `aggregate_types`: a batch read again, the same events
+    /// (they are all older than every running transaction), once the
+    /// follower knows it needs them.
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn payloads_between(
+        tx: &Transaction<'_>,
+        (after, until): (Position, Position),
+        count: usize,
+        aggregate_types: &[&str],
+    ) -> Result<Vec<StoredEvent>, AppError> {
+        let limit = i64::try_from(count).unwrap_or(i64::MAX);
+        Ok(event_log::read_between(tx, after, Some(until), limit, aggregate_types).await?)
     }
 
     /// Moves the checkpoint to `reached` in `tx`.

@@ -29,7 +29,7 @@ use zekka_platform::shutdown::Shutdown;
 use super::{leases, plan};
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::error::AppError;
-use crate::app::follower::Follower;
+use crate::app::follower::{Follower, Payloads};
 use crate::app::state::CommandState;
 
 /// Its checkpoint's name, and the process named in its commands' metadata.
@@ -39,7 +39,7 @@ pub const NAME: &str = "orchestrator";
 const TYPES: [&str; 4] = ["Project", "Execution", "Task", "Conflict"];
 
 /// Events read per batch.
-const BATCH: i64 = 200;
+const BATCH: i64 = 500;
 
 /// How long a settlement waits for the usage read model to include the
 /// task's usage (the run's cost in `TaskSettled`).
@@ -49,10 +49,24 @@ const USAGE_WAIT: Duration = Duration::from_secs(2);
 const PLAN_MODELS: [&str; 2] = ["agents", "usage"];
 const PLAN_WAIT: Duration = Duration::from_secs(5);
 
+/// The events it reacts to: only these carry their payloads.
+const REACTS_TO: [&str; 10] = [
+    "ProjectExecutionStarted",
+    "ExecutionStarted",
+    "StageOpened",
+    "StageCompleted",
+    "PauseLifted",
+    "ExecutionCompleted",
+    "ExecutionCancelled",
+    "TaskFinished",
+    "ConflictEscalated",
+    "ConflictResolved",
+];
+
 /// Its place in the stream.
 const FOLLOWER: Follower = Follower {
     name: NAME,
-    types: &TYPES,
+    payloads: Payloads::OfEvents(&REACTS_TO),
 };
 
 /// Reacts to the stream, and lapses ended leases, until `shutdown`.
@@ -99,7 +113,7 @@ pub async fn run_once(state: &CommandState) -> Result<usize, AppError> {
     let mut reached = from;
     let mut failure = None;
     for event in &events {
-        if TYPES.contains(&event.aggregate_type.as_str()) {
+        if TYPES.contains(&event.aggregate_type.as_str()) && REACTS_TO.contains(&event.event_type.as_str()) {
             let span = tracing::info_span!(
                 "orchestrator_reaction",
                 event_type = %event.event_type,

@@ -18,7 +18,7 @@ use zekka_platform::shutdown::Shutdown;
 
 use crate::app::access;
 use crate::app::error::AppError;
-use crate::app::follower::Follower;
+use crate::app::follower::{Follower, Payloads};
 use crate::app::state::CommandState;
 
 /// The aggregate types whose events clients hear of.
@@ -31,10 +31,11 @@ const TYPES: [&str; 6] = [
     "Task",
 ];
 
-/// Its place in the stream.
+/// Its place in the stream. It reads streams and names first, and the
+/// payloads only of a batch that holds an event some webhook wants.
 pub const FOLLOWER: Follower = Follower {
     name: "webhook-outbox",
-    types: &TYPES,
+    payloads: Payloads::None,
 };
 
 /// Events read per batch.
@@ -101,13 +102,33 @@ async fn project_of(state: &CommandState, event: &StoredEvent) -> Result<Option<
 pub async fn run_once(state: &CommandState) -> Result<(usize, usize), AppError> {
     let mut client = state.reads.get().await?;
     let tx = client.transaction().await?;
-    let Some((_, events)) = FOLLOWER.next_batch(&tx, BATCH).await? else {
+    let Some((from, events)) = FOLLOWER.next_batch(&tx, BATCH).await? else {
         tx.commit().await?;
         return Ok((0, 0));
     };
     let Some(last) = events.last().map(|event| event.position) else {
         return Ok((0, 0));
     };
+    let any_webhook: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM webhooks WHERE removed_at IS NULL)",
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    if !any_webhook
+        || !events
+            .iter()
+            .any(|event| notifications::kind_of(&event.aggregate_type, &event.event_type).is_some())
+    {
+        // Nothing to deliver: the batch passes by without its payloads.
+        FOLLOWER.advance(&tx, last).await?;
+        tx.commit().await?;
+        return Ok((events.len(), 0));
+    }
+    // Someone may want some of it: read it again, with payloads (first
+    // events name their project, and the deliveries need the rest).
+    let events = Follower::payloads_between(&tx, (from, last), events.len(), &TYPES).await?;
     // Which events go to which webhooks: looked up once per batch.
     let mut notified = Vec::new();
     for event in &events {
