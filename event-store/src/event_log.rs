@@ -126,31 +126,7 @@ pub async fn read_after_for_events(
     limit: i64,
     event_types: &[&str],
 ) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
-    let statement = client
-        .prepare_cached(
-            "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
-                    event_type, event_version,
-                    CASE WHEN event_type = ANY($4) THEN payload END,
-                    recorded_at
-               FROM events
-              WHERE (transaction_id, global_position) > ($1, $2)
-                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id, global_position
-              LIMIT $3",
-        )
-        .await?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &after.transaction_id,
-                &after.global_position,
-                &limit,
-                &event_types,
-            ],
-        )
-        .await?;
-    rows.iter().map(StoredEvent::from_row).collect()
+    read_range(client, after, None, limit, (&[], event_types)).await
 }
 
 /// [`read_after`], stopping at `until` (included) when given: a rebuild
@@ -165,6 +141,19 @@ pub async fn read_between(
     limit: i64,
     payload_types: &[&str],
 ) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
+    read_range(client, after, until, limit, (payload_types, &[])).await
+}
+
+/// The one catch-up read: events after `after` (up to `until`), each with
+/// its payload when its aggregate type is among `aggregate_types` and its
+/// name among `event_types` (an empty list admits every one).
+async fn read_range(
+    client: &impl GenericClient,
+    after: Position,
+    until: Option<Position>,
+    limit: i64,
+    (aggregate_types, event_types): (&[&str], &[&str]),
+) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
     let (until_transaction, until_position) = match until {
         Some(until) => (Some(until.transaction_id), Some(until.global_position)),
         None => (None, None),
@@ -174,7 +163,8 @@ pub async fn read_between(
         .prepare_cached(
             "SELECT transaction_id, global_position, aggregate_type, aggregate_id, sequence,
                     event_type, event_version,
-                    CASE WHEN cardinality($4::text[]) = 0 OR aggregate_type = ANY($4) THEN payload END,
+                    CASE WHEN (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4))
+                          AND (cardinality($7::text[]) = 0 OR event_type = ANY($7)) THEN payload END,
                     recorded_at
                FROM events
               WHERE (transaction_id, global_position) > ($1, $2)
@@ -191,9 +181,10 @@ pub async fn read_between(
                 &after.transaction_id,
                 &after.global_position,
                 &limit,
-                &payload_types,
+                &aggregate_types,
                 &until_transaction,
                 &until_position,
+                &event_types,
             ],
         )
         .await?;

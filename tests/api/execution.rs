@@ -321,16 +321,28 @@ async fn a_project_runs_through_all_ten_stages_with_agent_processes_over_http() 
         .await
         .json();
     assert_eq!(shown["stage"], "quality_assurance");
-    // The run is over: another may start.
-    let again = app
-        .request(
-            "POST",
-            &format!("/api/v1/projects/{project}/execution"),
-            Some(&owner.token),
-            Some(&json!({})),
-        )
-        .await;
-    assert_eq!(again.status, 202, "{}", again.text());
+    // The run is over: another may start (once the orchestrator has told
+    // the project, a moment after the read model shows it completed).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = app
+            .request(
+                "POST",
+                &format!("/api/v1/projects/{project}/execution"),
+                Some(&owner.token),
+                Some(&json!({})),
+            )
+            .await;
+        if again.status == 202 {
+            break;
+        }
+        assert_eq!(again.status, 409, "{}", again.text());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the completed run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -774,6 +786,16 @@ async fn sigkill_mid_stage_then_restart_creates_nothing_twice_loses_nothing_and_
             .map(|row| (row.get::<_, i64>(0), row.get::<_, i64>(1)))
             .expect("count")
     };
+    // The run's last reaction (the project told it ended) comes just after
+    // the read model shows it completed: wait for it before counting.
+    let settle_deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while counted(&db, "Project", "ProjectExecutionEnded").await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < settle_deadline,
+            "the run never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (before, head) = events().await;
     checkpoints
         .execute(

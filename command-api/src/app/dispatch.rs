@@ -119,6 +119,20 @@ where
     token(bus, aggregate_id, executed.appended).await
 }
 
+/// The state of aggregate `id` as stored now (for decisions outside a
+/// command: the orchestrator's next step, a view).
+///
+/// # Errors
+/// 503 or 500 when the database fails or the stream does not read.
+pub async fn load<A>(bus: &CommandBus<A>, id: Uuid) -> Result<A, AppError>
+where
+    A: Decide + Clone,
+    A::Command: Clone,
+    A::Error: Refusal,
+{
+    bus.store().state(&id.to_string()).await.map_err(AppError::from)
+}
+
 /// The consistency token of a command's answer: the position of the last
 /// event it appended, or (when it appended nothing) of the stream's last.
 ///

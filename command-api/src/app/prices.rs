@@ -28,12 +28,22 @@ pub async fn price_at(
     Ok(loaded.price_at(at))
 }
 
-/// The model with the lowest price (input plus output per million) in
-/// force now: what a client can switch to when a budget runs out.
+/// A model and its price in force now (USD per million tokens).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceInForce {
+    /// The model.
+    pub model: String,
+    /// Per million input tokens.
+    pub input_usd_per_million: rust_decimal::Decimal,
+    /// Per million output tokens.
+    pub output_usd_per_million: rust_decimal::Decimal,
+}
+
+/// Every model's price in force now, from the price histories.
 ///
 /// # Errors
 /// 503 or 500 when the database fails.
-pub async fn cheapest_model(state: &CommandState) -> Result<Option<String>, AppError> {
+pub async fn in_force(state: &CommandState) -> Result<Vec<PriceInForce>, AppError> {
     let client = state.lookup_connection().await?;
     Ok(streams::prices_in_force(&client)
         .await?
@@ -44,8 +54,30 @@ pub async fn cheapest_model(state: &CommandState) -> Result<Option<String>, AppE
                  input_usd_per_million,
                  output_usd_per_million,
                  ..
-             }| (input_usd_per_million + output_usd_per_million, model),
+             }| PriceInForce {
+                model,
+                input_usd_per_million,
+                output_usd_per_million,
+            },
         )
+        .collect())
+}
+
+/// The model with the lowest price (input plus output per million) in
+/// force now: what a client can switch to when a budget runs out.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn cheapest_model(state: &CommandState) -> Result<Option<String>, AppError> {
+    Ok(in_force(state)
+        .await?
+        .into_iter()
+        .map(|price| {
+            (
+                price.input_usd_per_million + price.output_usd_per_million,
+                price.model,
+            )
+        })
         .min()
         .map(|(_, model)| model))
 }

@@ -130,21 +130,11 @@ pub async fn direct(
     if access.role.is_none() {
         return Err(AppError::not_found("project not found"));
     }
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let project = dispatch::load(&state.projects, project_id).await?;
     let none_running = || AppError::not_found("no execution of this project is running");
     let execution_id = project.running_execution.ok_or_else(none_running)?;
     // Ended, and the orchestrator has not yet told the project: none runs.
-    let run = state
-        .executions
-        .store()
-        .state(&execution_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let run = dispatch::load(&state.executions, execution_id).await?;
     if run.status.is_finished() {
         return Err(none_running());
     }

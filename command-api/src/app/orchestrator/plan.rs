@@ -6,29 +6,21 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 use zekka_domain::execution::PlannedTask;
-use zekka_domain::pricing::{PricingEvent, per_million};
+use zekka_domain::pricing::per_million;
 use zekka_domain::project::Stage;
-use zekka_event_store::lookups::streams;
 
+use crate::app::dispatch;
 use crate::app::error::AppError;
+use crate::app::prices::{self, PriceInForce};
 use crate::app::state::CommandState;
 
-/// A model and its price in force (USD per million tokens).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PricedModel {
-    /// The model.
-    pub model: String,
-    /// Per million input tokens.
-    pub input_usd_per_million: Decimal,
-    /// Per million output tokens.
-    pub output_usd_per_million: Decimal,
-}
+/// A model and its price in force.
+pub type PricedModel = PriceInForce;
 
-impl PricedModel {
-    fn cost(&self, estimate: Estimate) -> Decimal {
-        per_million(estimate.input_tokens, self.input_usd_per_million)
-            + per_million(estimate.output_tokens, self.output_usd_per_million)
-    }
+/// What `estimate` costs on `priced`.
+fn cost(priced: &PricedModel, estimate: Estimate) -> Decimal {
+    per_million(estimate.input_tokens, priced.input_usd_per_million)
+        + per_million(estimate.output_tokens, priced.output_usd_per_million)
 }
 
 /// The tokens one task is expected to take.
@@ -54,7 +46,7 @@ pub fn choose_model(
     let own_cost = prices
         .iter()
         .find(|priced| priced.model == own)
-        .map_or(Decimal::ZERO, |priced| priced.cost(estimate));
+        .map_or(Decimal::ZERO, |priced| cost(priced, estimate));
     let Some(remaining) = remaining else {
         return (own.to_owned(), own_cost);
     };
@@ -64,7 +56,7 @@ pub fn choose_model(
     let mut fitting: Vec<(Decimal, bool, &str)> = prices
         .iter()
         .map(|priced| {
-            let cost = priced.cost(estimate);
+            let cost = cost(priced, estimate);
             (cost, cost.is_zero(), priced.model.as_str())
         })
         .filter(|(cost, _, _)| *cost <= remaining)
@@ -88,12 +80,7 @@ pub async fn plan_stage(
     project_id: Uuid,
     stage: Stage,
 ) -> Result<(Vec<PlannedTask>, Option<Decimal>), AppError> {
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let project = dispatch::load(&state.projects, project_id).await?;
     let mut remaining = project
         .budget_usd
         .map(|budget| (budget - project.spent_usd).max(Decimal::ZERO));
@@ -131,23 +118,8 @@ pub async fn plan_stage(
             ))
         })
         .collect::<Result<_, tokio_postgres::Error>>()?;
-    let prices: Vec<PricedModel> = streams::prices_in_force(&client)
-        .await?
-        .into_iter()
-        .map(
-            |PricingEvent::ModelPriceSet {
-                 model,
-                 input_usd_per_million,
-                 output_usd_per_million,
-                 ..
-             }| PricedModel {
-                model,
-                input_usd_per_million,
-                output_usd_per_million,
-            },
-        )
-        .collect();
     drop(client);
+    let prices = prices::in_force(state).await?;
     let default = Estimate {
         input_tokens: state.config.execution_task_input_tokens,
         output_tokens: state.config.execution_task_output_tokens,

@@ -251,12 +251,7 @@ async fn react(state: &CommandState, event: &StoredEvent) -> Result<(), AppError
         }
         ("Task", "TaskFinished") => settle(state, aggregate_id, event).await,
         ("Conflict", "ConflictEscalated" | "ConflictResolved") => {
-            let conflict = state
-                .conflicts
-                .store()
-                .state(&aggregate_id.to_string())
-                .await
-                .map_err(AppError::from)?;
+            let conflict = dispatch::load(&state.conflicts, aggregate_id).await?;
             // Replaying an old escalation must not pause a run after the
             // conflict was resolved.
             if event.event_type == "ConflictEscalated" && conflict.resolved {
@@ -265,12 +260,7 @@ async fn react(state: &CommandState, event: &StoredEvent) -> Result<(), AppError
             let Some(project_id) = conflict.project_id else {
                 return Ok(());
             };
-            let project = state
-                .projects
-                .store()
-                .state(&project_id.to_string())
-                .await
-                .map_err(AppError::from)?;
+            let project = dispatch::load(&state.projects, project_id).await?;
             let Some(execution_id) = project.running_execution else {
                 return Ok(());
             };
@@ -318,12 +308,7 @@ async fn drive(
     cause: Position,
     context: &CommandContext,
 ) -> Result<(), AppError> {
-    let run = state
-        .executions
-        .store()
-        .state(&execution_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let run = dispatch::load(&state.executions, execution_id).await?;
     let (Some(project_id), Some(stage)) = (run.project_id, run.stage) else {
         return Ok(());
     };
@@ -406,31 +391,16 @@ async fn create_tasks(
     let Ok(tasks) = serde_json::from_value::<Vec<PlannedTask>>(tasks) else {
         return Ok(());
     };
-    let run = state
-        .executions
-        .store()
-        .state(&execution_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let run = dispatch::load(&state.executions, execution_id).await?;
     let Some(project_id) = run.project_id else {
         return Ok(());
     };
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let project = dispatch::load(&state.projects, project_id).await?;
     let budget_remaining_usd = project
         .budget_usd
         .map(|budget| (budget - project.spent_usd).max(Decimal::ZERO));
     for task in tasks {
-        let created = state
-            .tasks
-            .store()
-            .state(&task.task_id.to_string())
-            .await
-            .map_err(AppError::from)?;
+        let created = dispatch::load(&state.tasks, task.task_id).await?;
         if created.id.is_some() {
             // Created before (a replay): its model switch was recorded then.
             continue;
@@ -462,12 +432,7 @@ async fn settle(state: &CommandState, task_id: Uuid, event: &StoredEvent) -> Res
         Some("failed") => TaskOutcome::Failed,
         _ => return Ok(()),
     };
-    let task = state
-        .tasks
-        .store()
-        .state(&task_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let task = dispatch::load(&state.tasks, task_id).await?;
     let Some(execution_id) = task.execution_id else {
         return Ok(());
     };

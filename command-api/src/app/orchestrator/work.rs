@@ -149,12 +149,7 @@ async fn work(
     let project_id = task
         .project_id
         .ok_or_else(|| AppError::Internal("a task without a project".into()))?;
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let project = dispatch::load(&state.projects, project_id).await?;
     Ok(Work {
         task_id,
         stage: task.stage.unwrap_or(Stage::Requirements),
@@ -208,12 +203,7 @@ async fn assigned_by_hand(state: &CommandState, agent_id: Uuid, task_id: Uuid) -
 /// # Errors
 /// When the database fails.
 pub async fn is_orchestrated(state: &CommandState, task_id: Uuid) -> Result<bool, AppError> {
-    let task = state
-        .tasks
-        .store()
-        .state(&task_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let task = dispatch::load(&state.tasks, task_id).await?;
     Ok(task.id.is_some())
 }
 
