@@ -4,10 +4,20 @@
 //! Several processes take turns through an advisory lock; a new follower
 //! starts at the head (nothing it reacts to can predate it).
 
+use std::time::Duration;
+
 use deadpool_postgres::Transaction;
 use zekka_event_store::event_log::{self, Position, StoredEvent, Xid8};
 
 use crate::app::error::AppError;
+
+/// How long a follower woken by an append waits for more before it reads:
+/// under load appends are announced every 2 ms, and a batch per
+/// announcement would cost each follower a transaction every few
+/// milliseconds (12–14 % of the command rate in the side-by-side
+/// benchmark, `docs/performance.md`); a tenth of a second of reaction
+/// time costs nobody anything.
+pub const COALESCE: Duration = Duration::from_millis(100);
 
 /// Which payloads a follower's batches carry (other events pass by with
 /// `Null` payloads, costing their positions only).

@@ -29,7 +29,7 @@ use zekka_platform::shutdown::Shutdown;
 use super::{leases, plan};
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::error::AppError;
-use crate::app::follower::{Follower, Payloads};
+use crate::app::follower::{self, Follower, Payloads};
 use crate::app::state::CommandState;
 
 /// Its checkpoint's name, and the process named in its commands' metadata.
@@ -89,7 +89,7 @@ pub async fn run(state: Arc<CommandState>, mut appended: Wakeup, mut shutdown: S
         }
         tokio::select! {
             () = shutdown.wait() => break,
-            () = appended.notified() => {}
+            () = appended.notified() => tokio::time::sleep(follower::COALESCE).await,
             () = tokio::time::sleep(tick) => {}
         }
     }

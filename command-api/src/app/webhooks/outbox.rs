@@ -18,7 +18,7 @@ use zekka_platform::shutdown::Shutdown;
 
 use crate::app::access;
 use crate::app::error::AppError;
-use crate::app::follower::{Follower, Payloads};
+use crate::app::follower::{self, Follower, Payloads};
 use crate::app::state::CommandState;
 
 /// The aggregate types whose events clients hear of.
@@ -69,7 +69,7 @@ pub async fn run(
         }
         tokio::select! {
             () = shutdown.wait() => break,
-            () = appended.notified() => {}
+            () = appended.notified() => tokio::time::sleep(follower::COALESCE).await,
             () = tokio::time::sleep(POLL) => {}
         }
     }
