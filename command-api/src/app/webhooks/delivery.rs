@@ -35,13 +35,12 @@ const POLL: Duration = Duration::from_millis(250);
 /// The signature header: `sha256=<hex HMAC-SHA-256 of the body>`.
 pub const SIGNATURE_HEADER: &str = "X-Zekka-Signature";
 
-/// `sha256=<hex>` of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
-    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+/// `sha256=<hex>` of `body` under `secret` (`None` only if the HMAC
+/// implementation refused the key, which it does for no length).
+pub fn signature(secret: &str, body: &[u8]) -> Option<String> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    Some(format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
 }
 
 /// The pause before attempt `attempts + 1` after `attempts` failures.
@@ -169,10 +168,12 @@ async fn send(
             ));
         }
     }
+    let signed = signature(secret, body.as_bytes())
+        .ok_or_else(|| failure(None, "the secret cannot key an HMAC".to_owned()))?;
     let answer = http
         .post(parsed)
         .header("Content-Type", "application/json")
-        .header(SIGNATURE_HEADER, signature(secret, body.as_bytes()))
+        .header(SIGNATURE_HEADER, signed)
         .header("X-Zekka-Event", kind)
         .header("X-Zekka-Delivery", id.to_string())
         .body(body)
@@ -266,8 +267,8 @@ mod tests {
     fn the_signature_is_the_hmac_sha256_of_the_body() {
         // RFC 4231, test case 2.
         assert_eq!(
-            signature("Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            signature("Jefe", b"what do ya want for nothing?").as_deref(),
+            Some("sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         );
     }
 
