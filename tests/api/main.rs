@@ -33,6 +33,7 @@ mod locks;
 mod mail;
 mod migrations;
 mod operations;
+mod people;
 mod preferences;
 mod pricing;
 mod privacy;

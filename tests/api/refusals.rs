@@ -26,6 +26,10 @@ const OWN_OR_ANONYMOUS: &[&str] = &[
     "DELETE /api/v1/preferences/reset",
     "POST /api/v1/projects",
     "DELETE /api/v1/users/me",
+    "PATCH /api/v1/users/me",
+    "POST /api/v1/users/me/password",
+    // Another person's session is a 404 and ends nothing (tests/api/people.rs).
+    "DELETE /api/v1/users/me/sessions/{session_id}",
 ];
 
 /// Every non-GET operation of the served document, as `METHOD /path`.

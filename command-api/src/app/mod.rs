@@ -12,6 +12,7 @@
 //! - [`sessions`]: finding accounts, starting, rotating and revoking sessions.
 //! - [`accounts`]: account mail (reset and verification tokens, registration notices).
 //! - [`lockout`]: locking accounts after failed sign-ins.
+//! - [`profile`]: a person looking after their own account: name, password, open sessions.
 //! - [`prices`]: the price list charged with (price at a moment, cheapest model).
 //! - [`follower`]: following the event stream from a checkpoint of one's own (not a projection).
 //! - [`webhooks`]: webhooks: their registry, the outbox follower, the signed deliveries.
@@ -37,6 +38,7 @@ pub mod mailer;
 pub mod operations;
 pub mod orchestrator;
 pub mod prices;
+pub mod profile;
 pub mod sessions;
 pub mod state;
 pub mod webhooks;

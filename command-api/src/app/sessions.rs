@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use uuid::Uuid;
-use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError};
+use zekka_domain::session::{RevocationReason, Session, SessionCommand, SessionError, SignInClient};
 use zekka_domain::user::User;
 use zekka_event_store::lookups::users;
 use zekka_platform::secret_token;
@@ -117,6 +117,10 @@ pub async fn start_session(
         user_id,
         refresh_hash: secret_token::digest(&secret),
         expires_at: refresh_expiry(state, now, now)?,
+        client: SignInClient {
+            ip: context.client.ip.clone(),
+            user_agent: context.client.user_agent.clone(),
+        },
         now,
     };
     dispatch::execute(

@@ -15,6 +15,8 @@ pub enum SessionCommand {
         refresh_hash: String,
         /// When that token expires.
         expires_at: DateTime<Utc>,
+        /// Where the person signed in from, as the session list shows it.
+        client: SignInClient,
         /// Now.
         now: DateTime<Utc>,
     },

@@ -17,6 +17,13 @@ pub enum SessionEvent {
         expires_at: DateTime<Utc>,
         /// When the session started.
         started_at: DateTime<Utc>,
+        /// The address it signed in from (sealed with its user's key: a
+        /// person's address is personal data). Absent before December 2026.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_ip: Option<String>,
+        /// The user agent it signed in with (sealed likewise).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_agent: Option<String>,
     },
     /// The refresh token was rotated.
     SessionRefreshed {

@@ -65,6 +65,7 @@ impl Aggregate for Session {
                 refresh_hash,
                 expires_at,
                 started_at,
+                ..
             } => {
                 self.id = Some(session_id);
                 self.user_id = Some(user_id);
@@ -99,6 +100,7 @@ impl Session {
                 user_id,
                 refresh_hash,
                 expires_at,
+                client,
                 now,
             } => {
                 if self.id.is_some() {
@@ -110,6 +112,8 @@ impl Session {
                     refresh_hash,
                     expires_at,
                     started_at: now,
+                    client_ip: client.ip,
+                    user_agent: client.user_agent,
                 }])
             }
             SessionCommand::Refresh {

@@ -21,6 +21,15 @@ fn started() -> SessionEvent {
         refresh_hash: "h1".into(),
         expires_at: at(10),
         started_at: at(1),
+        client_ip: Some("203.0.113.7".into()),
+        user_agent: Some("zekka-test".into()),
+    }
+}
+
+fn client() -> SignInClient {
+    SignInClient {
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("zekka-test".into()),
     }
 }
 
@@ -111,6 +120,7 @@ fn given_a_started_session_when_it_is_started_again_then_it_is_refused_as_taken(
             user_id: USER,
             refresh_hash: "h9".into(),
             expires_at: at(12),
+            client: client(),
             now: at(2),
         })
         .then_expect_error(SessionError::AlreadyStarted);
@@ -143,6 +153,7 @@ fn given_no_session_when_it_starts_then_it_records_who_and_when() {
             user_id: USER,
             refresh_hash: "h1".into(),
             expires_at: at(10),
+            client: client(),
             now: at(1),
         })
         .then_expect_events(vec![started()]);

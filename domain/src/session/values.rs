@@ -12,4 +12,17 @@ pub enum RevocationReason {
     RefreshTokenReuse,
     /// Its user's password was reset.
     PasswordReset,
+    /// Its user changed their password in another session.
+    PasswordChanged,
+    /// Its user ended it from another session (the session list).
+    EndedElsewhere,
+}
+
+/// The client a person signed in with, as their session list shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInClient {
+    /// The client's address.
+    pub ip: Option<String>,
+    /// Its `User-Agent`.
+    pub user_agent: Option<String>,
 }

@@ -46,6 +46,21 @@ pub enum UserCommand {
         /// Now.
         now: DateTime<Utc>,
     },
+    /// Set a new password, signed in (the current one was checked by the
+    /// caller); ends every other session.
+    ChangePassword {
+        /// The argon2id PHC string of the new password.
+        password_hash: String,
+        /// The session the change is made in, which goes on.
+        keep_session: Option<Uuid>,
+        /// Now.
+        now: DateTime<Utc>,
+    },
+    /// Change the name others see (the same name again changes nothing).
+    ChangeDisplayName {
+        /// The new name.
+        display_name: DisplayName,
+    },
     /// Remember an email-verification token (its digest) for a while.
     RequestEmailVerification {
         /// Digest of the token mailed to the user.

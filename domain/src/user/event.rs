@@ -45,6 +45,21 @@ pub enum UserEvent {
         /// Sessions started up to this moment are revoked.
         sessions_revoked_at: DateTime<Utc>,
     },
+    /// The person changed their password, signed in; every other session
+    /// of theirs ends.
+    PasswordChanged {
+        /// The new argon2id PHC string.
+        password_hash: String,
+        /// Sessions started up to this moment are revoked…
+        sessions_revoked_at: DateTime<Utc>,
+        /// …but the one the change was made in.
+        kept_session: Option<Uuid>,
+    },
+    /// The person changed the name others see.
+    DisplayNameChanged {
+        /// The new name.
+        display_name: String,
+    },
     /// Email verification was requested; the token's digest is kept.
     EmailVerificationRequested {
         /// Digest of the mailed token.
@@ -84,6 +99,8 @@ impl DomainEvent for UserEvent {
             UserEvent::LoginFailuresCleared { .. } => "LoginFailuresCleared",
             UserEvent::PasswordResetRequested { .. } => "PasswordResetRequested",
             UserEvent::PasswordReset { .. } => "PasswordReset",
+            UserEvent::PasswordChanged { .. } => "PasswordChanged",
+            UserEvent::DisplayNameChanged { .. } => "DisplayNameChanged",
             UserEvent::EmailVerificationRequested { .. } => "EmailVerificationRequested",
             UserEvent::EmailVerified { .. } => "EmailVerified",
             UserEvent::SystemRoleGranted { .. } => "SystemRoleGranted",

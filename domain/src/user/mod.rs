@@ -49,8 +49,16 @@ pub struct User {
     pub failed_logins: u32,
     /// Locked until then, after too many failures.
     pub locked_until: Option<DateTime<Utc>>,
-    /// Sessions started up to then are revoked (set by a password reset).
+    /// Sessions started up to then are revoked (set by a password reset
+    /// or change).
     pub sessions_revoked_at: Option<DateTime<Utc>>,
+    /// The session a password change was made in, spared by
+    /// `sessions_revoked_at`.
+    #[serde(default)]
+    pub kept_session: Option<Uuid>,
+    /// The name others see.
+    #[serde(default)]
+    pub display_name: String,
     /// Whether the email address was confirmed.
     pub email_verified: bool,
     /// Password-reset tokens sent.
@@ -80,12 +88,23 @@ impl Aggregate for User {
                 user_id,
                 email,
                 password_hash,
-                ..
+                display_name,
             } => {
                 self.id = Some(user_id);
                 self.email = email;
                 self.password_hash = password_hash;
+                self.display_name = display_name;
             }
+            UserEvent::PasswordChanged {
+                password_hash,
+                sessions_revoked_at,
+                kept_session,
+            } => {
+                self.password_hash = password_hash;
+                self.sessions_revoked_at = Some(sessions_revoked_at);
+                self.kept_session = kept_session;
+            }
+            UserEvent::DisplayNameChanged { display_name } => self.display_name = display_name,
             UserEvent::LoginFailed {
                 failures,
                 locked_until,
@@ -116,6 +135,7 @@ impl Aggregate for User {
             } => {
                 self.password_hash = password_hash;
                 self.sessions_revoked_at = Some(sessions_revoked_at);
+                self.kept_session = None;
                 self.failed_logins = 0;
                 self.locked_until = None;
                 // Every outstanding reset token dies with the one used.
@@ -150,7 +170,9 @@ impl Aggregate for User {
                 self.granted_roles.clear();
                 self.email.clear();
                 self.password_hash.clear();
+                self.display_name.clear();
                 self.sessions_revoked_at = Some(erased_at);
+                self.kept_session = None;
                 for token in self.reset_tokens.iter_mut().chain(&mut self.verification_tokens) {
                     token.used = true;
                 }
@@ -205,6 +227,15 @@ impl User {
             return Err(UserError::UnknownToken);
         }
         redeem(&self.reset_tokens, token_hash, now)
+    }
+
+    /// Whether the session `session_id`, started at `started_at`, was ended
+    /// by a password reset or change (or an erasure): every session started
+    /// up to the cutoff but the one a change was made in.
+    pub fn ended_session(&self, session_id: Uuid, started_at: Option<DateTime<Utc>>) -> bool {
+        self.sessions_revoked_at.is_some_and(|cutoff| {
+            started_at.is_none_or(|started| started <= cutoff) && self.kept_session != Some(session_id)
+        })
     }
 
     /// Until when the account is locked at `now`, if it is.
@@ -288,6 +319,24 @@ impl User {
                     token_hash,
                     sessions_revoked_at: now,
                 }])
+            }
+            UserCommand::ChangePassword {
+                password_hash,
+                keep_session,
+                now,
+            } => Ok(vec![UserEvent::PasswordChanged {
+                password_hash,
+                sessions_revoked_at: now,
+                kept_session: keep_session,
+            }]),
+            UserCommand::ChangeDisplayName { display_name } => {
+                Ok(if display_name.as_str() == self.display_name {
+                    vec![]
+                } else {
+                    vec![UserEvent::DisplayNameChanged {
+                        display_name: display_name.as_str().to_owned(),
+                    }]
+                })
             }
             UserCommand::RequestEmailVerification {
                 token_hash,

@@ -341,3 +341,77 @@ fn a_reset_token_is_checked_without_a_new_password_and_no_account_reads_as_a_bad
     );
     assert_eq!(user.check_reset_token("t", at(31)), Err(UserError::TokenExpired));
 }
+
+#[test]
+fn a_password_change_keeps_the_session_it_was_made_in_and_ends_the_others() {
+    let kept = Uuid::from_u128(70);
+    let other = Uuid::from_u128(71);
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(UserCommand::ChangePassword {
+            password_hash: "$argon2id$new".into(),
+            keep_session: Some(kept),
+            now: at(30),
+        })
+        .then_expect_events(vec![UserEvent::PasswordChanged {
+            password_hash: "$argon2id$new".into(),
+            sessions_revoked_at: at(30),
+            kept_session: Some(kept),
+        }]);
+    let user = state_after(vec![
+        registered(),
+        UserEvent::PasswordChanged {
+            password_hash: "$argon2id$new".into(),
+            sessions_revoked_at: at(30),
+            kept_session: Some(kept),
+        },
+    ]);
+    assert_eq!(user.password_hash, "$argon2id$new");
+    assert!(!user.ended_session(kept, Some(at(10))));
+    assert!(user.ended_session(other, Some(at(10))));
+    assert!(
+        !user.ended_session(other, Some(at(31))),
+        "a later sign-in goes on"
+    );
+}
+
+#[test]
+fn a_reset_after_a_change_spares_no_session() {
+    let kept = Uuid::from_u128(70);
+    let user = state_after(vec![
+        registered(),
+        UserEvent::PasswordChanged {
+            password_hash: "$argon2id$new".into(),
+            sessions_revoked_at: at(30),
+            kept_session: Some(kept),
+        },
+        reset_requested(),
+        UserEvent::PasswordReset {
+            password_hash: "$argon2id$reset".into(),
+            token_hash: "t1".into(),
+            sessions_revoked_at: at(40),
+        },
+    ]);
+    assert!(user.ended_session(kept, Some(at(10))));
+}
+
+#[test]
+fn a_new_display_name_is_recorded_and_the_same_one_changes_nothing() {
+    let rename = |name: &str| UserCommand::ChangeDisplayName {
+        display_name: DisplayName::parse(name).expect("valid name"),
+    };
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(rename("Alice B."))
+        .then_expect_events(vec![UserEvent::DisplayNameChanged {
+            display_name: "Alice B.".into(),
+        }]);
+    TestFramework::<User>::with(())
+        .given(vec![registered()])
+        .when(rename("Alice"))
+        .then_expect_events(vec![]);
+    TestFramework::<User>::with(())
+        .given(vec![registered(), UserEvent::UserErased { erased_at: at(5) }])
+        .when(rename("Ghost"))
+        .then_expect_error(UserError::NotFound);
+}

@@ -24,8 +24,9 @@ pub struct SealedField {
     pub subject: Subject,
 }
 
-/// Every personal field of every event: a person's email and name, and what
-/// they write in conversations. Project names, agents' output and conflict
+/// Every personal field of every event: a person's email and name, the
+/// address and user agent they sign in from, and what they write in
+/// conversations. Project names, agents' output and conflict
 /// texts are work records of the project, not personal data (docs/audit.md).
 pub const SEALED_FIELDS: &[SealedField] = &[
     SealedField {
@@ -39,6 +40,24 @@ pub const SEALED_FIELDS: &[SealedField] = &[
         event_type: "UserRegistered",
         field: "display_name",
         subject: Subject::AggregateId,
+    },
+    SealedField {
+        aggregate_type: "User",
+        event_type: "DisplayNameChanged",
+        field: "display_name",
+        subject: Subject::AggregateId,
+    },
+    SealedField {
+        aggregate_type: "Session",
+        event_type: "SessionStarted",
+        field: "client_ip",
+        subject: Subject::Field("user_id"),
+    },
+    SealedField {
+        aggregate_type: "Session",
+        event_type: "SessionStarted",
+        field: "user_agent",
+        subject: Subject::Field("user_id"),
     },
     SealedField {
         aggregate_type: "Conversation",

@@ -276,10 +276,7 @@ impl AuthApi {
             .await?
             .ok_or_else(refused)?;
         let context = http::context(req, Some(user_id));
-        if user
-            .sessions_revoked_at
-            .is_some_and(|cutoff| session.started_at.is_none_or(|started| started <= cutoff))
-        {
+        if user.ended_session(session_id, session.started_at) {
             sessions::revoke_session(state, session_id, RevocationReason::PasswordReset, &context).await?;
             return Err(refused());
         }

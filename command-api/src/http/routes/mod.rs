@@ -11,6 +11,7 @@ pub mod locks;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;
+pub mod profile;
 pub mod projections;
 pub mod projects;
 pub mod webhooks;
@@ -25,6 +26,8 @@ use uuid::Uuid;
 pub enum CommandTags {
     /// Registration and sign-in.
     Auth,
+    /// The signed-in person's own account: name, password, sessions.
+    Account,
     /// Creating and changing projects.
     Projects,
     /// Conversations and messages.
