@@ -31,7 +31,10 @@ pub type Apis = (
     http::routes::agents::AgentCommandApi,
     http::routes::conflicts::ConflictCommandApi,
     http::routes::privacy::PrivacyCommandApi,
-    http::routes::profile::ProfileApi,
+    (
+        http::routes::profile::ProfileApi,
+        http::routes::invitations::InvitationApi,
+    ),
     http::routes::projections::ProjectionCommandApi,
     http::routes::execution::ExecutionApi,
     http::routes::work::WorkApi,
@@ -52,7 +55,10 @@ pub fn apis(state: Arc<CommandState>) -> Apis {
         http::routes::agents::AgentCommandApi::new(state.clone()),
         http::routes::conflicts::ConflictCommandApi::new(state.clone()),
         http::routes::privacy::PrivacyCommandApi::new(state.clone()),
-        http::routes::profile::ProfileApi::new(state.clone()),
+        (
+            http::routes::profile::ProfileApi::new(state.clone()),
+            http::routes::invitations::InvitationApi::new(state.clone()),
+        ),
         http::routes::projections::ProjectionCommandApi::new(state.clone()),
         http::routes::execution::ExecutionApi::new(state.clone()),
         http::routes::work::WorkApi::new(state.clone()),

@@ -42,3 +42,16 @@ LANGUAGE sql STABLE AS $$
           JOIN rm_project_members m ON m.project_id = v.project_id
          WHERE m.user_id = other)
 $$;
+
+-- Owned by the `projects` projection: invitations still pending (accepted
+-- and revoked ones are deleted; expired ones are filtered out when read).
+CREATE TABLE rm_invitations (
+    invitation_id uuid        PRIMARY KEY,
+    project_id    uuid        NOT NULL,
+    email         text        NOT NULL,
+    role          text        NOT NULL,
+    invited_by    uuid        NOT NULL,
+    expires_at    timestamptz NOT NULL,
+    created_at    timestamptz NOT NULL
+);
+CREATE INDEX rm_invitations_by_project ON rm_invitations (project_id, invitation_id);

@@ -27,6 +27,7 @@ mod execution;
 mod group_commit;
 mod hostile_input;
 mod idempotency;
+mod invitations;
 mod key_rotation;
 mod lockout;
 mod locks;

@@ -20,6 +20,8 @@ const OWN_OR_ANONYMOUS: &[&str] = &[
     "POST /api/v1/auth/register",
     "POST /api/v1/auth/reset-password",
     "POST /api/v1/auth/verify-email",
+    // Only the invited address's owner joins (tests/api/invitations.rs).
+    "POST /api/v1/invitations/accept",
     "PUT /api/v1/preferences",
     "POST /api/v1/preferences/export",
     "POST /api/v1/preferences/import",
@@ -275,6 +277,12 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
             ),
         ),
         ("DELETE", format!("{p}/webhooks/{task}"), None),
+        (
+            "POST",
+            format!("{p}/invitations"),
+            Some(json!({"email": "guest@example.com", "role": "viewer"})),
+        ),
+        ("DELETE", format!("{p}/invitations/{task}"), None),
     ];
 
     // Every write route is either in the table or a person's own.
@@ -287,6 +295,7 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
                 .replace(&conflict, "{id}")
                 .replace(&conversation, "{id}")
                 .replace(&format!("webhooks/{task}"), "webhooks/{webhook_id}")
+                .replace(&format!("invitations/{task}"), "invitations/{invitation_id}")
                 .replace(&task, "{task_id}")
                 .replace(&message, "{message_id}")
                 .replace(&lock, "{lock_id}")

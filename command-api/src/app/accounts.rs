@@ -85,7 +85,7 @@ pub async fn send_password_reset(
 /// Whether one more mail of `kind` may go to `email` this hour (at most
 /// [`RESET_MAILS_PER_HOUR`]): no one can flood a mailbox through us.
 /// When Redis is unreachable the mail goes (logged).
-async fn mail_allowed(state: &CommandState, kind: &str, email: &str) -> bool {
+pub async fn mail_allowed(state: &CommandState, kind: &str, email: &str) -> bool {
     let key = format!("{kind}:{}", secret_token::digest(email));
     match state
         .ephemeral

@@ -11,6 +11,7 @@
 //! - [`access`]: the facts commands are built on (project access, owning projects, message facts).
 //! - [`sessions`]: finding accounts, starting, rotating and revoking sessions.
 //! - [`accounts`]: account mail (reset and verification tokens, registration notices).
+//! - [`invitations`]: inviting people by email, and accepting.
 //! - [`lockout`]: locking accounts after failed sign-ins.
 //! - [`profile`]: a person looking after their own account: name, password, open sessions.
 //! - [`prices`]: the price list charged with (price at a moment, cheapest model).
@@ -32,6 +33,7 @@ pub mod checkpointer;
 pub mod dispatch;
 pub mod error;
 pub mod follower;
+pub mod invitations;
 pub mod keyed_lock;
 pub mod lockout;
 pub mod mailer;

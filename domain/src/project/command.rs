@@ -30,6 +30,24 @@ pub struct UsageRecord {
     pub price: Price,
 }
 
+/// An invitation to send: who, as what, and its one-time token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewInvitation {
+    /// The id chosen for it (UUIDv7).
+    pub invitation_id: Uuid,
+    /// The address invited, normalised (parsed by the caller as a
+    /// registration's would be).
+    pub email: String,
+    /// Its blind index.
+    pub email_index: String,
+    /// The role on accepting.
+    pub role: Role,
+    /// Digest of the mailed token.
+    pub token_hash: String,
+    /// When the link stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Something a user asks of a project.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProjectCommand {
@@ -138,6 +156,34 @@ pub enum ProjectCommand {
         url: String,
         /// The message types it receives (validated against the ones that exist).
         events: Vec<String>,
+    },
+    /// Invite someone by email (owners and admins; only an owner invites an owner).
+    Invite {
+        /// Who asks.
+        actor: Uuid,
+        /// The invitation.
+        invitation: NewInvitation,
+    },
+    /// Take back a pending invitation (owners and admins).
+    RevokeInvitation {
+        /// Who asks.
+        actor: Uuid,
+        /// The invitation.
+        invitation_id: Uuid,
+    },
+    /// Accept an invitation with its token, as the signed-in person whose
+    /// verified address it was sent to.
+    AcceptInvitation {
+        /// The invitation.
+        invitation_id: Uuid,
+        /// Digest of the presented token.
+        token_hash: String,
+        /// Who accepts.
+        user_id: Uuid,
+        /// The blind index of their address, when it is verified.
+        verified_email_index: Option<String>,
+        /// Now.
+        now: chrono::DateTime<chrono::Utc>,
     },
     /// Remove a webhook (owners and admins); removing a removed one changes nothing.
     RemoveWebhook {

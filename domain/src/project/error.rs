@@ -68,6 +68,23 @@ pub enum ProjectError {
         /// The running execution.
         execution_id: uuid::Uuid,
     },
+    /// No invitation of this project has this id (or the token is not its).
+    #[error("no such invitation")]
+    UnknownInvitation,
+    /// The invitation was sent to another address, or the acceptor's
+    /// address is not verified yet.
+    #[error("this invitation is for another address; sign in with the invited address, verified")]
+    InvitationForSomeoneElse,
+    /// The invitation expired, was accepted, taken back, or its sender may
+    /// no longer invite.
+    #[error("this invitation is no longer valid ({0})")]
+    InvitationGone(&'static str),
+    /// The project has as many pending invitations as it may.
+    #[error("the project has {max} pending invitations already; revoke one first")]
+    TooManyInvitations {
+        /// The limit.
+        max: usize,
+    },
     /// Paid usage would take spending past the budget.
     #[error("this usage costs {cost_usd} USD but only {remaining_usd} USD of the budget remain")]
     BudgetExceeded {
@@ -85,14 +102,17 @@ impl Refusal for ProjectError {
             ProjectError::NotFound
             | ProjectError::NotAMember
             | ProjectError::UnknownApiKey
-            | ProjectError::UnknownWebhook => ErrorKind::NotFound,
-            ProjectError::NotAllowed { .. } => ErrorKind::Forbidden,
+            | ProjectError::UnknownWebhook
+            | ProjectError::UnknownInvitation => ErrorKind::NotFound,
+            ProjectError::NotAllowed { .. } | ProjectError::InvitationForSomeoneElse => ErrorKind::Forbidden,
+            ProjectError::InvitationGone(_) => ErrorKind::Gone,
             ProjectError::AlreadyExists
             | ProjectError::Archived
             | ProjectError::OwnerIsPermanent
             | ProjectError::TooManyApiKeys { .. }
             | ProjectError::ExecutionRunning { .. }
-            | ProjectError::TooManyWebhooks { .. } => ErrorKind::Conflict,
+            | ProjectError::TooManyWebhooks { .. }
+            | ProjectError::TooManyInvitations { .. } => ErrorKind::Conflict,
             ProjectError::BudgetExceeded { .. } => ErrorKind::PaymentRequired,
         }
     }

@@ -145,6 +145,39 @@ pub enum ProjectEvent {
         /// The run.
         execution_id: Uuid,
     },
+    /// Someone was invited by email; a one-time link is mailed to them.
+    InvitationSent {
+        /// The invitation.
+        invitation_id: Uuid,
+        /// Who is invited (*sealed* under the invitation's own key).
+        email: String,
+        /// The address's blind index: what an acceptor's verified address
+        /// is matched against.
+        email_index: String,
+        /// The role they get on accepting.
+        role: Role,
+        /// The owner or admin who invited them.
+        invited_by: Uuid,
+        /// Digest of the mailed token.
+        token_hash: String,
+        /// When the link stops working.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The invited person accepted (a `ProjectMemberAdded` follows when
+    /// they were not a member yet).
+    InvitationAccepted {
+        /// The invitation.
+        invitation_id: Uuid,
+        /// The account that accepted.
+        user_id: Uuid,
+    },
+    /// An owner or admin took the invitation back.
+    InvitationRevoked {
+        /// The invitation.
+        invitation_id: Uuid,
+        /// Who took it back.
+        revoked_by: Uuid,
+    },
     /// An API key was revoked; it stops working at once.
     ApiKeyRevoked {
         /// The key.
@@ -171,6 +204,9 @@ impl DomainEvent for ProjectEvent {
             ProjectEvent::WebhookAdded { .. } => "WebhookAdded",
             ProjectEvent::WebhookRemoved { .. } => "WebhookRemoved",
             ProjectEvent::ProjectExecutionEnded { .. } => "ProjectExecutionEnded",
+            ProjectEvent::InvitationSent { .. } => "InvitationSent",
+            ProjectEvent::InvitationAccepted { .. } => "InvitationAccepted",
+            ProjectEvent::InvitationRevoked { .. } => "InvitationRevoked",
         }
         .to_owned()
     }

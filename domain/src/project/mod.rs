@@ -10,6 +10,7 @@
 pub mod command;
 pub mod error;
 pub mod event;
+pub mod invitations;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -20,9 +21,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::shared::access::Role;
-pub use command::{ProjectCommand, UsageRecord};
+pub use command::{NewInvitation, ProjectCommand, UsageRecord};
 pub use error::ProjectError;
 pub use event::ProjectEvent;
+pub use invitations::{Invitation, InvitationStatus, MAX_PENDING_INVITATIONS};
 pub use values::{Budget, Description, ProjectName, ProjectStatus, Scope, Stage};
 
 /// The most active API keys one project may hold.
@@ -62,6 +64,9 @@ pub struct Project {
     /// Its webhooks: `true` once removed.
     #[serde(default)]
     pub webhooks: BTreeMap<Uuid, bool>,
+    /// Its invitations, by id.
+    #[serde(default)]
+    pub invitations: BTreeMap<Uuid, Invitation>,
 }
 
 impl Aggregate for Project {
@@ -126,6 +131,9 @@ impl Aggregate for Project {
             ProjectEvent::WebhookRemoved { webhook_id, .. } => {
                 self.webhooks.insert(webhook_id, true);
             }
+            ProjectEvent::InvitationSent { .. }
+            | ProjectEvent::InvitationAccepted { .. }
+            | ProjectEvent::InvitationRevoked { .. } => self.apply_invitation(&event),
         }
     }
 }
@@ -158,6 +166,23 @@ impl Project {
                 self.decide_add_member(actor, user_id, role)
             }
             ProjectCommand::RemoveMember { actor, user_id } => self.decide_remove_member(actor, user_id),
+            ProjectCommand::Invite { actor, invitation } => self.decide_invite(actor, invitation),
+            ProjectCommand::RevokeInvitation { actor, invitation_id } => {
+                self.decide_revoke_invitation(actor, invitation_id)
+            }
+            ProjectCommand::AcceptInvitation {
+                invitation_id,
+                token_hash,
+                user_id,
+                verified_email_index,
+                now,
+            } => self.decide_accept_invitation(
+                invitation_id,
+                &token_hash,
+                user_id,
+                verified_email_index.as_deref(),
+                now,
+            ),
             ProjectCommand::RecordUsage(usage) => self.decide_record_usage(usage),
             ProjectCommand::StartExecution {
                 actor,

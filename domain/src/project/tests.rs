@@ -780,3 +780,216 @@ fn an_admin_adds_and_removes_webhooks_up_to_the_limit() {
             needs: "owner or admin",
         });
 }
+
+const INVITATION: Uuid = Uuid::from_u128(40);
+
+fn at(hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 12, 1, hour, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn invite(actor: Uuid, invitation_id: Uuid, role: Role) -> ProjectCommand {
+    ProjectCommand::Invite {
+        actor,
+        invitation: NewInvitation {
+            invitation_id,
+            email: "new@example.com".into(),
+            email_index: "index-of-new".into(),
+            role,
+            token_hash: "token".into(),
+            expires_at: at(12),
+        },
+    }
+}
+
+fn invitation_sent(invited_by: Uuid, role: Role) -> ProjectEvent {
+    ProjectEvent::InvitationSent {
+        invitation_id: INVITATION,
+        email: "new@example.com".into(),
+        email_index: "index-of-new".into(),
+        role,
+        invited_by,
+        token_hash: "token".into(),
+        expires_at: at(12),
+    }
+}
+
+fn accept(index: Option<&str>, token: &str, hour: u32) -> ProjectCommand {
+    ProjectCommand::AcceptInvitation {
+        invitation_id: INVITATION,
+        token_hash: token.into(),
+        user_id: STRANGER,
+        verified_email_index: index.map(str::to_owned),
+        now: at(hour),
+    }
+}
+
+fn given_sent(by: Uuid, role: Role, more: Vec<ProjectEvent>) -> Vec<ProjectEvent> {
+    let mut events = with_team();
+    events.push(invitation_sent(by, role));
+    events.extend(more);
+    events
+}
+
+#[test]
+fn an_admin_invites_by_email_and_only_an_owner_invites_an_owner() {
+    ProjectTest::with(())
+        .given(with_team())
+        .when(invite(ADMIN, INVITATION, Role::Member))
+        .then_expect_events(vec![invitation_sent(ADMIN, Role::Member)]);
+    ProjectTest::with(())
+        .given(with_team())
+        .when(invite(ADMIN, INVITATION, Role::Owner))
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Admin,
+            needs: "owner",
+        });
+    ProjectTest::with(())
+        .given(with_team())
+        .when(invite(MEMBER, INVITATION, Role::Viewer))
+        .then_expect_error(ProjectError::NotAllowed {
+            role: Role::Member,
+            needs: "owner or admin",
+        });
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(invite(ADMIN, INVITATION, Role::Member))
+        .then_expect_error(ProjectError::AlreadyExists);
+}
+
+#[test]
+fn pending_invitations_are_bounded() {
+    let mut events = with_team();
+    for n in 0..MAX_PENDING_INVITATIONS {
+        let mut sent = invitation_sent(OWNER, Role::Viewer);
+        if let ProjectEvent::InvitationSent { invitation_id, .. } = &mut sent {
+            *invitation_id = Uuid::from_u128(1000 + n as u128);
+        }
+        events.push(sent);
+    }
+    ProjectTest::with(())
+        .given(events)
+        .when(invite(OWNER, INVITATION, Role::Viewer))
+        .then_expect_error(ProjectError::TooManyInvitations {
+            max: MAX_PENDING_INVITATIONS,
+        });
+}
+
+#[test]
+fn the_invited_verified_address_accepts_and_joins_in_the_same_append() {
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(accept(Some("index-of-new"), "token", 10))
+        .then_expect_events(vec![
+            ProjectEvent::InvitationAccepted {
+                invitation_id: INVITATION,
+                user_id: STRANGER,
+            },
+            ProjectEvent::ProjectMemberAdded {
+                user_id: STRANGER,
+                role: Role::Member,
+            },
+        ]);
+}
+
+#[test]
+fn another_address_an_unverified_one_or_a_wrong_token_cannot_accept() {
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(accept(Some("index-of-someone-else"), "token", 10))
+        .then_expect_error(ProjectError::InvitationForSomeoneElse);
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(accept(None, "token", 10))
+        .then_expect_error(ProjectError::InvitationForSomeoneElse);
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(accept(Some("index-of-new"), "forged", 10))
+        .then_expect_error(ProjectError::UnknownInvitation);
+}
+
+#[test]
+fn an_expired_accepted_revoked_or_orphaned_invitation_is_gone() {
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(accept(Some("index-of-new"), "token", 12))
+        .then_expect_error(ProjectError::InvitationGone("it has expired"));
+    ProjectTest::with(())
+        .given(given_sent(
+            ADMIN,
+            Role::Member,
+            vec![ProjectEvent::InvitationAccepted {
+                invitation_id: INVITATION,
+                user_id: STRANGER,
+            }],
+        ))
+        .when(accept(Some("index-of-new"), "token", 10))
+        .then_expect_error(ProjectError::InvitationGone("it was accepted"));
+    ProjectTest::with(())
+        .given(given_sent(
+            ADMIN,
+            Role::Member,
+            vec![ProjectEvent::InvitationRevoked {
+                invitation_id: INVITATION,
+                revoked_by: OWNER,
+            }],
+        ))
+        .when(accept(Some("index-of-new"), "token", 10))
+        .then_expect_error(ProjectError::InvitationGone("it was taken back"));
+    // The admin who sent it was demoted: it lapses with their role.
+    ProjectTest::with(())
+        .given(given_sent(
+            ADMIN,
+            Role::Member,
+            vec![ProjectEvent::ProjectMemberRoleChanged {
+                user_id: ADMIN,
+                role: Role::Viewer,
+            }],
+        ))
+        .when(accept(Some("index-of-new"), "token", 10))
+        .then_expect_error(ProjectError::InvitationGone("its sender may no longer invite"));
+}
+
+#[test]
+fn a_pending_invitation_is_taken_back_once_and_an_accepted_one_cannot_be() {
+    let revoke = |actor| ProjectCommand::RevokeInvitation {
+        actor,
+        invitation_id: INVITATION,
+    };
+    ProjectTest::with(())
+        .given(given_sent(ADMIN, Role::Member, vec![]))
+        .when(revoke(OWNER))
+        .then_expect_events(vec![ProjectEvent::InvitationRevoked {
+            invitation_id: INVITATION,
+            revoked_by: OWNER,
+        }]);
+    ProjectTest::with(())
+        .given(given_sent(
+            ADMIN,
+            Role::Member,
+            vec![ProjectEvent::InvitationRevoked {
+                invitation_id: INVITATION,
+                revoked_by: OWNER,
+            }],
+        ))
+        .when(revoke(OWNER))
+        .then_expect_events(vec![]);
+    ProjectTest::with(())
+        .given(given_sent(
+            ADMIN,
+            Role::Member,
+            vec![ProjectEvent::InvitationAccepted {
+                invitation_id: INVITATION,
+                user_id: STRANGER,
+            }],
+        ))
+        .when(revoke(OWNER))
+        .then_expect_error(ProjectError::InvitationGone("it was accepted"));
+    ProjectTest::with(())
+        .given(with_team())
+        .when(revoke(OWNER))
+        .then_expect_error(ProjectError::UnknownInvitation);
+}

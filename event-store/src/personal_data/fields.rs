@@ -60,6 +60,12 @@ pub const SEALED_FIELDS: &[SealedField] = &[
         subject: Subject::Field("user_id"),
     },
     SealedField {
+        aggregate_type: "Project",
+        event_type: "InvitationSent",
+        field: "email",
+        subject: Subject::Field("invitation_id"),
+    },
+    SealedField {
         aggregate_type: "Conversation",
         event_type: "ConversationStarted",
         field: "title",

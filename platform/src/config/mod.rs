@@ -154,6 +154,9 @@ pub struct Config {
     /// Seconds a verification link works (at least 60; 172800 is 2 days).
     #[arg(long, env = "EMAIL_VERIFICATION_TTL_SECONDS", default_value = "172800", value_parser = parse::seconds::<60>)]
     pub email_verification_ttl: Duration,
+    /// Seconds an invitation link works (7 days by default).
+    #[arg(long, env = "INVITATION_TTL_SECONDS", default_value = "604800", value_parser = parse::seconds::<1>)]
+    pub invitation_ttl: Duration,
     /// Milliseconds between the mailer's looks for unsent mail.
     #[arg(long, env = "MAIL_POLL_MS", default_value = "1000", value_parser = parse::millis::<10, { u64::MAX }>)]
     pub mail_poll_interval: Duration,

@@ -26,7 +26,12 @@ impl Projection for ProjectsProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_projects", "rm_project_members", "rm_api_keys"]
+        &[
+            "rm_projects",
+            "rm_project_members",
+            "rm_api_keys",
+            "rm_invitations",
+        ]
     }
 
     fn aggregate_types(&self) -> &'static [&'static str] {
@@ -162,6 +167,42 @@ impl Projection for ProjectsProjection {
             // Webhooks and their deliveries are command-api's tables (the
             // signing secret never enters the event stream).
             ProjectEvent::WebhookAdded { .. } | ProjectEvent::WebhookRemoved { .. } => {}
+            ProjectEvent::InvitationSent {
+                invitation_id,
+                email,
+                role,
+                invited_by,
+                expires_at,
+                ..
+            } => {
+                let insert = tx
+                    .prepare_cached(
+                        "INSERT INTO rm_invitations
+                            (invitation_id, project_id, email, role, invited_by, expires_at, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .await?;
+                tx.execute(
+                    &insert,
+                    &[
+                        &invitation_id,
+                        &project_id,
+                        &email,
+                        &role.as_str(),
+                        &invited_by,
+                        &expires_at,
+                        at,
+                    ],
+                )
+                .await?;
+            }
+            ProjectEvent::InvitationAccepted { invitation_id, .. }
+            | ProjectEvent::InvitationRevoked { invitation_id, .. } => {
+                let delete = tx
+                    .prepare_cached("DELETE FROM rm_invitations WHERE invitation_id = $1")
+                    .await?;
+                tx.execute(&delete, &[&invitation_id]).await?;
+            }
         }
         Ok(())
     }
@@ -197,7 +238,7 @@ impl Projection for ProjectsProjection {
     }
 
     async fn reset(&self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
-        tx.batch_execute("TRUNCATE rm_projects, rm_project_members, rm_api_keys")
+        tx.batch_execute("TRUNCATE rm_projects, rm_project_members, rm_api_keys, rm_invitations")
             .await?;
         Ok(())
     }

@@ -96,6 +96,23 @@ struct SessionPage {
     next_cursor: Option<String>,
 }
 
+/// An invitation not yet accepted, taken back or expired.
+#[derive(Debug, Object)]
+struct PendingInvitation {
+    id: Uuid,
+    email: String,
+    role: String,
+    invited_by: Uuid,
+    expires_at: DateTime<Utc>,
+}
+
+/// One page of a project's pending invitations, by id.
+#[derive(Debug, Object)]
+struct InvitationPage {
+    items: Vec<PendingInvitation>,
+    next_cursor: Option<String>,
+}
+
 /// The most sessions listed: far more than anyone keeps open.
 const SESSIONS_LISTED: i64 = 200;
 
@@ -266,5 +283,69 @@ impl UserQueryApi {
         .await?;
         let (items, next_cursor) = paging::page(members, limit, |m| m.user_id.to_string());
         Ok(Json(MemberPage { items, next_cursor }))
+    }
+
+    /// A project's pending invitations (owners and admins), by id.
+    #[oai(
+        path = "/projects/:id/invitations",
+        method = "get",
+        operation_id = "listInvitations",
+        tag = "QueryTags::Projects"
+    )]
+    async fn invitations(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        limit: Query<Option<paging::PageLimit>>,
+        cursor: Query<Option<Text<UuidFormat>>>,
+        #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
+    ) -> Result<Json<InvitationPage>, Problem> {
+        let limit = paging::limit(limit.0)?;
+        let after = paging::uuid_cursor(cursor.0.as_deref())?;
+        let viewer = auth.0.user_id;
+        self.state
+            .catch_up(viewer, consistency_token.0.as_deref(), &["projects"])
+            .await?;
+        let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let role: Option<String> = client
+            .query_opt_cached(
+                "SELECT role FROM visible_projects($1) WHERE project_id = $2",
+                &[&viewer, &id.0],
+            )
+            .await
+            .map_err(Problem::from_db)?
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(Problem::from_db)?;
+        match role.as_deref() {
+            None => return Err(Problem::not_found("project not found")),
+            Some("owner" | "admin") => {}
+            Some(_) => {
+                return Err(Problem::forbidden(
+                    "only the project's owners and admins see its invitations",
+                ));
+            }
+        }
+        let pending = rows::query_map(
+            &client,
+            "SELECT invitation_id, email, role, invited_by, expires_at FROM rm_invitations
+              WHERE project_id = $1 AND expires_at > now()
+                AND ($2::uuid IS NULL OR invitation_id > $2)
+              ORDER BY invitation_id
+              LIMIT $3",
+            &[&id.0, &after, &(limit + 1)],
+            |row| {
+                Ok(PendingInvitation {
+                    id: row.try_get(0)?,
+                    email: row.try_get(1)?,
+                    role: row.try_get(2)?,
+                    invited_by: row.try_get(3)?,
+                    expires_at: row.try_get(4)?,
+                })
+            },
+        )
+        .await?;
+        let (items, next_cursor) = paging::page(pending, limit, |i| i.id.to_string());
+        Ok(Json(InvitationPage { items, next_cursor }))
     }
 }

@@ -313,6 +313,24 @@ impl Client {
 }
 
 impl TestApp {
+    /// Registers and signs in a user named `name` (lower case: it is the
+    /// start of the address), who then verifies the address with the link
+    /// mailed to it.
+    pub async fn verified_user(&self, name: &str) -> User {
+        let user = self.user(name).await;
+        let token = token_in(&self.mail(&user.email, "email_verification").await);
+        let verified = self
+            .request(
+                "POST",
+                "/api/v1/auth/verify-email",
+                None,
+                Some(&json!({"token": token})),
+            )
+            .await;
+        assert_eq!(verified.status, 204, "{}", verified.text());
+        user
+    }
+
     /// Registers `{name}@zekka.test` (one of [`ADMIN_EMAILS`]), verifies the
     /// address with the link mailed to it, and signs in: a system admin.
     pub async fn admin(&self, name: &str) -> User {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod conflicts;
 pub mod conversations;
 pub mod execution;
+pub mod invitations;
 pub mod locks;
 pub mod preferences;
 pub mod pricing;
