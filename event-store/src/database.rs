@@ -174,6 +174,44 @@ pub fn read_pool(url: &str, size: usize) -> Result<ReadPool> {
         .context("failed to build the read pool")
 }
 
+/// The database's side of `/readyz` in detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// The newest migration applied.
+    pub migration_applied: i64,
+    /// The newest migration this build knows.
+    pub migration_expected: i64,
+    /// Projections whose checkpoint stands before the newest event.
+    pub projections_behind: i64,
+    /// Projections stopped at an event they cannot apply.
+    pub projections_failed: i64,
+}
+
+/// Where the database stands: its migrations and its projections, in one
+/// statement.
+///
+/// # Errors
+/// A description of what failed (unreachable, or not migrated at all).
+pub async fn store_health(pool: &ReadPool) -> Result<StoreHealth> {
+    let client = pool.get().await.context("PostgreSQL is unreachable")?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success),
+                    (SELECT count(*) FROM projection_checkpoints
+                      WHERE global_position < (SELECT coalesce(max(global_position), 0) FROM events)),
+                    (SELECT count(*) FROM projection_checkpoints WHERE status = 'failed')",
+            &[],
+        )
+        .await
+        .context("migrations have not been applied")?;
+    Ok(StoreHealth {
+        migration_applied: row.try_get(0)?,
+        migration_expected: latest_migration(),
+        projections_behind: row.try_get(1)?,
+        projections_failed: row.try_get(2)?,
+    })
+}
+
 /// Whether the database answers and has every migration this build knows.
 ///
 /// # Errors

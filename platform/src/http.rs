@@ -317,7 +317,15 @@ fn healthz() -> &'static str {
 }
 
 #[handler]
-async fn readyz(Data(readiness): Data<&Arc<Readiness>>) -> Response {
+async fn readyz(req: &Request, Data(readiness): Data<&Arc<Readiness>>) -> Response {
+    let wants_json = req
+        .headers()
+        .get(poem::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    if wants_json {
+        return readiness_report(readiness).await;
+    }
     if let Err(error) = database::check_ready(&readiness.database).await {
         return Problem::unavailable(format!("PostgreSQL is not ready: {error:#}"), 2).into_response();
     }
@@ -327,6 +335,64 @@ async fn readyz(Data(readiness): Data<&Arc<Readiness>>) -> Response {
         return Problem::unavailable(format!("Redis is not ready: {error:#}"), 2).into_response();
     }
     "ready".into_response()
+}
+
+/// `/readyz` in detail, for people and dashboards (`Accept:
+/// application/json`): each dependency's state, the migrations, and how
+/// many projections are behind or stopped. 503 when PostgreSQL, its
+/// migrations or Redis are not ready; a stopped projection leaves the
+/// process serving (`degraded`).
+async fn readiness_report(readiness: &Readiness) -> Response {
+    let store = database::store_health(&readiness.database).await;
+    let redis = match &readiness.redis {
+        None => "not_configured".to_owned(),
+        Some(client) => match redis::ping(client).await {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => format!("{error:#}"),
+        },
+    };
+    let (postgres, migrations, projections, migrated) = match &store {
+        Ok(health) => (
+            "ok".to_owned(),
+            serde_json::json!({"applied": health.migration_applied, "expected": health.migration_expected}),
+            serde_json::json!({"behind": health.projections_behind, "failed": health.projections_failed}),
+            health.migration_applied >= health.migration_expected,
+        ),
+        Err(error) => (
+            format!("{error:#}"),
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            false,
+        ),
+    };
+    let ready = postgres == "ok" && migrated && (redis == "ok" || redis == "not_configured");
+    let failed = store.as_ref().is_ok_and(|h| h.projections_failed > 0);
+    let status = match (ready, failed) {
+        (false, _) => "unavailable",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = serde_json::json!({
+        "status": status,
+        "postgres": postgres,
+        "redis": redis,
+        "migrations": migrations,
+        "projections": projections,
+    });
+    let mut response = Response::builder()
+        .status(if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        })
+        .content_type("application/json")
+        .body(body.to_string());
+    if !ready {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("2"));
+    }
+    response
 }
 
 #[handler]

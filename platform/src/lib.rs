@@ -40,6 +40,7 @@ pub mod policy;
 pub mod problem;
 pub mod rate_limit;
 pub mod redis;
+pub mod relay;
 pub mod revocation;
 pub mod runtime_probe;
 pub mod secret_token;

@@ -26,9 +26,11 @@ impl Notification {
 /// The message type of an event, if clients hear of it.
 pub fn kind_of(aggregate_type: &str, event_type: &str) -> Option<&'static str> {
     Some(match (aggregate_type, event_type) {
+        ("Conversation", "ConversationStarted") => "conversation:created",
         ("Conversation", "MessageSent") => "message:received",
         ("Conversation", "MessageEdited") => "message:updated",
         ("Conversation", "MessageDeleted") => "message:deleted",
+        ("Agent", "AgentRegistered") => "agent:registered",
         ("Agent", "AgentStatusChanged") => "agent:statusChanged",
         ("Agent", "ModelSwitched") => "model:switched",
         ("Project", "ProjectCreated") => "project:created",
@@ -53,10 +55,12 @@ pub fn kind_of(aggregate_type: &str, event_type: &str) -> Option<&'static str> {
 
 /// Every message type an event makes: what a webhook may subscribe to
 /// (`metrics:updated` is the real-time hub's own summary, not an event's).
-pub const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 15] = [
+    "conversation:created",
     "message:received",
     "message:updated",
     "message:deleted",
+    "agent:registered",
     "agent:statusChanged",
     "model:switched",
     "project:created",
@@ -126,9 +130,11 @@ mod tests {
     #[test]
     fn every_kind_an_event_maps_to_is_listed() {
         let pairs = [
+            ("Conversation", "ConversationStarted"),
             ("Conversation", "MessageSent"),
             ("Conversation", "MessageEdited"),
             ("Conversation", "MessageDeleted"),
+            ("Agent", "AgentRegistered"),
             ("Agent", "AgentStatusChanged"),
             ("Agent", "ModelSwitched"),
             ("Project", "ProjectCreated"),

@@ -8,8 +8,9 @@
 //! - [`time_range`]: `from`/`to` filters.
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
+//! - [`tabular`]: answers served as JSON or, asked for, CSV.
 //! - [`realtime`]: WebSocket push (`GET /api/v1/ws`).
-//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `audit`, `privacy`, `projections`).
+//! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `project_analytics`, `audit`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
@@ -18,6 +19,7 @@ pub mod routes;
 pub mod rows;
 pub mod service;
 pub mod state;
+pub mod tabular;
 pub mod time_range;
 
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub type Apis = (
     routes::agents::AgentQueryApi,
     routes::conflicts::ConflictQueryApi,
     routes::analytics::AnalyticsApi,
+    routes::project_analytics::ProjectAnalyticsApi,
     routes::audit::AuditApi,
     routes::privacy::PrivacyQueryApi,
     routes::projections::ProjectionQueryApi,
@@ -51,6 +54,7 @@ pub fn apis(state: Arc<QueryState>) -> Apis {
         routes::agents::AgentQueryApi::new(state.clone()),
         routes::conflicts::ConflictQueryApi::new(state.clone()),
         routes::analytics::AnalyticsApi::new(state.clone()),
+        routes::project_analytics::ProjectAnalyticsApi::new(state.clone()),
         routes::audit::AuditApi::new(state.clone()),
         routes::privacy::PrivacyQueryApi::new(state.clone()),
         routes::projections::ProjectionQueryApi::new(state),

@@ -15,6 +15,7 @@ use zekka_event_store::wakeup::{self, PendingListener, Wakeup};
 use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
 use zekka_platform::locks::LockBus;
+use zekka_platform::relay::Relay;
 use zekka_platform::shutdown::Shutdown;
 use zekka_platform::tasks::Task;
 
@@ -30,6 +31,8 @@ pub struct QueryService {
     progress: Wakeup,
     listener: Mutex<Option<PendingListener>>,
     keys: Arc<ApiKeys>,
+    /// Typing indicators between processes.
+    typing: Relay,
     /// Whether the keys are this service's own (it then writes their use).
     owns_keys: bool,
     database_url: String,
@@ -60,13 +63,15 @@ impl QueryService {
             personal: personal.clone(),
             locks,
         });
-        let hub = Hub::new(pool, personal, config.realtime_queue);
+        let typing = Relay::new(ephemeral, "typing");
+        let hub = Hub::new(pool, personal, config.realtime_queue, typing.clone());
         Ok(Self {
             state,
             hub,
             progress,
             listener: Mutex::new(Some(listener)),
             keys,
+            typing,
             owns_keys,
             database_url: config.database_url.clone(),
         })
@@ -85,6 +90,14 @@ impl QueryService {
     /// The API keys it verifies.
     pub fn keys(&self) -> &Arc<ApiKeys> {
         &self.keys
+    }
+
+    /// Forwards the typing relay from Redis; a failure to reach it is
+    /// logged (typing indicators then stay within each process).
+    async fn relay(typing: Relay, shutdown: Shutdown) {
+        if let Err(error) = typing.run(shutdown).await {
+            tracing::warn!(error = %format!("{error:#}"), "typing indicators are not relayed between processes");
+        }
     }
 
     /// What it runs besides serving, until `shutdown`: the listener of the
@@ -106,6 +119,14 @@ impl QueryService {
         tasks.push(Task::new(
             "real-time hub",
             self.hub.clone().run(self.progress.clone(), shutdown.clone()),
+        ));
+        tasks.push(Task::new(
+            "typing relay",
+            Self::relay(self.typing.clone(), shutdown.clone()),
+        ));
+        tasks.push(Task::new(
+            "typing indicators",
+            self.hub.clone().relay_typing(shutdown.clone()),
         ));
         if self.owns_keys {
             tasks.push(Task::new(

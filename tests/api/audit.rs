@@ -535,3 +535,66 @@ async fn checkpoints_kept_outside_catch_a_rewrite_that_also_removed_the_stored_o
     assert_eq!(report["first_failure"]["kind"], "checkpoint_mismatch", "{report}");
     let _ = std::fs::remove_file(&file);
 }
+
+#[tokio::test]
+async fn after_takes_an_events_global_position_as_well_as_a_cursor() {
+    let app = spawn_app().await;
+    let auditor = app.admin("auditor").await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Numbered").await;
+    let mut token = String::new();
+    for n in 0..5 {
+        token = rename(&app, &owner, &project, &format!("name {n}")).await;
+    }
+    let everything = app
+        .get_consistent("/api/v1/audit/events?limit=200", &auditor.token, &token)
+        .await
+        .json();
+    let positions: Vec<i64> = everything["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["position"].as_i64().expect("position"))
+        .collect();
+    assert!(positions.len() > 6, "{positions:?}");
+    let pick = positions[3];
+    let rest = app
+        .request(
+            "GET",
+            &format!("/api/v1/audit/events?limit=200&after={pick}"),
+            Some(&auditor.token),
+            None,
+        )
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text());
+    let rest: Vec<i64> = rest.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["position"].as_i64().expect("position"))
+        .collect();
+    assert_eq!(rest, positions[4..].to_vec());
+    let from_zero = app
+        .request(
+            "GET",
+            "/api/v1/audit/events?limit=200&after=0",
+            Some(&auditor.token),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(from_zero["items"].as_array().map(Vec::len), Some(positions.len()));
+    let beyond = app
+        .request(
+            "GET",
+            &format!(
+                "/api/v1/audit/events?after={}",
+                positions[positions.len() - 1] + 1000
+            ),
+            Some(&auditor.token),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(beyond["items"], serde_json::json!([]));
+}

@@ -68,6 +68,28 @@ pub async fn position_at(
     })
 }
 
+/// The full position of the last event at or before `global_position` (a
+/// number may name no event: its transaction rolled back), if there is one:
+/// where a listing "after global position N" resumes.
+///
+/// # Errors
+/// When the query fails.
+pub async fn position_at_or_before(
+    client: &impl GenericClient,
+    global_position: i64,
+) -> Result<Option<Position>, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "SELECT transaction_id, global_position FROM events WHERE global_position <= $1
+              ORDER BY global_position DESC LIMIT 1",
+        )
+        .await?;
+    Ok(match client.query_opt(&statement, &[&global_position]).await? {
+        Some(row) => Some(Position::from_row(&row, 0)?),
+        None => None,
+    })
+}
+
 /// The name of the event at `global_position`, if there is one.
 ///
 /// # Errors

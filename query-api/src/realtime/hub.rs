@@ -21,6 +21,7 @@ use zekka_event_store::event_log::{self, Position};
 use zekka_event_store::personal_data::PersonalData;
 use zekka_event_store::wakeup::Wakeup;
 use zekka_platform::money;
+use zekka_platform::relay::Relay;
 use zekka_platform::shutdown::Shutdown;
 
 use super::messages::{self, Outgoing};
@@ -52,11 +53,13 @@ pub struct Subscriptions {
 
 /// One connected socket, as the hub sees it.
 pub struct Subscriber {
-    /// The signed-in user.
+    /// The signed-in user (for an API key, who issued it).
     pub user_id: Uuid,
+    /// Whether it hears its user's own channel (a person's socket, not a key's).
+    pub personal: bool,
     /// What it listens to.
     pub subscriptions: Mutex<Subscriptions>,
-    sender: mpsc::Sender<Outgoing>,
+    pub(super) sender: mpsc::Sender<Outgoing>,
     /// Set when its queue overflowed: the socket must close.
     pub overflowed: AtomicBool,
     /// Woken when `overflowed` is set.
@@ -86,8 +89,8 @@ impl Subscriber {
 }
 
 /// The hub's registry and position.
-struct State {
-    sockets: HashMap<u64, Arc<Subscriber>>,
+pub(super) struct State {
+    pub(super) sockets: HashMap<u64, Arc<Subscriber>>,
     /// The last event dispatched.
     cursor: Position,
 }
@@ -97,17 +100,22 @@ pub struct Hub {
     pool: ReadPool,
     personal: Arc<PersonalData>,
     queue: usize,
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     next_id: AtomicU64,
     /// Projects with new events since the last `metrics:updated`.
     dirty: Mutex<HashSet<Uuid>>,
     /// Which project each conversation, agent or conflict belongs to.
     owners: Mutex<HashMap<String, Uuid>>,
+    /// Typing indicators, between every process's hubs.
+    pub(super) typing: Relay,
+    /// This process, as typing indicators name it.
+    pub(super) process: Uuid,
 }
 
 impl Hub {
-    /// A hub over `pool`, queueing at most `queue` messages per socket.
-    pub fn new(pool: ReadPool, personal: Arc<PersonalData>, queue: usize) -> Arc<Self> {
+    /// A hub over `pool`, queueing at most `queue` messages per socket,
+    /// passing typing indicators through `typing`.
+    pub fn new(pool: ReadPool, personal: Arc<PersonalData>, queue: usize, typing: Relay) -> Arc<Self> {
         Arc::new(Self {
             pool,
             personal,
@@ -119,6 +127,8 @@ impl Hub {
             next_id: AtomicU64::new(1),
             dirty: Mutex::new(HashSet::new()),
             owners: Mutex::new(HashMap::new()),
+            typing,
+            process: Uuid::new_v4(),
         })
     }
 
@@ -132,12 +142,17 @@ impl Hub {
         &self.personal
     }
 
-    /// Registers a socket of `user_id`; returns its id, its handle and the
-    /// queue it reads.
-    pub fn register(&self, user_id: Uuid) -> (u64, Arc<Subscriber>, mpsc::Receiver<Outgoing>) {
+    /// Registers a socket of `user_id` (hearing that user's own channel
+    /// when `personal`); returns its id, its handle and the queue it reads.
+    pub fn register(
+        &self,
+        user_id: Uuid,
+        personal: bool,
+    ) -> (u64, Arc<Subscriber>, mpsc::Receiver<Outgoing>) {
         let (sender, receiver) = mpsc::channel(self.queue);
         let subscriber = Arc::new(Subscriber {
             user_id,
+            personal,
             subscriptions: Mutex::new(Subscriptions::default()),
             sender,
             overflowed: AtomicBool::new(false),
@@ -272,9 +287,57 @@ impl Hub {
             if let Some(message) = messages::outgoing(event, project) {
                 outgoing.push(message);
             }
+            outgoing.extend(messages::personal(event, project));
+            if event.event_type == "InvitationSent"
+                && let Some(message) = Self::invitation(&client, event, project).await
+            {
+                outgoing.push(message);
+            }
         }
         self.dispatch(outgoing, last);
         Ok(events.len() as i64 == BATCH)
+    }
+
+    /// `invitation:received` for the account registered with the invited
+    /// address, if there is one (the token never leaves the server).
+    async fn invitation(
+        client: &deadpool_postgres::Client,
+        event: &zekka_event_store::event_log::StoredEvent,
+        project: Option<Uuid>,
+    ) -> Option<Outgoing> {
+        let fields = event.payload.get(&event.event_type)?;
+        let email = fields.get("email")?.as_str()?;
+        let user: Uuid = client
+            .query_opt_cached("SELECT user_id FROM rm_users WHERE email = $1", &[&email])
+            .await
+            .ok()
+            .flatten()?
+            .try_get(0)
+            .ok()?;
+        let name: Option<String> = match project {
+            Some(project) => client
+                .query_opt_cached("SELECT name FROM rm_projects WHERE project_id = $1", &[&project])
+                .await
+                .ok()
+                .flatten()
+                .and_then(|row| row.try_get(0).ok()),
+            None => None,
+        };
+        let data = json!({
+            "invitation_id": fields.get("invitation_id"),
+            "project_id": project,
+            "project_name": name,
+            "role": fields.get("role"),
+            "invited_by": fields.get("invited_by"),
+            "expires_at": fields.get("expires_at"),
+            "at": event.recorded_at.to_rfc3339(),
+        });
+        Some(messages::to_person(
+            user,
+            event.position,
+            "invitation:received",
+            data,
+        ))
     }
 
     /// The project of an event's stream, from its payload, the cache, or the read models.
@@ -317,6 +380,12 @@ impl Hub {
         };
         for message in messages {
             for subscriber in state.sockets.values() {
+                if let Some(user) = message.user_id {
+                    if subscriber.personal && subscriber.user_id == user {
+                        Self::offer(subscriber, &message);
+                    }
+                    continue;
+                }
                 if let Some(removed) = message.removed_member
                     && removed == subscriber.user_id
                     && let Some(project) = message.project_id
@@ -324,16 +393,24 @@ impl Hub {
                     subscriber.drop_project(project);
                     continue;
                 }
-                if subscriber.overflowed.load(Ordering::Relaxed) || !subscriber.wants(&message) {
-                    continue;
-                }
-                if let Err(mpsc::error::TrySendError::Full(_)) = subscriber.sender.try_send(message.clone()) {
-                    subscriber.overflowed.store(true, Ordering::Relaxed);
-                    subscriber.overflow.notify_one();
+                if subscriber.wants(&message) {
+                    Self::offer(subscriber, &message);
                 }
             }
         }
         state.cursor = last;
+    }
+
+    /// Queues `message` for `subscriber` without waiting; a full queue
+    /// marks the socket to close.
+    pub(super) fn offer(subscriber: &Subscriber, message: &Outgoing) {
+        if subscriber.overflowed.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = subscriber.sender.try_send(message.clone()) {
+            subscriber.overflowed.store(true, Ordering::Relaxed);
+            subscriber.overflow.notify_one();
+        }
     }
 
     /// `metrics:updated` for each project with new events that someone
@@ -405,6 +482,7 @@ impl Hub {
                     project_id: Some(project),
                     conversation_id: None,
                     removed_member: None,
+                    user_id: None,
                     text: messages::text("metrics:updated", data, position.global_position),
                 });
             }

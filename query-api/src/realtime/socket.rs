@@ -18,9 +18,11 @@ use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use zekka_domain::project::Scope;
 use zekka_event_store::event_log::{self, Position, ReplayScope};
 use zekka_event_store::lookups::positions;
 use zekka_platform::Problem;
+use zekka_platform::api_keys::{self, ApiKeys, KeyGrant, KeyRefusal};
 use zekka_platform::revocation::Revocations;
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
@@ -35,6 +37,94 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const REVOCATION_CHECK: Duration = Duration::from_secs(2);
 /// Events replayed at most for one subscription of a reconnecting client.
 const MAX_REPLAY: i64 = 10_000;
+/// At most one typing indicator a socket passes on per this interval.
+const TYPING_EVERY: Duration = Duration::from_secs(1);
+
+/// Who a socket belongs to.
+enum Holder {
+    /// A person, by their access token.
+    Person(AccessClaims),
+    /// A project API key with `read`: it hears its project only.
+    Key {
+        /// What the key may do.
+        grant: KeyGrant,
+        /// The key itself, checked again for revocation.
+        token: String,
+        /// The verifier.
+        keys: Arc<ApiKeys>,
+    },
+}
+
+impl Holder {
+    /// The user whose access decides what the socket sees.
+    fn user_id(&self) -> Uuid {
+        match self {
+            Holder::Person(claims) => claims.user_id,
+            Holder::Key { grant, .. } => grant.created_by,
+        }
+    }
+
+    /// The only project a key's socket may hear.
+    fn only_project(&self) -> Option<Uuid> {
+        match self {
+            Holder::Person(_) => None,
+            Holder::Key { grant, .. } => Some(grant.project_id),
+        }
+    }
+
+    /// Whether the credentials still hold (not revoked).
+    async fn still_valid(&self, revocations: &Revocations) -> bool {
+        match self {
+            Holder::Person(claims) => matches!(revocations.is_revoked(claims).await, Ok(false)),
+            Holder::Key { token, keys, .. } => keys.verify(token).await.is_ok(),
+        }
+    }
+
+    /// How long the credentials last (a key: until revoked).
+    fn expires_in(&self) -> Duration {
+        match self {
+            Holder::Person(claims) => (claims.expires_at - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default(),
+            Holder::Key { .. } => Duration::from_secs(365 * 24 * 3600),
+        }
+    }
+}
+
+/// The holder of `token`: a person's access token, or an API key with `read`.
+async fn holder_of(
+    req: &Request,
+    token: String,
+    verifier: &TokenVerifier,
+    revocations: &Revocations,
+) -> Result<Holder, Problem> {
+    if token.starts_with(api_keys::PREFIX) {
+        let keys = req
+            .data::<Arc<ApiKeys>>()
+            .cloned()
+            .ok_or_else(|| Problem::internal(&std::io::Error::other("no API key verifier installed")))?;
+        let grant = match keys.verify(&token).await {
+            Ok(grant) => grant,
+            Err(KeyRefusal::Invalid) => return Err(Problem::unauthorized("the API key is invalid")),
+            Err(KeyRefusal::Revoked) => return Err(Problem::unauthorized("the API key has been revoked")),
+            Err(KeyRefusal::Unavailable(_)) => {
+                return Err(Problem::unavailable("cannot check the API key right now", 2));
+            }
+        };
+        if !grant.allows(Scope::Read) {
+            return Err(Problem::forbidden("a socket needs a key with the `read` scope"));
+        }
+        return Ok(Holder::Key { grant, token, keys });
+    }
+    let claims = verifier
+        .verify(&token)
+        .map_err(|_| Problem::unauthorized("the access token is invalid or expired"))?;
+    match revocations.is_revoked(&claims).await {
+        Ok(false) => Ok(Holder::Person(claims)),
+        Ok(true) => Err(Problem::unauthorized("the access token has been revoked")),
+        Err(_) => Err(Problem::unavailable("cannot check the access token right now", 2)),
+    }
+}
 
 /// The query string of the upgrade request.
 #[derive(Debug, Deserialize)]
@@ -79,14 +169,10 @@ pub async fn realtime_socket(
     let Some(token) = bearer else {
         return problem(Problem::unauthorized("an access token is required"));
     };
-    let Ok(claims) = verifier.verify(&token) else {
-        return problem(Problem::unauthorized("the access token is invalid or expired"));
+    let holder = match holder_of(req, token, &verifier, &revocations).await {
+        Ok(holder) => holder,
+        Err(refusal) => return problem(refusal),
     };
-    match revocations.is_revoked(&claims).await {
-        Ok(false) => {}
-        Ok(true) => return problem(Problem::unauthorized("the access token has been revoked")),
-        Err(_) => return problem(Problem::unavailable("cannot check the access token right now", 2)),
-    }
     let after = match params.after {
         Some(after) => match position_of(&hub, after).await {
             Ok(Some(position)) => Some(position),
@@ -108,7 +194,7 @@ pub async fn realtime_socket(
     config.max_write_buffer_size = 1024 * 1024;
     ws.config(config)
         .protocols([PROTOCOL])
-        .on_upgrade(move |socket| session(hub, claims, revocations, after, socket))
+        .on_upgrade(move |socket| session(hub, holder, revocations, after, socket))
         .into_response()
 }
 
@@ -127,7 +213,7 @@ fn protocol_token(req: &Request) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .find(|p| p.starts_with("v4.public."))
+        .find(|p| p.starts_with("v4.public.") || p.starts_with(api_keys::PREFIX))
         .map(str::to_owned)
 }
 
@@ -141,17 +227,50 @@ fn error_message(message: &str) -> Message {
     Message::Text(json!({"type": "error:occurred", "data": {"message": message}}).to_string())
 }
 
+/// The name others see beside `user`'s typing.
+async fn display_name(hub: &Hub, user: Uuid) -> String {
+    let Ok(client) = hub.pool().get().await else {
+        return String::new();
+    };
+    client
+        .query_opt_cached("SELECT display_name FROM rm_users WHERE user_id = $1", &[&user])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get(0).ok())
+        .unwrap_or_default()
+}
+
+/// What one socket keeps between client messages.
+struct Session<'a> {
+    hub: &'a Hub,
+    id: u64,
+    subscriber: &'a Subscriber,
+    holder: &'a Holder,
+    after: Option<Position>,
+    /// The name shown beside this person's typing (persons only).
+    display_name: Option<String>,
+    /// When a typing indicator was last passed on.
+    last_typing: Option<tokio::time::Instant>,
+}
+
 async fn session(
     hub: Arc<Hub>,
-    claims: AccessClaims,
+    holder: Holder,
     revocations: Revocations,
     after: Option<Position>,
     socket: poem::web::websocket::WebSocketStream,
 ) {
     let (mut sink, mut stream) = socket.split();
-    let (id, subscriber, mut queue) = hub.register(claims.user_id);
+    let user_id = holder.user_id();
+    let personal = matches!(holder, Holder::Person(_));
+    let (id, subscriber, mut queue) = hub.register(user_id, personal);
+    let mut data = json!({"user_id": user_id});
+    if let Holder::Key { grant, .. } = &holder {
+        data = json!({"user_id": user_id, "api_key_id": grant.key_id, "project_id": grant.project_id});
+    }
     let established = json!({"type": "connection:established",
-                             "data": {"user_id": claims.user_id}, "position": hub.cursor().global_position});
+                             "data": data, "position": hub.cursor().global_position});
     if sink.send(Message::Text(established.to_string())).await.is_err() {
         hub.unregister(id);
         return;
@@ -159,10 +278,20 @@ async fn session(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut revocation = tokio::time::interval(REVOCATION_CHECK);
-    let expires_in = (claims.expires_at - chrono::Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    let expiry = tokio::time::sleep(expires_in);
+    let expiry = tokio::time::sleep(holder.expires_in());
+    let mut state = Session {
+        hub: &hub,
+        id,
+        subscriber: &subscriber,
+        holder: &holder,
+        after,
+        display_name: if personal {
+            Some(display_name(&hub, user_id).await)
+        } else {
+            None
+        },
+        last_typing: None,
+    };
     tokio::pin!(expiry);
     let mut silent_pings = 0_u32;
     let close = loop {
@@ -178,7 +307,7 @@ async fn session(
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     silent_pings = 0;
-                    for reply in handle(&hub, &subscriber, after, &text).await {
+                    for reply in handle(&mut state, &text).await {
                         if sink.send(reply).await.is_err() {
                             break;
                         }
@@ -200,7 +329,7 @@ async fn session(
                 }
             }
             _ = revocation.tick() => {
-                if !matches!(revocations.is_revoked(&claims).await, Ok(false)) {
+                if !holder.still_valid(&revocations).await {
                     break Some((CloseCode::Policy, "the access token was revoked"));
                 }
             }
@@ -220,18 +349,49 @@ async fn session(
     let _ = sink.close().await;
 }
 
-/// Answers one client message: subscriptions change, or an error.
-async fn handle(hub: &Hub, subscriber: &Subscriber, after: Option<Position>, text: &str) -> Vec<Message> {
+/// Passes a typing indicator on for a conversation this socket listens
+/// to, at most once per [`TYPING_EVERY`]; others are dropped quietly.
+async fn typing(state: &mut Session<'_>, conversation: Option<Uuid>) -> Vec<Message> {
+    let Some(conversation) = conversation else {
+        return vec![error_message("typing names a conversation_id")];
+    };
+    let Some(name) = state.display_name.clone() else {
+        return vec![error_message("an API key's socket does not type")];
+    };
+    let listens = state
+        .subscriber
+        .subscriptions
+        .lock()
+        .is_ok_and(|subs| subs.conversations.contains_key(&conversation));
+    if !listens {
+        return vec![error_message("subscribe to the conversation before typing in it")];
+    }
+    let now = tokio::time::Instant::now();
+    if state.last_typing.is_some_and(|last| now - last < TYPING_EVERY) {
+        return vec![];
+    }
+    state.last_typing = Some(now);
+    state
+        .hub
+        .typing(state.id, conversation, state.subscriber.user_id, name)
+        .await;
+    vec![]
+}
+
+/// Answers one client message: subscriptions change, typing, or an error.
+async fn handle(state: &mut Session<'_>, text: &str) -> Vec<Message> {
     let Ok(message) = serde_json::from_str::<ClientMessage>(text) else {
         return vec![error_message(
-            "messages are {\"type\": \"subscribe\"|\"unsubscribe\", \"project_id\"|\"conversation_id\": …}",
+            "messages are {\"type\": \"subscribe\"|\"unsubscribe\"|\"typing\", \"project_id\"|\"conversation_id\": …}",
         )];
     };
     let subscribe = match message.kind.as_str() {
         "subscribe" => true,
         "unsubscribe" => false,
+        "typing" => return typing(state, message.conversation_id).await,
         _ => return vec![error_message("unknown message type")],
     };
+    let (hub, subscriber, after) = (state.hub, state.subscriber, state.after);
     let target = match (message.project_id, message.conversation_id) {
         (Some(project), None) => Target::Project(project),
         (None, Some(conversation)) => Target::Conversation(conversation),
@@ -249,7 +409,8 @@ async fn handle(hub: &Hub, subscriber: &Subscriber, after: Option<Position>, tex
         return Vec::new();
     }
     let project = match allowed(hub, subscriber.user_id, target).await {
-        Ok(Some(project)) => project,
+        Ok(Some(project)) if state.holder.only_project().is_none_or(|only| only == project) => project,
+        Ok(Some(_)) => return vec![error_message("not found, or not yours to see")],
         Ok(None) => return vec![error_message("not found, or not yours to see")],
         Err(_) => return vec![error_message("cannot check access right now; retry")],
     };

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use zekka_event_store::database::CachedQueries;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use poem::Request;
 use poem_openapi::param::{Header, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use zekka_platform::{Problem, money};
 use super::QueryTags;
 use crate::rows;
 use crate::state::QueryState;
+use crate::tabular::Tabular;
 use crate::time_range::TimeRange;
 
 /// Analytics.
@@ -72,6 +73,8 @@ struct Metrics {
     agents: i64,
     tokens_input: i64,
     tokens_output: i64,
+    /// Input and output tokens together.
+    tokens: i64,
     cost_usd: String,
     conflicts: i64,
     conflicts_resolved: i64,
@@ -183,9 +186,10 @@ impl AnalyticsApi {
     #[oai(path = "/metrics", method = "get", operation_id = "getMetrics")]
     async fn metrics(
         &self,
+        req: &Request,
         auth: BearerAuth,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Metrics>, Problem> {
+    ) -> Result<Tabular<Metrics>, Problem> {
         let client = self
             .prepare(auth.0.user_id, None, consistency_token.0.as_deref())
             .await?;
@@ -215,30 +219,35 @@ impl AnalyticsApi {
         let get = |i: usize| row.try_get::<_, i64>(i).map_err(Problem::from_db);
         let resolved = get(8)?;
         let automatic = get(9)?;
-        Ok(Json(Metrics {
-            projects: get(0)?,
-            conversations: get(1)?,
-            messages: get(2)?,
-            agents: get(3)?,
-            tokens_input: get(4)?,
-            tokens_output: get(5)?,
-            cost_usd: money_of(row.try_get(6).map_err(Problem::from_db)?),
-            conflicts: get(7)?,
-            conflicts_resolved: resolved,
-            conflict_auto_resolution_rate: money::share(automatic, resolved),
-        }))
+        Ok(Tabular::new(
+            req,
+            Metrics {
+                projects: get(0)?,
+                conversations: get(1)?,
+                messages: get(2)?,
+                agents: get(3)?,
+                tokens_input: get(4)?,
+                tokens_output: get(5)?,
+                tokens: get(4)? + get(5)?,
+                cost_usd: money_of(row.try_get(6).map_err(Problem::from_db)?),
+                conflicts: get(7)?,
+                conflicts_resolved: resolved,
+                conflict_auto_resolution_rate: money::share(automatic, resolved),
+            },
+        ))
     }
 
     /// Cost per UTC day.
     #[oai(path = "/costs", method = "get", operation_id = "getCosts")]
     async fn costs(
         &self,
+        req: &Request,
         auth: BearerAuth,
         from: Query<Option<Text<TimeBound>>>,
         to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Items<DailyCost>>, Problem> {
+    ) -> Result<Tabular<Items<DailyCost>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
@@ -260,19 +269,20 @@ impl AnalyticsApi {
             },
         )
         .await?;
-        Ok(Json(Items { items }))
+        Ok(Tabular::new(req, Items { items }))
     }
 
     /// Cost and tokens per model.
     #[oai(path = "/costs/breakdown", method = "get", operation_id = "getCostBreakdown")]
     async fn breakdown(
         &self,
+        req: &Request,
         auth: BearerAuth,
         from: Query<Option<Text<TimeBound>>>,
         to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Items<ModelCost>>, Problem> {
+    ) -> Result<Tabular<Items<ModelCost>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
@@ -298,19 +308,20 @@ impl AnalyticsApi {
             },
         )
         .await?;
-        Ok(Json(Items { items }))
+        Ok(Tabular::new(req, Items { items }))
     }
 
     /// Input and output tokens per UTC day and model.
     #[oai(path = "/tokens", method = "get", operation_id = "getTokens")]
     async fn tokens(
         &self,
+        req: &Request,
         auth: BearerAuth,
         from: Query<Option<Text<TimeBound>>>,
         to: Query<Option<Text<TimeBound>>>,
         project_id: Query<Option<Uuid>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Items<DailyTokens>>, Problem> {
+    ) -> Result<Tabular<Items<DailyTokens>>, Problem> {
         let range = TimeRange::parse(from.0.as_deref(), to.0.as_deref())?;
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
@@ -332,17 +343,18 @@ impl AnalyticsApi {
             },
         )
         .await?;
-        Ok(Json(Items { items }))
+        Ok(Tabular::new(req, Items { items }))
     }
 
     /// Per agent: tasks done and failed, tokens, cost, busy share.
     #[oai(path = "/agents", method = "get", operation_id = "getAgentMetrics")]
     async fn agents(
         &self,
+        req: &Request,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Items<AgentMetrics>>, Problem> {
+    ) -> Result<Tabular<Items<AgentMetrics>>, Problem> {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
@@ -376,17 +388,18 @@ impl AnalyticsApi {
             },
         )
         .await?;
-        Ok(Json(Items { items }))
+        Ok(Tabular::new(req, Items { items }))
     }
 
     /// Per task: its agent, stage, outcome, tokens and cost.
     #[oai(path = "/tasks", method = "get", operation_id = "getTaskCosts")]
     async fn tasks(
         &self,
+        req: &Request,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Items<TaskCost>>, Problem> {
+    ) -> Result<Tabular<Items<TaskCost>>, Problem> {
         let client = self
             .prepare(auth.0.user_id, project_id.0, consistency_token.0.as_deref())
             .await?;
@@ -414,7 +427,7 @@ impl AnalyticsApi {
             },
         )
         .await?;
-        Ok(Json(Items { items }))
+        Ok(Tabular::new(req, Items { items }))
     }
 
     /// Recorded usage priced with the price book in force at `price_at`
@@ -422,11 +435,12 @@ impl AnalyticsApi {
     #[oai(path = "/costs/repriced", method = "get", operation_id = "getRepricedCosts")]
     async fn repriced(
         &self,
+        req: &Request,
         auth: BearerAuth,
         project_id: Query<Option<Uuid>>,
         price_at: Query<Option<Text<TimeBound>>>,
         #[oai(name = "X-Consistency-Token")] consistency_token: Header<Option<TokenHeader>>,
-    ) -> Result<Json<Repriced>, Problem> {
+    ) -> Result<Tabular<Repriced>, Problem> {
         let price_at = match price_at.0.as_deref() {
             Some(raw) => TimeRange::parse(Some(raw), None)
                 .map_err(|_| {
@@ -466,6 +480,6 @@ impl AnalyticsApi {
                     repriced_usd: r.try_get::<_, Option<Decimal>>(4)?.map(money_of),
                 })
             }).await?;
-        Ok(Json(Repriced { price_at, items }))
+        Ok(Tabular::new(req, Repriced { price_at, items }))
     }
 }

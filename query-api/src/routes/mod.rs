@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod preferences;
 pub mod pricing;
 pub mod privacy;
+pub mod project_analytics;
 pub mod projections;
 pub mod projects;
 pub mod users;

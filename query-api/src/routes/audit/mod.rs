@@ -18,6 +18,7 @@ use zekka_domain::FieldError;
 use zekka_event_store::audit::{self, RecordedEvent, Viewer};
 use zekka_event_store::event_log::{Position, Xid8};
 use zekka_event_store::integrity::{self, Verification};
+use zekka_event_store::lookups::positions;
 use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::TokenHeader;
@@ -212,23 +213,48 @@ fn audit_event(event: RecordedEvent) -> AuditEvent {
     }
 }
 
-/// The shape of a commit-order cursor, for the schema (empty: from the start).
+/// The shape of a commit-order cursor, or of a global position, for the
+/// schema (empty: from the start).
 enum AuditCursor {}
 
 impl Rule for AuditCursor {
     fn describe(schema: &mut MetaSchema) {
-        schema.pattern = Some(r"^([0-9]{1,18}\.[0-9]{1,18})?$".to_owned());
+        schema.pattern = Some(r"^([0-9]{1,18}(\.[0-9]{1,18})?)?$".to_owned());
     }
 }
 
-/// A commit-order cursor: `<transaction id>.<global position>`.
-fn parse_cursor(raw: &str) -> Result<Position, Problem> {
-    let invalid = || Problem::bad_request("the cursor is not one this server issued");
-    let (transaction, position) = raw.trim().split_once('.').ok_or_else(invalid)?;
-    Ok(Position {
+/// Where a listing resumes: after a commit-order cursor, or after an
+/// event's global position.
+enum Resume {
+    /// `<transaction id>.<global position>`, as `next_cursor` gives it.
+    Cursor(Position),
+    /// A global position (an event's `position`), as an auditor writes it.
+    GlobalPosition(i64),
+}
+
+/// A commit-order cursor (`<transaction id>.<global position>`) or a global
+/// position (an integer).
+fn parse_cursor(raw: &str) -> Result<Resume, Problem> {
+    let invalid = || Problem::bad_request("the cursor is neither one this server issued nor a position");
+    let raw = raw.trim();
+    let Some((transaction, position)) = raw.split_once('.') else {
+        return raw.parse().map(Resume::GlobalPosition).map_err(|_| invalid());
+    };
+    Ok(Resume::Cursor(Position {
         transaction_id: Xid8(transaction.parse().map_err(|_| invalid())?),
         global_position: position.parse().map_err(|_| invalid())?,
-    })
+    }))
+}
+
+/// The commit-order position `resume` stands for: a global position is the
+/// position of its event, or of the last one before it.
+async fn position_of(client: &deadpool_postgres::Client, resume: Resume) -> Result<Position, Problem> {
+    match resume {
+        Resume::Cursor(position) => Ok(position),
+        Resume::GlobalPosition(global) => Ok(positions::position_at_or_before(client, global)
+            .await?
+            .unwrap_or(Position::START)),
+    }
 }
 
 fn cursor_of(position: &Position) -> String {
@@ -245,7 +271,8 @@ impl AuditApi {
     async fn events(
         &self,
         auth: BearerAuth,
-        /// The `next_cursor` of the previous page.
+        /// The `next_cursor` of the previous page, or a global position
+        /// (an event's `position`): the events committed after it.
         after: Query<Option<Text<AuditCursor>>>,
         /// The same as `after`, under the name every other list uses.
         cursor: Query<Option<Text<AuditCursor>>>,
@@ -268,11 +295,14 @@ impl AuditApi {
                 .transpose()
         };
         let (after, cursor) = (read(after.0.as_deref())?, read(cursor.0.as_deref())?);
-        let after = after.or(cursor).unwrap_or(Position::START);
         self.state
             .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &VISIBILITY)
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
+        let after = match after.or(cursor) {
+            Some(resume) => position_of(&client, resume).await?,
+            None => Position::START,
+        };
         let filter = audit::Filter {
             after,
             aggregate_type: aggregate_type.0,
