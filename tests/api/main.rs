@@ -44,6 +44,7 @@ mod projects;
 mod rate_limits;
 mod readiness;
 mod realtime;
+mod realtime_people;
 mod references;
 mod refusals;
 mod roles;
