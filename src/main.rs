@@ -85,8 +85,16 @@ enum AuditCommand {
     Verify {
         /// A file of checkpoint documents kept outside the system (one per
         /// line, as `GET /api/v1/audit/checkpoints` gave them), checked too.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "file")]
         checkpoints: Option<std::path::PathBuf>,
+        /// Verify this export (`GET /api/v1/audit/export`) offline instead
+        /// of the database: nothing but the file and the public key is read.
+        #[arg(long, requires = "public_key")]
+        file: Option<std::path::PathBuf>,
+        /// The PASERK `k4.public.…` key that signed the export's
+        /// checkpoints (`zekka keys list` shows it).
+        #[arg(long, requires = "file")]
+        public_key: Option<String>,
     },
     /// Sign a checkpoint of the commit order now (command-api does it every
     /// `AUDIT_CHECKPOINT_SECONDS`) and print it.
@@ -271,13 +279,35 @@ async fn rebuild(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// `zekka audit verify --file EXPORT --public-key K`: an export checked
+/// offline; prints the report and fails when anything does not match.
+fn verify_export_file(file: &std::path::Path, public_key: &str) -> Result<()> {
+    let verifier = zekka_platform::tokens::TokenVerifier::from_paserk(public_key.trim())
+        .context("the public key is not a PASERK k4.public key")?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = integrity::verify_export(text.lines(), &verifier);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.intact {
+        anyhow::bail!("the export does not verify (first failure above)");
+    }
+    Ok(())
+}
+
 /// `zekka audit …`: works on the database directly, as an operator would.
 async fn audit(command: AuditCommand) -> Result<()> {
+    if let AuditCommand::Verify {
+        file: Some(file),
+        public_key: Some(public_key),
+        ..
+    } = &command
+    {
+        return verify_export_file(file, public_key);
+    }
     let config = configured()?;
     let write_pool = database::write_pool(&config.database_url, config.pool_size).await?;
     let read_pool = database::read_pool(&config.database_url, config.pool_size)?;
     match command {
-        AuditCommand::Verify { checkpoints } => {
+        AuditCommand::Verify { checkpoints, .. } => {
             let kept = match checkpoints {
                 Some(path) => std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?
@@ -333,6 +363,8 @@ async fn keys(command: KeysCommand) -> Result<()> {
                         .map(|at| format!(", revoked {}", at.to_rfc3339()))
                         .unwrap_or_default(),
                 );
+                // What an auditor verifies an export with, offline.
+                println!("         public key {}", key.public_key);
             }
             if config.signing_key.is_some() {
                 println!("note: ZEKKA_SIGNING_KEY is set, so this process signs with it, not with these");

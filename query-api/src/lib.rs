@@ -39,6 +39,7 @@ pub type Apis = (
     routes::analytics::AnalyticsApi,
     routes::project_analytics::ProjectAnalyticsApi,
     routes::audit::AuditApi,
+    routes::audit::export::AuditExportApi,
     routes::privacy::PrivacyQueryApi,
     routes::projections::ProjectionQueryApi,
 );
@@ -56,6 +57,7 @@ pub fn apis(state: Arc<QueryState>) -> Apis {
         routes::analytics::AnalyticsApi::new(state.clone()),
         routes::project_analytics::ProjectAnalyticsApi::new(state.clone()),
         routes::audit::AuditApi::new(state.clone()),
+        routes::audit::export::AuditExportApi::new(state.clone()),
         routes::privacy::PrivacyQueryApi::new(state.clone()),
         routes::projections::ProjectionQueryApi::new(state),
     )

@@ -598,3 +598,154 @@ async fn after_takes_an_events_global_position_as_well_as_a_cursor() {
         .json();
     assert_eq!(beyond["items"], serde_json::json!([]));
 }
+
+/// The export of the whole trail, as the admin downloads it.
+async fn exported(app: &TestApp, admin: &User) -> String {
+    let answer = app
+        .request("GET", "/api/v1/audit/export", Some(&admin.token), None)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("content-type"), Some("application/x-ndjson"));
+    answer.text()
+}
+
+/// The public keys that signed the checkpoints.
+async fn public_key(app: &TestApp) -> String {
+    let keys = signing_keys::list(&app.db.sqlx_pool().await).await.expect("keys");
+    keys.first().expect("a key").public_key.clone()
+}
+
+fn offline(export: &str, key: &str) -> Value {
+    let verifier = zekka_platform::tokens::TokenVerifier::from_paserk(key).expect("public key");
+    serde_json::to_value(zekka_event_store::integrity::verify_export(
+        export.lines(),
+        &verifier,
+    ))
+    .expect("report")
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_and_a_changed_byte_a_removed_line_or_a_swap_is_named() {
+    let (app, admin, project) = signed_history().await;
+    let export = exported(&app, &admin).await;
+    let key = public_key(&app).await;
+    let events: i64 = app
+        .db
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+
+    // The binary, with nothing but the file and the key.
+    let dir = std::env::temp_dir().join(format!("zekka-export-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("export.ndjson");
+    std::fs::write(&file, &export).expect("write export");
+    let run = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zekka"))
+            .args(["audit", "verify", "--file"])
+            .arg(path)
+            .args(["--public-key", &key])
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("run zekka audit verify --file")
+    };
+    let clean = run(&file);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    let report: Value = serde_json::from_slice(&clean.stdout).expect("a JSON report");
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["events_checked"], events);
+    assert!(report["checkpoints_checked"].as_i64() >= Some(1), "{report}");
+
+    let lines: Vec<&str> = export.lines().collect();
+    let event_lines: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].contains("\"kind\":\"event\""))
+        .collect();
+    // The project's stream: created, then renamed three times.
+    let of_project: Vec<usize> = event_lines
+        .iter()
+        .copied()
+        .filter(|i| lines[*i].contains(&project))
+        .collect();
+    assert!(of_project.len() >= 4, "{of_project:?}");
+
+    // One changed byte in a payload: that event is named.
+    let renamed = of_project[2];
+    let mut changed: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    changed[renamed] = changed[renamed].replacen("name 1", "name 7", 1);
+    assert_ne!(changed[renamed], lines[renamed]);
+    let changed_text = changed.join("\n");
+    let report = offline(&changed_text, &key);
+    assert_eq!(report["first_failure"]["kind"], "altered", "{report}");
+    assert_eq!(report["first_failure"]["aggregate_id"], project.as_str());
+    assert_eq!(report["first_failure"]["sequence"], 3);
+    let tampered = dir.join("changed.ndjson");
+    std::fs::write(&tampered, &changed_text).expect("write");
+    assert!(!run(&tampered).status.success());
+
+    // One removed line: the gap it leaves is named.
+    let removed: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != of_project[1])
+        .map(|(_, l)| *l)
+        .collect();
+    let report = offline(&removed.join("\n"), &key);
+    assert_eq!(report["first_failure"]["kind"], "missing", "{report}");
+    assert_eq!(report["first_failure"]["aggregate_id"], project.as_str());
+    assert_eq!(report["first_failure"]["sequence"], 3);
+
+    // Two lines swapped: out of commit order.
+    let (a, b) = (event_lines[2], event_lines[3]);
+    let mut swapped: Vec<&str> = lines.clone();
+    swapped.swap(a, b);
+    let report = offline(&swapped.join("\n"), &key);
+    assert_eq!(report["first_failure"]["kind"], "out_of_order", "{report}");
+    assert!(report["first_failure"]["global_position"].as_i64().is_some());
+
+    // Only auditors and admins export.
+    let owner = app.user("owner").await;
+    app.request("GET", "/api/v1/audit/export", Some(&owner.token), None)
+        .await
+        .assert_problem(403);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn an_export_of_a_range_starts_from_the_running_hash_before_it() {
+    let (app, admin, _) = signed_history().await;
+    let whole = exported(&app, &admin).await;
+    let key = public_key(&app).await;
+    let positions: Vec<i64> = whole
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "event")
+        .map(|v| v["global_position"].as_i64().expect("position"))
+        .collect();
+    let from = positions[positions.len() / 2];
+    let part = app
+        .request(
+            "GET",
+            &format!("/api/v1/audit/export?from_position={from}"),
+            Some(&admin.token),
+            None,
+        )
+        .await
+        .text();
+    let first: Value = serde_json::from_str(part.lines().next().expect("a start line")).expect("JSON");
+    assert_eq!(first["kind"], "start");
+    assert_eq!(first["global_position"], from);
+    let report = offline(&part, &key);
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(
+        report["events_checked"].as_u64(),
+        Some((positions.len() - positions.len() / 2 - 1) as u64)
+    );
+    assert!(report["checkpoints_checked"].as_i64() >= Some(1), "{report}");
+}

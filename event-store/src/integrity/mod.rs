@@ -9,6 +9,7 @@
 //! system.
 
 mod checkpoint;
+mod export;
 mod verify;
 
 use serde::Serialize;
@@ -19,7 +20,8 @@ use tokio_postgres::{GenericClient, Row};
 use crate::event_log::{Position, Xid8};
 
 pub use checkpoint::checkpoint;
-pub use verify::{Failure, FailureKind, Verification, verify};
+pub use export::{ExportLine, ExportRange, FORMAT, NDJSON, export, verify_export};
+pub use verify::{Chain, ChainStart, Failure, FailureKind, Verification, verify};
 
 /// Signs checkpoint documents: the process's token key (held by the
 /// identity part of the platform, which implements this).

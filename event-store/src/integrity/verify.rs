@@ -1,7 +1,7 @@
 //! Verifying the whole store: every event against its hash, every stream
 //! for gaps, the running hash against every signed checkpoint.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 use tokio_postgres::GenericClient;
@@ -23,6 +23,10 @@ pub enum FailureKind {
     CheckpointMismatch,
     /// A checkpoint's signature does not verify.
     BadSignature,
+    /// An exported event stands out of commit order (lines moved).
+    OutOfOrder,
+    /// A line of an export does not read.
+    Unreadable,
 }
 
 /// The first thing that did not match.
@@ -54,7 +58,8 @@ impl Failure {
         }
     }
 
-    fn at_checkpoint(kind: FailureKind, global_position: Option<i64>, detail: String) -> Self {
+    /// A failure about a checkpoint (or a line), not an event.
+    pub fn at_checkpoint(kind: FailureKind, global_position: Option<i64>, detail: String) -> Self {
         Self {
             kind,
             global_position,
@@ -93,13 +98,7 @@ pub async fn verify(
     verifier: &impl DocumentVerifier,
     kept: &[String],
 ) -> Result<Verification, IntegrityError> {
-    let mut report = Verification {
-        intact: true,
-        events_checked: 0,
-        checkpoints_checked: 0,
-        last_position: None,
-        first_failure: None,
-    };
+    let report = Verification::empty();
     let mut checkpoints = Vec::new();
     let stored = client
         .query(
@@ -129,55 +128,148 @@ pub async fn verify(
             }
         }
     }
-    checkpoints.sort_by_key(|c| c.position);
-    let mut pending: VecDeque<Checkpoint> = checkpoints.into();
-
-    let mut running = [0_u8; 32];
+    let mut chain = Chain::new(checkpoints, ChainStart::default(), false);
     let mut position = Position::START;
     loop {
         let batch = read_hashed(client, position, false).await?;
         let Some(last) = batch.last() else { break };
         let next = last.position;
         for event in &batch {
-            while let Some(checkpoint) = pending.front()
-                && checkpoint.position < event.position
-            {
-                if let Some(failure) = compare(checkpoint, report.events_checked, &running) {
-                    return Ok(report.failed(failure));
-                }
-                report.checkpoints_checked += 1;
-                pending.pop_front();
+            if let Some(failure) = chain.check(event) {
+                return Ok(chain.report.failed(failure));
             }
-            if event.sequence > 1 && event.previous_hash.is_none() {
-                let detail = format!(
-                    "event {} of {}/{} is missing: this event follows a gap in its stream",
-                    event.sequence - 1,
-                    event.aggregate_type,
-                    event.aggregate_id
-                );
-                return Ok(report.failed(Failure::at_event(FailureKind::Missing, event, detail)));
-            }
-            let hash = event_hash(event.previous_hash.as_deref(), event);
-            if hash.as_slice() != event.stored_hash.as_slice() {
-                let detail = format!(
-                    "event {} of {}/{} does not match its hash: its content, place or predecessor changed",
-                    event.sequence, event.aggregate_type, event.aggregate_id
-                );
-                return Ok(report.failed(Failure::at_event(FailureKind::Altered, event, detail)));
-            }
-            running = fold(&running, &hash, event.position.global_position);
-            report.events_checked += 1;
-            report.last_position = Some(event.position.global_position);
         }
         position = next;
     }
-    while let Some(checkpoint) = pending.pop_front() {
-        if let Some(failure) = compare(&checkpoint, report.events_checked, &running) {
-            return Ok(report.failed(failure));
+    Ok(chain.finish())
+}
+
+/// Where a checked chain starts: the running hash and count after every
+/// event before it (zero at the start of the store).
+#[derive(Debug, Clone, Default)]
+pub struct ChainStart {
+    /// The running hash so far.
+    pub running: [u8; 32],
+    /// Events before.
+    pub count: i64,
+    /// The last event before, if any.
+    pub position: Option<Position>,
+}
+
+/// Checks events in commit order against their hashes, their streams and
+/// the signed checkpoints: the database's verification and an export's.
+pub struct Chain {
+    running: [u8; 32],
+    count: i64,
+    pending: VecDeque<Checkpoint>,
+    last: Option<Position>,
+    /// For an export: each stream's last sequence and hash seen, so a
+    /// missing or moved line is found without the database.
+    streams: Option<HashMap<(String, String), (i64, Vec<u8>)>>,
+    /// What was found so far.
+    pub report: Verification,
+}
+
+impl Chain {
+    /// A chain from `start`, comparing with `checkpoints` (those at or
+    /// before the start are left out); `track_streams` for exports.
+    pub fn new(mut checkpoints: Vec<Checkpoint>, start: ChainStart, track_streams: bool) -> Self {
+        checkpoints.sort_by_key(|c| c.position);
+        checkpoints.retain(|c| start.position.is_none_or(|p| c.position > p));
+        Self {
+            running: start.running,
+            count: start.count,
+            pending: checkpoints.into(),
+            last: start.position,
+            streams: track_streams.then(HashMap::new),
+            report: Verification::empty(),
         }
-        report.checkpoints_checked += 1;
     }
-    Ok(report)
+
+    /// Checks the next event; the failure, if it is one.
+    pub fn check(&mut self, event: &HashedEvent) -> Option<Failure> {
+        if self.last.is_some_and(|last| event.position <= last) {
+            let detail = format!(
+                "event {} of {}/{} stands out of commit order",
+                event.sequence, event.aggregate_type, event.aggregate_id
+            );
+            return Some(Failure::at_event(FailureKind::OutOfOrder, event, detail));
+        }
+        while let Some(checkpoint) = self.pending.front()
+            && checkpoint.position < event.position
+        {
+            if let Some(failure) = compare(checkpoint, self.count, &self.running) {
+                return Some(failure);
+            }
+            self.report.checkpoints_checked += 1;
+            self.pending.pop_front();
+        }
+        let stream = (event.aggregate_type.clone(), event.aggregate_id.clone());
+        let seen = self.streams.as_ref().and_then(|streams| streams.get(&stream));
+        let gap = match seen {
+            Some((sequence, hash)) => {
+                event.sequence != sequence + 1 || event.previous_hash.as_deref() != Some(hash.as_slice())
+            }
+            None => event.sequence > 1 && event.previous_hash.is_none(),
+        };
+        if gap {
+            let detail = format!(
+                "event {} of {}/{} is missing: this event follows a gap in its stream",
+                event.sequence - 1,
+                event.aggregate_type,
+                event.aggregate_id
+            );
+            return Some(Failure::at_event(FailureKind::Missing, event, detail));
+        }
+        let hash = event_hash(event.previous_hash.as_deref(), event);
+        if hash.as_slice() != event.stored_hash.as_slice() {
+            let detail = format!(
+                "event {} of {}/{} does not match its hash: its content, place or predecessor changed",
+                event.sequence, event.aggregate_type, event.aggregate_id
+            );
+            return Some(Failure::at_event(FailureKind::Altered, event, detail));
+        }
+        if let Some(streams) = &mut self.streams {
+            streams.insert(stream, (event.sequence, hash.to_vec()));
+        }
+        self.running = fold(&self.running, &hash, event.position.global_position);
+        self.count += 1;
+        self.last = Some(event.position);
+        self.report.events_checked += 1;
+        self.report.last_position = Some(event.position.global_position);
+        None
+    }
+
+    /// The report once every event was checked: the checkpoints after the
+    /// last event are compared too.
+    pub fn finish(mut self) -> Verification {
+        while let Some(checkpoint) = self.pending.pop_front() {
+            if let Some(failure) = compare(&checkpoint, self.count, &self.running) {
+                return self.report.failed(failure);
+            }
+            self.report.checkpoints_checked += 1;
+        }
+        self.report
+    }
+
+    /// Folds `event`'s stored hash in without checking it: the events
+    /// before an export's range, which the export vouches for with its
+    /// start line.
+    pub fn fold_unchecked(&mut self, event: &HashedEvent) {
+        let hash: [u8; 32] = <[u8; 32]>::try_from(event.stored_hash.as_slice()).unwrap_or([0; 32]);
+        self.running = fold(&self.running, &hash, event.position.global_position);
+        self.count += 1;
+        self.last = Some(event.position);
+    }
+
+    /// The running hash and count so far (where an export's next range starts).
+    pub fn state(&self) -> ChainStart {
+        ChainStart {
+            running: self.running,
+            count: self.count,
+            position: self.last,
+        }
+    }
 }
 
 /// The failure, if the state after `count` events differs from `checkpoint`.
@@ -197,7 +289,19 @@ fn compare(checkpoint: &Checkpoint, count: i64, running: &[u8; 32]) -> Option<Fa
 }
 
 impl Verification {
-    fn failed(mut self, failure: Failure) -> Self {
+    /// Nothing checked yet, nothing failed.
+    pub fn empty() -> Self {
+        Self {
+            intact: true,
+            events_checked: 0,
+            checkpoints_checked: 0,
+            last_position: None,
+            first_failure: None,
+        }
+    }
+
+    /// The report with `failure` as its first.
+    pub fn failed(mut self, failure: Failure) -> Self {
         self.intact = false;
         self.first_failure = Some(failure);
         self

@@ -26,6 +26,7 @@ use zekka_platform::input::{Rule, Segment, SequenceFormat, Text, TimeBound};
 use zekka_platform::policy::{self, Action};
 use zekka_platform::tokens::{AccessClaims, TokenVerifier};
 
+pub mod export;
 mod redaction;
 
 pub(crate) use redaction::redacted;
