@@ -156,6 +156,9 @@ pub struct ChainStart {
     pub position: Option<Position>,
 }
 
+/// A stream, by its type and id.
+type StreamKey = (String, String);
+
 /// Checks events in commit order against their hashes, their streams and
 /// the signed checkpoints: the database's verification and an export's.
 pub struct Chain {
@@ -165,7 +168,7 @@ pub struct Chain {
     last: Option<Position>,
     /// For an export: each stream's last sequence and hash seen, so a
     /// missing or moved line is found without the database.
-    streams: Option<HashMap<(String, String), (i64, Vec<u8>)>>,
+    streams: Option<HashMap<StreamKey, (i64, Vec<u8>)>>,
     /// What was found so far.
     pub report: Verification,
 }
