@@ -9,6 +9,7 @@
 //! - [`paging`]: `limit`/`cursor` paging.
 //! - [`rows`]: running a query and mapping its rows.
 //! - [`tabular`]: answers served as JSON or, asked for, CSV.
+//! - [`visibility`]: the caller's standing in one project (member, manager, or a 404).
 //! - [`realtime`]: WebSocket push (`GET /api/v1/ws`).
 //! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `project_analytics`, `audit`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod service;
 pub mod state;
 pub mod tabular;
 pub mod time_range;
+pub mod visibility;
 
 use std::sync::Arc;
 

@@ -54,6 +54,19 @@ pub fn parse_token(token: &str) -> Option<(Uuid, Uuid, &str)> {
         .then_some((project, invitation, secret))
 }
 
+/// The project's current state.
+async fn project_state(
+    state: &CommandState,
+    project_id: Uuid,
+) -> Result<zekka_domain::project::Project, AppError> {
+    state
+        .projects
+        .store()
+        .state(&project_id.to_string())
+        .await
+        .map_err(AppError::from)
+}
+
 /// Invites `email` to `project_id` as `role`, on behalf of `actor` (an
 /// owner or admin), and mails the link. A stranger's request is a 404 and
 /// sends nothing; at most a few invitation mails go to one address an hour.
@@ -69,12 +82,7 @@ pub async fn invite(
     role: Role,
     context: &CommandContext,
 ) -> Result<SentInvitation, AppError> {
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
+    let project = project_state(state, project_id).await?;
     if project.role_of(actor).is_none() {
         return Err(AppError::not_found("project not found"));
     }
@@ -191,13 +199,8 @@ pub async fn accept(
         context,
     )
     .await?;
-    let project = state
-        .projects
-        .store()
-        .state(&project_id.to_string())
-        .await
-        .map_err(AppError::from)?;
-    let role = project
+    let role = project_state(state, project_id)
+        .await?
         .role_of(user_id)
         .ok_or_else(|| AppError::not_found("project not found"))?;
     Ok(Joined {

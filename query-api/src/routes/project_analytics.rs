@@ -22,6 +22,7 @@ use super::QueryTags;
 use crate::state::QueryState;
 use crate::tabular::Tabular;
 use crate::time_range::TimeRange;
+use crate::visibility;
 
 /// A project's analytics.
 pub struct ProjectAnalyticsApi {
@@ -122,16 +123,7 @@ impl ProjectAnalyticsApi {
             )
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let visible = client
-            .query_opt_cached(
-                "SELECT 1 FROM visible_projects($1) WHERE project_id = $2",
-                &[&viewer, &id.0],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        if visible.is_none() {
-            return Err(Problem::not_found("project not found"));
-        }
+        visibility::member(&client, viewer, id.0).await?;
         let rows = client
             .query_cached(
                 "SELECT u.day, u.model, u.agent_id, coalesce(a.name, ''),

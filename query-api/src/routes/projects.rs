@@ -22,6 +22,7 @@ use super::QueryTags;
 use crate::paging;
 use crate::rows;
 use crate::state::QueryState;
+use crate::visibility;
 
 /// Reading projects.
 pub struct ProjectQueryApi {
@@ -229,25 +230,7 @@ impl ProjectQueryApi {
             .catch_up(auth.0.user_id, consistency_token.0.as_deref(), &["projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let role: Option<String> = client
-            .query_opt_cached(
-                "SELECT role FROM visible_projects($2) WHERE project_id = $1",
-                &[&id.0, &auth.0.user_id],
-            )
-            .await
-            .map_err(Problem::from_db)?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(Problem::from_db)?;
-        match role.as_deref() {
-            None => return Err(Problem::not_found("project not found")),
-            Some("owner" | "admin") => {}
-            Some(_) => {
-                return Err(Problem::forbidden(
-                    "only the project's owners and admins see its API keys",
-                ));
-            }
-        }
+        visibility::manager(&client, auth.0.user_id, id.0, "API keys").await?;
         let items = rows::query_map(
             &client,
             "SELECT k.key_id, k.name, k.scopes, k.agent_id, k.created_at, u.last_used_at

@@ -22,6 +22,7 @@ use super::QueryTags;
 use crate::paging;
 use crate::rows;
 use crate::state::QueryState;
+use crate::visibility;
 
 /// Reading people.
 pub struct UserQueryApi {
@@ -253,16 +254,7 @@ impl UserQueryApi {
             .catch_up(viewer, consistency_token.0.as_deref(), &["projects", "users"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let visible = client
-            .query_opt_cached(
-                "SELECT 1 FROM visible_projects($1) WHERE project_id = $2",
-                &[&viewer, &id.0],
-            )
-            .await
-            .map_err(Problem::from_db)?;
-        if visible.is_none() {
-            return Err(Problem::not_found("project not found"));
-        }
+        visibility::member(&client, viewer, id.0).await?;
         let members = rows::query_map(
             &client,
             "SELECT m.user_id, coalesce(u.display_name, $4), m.role, m.added_at
@@ -307,25 +299,7 @@ impl UserQueryApi {
             .catch_up(viewer, consistency_token.0.as_deref(), &["projects"])
             .await?;
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
-        let role: Option<String> = client
-            .query_opt_cached(
-                "SELECT role FROM visible_projects($1) WHERE project_id = $2",
-                &[&viewer, &id.0],
-            )
-            .await
-            .map_err(Problem::from_db)?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(Problem::from_db)?;
-        match role.as_deref() {
-            None => return Err(Problem::not_found("project not found")),
-            Some("owner" | "admin") => {}
-            Some(_) => {
-                return Err(Problem::forbidden(
-                    "only the project's owners and admins see its invitations",
-                ));
-            }
-        }
+        visibility::manager(&client, viewer, id.0, "invitations").await?;
         let pending = rows::query_map(
             &client,
             "SELECT invitation_id, email, role, invited_by, expires_at FROM rm_invitations

@@ -318,7 +318,13 @@ impl TestApp {
     /// mailed to it.
     pub async fn verified_user(&self, name: &str) -> User {
         let user = self.user(name).await;
-        let token = token_in(&self.mail(&user.email, "email_verification").await);
+        self.verify_email(&user.email).await;
+        user
+    }
+
+    /// Verifies `email` with the link mailed to it.
+    async fn verify_email(&self, email: &str) {
+        let token = token_in(&self.mail(email, "email_verification").await);
         let verified = self
             .request(
                 "POST",
@@ -328,7 +334,6 @@ impl TestApp {
             )
             .await;
         assert_eq!(verified.status, 204, "{}", verified.text());
-        user
     }
 
     /// Registers `{name}@zekka.test` (one of [`ADMIN_EMAILS`]), verifies the
@@ -336,16 +341,7 @@ impl TestApp {
     pub async fn admin(&self, name: &str) -> User {
         let email = format!("{name}@zekka.test");
         self.register(&email, name).await;
-        let token = token_in(&self.mail(&email, "email_verification").await);
-        let verified = self
-            .request(
-                "POST",
-                "/api/v1/auth/verify-email",
-                None,
-                Some(&json!({"token": token})),
-            )
-            .await;
-        assert_eq!(verified.status, 204, "{}", verified.text());
+        self.verify_email(&email).await;
         let user = self.signed_in(email).await;
         let roles = crate::support::http::claims_roles(&user.token);
         assert!(
