@@ -102,6 +102,9 @@ async fn opened(
             }),
         )
         .await?;
+    personal
+        .open_metadata_with(Some(client), events.iter_mut().map(|e| &mut e.metadata))
+        .await?;
     Ok(events)
 }
 

@@ -356,3 +356,62 @@ async fn the_export_holds_my_data_and_nothing_of_anyone_else() {
         assert!(!text.contains(&needle), "{needle} in the export");
     }
 }
+
+#[tokio::test]
+async fn the_address_and_user_agent_in_event_metadata_are_sealed_and_erased_with_the_person() {
+    let app = spawn_app().await;
+    let admin = app.admin("admin").await;
+    let agent = "ZekkaDesk/9.9 (network-details-test)";
+    let person = app.user("netperson").await;
+    let created = app
+        .raw(
+            "POST",
+            "/api/v1/projects",
+            &[
+                ("Authorization", &format!("Bearer {}", person.token)),
+                ("Content-Type", "application/json"),
+                ("User-Agent", agent),
+            ],
+            Some(json!({"name": "Traced"}).to_string().as_bytes()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let project = created.json()["id"].as_str().expect("id").to_owned();
+    let token = created.json()["consistency_token"].as_str().expect("token").to_owned();
+
+    // At rest: neither the user agent nor the address in the clear.
+    let stored: Value = app
+        .db
+        .connect()
+        .await
+        .query_one(
+            "SELECT metadata FROM events WHERE aggregate_id = $1 AND sequence = 1",
+            &[&project],
+        )
+        .await
+        .expect("the event")
+        .get(0);
+    assert!(!stored.to_string().contains("ZekkaDesk"), "{stored}");
+    assert!(stored["client_ip"].as_str().is_some_and(|ip| ip.starts_with("zk:s1:")), "{stored}");
+    assert_eq!(events_mentioning(&app, "ZekkaDesk").await, 0);
+
+    // Opened for an auditor (and the person), through the audit.
+    let audit_path = format!("/api/v1/audit/streams/Project/{project}");
+    let seen = app.get_consistent(&audit_path, &admin.token, &token).await.json();
+    assert_eq!(seen["items"][0]["user_agent"], agent, "{seen}");
+    assert_eq!(seen["items"][0]["client_ip"], "127.0.0.1");
+
+    // Erased with the person; the trail still verifies.
+    let erased = app
+        .request("DELETE", "/api/v1/users/me", Some(&person.token), None)
+        .await;
+    assert_eq!(erased.status, 202, "{}", erased.text());
+    let after = app.request("GET", &audit_path, Some(&admin.token), None).await.json();
+    assert_eq!(after["items"][0]["user_agent"], "[erased]", "{after}");
+    assert_eq!(after["items"][0]["client_ip"], "[erased]");
+    let verified = app
+        .request("GET", "/api/v1/audit/verify", Some(&admin.token), None)
+        .await
+        .json();
+    assert_eq!(verified["intact"], true, "{verified}");
+}

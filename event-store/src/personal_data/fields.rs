@@ -85,6 +85,10 @@ pub const SEALED_FIELDS: &[SealedField] = &[
     },
 ];
 
+/// The fields of every event's metadata that are personal data of its
+/// `actor`: the network details of the request (issue 26).
+pub const SEALED_METADATA: &[&str] = &["client_ip", "user_agent"];
+
 /// The field `UserRegistered` gains at rest: the email's blind index.
 pub const EMAIL_INDEX_FIELD: &str = "email_index";
 

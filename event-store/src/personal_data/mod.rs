@@ -35,7 +35,7 @@ use crate::event_log::StoredEvent;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cipher::{PREFIX, associated_data, decrypt, encrypt, hmac, parse_sealed};
-pub use fields::{EMAIL_INDEX_FIELD, SEALED_FIELDS, SealedField, Subject, has_sealed_fields};
+pub use fields::{EMAIL_INDEX_FIELD, SEALED_FIELDS, SEALED_METADATA, SealedField, Subject, has_sealed_fields};
 use fields::{inner_mut, sealed_fields};
 
 /// What an erased person's sealed values read as, everywhere.
@@ -183,6 +183,68 @@ impl PersonalData {
         Ok(())
     }
 
+    /// Seals the network details of one event's metadata in place
+    /// ([`SEALED_METADATA`]: the address and user agent of the request)
+    /// with the key of its `actor`, so erasing the person makes them
+    /// unreadable like their other personal data. Metadata without an
+    /// actor (a process's, an operator's) is left as it is; an erased
+    /// actor's details are dropped.
+    ///
+    /// # Errors
+    /// When the key store fails.
+    pub async fn seal_metadata(&self, metadata: &mut Value) -> Result<(), PersonalDataError> {
+        let Some(map) = metadata.as_object_mut() else {
+            return Ok(());
+        };
+        let Some(subject) = map
+            .get("actor")
+            .and_then(Value::as_str)
+            .and_then(|a| Uuid::parse_str(a).ok())
+        else {
+            return Ok(());
+        };
+        if !SEALED_METADATA.iter().any(|f| map.get(*f).is_some_and(Value::is_string)) {
+            return Ok(());
+        }
+        let key = match self.key_for_sealing(subject).await {
+            Ok(key) => key,
+            Err(PersonalDataError::Erased(_)) => {
+                for field in SEALED_METADATA {
+                    map.remove(*field);
+                }
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
+        for field in SEALED_METADATA {
+            let Some(plaintext) = map.get(*field).and_then(Value::as_str).map(str::to_owned) else {
+                continue;
+            };
+            let sealed = encrypt(&key, plaintext.as_bytes(), &associated_data(subject, field))?;
+            let text = format!("{PREFIX}{subject}:{}", URL_SAFE_NO_PAD.encode(sealed));
+            map.insert((*field).to_owned(), Value::String(text));
+        }
+        Ok(())
+    }
+
+    /// Opens the sealed network details of many events' metadata at once,
+    /// through `client` (plaintext, or [`ERASED`]).
+    ///
+    /// # Errors
+    /// When the key store fails.
+    pub async fn open_metadata_with<'a>(
+        &self,
+        client: Option<&impl GenericClient>,
+        metadata: impl IntoIterator<Item = &'a mut Value>,
+    ) -> Result<(), PersonalDataError> {
+        let pending = metadata
+            .into_iter()
+            .filter_map(Value::as_object_mut)
+            .map(|map| (map, SEALED_METADATA.to_vec()))
+            .collect();
+        self.open_maps(client, pending).await
+    }
+
     /// Opens the sealed fields of many events at once (one key look-up for
     /// the batch, on a connection of the pool): plaintext where the person's
     /// key exists, [`ERASED`] where they were erased. Values stored before
@@ -210,7 +272,6 @@ impl PersonalData {
         events: impl IntoIterator<Item = (&'a str, &'a str, &'a mut Value)>,
     ) -> Result<(), PersonalDataError> {
         let mut pending = Vec::new();
-        let mut subjects = HashSet::new();
         for (aggregate_type, event_type, payload) in events {
             let fields: Vec<&'static str> = sealed_fields(aggregate_type, event_type)
                 .map(|f| f.field)
@@ -219,14 +280,24 @@ impl PersonalData {
                 continue;
             }
             if let Some(inner) = inner_mut(payload) {
-                for field in &fields {
-                    if let Some((subject, _)) =
-                        inner.get(*field).and_then(Value::as_str).and_then(parse_sealed)
-                    {
-                        subjects.insert(subject);
-                    }
-                }
                 pending.push((inner, fields));
+            }
+        }
+        self.open_maps(client, pending).await
+    }
+
+    /// Opens `fields` of each map in `pending`: one key look-up for all.
+    async fn open_maps(
+        &self,
+        client: Option<&impl GenericClient>,
+        pending: Vec<(&mut serde_json::Map<String, Value>, Vec<&'static str>)>,
+    ) -> Result<(), PersonalDataError> {
+        let mut subjects = HashSet::new();
+        for (inner, fields) in &pending {
+            for field in fields {
+                if let Some((subject, _)) = inner.get(*field).and_then(Value::as_str).and_then(parse_sealed) {
+                    subjects.insert(subject);
+                }
             }
         }
         if subjects.is_empty() {

@@ -286,7 +286,12 @@ impl<A: Aggregate + Clone> Store<A> {
             }
             return Ok((None, known.aggregate));
         }
-        let stored_metadata = serde_json::to_value(metadata).map_err(serde_error)?;
+        let mut stored_metadata = serde_json::to_value(metadata).map_err(serde_error)?;
+        self.inner
+            .personal
+            .seal_metadata(&mut stored_metadata)
+            .await
+            .map_err(personal_data_error)?;
         let mut batch = sql::Batch::default();
         let count = events.len();
         for event in events {
