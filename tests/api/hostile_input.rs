@@ -449,7 +449,10 @@ async fn a_forged_first_forwarded_hop_neither_escapes_limits_nor_reaches_the_aud
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
     let project = created.json()["id"].as_str().expect("id").to_owned();
-    let token = created.json()["consistency_token"].as_str().expect("token").to_owned();
+    let token = created.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     // Sealed at rest (issue 26); the person reads it opened in the audit.
     let audit = app
         .get_consistent(

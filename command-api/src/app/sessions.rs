@@ -52,14 +52,45 @@ pub fn new_secret() -> Result<String, AppError> {
 /// # Errors
 /// 503 or 500 when the database fails.
 pub async fn find_user_by_email(state: &CommandState, email: &str) -> Result<Option<User>, AppError> {
-    let client = state.lookup_connection().await?;
-    let id = users::by_email(&client, &state.personal.email_index(email), email).await?;
-    drop(client);
-    let id = id.map(|id| id.to_string());
-    match id {
-        Some(id) => load_user(state, &id).await,
-        None => Ok(None),
+    match email_holder(state, email).await? {
+        EmailHolder::Live(id) => load_user(state, &id.to_string()).await,
+        EmailHolder::Free(_) => Ok(None),
     }
+}
+
+/// The most accounts one address may have held and had erased: far more
+/// than anyone registers and erases.
+const EMAIL_GENERATIONS: u32 = 1_000;
+
+/// Who holds an address now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailHolder {
+    /// A live account.
+    Live(Uuid),
+    /// Nobody: a registration takes this generation of the blind index
+    /// (past every erased account that held it).
+    Free(u32),
+}
+
+/// Who holds `email` (normalised): walks the generations of its blind
+/// index past the erased accounts that held it (each erasure moves the
+/// address to the next generation).
+///
+/// # Errors
+/// 503 or 500 when the database fails; 409 for an address erased more
+/// than [`EMAIL_GENERATIONS`] times.
+pub async fn email_holder(state: &CommandState, email: &str) -> Result<EmailHolder, AppError> {
+    let client = state.lookup_connection().await?;
+    for generation in 0..EMAIL_GENERATIONS {
+        let index = state.personal.email_index_at(email, generation);
+        let legacy = (generation == 0).then_some(email);
+        match users::by_email(&client, &index, legacy).await? {
+            None => return Ok(EmailHolder::Free(generation)),
+            Some(found) if !found.erased => return Ok(EmailHolder::Live(found.user_id)),
+            Some(_) => {}
+        }
+    }
+    Err(AppError::conflict("this address cannot register again"))
 }
 
 /// The account `id`, if it exists (an erased person's does not).

@@ -18,6 +18,8 @@ pub enum UserCommand {
         display_name: DisplayName,
         /// The argon2id PHC string of their password.
         password_hash: String,
+        /// Erased accounts that held this address before.
+        email_generation: u32,
     },
     /// A sign-in with a wrong password.
     RecordLoginFailure {

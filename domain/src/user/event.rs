@@ -19,6 +19,11 @@ pub enum UserEvent {
         display_name: String,
         /// The argon2id PHC string of their password.
         password_hash: String,
+        /// How many erased accounts held this address before: the blind
+        /// index of the email is re-keyed with it, so an erased person's
+        /// address may register again (absent: 0).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        email_generation: u32,
     },
     /// A sign-in failed; at the threshold the account locks.
     LoginFailed {
@@ -113,4 +118,10 @@ impl DomainEvent for UserEvent {
     fn event_version(&self) -> String {
         "1.0".to_owned()
     }
+}
+
+/// Whether a generation is the first (then it is not stored).
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -89,6 +89,7 @@ impl Aggregate for User {
                 email,
                 password_hash,
                 display_name,
+                ..
             } => {
                 self.id = Some(user_id);
                 self.email = email;
@@ -265,6 +266,7 @@ impl User {
                 email,
                 display_name,
                 password_hash,
+                email_generation,
             } => {
                 if self.id.is_some() {
                     return Err(UserError::AlreadyRegistered);
@@ -274,6 +276,7 @@ impl User {
                     email: email.as_str().to_owned(),
                     display_name: display_name.as_str().to_owned(),
                     password_hash,
+                    email_generation,
                 }])
             }
             UserCommand::RecordLoginFailure {

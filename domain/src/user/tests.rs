@@ -19,6 +19,7 @@ fn register() -> UserCommand {
         email: Email::parse(" Alice@Example.COM ").expect("valid email"),
         display_name: DisplayName::parse("Alice").expect("valid name"),
         password_hash: "$argon2id$stub".into(),
+        email_generation: 0,
     }
 }
 
@@ -28,6 +29,7 @@ fn registered() -> UserEvent {
         email: "alice@example.com".into(),
         display_name: "Alice".into(),
         password_hash: "$argon2id$stub".into(),
+        email_generation: 0,
     }
 }
 

@@ -35,7 +35,9 @@ use crate::event_log::StoredEvent;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cipher::{PREFIX, associated_data, decrypt, encrypt, hmac, parse_sealed};
-pub use fields::{EMAIL_INDEX_FIELD, SEALED_FIELDS, SEALED_METADATA, SealedField, Subject, has_sealed_fields};
+pub use fields::{
+    EMAIL_INDEX_FIELD, SEALED_FIELDS, SEALED_METADATA, SealedField, Subject, has_sealed_fields,
+};
 use fields::{inner_mut, sealed_fields};
 
 /// What an erased person's sealed values read as, everywhere.
@@ -127,7 +129,20 @@ impl PersonalData {
     /// The blind index of a normalised email: equal emails give equal
     /// indexes, and the index reveals nothing without the master key.
     pub fn email_index(&self, email: &str) -> String {
-        hmac(&self.email_index_key, email.as_bytes())
+        self.email_index_at(email, 0)
+    }
+
+    /// The blind index of `email` for its `generation`-th account: each
+    /// erasure of an account moves the address to a fresh index, so it may
+    /// register again while the erased account keeps its own (which says
+    /// nothing without the master key).
+    pub fn email_index_at(&self, email: &str, generation: u32) -> String {
+        let input = if generation == 0 {
+            email.to_owned()
+        } else {
+            format!("{email}\u{0}{generation}")
+        };
+        hmac(&self.email_index_key, input.as_bytes())
             .map(hex::encode)
             .unwrap_or_default()
     }
@@ -170,9 +185,14 @@ impl PersonalData {
                 continue;
             };
             if field.field == "email" && field.event_type == "UserRegistered" {
+                let generation = inner
+                    .get("email_generation")
+                    .and_then(Value::as_u64)
+                    .and_then(|g| u32::try_from(g).ok())
+                    .unwrap_or(0);
                 inner.insert(
                     EMAIL_INDEX_FIELD.to_owned(),
-                    Value::String(self.email_index(&plaintext)),
+                    Value::String(self.email_index_at(&plaintext, generation)),
                 );
             }
             let key = self.key_for_sealing(subject).await?;
@@ -203,7 +223,10 @@ impl PersonalData {
         else {
             return Ok(());
         };
-        if !SEALED_METADATA.iter().any(|f| map.get(*f).is_some_and(Value::is_string)) {
+        if !SEALED_METADATA
+            .iter()
+            .any(|f| map.get(*f).is_some_and(Value::is_string))
+        {
             return Ok(());
         }
         let key = match self.key_for_sealing(subject).await {

@@ -147,11 +147,18 @@ impl AuthApi {
             .map_err(|e| Problem::internal(&e))?;
         let user_id = Uuid::now_v7();
         let address = email.as_str().to_owned();
+        // A live account's address takes the first generation and meets the
+        // unique index: answered below as "exists", like any conflict.
+        let email_generation = match sessions::email_holder(&self.state, &address).await? {
+            sessions::EmailHolder::Free(generation) => generation,
+            sessions::EmailHolder::Live(_) => 0,
+        };
         let command = UserCommand::Register {
             user_id,
             email,
             display_name,
             password_hash,
+            email_generation,
         };
         let context = http::context(req, Some(user_id));
         let registered = dispatch::execute(
