@@ -65,6 +65,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Apply the retention policy now (docs/privacy.md; command-api does it
+    /// every hour), or show what it would remove.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Fill a running backend with a realistic data set through its public
     /// HTTP API (people, projects, conversations, agents, usage, conflicts),
     /// so the analytics routes have something to show.
@@ -75,6 +81,16 @@ enum Command {
         /// The password of the demo accounts.
         #[arg(long, default_value = "zekka demo passphrase")]
         password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Remove every row the policy no longer keeps; print a line per rule.
+    Run {
+        /// Only count what would be removed.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -192,6 +208,9 @@ async fn main() -> Result<()> {
         Command::Rebuild { name } => rebuild(&name).await,
         Command::Audit { command } => audit(command).await,
         Command::Keys { command } => keys(command).await,
+        Command::Retention {
+            command: RetentionCommand::Run { dry_run },
+        } => retention(dry_run).await,
         Command::Projections { command } => projections(command).await,
         Command::Users { command } => users(command).await,
         Command::Demo { url, password } => demo(&url, password).await,
@@ -275,6 +294,20 @@ async fn rebuild(name: &str) -> Result<()> {
     }
     if failed {
         anyhow::bail!("a rebuild failed");
+    }
+    Ok(())
+}
+
+/// `zekka retention run [--dry-run]`: the retention sweep, now.
+async fn retention(dry_run: bool) -> Result<()> {
+    let config = configured()?;
+    let read_pool = database::read_pool(&config.database_url, config.pool_size)?;
+    let report = zekka_command_api::app::retention::sweep(&read_pool, chrono::Utc::now(), dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for swept in report {
+        println!("{:<22} {:<18} {verb} {}", swept.rule, swept.table, swept.rows);
     }
     Ok(())
 }

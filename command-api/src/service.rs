@@ -60,7 +60,7 @@ impl CommandService {
     }
 
     /// What it runs besides serving, until `shutdown`: the mail outbox, the
-    /// idempotency-key sweeper, the audit checkpointer, the orchestrator
+    /// retention sweeper (mail, idempotency answers, webhook messages), the audit checkpointer, the orchestrator
     /// (with its lease sweeper), the webhook outbox and deliverer, the listener for read-model progress that
     /// wakes agents' long polls, and the writer of API keys' last use.
     ///
@@ -101,8 +101,8 @@ impl CommandService {
                 ),
             ),
             Task::new(
-                "idempotency-key sweeper",
-                crate::http::idempotency::sweep_expired(self.read_pool.clone(), shutdown.clone()),
+                "retention sweeper",
+                crate::app::retention::run(self.read_pool.clone(), shutdown.clone()),
             ),
             Task::new(
                 "audit checkpointer",

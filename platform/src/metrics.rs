@@ -44,6 +44,8 @@ pub struct Metrics {
     pub follower_events: IntCounterVec,
     /// Webhook delivery attempts by outcome (`delivered`, `failed`).
     pub webhook_deliveries: IntCounterVec,
+    /// Rows the retention sweeper removed, by rule.
+    pub retention_removed: IntCounterVec,
 }
 
 /// The process-wide metrics.
@@ -206,6 +208,12 @@ impl Metrics {
                 "webhook_deliveries_total",
                 "Webhook delivery attempts by outcome (delivered, failed)",
                 &["outcome"],
+            ),
+            retention_removed: counter(
+                &registry,
+                "retention_removed_total",
+                "Rows the retention sweeper removed, by rule (docs/privacy.md)",
+                &["rule"],
             ),
             registry,
         }

@@ -472,5 +472,8 @@ async fn an_erased_address_registers_again_as_a_new_person() {
         .iter()
         .find(|e| e["aggregate_id"] == first.id.as_str())
         .expect("the first registration");
-    assert_eq!(first_again["payload"]["UserRegistered"]["email"], "[erased]", "{first_again}");
+    assert_eq!(
+        first_again["payload"]["UserRegistered"]["email"], "[erased]",
+        "{first_again}"
+    );
 }

@@ -21,6 +21,7 @@
 //! - [`operations`]: operators' decisions (skipping a poison event, system roles).
 //! - [`keyed_lock`]: queueing writers to one aggregate inside a process.
 //! - [`mailer`]: the mail outbox and its drain.
+//! - [`retention`]: the retention policy and its sweeper.
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
 //! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
 //! - [`arbitration_port`]: the chain's port onto the command side.
@@ -41,6 +42,7 @@ pub mod operations;
 pub mod orchestrator;
 pub mod prices;
 pub mod profile;
+pub mod retention;
 pub mod sessions;
 pub mod state;
 pub mod webhooks;

@@ -216,30 +216,3 @@ pub async fn idempotent<E: Endpoint>(next: E, mut req: Request, pool: ReadPool) 
         .map_err(Problem::from_db)?;
     Ok(Response::from_parts(parts, body.into()))
 }
-
-/// Deletes every kept answer older than 24 hours, once an hour, until
-/// `shutdown` (a reused key also clears its own old answer on the spot).
-pub async fn sweep_expired(pool: ReadPool, mut shutdown: zekka_platform::shutdown::Shutdown) {
-    loop {
-        tokio::select! {
-            () = shutdown.wait() => break,
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-        let swept = async {
-            let client = pool.get().await.map_err(|e| e.to_string())?;
-            client
-                .execute(
-                    &format!("DELETE FROM idempotency_keys WHERE created_at < now() - interval '{KEPT}'"),
-                    &[],
-                )
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        match swept {
-            Ok(n) if n > 0 => tracing::debug!(rows = n, "expired idempotency keys deleted"),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cannot delete expired idempotency keys"),
-        }
-    }
-}
