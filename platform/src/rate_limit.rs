@@ -10,6 +10,13 @@ use crate::config::Rate;
 use crate::ephemeral::{Ephemeral, Window};
 use crate::problem::Problem;
 
+/// The store key of limit `name` for `subject`: its digest, never the
+/// address or id itself (a client's address is personal data, and Redis is
+/// no place to keep it readable).
+fn key(name: &str, subject: &str) -> String {
+    format!("rl:{name}:{}", crate::secret_token::digest(subject))
+}
+
 /// Checks and counts requests against limits.
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -39,7 +46,7 @@ impl RateLimiter {
     /// # Errors
     /// 429 when over the limit.
     pub async fn hit(&self, name: &str, subject: &str, rate: Rate, what: &str) -> Result<(), Problem> {
-        match self.store.hit(&format!("rl:{name}:{subject}"), rate.window).await {
+        match self.store.hit(&key(name, subject), rate.window).await {
             Ok(window) if window.count > rate.max => Err(refusal(what, rate, window)),
             Ok(_) => Ok(()),
             Err(error) => {
@@ -52,7 +59,7 @@ impl RateLimiter {
     /// Takes back an attempt [`RateLimiter::hit`] counted that turned out
     /// not to count (a sign-in that succeeded, under a limit on failures).
     pub async fn release(&self, name: &str, subject: &str) {
-        if let Err(error) = self.store.unhit(&format!("rl:{name}:{subject}")).await {
+        if let Err(error) = self.store.unhit(&key(name, subject)).await {
             tracing::warn!(%error, limit = name, "rate limit not released");
         }
     }

@@ -477,3 +477,170 @@ async fn an_erased_address_registers_again_as_a_new_person() {
         "{first_again}"
     );
 }
+
+/// Every key under `prefix` in the test Redis, with its value when it is a string.
+fn redis_dump(prefix: &str) -> String {
+    let keys = std::process::Command::new("redis-cli")
+        .args(["--scan", "--pattern", &format!("{prefix}*")])
+        .output()
+        .expect("redis-cli");
+    let keys = String::from_utf8_lossy(&keys.stdout).into_owned();
+    let mut dump = keys.clone();
+    for key in keys.lines().filter(|k| !k.is_empty()) {
+        let value = std::process::Command::new("redis-cli")
+            .args(["--raw", "DUMP", key])
+            .output()
+            .expect("redis-cli");
+        dump.push_str(&String::from_utf8_lossy(&value.stdout));
+    }
+    dump
+}
+
+#[tokio::test]
+async fn after_erasure_no_readable_trace_of_the_person_is_left_in_postgresql_or_redis() {
+    let prefix = crate::support::app::redis_prefix();
+    let app =
+        crate::support::spawn_app_with(&[("REDIS_PREFIX", prefix.as_str()), ("TRUST_FORWARDED_FOR", "1")])
+            .await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Shared").await;
+    let (conversation, _) = app.conversation(&owner, &project, "Shared talk").await;
+
+    let email = format!("quillon.vexmarsh-{}@example.com", uuid::Uuid::now_v7().simple());
+    let (ip, agent, name) = ("198.51.100.123", "VexBrowser/4.2", "Quillon Vexmarsh");
+    let headers = |token: Option<&str>| {
+        let mut headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("X-Forwarded-For".to_owned(), ip.to_owned()),
+            ("User-Agent".to_owned(), agent.to_owned()),
+        ];
+        if let Some(token) = token {
+            headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
+        }
+        headers
+    };
+    let send = |method: &'static str, path: String, token: Option<String>, body: Value| {
+        let app = &app;
+        let headers = headers(token.as_deref());
+        async move {
+            let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            app.raw(method, &path, &pairs, Some(body.to_string().as_bytes()))
+                .await
+        }
+    };
+    let password = "a long and private passphrase";
+    let registered = send(
+        "POST",
+        "/api/v1/auth/register".into(),
+        None,
+        json!({"email": email, "password": password, "display_name": name}),
+    )
+    .await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    let person_id = registered.json()["user_id"].as_str().expect("id").to_owned();
+    // A failed sign-in (lockout counters), then a real one (a session).
+    send(
+        "POST",
+        "/api/v1/auth/login".into(),
+        None,
+        json!({"email": email, "password": "wrong one"}),
+    )
+    .await;
+    let login = send(
+        "POST",
+        "/api/v1/auth/login".into(),
+        None,
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let token = login.json()["access_token"].as_str().expect("token").to_owned();
+    let member = crate::support::app::User {
+        id: person_id.clone(),
+        token: token.clone(),
+        refresh_token: String::new(),
+        email: email.clone(),
+    };
+    app.add_member(&owner, &project, &member, "member").await;
+    // Their own work, kept under an idempotency key, and a message to others.
+    let own = send(
+        "POST",
+        "/api/v1/projects".into(),
+        Some(token.clone()),
+        json!({"name": "Own work"}),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{}", own.text());
+    let said = send(
+        "POST",
+        format!("/api/v1/conversations/{conversation}/messages"),
+        Some(token.clone()),
+        json!({"content": "vexmarsh private words"}),
+    )
+    .await;
+    assert_eq!(said.status, 201, "{}", said.text());
+    send(
+        "PATCH",
+        "/api/v1/users/me".into(),
+        Some(token.clone()),
+        json!({"display_name": "Quillon V."}),
+    )
+    .await;
+    send(
+        "PUT",
+        "/api/v1/preferences".into(),
+        Some(token.clone()),
+        json!({"language": "fr"}),
+    )
+    .await;
+    send(
+        "POST",
+        "/api/v1/auth/forgot-password".into(),
+        None,
+        json!({"email": email}),
+    )
+    .await;
+    app.mail(&email, "password_reset").await;
+
+    let erased = send(
+        "DELETE",
+        "/api/v1/users/me".into(),
+        Some(token.clone()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(erased.status, 202, "{}", erased.text());
+    let consistency = erased.json()["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // Wait until every read model applied the erasure.
+    let messages = app
+        .get_consistent(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &owner.token,
+            &consistency,
+        )
+        .await;
+    assert_eq!(messages.status, 200);
+    app.get_consistent("/api/v1/projects", &owner.token, &consistency)
+        .await;
+    app.get_consistent("/api/v1/preferences", &owner.token, &consistency)
+        .await;
+
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", &app.db.url])
+        .output()
+        .expect("pg_dump");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = String::from_utf8_lossy(&dump.stdout).to_lowercase();
+    let redis = redis_dump(&prefix).to_lowercase();
+    assert!(
+        redis.contains(&prefix.to_lowercase()),
+        "the Redis dump is empty: {redis}"
+    );
+    for trace in [email.as_str(), "quillon", "vexmarsh", "vexbrowser", ip] {
+        assert!(!dump.contains(trace), "{trace} is still readable in PostgreSQL");
+        assert!(!redis.contains(trace), "{trace} is still readable in Redis");
+    }
+}

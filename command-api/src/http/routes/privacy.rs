@@ -85,6 +85,18 @@ impl PrivacyCommandApi {
             .execute(&state.pool)
             .await
             .map_err(Problem::from_sqlx)?;
+        // Stored answers may hold their name or address; messages waiting
+        // for a webhook receiver may hold what they wrote, opened.
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1")
+            .bind(format!("user:{user_id}"))
+            .execute(&state.pool)
+            .await
+            .map_err(Problem::from_sqlx)?;
+        sqlx::query("DELETE FROM webhook_outbox WHERE strpos(body, $1) > 0")
+            .bind(user_id.to_string())
+            .execute(&state.pool)
+            .await
+            .map_err(Problem::from_sqlx)?;
         tracing::info!(%user_id, "person erased");
         let token = token.to_string();
         Ok(ErasedResponse::Accepted(
