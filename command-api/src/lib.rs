@@ -34,6 +34,7 @@ pub type Apis = (
     (
         http::routes::profile::ProfileApi,
         http::routes::invitations::InvitationApi,
+        http::routes::verifications::VerificationApi,
     ),
     http::routes::projections::ProjectionCommandApi,
     http::routes::execution::ExecutionApi,
@@ -58,6 +59,7 @@ pub fn apis(state: Arc<CommandState>) -> Apis {
         (
             http::routes::profile::ProfileApi::new(state.clone()),
             http::routes::invitations::InvitationApi::new(state.clone()),
+            http::routes::verifications::VerificationApi::new(state.clone()),
         ),
         http::routes::projections::ProjectionCommandApi::new(state.clone()),
         http::routes::execution::ExecutionApi::new(state.clone()),

@@ -101,6 +101,10 @@ impl CommandService {
                 ),
             ),
             Task::new(
+                "audit verifications",
+                crate::app::verifications::run(self.state.clone(), shutdown.clone()),
+            ),
+            Task::new(
                 "retention sweeper",
                 crate::app::retention::run(self.read_pool.clone(), shutdown.clone()),
             ),

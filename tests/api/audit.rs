@@ -749,3 +749,80 @@ async fn an_export_of_a_range_starts_from_the_running_hash_before_it() {
     );
     assert!(report["checkpoints_checked"].as_i64() >= Some(1), "{report}");
 }
+
+/// Polls verification `id` until it is done.
+async fn finished(app: &TestApp, auditor: &User, id: &str) -> Value {
+    for _ in 0..200 {
+        let job = app
+            .request(
+                "GET",
+                &format!("/api/v1/audit/verifications/{id}"),
+                Some(&auditor.token),
+                None,
+            )
+            .await;
+        assert_eq!(job.status, 200, "{}", job.text());
+        let job = job.json();
+        if job["status"] == "done" || job["status"] == "failed" {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("verification {id} never finished");
+}
+
+#[tokio::test]
+async fn a_verification_runs_as_a_job_with_progress_and_a_stored_report() {
+    let (app, admin, project) = signed_history().await;
+    let owner = app.user("owner").await;
+    let events: i64 = app
+        .db
+        .connect()
+        .await
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("count")
+        .get(0);
+    let queued = app
+        .request("POST", "/api/v1/audit/verifications", Some(&admin.token), None)
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let id = queued.json()["id"].as_str().expect("id").to_owned();
+    let job = finished(&app, &admin, &id).await;
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["report"]["intact"], true, "{job}");
+    assert!(job["events_total"].as_i64() >= Some(events), "{job}");
+    assert_eq!(job["events_checked"], job["report"]["events_checked"]);
+    assert!(job["report"]["checkpoints_checked"].as_i64() >= Some(1));
+
+    app.db
+        .connect()
+        .await
+        .execute(
+            "UPDATE events SET metadata = metadata || '{\"command\": \"rewritten\"}'
+              WHERE aggregate_type = 'Project' AND aggregate_id = $1 AND sequence = 2",
+            &[&project],
+        )
+        .await
+        .expect("tamper");
+    let again = app
+        .request("POST", "/api/v1/audit/verifications", Some(&admin.token), None)
+        .await
+        .json();
+    let job = finished(&app, &admin, again["id"].as_str().expect("id")).await;
+    assert_eq!(job["report"]["intact"], false, "{job}");
+    assert_eq!(job["report"]["first_failure"]["kind"], "altered");
+    assert_eq!(job["report"]["first_failure"]["sequence"], 2);
+
+    app.request("POST", "/api/v1/audit/verifications", Some(&owner.token), None)
+        .await
+        .assert_problem(403);
+    app.request(
+        "GET",
+        &format!("/api/v1/audit/verifications/{id}"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(403);
+}

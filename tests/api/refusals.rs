@@ -230,6 +230,7 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
             Some(json!({"input_usd_per_million": "0", "output_usd_per_million": "0"})),
         ),
         ("POST", "/api/v1/projections/conversations/rebuild".into(), None),
+        ("POST", "/api/v1/audit/verifications".into(), None),
         (
             "POST",
             "/api/v1/projections/conversations/skips".into(),

@@ -23,6 +23,7 @@
 //! - [`mailer`]: the mail outbox and its drain.
 //! - [`retention`]: the retention policy and its sweeper.
 //! - [`checkpointer`]: signing audit checkpoints of the commit order.
+//! - [`verifications`]: verifying the audit trail as a job, with progress.
 //! - [`arbitration`]: the arbitrator chain that settles conflicts (rules, Ollama models).
 //! - [`arbitration_port`]: the chain's port onto the command side.
 
@@ -45,4 +46,5 @@ pub mod profile;
 pub mod retention;
 pub mod sessions;
 pub mod state;
+pub mod verifications;
 pub mod webhooks;

@@ -21,7 +21,7 @@ use crate::event_log::{Position, Xid8};
 
 pub use checkpoint::checkpoint;
 pub use export::{ExportLine, ExportRange, FORMAT, NDJSON, export, verify_export};
-pub use verify::{Chain, ChainStart, Failure, FailureKind, Verification, verify};
+pub use verify::{Chain, ChainStart, Failure, FailureKind, Verification, verify, verify_with_progress};
 
 /// Signs checkpoint documents: the process's token key (held by the
 /// identity part of the platform, which implements this).

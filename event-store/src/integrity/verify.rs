@@ -98,6 +98,24 @@ pub async fn verify(
     verifier: &impl DocumentVerifier,
     kept: &[String],
 ) -> Result<Verification, IntegrityError> {
+    verify_with_progress(client, verifier, kept, |_| async {}).await
+}
+
+/// [`verify`], telling `progress` the events checked so far after every
+/// batch (a background verification stores it).
+///
+/// # Errors
+/// When the database fails.
+pub async fn verify_with_progress<F, Fut>(
+    client: &impl GenericClient,
+    verifier: &impl DocumentVerifier,
+    kept: &[String],
+    mut progress: F,
+) -> Result<Verification, IntegrityError>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let report = Verification::empty();
     let mut checkpoints = Vec::new();
     let stored = client
@@ -139,6 +157,7 @@ pub async fn verify(
                 return Ok(chain.report.failed(failure));
             }
         }
+        progress(chain.report.events_checked).await;
         position = next;
     }
     Ok(chain.finish())

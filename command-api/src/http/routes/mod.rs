@@ -15,6 +15,7 @@ pub mod privacy;
 pub mod profile;
 pub mod projections;
 pub mod projects;
+pub mod verifications;
 pub mod webhooks;
 pub mod work;
 
@@ -45,6 +46,8 @@ pub enum CommandTags {
     Conflicts,
     /// Erasure of personal data.
     Privacy,
+    /// Verifying the audit trail (auditors and admins).
+    Audit,
     /// Operating the backend (system admins).
     Operations,
 }
