@@ -40,6 +40,17 @@ pub struct VerificationView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A row of `audit_verifications`, as [`view`] reads it.
+type VerificationRow = (
+    String,
+    i64,
+    Option<i64>,
+    Option<Value>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
 /// Queues a verification asked for by `requested_by`.
 ///
 /// # Errors
@@ -59,15 +70,7 @@ pub async fn request(state: &CommandState, requested_by: Uuid) -> Result<Uuid, A
 /// # Errors
 /// When the database fails.
 pub async fn view(state: &CommandState, id: Uuid) -> Result<Option<VerificationView>, AppError> {
-    let row: Option<(
-        String,
-        i64,
-        Option<i64>,
-        Option<Value>,
-        Option<String>,
-        DateTime<Utc>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
+    let row: Option<VerificationRow> = sqlx::query_as(
         "SELECT status, events_checked, events_total, report, error, requested_at, finished_at
            FROM audit_verifications WHERE verification_id = $1",
     )
