@@ -310,13 +310,11 @@ where
                     chain.get_or_insert_with(|| Chain::new(std::mem::take(&mut checkpoints), start, true));
                 let (Ok(transaction), Some(stored_hash)) = (transaction_id.parse::<u64>(), hex_bytes(&hash))
                 else {
-                    let report = std::mem::replace(&mut chain.report, Verification::empty());
-                    return report.failed(unreadable(number, "an event's transaction or hash does not read"));
+                    return chain.stop(unreadable(number, "an event's transaction or hash does not read"));
                 };
                 let previous_hash = match previous_hash.map(|p| hex_bytes(&p)) {
                     Some(None) => {
-                        let report = std::mem::replace(&mut chain.report, Verification::empty());
-                        return report.failed(unreadable(number, "an event's previous hash does not read"));
+                        return chain.stop(unreadable(number, "an event's previous hash does not read"));
                     }
                     Some(Some(bytes)) => Some(bytes),
                     None => None,
@@ -338,8 +336,7 @@ where
                     previous_hash,
                 };
                 if let Some(failure) = chain.check(&event) {
-                    let report = std::mem::replace(&mut chain.report, Verification::empty());
-                    return report.failed(failure);
+                    return chain.stop(failure);
                 }
             }
         }

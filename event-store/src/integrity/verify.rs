@@ -154,7 +154,7 @@ where
         let next = last.position;
         for event in &batch {
             if let Some(failure) = chain.check(event) {
-                return Ok(chain.report.failed(failure));
+                return Ok(chain.stop(failure));
             }
         }
         progress(chain.report.events_checked).await;
@@ -260,6 +260,11 @@ impl Chain {
         self.report.events_checked += 1;
         self.report.last_position = Some(event.position.global_position);
         None
+    }
+
+    /// The report so far, ending at `failure`.
+    pub fn stop(&mut self, failure: Failure) -> Verification {
+        std::mem::replace(&mut self.report, Verification::empty()).failed(failure)
     }
 
     /// The report once every event was checked: the checkpoints after the
