@@ -115,6 +115,16 @@ enum AuditCommand {
     /// Sign a checkpoint of the commit order now (command-api does it every
     /// `AUDIT_CHECKPOINT_SECONDS`) and print it.
     Checkpoint,
+    /// Seal the request addresses and user agents that events written
+    /// before sealing still hold in plaintext (an erased person's are
+    /// dropped), rewriting the hash chains and checkpoints this changes and
+    /// recording the rewrite for verification to check (docs/audit.md).
+    /// Appends wait while it runs. Prints the report as JSON.
+    ResealMetadata {
+        /// Count what it would seal and rewrite; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -364,6 +374,14 @@ async fn audit(command: AuditCommand) -> Result<()> {
                 Some(checkpoint) => println!("{}", serde_json::to_string_pretty(&checkpoint)?),
                 None => println!("no new events since the last checkpoint"),
             }
+            Ok(())
+        }
+        AuditCommand::ResealMetadata { dry_run } => {
+            let signer = signing_keys::load_signer(&config, &write_pool).await?;
+            let personal = PersonalData::load(config.master_key_text(), read_pool.clone()).await?;
+            let mut client = read_pool.get().await?;
+            let report = integrity::reseal_metadata(&mut client, &personal, &signer, dry_run).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
     }

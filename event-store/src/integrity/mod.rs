@@ -10,6 +10,8 @@
 
 mod checkpoint;
 mod export;
+mod reseal;
+mod rewrites;
 mod verify;
 
 use serde::Serialize;
@@ -21,6 +23,8 @@ use crate::event_log::{Position, Xid8};
 
 pub use checkpoint::checkpoint;
 pub use export::{ExportLine, ExportRange, FORMAT, NDJSON, export, verify_export};
+pub use reseal::{REWRITE_PURPOSE, ResealReport, reseal_metadata};
+pub use rewrites::RewriteSummary;
 pub use verify::{Chain, ChainStart, Failure, FailureKind, Verification, verify, verify_with_progress};
 
 /// Signs checkpoint documents: the process's token key (held by the
@@ -66,6 +70,9 @@ pub enum IntegrityError {
     /// The checkpoint could not be signed.
     #[error("the checkpoint could not be signed: {0}")]
     Signing(String),
+    /// The key store failed (re-sealing personal data).
+    #[error("the key store failed: {0}")]
+    Keys(#[from] crate::personal_data::PersonalDataError),
     /// The stored content no longer matches its hash: nothing is signed
     /// over it (verification will name the event).
     #[error("event at position {0} does not match its hash; not signing a checkpoint over it")]

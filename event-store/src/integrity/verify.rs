@@ -6,6 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
+use super::rewrites::{self, History, RewriteSummary};
 use super::{Checkpoint, DocumentVerifier, HashedEvent, IntegrityError, event_hash, fold, read_hashed};
 use crate::event_log::Position;
 
@@ -27,6 +28,9 @@ pub enum FailureKind {
     OutOfOrder,
     /// A line of an export does not read.
     Unreadable,
+    /// A recorded rewrite of history lists other events or checkpoints
+    /// than its signed document states.
+    RewriteMismatch,
 }
 
 /// The first thing that did not match.
@@ -84,6 +88,8 @@ pub struct Verification {
     pub last_position: Option<i64>,
     /// The first failure, in commit order.
     pub first_failure: Option<Failure>,
+    /// Every recorded rewrite of stored history (re-sealing), checked.
+    pub rewrites: Vec<RewriteSummary>,
 }
 
 /// Recomputes every event's hash from its stored content, checks each
@@ -146,7 +152,13 @@ where
             }
         }
     }
+    let (summaries, histories) = match rewrites::load(client, verifier).await? {
+        Ok(loaded) => loaded,
+        Err(failure) => return Ok(report.failed(failure)),
+    };
     let mut chain = Chain::new(checkpoints, ChainStart::default(), false);
+    chain.histories = histories;
+    chain.report.rewrites = summaries;
     let mut position = Position::START;
     loop {
         let batch = read_hashed(client, position, false).await?;
@@ -188,6 +200,8 @@ pub struct Chain {
     /// For an export: each stream's last sequence and hash seen, so a
     /// missing or moved line is found without the database.
     streams: Option<HashMap<StreamKey, (i64, Vec<u8>)>>,
+    /// The store as it stood before each recorded rewrite.
+    histories: Vec<History>,
     /// What was found so far.
     pub report: Verification,
 }
@@ -204,6 +218,7 @@ impl Chain {
             pending: checkpoints.into(),
             last: start.position,
             streams: track_streams.then(HashMap::new),
+            histories: Vec::new(),
             report: Verification::empty(),
         }
     }
@@ -251,6 +266,13 @@ impl Chain {
             );
             return Some(Failure::at_event(FailureKind::Altered, event, detail));
         }
+        for history in &mut self.histories {
+            match history.settle(Some(event.position)) {
+                Ok(checked) => self.report.checkpoints_checked += i64::try_from(checked).unwrap_or(0),
+                Err(failure) => return Some(failure),
+            }
+            history.fold(event, &hash);
+        }
         if let Some(streams) = &mut self.streams {
             streams.insert(stream, (event.sequence, hash.to_vec()));
         }
@@ -276,6 +298,12 @@ impl Chain {
             }
             self.report.checkpoints_checked += 1;
         }
+        for history in &mut self.histories {
+            match history.settle(None) {
+                Ok(checked) => self.report.checkpoints_checked += i64::try_from(checked).unwrap_or(0),
+                Err(failure) => return self.report.failed(failure),
+            }
+        }
         self.report
     }
 
@@ -300,7 +328,7 @@ impl Chain {
 }
 
 /// The failure, if the state after `count` events differs from `checkpoint`.
-fn compare(checkpoint: &Checkpoint, count: i64, running: &[u8; 32]) -> Option<Failure> {
+pub(crate) fn compare(checkpoint: &Checkpoint, count: i64, running: &[u8; 32]) -> Option<Failure> {
     if checkpoint.event_count == count && checkpoint.running_hash == hex::encode(running) {
         return None;
     }
@@ -324,6 +352,7 @@ impl Verification {
             checkpoints_checked: 0,
             last_position: None,
             first_failure: None,
+            rewrites: Vec::new(),
         }
     }
 

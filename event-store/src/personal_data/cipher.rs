@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::PersonalDataError;
 
 /// The prefix of every sealed value (format version 1).
-pub(super) const PREFIX: &str = "zk:s1:";
+pub(crate) const PREFIX: &str = "zk:s1:";
 
 pub(super) fn aead_key(bytes: &[u8; 32]) -> Result<SecretKey, PersonalDataError> {
     SecretKey::try_from(&bytes[..]).map_err(|_| PersonalDataError::Crypto)

@@ -34,6 +34,8 @@ use crate::database::ReadPool;
 use crate::event_log::StoredEvent;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+/// How every sealed value begins (what tells old plaintext from sealed text in SQL).
+pub(crate) use cipher::PREFIX as SEALED_PREFIX;
 use cipher::{PREFIX, associated_data, decrypt, encrypt, hmac, parse_sealed};
 pub use fields::{
     EMAIL_INDEX_FIELD, SEALED_FIELDS, SEALED_METADATA, SealedField, Subject, has_sealed_fields,
@@ -213,41 +215,65 @@ impl PersonalData {
     /// # Errors
     /// When the key store fails.
     pub async fn seal_metadata(&self, metadata: &mut Value) -> Result<(), PersonalDataError> {
+        self.seal_metadata_where(metadata, |_| true).await.map(|_| ())
+    }
+
+    /// Seals the network details that an event written before sealing
+    /// existed still holds in plaintext (values already sealed are left as
+    /// they are): the re-sealing of old history. True when it changed
+    /// anything.
+    ///
+    /// # Errors
+    /// When the key store fails.
+    pub async fn seal_legacy_metadata(&self, metadata: &mut Value) -> Result<bool, PersonalDataError> {
+        self.seal_metadata_where(metadata, |value| parse_sealed(value).is_none())
+            .await
+    }
+
+    /// Seals the metadata fields whose text `pending` picks; true when any
+    /// value was sealed or dropped.
+    async fn seal_metadata_where(
+        &self,
+        metadata: &mut Value,
+        pending: impl Fn(&str) -> bool,
+    ) -> Result<bool, PersonalDataError> {
         let Some(map) = metadata.as_object_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         let Some(subject) = map
             .get("actor")
             .and_then(Value::as_str)
             .and_then(|a| Uuid::parse_str(a).ok())
         else {
-            return Ok(());
+            return Ok(false);
         };
-        if !SEALED_METADATA
+        let fields: Vec<&str> = SEALED_METADATA
             .iter()
-            .any(|f| map.get(*f).is_some_and(Value::is_string))
-        {
-            return Ok(());
+            .copied()
+            .filter(|f| map.get(*f).and_then(Value::as_str).is_some_and(&pending))
+            .collect();
+        if fields.is_empty() {
+            return Ok(false);
         }
         let key = match self.key_for_sealing(subject).await {
             Ok(key) => key,
             Err(PersonalDataError::Erased(_)) => {
-                for field in SEALED_METADATA {
-                    map.remove(*field);
+                for field in fields {
+                    map.remove(field);
                 }
-                return Ok(());
+                return Ok(true);
             }
             Err(error) => return Err(error),
         };
-        for field in SEALED_METADATA {
-            let Some(plaintext) = map.get(*field).and_then(Value::as_str).map(str::to_owned) else {
+        for field in fields {
+            let Some(plaintext) = map.get(field).and_then(Value::as_str).map(str::to_owned) else {
                 continue;
             };
             let sealed = encrypt(&key, plaintext.as_bytes(), &associated_data(subject, field))?;
             let text = format!("{PREFIX}{subject}:{}", URL_SAFE_NO_PAD.encode(sealed));
-            map.insert((*field).to_owned(), Value::String(text));
+            map.insert(field.to_owned(), Value::String(text));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Opens the sealed network details of many events' metadata at once,

@@ -115,7 +115,7 @@ struct StreamState {
 /// The first event or checkpoint that did not match.
 #[derive(Debug, Object)]
 struct VerificationFailure {
-    /// altered, missing, checkpoint_mismatch or bad_signature.
+    /// altered, missing, checkpoint_mismatch, bad_signature or rewrite_mismatch.
     kind: String,
     global_position: Option<i64>,
     aggregate_type: Option<String>,
@@ -133,6 +133,24 @@ struct VerificationReport {
     checkpoints_checked: i64,
     last_position: Option<i64>,
     first_failure: Option<VerificationFailure>,
+    /// Every rewrite of stored history (re-sealing old metadata), checked:
+    /// the audit shows each time events were changed in place.
+    rewrites: Vec<RewriteView>,
+}
+
+/// A recorded rewrite of stored history.
+#[derive(Debug, Object)]
+struct RewriteView {
+    rewrite_id: i64,
+    /// Why it was made.
+    reason: String,
+    performed_at: DateTime<Utc>,
+    /// Events whose hash changed.
+    events_rewritten: i64,
+    /// Events whose metadata was sealed.
+    events_resealed: i64,
+    /// Checkpoints replaced by newly signed ones (still checked against the old hashes).
+    checkpoints_superseded: i64,
 }
 
 impl From<Verification> for VerificationReport {
@@ -153,6 +171,18 @@ impl From<Verification> for VerificationReport {
                 sequence: f.sequence,
                 detail: f.detail,
             }),
+            rewrites: v
+                .rewrites
+                .into_iter()
+                .map(|r| RewriteView {
+                    rewrite_id: r.rewrite_id,
+                    reason: r.reason,
+                    performed_at: r.performed_at,
+                    events_rewritten: r.events_rewritten,
+                    events_resealed: r.events_resealed,
+                    checkpoints_superseded: r.checkpoints_superseded,
+                })
+                .collect(),
         }
     }
 }
