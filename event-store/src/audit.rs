@@ -247,6 +247,12 @@ pub struct PersonEvents {
     pub usage: Vec<RecordedEvent>,
     /// Their preferences' stream.
     pub preferences: Vec<RecordedEvent>,
+    /// Invitations to their address (matched by its blind index) and
+    /// their acceptances of them.
+    pub invitations_received: Vec<RecordedEvent>,
+    /// Invitations they sent (the invitee's address is the invitee's: the
+    /// export leaves it out).
+    pub invitations_sent: Vec<RecordedEvent>,
 }
 
 /// Events matching `condition` (over `e`), opened, in stream order.
@@ -351,7 +357,32 @@ pub async fn about_person(
         &[&me],
     )
     .await?;
+    let email_index = account
+        .iter()
+        .find(|e| e.event.event_type == "UserRegistered")
+        .and_then(|e| e.event.payload.get("UserRegistered")?.get("email")?.as_str())
+        .map(|email| personal.email_index(email))
+        .unwrap_or_default();
+    let invitations_received = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Project'
+         AND ((e.event_type = 'InvitationSent' AND e.payload -> 'InvitationSent' ->> 'email_index' = $2)
+           OR (e.event_type = 'InvitationAccepted' AND e.payload -> 'InvitationAccepted' ->> 'user_id' = $1))",
+        &[&me, &email_index],
+    )
+    .await?;
+    let invitations_sent = matching(
+        client,
+        personal,
+        "e.aggregate_type = 'Project' AND e.event_type = 'InvitationSent'
+         AND e.payload -> 'InvitationSent' ->> 'invited_by' = $1",
+        &[&me],
+    )
+    .await?;
     Ok(PersonEvents {
+        invitations_received,
+        invitations_sent,
         account,
         sessions,
         memberships,

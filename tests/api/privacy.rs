@@ -644,3 +644,165 @@ async fn after_erasure_no_readable_trace_of_the_person_is_left_in_postgresql_or_
         assert!(!redis.contains(trace), "{trace} is still readable in Redis");
     }
 }
+
+/// The names the retention table in docs/privacy.md gives, row by row, in
+/// its last column ("in the export"): backticked export members, or a
+/// reason it is not exported.
+fn export_column_of_the_retention_table() -> Vec<(String, Vec<String>)> {
+    let docs = include_str!("../../docs/privacy.md");
+    let table = docs
+        .split("| where | holds | kept | removed by | in the export |")
+        .nth(1)
+        .expect("the retention table with its export column");
+    table
+        .lines()
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let last = cells.last().expect("cells").trim_end_matches('|').trim();
+            let names = last.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+            (line.to_owned(), names)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_export_holds_every_kind_of_personal_data_the_retention_table_names_and_no_one_elses() {
+    let app = crate::support::spawn_app_with(&[
+        ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "yes"),
+        ("WEBHOOK_TIMEOUT_MS", "200"),
+    ])
+    .await;
+    let me = app.user("Ottoline").await;
+    let other = app.user("Peregrine").await;
+    // A write with an Idempotency-Key: a remembered answer.
+    let created = app
+        .raw(
+            "POST",
+            "/api/v1/projects",
+            &[
+                ("Authorization", &format!("Bearer {}", me.token)),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "export-completeness"),
+            ],
+            Some(json!({"name": "Everything of mine"}).to_string().as_bytes()),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let project = created.json()["id"].as_str().expect("id").to_owned();
+    // A webhook whose receiver is not there: messages naming me wait.
+    let hook = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/webhooks"),
+            Some(&me.token),
+            Some(&json!({"url": "http://localhost:9/hook", "events": ["message:received"], "secret": "0123456789abcdef"})),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text());
+    // A conversation and a message of mine, tokens I spent, my preferences.
+    let (conversation, _) = app.conversation(&me, &project, "Mine").await;
+    app.send_message(&me, &conversation, "written by me").await;
+    let agent = app.agent(&me, &project, "Spender").await;
+    let usage = app
+        .request(
+            "POST",
+            &format!("/api/v1/agents/{agent}/usage"),
+            Some(&me.token),
+            Some(&json!({"model": "gpt-4", "input_tokens": 10, "output_tokens": 5})),
+        )
+        .await;
+    assert_eq!(usage.status, 201, "{}", usage.text());
+    let preferences = app
+        .request(
+            "PUT",
+            "/api/v1/preferences",
+            Some(&me.token),
+            Some(&json!({"theme": "dark"})),
+        )
+        .await;
+    assert_eq!(preferences.status, 200, "{}", preferences.text());
+    // An invitation I send to the other's address, and one they send to mine.
+    let sent = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/invitations"),
+            Some(&me.token),
+            Some(&json!({"email": other.email, "role": "member"})),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    let (theirs, _) = app.project(&other, "Their project").await;
+    let received = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{theirs}/invitations"),
+            Some(&other.token),
+            Some(&json!({"email": me.email, "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(received.status, 201, "{}", received.text());
+    let token = received.json()["consistency_token"].as_str().map(str::to_owned);
+
+    let mut export = Value::Null;
+    for _ in 0..200 {
+        let answer = match &token {
+            Some(token) => {
+                app.get_consistent("/api/v1/users/me/export", &me.token, token)
+                    .await
+            }
+            None => {
+                app.request("GET", "/api/v1/users/me/export", Some(&me.token), None)
+                    .await
+            }
+        };
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        export = answer.json();
+        if export["pending_webhook_messages"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+
+    // Every member the retention table names holds my data.
+    let rows = export_column_of_the_retention_table();
+    assert!(rows.len() >= 10, "{rows:?}");
+    for (row, names) in &rows {
+        if names.is_empty() {
+            assert!(row.contains("— "), "a row neither exported nor saying why: {row}");
+        }
+        for name in names {
+            let held = &export[name.as_str()];
+            let filled = match held {
+                Value::Array(items) => !items.is_empty(),
+                Value::Object(_) => true,
+                _ => false,
+            };
+            assert!(filled, "`{name}` (for {row}) is empty in the export: {export}");
+        }
+    }
+    assert_eq!(
+        export["invitations_received"][0]["email"],
+        me.email.to_lowercase().as_str()
+    );
+    assert_eq!(export["invitations_received"][0]["project_id"], theirs.as_str());
+    assert_eq!(export["invitations_sent"][0]["project_id"], project.as_str());
+    assert_eq!(export["remembered_requests"][0]["key"], "export-completeness");
+    assert!(
+        export["mail"]
+            .as_array()
+            .expect("mail")
+            .iter()
+            .all(|m| m.get("body").is_none())
+    );
+
+    // Nothing of the other person: not the address I invited, not their name.
+    let text = export.to_string().to_lowercase();
+    for needle in [other.email.to_lowercase(), "peregrine".to_owned()] {
+        assert!(!text.contains(&needle), "{needle} in my export: {export}");
+    }
+}

@@ -110,6 +110,25 @@ async fn every_rule_keeps_young_rows_and_removes_aged_ones() {
         count(&app, "webhook_outbox", "true").await > 0,
         "no undelivered message"
     );
+    // invitations_expired: an invitation nobody accepts; sessions_expired:
+    // the sessions of everyone signed in (their refresh tokens last 7 days).
+    let invited = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/invitations"),
+            Some(&sent_to.token),
+            Some(&json!({"email": "nobody-yet@example.com", "role": "member"})),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{}", invited.text());
+    for _ in 0..200 {
+        if count(&app, "rm_invitations", "true").await > 0 && count(&app, "rm_sessions", "true").await >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(count(&app, "rm_invitations", "true").await, 1);
+    assert!(count(&app, "rm_sessions", "true").await >= 2);
 
     // Now: nothing is old enough.
     let now = retention::sweep(&pool, Utc::now(), false).await.expect("sweep");
@@ -132,6 +151,8 @@ async fn every_rule_keeps_young_rows_and_removes_aged_ones() {
     assert_eq!(count(&app, "mail_outbox", "true").await, 0);
     assert_eq!(count(&app, "idempotency_keys", "true").await, 0);
     assert_eq!(count(&app, "webhook_outbox", "true").await, 0);
+    assert_eq!(count(&app, "rm_invitations", "true").await, 0);
+    assert_eq!(count(&app, "rm_sessions", "true").await, 0);
 
     // The operator's dry run names every rule.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_zekka"))

@@ -1992,10 +1992,18 @@ export interface components {
             exported_at: string;
             /** @description `zekka.export.v1`. */
             format: string;
+            invitations_received: components["schemas"]["ExportInvitationReceived"][];
+            invitations_sent: components["schemas"]["ExportInvitationSent"][];
+            /** @description Mail sent (or waiting to be sent) to them. */
+            mail: components["schemas"]["ExportMail"][];
             messages: components["schemas"]["ExportMessage"][];
+            /** @description Webhook messages naming them that wait for delivery. */
+            pending_webhook_messages: components["schemas"]["ExportWebhookMessage"][];
             preferences: components["schemas"]["ExportPreferences"];
             profile: components["schemas"]["ExportProfile"];
             projects: components["schemas"]["ExportProject"][];
+            /** @description Answers remembered for their idempotent writes. */
+            remembered_requests: components["schemas"]["ExportRememberedRequest"][];
             sessions: components["schemas"]["ExportSession"][];
             usage: components["schemas"]["ExportUsage"][];
         };
@@ -2034,6 +2042,53 @@ export interface components {
             recorded_at: string;
             /** @description The client's user agent, when known. */
             user_agent?: string | null;
+        };
+        /**
+         * ExportInvitationReceived
+         * @description An invitation to the person's address.
+         */
+        ExportInvitationReceived: {
+            /**
+             * Format: date-time
+             * @description When they accepted it, if they did.
+             */
+            accepted_at?: string | null;
+            /** @description The address it was sent to (theirs). */
+            email?: string | null;
+            expires_at?: string | null;
+            invitation_id: string;
+            invited_by?: string | null;
+            project_id: string;
+            role?: string | null;
+            /** Format: date-time */
+            sent_at: string;
+        };
+        /**
+         * ExportInvitationSent
+         * @description An invitation the person sent (the invitee's address is the invitee's
+         *     and is left out).
+         */
+        ExportInvitationSent: {
+            expires_at?: string | null;
+            invitation_id: string;
+            project_id: string;
+            role?: string | null;
+            /** Format: date-time */
+            sent_at: string;
+        };
+        /**
+         * ExportMail
+         * @description A mail to the person (its body is never exported: while unsent it holds
+         *     a one-time link; once sent it is emptied).
+         */
+        ExportMail: {
+            /** @description password_reset, email_verification, invitation, … */
+            purpose: string;
+            /** Format: date-time */
+            queued_at: string;
+            /** Format: date-time */
+            sent_at?: string | null;
+            subject: string;
         };
         /**
          * ExportMessage
@@ -2088,6 +2143,21 @@ export interface components {
             role?: string | null;
         };
         /**
+         * ExportRememberedRequest
+         * @description An answer remembered for one of the person's writes sent with an
+         *     `Idempotency-Key` (kept 24 hours to answer a retry the same way).
+         */
+        ExportRememberedRequest: {
+            /** Format: date-time */
+            created_at: string;
+            key: string;
+            /**
+             * Format: int32
+             * @description The answer's status; `null` while it was still being answered.
+             */
+            status?: number | null;
+        };
+        /**
          * ExportSession
          * @description One session (one sign-in and its refreshes).
          */
@@ -2111,6 +2181,22 @@ export interface components {
             project_id: string;
             /** Format: date-time */
             recorded_at: string;
+        };
+        /**
+         * ExportWebhookMessage
+         * @description A webhook message naming the person, not yet delivered to the project's
+         *     receiver (its content is the event, exported in its own place).
+         */
+        ExportWebhookMessage: {
+            /**
+             * Format: int64
+             * @description The event's global position.
+             */
+            global_position: number;
+            /** @description The event or notice it carries. */
+            kind: string;
+            /** Format: date-time */
+            queued_at: string;
         };
         /**
          * FieldIssue
@@ -2921,6 +3007,33 @@ export interface components {
             strategy: "arbitrator" | "manual" | "first_writer" | "last_writer";
         };
         /**
+         * RewriteView
+         * @description A recorded rewrite of stored history.
+         */
+        RewriteView: {
+            /**
+             * Format: int64
+             * @description Checkpoints replaced by newly signed ones (still checked against the old hashes).
+             */
+            checkpoints_superseded: number;
+            /**
+             * Format: int64
+             * @description Events whose metadata was sealed.
+             */
+            events_resealed: number;
+            /**
+             * Format: int64
+             * @description Events whose hash changed.
+             */
+            events_rewritten: number;
+            /** Format: date-time */
+            performed_at: string;
+            /** @description Why it was made. */
+            reason: string;
+            /** Format: int64 */
+            rewrite_id: number;
+        };
+        /**
          * SendMessageRequest
          * @description A message to send.
          */
@@ -3284,7 +3397,7 @@ export interface components {
             detail: string;
             /** Format: int64 */
             global_position?: number | null;
-            /** @description altered, missing, checkpoint_mismatch or bad_signature. */
+            /** @description altered, missing, checkpoint_mismatch, bad_signature or rewrite_mismatch. */
             kind: string;
             /** Format: int64 */
             sequence?: number | null;
@@ -3303,6 +3416,11 @@ export interface components {
             intact: boolean;
             /** Format: int64 */
             last_position?: number | null;
+            /**
+             * @description Every rewrite of stored history (re-sealing old metadata), checked:
+             *     the audit shows each time events were changed in place.
+             */
+            rewrites: components["schemas"]["RewriteView"][];
         };
         /**
          * VerifyEmailRequest

@@ -59,6 +59,24 @@ pub const RULES: &[Rule] = &[
         kept: "7 days; a receiver down longer misses it",
         condition: "created_at < $1::timestamptz - interval '7 days'",
     },
+    // Two read models keep rows past their use: a session's until it is
+    // revoked, an invitation's until it is accepted or taken back. Their
+    // projections own the rows; a rebuild writes expired ones back, and the
+    // next sweep removes them again.
+    Rule {
+        name: "sessions_expired",
+        table: "rm_sessions",
+        holds: "an ended session's address and user agent",
+        kept: "until its refresh token expires",
+        condition: "expires_at < $1::timestamptz",
+    },
+    Rule {
+        name: "invitations_expired",
+        table: "rm_invitations",
+        holds: "an invited address",
+        kept: "until the invitation expires (7 days) unless accepted or taken back before",
+        condition: "expires_at < $1::timestamptz",
+    },
 ];
 
 /// What one rule removed (or, dry, would remove).

@@ -15,7 +15,8 @@
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use super::verify::{Chain, ChainStart, Failure, FailureKind, Verification};
+use super::failure::{Failure, FailureKind};
+use super::verify::{Chain, ChainStart, Verification};
 use super::{BATCH, Checkpoint, DocumentVerifier, HashedEvent, IntegrityError, read_hashed};
 use crate::event_log::{Position, Xid8};
 

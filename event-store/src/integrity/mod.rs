@@ -10,6 +10,7 @@
 
 mod checkpoint;
 mod export;
+mod failure;
 mod reseal;
 mod rewrites;
 mod verify;
@@ -23,9 +24,10 @@ use crate::event_log::{Position, Xid8};
 
 pub use checkpoint::checkpoint;
 pub use export::{ExportLine, ExportRange, FORMAT, NDJSON, export, verify_export};
+pub use failure::{Failure, FailureKind};
 pub use reseal::{REWRITE_PURPOSE, ResealReport, reseal_metadata};
 pub use rewrites::RewriteSummary;
-pub use verify::{Chain, ChainStart, Failure, FailureKind, Verification, verify, verify_with_progress};
+pub use verify::{Chain, ChainStart, Verification, verify, verify_with_progress};
 
 /// Signs checkpoint documents: the process's token key (held by the
 /// identity part of the platform, which implements this).

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
+use super::failure::{Failure, FailureKind, compare};
 use super::reseal::{REWRITE_PURPOSE, RewrittenEvent, rewrite_claims, rewrite_digest};
-use super::verify::{Failure, FailureKind, compare};
 use super::{Checkpoint, DocumentVerifier, HashedEvent, IntegrityError, fold};
 use crate::event_log::Position;
 

@@ -18,6 +18,10 @@ use zekka_platform::Problem;
 use zekka_platform::auth::BearerAuth;
 use zekka_platform::input::TokenHeader;
 
+mod kept_elsewhere;
+
+use kept_elsewhere::{ExportMail, ExportRememberedRequest, ExportWebhookMessage, kept_elsewhere};
+
 use super::QueryTags;
 use super::audit::redacted;
 use crate::state::QueryState;
@@ -130,6 +134,32 @@ struct ExportPreferences {
     events: Vec<ExportEvent>,
 }
 
+/// An invitation to the person's address.
+#[derive(Debug, Object)]
+struct ExportInvitationReceived {
+    invitation_id: String,
+    project_id: String,
+    /// The address it was sent to (theirs).
+    email: Option<String>,
+    role: Option<String>,
+    invited_by: Option<String>,
+    sent_at: DateTime<Utc>,
+    expires_at: Option<String>,
+    /// When they accepted it, if they did.
+    accepted_at: Option<DateTime<Utc>>,
+}
+
+/// An invitation the person sent (the invitee's address is the invitee's
+/// and is left out).
+#[derive(Debug, Object)]
+struct ExportInvitationSent {
+    invitation_id: String,
+    project_id: String,
+    role: Option<String>,
+    sent_at: DateTime<Utc>,
+    expires_at: Option<String>,
+}
+
 /// Everything held about the caller.
 #[derive(Debug, Object)]
 struct Export {
@@ -144,6 +174,41 @@ struct Export {
     messages: Vec<ExportMessage>,
     usage: Vec<ExportUsage>,
     preferences: ExportPreferences,
+    invitations_received: Vec<ExportInvitationReceived>,
+    invitations_sent: Vec<ExportInvitationSent>,
+    /// Mail sent (or waiting to be sent) to them.
+    mail: Vec<ExportMail>,
+    /// Answers remembered for their idempotent writes.
+    remembered_requests: Vec<ExportRememberedRequest>,
+    /// Webhook messages naming them that wait for delivery.
+    pending_webhook_messages: Vec<ExportWebhookMessage>,
+}
+
+/// The invitations to `me`'s address, each with its acceptance.
+fn invitations_received(events: &[Stored]) -> Vec<ExportInvitationReceived> {
+    events
+        .iter()
+        .filter(|e| e.event.event_type == "InvitationSent")
+        .map(|sent| {
+            let id = sent.text("invitation_id").unwrap_or_default();
+            ExportInvitationReceived {
+                project_id: sent.event.aggregate_id.clone(),
+                email: sent.text("email"),
+                role: sent.text("role"),
+                invited_by: sent.text("invited_by"),
+                sent_at: sent.event.recorded_at,
+                expires_at: sent.text("expires_at"),
+                accepted_at: events
+                    .iter()
+                    .find(|e| {
+                        e.event.event_type == "InvitationAccepted"
+                            && e.text("invitation_id").as_deref() == Some(id.as_str())
+                    })
+                    .map(|e| e.event.recorded_at),
+                invitation_id: id,
+            }
+        })
+        .collect()
 }
 
 /// A stored event, as the export reads it.
@@ -330,7 +395,28 @@ impl PrivacyQueryApi {
             )
         };
 
+        let invitations_received = invitations_received(&held.invitations_received);
+        let invitations_sent = held
+            .invitations_sent
+            .iter()
+            .map(|sent| ExportInvitationSent {
+                invitation_id: sent.text("invitation_id").unwrap_or_default(),
+                project_id: sent.event.aggregate_id.clone(),
+                role: sent.text("role"),
+                sent_at: sent.event.recorded_at,
+                expires_at: sent.text("expires_at"),
+            })
+            .collect();
+        let elsewhere = kept_elsewhere(&**client, me, &profile.email)
+            .await
+            .map_err(Problem::from_db)?;
+
         Ok(Json(Export {
+            invitations_received,
+            invitations_sent,
+            mail: elsewhere.mail,
+            remembered_requests: elsewhere.remembered_requests,
+            pending_webhook_messages: elsewhere.pending_webhook_messages,
             format: FORMAT.to_owned(),
             exported_at: Utc::now(),
             profile,
