@@ -12,12 +12,14 @@
 //!   (with the server's peak memory), `send_message` (`stream-length`),
 //!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
 //!   `soak` (issue 10: a PostgreSQL restart under load).
-//!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture).
+//!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture);
+//!   `audit` runs through `bench/audit.sh`, on the same fixture.
 //!
 //! `ZEKKA_BENCH_SLOW_MS=20` logs every request slower than 20 ms, with the
 //! time it ended, to lay a latency tail beside the server's logs.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod commands;
 mod doc;
 mod lag;
@@ -93,6 +95,23 @@ enum Scenario {
         /// Connections sending.
         #[arg(long, default_value_t = 16)]
         connections: usize,
+    },
+    /// The audit log of a large store: a member's and an auditor's page of
+    /// `/audit/events`, and a verification job followed to its end (run by
+    /// `bench/audit.sh` on the million-event fixture).
+    Audit {
+        /// Page reads per second, per series.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds per series.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// An auditor's address (granted with `zekka users grant-role`).
+        #[arg(long, requires = "auditor_password")]
+        auditor_email: Option<String>,
+        /// That auditor's password.
+        #[arg(long)]
+        auditor_password: Option<String>,
     },
     /// Project stats and analytics routes at a fixed rate.
     Queries {
@@ -196,6 +215,20 @@ async fn main() -> Result<()> {
             .await
         }
         Scenario::Limit { clients, seconds } => limit::run(&limit::Options { clients, seconds }),
+        Scenario::Audit {
+            rate,
+            seconds,
+            auditor_email,
+            auditor_password,
+        } => {
+            audit::run(audit::Options {
+                server: cli.server.clone(),
+                rate,
+                seconds,
+                auditor: auditor_email.zip(auditor_password),
+            })
+            .await
+        }
         Scenario::Lag {
             rate,
             seconds,

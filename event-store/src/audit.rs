@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -44,6 +45,16 @@ const VISIBLE: &str = "($2 OR EXISTS (
          WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
            AND (s.user_id = $1 OR EXISTS (
                 SELECT 1 FROM visible_projects($1) v WHERE v.project_id = s.project_id))))";
+
+/// The filters of a [`page`] of the log, over the events `e`: `$3` stream
+/// type, `$4` stream id, `$5` event name, `$6` actor, `$7`/`$8` the time
+/// range; each `NULL` for any.
+const FILTERS: &str = "($3::text IS NULL OR e.aggregate_type = $3)
+    AND ($4::text IS NULL OR e.aggregate_id = $4)
+    AND ($5::text IS NULL OR e.event_type = $5)
+    AND ($6::text IS NULL OR e.metadata ->> 'actor' = $6)
+    AND ($7::timestamptz IS NULL OR e.recorded_at >= $7)
+    AND ($8::timestamptz IS NULL OR e.recorded_at < $8)";
 
 /// What [`RecordedEvent::from_row`] reads after [`EVENT_COLUMNS`]: the
 /// event's metadata and hash (`SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS}`).
@@ -120,40 +131,56 @@ pub async fn page(
     viewer: Viewer,
     filter: &Filter,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e
-              WHERE (e.transaction_id, e.global_position) > ($3, $4)
-                AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-                AND ($5::text IS NULL OR e.aggregate_type = $5)
-                AND ($6::text IS NULL OR e.aggregate_id = $6)
-                AND ($7::text IS NULL OR e.event_type = $7)
-                AND ($8::text IS NULL OR e.metadata ->> 'actor' = $8)
-                AND ($9::timestamptz IS NULL OR e.recorded_at >= $9)
-                AND ($10::timestamptz IS NULL OR e.recorded_at < $10)
-                AND {VISIBLE}
-              ORDER BY e.transaction_id, e.global_position
-              LIMIT $11"
-        ))
-        .await?;
-    let rows = client
-        .query(
-            &statement,
-            &[
-                &viewer.user,
-                &viewer.sees_everything,
-                &filter.after.transaction_id,
-                &filter.after.global_position,
-                &filter.aggregate_type,
-                &filter.aggregate_id,
-                &filter.event_type,
-                &filter.actor,
-                &filter.from,
-                &filter.until,
-                &filter.limit,
-            ],
-        )
-        .await?;
+    let params: [&(dyn ToSql + Sync); 10] = [
+        &filter.after.transaction_id,
+        &filter.after.global_position,
+        &filter.aggregate_type,
+        &filter.aggregate_id,
+        &filter.event_type,
+        &filter.actor,
+        &filter.from,
+        &filter.until,
+        &filter.limit,
+        &viewer.user,
+    ];
+    let rows = if viewer.sees_everything {
+        // The whole log: its catch-up index, in order, below the oldest
+        // running transaction.
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS} FROM events e
+                  WHERE (e.transaction_id, e.global_position) > ($1, $2)
+                    AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                    AND {FILTERS}
+                  ORDER BY e.transaction_id, e.global_position
+                  LIMIT $9"
+            ))
+            .await?;
+        client.query(&statement, &params[..9]).await?
+    } else {
+        // Only the viewer's scopes (themselves and each project they are a
+        // member of): a page from each, in order, then the first of those.
+        // The index holds only events its projection has read, which were
+        // below the oldest running transaction then, so none can still
+        // commit before them.
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS}, {AUDIT_COLUMNS}
+                   FROM (SELECT $10::uuid AS scope UNION SELECT v.project_id FROM visible_projects($10) v) sc
+                  CROSS JOIN LATERAL (
+                        SELECT i.transaction_id, i.global_position FROM rm_audit_index i
+                          JOIN events e ON e.global_position = i.global_position
+                         WHERE i.scope = sc.scope AND (i.transaction_id, i.global_position) > ($1, $2)
+                           AND {FILTERS}
+                         ORDER BY i.transaction_id, i.global_position
+                         LIMIT $9) hit
+                   JOIN events e ON e.global_position = hit.global_position
+                  ORDER BY hit.transaction_id, hit.global_position
+                  LIMIT $9"
+            ))
+            .await?;
+        client.query(&statement, &params).await?
+    };
     opened(client, personal, &rows).await
 }
 

@@ -258,6 +258,107 @@ async fn events_carry_their_metadata_and_members_see_only_their_projects_streams
     .assert_problem(422);
 }
 
+/// Every event a member may read, in commit order, by the definition the
+/// index replaced: their own streams and their projects' streams.
+async fn visible_to(client: &tokio_postgres::Client, member: &str) -> Vec<i64> {
+    client
+        .query(
+            "SELECT e.global_position FROM events e
+               JOIN rm_streams s ON s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id
+              WHERE s.user_id = $1::text::uuid
+                 OR s.project_id IN (SELECT project_id FROM rm_project_members WHERE user_id = $1::text::uuid)
+              ORDER BY e.transaction_id, e.global_position",
+            &[&member],
+        )
+        .await
+        .expect("visible events")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_members_listing_pages_their_scopes_exactly_once_in_commit_order_while_others_write() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let member = app.user("member").await;
+    let stranger = app.user("stranger").await;
+    let (shared, _) = app.project(&owner, "Shared").await;
+    let (private, _) = app.project(&owner, "Private").await;
+    let (theirs, _) = app.project(&stranger, "Theirs").await;
+    // Joined after the project had a history: that history is theirs to read.
+    rename(&app, &owner, &shared, "Shared before").await;
+    app.add_member(&owner, &shared, &member, "member").await;
+    let (own, _) = app.project(&member, "Own").await;
+
+    let app = &app;
+    let writers = [
+        (&owner, shared.clone()),
+        (&owner, private.clone()),
+        (&stranger, theirs.clone()),
+        (&member, own.clone()),
+    ];
+    let writes = join_all(writers.iter().map(|(writer, project)| async move {
+        for n in 0..10 {
+            rename(app, writer, project, &format!("name {n}")).await;
+        }
+    }));
+    let client = app.db.connect().await;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let reads = async {
+        let mut seen: Vec<(i64, String)> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let page = app
+                .request(
+                    "GET",
+                    &format!("/api/v1/audit/events?limit=5&after={after}"),
+                    Some(&member.token),
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, 200, "{}", page.text());
+            let page = page.json();
+            let items = page["items"].as_array().expect("items");
+            for item in items {
+                seen.push((
+                    item["position"].as_i64().expect("position"),
+                    item["aggregate_id"].as_str().expect("id").to_owned(),
+                ));
+            }
+            if let Some(resume) = page["resume_cursor"].as_str() {
+                resume.clone_into(&mut after);
+            }
+            if items.is_empty() {
+                if finished && seen.len() >= visible_to(&client, &member.id).await.len() {
+                    break seen;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let writes = async {
+        writes.await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let ((), seen) = tokio::time::timeout(Duration::from_secs(120), async { tokio::join!(writes, reads) })
+        .await
+        .expect("the listing caught up with every write");
+    let positions: Vec<i64> = seen.iter().map(|(position, _)| *position).collect();
+    assert_eq!(
+        positions,
+        visible_to(&client, &member.id).await,
+        "not every visible event exactly once in commit order"
+    );
+    let ids: HashSet<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    for (visible, project) in [(true, &shared), (true, &own), (false, &private), (false, &theirs)] {
+        assert_eq!(ids.contains(project.as_str()), visible, "{project}: {ids:?}");
+    }
+    assert!(ids.contains(member.id.as_str()), "their own account's stream");
+    assert!(!ids.contains(owner.id.as_str()) && !ids.contains(stranger.id.as_str()));
+}
+
 #[tokio::test]
 async fn the_state_between_two_updates_is_the_earlier_state() {
     let app = spawn_app().await;
