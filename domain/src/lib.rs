@@ -15,6 +15,7 @@
 //! - [`projection`]: the Projection aggregate (operators' decisions about a read model: skipped events).
 //! - [`user`]: the User aggregate (registration, sign-in failures, password and email).
 //! - [`session`]: the Session aggregate (a family of rotating refresh tokens).
+//! - [`source`]: the Source and SourceFolder aggregates (a project's files, in folders).
 //! - [`task`]: the Task aggregate (one agent's work in one stage of a run, under a lease).
 //! - [`replay`]: an aggregate's state rebuilt from stored payloads (audit).
 //! - [`upcasting`]: old event versions read in the current shape.
@@ -40,6 +41,7 @@ pub mod session;
 pub mod shapes;
 pub mod shared;
 pub mod sink;
+pub mod source;
 pub mod task;
 pub mod upcasting;
 pub mod user;
