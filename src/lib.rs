@@ -44,6 +44,24 @@ use zekka_query_api::QueryService;
 /// The largest request body accepted (messages are at most 64 KiB).
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
 
+/// The largest body `req` may send: an upload of a source a byte more than
+/// a source may hold (so the route itself meets the excess and refuses it,
+/// keeping nothing), anything else [`MAX_BODY_BYTES`].
+fn body_limit(req: &poem::Request) -> u64 {
+    let is_upload = req.method() == poem::http::Method::POST
+        && req
+            .uri()
+            .path()
+            .strip_prefix("/api/v1/projects/")
+            .and_then(|rest| rest.strip_suffix("/sources"))
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'));
+    if is_upload {
+        zekka_domain::source::MAX_SOURCE_BYTES + 1
+    } else {
+        MAX_BODY_BYTES
+    }
+}
+
 /// Which services one process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Services {
@@ -236,7 +254,10 @@ impl App {
                 .data(Revocations::new(ephemeral, read_pool.clone()))
                 .data(readiness)
                 .around(move |ep, req| http::time_limit(ep, req, timeout))
-                .around(|ep, req| http::limit_body(ep, req, MAX_BODY_BYTES))
+                .around(|ep, req| {
+                    let limit = body_limit(&req);
+                    http::limit_body(ep, req, limit)
+                })
                 .around(http::refuse_control_characters)
                 .around(http::bodiless_is_json)
                 .boxed(),

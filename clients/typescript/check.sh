@@ -44,7 +44,7 @@ log "npm ci"
 npm ci --no-audit --no-fund --loglevel=error
 
 log "starting zekka up on $base"
-DATABASE_URL="$server/$database" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn \
+DATABASE_URL="$server/$database" HOST=127.0.0.1 PORT="$port" RUST_LOG=warn SOURCES_DIR="$work/sources" \
   "$binary" up >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 150); do

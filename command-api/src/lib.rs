@@ -39,7 +39,10 @@ pub type Apis = (
     http::routes::projections::ProjectionCommandApi,
     http::routes::execution::ExecutionApi,
     http::routes::work::WorkApi,
-    http::routes::webhooks::WebhookApi,
+    (
+        http::routes::webhooks::WebhookApi,
+        http::routes::sources::SourceCommandApi,
+    ),
 );
 
 /// Every command route over `state`, for one `OpenApiService`.
@@ -64,6 +67,9 @@ pub fn apis(state: Arc<CommandState>) -> Apis {
         http::routes::projections::ProjectionCommandApi::new(state.clone()),
         http::routes::execution::ExecutionApi::new(state.clone()),
         http::routes::work::WorkApi::new(state.clone()),
-        http::routes::webhooks::WebhookApi::new(state),
+        (
+            http::routes::webhooks::WebhookApi::new(state.clone()),
+            http::routes::sources::SourceCommandApi::new(state),
+        ),
     )
 }

@@ -14,6 +14,7 @@ use crate::pricing::ModelPrice;
 use crate::project::Project;
 use crate::projection::Projection;
 use crate::session::Session;
+use crate::source::{Source, SourceFolder};
 use crate::task::Task;
 use crate::user::User;
 
@@ -34,7 +35,7 @@ pub enum ReplayError {
 }
 
 /// Every aggregate type, by its stored name.
-pub const AGGREGATE_TYPES: [&str; 11] = [
+pub const AGGREGATE_TYPES: [&str; 13] = [
     Project::TYPE,
     User::TYPE,
     Session::TYPE,
@@ -46,6 +47,8 @@ pub const AGGREGATE_TYPES: [&str; 11] = [
     Projection::TYPE,
     Execution::TYPE,
     Task::TYPE,
+    Source::TYPE,
+    SourceFolder::TYPE,
 ];
 
 fn fold<A: Aggregate>(payloads: impl IntoIterator<Item = Value>) -> Result<Value, ReplayError> {
@@ -81,6 +84,8 @@ pub fn state_after(
         Projection::TYPE => fold::<Projection>(payloads),
         Execution::TYPE => fold::<Execution>(payloads),
         Task::TYPE => fold::<Task>(payloads),
+        Source::TYPE => fold::<Source>(payloads),
+        SourceFolder::TYPE => fold::<SourceFolder>(payloads),
         other => Err(ReplayError::UnknownType(other.to_owned())),
     }
 }

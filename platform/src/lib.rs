@@ -4,6 +4,7 @@
 //! - [`auth`]: the bearer security schemes (access tokens; API keys where agents may call).
 //! - [`policy`]: the access policy: may this person, key or system role do this?
 //! - [`api_keys`]: project API keys: issue, verify (cached), revoke, last use.
+//! - [`blobs`]: sources' bytes in an object store, content-addressed per project.
 //! - [`config`]: typed configuration from the environment, with local defaults.
 //! - [`telemetry`]: tracing set-up (human or JSON logs).
 //! - [`metrics`]: the Prometheus registry and every metric the services export.
@@ -27,6 +28,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod ephemeral;
 pub mod http;

@@ -43,7 +43,10 @@ pub type Apis = (
     routes::audit::AuditApi,
     routes::audit::export::AuditExportApi,
     routes::privacy::PrivacyQueryApi,
-    routes::projections::ProjectionQueryApi,
+    (
+        routes::projections::ProjectionQueryApi,
+        routes::sources::SourceQueryApi,
+    ),
 );
 
 /// Every query route over `state`, for one `OpenApiService`.
@@ -61,6 +64,9 @@ pub fn apis(state: Arc<QueryState>) -> Apis {
         routes::audit::AuditApi::new(state.clone()),
         routes::audit::export::AuditExportApi::new(state.clone()),
         routes::privacy::PrivacyQueryApi::new(state.clone()),
-        routes::projections::ProjectionQueryApi::new(state),
+        (
+            routes::projections::ProjectionQueryApi::new(state.clone()),
+            routes::sources::SourceQueryApi::new(state),
+        ),
     )
 }

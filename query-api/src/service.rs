@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use poem::endpoint::BoxEndpoint;
 use poem::{EndpointExt, get};
 use zekka_event_store::consistency::ConsistencyWaits;
@@ -62,6 +62,8 @@ impl QueryService {
             waits: ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
             personal: personal.clone(),
             locks,
+            blobs: zekka_platform::blobs::Blobs::local(&config.sources_dir)
+                .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?,
         });
         let typing = Relay::new(ephemeral, "typing");
         let hub = Hub::new(pool, personal, config.realtime_queue, typing.clone());

@@ -18,6 +18,8 @@ pub struct QueryState {
     pub personal: Arc<PersonalData>,
     /// File locks on the context bus (`GET /projects/{id}/locks`).
     pub locks: Arc<zekka_platform::locks::LockBus>,
+    /// Where sources' bytes are kept (`GET /sources/{id}/content`).
+    pub blobs: zekka_platform::blobs::Blobs,
 }
 
 impl QueryState {

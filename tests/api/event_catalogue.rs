@@ -17,14 +17,13 @@ fn emitted(dir: &Path, names: &mut BTreeSet<String>) {
             continue;
         }
         let source = std::fs::read_to_string(&path).expect("read a source file");
-        let Some(start) = source.find("fn event_type(&self) -> String {") else {
-            continue;
-        };
-        let body = &source[start..];
-        let body = &body[..body.find(".to_owned()").unwrap_or(body.len())];
-        for arm in body.split("=> \"").skip(1) {
-            if let Some(name) = arm.split('"').next() {
-                names.insert(name.to_owned());
+        // A file may hold more than one event type (an aggregate and its part).
+        for method in source.split("fn event_type(&self) -> String {").skip(1) {
+            let body = &method[..method.find(".to_owned()").unwrap_or(method.len())];
+            for arm in body.split("=> \"").skip(1) {
+                if let Some(name) = arm.split('"').next() {
+                    names.insert(name.to_owned());
+                }
             }
         }
     }

@@ -52,6 +52,7 @@ mod retention;
 mod roles;
 mod scale_out;
 mod sessions;
+mod sources;
 mod split_services;
 mod text_property;
 mod upcasting;

@@ -51,7 +51,12 @@ async fn write_routes(app: &TestApp) -> BTreeSet<String> {
 /// What a refused request could have changed: the events, the locks held
 /// in the project, the rebuild requests (read once the read side has the
 /// setup's last write, `consistency`).
-async fn observable(app: &TestApp, owner: &User, project: &str, consistency: &str) -> (i64, Value, i64) {
+async fn observable(
+    app: &TestApp,
+    owner: &User,
+    project: &str,
+    consistency: &str,
+) -> (i64, Value, i64, usize) {
     let locks = app
         .get_consistent(
             &format!("/api/v1/projects/{project}/locks"),
@@ -68,7 +73,23 @@ async fn observable(app: &TestApp, owner: &User, project: &str, consistency: &st
         .await
         .expect("rebuilds")
         .get(0);
-    (app.event_count().await, locks.json(), rebuilds)
+    (app.event_count().await, locks.json(), rebuilds, stored_files(app))
+}
+
+/// Files in the app's sources directory (blobs and any staging object).
+fn stored_files(app: &TestApp) -> usize {
+    let mut count = 0;
+    let mut stack = vec![crate::support::database::sources_dir(&app.db.url)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
 }
 
 #[tokio::test]
@@ -119,6 +140,29 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
             Some(
                 &json!({"project_id": project, "kind": "code", "description": "clash", "agent_ids": [agent]}),
             ),
+        )
+        .await,
+        "id",
+    );
+    let source = created(
+        app.raw(
+            "POST",
+            &format!("/api/v1/projects/{project}/sources?name=held.txt"),
+            &[
+                ("Authorization", &format!("Bearer {}", owner.token)),
+                ("Content-Type", "text/plain"),
+            ],
+            Some(b"held"),
+        )
+        .await,
+        "id",
+    );
+    let folder = created(
+        app.request(
+            "POST",
+            &format!("/api/v1/projects/{project}/source-folders"),
+            Some(&owner.token),
+            Some(&json!({"name": "held"})),
         )
         .await,
         "id",
@@ -284,6 +328,28 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
             Some(json!({"email": "guest@example.com", "role": "viewer"})),
         ),
         ("DELETE", format!("{p}/invitations/{task}"), None),
+        (
+            "POST",
+            format!("{p}/sources?name=taken.txt"),
+            Some(json!({"bytes": "x"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/sources/{source}"),
+            Some(json!({"name": "taken.txt"})),
+        ),
+        ("DELETE", format!("/api/v1/sources/{source}"), None),
+        (
+            "POST",
+            format!("{p}/source-folders"),
+            Some(json!({"name": "taken"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/source-folders/{folder}"),
+            Some(json!({"name": "taken"})),
+        ),
+        ("DELETE", format!("/api/v1/source-folders/{folder}"), None),
     ];
 
     // Every write route is either in the table or a person's own.
@@ -291,7 +357,12 @@ async fn a_refused_caller_changes_nothing_on_any_write_route() {
         .iter()
         .map(|(method, path, _)| {
             let template = path
+                .split('?')
+                .next()
+                .unwrap_or(path)
                 .replace(&project, "{id}")
+                .replace(&source, "{id}")
+                .replace(&folder, "{id}")
                 .replace(&agent, "{id}")
                 .replace(&conflict, "{id}")
                 .replace(&conversation, "{id}")

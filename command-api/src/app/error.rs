@@ -56,6 +56,9 @@ pub enum AppError {
     /// Something that should not happen did (a bug, a broken invariant).
     #[error("{0}")]
     Internal(String),
+    /// A request body over its limit (an upload); nothing was kept.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// A read-side failure worth a retry: the connection went away, or the
@@ -169,7 +172,8 @@ impl AppError {
             Self::Store(StoreError::PersonalData(_) | StoreError::Corrupt(_))
             | Self::Refused { .. }
             | Self::Invalid(_)
-            | Self::Internal(_) => false,
+            | Self::Internal(_)
+            | Self::TooLarge(_) => false,
         }
     }
 

@@ -45,6 +45,7 @@ pub mod prices;
 pub mod profile;
 pub mod retention;
 pub mod sessions;
+pub mod sources;
 pub mod state;
 pub mod verifications;
 pub mod webhooks;

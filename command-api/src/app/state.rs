@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cqrs_es::Aggregate;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -16,11 +16,13 @@ use zekka_domain::pricing::ModelPrice;
 use zekka_domain::project::Project;
 use zekka_domain::projection::Projection;
 use zekka_domain::session::Session;
+use zekka_domain::source::{Source, SourceFolder};
 use zekka_domain::task::Task;
 use zekka_domain::upcasting;
 use zekka_domain::user::User;
 use zekka_platform::Config;
 use zekka_platform::api_keys::ApiKeys;
+use zekka_platform::blobs::Blobs;
 use zekka_platform::locks::LockBus;
 
 use crate::app::keyed_lock::KeyedLocks;
@@ -73,6 +75,12 @@ pub struct CommandState {
     pub executions: CommandBus<Execution>,
     /// The Task aggregate's command bus (the orchestrator's tasks, under leases).
     pub tasks: CommandBus<Task>,
+    /// Sources (a project's files).
+    pub sources: CommandBus<Source>,
+    /// Folders of sources.
+    pub source_folders: CommandBus<SourceFolder>,
+    /// Where sources' bytes are kept.
+    pub blobs: Blobs,
     /// Wakes whoever waits for the read models to move (an agent's long
     /// poll for work); driven by [`CommandState::projected_listener`].
     pub projected: Wakeup,
@@ -176,6 +184,10 @@ impl CommandState {
         let state = Arc::new(Self {
             executions: stores.bus(None),
             tasks: stores.bus(None),
+            sources: stores.bus(None),
+            source_folders: stores.bus(None),
+            blobs: Blobs::local(&config.sources_dir)
+                .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?,
             projected,
             projected_listener: std::sync::Mutex::new(Some(projected_listener)),
             projects: stores.bus(Some(SNAPSHOT_EVERY)),

@@ -31,6 +31,7 @@ impl From<AppError> for Problem {
             AppError::Read(error) => Problem::from_db(error),
             AppError::Pool(error) => Problem::from_pool(error),
             AppError::Internal(cause) => Problem::internal(&std::io::Error::other(cause)),
+            AppError::TooLarge(detail) => Problem::new(poem::http::StatusCode::PAYLOAD_TOO_LARGE, detail),
         }
     }
 }

@@ -224,6 +224,10 @@ pub struct Config {
     /// before it counts as failed (and is retried with back-off).
     #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value = "10000", value_parser = parse::millis::<100, { u64::MAX }>)]
     pub webhook_timeout: Duration,
+    /// The directory sources' bytes are kept in (created when missing),
+    /// one file per distinct content of a project, named by its SHA-256.
+    #[arg(long, env = "SOURCES_DIR", default_value = "zekka-data/sources")]
+    pub sources_dir: std::path::PathBuf,
     /// `1` starts even when PostgreSQL runs with `fsync`,
     /// `synchronous_commit` or `full_page_writes` off (settings under which
     /// an acknowledged command can be lost), with a loud warning; by default

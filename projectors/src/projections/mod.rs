@@ -7,6 +7,7 @@ pub mod executions;
 pub mod preferences;
 pub mod pricing;
 pub mod projects;
+pub mod sources;
 pub mod streams;
 pub mod usage;
 pub mod users;
@@ -28,6 +29,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conflicts::ConflictsProjection),
         Arc::new(streams::StreamsProjection),
         Arc::new(executions::ExecutionsProjection),
+        Arc::new(sources::SourcesProjection),
     ]
 }
 

@@ -27,7 +27,9 @@ fn owner(event: &StoredEvent) -> Result<(Option<Uuid>, Option<Uuid>), Projection
     };
     Ok(match event.aggregate_type.as_str() {
         "Project" => (Some(uuid_of(&event.aggregate_id)?), None),
-        "Conversation" | "Agent" | "Conflict" | "Execution" | "Task" => (field("project_id")?, None),
+        "Conversation" | "Agent" | "Conflict" | "Execution" | "Task" | "Source" | "SourceFolder" => {
+            (field("project_id")?, None)
+        }
         "User" | "Preferences" => (None, Some(uuid_of(&event.aggregate_id)?)),
         "Session" => (None, field("user_id")?),
         _ => (None, None),
@@ -64,6 +66,8 @@ impl Projection for StreamsProjection {
             "User",
             "Session",
             "Preferences",
+            "Source",
+            "SourceFolder",
         ]
     }
 

@@ -11,6 +11,7 @@ pub mod privacy;
 pub mod project_analytics;
 pub mod projections;
 pub mod projects;
+pub mod sources;
 pub mod users;
 
 use poem_openapi::Tags;
@@ -32,6 +33,8 @@ pub enum QueryTags {
     Agents,
     /// Reading conflicts.
     Conflicts,
+    /// Reading a project's files and folders.
+    Sources,
     /// Analytics.
     Analytics,
     /// The audit trail and its integrity (auditors, admins, and members for their projects).

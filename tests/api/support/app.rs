@@ -76,6 +76,8 @@ pub fn test_config_with(database_url: &str, overrides: &[(&str, &str)]) -> Confi
             "SHUTDOWN_GRACE_SECONDS" => Some("5".into()),
             "REDIS_URL" => Some(redis_url()),
             "REDIS_PREFIX" => Some(prefix.clone()),
+            // Sources' bytes beside the test's database, removed with it.
+            "SOURCES_DIR" => Some(super::database::sources_dir(database_url).display().to_string()),
             _ => None,
         }
     })

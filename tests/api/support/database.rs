@@ -204,8 +204,16 @@ impl TestDatabase {
     }
 }
 
+/// The directory a test's sources are kept in: named after its database
+/// (the last segment of `database_url`), removed when the database is.
+pub fn sources_dir(database_url: &str) -> std::path::PathBuf {
+    let name = database_url.rsplit('/').next().unwrap_or("zekka");
+    std::env::temp_dir().join("zekka-test-sources").join(name)
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(sources_dir(&self.url));
         let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         // Drop runs inside a test's runtime: do the async work on a thread of its own.
         let dropped = std::thread::spawn(move || {

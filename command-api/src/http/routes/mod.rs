@@ -15,6 +15,7 @@ pub mod privacy;
 pub mod profile;
 pub mod projections;
 pub mod projects;
+pub mod sources;
 pub mod verifications;
 pub mod webhooks;
 pub mod work;
@@ -44,6 +45,8 @@ pub enum CommandTags {
     Execution,
     /// Reporting and settling conflicts.
     Conflicts,
+    /// A project's files and folders.
+    Sources,
     /// Erasure of personal data.
     Privacy,
     /// Verifying the audit trail (auditors and admins).

@@ -1,0 +1,391 @@
+//! Sources (issue 23): a file's bytes streamed into the object store and
+//! recorded as a `Source`; renaming, moving and deleting sources; folders
+//! created, renamed, moved and deleted when empty.
+//!
+//! Whether a folder is live, empty, or above another is read from the
+//! `sources` read model with the project's structure *held still*
+//! ([`held_still`]): this process's structural writes to one project take
+//! turns, and each first waits until the read model has applied every
+//! event written before it. (Two processes writing one project's tree at
+//! the same instant can still race; `docs/sources.md` says so.)
+
+mod structure;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cqrs_es::AggregateError;
+use futures_util::Stream;
+use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
+use zekka_domain::shared::access::ProjectAccess;
+use zekka_domain::source::{
+    FolderCommand, MAX_SOURCE_BYTES, MediaType, Sha256Hex, Source, SourceCommand, SourceError, SourceFolder,
+    SourceName,
+};
+use zekka_event_store::consistency::{self, ConsistencyToken, WaitError};
+use zekka_platform::blobs::{BlobError, StoredBlob};
+
+use crate::app::access;
+use crate::app::dispatch::{self, CommandContext};
+use crate::app::error::AppError;
+use crate::app::state::CommandState;
+
+/// How long a structural write waits for the read model to catch up.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+/// A file to add: where, under which name, of which type.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    /// The project.
+    pub project_id: Uuid,
+    /// Its folder; `None` at the top.
+    pub folder_id: Option<Uuid>,
+    /// Its name.
+    pub name: SourceName,
+    /// What its bytes are.
+    pub media_type: MediaType,
+}
+
+/// A source that was added.
+#[derive(Debug, Clone)]
+pub struct Added {
+    /// Its id.
+    pub source_id: Uuid,
+    /// Its bytes: digest and size.
+    pub blob: StoredBlob,
+    /// The consistency token of its event.
+    pub token: ConsistencyToken,
+}
+
+/// A change to a source or a folder: a new name, a new place, or both.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// The new name.
+    pub name: Option<SourceName>,
+    /// The new folder (or parent); `Some(None)` for the top level.
+    pub place: Option<Option<Uuid>>,
+}
+
+fn refused(error: SourceError) -> AppError {
+    AppError::from(AggregateError::UserError(error))
+}
+
+/// The actor's standing in `project`, refused unless they may write there.
+async fn writer_access(state: &CommandState, project: Uuid, actor: Uuid) -> Result<ProjectAccess, AppError> {
+    let access = access::project_access(state, project, actor).await?;
+    access
+        .require_writer()
+        .map_err(|r| refused(SourceError::from(r)))?;
+    Ok(access)
+}
+
+/// The project's source tree held still: this process's structural writes
+/// to `project` wait their turn, and the read model has applied every event
+/// written before the turn began.
+async fn held_still(
+    state: &CommandState,
+    project: Uuid,
+) -> Result<(OwnedMutexGuard<()>, deadpool_postgres::Object), AppError> {
+    let turn = state
+        .write_locks
+        .lock(Uuid::new_v5(&project, b"source-structure"))
+        .await;
+    let head = dispatch::head_position(&state.reads).await?;
+    consistency::poll_until_applied(&state.reads, &["sources"], head, CATCH_UP)
+        .await
+        .map_err(|error| match error {
+            WaitError::Behind(detail) => AppError::unavailable(detail, 1),
+            other => AppError::Internal(other.to_string()),
+        })?;
+    Ok((turn, state.lookup_connection().await?))
+}
+
+/// Refuses a folder that is not a live folder of `project`.
+async fn require_folder(
+    client: &deadpool_postgres::Object,
+    project: Uuid,
+    folder: Option<Uuid>,
+    field: &str,
+) -> Result<(), AppError> {
+    match folder {
+        Some(folder) if !structure::is_live_folder(client, project, folder).await? => {
+            Err(AppError::invalid_field(zekka_domain::FieldError::new(
+                field,
+                "no folder of this project has this id",
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Streams `body` into the object store and records the source: the
+/// actor's right to write is checked before a byte is stored; over 50 MB is
+/// refused with nothing kept.
+///
+/// # Errors
+/// Not a writer of the project, a folder that is not the project's, a
+/// body over the limit or broken off, a failing store or database.
+pub async fn add<S, E>(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    new: NewSource,
+    body: S,
+) -> Result<Added, AppError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    writer_access(state, new.project_id, actor).await?;
+    let blob = state
+        .blobs
+        .store(new.project_id, body, MAX_SOURCE_BYTES)
+        .await
+        .map_err(|error| match error {
+            BlobError::TooLarge { .. } => {
+                AppError::TooLarge("a source is at most 50 MB (52,428,800 bytes); nothing was kept".into())
+            }
+            BlobError::Body(detail) => AppError::refused(
+                zekka_domain::ErrorKind::BadRequest,
+                format!("the upload broke off: {detail}"),
+            ),
+            other => AppError::unavailable(format!("the source store failed: {other}"), 2),
+        })?;
+    let sha256 = Sha256Hex::parse(&blob.sha256).map_err(AppError::invalid_field)?;
+    let source_id = Uuid::now_v7();
+    // The bytes are kept first, so the structure is held only for the
+    // record; a refusal now leaves a blob no source names, which the
+    // sweeper removes after its grace period.
+    let (_turn, client) = held_still(state, new.project_id).await?;
+    require_folder(&client, new.project_id, new.folder_id, "folder_id").await?;
+    let access = access::project_access(state, new.project_id, actor).await?;
+    let command = SourceCommand::Add {
+        source_id,
+        project_id: new.project_id,
+        folder_id: new.folder_id,
+        name: new.name,
+        size_bytes: blob.size_bytes,
+        media_type: new.media_type,
+        sha256,
+        actor,
+        access,
+    };
+    let token = dispatch::execute::<Source>(
+        &state.sources,
+        &source_id.to_string(),
+        command,
+        "AddSource",
+        context,
+    )
+    .await?;
+    Ok(Added {
+        source_id,
+        blob,
+        token,
+    })
+}
+
+/// The project of source `id`, when it exists.
+async fn source_project(state: &CommandState, id: Uuid) -> Result<Uuid, AppError> {
+    access::owning_project(state, "Source", id)
+        .await?
+        .ok_or_else(|| AppError::not_found("source not found"))
+}
+
+/// The project of folder `id`, when it exists.
+async fn folder_project(state: &CommandState, id: Uuid) -> Result<Uuid, AppError> {
+    access::owning_project(state, "SourceFolder", id)
+        .await?
+        .ok_or_else(|| AppError::not_found("folder not found"))
+}
+
+/// Renames and/or moves source `id`.
+///
+/// # Errors
+/// Not found (or not the actor's project), not a writer, a folder that is
+/// not the project's, a failing database.
+pub async fn change_source(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    id: Uuid,
+    change: Change,
+) -> Result<ConsistencyToken, AppError> {
+    let project = source_project(state, id).await?;
+    let access = writer_access(state, project, actor).await?;
+    let mut token = None;
+    if let Some(name) = change.name {
+        let command = SourceCommand::Rename { name, actor, access };
+        token = Some(
+            dispatch::execute::<Source>(&state.sources, &id.to_string(), command, "RenameSource", context)
+                .await?,
+        );
+    }
+    if let Some(folder_id) = change.place {
+        let (_turn, client) = held_still(state, project).await?;
+        require_folder(&client, project, folder_id, "folder_id").await?;
+        let command = SourceCommand::Move {
+            folder_id,
+            actor,
+            access,
+        };
+        token = Some(
+            dispatch::execute::<Source>(&state.sources, &id.to_string(), command, "MoveSource", context)
+                .await?,
+        );
+    }
+    match token {
+        Some(token) => Ok(token),
+        None => {
+            // Nothing asked: the source as it stands (404 once removed).
+            let source = dispatch::load(&state.sources, id).await?;
+            if source.removed {
+                return Err(AppError::not_found("source not found"));
+            }
+            dispatch::token(&state.sources, &id.to_string(), None).await
+        }
+    }
+}
+
+/// Deletes source `id` (its bytes go once no source names them).
+///
+/// # Errors
+/// Not found, not a writer, a failing database.
+pub async fn remove_source(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    id: Uuid,
+) -> Result<ConsistencyToken, AppError> {
+    let project = source_project(state, id).await?;
+    let access = writer_access(state, project, actor).await?;
+    let command = SourceCommand::Remove { actor, access };
+    dispatch::execute::<Source>(&state.sources, &id.to_string(), command, "RemoveSource", context).await
+}
+
+/// Creates a folder named `name` in `project`, under `parent` or at the top.
+///
+/// # Errors
+/// Not a writer, a parent that is not the project's, a failing database.
+pub async fn create_folder(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    project: Uuid,
+    name: SourceName,
+    parent: Option<Uuid>,
+) -> Result<(Uuid, ConsistencyToken), AppError> {
+    writer_access(state, project, actor).await?;
+    let (_turn, client) = held_still(state, project).await?;
+    require_folder(&client, project, parent, "parent_id").await?;
+    let access = access::project_access(state, project, actor).await?;
+    let folder_id = Uuid::now_v7();
+    let command = FolderCommand::Create {
+        folder_id,
+        project_id: project,
+        name,
+        parent_id: parent,
+        actor,
+        access,
+    };
+    let token = dispatch::execute::<SourceFolder>(
+        &state.source_folders,
+        &folder_id.to_string(),
+        command,
+        "CreateSourceFolder",
+        context,
+    )
+    .await?;
+    Ok((folder_id, token))
+}
+
+/// Renames and/or moves folder `id`; a folder never goes under itself.
+///
+/// # Errors
+/// Not found, not a writer, a parent that is not the project's or lies
+/// under the folder, a failing database.
+pub async fn change_folder(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    id: Uuid,
+    change: Change,
+) -> Result<ConsistencyToken, AppError> {
+    let project = folder_project(state, id).await?;
+    let access = writer_access(state, project, actor).await?;
+    let key = id.to_string();
+    let mut token = None;
+    if let Some(name) = change.name {
+        let command = FolderCommand::Rename { name, actor, access };
+        token = Some(
+            dispatch::execute::<SourceFolder>(
+                &state.source_folders,
+                &key,
+                command,
+                "RenameSourceFolder",
+                context,
+            )
+            .await?,
+        );
+    }
+    if let Some(parent_id) = change.place {
+        let (_turn, client) = held_still(state, project).await?;
+        require_folder(&client, project, parent_id, "parent_id").await?;
+        let parent_ancestors = match parent_id {
+            Some(parent) => structure::ancestors(&client, parent).await?,
+            None => Vec::new(),
+        };
+        let command = FolderCommand::Move {
+            parent_id,
+            parent_ancestors,
+            actor,
+            access,
+        };
+        token = Some(
+            dispatch::execute::<SourceFolder>(
+                &state.source_folders,
+                &key,
+                command,
+                "MoveSourceFolder",
+                context,
+            )
+            .await?,
+        );
+    }
+    match token {
+        Some(token) => Ok(token),
+        None => {
+            let folder = dispatch::load(&state.source_folders, id).await?;
+            if folder.removed {
+                return Err(AppError::not_found("folder not found"));
+            }
+            dispatch::token(&state.source_folders, &key, None).await
+        }
+    }
+}
+
+/// Deletes folder `id` when it holds nothing (409 otherwise).
+///
+/// # Errors
+/// Not found, not a writer, not empty, a failing database.
+pub async fn remove_folder(
+    state: &CommandState,
+    context: &CommandContext,
+    actor: Uuid,
+    id: Uuid,
+) -> Result<ConsistencyToken, AppError> {
+    let project = folder_project(state, id).await?;
+    let access = writer_access(state, project, actor).await?;
+    let (_turn, client) = held_still(state, project).await?;
+    let holds = structure::holds(&client, id).await?;
+    let command = FolderCommand::Remove { holds, actor, access };
+    dispatch::execute::<SourceFolder>(
+        &state.source_folders,
+        &id.to_string(),
+        command,
+        "RemoveSourceFolder",
+        context,
+    )
+    .await
+}

@@ -1,0 +1,524 @@
+//! Sources (issue 23): uploads streamed into the object store, downloads
+//! with `ETag` and `Range`, folders, the 50 MB limit, and who may do what.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, User};
+use crate::support::database::sources_dir;
+use crate::support::spawn_app;
+
+/// Uploads `bytes` as `name` into `project` (and `folder`), as `user`.
+async fn upload(
+    app: &TestApp,
+    user: &User,
+    project: &str,
+    name: &str,
+    folder: Option<&str>,
+    media_type: &str,
+    bytes: &[u8],
+) -> crate::support::http::Response {
+    let folder = folder.map(|f| format!("&folder_id={f}")).unwrap_or_default();
+    let bearer = format!("Bearer {}", user.token);
+    app.raw(
+        "POST",
+        &format!("/api/v1/projects/{project}/sources?name={name}{folder}"),
+        &[("Authorization", &bearer), ("Content-Type", media_type)],
+        Some(bytes),
+    )
+    .await
+}
+
+/// The blobs kept for the app, as paths under its sources directory.
+fn blobs(app: &TestApp) -> Vec<String> {
+    let root = sources_dir(&app.db.url);
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(&root).unwrap_or(&path).display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn consistency(answer: &crate::support::http::Response) -> String {
+    answer.json()["consistency_token"]
+        .as_str()
+        .expect("a consistency token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Library").await;
+    let text = b"# Notes\nThe quick brown fox jumps over the lazy dog.\n";
+    let added = upload(
+        &app,
+        &owner,
+        &project,
+        "notes.md",
+        None,
+        "text/markdown; charset=utf-8",
+        text,
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text());
+    let source = added.json();
+    assert_eq!(source["name"], "notes.md");
+    assert_eq!(source["media_type"], "text/markdown");
+    assert_eq!(source["size_bytes"], text.len());
+    assert_eq!(source["project_id"], project.as_str());
+    assert_eq!(source["folder_id"], Value::Null);
+    assert_eq!(source["created_by"], owner.id.as_str());
+    let sha = source["sha256"].as_str().expect("sha256").to_owned();
+    assert_eq!(sha.len(), 64);
+    let id = source["id"].as_str().expect("id").to_owned();
+    let token = consistency(&added);
+
+    let listed = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/sources"),
+            &owner.token,
+            &token,
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert_eq!(listed.json()["items"][0]["id"], id.as_str());
+    let described = app
+        .get_consistent(&format!("/api/v1/sources/{id}"), &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(described["sha256"], sha.as_str());
+
+    let bearer = format!("Bearer {}", owner.token);
+    let whole = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body, text);
+    assert_eq!(whole.header("content-type"), Some("text/markdown"));
+    assert_eq!(whole.header("etag"), Some(format!("\"{sha}\"").as_str()));
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert!(
+        whole
+            .header("content-disposition")
+            .is_some_and(|d| d.contains("notes.md"))
+    );
+
+    let part = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[("Authorization", &bearer), ("Range", "bytes=2-6")],
+            None,
+        )
+        .await;
+    assert_eq!(part.status, 206, "{}", part.text());
+    assert_eq!(part.body, &text[2..7]);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 2-6/{}", text.len()).as_str())
+    );
+    let tail = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[("Authorization", &bearer), ("Range", "bytes=-5")],
+            None,
+        )
+        .await;
+    assert_eq!(tail.body, &text[text.len() - 5..]);
+    let beyond = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[("Authorization", &bearer), ("Range", "bytes=9999-")],
+            None,
+        )
+        .await;
+    beyond.assert_problem(416);
+    assert_eq!(
+        beyond.header("content-range"),
+        Some(format!("bytes */{}", text.len()).as_str())
+    );
+    let etag = format!("\"{sha}\"");
+    let cached = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[("Authorization", &bearer), ("If-None-Match", &etag)],
+            None,
+        )
+        .await;
+    assert_eq!(cached.status, 304);
+    assert!(cached.body.is_empty());
+
+    // The same bytes again: a second source, one blob.
+    let again = upload(&app, &owner, &project, "copy.md", None, "text/markdown", text).await;
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.json()["sha256"], sha.as_str());
+    assert_eq!(blobs(&app), vec![format!("projects/{project}/{sha}")]);
+
+    // Renamed, then deleted: gone from the listing, 404 after.
+    let renamed = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sources/{id}"),
+            Some(&owner.token),
+            Some(&json!({"name": "renamed.md"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text());
+    let token = consistency(&renamed);
+    let described = app
+        .get_consistent(&format!("/api/v1/sources/{id}"), &owner.token, &token)
+        .await
+        .json();
+    assert_eq!(described["name"], "renamed.md");
+    let deleted = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/sources/{id}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    let token = deleted.header("x-consistency-token").expect("token").to_owned();
+    app.get_consistent(&format!("/api/v1/sources/{id}"), &owner.token, &token)
+        .await
+        .assert_problem(404);
+    app.request(
+        "DELETE",
+        &format!("/api/v1/sources/{id}"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(404);
+}
+
+#[tokio::test]
+async fn folders_nest_move_never_under_themselves_and_go_only_when_empty() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Tree").await;
+    let folder = |name: &'static str, parent: Option<String>| {
+        let app = &app;
+        let owner = &owner;
+        let project = project.clone();
+        async move {
+            let made = app
+                .request(
+                    "POST",
+                    &format!("/api/v1/projects/{project}/source-folders"),
+                    Some(&owner.token),
+                    Some(&json!({"name": name, "parent_id": parent})),
+                )
+                .await;
+            assert_eq!(made.status, 201, "{}", made.text());
+            made.json()["id"].as_str().expect("id").to_owned()
+        }
+    };
+    let docs = folder("docs", None).await;
+    let specs = folder("specs", Some(docs.clone())).await;
+    let drafts = folder("drafts", Some(specs.clone())).await;
+
+    let added = upload(
+        &app,
+        &owner,
+        &project,
+        "plan.txt",
+        Some(&specs),
+        "text/plain",
+        b"plan",
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text());
+    assert_eq!(added.json()["folder_id"], specs.as_str());
+    let source = added.json()["id"].as_str().expect("id").to_owned();
+
+    // A folder under itself or under its own subfolder: 422, nothing moved.
+    for parent in [&docs, &drafts] {
+        let looped = app
+            .request(
+                "PATCH",
+                &format!("/api/v1/source-folders/{docs}"),
+                Some(&owner.token),
+                Some(&json!({"parent_id": parent})),
+            )
+            .await;
+        looped.assert_problem(422);
+    }
+    // A folder of another project, or none: 422.
+    let (other, _) = app.project(&owner, "Elsewhere").await;
+    let foreign = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{other}/source-folders"),
+            Some(&owner.token),
+            Some(&json!({"name": "theirs"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for folder in [foreign.as_str(), "01900000-0000-7000-8000-000000000000"] {
+        let refused = upload(&app, &owner, &project, "x.txt", Some(folder), "text/plain", b"x").await;
+        refused.assert_problem(422);
+    }
+
+    // Not empty: 409. Move what it holds out, then it goes.
+    app.request(
+        "DELETE",
+        &format!("/api/v1/source-folders/{specs}"),
+        Some(&owner.token),
+        None,
+    )
+    .await
+    .assert_problem(409);
+    let moved = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/sources/{source}"),
+            Some(&owner.token),
+            Some(&json!({"folder_id": null})),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let lifted = app
+        .request(
+            "PATCH",
+            &format!("/api/v1/source-folders/{drafts}"),
+            Some(&owner.token),
+            Some(&json!({"parent_id": docs, "name": "old drafts"})),
+        )
+        .await;
+    assert_eq!(lifted.status, 200, "{}", lifted.text());
+    let emptied = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/source-folders/{specs}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(emptied.status, 204, "{}", emptied.text());
+    let token = emptied.header("x-consistency-token").expect("token").to_owned();
+
+    let tree = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/source-folders"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    let items = tree["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{tree}");
+    let drafts_now = items.iter().find(|f| f["id"] == drafts.as_str()).expect("drafts");
+    assert_eq!(drafts_now["parent_id"], docs.as_str());
+    assert_eq!(drafts_now["name"], "old drafts");
+    let top = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/sources"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(top["items"][0]["folder_id"], Value::Null);
+    let in_docs = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/sources?folder_id={docs}"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(in_docs["items"], json!([]));
+}
+
+#[tokio::test]
+async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let viewer = app.user("viewer").await;
+    let stranger = app.user("stranger").await;
+    let (project, _) = app.project(&owner, "Guarded").await;
+    app.add_member(&owner, &project, &viewer, "viewer").await;
+    let added = upload(
+        &app,
+        &owner,
+        &project,
+        "secret.txt",
+        None,
+        "text/plain",
+        b"classified",
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text());
+    let source = added.json()["id"].as_str().expect("id").to_owned();
+    let token = consistency(&added);
+    let folder = app
+        .request(
+            "POST",
+            &format!("/api/v1/projects/{project}/source-folders"),
+            Some(&owner.token),
+            Some(&json!({"name": "private"})),
+        )
+        .await;
+    let folder = folder.json()["id"].as_str().expect("id").to_owned();
+
+    // The viewer reads…
+    let read = app
+        .get_consistent(
+            &format!("/api/v1/sources/{source}/content"),
+            &viewer.token,
+            &token,
+        )
+        .await;
+    assert_eq!(read.body, b"classified");
+    // …and writes nothing: 403, and no blob is stored for the attempt.
+    let before = blobs(&app);
+    upload(
+        &app,
+        &viewer,
+        &project,
+        "mine.txt",
+        None,
+        "text/plain",
+        b"from a viewer",
+    )
+    .await
+    .assert_problem(403);
+    assert_eq!(blobs(&app), before);
+    app.request(
+        "PATCH",
+        &format!("/api/v1/sources/{source}"),
+        Some(&viewer.token),
+        Some(&json!({"name": "x"})),
+    )
+    .await
+    .assert_problem(403);
+
+    // The stranger learns nothing on any route.
+    let routes: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", format!("/api/v1/projects/{project}/sources"), None),
+        ("GET", format!("/api/v1/sources/{source}"), None),
+        ("GET", format!("/api/v1/sources/{source}/content"), None),
+        (
+            "PATCH",
+            format!("/api/v1/sources/{source}"),
+            Some(json!({"name": "mine"})),
+        ),
+        ("DELETE", format!("/api/v1/sources/{source}"), None),
+        ("GET", format!("/api/v1/projects/{project}/source-folders"), None),
+        (
+            "POST",
+            format!("/api/v1/projects/{project}/source-folders"),
+            Some(json!({"name": "mine"})),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/source-folders/{folder}"),
+            Some(json!({"name": "mine"})),
+        ),
+        ("DELETE", format!("/api/v1/source-folders/{folder}"), None),
+    ];
+    for (method, path, body) in routes {
+        app.request(method, &path, Some(&stranger.token), body.as_ref())
+            .await
+            .assert_problem(404);
+    }
+    upload(
+        &app,
+        &stranger,
+        &project,
+        "mine.txt",
+        None,
+        "text/plain",
+        b"from outside",
+    )
+    .await
+    .assert_problem(404);
+    assert_eq!(blobs(&app), before, "a refused upload kept bytes");
+}
+
+#[tokio::test]
+async fn fifty_megabytes_are_taken_and_one_byte_more_is_413_with_nothing_kept() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Big").await;
+    let limit = 50 * 1024 * 1024;
+    let mut bytes = vec![7u8; limit + 1];
+    // One byte over: the route reads it and refuses it.
+    let refused = upload(
+        &app,
+        &owner,
+        &project,
+        "big.bin",
+        None,
+        "application/octet-stream",
+        &bytes,
+    )
+    .await;
+    refused.assert_problem(413);
+    assert!(blobs(&app).is_empty(), "a refused upload left {:?}", blobs(&app));
+    // Declared larger still: refused before a byte is read.
+    bytes.resize(limit + 1024, 7);
+    upload(
+        &app,
+        &owner,
+        &project,
+        "bigger.bin",
+        None,
+        "application/octet-stream",
+        &bytes,
+    )
+    .await
+    .assert_problem(413);
+    assert!(blobs(&app).is_empty());
+
+    bytes.truncate(limit);
+    let taken = upload(
+        &app,
+        &owner,
+        &project,
+        "exact.bin",
+        None,
+        "application/octet-stream",
+        &bytes,
+    )
+    .await;
+    assert_eq!(taken.status, 201, "{}", taken.text());
+    assert_eq!(taken.json()["size_bytes"], limit);
+    assert_eq!(blobs(&app).len(), 1);
+    let token = consistency(&taken);
+    let listed = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/sources"),
+            &owner.token,
+            &token,
+        )
+        .await
+        .json();
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+}
