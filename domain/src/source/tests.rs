@@ -185,3 +185,30 @@ fn names_hold_no_path_and_types_fall_back_to_octet_stream() {
     );
     assert!(Sha256Hex::parse("AB").is_err());
 }
+
+#[test]
+fn an_id_is_added_once_and_nothing_is_added_to_an_archived_project() {
+    TestFramework::<Source>::with(())
+        .given(vec![added()])
+        .when(add(10, MEMBER))
+        .then_expect_error(SourceError::AlreadyExists);
+    TestFramework::<SourceFolder>::with(())
+        .given(vec![created()])
+        .when(FolderCommand::Create {
+            folder_id: FOLDER,
+            project_id: PROJECT,
+            name: name("again"),
+            parent_id: None,
+            actor: ACTOR,
+            access: MEMBER,
+        })
+        .then_expect_error(SourceError::AlreadyExists);
+    let archived = ProjectAccess {
+        role: Some(Role::Owner),
+        project_archived: true,
+    };
+    TestFramework::<Source>::with(())
+        .given_no_previous_events()
+        .when(add(10, archived))
+        .then_expect_error(SourceError::ProjectArchived);
+}
