@@ -319,6 +319,16 @@ async fn retention(dry_run: bool) -> Result<()> {
     for swept in report {
         println!("{:<22} {:<18} {verb} {}", swept.rule, swept.table, swept.rows);
     }
+    let blobs = zekka_platform::blobs::Blobs::local(&config.sources_dir)
+        .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?;
+    let swept =
+        zekka_command_api::app::sources::sweeper::sweep(&read_pool, &blobs, chrono::Utc::now(), dry_run)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{:<22} {:<18} {verb} {}",
+        "source_blobs", "SOURCES_DIR", swept.removed
+    );
     Ok(())
 }
 

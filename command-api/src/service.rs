@@ -109,6 +109,14 @@ impl CommandService {
                 crate::app::retention::run(self.read_pool.clone(), shutdown.clone()),
             ),
             Task::new(
+                "source blob sweeper",
+                crate::app::sources::sweeper::run(
+                    self.read_pool.clone(),
+                    self.state.blobs.clone(),
+                    shutdown.clone(),
+                ),
+            ),
+            Task::new(
                 "audit checkpointer",
                 crate::app::checkpointer::run(
                     self.read_pool.clone(),

@@ -71,6 +71,14 @@ pub struct StoredBlob {
     pub size_bytes: u64,
 }
 
+/// Bytes written to a staging object, not yet at their address.
+#[derive(Debug)]
+pub struct StagedBlob {
+    staging: Path,
+    /// Their digest and size.
+    pub blob: StoredBlob,
+}
+
 /// A blob as the sweeper sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobEntry {
@@ -126,14 +134,14 @@ impl Blobs {
         Self { store }
     }
 
-    /// Streams `body` into the store for `project`, counting its SHA-256
-    /// and size; more than `limit` bytes is [`BlobError::TooLarge`] and
-    /// keeps nothing.
+    /// Streams `body` into a staging object, counting its SHA-256 and
+    /// size; more than `limit` bytes is [`BlobError::TooLarge`] and keeps
+    /// nothing. [`Blobs::commit`] then puts it at its address.
     ///
     /// # Errors
     /// Too large, a broken body, or a failing store: in every case nothing
     /// is kept.
-    pub async fn store<S, E>(&self, project: Uuid, body: S, limit: u64) -> Result<StoredBlob, BlobError>
+    pub async fn stage<S, E>(&self, body: S, limit: u64) -> Result<StagedBlob, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -144,12 +152,13 @@ impl Blobs {
         match Self::copy(body, &mut writer, limit).await {
             Ok((hasher, size_bytes)) => {
                 writer.finish().await?;
-                let sha256 = hex::encode(hasher.finalize());
-                if let Err(error) = self.store.rename(&staging, &address(project, &sha256)).await {
-                    let _ = self.store.delete(&staging).await;
-                    return Err(error.into());
-                }
-                Ok(StoredBlob { sha256, size_bytes })
+                Ok(StagedBlob {
+                    staging,
+                    blob: StoredBlob {
+                        sha256: hex::encode(hasher.finalize()),
+                        size_bytes,
+                    },
+                })
             }
             Err(error) => {
                 // The multipart upload is abandoned; a failure here leaves
@@ -158,6 +167,41 @@ impl Blobs {
                 Err(error)
             }
         }
+    }
+
+    /// Puts a staged blob at `project`'s address for its digest (replacing
+    /// the same bytes when they are there already).
+    ///
+    /// # Errors
+    /// When the store fails; the staging object is then removed.
+    pub async fn commit(&self, project: Uuid, staged: StagedBlob) -> Result<StoredBlob, BlobError> {
+        if let Err(error) = self
+            .store
+            .rename(&staged.staging, &address(project, &staged.blob.sha256))
+            .await
+        {
+            let _ = self.store.delete(&staged.staging).await;
+            return Err(error.into());
+        }
+        Ok(staged.blob)
+    }
+
+    /// Drops a staged blob that will not be committed.
+    pub async fn discard(&self, staged: StagedBlob) {
+        let _ = self.store.delete(&staged.staging).await;
+    }
+
+    /// [`Blobs::stage`] then [`Blobs::commit`].
+    ///
+    /// # Errors
+    /// As those.
+    pub async fn store<S, E>(&self, project: Uuid, body: S, limit: u64) -> Result<StoredBlob, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let staged = self.stage(body, limit).await?;
+        self.commit(project, staged).await
     }
 
     async fn copy<S, E>(

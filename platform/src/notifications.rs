@@ -49,13 +49,15 @@ pub fn kind_of(aggregate_type: &str, event_type: &str) -> Option<&'static str> {
         ("Execution", _) => "execution:updated",
         ("Task", "TaskOpened") => "task:created",
         ("Task", "TaskFinished") => "task:completed",
+        ("Source", "SourceAdded") => "source:added",
+        ("Source", "SourceRemoved") => "source:removed",
         _ => return None,
     })
 }
 
 /// Every message type an event makes: what a webhook may subscribe to
 /// (`metrics:updated` is the real-time hub's own summary, not an event's).
-pub const KINDS: [&str; 15] = [
+pub const KINDS: [&str; 17] = [
     "conversation:created",
     "message:received",
     "message:updated",
@@ -71,6 +73,8 @@ pub const KINDS: [&str; 15] = [
     "execution:updated",
     "task:created",
     "task:completed",
+    "source:added",
+    "source:removed",
 ];
 
 /// The message for `event` (whose project is `project_id`), if any.
@@ -92,6 +96,7 @@ pub fn notification(event: &StoredEvent, project_id: Option<Uuid>) -> Option<Not
         "Conflict" => Some("conflict_id"),
         "Execution" => Some("execution_id"),
         "Task" => Some("task_id"),
+        "Source" => Some("source_id"),
         _ => None,
     };
     if let Some(field) = id_field {
@@ -145,6 +150,8 @@ mod tests {
             ("Execution", "StageOpened"),
             ("Task", "TaskOpened"),
             ("Task", "TaskFinished"),
+            ("Source", "SourceAdded"),
+            ("Source", "SourceRemoved"),
         ];
         for (aggregate_type, event_type) in pairs {
             let kind = kind_of(aggregate_type, event_type).expect("a kind");

@@ -723,6 +723,19 @@ async fn the_export_holds_every_kind_of_personal_data_the_retention_table_names_
         )
         .await;
     assert_eq!(preferences.status, 200, "{}", preferences.text());
+    // A file of mine in the project.
+    let uploaded = app
+        .raw(
+            "POST",
+            &format!("/api/v1/projects/{project}/sources?name=mine.txt"),
+            &[
+                ("Authorization", &format!("Bearer {}", me.token)),
+                ("Content-Type", "text/plain"),
+            ],
+            Some(b"my notes"),
+        )
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
     // An invitation I send to the other's address, and one they send to mine.
     let sent = app
         .request(
@@ -792,6 +805,7 @@ async fn the_export_holds_every_kind_of_personal_data_the_retention_table_names_
     assert_eq!(export["invitations_received"][0]["project_id"], theirs.as_str());
     assert_eq!(export["invitations_sent"][0]["project_id"], project.as_str());
     assert_eq!(export["remembered_requests"][0]["key"], "export-completeness");
+    assert_eq!(export["sources_uploaded"][0]["name"], "mine.txt");
     assert!(
         export["mail"]
             .as_array()

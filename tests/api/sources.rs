@@ -522,3 +522,158 @@ async fn fifty_megabytes_are_taken_and_one_byte_more_is_413_with_nothing_kept() 
         .json();
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
 }
+
+#[tokio::test]
+async fn an_added_and_a_removed_source_are_pushed_to_the_project_subscription() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, token) = app.project(&owner, "Live").await;
+    // The socket accepts the subscription once the read model shows the project.
+    app.get_consistent(&format!("/api/v1/projects/{project}"), &owner.token, &token)
+        .await;
+    let mut socket = crate::realtime::connect(app.addr, &owner, None).await;
+    crate::realtime::subscribe(&mut socket, json!({"type": "subscribe", "project_id": project})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let added = upload(&app, &owner, &project, "live.txt", None, "text/plain", b"live").await;
+    assert_eq!(added.status, 201, "{}", added.text());
+    let id = added.json()["id"].as_str().expect("id").to_owned();
+    let pushed = crate::realtime::next_of(&mut socket, "source:added").await;
+    assert_eq!(pushed["data"]["source_id"], id.as_str());
+    assert_eq!(pushed["data"]["project_id"], project.as_str());
+    assert_eq!(pushed["data"]["name"], "live.txt");
+    assert_eq!(pushed["data"]["size_bytes"], 4);
+    // When it is pushed, it can be read.
+    let bearer = format!("Bearer {}", owner.token);
+    let read = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}"),
+            &[("Authorization", &bearer)],
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+
+    let removed = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/sources/{id}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    let pushed = crate::realtime::next_of(&mut socket, "source:removed").await;
+    assert_eq!(pushed["data"]["source_id"], id.as_str());
+    assert_eq!(pushed["data"]["project_id"], project.as_str());
+    assert_eq!(pushed["data"]["removed_by"], owner.id.as_str());
+}
+
+#[tokio::test]
+async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them() {
+    use zekka_command_api::app::sources::sweeper::{self, GRACE};
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Swept").await;
+    let reads = zekka_event_store::database::read_pool(&app.db.url, 4).expect("pool");
+    let blobs_store = zekka_platform::blobs::Blobs::local(&sources_dir(&app.db.url)).expect("store");
+    let later = chrono::Utc::now() + GRACE + chrono::Duration::minutes(1);
+
+    let kept = upload(
+        &app,
+        &owner,
+        &project,
+        "kept.txt",
+        None,
+        "text/plain",
+        b"kept bytes",
+    )
+    .await;
+    let gone = upload(
+        &app,
+        &owner,
+        &project,
+        "gone.txt",
+        None,
+        "text/plain",
+        b"gone bytes",
+    )
+    .await;
+    let (kept_sha, gone_sha) = (
+        kept.json()["sha256"].as_str().expect("sha").to_owned(),
+        gone.json()["sha256"].as_str().expect("sha").to_owned(),
+    );
+    let gone_id = gone.json()["id"].as_str().expect("id").to_owned();
+    let deleted = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/sources/{gone_id}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(blobs(&app).len(), 2);
+
+    // Young: kept whatever names it.
+    let young = sweeper::sweep(&reads, &blobs_store, chrono::Utc::now(), false)
+        .await
+        .expect("sweep");
+    assert_eq!((young.blobs, young.removed), (2, 0));
+    // A dry run counts and keeps.
+    let dry = sweeper::sweep(&reads, &blobs_store, later, true)
+        .await
+        .expect("sweep");
+    assert_eq!((dry.blobs, dry.removed), (2, 1));
+    assert_eq!(blobs(&app).len(), 2);
+    // Past the grace: the unnamed one goes, the named one stays.
+    let swept = sweeper::sweep(&reads, &blobs_store, later, false)
+        .await
+        .expect("sweep");
+    assert_eq!(swept.removed, 1);
+    assert_eq!(blobs(&app), vec![format!("projects/{project}/{kept_sha}")]);
+    assert!(!blobs(&app).iter().any(|b| b.ends_with(&gone_sha)));
+
+    // The same bytes uploaded while a sweep runs are never lost.
+    let bearer = format!("Bearer {}", owner.token);
+    for round in 0..8 {
+        let again = upload(
+            &app,
+            &owner,
+            &project,
+            "again.txt",
+            None,
+            "text/plain",
+            b"gone bytes",
+        );
+        let sweep = sweeper::sweep(&reads, &blobs_store, later, false);
+        let (again, swept) = tokio::join!(again, sweep);
+        swept.expect("sweep");
+        assert_eq!(again.status, 201, "{}", again.text());
+        let id = again.json()["id"].as_str().expect("id").to_owned();
+        let content = app
+            .raw(
+                "GET",
+                &format!("/api/v1/sources/{id}/content"),
+                &[
+                    ("Authorization", &bearer),
+                    ("X-Consistency-Token", &consistency(&again)),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(content.status, 200, "round {round}: {}", content.text());
+        assert_eq!(content.body, b"gone bytes", "round {round}");
+        // Unnamed again for the next round.
+        let removed = app
+            .request(
+                "DELETE",
+                &format!("/api/v1/sources/{id}"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        assert_eq!(removed.status, 204);
+    }
+}

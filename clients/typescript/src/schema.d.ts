@@ -1595,7 +1595,7 @@ export interface components {
          */
         AddWebhookRequest: {
             /** @description The message types it receives: the WebSocket's (`task:created`, `conflict:escalated`, …). */
-            events: ("conversation:created" | "message:received" | "message:updated" | "message:deleted" | "agent:registered" | "agent:statusChanged" | "model:switched" | "project:created" | "project:updated" | "conflict:detected" | "conflict:resolved" | "conflict:escalated" | "execution:updated" | "task:created" | "task:completed")[];
+            events: ("conversation:created" | "message:received" | "message:updated" | "message:deleted" | "agent:registered" | "agent:statusChanged" | "model:switched" | "project:created" | "project:updated" | "conflict:detected" | "conflict:resolved" | "conflict:escalated" | "execution:updated" | "task:created" | "task:completed" | "source:added" | "source:removed")[];
             /** @description 16 to 256 characters: the key of `X-Zekka-Signature: sha256=<hex HMAC-SHA-256 of the body>`. */
             secret: string;
             /**
@@ -2101,6 +2101,11 @@ export interface components {
             /** @description Answers remembered for their idempotent writes. */
             remembered_requests: components["schemas"]["ExportRememberedRequest"][];
             sessions: components["schemas"]["ExportSession"][];
+            /**
+             * @description Sources they uploaded that are still kept (metadata; the bytes are
+             *     the project's).
+             */
+            sources_uploaded: components["schemas"]["ExportSource"][];
             usage: components["schemas"]["ExportUsage"][];
         };
         /**
@@ -2260,6 +2265,24 @@ export interface components {
         ExportSession: {
             events: components["schemas"]["ExportEvent"][];
             session_id: string;
+        };
+        /**
+         * ExportSource
+         * @description A source the person uploaded that is still kept (its bytes are the
+         *     project's; `GET /sources/{id}/content` serves them to its members).
+         */
+        ExportSource: {
+            media_type: string;
+            name: string;
+            /** Format: uuid */
+            project_id: string;
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** Format: uuid */
+            source_id: string;
+            /** Format: date-time */
+            uploaded_at: string;
         };
         /**
          * ExportUsage

@@ -31,15 +31,23 @@ const BATCH: i64 = 500;
 /// How often the hub looks for events while no notification arrives.
 const POLL: Duration = Duration::from_millis(25);
 /// The projections whose models pushed events are read from.
-const PROJECTIONS: [&str; 4] = ["conversations", "projects", "agents", "conflicts"];
+const PROJECTIONS: [&str; 6] = [
+    "conversations",
+    "projects",
+    "agents",
+    "conflicts",
+    "sources",
+    "streams",
+];
 /// The streams clients hear of.
-const TYPES: [&str; 6] = [
+const TYPES: [&str; 7] = [
     "Conversation",
     "Agent",
     "Project",
     "Conflict",
     "Execution",
     "Task",
+    "Source",
 ];
 
 /// What one socket listens to.

@@ -9,7 +9,9 @@
 //! event written before it. (Two processes writing one project's tree at
 //! the same instant can still race; `docs/sources.md` says so.)
 
+mod blob_hold;
 mod structure;
+pub mod sweeper;
 
 use std::time::Duration;
 
@@ -24,6 +26,7 @@ use zekka_domain::source::{
     SourceName,
 };
 use zekka_event_store::consistency::{self, ConsistencyToken, WaitError};
+use zekka_event_store::database::ReadPool;
 use zekka_platform::blobs::{BlobError, StoredBlob};
 
 use crate::app::access;
@@ -80,6 +83,18 @@ async fn writer_access(state: &CommandState, project: Uuid, actor: Uuid) -> Resu
     Ok(access)
 }
 
+/// Waits until the `sources` read model has applied every event written
+/// so far (up to [`CATCH_UP`], then 503).
+async fn caught_up(reads: &ReadPool) -> Result<(), AppError> {
+    let head = dispatch::head_position(reads).await?;
+    consistency::poll_until_applied(reads, &["sources"], head, CATCH_UP)
+        .await
+        .map_err(|error| match error {
+            WaitError::Behind(detail) => AppError::unavailable(detail, 1),
+            other => AppError::Internal(other.to_string()),
+        })
+}
+
 /// The project's source tree held still: this process's structural writes
 /// to `project` wait their turn, and the read model has applied every event
 /// written before the turn began.
@@ -91,13 +106,7 @@ async fn held_still(
         .write_locks
         .lock(Uuid::new_v5(&project, b"source-structure"))
         .await;
-    let head = dispatch::head_position(&state.reads).await?;
-    consistency::poll_until_applied(&state.reads, &["sources"], head, CATCH_UP)
-        .await
-        .map_err(|error| match error {
-            WaitError::Behind(detail) => AppError::unavailable(detail, 1),
-            other => AppError::Internal(other.to_string()),
-        })?;
+    caught_up(&state.reads).await?;
     Ok((turn, state.lookup_connection().await?))
 }
 
@@ -138,9 +147,9 @@ where
     E: std::fmt::Display,
 {
     writer_access(state, new.project_id, actor).await?;
-    let blob = state
+    let staged = state
         .blobs
-        .store(new.project_id, body, MAX_SOURCE_BYTES)
+        .stage(body, MAX_SOURCE_BYTES)
         .await
         .map_err(|error| match error {
             BlobError::TooLarge { .. } => {
@@ -152,32 +161,47 @@ where
             ),
             other => AppError::unavailable(format!("the source store failed: {other}"), 2),
         })?;
-    let sha256 = Sha256Hex::parse(&blob.sha256).map_err(AppError::invalid_field)?;
-    let source_id = Uuid::now_v7();
-    // The bytes are kept first, so the structure is held only for the
-    // record; a refusal now leaves a blob no source names, which the
-    // sweeper removes after its grace period.
-    let (_turn, client) = held_still(state, new.project_id).await?;
-    require_folder(&client, new.project_id, new.folder_id, "folder_id").await?;
-    let access = access::project_access(state, new.project_id, actor).await?;
-    let command = SourceCommand::Add {
-        source_id,
-        project_id: new.project_id,
-        folder_id: new.folder_id,
-        name: new.name,
-        size_bytes: blob.size_bytes,
-        media_type: new.media_type,
-        sha256,
-        actor,
-        access,
+    let blob = staged.blob.clone();
+    let sha256 = match Sha256Hex::parse(&blob.sha256) {
+        Ok(sha256) => sha256,
+        Err(error) => {
+            state.blobs.discard(staged).await;
+            return Err(AppError::invalid_field(error));
+        }
     };
-    let token = dispatch::execute::<Source>(
-        &state.sources,
-        &source_id.to_string(),
-        command,
-        "AddSource",
-        context,
-    )
+    let source_id = Uuid::now_v7();
+    // The bytes go to their address and the event is written while the
+    // blob is held, so the sweeper cannot remove them in between; a refusal
+    // now leaves bytes no source names, which the sweeper removes later.
+    let token = blob_hold::holding(&state.reads, new.project_id, sha256.as_str(), || async {
+        state
+            .blobs
+            .commit(new.project_id, staged)
+            .await
+            .map_err(|error| AppError::unavailable(format!("the source store failed: {error}"), 2))?;
+        let (_turn, client) = held_still(state, new.project_id).await?;
+        require_folder(&client, new.project_id, new.folder_id, "folder_id").await?;
+        let access = access::project_access(state, new.project_id, actor).await?;
+        let command = SourceCommand::Add {
+            source_id,
+            project_id: new.project_id,
+            folder_id: new.folder_id,
+            name: new.name,
+            size_bytes: blob.size_bytes,
+            media_type: new.media_type,
+            sha256: sha256.clone(),
+            actor,
+            access,
+        };
+        dispatch::execute::<Source>(
+            &state.sources,
+            &source_id.to_string(),
+            command,
+            "AddSource",
+            context,
+        )
+        .await
+    })
     .await?;
     Ok(Added {
         source_id,

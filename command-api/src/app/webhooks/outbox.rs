@@ -22,13 +22,14 @@ use crate::app::follower::{self, Follower, Payloads};
 use crate::app::state::CommandState;
 
 /// The aggregate types whose events clients hear of.
-const TYPES: [&str; 6] = [
+const TYPES: [&str; 7] = [
     "Project",
     "Conversation",
     "Agent",
     "Conflict",
     "Execution",
     "Task",
+    "Source",
 ];
 
 /// Its place in the stream. It reads streams and names first, and the
@@ -86,6 +87,7 @@ async fn project_of(state: &CommandState, event: &StoredEvent) -> Result<Option<
         "Conflict" => "Conflict",
         "Execution" => "Execution",
         "Task" => "Task",
+        "Source" => "Source",
         _ => return Ok(None),
     };
     match Uuid::parse_str(&event.aggregate_id) {

@@ -1,6 +1,7 @@
 //! The parts of a person's export kept outside the event streams, in the
 //! tables docs/privacy.md's retention table names: mail sent to them, the
-//! answers remembered for their idempotent writes, and webhook messages
+//! answers remembered for their idempotent writes, the sources they
+//! uploaded, and webhook messages
 //! waiting to be delivered that name them. Each until the retention
 //! sweeper removes it.
 
@@ -41,8 +42,22 @@ pub(super) struct ExportWebhookMessage {
     queued_at: DateTime<Utc>,
 }
 
+/// A source the person uploaded that is still kept (its bytes are the
+/// project's; `GET /sources/{id}/content` serves them to its members).
+#[derive(Debug, Object)]
+pub(super) struct ExportSource {
+    source_id: Uuid,
+    project_id: Uuid,
+    name: String,
+    size_bytes: i64,
+    media_type: String,
+    sha256: String,
+    uploaded_at: DateTime<Utc>,
+}
+
 /// What the tables outside the streams hold about one person.
 pub(super) struct KeptElsewhere {
+    pub sources_uploaded: Vec<ExportSource>,
     pub mail: Vec<ExportMail>,
     pub remembered_requests: Vec<ExportRememberedRequest>,
     pub pending_webhook_messages: Vec<ExportWebhookMessage>,
@@ -107,7 +122,28 @@ pub(super) async fn kept_elsewhere(
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()?;
+    let sources_uploaded = client
+        .query(
+            "SELECT source_id, project_id, name, size_bytes, media_type, sha256, created_at FROM rm_sources
+              WHERE created_by = $1 ORDER BY source_id",
+            &[&person],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ExportSource {
+                source_id: row.try_get(0)?,
+                project_id: row.try_get(1)?,
+                name: row.try_get(2)?,
+                size_bytes: row.try_get(3)?,
+                media_type: row.try_get(4)?,
+                sha256: row.try_get(5)?,
+                uploaded_at: row.try_get(6)?,
+            })
+        })
+        .collect::<Result<_, tokio_postgres::Error>>()?;
     Ok(KeptElsewhere {
+        sources_uploaded,
         mail,
         remembered_requests,
         pending_webhook_messages,

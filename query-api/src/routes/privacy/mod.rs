@@ -20,7 +20,9 @@ use zekka_platform::input::TokenHeader;
 
 mod kept_elsewhere;
 
-use kept_elsewhere::{ExportMail, ExportRememberedRequest, ExportWebhookMessage, kept_elsewhere};
+use kept_elsewhere::{
+    ExportMail, ExportRememberedRequest, ExportSource, ExportWebhookMessage, kept_elsewhere,
+};
 
 use super::QueryTags;
 use super::audit::redacted;
@@ -182,6 +184,9 @@ struct Export {
     remembered_requests: Vec<ExportRememberedRequest>,
     /// Webhook messages naming them that wait for delivery.
     pending_webhook_messages: Vec<ExportWebhookMessage>,
+    /// Sources they uploaded that are still kept (metadata; the bytes are
+    /// the project's).
+    sources_uploaded: Vec<ExportSource>,
 }
 
 /// The invitations to `me`'s address, each with its acceptance.
@@ -278,7 +283,7 @@ impl PrivacyQueryApi {
             .catch_up(
                 auth.0.user_id,
                 consistency_token.0.as_deref(),
-                &["streams", "projects", "conversations"],
+                &["streams", "projects", "conversations", "sources"],
             )
             .await?;
         let me = auth.0.user_id;
@@ -417,6 +422,7 @@ impl PrivacyQueryApi {
             mail: elsewhere.mail,
             remembered_requests: elsewhere.remembered_requests,
             pending_webhook_messages: elsewhere.pending_webhook_messages,
+            sources_uploaded: elsewhere.sources_uploaded,
             format: FORMAT.to_owned(),
             exported_at: Utc::now(),
             profile,
