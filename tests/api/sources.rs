@@ -463,7 +463,7 @@ async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
 }
 
 #[tokio::test]
-async fn fifty_megabytes_are_taken_and_one_byte_more_is_413_with_nothing_kept() {
+async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_nothing_kept() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Big").await;
@@ -495,6 +495,20 @@ async fn fifty_megabytes_are_taken_and_one_byte_more_is_413_with_nothing_kept() 
     )
     .await
     .assert_problem(413);
+    assert!(blobs(&app).is_empty());
+
+    // No bytes at all: a file with no content is refused too.
+    upload(
+        &app,
+        &owner,
+        &project,
+        "empty.bin",
+        None,
+        "application/octet-stream",
+        b"",
+    )
+    .await
+    .assert_problem(422);
     assert!(blobs(&app).is_empty());
 
     bytes.truncate(limit);

@@ -162,6 +162,13 @@ where
             other => AppError::unavailable(format!("the source store failed: {other}"), 2),
         })?;
     let blob = staged.blob.clone();
+    if blob.size_bytes == 0 {
+        state.blobs.discard(staged).await;
+        return Err(AppError::invalid_field(zekka_domain::FieldError::new(
+            "file",
+            "the body holds no bytes: send the file's content",
+        )));
+    }
     let sha256 = match Sha256Hex::parse(&blob.sha256) {
         Ok(sha256) => sha256,
         Err(error) => {

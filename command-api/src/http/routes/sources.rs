@@ -130,7 +130,7 @@ impl SourceCommandApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         /// The file's name: 1 to 255 characters, no `/`.
-        name: Query<String>,
+        name: Query<Text<Label<255>>>,
         /// The folder to put it in; absent for the top level.
         folder_id: Query<Option<Uuid>>,
         body: Binary<Body>,

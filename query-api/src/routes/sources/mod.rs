@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use poem::Body;
 use poem::http::StatusCode;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{Binary, Json};
+use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use tokio_postgres::Row;
 use uuid::Uuid;
@@ -100,13 +100,56 @@ fn source_view(row: &Row) -> Result<SourceView, tokio_postgres::Error> {
     })
 }
 
+/// A source's bytes as a response body: of any media type (the source's
+/// own, set by the `Content-Type` header of [`Content`]).
+struct SourceBytes(Body);
+
+impl poem_openapi::payload::Payload for SourceBytes {
+    const CONTENT_TYPE: &'static str = "*/*";
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
+            format: Some("binary"),
+            ..poem_openapi::registry::MetaSchema::new("string")
+        }))
+    }
+}
+
+impl poem::IntoResponse for SourceBytes {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder().body(self.0)
+    }
+}
+
+/// A range outside the content, as a problem document (documented on this
+/// route alone, with its `Content-Range`).
+struct RangeProblem(Problem);
+
+impl poem_openapi::payload::Payload for RangeProblem {
+    const CONTENT_TYPE: &'static str = zekka_platform::problem::PROBLEM_JSON;
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        <zekka_platform::problem::ProblemDetails as poem_openapi::types::Type>::schema_ref()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <zekka_platform::problem::ProblemDetails as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+impl poem::IntoResponse for RangeProblem {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
 /// The bytes of a source.
 #[derive(ApiResponse)]
 enum Content {
     /// The whole content.
     #[oai(status = 200)]
     Whole(
-        Binary<Body>,
+        SourceBytes,
         /// The source's media type.
         #[oai(header = "Content-Type")]
         String,
@@ -123,7 +166,7 @@ enum Content {
     /// The range asked for.
     #[oai(status = 206)]
     Part(
-        Binary<Body>,
+        SourceBytes,
         /// The source's media type.
         #[oai(header = "Content-Type")]
         String,
@@ -131,6 +174,14 @@ enum Content {
         #[oai(header = "ETag")]
         String,
         /// `bytes first-last/size`.
+        #[oai(header = "Content-Range")]
+        String,
+    ),
+    /// The range asked for lies wholly past the end.
+    #[oai(status = 416)]
+    Unsatisfiable(
+        RangeProblem,
+        /// `bytes */size`.
         #[oai(header = "Content-Range")]
         String,
     ),
@@ -282,11 +333,13 @@ impl SourceQueryApi {
         let wanted = range::wanted(range.0.as_deref(), size);
         let part = match wanted {
             Wanted::Unsatisfiable => {
-                return Err(Problem::new(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    format!("the source is {size} bytes long"),
-                )
-                .with_header("Content-Range", format!("bytes */{size}")));
+                return Ok(Content::Unsatisfiable(
+                    RangeProblem(Problem::new(
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        format!("the source is {size} bytes long"),
+                    )),
+                    format!("bytes */{size}"),
+                ));
             }
             Wanted::Part(range) => Some(range),
             Wanted::Whole => None,
@@ -309,13 +362,13 @@ impl SourceQueryApi {
         };
         Ok(match part {
             Some(range) => Content::Part(
-                Binary(body),
+                SourceBytes(body),
                 source.media_type,
                 etag,
                 format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1)),
             ),
             None => Content::Whole(
-                Binary(body),
+                SourceBytes(body),
                 source.media_type,
                 etag,
                 "bytes".to_owned(),
