@@ -13,7 +13,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home zekka
+    && useradd --system --uid 10001 --no-create-home zekka \
+    && mkdir -p /var/lib/zekka/sources && chown -R zekka /var/lib/zekka
 COPY --from=build /usr/local/bin/zekka /usr/local/bin/zekka
 USER zekka
 ENV PORT=8080 LOG_FORMAT=json

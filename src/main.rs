@@ -319,8 +319,8 @@ async fn retention(dry_run: bool) -> Result<()> {
     for swept in report {
         println!("{:<22} {:<18} {verb} {}", swept.rule, swept.table, swept.rows);
     }
-    let blobs = zekka_platform::blobs::Blobs::local(&config.sources_dir)
-        .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?;
+    let blobs = zekka_platform::blobs::Blobs::from_config(&config)
+        .context("cannot open the sources' store (SOURCES_URL or SOURCES_DIR)")?;
     let swept =
         zekka_command_api::app::sources::sweeper::sweep(&read_pool, &blobs, chrono::Utc::now(), dry_run)
             .await

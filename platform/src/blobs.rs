@@ -17,8 +17,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -51,6 +53,9 @@ pub enum BlobError {
     /// The object store failed.
     #[error("the object store failed: {0}")]
     Store(object_store::Error),
+    /// The store is configured wrongly.
+    #[error("{0}")]
+    Config(String),
 }
 
 impl From<object_store::Error> for BlobError {
@@ -124,9 +129,54 @@ impl Blobs {
     /// When the directory cannot be created or opened.
     pub fn local(dir: &FsPath) -> Result<Self, BlobError> {
         std::fs::create_dir_all(dir)
-            .map_err(|error| BlobError::Body(format!("{}: {error}", dir.display())))?;
+            .map_err(|error| BlobError::Config(format!("{}: {error}", dir.display())))?;
         let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self::over(Arc::new(store)))
+    }
+
+    /// The store the configuration names: the bucket of `SOURCES_URL`
+    /// (`s3://bucket[/prefix]`) when set, else the directory `SOURCES_DIR`.
+    ///
+    /// # Errors
+    /// A `SOURCES_URL` that is not `s3://…`, S3 settings that do not
+    /// build a client, or a directory that cannot be made.
+    pub fn from_config(config: &crate::Config) -> Result<Self, BlobError> {
+        let Some(url) = config.sources_url.as_deref() else {
+            return Self::local(&config.sources_dir);
+        };
+        let Some(rest) = url.strip_prefix("s3://") else {
+            return Err(BlobError::Config(format!(
+                "SOURCES_URL must be s3://bucket or s3://bucket/prefix, not {url}"
+            )));
+        };
+        let (bucket, prefix) = match rest.split_once('/') {
+            Some((bucket, prefix)) => (bucket, prefix.trim_matches('/')),
+            None => (rest, ""),
+        };
+        if bucket.is_empty() {
+            return Err(BlobError::Config("SOURCES_URL names no bucket".into()));
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_region(&config.sources_s3_region)
+            .with_allow_http(config.sources_s3_allow_http);
+        if let Some(endpoint) = &config.sources_s3_endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(key_id) = &config.sources_s3_access_key_id {
+            builder = builder.with_access_key_id(key_id);
+        }
+        if let Some(secret) = &config.sources_s3_secret_access_key {
+            builder = builder.with_secret_access_key(secret.expose());
+        }
+        let store = builder
+            .build()
+            .map_err(|error| BlobError::Config(error.to_string()))?;
+        Ok(if prefix.is_empty() {
+            Self::over(Arc::new(store))
+        } else {
+            Self::over(Arc::new(PrefixStore::new(store, prefix)))
+        })
     }
 
     /// Blobs kept in `store` (any `object_store` backend).
@@ -286,6 +336,21 @@ impl Blobs {
             });
         }
         Ok(entries)
+    }
+
+    /// Every object kept, blobs and staging alike, by path (what a test
+    /// checks is left after a refused upload).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn list_all(&self) -> Result<Vec<String>, BlobError> {
+        let mut listing = self.store.list(None);
+        let mut paths = Vec::new();
+        while let Some(meta) = listing.next().await {
+            paths.push(meta?.location.to_string());
+        }
+        paths.sort();
+        Ok(paths)
     }
 
     /// Removes `project`'s blob `sha256` (nothing when it is gone already).

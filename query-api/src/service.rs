@@ -62,8 +62,8 @@ impl QueryService {
             waits: ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
             personal: personal.clone(),
             locks,
-            blobs: zekka_platform::blobs::Blobs::local(&config.sources_dir)
-                .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?,
+            blobs: zekka_platform::blobs::Blobs::from_config(config)
+                .context("cannot open the sources' store (SOURCES_URL or SOURCES_DIR)")?,
         });
         let typing = Relay::new(ephemeral, "typing");
         let hub = Hub::new(pool, personal, config.realtime_queue, typing.clone());

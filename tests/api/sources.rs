@@ -1,11 +1,68 @@
 //! Sources (issue 23): uploads streamed into the object store, downloads
-//! with `ETag` and `Range`, folders, the 50 MB limit, and who may do what.
+//! with `ETag` and `Range`, folders, the 50 MB limit, who may do what, the
+//! blob sweeper — each on a local directory and on a real S3-compatible
+//! server (moto's, `support::s3`).
 
 use serde_json::{Value, json};
+use zekka_platform::blobs::Blobs;
 
-use crate::support::app::{TestApp, User};
+use crate::support::app::{TestApp, User, test_config_with};
 use crate::support::database::sources_dir;
-use crate::support::spawn_app;
+use crate::support::s3::{self, S3Server};
+use crate::support::{spawn_app, spawn_app_with};
+
+/// A running app and a view of the store its sources are kept in.
+struct Rig {
+    app: TestApp,
+    store: Blobs,
+    _s3: Option<S3Server>,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// The app with sources in a local directory (the default).
+async fn local() -> Rig {
+    let app = spawn_app().await;
+    let store = Blobs::local(&sources_dir(&app.db.url)).expect("the local store");
+    Rig {
+        app,
+        store,
+        _s3: None,
+    }
+}
+
+/// The app with sources in a bucket of its own on an S3 server.
+async fn on_s3() -> Rig {
+    let server = s3::start().await;
+    let bucket = format!("zekka-{}", uuid::Uuid::new_v4().simple());
+    s3::create_bucket(&server, &bucket).await;
+    let url = format!("s3://{bucket}/sources");
+    let overrides = [
+        ("SOURCES_URL", url.as_str()),
+        ("SOURCES_S3_ENDPOINT", server.endpoint.as_str()),
+        ("SOURCES_S3_ALLOW_HTTP", "yes"),
+        ("SOURCES_S3_ACCESS_KEY_ID", "testing"),
+        ("SOURCES_S3_SECRET_ACCESS_KEY", "testing"),
+    ];
+    let app = spawn_app_with(&overrides).await;
+    let store = Blobs::from_config(&test_config_with(&app.db.url, &overrides)).expect("the S3 store");
+    Rig {
+        app,
+        store,
+        _s3: Some(server),
+    }
+}
+
+/// Every object the store holds (blobs, and any staging left behind).
+async fn stored(rig: &Rig) -> Vec<String> {
+    rig.store.list_all().await.expect("the store lists")
+}
 
 /// Uploads `bytes` as `name` into `project` (and `folder`), as `user`.
 async fn upload(
@@ -28,28 +85,6 @@ async fn upload(
     .await
 }
 
-/// The blobs kept for the app, as paths under its sources directory.
-fn blobs(app: &TestApp) -> Vec<String> {
-    let root = sources_dir(&app.db.url);
-    let mut found = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path.strip_prefix(&root).unwrap_or(&path).display().to_string());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 fn consistency(answer: &crate::support::http::Response) -> String {
     answer.json()["consistency_token"]
         .as_str()
@@ -57,9 +92,7 @@ fn consistency(answer: &crate::support::http::Response) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag() {
-    let app = spawn_app().await;
+async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag(app: Rig) {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Library").await;
     let text = b"# Notes\nThe quick brown fox jumps over the lazy dog.\n";
@@ -173,7 +206,7 @@ async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag
     let again = upload(&app, &owner, &project, "copy.md", None, "text/markdown", text).await;
     assert_eq!(again.status, 201, "{}", again.text());
     assert_eq!(again.json()["sha256"], sha.as_str());
-    assert_eq!(blobs(&app), vec![format!("projects/{project}/{sha}")]);
+    assert_eq!(stored(&app).await, vec![format!("projects/{project}/{sha}")]);
 
     // Renamed, then deleted: gone from the listing, 404 after.
     let renamed = app
@@ -214,9 +247,7 @@ async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag
     .assert_problem(404);
 }
 
-#[tokio::test]
-async fn folders_nest_move_never_under_themselves_and_go_only_when_empty() {
-    let app = spawn_app().await;
+async fn folders_nest_move_never_under_themselves_and_go_only_when_empty(app: Rig) {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Tree").await;
     let folder = |name: &'static str, parent: Option<String>| {
@@ -356,9 +387,7 @@ async fn folders_nest_move_never_under_themselves_and_go_only_when_empty() {
     assert_eq!(in_docs["items"], json!([]));
 }
 
-#[tokio::test]
-async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
-    let app = spawn_app().await;
+async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route(app: Rig) {
     let owner = app.user("owner").await;
     let viewer = app.user("viewer").await;
     let stranger = app.user("stranger").await;
@@ -397,7 +426,7 @@ async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
         .await;
     assert_eq!(read.body, b"classified");
     // …and writes nothing: 403, and no blob is stored for the attempt.
-    let before = blobs(&app);
+    let before = stored(&app).await;
     upload(
         &app,
         &viewer,
@@ -409,7 +438,7 @@ async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
     )
     .await
     .assert_problem(403);
-    assert_eq!(blobs(&app), before);
+    assert_eq!(stored(&app).await, before);
     app.request(
         "PATCH",
         &format!("/api/v1/sources/{source}"),
@@ -459,12 +488,10 @@ async fn viewers_read_members_write_and_a_stranger_gets_404_on_every_route() {
     )
     .await
     .assert_problem(404);
-    assert_eq!(blobs(&app), before, "a refused upload kept bytes");
+    assert_eq!(stored(&app).await, before, "a refused upload kept bytes");
 }
 
-#[tokio::test]
-async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_nothing_kept() {
-    let app = spawn_app().await;
+async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_nothing_kept(app: Rig) {
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Big").await;
     let limit = 50 * 1024 * 1024;
@@ -481,7 +508,11 @@ async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_not
     )
     .await;
     refused.assert_problem(413);
-    assert!(blobs(&app).is_empty(), "a refused upload left {:?}", blobs(&app));
+    assert!(
+        stored(&app).await.is_empty(),
+        "a refused upload left {:?}",
+        stored(&app).await
+    );
     // Declared larger still: refused before a byte is read.
     bytes.resize(limit + 1024, 7);
     upload(
@@ -495,7 +526,7 @@ async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_not
     )
     .await
     .assert_problem(413);
-    assert!(blobs(&app).is_empty());
+    assert!(stored(&app).await.is_empty());
 
     // No bytes at all: a file with no content is refused too.
     upload(
@@ -509,7 +540,7 @@ async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_not
     )
     .await
     .assert_problem(422);
-    assert!(blobs(&app).is_empty());
+    assert!(stored(&app).await.is_empty());
 
     bytes.truncate(limit);
     let taken = upload(
@@ -524,7 +555,7 @@ async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_not
     .await;
     assert_eq!(taken.status, 201, "{}", taken.text());
     assert_eq!(taken.json()["size_bytes"], limit);
-    assert_eq!(blobs(&app).len(), 1);
+    assert_eq!(stored(&app).await.len(), 1);
     let token = consistency(&taken);
     let listed = app
         .get_consistent(
@@ -537,9 +568,7 @@ async fn fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_not
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
 }
 
-#[tokio::test]
-async fn an_added_and_a_removed_source_are_pushed_to_the_project_subscription() {
-    let app = spawn_app().await;
+async fn an_added_and_a_removed_source_are_pushed_to_the_project_subscription(app: Rig) {
     let owner = app.user("owner").await;
     let (project, token) = app.project(&owner, "Live").await;
     // The socket accepts the subscription once the read model shows the project.
@@ -584,14 +613,12 @@ async fn an_added_and_a_removed_source_are_pushed_to_the_project_subscription() 
     assert_eq!(pushed["data"]["removed_by"], owner.id.as_str());
 }
 
-#[tokio::test]
-async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them() {
+async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them(app: Rig) {
     use zekka_command_api::app::sources::sweeper::{self, GRACE};
-    let app = spawn_app().await;
     let owner = app.user("owner").await;
     let (project, _) = app.project(&owner, "Swept").await;
     let reads = zekka_event_store::database::read_pool(&app.db.url, 4).expect("pool");
-    let blobs_store = zekka_platform::blobs::Blobs::local(&sources_dir(&app.db.url)).expect("store");
+    let blobs_store = app.store.clone();
     let later = chrono::Utc::now() + GRACE + chrono::Duration::minutes(1);
 
     let kept = upload(
@@ -628,7 +655,7 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
         )
         .await;
     assert_eq!(deleted.status, 204);
-    assert_eq!(blobs(&app).len(), 2);
+    assert_eq!(stored(&app).await.len(), 2);
 
     // Young: kept whatever names it.
     let young = sweeper::sweep(&reads, &blobs_store, chrono::Utc::now(), false)
@@ -640,14 +667,14 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
         .await
         .expect("sweep");
     assert_eq!((dry.blobs, dry.removed), (2, 1));
-    assert_eq!(blobs(&app).len(), 2);
+    assert_eq!(stored(&app).await.len(), 2);
     // Past the grace: the unnamed one goes, the named one stays.
     let swept = sweeper::sweep(&reads, &blobs_store, later, false)
         .await
         .expect("sweep");
     assert_eq!(swept.removed, 1);
-    assert_eq!(blobs(&app), vec![format!("projects/{project}/{kept_sha}")]);
-    assert!(!blobs(&app).iter().any(|b| b.ends_with(&gone_sha)));
+    assert_eq!(stored(&app).await, vec![format!("projects/{project}/{kept_sha}")]);
+    assert!(!stored(&app).await.iter().any(|b| b.ends_with(&gone_sha)));
 
     // The same bytes uploaded while a sweep runs are never lost.
     let bearer = format!("Bearer {}", owner.token);
@@ -691,3 +718,34 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
         assert_eq!(removed.status, 204);
     }
 }
+
+/// Each scenario on both stores.
+macro_rules! on_both_stores {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_a_local_directory {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::local().await).await;
+                }
+            )*
+        }
+        mod on_an_s3_server {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    super::$scenario(super::on_s3().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag,
+    folders_nest_move_never_under_themselves_and_go_only_when_empty,
+    viewers_read_members_write_and_a_stranger_gets_404_on_every_route,
+    fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_nothing_kept,
+    an_added_and_a_removed_source_are_pushed_to_the_project_subscription,
+    bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them,
+);

@@ -186,8 +186,8 @@ impl CommandState {
             tasks: stores.bus(None),
             sources: stores.bus(None),
             source_folders: stores.bus(None),
-            blobs: Blobs::local(&config.sources_dir)
-                .with_context(|| format!("cannot open SOURCES_DIR {}", config.sources_dir.display()))?,
+            blobs: Blobs::from_config(config)
+                .context("cannot open the sources' store (SOURCES_URL or SOURCES_DIR)")?,
             projected,
             projected_listener: std::sync::Mutex::new(Some(projected_listener)),
             projects: stores.bus(Some(SNAPSHOT_EVERY)),

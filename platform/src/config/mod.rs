@@ -228,6 +228,29 @@ pub struct Config {
     /// one file per distinct content of a project, named by its SHA-256.
     #[arg(long, env = "SOURCES_DIR", default_value = "zekka-data/sources")]
     pub sources_dir: std::path::PathBuf,
+    /// An S3 bucket to keep sources' bytes in instead of `SOURCES_DIR`:
+    /// `s3://bucket` or `s3://bucket/prefix` (AWS or any S3-compatible
+    /// service). Credentials and region come from the `SOURCES_S3_*`
+    /// settings, else from the standard AWS environment and instance role.
+    #[arg(long, env = "SOURCES_URL")]
+    pub sources_url: Option<String>,
+    /// The S3 endpoint of a service other than AWS (MinIO, Ceph, R2, …),
+    /// e.g. `https://s3.example.com:9000`.
+    #[arg(long, env = "SOURCES_S3_ENDPOINT")]
+    pub sources_s3_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "SOURCES_S3_REGION", default_value = "us-east-1")]
+    pub sources_s3_region: String,
+    /// The access key id for `SOURCES_URL` (unset: the AWS environment's).
+    #[arg(long, env = "SOURCES_S3_ACCESS_KEY_ID")]
+    pub sources_s3_access_key_id: Option<String>,
+    /// The secret access key for `SOURCES_URL` (unset: the AWS environment's).
+    #[arg(long, env = "SOURCES_S3_SECRET_ACCESS_KEY", value_parser = parse::secret)]
+    pub sources_s3_secret_access_key: Option<Secret>,
+    /// `yes` lets `SOURCES_S3_ENDPOINT` be plain `http://` (a server on the
+    /// same host or network); by default only HTTPS.
+    #[arg(long, env = "SOURCES_S3_ALLOW_HTTP", default_value = "no", action = clap::ArgAction::Set, value_parser = parse::yes_or_no)]
+    pub sources_s3_allow_http: bool,
     /// `1` starts even when PostgreSQL runs with `fsync`,
     /// `synchronous_commit` or `full_page_writes` off (settings under which
     /// an acknowledged command can be lost), with a loud warning; by default
