@@ -46,6 +46,7 @@ pub type Apis = (
     (
         routes::projections::ProjectionQueryApi,
         routes::sources::SourceQueryApi,
+        routes::search::SearchApi,
     ),
 );
 
@@ -66,7 +67,8 @@ pub fn apis(state: Arc<QueryState>) -> Apis {
         routes::privacy::PrivacyQueryApi::new(state.clone()),
         (
             routes::projections::ProjectionQueryApi::new(state.clone()),
-            routes::sources::SourceQueryApi::new(state),
+            routes::sources::SourceQueryApi::new(state.clone()),
+            routes::search::SearchApi::new(state),
         ),
     )
 }

@@ -51,6 +51,7 @@ mod reseal;
 mod retention;
 mod roles;
 mod scale_out;
+mod search;
 mod sessions;
 mod sources;
 mod split_services;

@@ -1340,6 +1340,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search messages, conversations, projects and sources the caller may
+         *     read. `q` takes web-search syntax: words (all must match), `"a
+         *     phrase"`, `-word`, `OR`. Best matches first.
+         */
+        get: operations["search"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/source-folders/{id}": {
         parameters: {
             query?: never;
@@ -3216,6 +3237,43 @@ export interface components {
             reason: string;
             /** Format: int64 */
             rewrite_id: number;
+        };
+        /**
+         * SearchHit
+         * @description One thing found.
+         */
+        SearchHit: {
+            /**
+             * Format: uuid
+             * @description The conversation a message or conversation is in.
+             */
+            conversation_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: uuid
+             * @description The message's, conversation's, project's or source's id.
+             */
+            id: string;
+            /** Format: uuid */
+            project_id: string;
+            /** @description The words around the match, each matching word between `«` and `»`. */
+            snippet: string;
+            /**
+             * @description The conversation's title (for a message too), the project's or the
+             *     source's name.
+             */
+            title: string;
+            /** @description `messages`, `conversations`, `projects` or `sources`. */
+            type: string;
+        };
+        /**
+         * SearchPage
+         * @description One page of results, best first.
+         */
+        SearchPage: {
+            items: components["schemas"]["SearchHit"][];
+            next_cursor?: string | null;
         };
         /**
          * SendMessageRequest
@@ -14762,6 +14820,136 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The project's budget does not allow this */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicting state or concurrent write; retry */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body must be `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Invalid values; see `errors` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; see `Retry-After` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    search: {
+        parameters: {
+            query: {
+                /** @description What to find: 1 to 200 characters. */
+                q: string;
+                /** @description Only in this project. */
+                project_id?: string;
+                /** @description A comma-separated subset of `messages,conversations,projects,sources` (default: all). */
+                types?: string;
+                limit?: number;
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: {
+                "X-Consistency-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["SearchPage"];
+                };
             };
             /** @description The request could not be read */
             400: {

@@ -116,10 +116,30 @@ pub(super) async fn fingerprint(
     table: &str,
 ) -> Result<(i64, String), RebuildError> {
     let client = live.pool().get().await?;
+    // Generated columns (search vectors) follow from the others, and some
+    // types of theirs (tsvector) have no hash function: only the columns
+    // the projection writes are hashed.
+    let columns: Vec<String> = client
+        .query(
+            "SELECT quote_ident(column_name::text) FROM information_schema.columns
+              WHERE table_schema = $1 AND table_name = $2 AND is_generated = 'NEVER'
+              ORDER BY ordinal_position",
+            &[&schema, &table],
+        )
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let record = columns
+        .iter()
+        .map(|column| format!("t.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let row = client
         .query_one(
             &format!(
-                "SELECT count(*), coalesce(sum(hash_record_extended(t, 0)::numeric), 0)::text FROM {schema}.{table} t"
+                "SELECT count(*), coalesce(sum(hash_record_extended(ROW({record}), 0)::numeric), 0)::text
+                   FROM {schema}.{table} t"
             ),
             &[],
         )

@@ -11,6 +11,7 @@ pub mod privacy;
 pub mod project_analytics;
 pub mod projections;
 pub mod projects;
+pub mod search;
 pub mod sources;
 pub mod users;
 
@@ -35,6 +36,8 @@ pub enum QueryTags {
     Conflicts,
     /// Reading a project's files and folders.
     Sources,
+    /// Full-text search over what the caller may read.
+    Search,
     /// Analytics.
     Analytics,
     /// The audit trail and its integrity (auditors, admins, and members for their projects).
