@@ -13,7 +13,8 @@
 //!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
 //!   `soak` (issue 10: a PostgreSQL restart under load).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture);
-//!   `audit` runs through `bench/audit.sh`, on the same fixture.
+//!   `audit` runs through `bench/audit.sh`, on the same fixture; `upload`
+//!   (source uploads, issue 23).
 //!
 //! `ZEKKA_BENCH_SLOW_MS=20` logs every request slower than 20 ms, with the
 //! time it ended, to lay a latency tail beside the server's logs.
@@ -31,6 +32,7 @@ mod report;
 mod send_message;
 mod setup;
 mod soak;
+mod upload;
 mod websocket;
 
 use std::time::Duration;
@@ -112,6 +114,16 @@ enum Scenario {
         /// That auditor's password.
         #[arg(long)]
         auditor_password: Option<String>,
+    },
+    /// Source uploads: 1 MB files, then 50 MB files, each timed to its
+    /// 201, and the server's peak memory.
+    Upload {
+        /// 1 MB uploads.
+        #[arg(long, default_value_t = 20)]
+        small: usize,
+        /// 50 MB uploads.
+        #[arg(long, default_value_t = 5)]
+        large: usize,
     },
     /// Project stats and analytics routes at a fixed rate.
     Queries {
@@ -215,6 +227,15 @@ async fn main() -> Result<()> {
             .await
         }
         Scenario::Limit { clients, seconds } => limit::run(&limit::Options { clients, seconds }),
+        Scenario::Upload { small, large } => {
+            upload::run(upload::Options {
+                server: cli.server.clone(),
+                small,
+                large,
+                server_pid: server_pid_from_env,
+            })
+            .await
+        }
         Scenario::Audit {
             rate,
             seconds,

@@ -217,6 +217,33 @@ impl Connection {
         if let Some(value) = json {
             request = request.json(value);
         }
+        Self::exchange(request).await
+    }
+
+    /// Sends `body` as the raw request body with `content_type` (a file's
+    /// bytes: a source upload).
+    ///
+    /// # Errors
+    /// When the exchange fails.
+    pub async fn send_bytes(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<Answer, ClientError> {
+        let mut request = self.client.request(method, self.server.url(path)?);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let request = request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        Self::exchange(request).await
+    }
+
+    async fn exchange(request: reqwest::RequestBuilder) -> Result<Answer, ClientError> {
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
