@@ -719,6 +719,83 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
     }
 }
 
+async fn a_multipart_file_part_is_uploaded_with_its_filename_and_type(app: Rig) {
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Forms").await;
+    let bearer = format!("Bearer {}", owner.token);
+    let form = |parts: &[(&str, Option<&str>, &[u8])]| {
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(b"--XZEKKA\r\n");
+            match file {
+                Some(file) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: text/plain\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+                ),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XZEKKA--\r\n");
+        body
+    };
+    let post = |query: &'static str, body: Vec<u8>| {
+        let app = &app;
+        let bearer = bearer.clone();
+        let project = project.clone();
+        async move {
+            app.raw(
+                "POST",
+                &format!("/api/v1/projects/{project}/sources{query}"),
+                &[
+                    ("Authorization", &bearer),
+                    ("Content-Type", "multipart/form-data; boundary=XZEKKA"),
+                ],
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let content: &[u8] = b"line one\nline two\n";
+    let added = post(
+        "",
+        form(&[
+            ("note", None, b"ignored"),
+            ("file", Some("report final.txt"), content),
+        ]),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.text());
+    let source = added.json();
+    assert_eq!(source["name"], "report final.txt");
+    assert_eq!(source["media_type"], "text/plain");
+    assert_eq!(source["size_bytes"], content.len());
+    let id = source["id"].as_str().expect("id").to_owned();
+    let read = app
+        .raw(
+            "GET",
+            &format!("/api/v1/sources/{id}/content"),
+            &[
+                ("Authorization", &bearer),
+                ("X-Consistency-Token", &consistency(&added)),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(read.body, content);
+    // `?name=` wins over the filename; a form without a `file` part is 422.
+    let named = post("?name=renamed.txt", form(&[("file", Some("x.txt"), b"other")])).await;
+    assert_eq!(named.json()["name"], "renamed.txt", "{}", named.text());
+    post("", form(&[("note", None, b"no file")]))
+        .await
+        .assert_problem(422);
+}
+
 /// Each scenario on both stores.
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
@@ -748,4 +825,5 @@ on_both_stores!(
     fifty_megabytes_are_taken_one_byte_more_is_413_and_none_is_422_with_nothing_kept,
     an_added_and_a_removed_source_are_pushed_to_the_project_subscription,
     bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them,
+    a_multipart_file_part_is_uploaded_with_its_filename_and_type,
 );

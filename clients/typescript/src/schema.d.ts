@@ -1261,8 +1261,11 @@ export interface paths {
         get: operations["listSources"];
         put?: never;
         /**
-         * Upload a file (its bytes are the body; at most 50 MB). Its media
-         *     type is the body's `Content-Type`. Members and above.
+         * Upload a file of at most 50 MB: its bytes as the body, with its
+         *     media type as `Content-Type` and its name in `?name=`; or a
+         *     `multipart/form-data` body whose `file` part is the file (its
+         *     filename and type are used unless `?name=` names it). Members and
+         *     above.
          */
         post: operations["uploadSource"];
         delete?: never;
@@ -14178,9 +14181,12 @@ export interface operations {
     };
     uploadSource: {
         parameters: {
-            query: {
-                /** @description The file's name: 1 to 255 characters, no `/`. */
-                name: string;
+            query?: {
+                /**
+                 * @description The file's name: 1 to 255 characters, no `/` (required unless a
+                 *     multipart `file` part carries a filename).
+                 */
+                name?: string;
                 /** @description The folder to put it in; absent for the top level. */
                 folder_id?: string;
             };

@@ -103,6 +103,36 @@ struct FolderPatch {
     parent_id: MaybeUndefined<Uuid>,
 }
 
+/// The `file` part of a multipart body: its filename, its media type and
+/// its bytes (streamed; the parts before it are skipped).
+async fn file_part(req: &Request, body: Body) -> Result<(Option<String>, MediaType, Body), Problem> {
+    let mut request_body = poem::RequestBody::new(body);
+    let mut multipart = <poem::web::Multipart as poem::FromRequest>::from_request(req, &mut request_body)
+        .await
+        .map_err(|error| Problem::bad_request(format!("the multipart body does not read: {error}")))?;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|error| Problem::bad_request(format!("the multipart body does not read: {error}")))?;
+        let Some(field) = field else {
+            return Err(Problem::invalid_field(zekka_domain::FieldError::new(
+                "file",
+                "a multipart upload needs a `file` part",
+            )));
+        };
+        if field.name() == Some("file") {
+            let file_name = field.file_name().map(str::to_owned);
+            let media_type = MediaType::parse_or_default(field.content_type());
+            return Ok((
+                file_name,
+                media_type,
+                Body::from_async_read(field.into_async_read()),
+            ));
+        }
+    }
+}
+
 fn name(field: &str, raw: &str) -> Result<SourceName, Problem> {
     SourceName::parse(field, raw).map_err(Problem::invalid_field)
 }
@@ -117,8 +147,11 @@ fn place(raw: &MaybeUndefined<Uuid>) -> Option<Option<Uuid>> {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "CommandTags::Sources")]
 impl SourceCommandApi {
-    /// Upload a file (its bytes are the body; at most 50 MB). Its media
-    /// type is the body's `Content-Type`. Members and above.
+    /// Upload a file of at most 50 MB: its bytes as the body, with its
+    /// media type as `Content-Type` and its name in `?name=`; or a
+    /// `multipart/form-data` body whose `file` part is the file (its
+    /// filename and type are used unless `?name=` names it). Members and
+    /// above.
     #[oai(
         path = "/projects/:id/sources",
         method = "post",
@@ -129,19 +162,38 @@ impl SourceCommandApi {
         req: &Request,
         auth: BearerAuth,
         id: Path<Uuid>,
-        /// The file's name: 1 to 255 characters, no `/`.
-        name: Query<Text<Label<255>>>,
+        /// The file's name: 1 to 255 characters, no `/` (required unless a
+        /// multipart `file` part carries a filename).
+        name: Query<Option<Text<Label<255>>>>,
         /// The folder to put it in; absent for the top level.
         folder_id: Query<Option<Uuid>>,
         body: Binary<Body>,
     ) -> Result<SourceCreated, Problem> {
         let actor = auth.0.user_id;
-        let name = self::name("name", &name.0)?;
-        let media_type = MediaType::parse_or_default(
-            req.headers()
-                .get(poem::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let content_type = req
+            .headers()
+            .get(poem::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let is_multipart = content_type.as_deref().is_some_and(|t| {
+            t.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        });
+        let (file_name, media_type, body) = if is_multipart {
+            file_part(req, body.0).await?
+        } else {
+            (None, MediaType::parse_or_default(content_type.as_deref()), body.0)
+        };
+        let name = match (name.0.as_deref(), file_name.as_deref()) {
+            (Some(raw), _) | (None, Some(raw)) => self::name("name", raw)?,
+            (None, None) => {
+                return Err(Problem::invalid_field(zekka_domain::FieldError::new(
+                    "name",
+                    "is required (or send a multipart `file` part with a filename)",
+                )));
+            }
+        };
         limits::writes(&self.state, actor).await?;
         let context = http::context(req, Some(actor));
         let new = NewSource {
@@ -150,7 +202,7 @@ impl SourceCommandApi {
             name: name.clone(),
             media_type: media_type.clone(),
         };
-        let body = body.0.into_bytes_stream();
+        let body = body.into_bytes_stream();
         let added = sources::add(&self.state, &context, actor, new, Box::pin(body)).await?;
         let token = added.token.to_string();
         Ok(SourceCreated::Created(
