@@ -85,6 +85,20 @@ async fn upload(
     .await
 }
 
+/// `GET /sources/{id}/content` as `user`, with `headers` besides the token.
+async fn download(
+    app: &TestApp,
+    user: &User,
+    id: &str,
+    headers: &[(&str, &str)],
+) -> crate::support::http::Response {
+    let bearer = format!("Bearer {}", user.token);
+    let mut all = vec![("Authorization", bearer.as_str())];
+    all.extend_from_slice(headers);
+    app.raw("GET", &format!("/api/v1/sources/{id}/content"), &all, None)
+        .await
+}
+
 fn consistency(answer: &crate::support::http::Response) -> String {
     answer.json()["consistency_token"]
         .as_str()
@@ -134,15 +148,7 @@ async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag
         .json();
     assert_eq!(described["sha256"], sha.as_str());
 
-    let bearer = format!("Bearer {}", owner.token);
-    let whole = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[("Authorization", &bearer)],
-            None,
-        )
-        .await;
+    let whole = download(&app, &owner, &id, &[]).await;
     assert_eq!(whole.status, 200);
     assert_eq!(whole.body, text);
     assert_eq!(whole.header("content-type"), Some("text/markdown"));
@@ -154,51 +160,23 @@ async fn an_upload_is_listed_described_and_downloaded_whole_by_range_and_by_etag
             .is_some_and(|d| d.contains("notes.md"))
     );
 
-    let part = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[("Authorization", &bearer), ("Range", "bytes=2-6")],
-            None,
-        )
-        .await;
+    let part = download(&app, &owner, &id, &[("Range", "bytes=2-6")]).await;
     assert_eq!(part.status, 206, "{}", part.text());
     assert_eq!(part.body, &text[2..7]);
     assert_eq!(
         part.header("content-range"),
         Some(format!("bytes 2-6/{}", text.len()).as_str())
     );
-    let tail = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[("Authorization", &bearer), ("Range", "bytes=-5")],
-            None,
-        )
-        .await;
+    let tail = download(&app, &owner, &id, &[("Range", "bytes=-5")]).await;
     assert_eq!(tail.body, &text[text.len() - 5..]);
-    let beyond = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[("Authorization", &bearer), ("Range", "bytes=9999-")],
-            None,
-        )
-        .await;
+    let beyond = download(&app, &owner, &id, &[("Range", "bytes=9999-")]).await;
     beyond.assert_problem(416);
     assert_eq!(
         beyond.header("content-range"),
         Some(format!("bytes */{}", text.len()).as_str())
     );
     let etag = format!("\"{sha}\"");
-    let cached = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[("Authorization", &bearer), ("If-None-Match", &etag)],
-            None,
-        )
-        .await;
+    let cached = download(&app, &owner, &id, &[("If-None-Match", &etag)]).await;
     assert_eq!(cached.status, 304);
     assert!(cached.body.is_empty());
 
@@ -677,7 +655,6 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
     assert!(!stored(&app).await.iter().any(|b| b.ends_with(&gone_sha)));
 
     // The same bytes uploaded while a sweep runs are never lost.
-    let bearer = format!("Bearer {}", owner.token);
     for round in 0..8 {
         let again = upload(
             &app,
@@ -693,17 +670,13 @@ async fn bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload
         swept.expect("sweep");
         assert_eq!(again.status, 201, "{}", again.text());
         let id = again.json()["id"].as_str().expect("id").to_owned();
-        let content = app
-            .raw(
-                "GET",
-                &format!("/api/v1/sources/{id}/content"),
-                &[
-                    ("Authorization", &bearer),
-                    ("X-Consistency-Token", &consistency(&again)),
-                ],
-                None,
-            )
-            .await;
+        let content = download(
+            &app,
+            &owner,
+            &id,
+            &[("X-Consistency-Token", &consistency(&again))],
+        )
+        .await;
         assert_eq!(content.status, 200, "round {round}: {}", content.text());
         assert_eq!(content.body, b"gone bytes", "round {round}");
         // Unnamed again for the next round.
@@ -776,17 +749,13 @@ async fn a_multipart_file_part_is_uploaded_with_its_filename_and_type(app: Rig) 
     assert_eq!(source["media_type"], "text/plain");
     assert_eq!(source["size_bytes"], content.len());
     let id = source["id"].as_str().expect("id").to_owned();
-    let read = app
-        .raw(
-            "GET",
-            &format!("/api/v1/sources/{id}/content"),
-            &[
-                ("Authorization", &bearer),
-                ("X-Consistency-Token", &consistency(&added)),
-            ],
-            None,
-        )
-        .await;
+    let read = download(
+        &app,
+        &owner,
+        &id,
+        &[("X-Consistency-Token", &consistency(&added))],
+    )
+    .await;
     assert_eq!(read.body, content);
     // `?name=` wins over the filename; a form without a `file` part is 422.
     let named = post("?name=renamed.txt", form(&[("file", Some("x.txt"), b"other")])).await;
