@@ -186,8 +186,16 @@ where
             .commit(new.project_id, staged)
             .await
             .map_err(|error| AppError::unavailable(format!("the source store failed: {error}"), 2))?;
-        let (_turn, client) = held_still(state, new.project_id).await?;
-        require_folder(&client, new.project_id, new.folder_id, "folder_id").await?;
+        // Only an upload into a folder needs the tree held still (the
+        // folder must be live); one to the top level does not wait.
+        let _turn = match new.folder_id {
+            Some(_) => {
+                let (turn, client) = held_still(state, new.project_id).await?;
+                require_folder(&client, new.project_id, new.folder_id, "folder_id").await?;
+                Some(turn)
+            }
+            None => None,
+        };
         let access = access::project_access(state, new.project_id, actor).await?;
         let command = SourceCommand::Add {
             source_id,
@@ -268,15 +276,27 @@ pub async fn change_source(
     }
     match token {
         Some(token) => Ok(token),
-        None => {
-            // Nothing asked: the source as it stands (404 once removed).
-            let source = dispatch::load(&state.sources, id).await?;
-            if source.removed {
-                return Err(AppError::not_found("source not found"));
-            }
-            dispatch::token(&state.sources, &id.to_string(), None).await
-        }
+        None => as_it_stands(&state.sources, id, |s: &Source| s.removed, "source not found").await,
     }
+}
+
+/// The answer to a change that asked for nothing: the stream's head, or
+/// 404 once the source or folder is removed.
+async fn as_it_stands<A>(
+    bus: &zekka_event_store::store::CommandBus<A>,
+    id: Uuid,
+    removed: impl Fn(&A) -> bool,
+    missing: &str,
+) -> Result<ConsistencyToken, AppError>
+where
+    A: zekka_domain::Decide + Clone,
+    A::Command: Clone,
+    A::Error: zekka_domain::Refusal,
+{
+    if removed(&dispatch::load(bus, id).await?) {
+        return Err(AppError::not_found(missing));
+    }
+    dispatch::token(bus, &id.to_string(), None).await
 }
 
 /// Deletes source `id` (its bytes go once no source names them).
@@ -387,11 +407,13 @@ pub async fn change_folder(
     match token {
         Some(token) => Ok(token),
         None => {
-            let folder = dispatch::load(&state.source_folders, id).await?;
-            if folder.removed {
-                return Err(AppError::not_found("folder not found"));
-            }
-            dispatch::token(&state.source_folders, &key, None).await
+            as_it_stands(
+                &state.source_folders,
+                id,
+                |f: &SourceFolder| f.removed,
+                "folder not found",
+            )
+            .await
         }
     }
 }
