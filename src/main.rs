@@ -235,16 +235,14 @@ async fn rebuild(name: &str) -> Result<()> {
     database::migrate(&database::write_pool(&config.database_url, config.pool_size).await?).await?;
     let pool = database::read_pool(&config.database_url, config.pool_size)?;
     let personal = Arc::new(PersonalData::load(config.master_key_text(), pool.clone()).await?);
-    let all = zekka_projectors::projections::all();
+    let all = zekka_projectors::projections::all(&zekka_platform::blobs::Blobs::from_config(&config)?);
+    let names: Vec<_> = all.iter().map(|p| p.name()).collect();
     let chosen: Vec<_> = all
-        .into_iter()
+        .iter()
         .filter(|p| name == "all" || p.name() == name)
+        .cloned()
         .collect();
     if chosen.is_empty() {
-        let names: Vec<_> = zekka_projectors::projections::all()
-            .iter()
-            .map(|p| p.name())
-            .collect();
         anyhow::bail!(
             "no projection is called {name:?}; there are: {}, or all",
             names.join(", ")

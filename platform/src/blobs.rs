@@ -312,6 +312,31 @@ impl Blobs {
         })
     }
 
+    /// At most `max_bytes` from the start of `project`'s blob `sha256`, in
+    /// memory: what the search index reads of a text source.
+    ///
+    /// # Errors
+    /// Not found, or a failing store.
+    pub async fn read_prefix(
+        &self,
+        project: Uuid,
+        sha256: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, BlobError> {
+        let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let mut read = self.read(project, sha256, Some(0..max_bytes)).await?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = read.stream.next().await {
+            let chunk = chunk?;
+            let room = limit.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if bytes.len() >= limit {
+                break;
+            }
+        }
+        Ok(bytes)
+    }
+
     /// Every blob kept, for the sweeper.
     ///
     /// # Errors

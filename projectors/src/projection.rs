@@ -18,6 +18,9 @@ pub enum ProjectionError {
     /// The event names an aggregate id that is not a UUID.
     #[error("aggregate id {0:?} is not a UUID")]
     AggregateId(String),
+    /// A source's bytes could not be read for the search index.
+    #[error("reading a source's bytes failed: {0}")]
+    Blobs(zekka_platform::blobs::BlobError),
 }
 
 /// A read model built from the event stream.

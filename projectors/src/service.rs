@@ -24,9 +24,10 @@ impl ProjectorService {
     /// Projectors for every projection of this build, with checkpoints in place.
     ///
     /// # Errors
-    /// When the database is unavailable.
+    /// When the database is unavailable or the blob store misconfigured.
     pub async fn build(config: &Config, pool: ReadPool) -> Result<Self> {
-        Self::with_projections(config, pool, projections::all()).await
+        let blobs = zekka_platform::blobs::Blobs::from_config(config)?;
+        Self::with_projections(config, pool, projections::all(&blobs)).await
     }
 
     /// Projectors for the given projections (tests add their own).

@@ -355,6 +355,19 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
         Some(&json!({"project_id": project, "kind": "code", "description": "d", "agent_ids": [agent]})),
     )
     .await;
+    // A text source: its indexed text is read from the blob store again.
+    let uploaded = app
+        .raw(
+            "POST",
+            &format!("/api/v1/projects/{project}/sources?name=notes.md"),
+            &[
+                ("Authorization", &format!("Bearer {}", owner.token)),
+                ("Content-Type", "text/markdown"),
+            ],
+            Some(b"rebuilt rhodium notes"),
+        )
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
     let last = app
         .request(
             "PUT",
@@ -380,10 +393,20 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
         .get_consistent(&format!("/api/v1/projects/{project}/stats"), &owner.token, &last)
         .await;
     assert_eq!(stats.status, 200);
+    let sources = app
+        .get_consistent(
+            &format!("/api/v1/projects/{project}/sources"),
+            &owner.token,
+            &last,
+        )
+        .await;
+    assert_eq!(sources.status, 200);
 
     let before = app.db.dump(&["rm\\_%"]).await;
     let pool = read_pool(&app.db).await;
-    for projection in zekka_projectors::projections::all() {
+    let blobs = zekka_platform::blobs::Blobs::local(&crate::support::database::sources_dir(&app.db.url))
+        .expect("the test's blob directory");
+    for projection in zekka_projectors::projections::all(&blobs) {
         let projector = projector(projection, &pool, 7).await;
         projector.reset().await.expect("reset");
         drain_until(&projector, || async { true }).await;
@@ -391,7 +414,9 @@ async fn rebuilding_every_read_model_from_the_stream_gives_identical_rows() {
     let after = app.db.dump(&["rm\\_%"]).await;
     assert_eq!(after, before);
     assert!(
-        before.contains("rm_usage") && before.contains("gemini-pro"),
+        before.contains("rm_usage")
+            && before.contains("gemini-pro")
+            && before.contains("rebuilt rhodium notes"),
         "{before}"
     );
 }

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::support::app::{TestApp, User};
 use crate::support::spawn_app;
 
-async fn search(app: &TestApp, user: &User, query: &str, token: &str) -> Value {
+/// `GET /search?{query}` as `user`, once the read models hold `token`.
+pub(crate) async fn search(app: &TestApp, user: &User, query: &str, token: &str) -> Value {
     let found = app
         .get_consistent(&format!("/api/v1/search?{query}"), &user.token, token)
         .await;
@@ -14,7 +15,8 @@ async fn search(app: &TestApp, user: &User, query: &str, token: &str) -> Value {
     found.json()
 }
 
-fn kinds_and_ids(page: &Value) -> Vec<(String, String)> {
+/// The page's hits as (type, id).
+pub(crate) fn kinds_and_ids(page: &Value) -> Vec<(String, String)> {
     page["items"]
         .as_array()
         .expect("items")

@@ -765,6 +765,139 @@ async fn a_multipart_file_part_is_uploaded_with_its_filename_and_type(app: Rig) 
         .assert_problem(422);
 }
 
+async fn the_text_of_a_text_source_is_found_by_search_and_other_bytes_are_not(app: Rig) {
+    use crate::search::{kinds_and_ids, search};
+    let owner = app.user("owner").await;
+    let stranger = app.user("stranger").await;
+    let (project, _) = app.project(&owner, "Foundry").await;
+    let id_of = |answer: &crate::support::http::Response| {
+        assert_eq!(answer.status, 201, "{}", answer.text());
+        answer.json()["id"].as_str().expect("id").to_owned()
+    };
+    let notes = id_of(
+        &upload(
+            &app,
+            &owner,
+            &project,
+            "notes.md",
+            None,
+            "text/markdown",
+            b"# Casting\n\nThe tantalum crucible cracked at 1900 degrees; order another.",
+        )
+        .await,
+    );
+    let data = id_of(
+        &upload(
+            &app,
+            &owner,
+            &project,
+            "data.json",
+            None,
+            "application/json",
+            br#"{"metal": "osmium"}"#,
+        )
+        .await,
+    );
+    let untyped = id_of(
+        &upload(
+            &app,
+            &owner,
+            &project,
+            "readme.txt",
+            None,
+            "application/octet-stream",
+            b"hafnium rods",
+        )
+        .await,
+    );
+    // Not text: never read, whatever its bytes say.
+    let picture = id_of(
+        &upload(
+            &app,
+            &owner,
+            &project,
+            "photo.png",
+            None,
+            "image/png",
+            b"tantalum osmium hafnium",
+        )
+        .await,
+    );
+    // Text the database could refuse (NUL, invalid UTF-8) is indexed all the same.
+    let odd = id_of(
+        &upload(
+            &app,
+            &owner,
+            &project,
+            "odd.txt",
+            None,
+            "text/plain",
+            b"niobium\0wire \xff\xfe end",
+        )
+        .await,
+    );
+    // Past the cap: the start is indexed, what follows is not.
+    let mut long = b"vanadium ".to_vec();
+    long.resize(200 * 1024, b' ');
+    long.extend_from_slice(b" beyondthecap");
+    let long = id_of(&upload(&app, &owner, &project, "long.txt", None, "text/plain", &long).await);
+    let last = upload(
+        &app,
+        &owner,
+        &project,
+        "last.txt",
+        None,
+        "text/plain",
+        b"tungsten",
+    )
+    .await;
+    let token = consistency(&last);
+
+    for (word, expected) in [
+        ("tantalum", &notes),
+        ("osmium", &data),
+        ("hafnium", &untyped),
+        ("niobium", &odd),
+        ("vanadium", &long),
+    ] {
+        let found = search(&app, &owner, &format!("q={word}&types=sources"), &token).await;
+        assert_eq!(
+            kinds_and_ids(&found),
+            vec![("sources".to_owned(), expected.clone())],
+            "{word}: {found}"
+        );
+        let theirs = search(&app, &stranger, &format!("q={word}"), &token).await;
+        assert_eq!(theirs["items"], json!([]), "{word}: {theirs}");
+    }
+    let found = search(&app, &owner, "q=crucible", &token).await;
+    assert!(
+        found["items"][0]["snippet"]
+            .as_str()
+            .is_some_and(|s| s.contains("«crucible»") && s.contains("tantalum")),
+        "the snippet comes from the text: {found}"
+    );
+    let beyond = search(&app, &owner, "q=beyondthecap", &token).await;
+    assert_eq!(beyond["items"], json!([]), "{beyond}");
+    assert!(
+        !kinds_and_ids(&search(&app, &owner, "q=tantalum", &token).await)
+            .contains(&("sources".to_owned(), picture))
+    );
+
+    // Removed: its text is not found any more.
+    let removed = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/sources/{notes}"),
+            Some(&owner.token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.text());
+    let token = removed.header("x-consistency-token").expect("token").to_owned();
+    let gone = search(&app, &owner, "q=tantalum", &token).await;
+    assert_eq!(gone["items"], json!([]), "{gone}");
+}
+
 /// Each scenario on both stores.
 macro_rules! on_both_stores {
     ($($scenario:ident),* $(,)?) => {
@@ -795,4 +928,5 @@ on_both_stores!(
     an_added_and_a_removed_source_are_pushed_to_the_project_subscription,
     bytes_no_source_names_are_swept_after_the_grace_and_a_concurrent_upload_keeps_them,
     a_multipart_file_part_is_uploaded_with_its_filename_and_type,
+    the_text_of_a_text_source_is_found_by_search_and_other_bytes_are_not,
 );

@@ -22,7 +22,7 @@ pub use command::{FolderCommand, SourceCommand};
 pub use error::SourceError;
 pub use event::{FolderEvent, SourceEvent};
 pub use folder::SourceFolder;
-pub use values::{MAX_SOURCE_BYTES, MediaType, Sha256Hex, SourceName};
+pub use values::{MAX_SOURCE_BYTES, MediaType, Sha256Hex, SourceName, is_searchable_text};
 
 use crate::shared::access::ProjectAccess;
 

@@ -212,3 +212,15 @@ fn an_id_is_added_once_and_nothing_is_added_to_an_archived_project() {
         .when(add(10, archived))
         .then_expect_error(SourceError::ProjectArchived);
 }
+
+#[test]
+fn text_sources_are_searchable_by_type_or_by_the_name_of_untyped_bytes() {
+    assert!(is_searchable_text("text/markdown", "notes"));
+    assert!(is_searchable_text("text/plain", "a.bin"));
+    assert!(is_searchable_text("application/json", "data"));
+    assert!(is_searchable_text("application/ld+json", "data"));
+    assert!(is_searchable_text(MediaType::OCTET_STREAM, "README.MD"));
+    assert!(!is_searchable_text(MediaType::OCTET_STREAM, "photo.png"));
+    assert!(!is_searchable_text("image/png", "looks-like.md"));
+    assert!(!is_searchable_text("application/pdf", "paper.pdf"));
+}

@@ -97,3 +97,32 @@ impl MediaType {
         &self.0
     }
 }
+
+/// File name endings read as text when the bytes came without a type
+/// (`application/octet-stream`): what people upload notes and data in.
+const TEXT_ENDINGS: [&str; 8] = [
+    ".md",
+    ".markdown",
+    ".txt",
+    ".json",
+    ".csv",
+    ".log",
+    ".yaml",
+    ".yml",
+];
+
+/// Whether a source of `media_type` named `name` is text worth indexing for
+/// search: `text/*`, JSON (`application/json`, `…+json`, NDJSON), or bytes
+/// of no stated type whose name ends like a text file (`notes.md`).
+pub fn is_searchable_text(media_type: &str, name: &str) -> bool {
+    let media_type = media_type.to_ascii_lowercase();
+    if media_type.starts_with("text/")
+        || media_type == "application/json"
+        || media_type == "application/x-ndjson"
+        || media_type.ends_with("+json")
+    {
+        return true;
+    }
+    let name = name.to_ascii_lowercase();
+    media_type == MediaType::OCTET_STREAM && TEXT_ENDINGS.iter().any(|ending| name.ends_with(ending))
+}

@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use crate::projection::{Projection, ProjectionError};
 
-/// Every projection this build runs.
-pub fn all() -> Vec<Arc<dyn Projection>> {
+/// Every projection this build runs; `sources` reads text sources' bytes
+/// from `blobs` for the search index.
+pub fn all(blobs: &zekka_platform::blobs::Blobs) -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(users::UsersProjection),
         Arc::new(projects::ProjectsProjection),
@@ -29,7 +30,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(conflicts::ConflictsProjection),
         Arc::new(streams::StreamsProjection),
         Arc::new(executions::ExecutionsProjection),
-        Arc::new(sources::SourcesProjection),
+        Arc::new(sources::SourcesProjection::new(blobs.clone())),
     ]
 }
 

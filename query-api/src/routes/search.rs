@@ -128,31 +128,32 @@ fn parse_cursor(raw: Option<&str>) -> Result<Option<(f32, Uuid)>, Problem> {
 }
 
 /// Every searchable kind, each only in the caller's projects, then the
-/// page after the cursor; snippets only for the page.
+/// page after the cursor; snippets only for the page (a text source's from
+/// its text when the text matches, else from its name).
 const SEARCH: &str = "
 WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
 hits AS (
     SELECT 'messages'::text AS kind, m.message_id AS id, c.project_id, c.title, m.content AS body,
-           m.created_at, ts_rank(m.search, q.query) AS rank, c.conversation_id
+           NULL::text AS text, m.created_at, ts_rank(m.search, q.query) AS rank, c.conversation_id
       FROM q, rm_messages m
       JOIN rm_conversations c ON c.conversation_id = m.conversation_id
       JOIN visible_projects($2) v ON v.project_id = c.project_id
      WHERE $3 AND m.search @@ q.query AND ($7::uuid IS NULL OR c.project_id = $7)
     UNION ALL
     SELECT 'conversations', c.conversation_id, c.project_id, c.title, c.title,
-           c.created_at, ts_rank(c.search, q.query), c.conversation_id
+           NULL, c.created_at, ts_rank(c.search, q.query), c.conversation_id
       FROM q, rm_conversations c
       JOIN visible_projects($2) v ON v.project_id = c.project_id
      WHERE $4 AND c.search @@ q.query AND ($7::uuid IS NULL OR c.project_id = $7)
     UNION ALL
     SELECT 'projects', p.project_id, p.project_id, p.name, p.name || ' — ' || p.description,
-           p.created_at, ts_rank(p.search, q.query), NULL::uuid
+           NULL, p.created_at, ts_rank(p.search, q.query), NULL::uuid
       FROM q, rm_projects p
       JOIN visible_projects($2) v ON v.project_id = p.project_id
      WHERE $5 AND p.search @@ q.query AND ($7::uuid IS NULL OR p.project_id = $7)
     UNION ALL
     SELECT 'sources', s.source_id, s.project_id, s.name, s.name,
-           s.created_at, ts_rank(s.search, q.query), NULL::uuid
+           s.content_text, s.created_at, ts_rank(s.search, q.query), NULL::uuid
       FROM q, rm_sources s
       JOIN visible_projects($2) v ON v.project_id = s.project_id
      WHERE $6 AND s.search @@ q.query AND ($7::uuid IS NULL OR s.project_id = $7)
@@ -163,7 +164,10 @@ hits AS (
      LIMIT $10
 )
 SELECT page.kind, page.id, page.project_id, page.title,
-       ts_headline('simple', coalesce(page.body, ''), q.query,
+       ts_headline('simple',
+                   CASE WHEN to_tsvector('simple', coalesce(page.text, '')) @@ q.query THEN page.text
+                        ELSE coalesce(page.body, '') END,
+                   q.query,
                    'MaxFragments=1, MaxWords=24, MinWords=8, StartSel=«, StopSel=»'),
        page.created_at, page.rank, page.conversation_id
   FROM page, q
