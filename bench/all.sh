@@ -2,7 +2,7 @@
 # Runs every benchmark of issue 9, each scenario against a fresh release
 # `zekka up` on a database of its own, then rewrites the summary at the top
 # of docs/performance.md with the figures, the machine and the date.
-# Usage: bash bench/all.sh            (about 25 minutes on 2 cores)
+# Usage: bash bench/all.sh            (about 30 minutes on 2 cores)
 # Nothing else should run on the machine meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +28,8 @@ scenario lag --rate 1000 --seconds 20
 scenario queries --rate 2000 --seconds 20
 scenario login-storm --concurrency 50 --seconds 20
 scenario stream-length --long 100000 --short 10 --samples 500
+scenario upload --small 20 --large 5
+scenario search --messages 100000 --sources 1000 --projects 100 --rate 50 --seconds 10
 echo "== rebuild" >&2
 bash bench/rebuild.sh 1000000 | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 

@@ -94,6 +94,34 @@ fn rows(lines: &[Value]) -> Vec<Row> {
         met: lag_p99.map(|p| p < 100.0),
     });
 
+    let upload = find(lines, "upload");
+    let upload_p50 = upload.and_then(|u| number(u, "/fifty_mb/p50_ms"));
+    let upload_rss = upload.and_then(|u| number(u, "/server_peak_rss_mib"));
+    rows.push(Row {
+        name: "upload 50 MB, server peak RSS",
+        measured: match (upload_p50, upload_rss) {
+            (Some(p50), Some(rss)) => format!("**{p50:.0} ms** p50, **{rss:.0} MiB**"),
+            _ => missing(),
+        },
+        target: "< 2 s, < 300 MB",
+        met: upload_p50.zip(upload_rss).map(|(p, r)| p < 2_000.0 && r < 300.0),
+    });
+
+    let search = find(lines, "search");
+    let search_p99 = search.and_then(|s| number(s, "/mix_owner_of_all/p99_ms"));
+    rows.push(Row {
+        name: "search p99, 100,000 messages",
+        measured: search_p99.map_or_else(missing, |p99| {
+            format!(
+                "**{p99:.1} ms** (p50 {:.1} ms) at {:.0}/s",
+                search.and_then(|s| number(s, "/mix_owner_of_all/p50_ms")).unwrap_or(f64::NAN),
+                search.and_then(|s| number(s, "/rate")).unwrap_or(f64::NAN)
+            )
+        }),
+        target: "< 50 ms",
+        met: search_p99.map(|p| p < 50.0),
+    });
+
     let rebuilds: Vec<(&str, f64)> = lines
         .iter()
         .filter(|l| l["scenario"] == "rebuild")

@@ -14,7 +14,7 @@
 //!   `soak` (issue 10: a PostgreSQL restart under load).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture);
 //!   `audit` runs through `bench/audit.sh`, on the same fixture; `upload`
-//!   (source uploads, issue 23).
+//!   (source uploads, issue 23); `search` (issue 23).
 //!
 //! `ZEKKA_BENCH_SLOW_MS=20` logs every request slower than 20 ms, with the
 //! time it ended, to lay a latency tail beside the server's logs.
@@ -29,6 +29,7 @@ mod load;
 mod login_healthz;
 mod queries;
 mod report;
+mod search;
 mod send_message;
 mod setup;
 mod soak;
@@ -124,6 +125,28 @@ enum Scenario {
         /// 50 MB uploads.
         #[arg(long, default_value_t = 5)]
         large: usize,
+    },
+    /// `GET /search` at a fixed rate over 100,000 messages and 1,000 text
+    /// sources across 100 projects, per kind of query and mixed.
+    Search {
+        /// Messages in the corpus.
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Text sources in the corpus.
+        #[arg(long, default_value_t = 1_000)]
+        sources: usize,
+        /// Projects they are spread over.
+        #[arg(long, default_value_t = 100)]
+        projects: usize,
+        /// Searches per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Seconds per series.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Connections searching.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
     },
     /// Project stats and analytics routes at a fixed rate.
     Queries {
@@ -233,6 +256,25 @@ async fn main() -> Result<()> {
                 small,
                 large,
                 server_pid: server_pid_from_env,
+            })
+            .await
+        }
+        Scenario::Search {
+            messages,
+            sources,
+            projects,
+            rate,
+            seconds,
+            connections,
+        } => {
+            search::run(search::Options {
+                server: cli.server.clone(),
+                messages,
+                sources,
+                projects,
+                rate,
+                seconds,
+                connections,
             })
             .await
         }

@@ -17,6 +17,18 @@ pub async fn signed_in_user(connection: &mut Connection) -> Result<String> {
         .send(Method::POST, "/api/v1/auth/register", None, Some(&credentials))
         .await?
         .json(201, "register")?;
+    Ok(signed_in_as(connection, &email, password).await?.0)
+}
+
+/// Signs in as `email`; returns its access token and user id.
+///
+/// # Errors
+/// When the server refuses.
+pub async fn signed_in_as(
+    connection: &mut Connection,
+    email: &str,
+    password: &str,
+) -> Result<(String, String)> {
     let session = connection
         .send(
             Method::POST,
@@ -26,7 +38,8 @@ pub async fn signed_in_user(connection: &mut Connection) -> Result<String> {
         )
         .await?
         .json(200, "login")?;
-    Ok(session["access_token"].as_str().unwrap_or_default().to_owned())
+    let field = |name: &str| session[name].as_str().unwrap_or_default().to_owned();
+    Ok((field("access_token"), field("user_id")))
 }
 
 /// Creates something with `POST path body` and returns its `id`.

@@ -64,6 +64,7 @@ impl QueryService {
             locks,
             blobs: zekka_platform::blobs::Blobs::from_config(config)
                 .context("cannot open the sources' store (SOURCES_URL or SOURCES_DIR)")?,
+            search_candidates: config.search_candidates,
         });
         let typing = Relay::new(ephemeral, "typing");
         let hub = Hub::new(pool, personal, config.realtime_queue, typing.clone());

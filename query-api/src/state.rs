@@ -20,6 +20,8 @@ pub struct QueryState {
     pub locks: Arc<zekka_platform::locks::LockBus>,
     /// Where sources' bytes are kept (`GET /sources/{id}/content`).
     pub blobs: zekka_platform::blobs::Blobs,
+    /// Matches of each kind a search ranks (`SEARCH_CANDIDATES`).
+    pub search_candidates: i64,
 }
 
 impl QueryState {

@@ -213,3 +213,51 @@ async fn a_query_is_checked_and_one_of_only_stop_signs_finds_nothing() {
     assert_eq!(punctuation.status, 200, "{}", punctuation.text());
     assert_eq!(punctuation.json()["items"], json!([]));
 }
+
+#[tokio::test]
+async fn a_query_matching_more_than_the_candidates_ranks_its_newest_matches() {
+    let app = crate::support::spawn_app_with(&[("SEARCH_CANDIDATES", "3")]).await;
+    let owner = app.user("owner").await;
+    let (project, _) = app.project(&owner, "Cobalt works").await;
+    let (conversation, _) = app.conversation(&owner, &project, "Shifts").await;
+    let mut sent = Vec::new();
+    for n in 0..5 {
+        let message = app
+            .send_message(&owner, &conversation, &format!("cobalt batch {n}"))
+            .await;
+        sent.push(message["id"].as_str().expect("id").to_owned());
+    }
+    let token = app
+        .send_message(&owner, &conversation, "nothing to find here")
+        .await["consistency_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    // Paged one at a time: the three newest, each once, none of the others.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = search(
+            &app,
+            &owner,
+            &format!("q=cobalt&types=messages&limit=1&cursor={cursor}"),
+            &token,
+        )
+        .await;
+        seen.extend(kinds_and_ids(&page).into_iter().map(|(_, id)| id));
+        match page["next_cursor"].as_str() {
+            Some(next) => next.clone_into(&mut cursor),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut newest = sent[2..].to_vec();
+    newest.sort();
+    assert_eq!(seen, newest);
+    // A rarer word is found among all, however old.
+    let oldest = search(&app, &owner, "q=cobalt%200&types=messages", &token).await;
+    assert_eq!(
+        kinds_and_ids(&oldest),
+        vec![("messages".to_owned(), sent[0].clone())]
+    );
+}

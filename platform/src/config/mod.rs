@@ -224,6 +224,11 @@ pub struct Config {
     /// before it counts as failed (and is retried with back-off).
     #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value = "10000", value_parser = parse::millis::<100, { u64::MAX }>)]
     pub webhook_timeout: Duration,
+    /// How many matches of each kind (messages, conversations, projects,
+    /// sources) a search ranks, newest first (1 to 100,000): the bound on a
+    /// search's work however common its words.
+    #[arg(long, env = "SEARCH_CANDIDATES", default_value = "1000", value_parser = parse::between::<i64, 1, 100_000>)]
+    pub search_candidates: i64,
     /// The directory sources' bytes are kept in (created when missing),
     /// one file per distinct content of a project, named by its SHA-256.
     #[arg(long, env = "SOURCES_DIR", default_value = "zekka-data/sources")]

@@ -57,6 +57,7 @@ impl Config {
             ),
             ("AGGREGATE_CACHE", self.aggregate_cache.to_string()),
             ("PROJECTOR_BATCH_SIZE", self.projector_batch_size.to_string()),
+            ("SEARCH_CANDIDATES", self.search_candidates.to_string()),
             ("ARBITRATOR_CHAIN", self.arbitrator_chain.join(",")),
             ("OLLAMA_URL", masked(&self.ollama_url)),
             ("ZEKKA_ALLOW_UNSAFE_DB", self.allow_unsafe_db.to_string()),

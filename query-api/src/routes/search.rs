@@ -11,6 +11,7 @@ use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::registry::MetaSchema;
 use poem_openapi::{Object, OpenApi};
+use tokio_postgres::types::Type;
 use uuid::Uuid;
 use zekka_domain::FieldError;
 use zekka_platform::Problem;
@@ -19,7 +20,6 @@ use zekka_platform::input::{Label, Rule, Text, TokenHeader};
 
 use super::QueryTags;
 use crate::paging;
-use crate::rows;
 use crate::state::QueryState;
 
 /// What can be searched, as `?types=` names them.
@@ -127,36 +127,46 @@ fn parse_cursor(raw: Option<&str>) -> Result<Option<(f32, Uuid)>, Problem> {
     Ok(Some((f32::from_bits(bits), id)))
 }
 
-/// Every searchable kind, each only in the caller's projects, then the
-/// page after the cursor; snippets only for the page (a text source's from
-/// its text when the text matches, else from its name).
+/// Every searchable kind, each only in the caller's projects and at most
+/// `$11` (`SEARCH_CANDIDATES`) newest matches (ids are time-ordered
+/// UUIDv7): ranking visits every candidate, so a word in most of a large
+/// corpus would cost time in proportion to the corpus; capped, a search
+/// ranks at most that many per kind whatever its words or the size of
+/// other tenants' data (`docs/search.md`). Then the page after the cursor;
+/// snippets only for the page (a text source's from its first 8 KiB of
+/// text unless its name matches: `ts_headline` parses all it is given,
+/// about 0.2 ms a kilobyte).
 const SEARCH: &str = "
-WITH q AS (SELECT websearch_to_tsquery('simple', $1) AS query),
-hits AS (
-    SELECT 'messages'::text AS kind, m.message_id AS id, c.project_id, c.title, m.content AS body,
-           NULL::text AS text, m.created_at, ts_rank(m.search, q.query) AS rank, c.conversation_id
-      FROM q, rm_messages m
-      JOIN rm_conversations c ON c.conversation_id = m.conversation_id
-      JOIN visible_projects($2) v ON v.project_id = c.project_id
-     WHERE $3 AND m.search @@ q.query AND ($7::uuid IS NULL OR c.project_id = $7)
+WITH hits AS (
+    (SELECT 'messages'::text AS kind, m.message_id AS id, c.project_id, c.title, m.content AS body,
+            m.created_at, ts_rank(m.search, websearch_to_tsquery('simple', $1)) AS rank,
+            c.conversation_id
+       FROM rm_messages m
+       JOIN rm_conversations c ON c.conversation_id = m.conversation_id
+       JOIN visible_projects($2) v ON v.project_id = c.project_id
+      WHERE $3 AND m.search @@ websearch_to_tsquery('simple', $1) AND ($7::uuid IS NULL OR c.project_id = $7)
+      ORDER BY m.message_id DESC LIMIT $11)
     UNION ALL
-    SELECT 'conversations', c.conversation_id, c.project_id, c.title, c.title,
-           NULL, c.created_at, ts_rank(c.search, q.query), c.conversation_id
-      FROM q, rm_conversations c
-      JOIN visible_projects($2) v ON v.project_id = c.project_id
-     WHERE $4 AND c.search @@ q.query AND ($7::uuid IS NULL OR c.project_id = $7)
+    (SELECT 'conversations', c.conversation_id, c.project_id, c.title, c.title,
+            c.created_at, ts_rank(c.search, websearch_to_tsquery('simple', $1)), c.conversation_id
+       FROM rm_conversations c
+       JOIN visible_projects($2) v ON v.project_id = c.project_id
+      WHERE $4 AND c.search @@ websearch_to_tsquery('simple', $1) AND ($7::uuid IS NULL OR c.project_id = $7)
+      ORDER BY c.conversation_id DESC LIMIT $11)
     UNION ALL
-    SELECT 'projects', p.project_id, p.project_id, p.name, p.name || ' — ' || p.description,
-           NULL, p.created_at, ts_rank(p.search, q.query), NULL::uuid
-      FROM q, rm_projects p
-      JOIN visible_projects($2) v ON v.project_id = p.project_id
-     WHERE $5 AND p.search @@ q.query AND ($7::uuid IS NULL OR p.project_id = $7)
+    (SELECT 'projects', p.project_id, p.project_id, p.name, p.name || ' — ' || p.description,
+            p.created_at, ts_rank(p.search, websearch_to_tsquery('simple', $1)), NULL::uuid
+       FROM rm_projects p
+       JOIN visible_projects($2) v ON v.project_id = p.project_id
+      WHERE $5 AND p.search @@ websearch_to_tsquery('simple', $1) AND ($7::uuid IS NULL OR p.project_id = $7)
+      ORDER BY p.project_id DESC LIMIT $11)
     UNION ALL
-    SELECT 'sources', s.source_id, s.project_id, s.name, s.name,
-           s.content_text, s.created_at, ts_rank(s.search, q.query), NULL::uuid
-      FROM q, rm_sources s
-      JOIN visible_projects($2) v ON v.project_id = s.project_id
-     WHERE $6 AND s.search @@ q.query AND ($7::uuid IS NULL OR s.project_id = $7)
+    (SELECT 'sources', s.source_id, s.project_id, s.name, s.name,
+            s.created_at, ts_rank(s.search, websearch_to_tsquery('simple', $1)), NULL::uuid
+       FROM rm_sources s
+       JOIN visible_projects($2) v ON v.project_id = s.project_id
+      WHERE $6 AND s.search @@ websearch_to_tsquery('simple', $1) AND ($7::uuid IS NULL OR s.project_id = $7)
+      ORDER BY s.source_id DESC LIMIT $11)
 ), page AS (
     SELECT * FROM hits
      WHERE $8::real IS NULL OR (rank, id) < ($8::real, $9::uuid)
@@ -165,12 +175,15 @@ hits AS (
 )
 SELECT page.kind, page.id, page.project_id, page.title,
        ts_headline('simple',
-                   CASE WHEN to_tsvector('simple', coalesce(page.text, '')) @@ q.query THEN page.text
-                        ELSE coalesce(page.body, '') END,
-                   q.query,
+                   CASE WHEN t.content_text IS NULL
+                          OR to_tsvector('simple', page.body || ' ' || regexp_replace(page.body, '[^[:alnum:]]+', ' ', 'g'))
+                             @@ websearch_to_tsquery('simple', $1)
+                        THEN coalesce(page.body, '') ELSE left(t.content_text, 8192) END,
+                   websearch_to_tsquery('simple', $1),
                    'MaxFragments=1, MaxWords=24, MinWords=8, StartSel=«, StopSel=»'),
        page.created_at, page.rank, page.conversation_id
-  FROM page, q
+  FROM page
+  LEFT JOIN rm_sources t ON page.kind = 'sources' AND t.source_id = page.id
  ORDER BY page.rank DESC, page.id DESC";
 
 #[OpenApi(prefix_path = "/api/v1", tag = "QueryTags::Search")]
@@ -212,22 +225,30 @@ impl SearchApi {
         let client = self.state.pool.get().await.map_err(Problem::from_pool)?;
         let (after_rank, after_id) = (after.map(|(rank, _)| rank), after.map(|(_, id)| id));
         let text: &str = &q.0;
-        let hits = rows::query_map(
-            &client,
-            SEARCH,
-            &[
-                &text,
-                &auth.0.user_id,
-                &wanted[0],
-                &wanted[1],
-                &wanted[2],
-                &wanted[3],
-                &project_id.0,
-                &after_rank,
-                &after_id,
-                &(limit + 1),
-            ],
-            |row| {
+        // Planned for these words each time (an unnamed statement): a plan
+        // cached for any words would not know how common they are.
+        let rows = client
+            .query_typed(
+                SEARCH,
+                &[
+                    (&text, Type::TEXT),
+                    (&auth.0.user_id, Type::UUID),
+                    (&wanted[0], Type::BOOL),
+                    (&wanted[1], Type::BOOL),
+                    (&wanted[2], Type::BOOL),
+                    (&wanted[3], Type::BOOL),
+                    (&project_id.0, Type::UUID),
+                    (&after_rank, Type::FLOAT4),
+                    (&after_id, Type::UUID),
+                    (&(limit + 1), Type::INT8),
+                    (&self.state.search_candidates, Type::INT8),
+                ],
+            )
+            .await
+            .map_err(Problem::from_db)?;
+        let hits = rows
+            .iter()
+            .map(|row| {
                 Ok((
                     row.try_get::<_, f32>(6)?,
                     SearchHit {
@@ -240,9 +261,9 @@ impl SearchApi {
                         conversation_id: row.try_get(7)?,
                     },
                 ))
-            },
-        )
-        .await?;
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(Problem::from_db)?;
         let (hits, next_cursor) = paging::page(hits, limit, |(rank, hit)| cursor_of(*rank, hit.id));
         Ok(Json(SearchPage {
             items: hits.into_iter().map(|(_, hit)| hit).collect(),
