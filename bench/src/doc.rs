@@ -114,7 +114,9 @@ fn rows(lines: &[Value]) -> Vec<Row> {
         measured: search_p99.map_or_else(missing, |p99| {
             format!(
                 "**{p99:.1} ms** (p50 {:.1} ms) at {:.0}/s",
-                search.and_then(|s| number(s, "/mix_owner_of_all/p50_ms")).unwrap_or(f64::NAN),
+                search
+                    .and_then(|s| number(s, "/mix_owner_of_all/p50_ms"))
+                    .unwrap_or(f64::NAN),
                 search.and_then(|s| number(s, "/rate")).unwrap_or(f64::NAN)
             )
         }),
