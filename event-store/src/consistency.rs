@@ -85,6 +85,10 @@ impl FromStr for ConsistencyToken {
 /// listener reconnecting, say).
 const POLL: Duration = Duration::from_millis(100);
 
+/// How often a wait on a read replica looks again: replay follows the
+/// primary's notification by a few milliseconds.
+const POLL_REPLICA: Duration = Duration::from_millis(10);
+
 /// Reads waiting on consistency tokens at once, per principal: more are
 /// refused (429), so no one can pile up waiters (security review F2).
 pub const WAITS_PER_PRINCIPAL: usize = 8;
@@ -138,6 +142,11 @@ enum Standing {
 /// but a task. A token that names no stored event is refused at once.
 pub struct ConsistencyWaits {
     pool: ReadPool,
+    /// The primary, when `pool` is a replica: a token the replica has no
+    /// event for may name one it has not replayed yet.
+    primary: Option<ReadPool>,
+    /// How often a wait looks again between notifications.
+    poll: Duration,
     progress: Wakeup,
     timeout: Duration,
     waiting: Mutex<HashMap<Uuid, usize>>,
@@ -167,10 +176,23 @@ impl ConsistencyWaits {
     pub fn new(pool: ReadPool, progress: Wakeup, timeout: Duration) -> Self {
         Self {
             pool,
+            primary: None,
+            poll: POLL,
             progress,
             timeout,
             waiting: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Waits on a read replica of `primary`: the projectors' notifications
+    /// come from the primary before the replica has replayed what they
+    /// announce, so a wait looks again every [`POLL_REPLICA`]; a token the
+    /// replica holds no event for is checked against the primary before
+    /// it is refused.
+    pub fn on_replica_of(mut self, primary: ReadPool) -> Self {
+        self.primary = Some(primary);
+        self.poll = POLL_REPLICA;
+        self
     }
 
     fn slot(&self, principal: Uuid) -> Result<WaitSlot<'_>, WaitError> {
@@ -209,7 +231,11 @@ impl ConsistencyWaits {
         progress.mark_seen();
         match standing(&self.pool, projections, token, true).await? {
             Standing::CaughtUp => return Ok(()),
-            Standing::NotIssued => return Err(WaitError::NotIssued),
+            Standing::NotIssued => match &self.primary {
+                Some(primary) if matches!(standing(primary, &[], token, true).await?, Standing::CaughtUp) => {
+                }
+                _ => return Err(WaitError::NotIssued),
+            },
             Standing::Behind => {}
         }
         let _slot = self.slot(principal)?;
@@ -222,7 +248,7 @@ impl ConsistencyWaits {
             }
             tokio::select! {
                 () = progress.notified() => {}
-                () = tokio::time::sleep(POLL.min(deadline - now)) => {}
+                () = tokio::time::sleep(self.poll.min(deadline - now)) => {}
             }
             // Whatever arrives from here on wakes the next wait.
             progress.mark_seen();

@@ -46,6 +46,12 @@ pub struct Metrics {
     pub webhook_deliveries: IntCounterVec,
     /// Rows the retention sweeper removed, by rule.
     pub retention_removed: IntCounterVec,
+    /// How far the read replica (`DATABASE_READ_URL`) is behind the
+    /// primary, in seconds of commits not yet replayed (0 when it has
+    /// replayed all it received).
+    pub replica_lag_seconds: prometheus::Gauge,
+    /// WAL the read replica has received but not replayed yet, in bytes.
+    pub replica_replay_pending_bytes: prometheus::IntGauge,
 }
 
 /// The process-wide metrics.
@@ -214,6 +220,22 @@ impl Metrics {
                 "retention_removed_total",
                 "Rows the retention sweeper removed, by rule (docs/privacy.md)",
                 &["rule"],
+            ),
+            replica_lag_seconds: register(
+                &registry,
+                prometheus::Gauge::new(
+                    "replica_lag_seconds",
+                    "Seconds of commits the read replica has not replayed yet (0: it has replayed all it received)",
+                )
+                .expect("valid gauge definition"),
+            ),
+            replica_replay_pending_bytes: register(
+                &registry,
+                prometheus::IntGauge::new(
+                    "replica_replay_pending_bytes",
+                    "WAL the read replica has received and not replayed yet, in bytes",
+                )
+                .expect("valid gauge definition"),
             ),
             registry,
         }

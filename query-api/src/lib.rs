@@ -11,11 +11,13 @@
 //! - [`tabular`]: answers served as JSON or, asked for, CSV.
 //! - [`visibility`]: the caller's standing in one project (member, manager, or a 404).
 //! - [`realtime`]: WebSocket push (`GET /api/v1/ws`).
+//! - [`replica`]: the read replica's lag, sampled into metrics.
 //! - [`routes`]: the HTTP routes (`projects`, `users`, `conversations`, `preferences`, `pricing`, `agents`, `conflicts`, `analytics`, `project_analytics`, `audit`, `privacy`, `projections`).
 #![forbid(unsafe_code)]
 
 pub mod paging;
 pub mod realtime;
+pub mod replica;
 pub mod routes;
 pub mod rows;
 pub mod service;

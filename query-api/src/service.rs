@@ -36,6 +36,8 @@ pub struct QueryService {
     /// Whether the keys are this service's own (it then writes their use).
     owns_keys: bool,
     database_url: String,
+    /// The read replica, when reads go to one (`DATABASE_READ_URL`).
+    replica: Option<ReadPool>,
 }
 
 impl QueryService {
@@ -57,9 +59,26 @@ impl QueryService {
         let keys = shared_keys.unwrap_or_else(|| Arc::new(ApiKeys::new(pool.clone(), ephemeral.clone())));
         let (listener, progress) = wakeup::pending_listener();
         let personal = Arc::new(PersonalData::load(config.master_key_text(), pool.clone()).await?);
+        // Reads go to the replica when there is one; the waits then check
+        // its replay, and everything that writes or follows the stream as
+        // it is committed (keys' use, the hub) stays on the primary.
+        let replica = match &config.database_read_url {
+            Some(url) => Some(
+                zekka_event_store::database::read_pool(url, config.pool_size)
+                    .context("DATABASE_READ_URL is not a valid PostgreSQL URL")?,
+            ),
+            None => None,
+        };
+        let waits = match &replica {
+            Some(replica) => {
+                ConsistencyWaits::new(replica.clone(), progress.clone(), config.consistency_wait)
+                    .on_replica_of(pool.clone())
+            }
+            None => ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
+        };
         let state = Arc::new(QueryState {
-            pool: pool.clone(),
-            waits: ConsistencyWaits::new(pool.clone(), progress.clone(), config.consistency_wait),
+            pool: replica.clone().unwrap_or_else(|| pool.clone()),
+            waits,
             personal: personal.clone(),
             locks,
             blobs: zekka_platform::blobs::Blobs::from_config(config)
@@ -77,6 +96,7 @@ impl QueryService {
             typing,
             owns_keys,
             database_url: config.database_url.clone(),
+            replica,
         })
     }
 
@@ -131,6 +151,12 @@ impl QueryService {
             "typing indicators",
             self.hub.clone().relay_typing(shutdown.clone()),
         ));
+        if let Some(replica) = &self.replica {
+            tasks.push(Task::new(
+                "read replica lag sampler",
+                crate::replica::sample_lag(replica.clone(), shutdown.clone()),
+            ));
+        }
         if self.owns_keys {
             tasks.push(Task::new(
                 "API-key use writer",

@@ -47,6 +47,7 @@ mod realtime;
 mod realtime_people;
 mod references;
 mod refusals;
+mod replica;
 mod reseal;
 mod retention;
 mod roles;

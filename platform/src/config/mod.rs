@@ -63,6 +63,13 @@ pub struct Config {
         default_value = "postgres://postgres@127.0.0.1:5432/zekka"
     )]
     pub database_url: String,
+    /// A read replica of `DATABASE_URL` (a streaming standby) that the
+    /// query API reads from; unset, it reads from `DATABASE_URL`. Reads
+    /// with a consistency token wait until the replica has replayed the
+    /// write (bounded by `CONSISTENCY_WAIT_MS`, then 503). Writes,
+    /// migrations, projectors and the real-time hub stay on the primary.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
     /// Redis, for state shared between processes (rate limits, lockout,
     /// real time); unset, it is kept in this process. `/readyz` checks it when set.
     #[arg(long, env = "REDIS_URL")]

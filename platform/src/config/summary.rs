@@ -34,6 +34,12 @@ impl Config {
         vec![
             ("DATABASE_URL", masked(&self.database_url)),
             (
+                "DATABASE_READ_URL",
+                self.database_read_url
+                    .as_deref()
+                    .map_or_else(|| "unset: reads from DATABASE_URL".to_owned(), masked),
+            ),
+            (
                 "REDIS_URL",
                 self.redis_url
                     .as_deref()

@@ -5,6 +5,7 @@ pub mod database;
 pub mod http;
 pub mod random;
 pub mod redis;
+pub mod replica;
 pub mod s3;
 
 pub use app::{spawn_app, spawn_app_with};
