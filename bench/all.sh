@@ -22,7 +22,9 @@ scenario() {
   bash bench/run.sh "$@" | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 }
 
-# `commands` measures the pgbench ceiling (`limit`) right before itself.
+# `commands` measures the pgbench ceiling (`limit`) right before itself;
+# `peer` (bare cqrs-es + postgres-es, same clients and seconds) runs first.
+scenario peer --clients 16 --seconds 20
 scenario commands --clients 16 --seconds 20
 scenario lag --rate 1000 --seconds 20
 scenario queries --rate 2000 --seconds 20

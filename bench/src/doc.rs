@@ -71,6 +71,17 @@ fn rows(lines: &[Value]) -> Vec<Row> {
         met: half_p99.zip(errors).map(|(p, e)| p < 20.0 && e == 0.0),
     });
 
+    let peer_rate = find(lines, "peer").and_then(|p| number(p, "/commands/per_second"));
+    rows.push(Row {
+        name: "commands ÷ bare cqrs-es (peer)",
+        measured: match (rate, peer_rate) {
+            (Some(rate), Some(peer)) => format!("{rate:.0}/s ÷ {peer:.0}/s = **{:.2}×**", rate / peer),
+            _ => missing(),
+        },
+        target: "≥ 1.5×",
+        met: rate.zip(peer_rate).map(|(r, p)| r >= 1.5 * p),
+    });
+
     let ratio = find(lines, "stream-length").and_then(|s| number(s, "/p50_ratio_long_to_short"));
     rows.push(Row {
         name: "stream-length p50 100,000 ÷ 10",

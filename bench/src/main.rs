@@ -11,7 +11,8 @@
 //! - one module per scenario: `limit` (pgbench ceiling), `commands`
 //!   (with the server's peak memory), `send_message` (`stream-length`),
 //!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
-//!   `soak` (issue 10: a PostgreSQL restart under load).
+//!   `soak` (issue 10: a PostgreSQL restart under load), `peer` (bare
+//!   cqrs-es + postgres-es, issue 25).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture);
 //!   `audit` runs through `bench/audit.sh`, on the same fixture; `upload`
 //!   (source uploads, issue 23); `search` (issue 23).
@@ -27,6 +28,7 @@ mod lag;
 mod limit;
 mod load;
 mod login_healthz;
+mod peer;
 mod queries;
 mod report;
 mod search;
@@ -76,6 +78,16 @@ enum Scenario {
         /// Skip the pgbench ceiling.
         #[arg(long)]
         no_ceiling: bool,
+    },
+    /// cqrs-es + postgres-es alone, in process: one event per command on
+    /// fresh aggregates, the framework Zekka is compared with.
+    Peer {
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
     },
     /// PostgreSQL's own ceiling for a command-shaped append (pgbench).
     Limit {
@@ -249,6 +261,7 @@ async fn main() -> Result<()> {
             })
             .await
         }
+        Scenario::Peer { clients, seconds } => peer::run(peer::Options { clients, seconds }).await,
         Scenario::Limit { clients, seconds } => limit::run(&limit::Options { clients, seconds }),
         Scenario::Upload { small, large } => {
             upload::run(upload::Options {
