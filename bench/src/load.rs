@@ -46,6 +46,26 @@ pub trait Plan: Send + Sync + 'static {
     fn failed(&self, _n: u64, _error: &str) {}
 }
 
+/// GETs of `paths` in turn, each expecting 200, as one person.
+pub struct RoundRobinReads {
+    /// The reader's bearer token.
+    pub token: Arc<str>,
+    /// The paths read, in turn.
+    pub paths: Vec<String>,
+}
+
+impl Plan for RoundRobinReads {
+    fn call(&self, _worker: usize, n: u64) -> Call {
+        Call {
+            method: Method::GET,
+            path: self.paths[(n % self.paths.len().max(1) as u64) as usize].clone(),
+            token: Some(self.token.clone()),
+            body: None,
+            expect: 200,
+        }
+    }
+}
+
 /// What a run measured.
 pub struct Outcome {
     /// Latencies of successful requests, in microseconds.

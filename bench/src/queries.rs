@@ -10,7 +10,7 @@ use anyhow::Result;
 use serde_json::{Value, json};
 use zekka_client::{Connection, Method};
 
-use crate::load::{self, Call, Plan};
+use crate::load::{self, Call, Plan, RoundRobinReads};
 use crate::report;
 use crate::setup::{create, signed_in_user};
 
@@ -38,23 +38,6 @@ const ROUTES: &[&str] = &[
     "/api/v1/analytics/agents?project_id={p}",
     "/api/v1/analytics/tasks?project_id={p}",
 ];
-
-struct Reads {
-    token: Arc<str>,
-    paths: Vec<String>,
-}
-
-impl Plan for Reads {
-    fn call(&self, _worker: usize, n: u64) -> Call {
-        Call {
-            method: Method::GET,
-            path: self.paths[(n % self.paths.len() as u64) as usize].clone(),
-            token: Some(self.token.clone()),
-            body: None,
-            expect: 200,
-        }
-    }
-}
 
 /// One route at a time: what each costs.
 struct OneRoute {
@@ -158,7 +141,7 @@ pub async fn run(options: Options) -> Result<()> {
         );
         per_route.insert(route, alone.summary());
     }
-    let plan: Arc<dyn Plan> = Arc::new(Reads { token, paths });
+    let plan: Arc<dyn Plan> = Arc::new(RoundRobinReads { token, paths });
     let duration = Duration::from_secs(options.seconds);
     let mixed = load::fixed_rate(&options.server, plan, options.connections, options.rate, duration).await?;
     report::print_row("mixed", &mixed.latency, mixed.elapsed.as_secs_f64());

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use zekka_client::{Connection, Method, Server};
 
-use crate::load::{self, Call, Plan};
+use crate::load::{self, Plan, RoundRobinReads};
 use crate::report;
 use crate::setup::{create, signed_in_user};
 
@@ -182,24 +182,6 @@ async fn fill(
     Ok(last)
 }
 
-/// Searches for one query again and again.
-struct Searching {
-    token: Arc<str>,
-    paths: Vec<String>,
-}
-
-impl Plan for Searching {
-    fn call(&self, _worker: usize, n: u64) -> Call {
-        Call {
-            method: Method::GET,
-            path: self.paths[(n % self.paths.len() as u64) as usize].clone(),
-            token: Some(self.token.clone()),
-            body: None,
-            expect: 200,
-        }
-    }
-}
-
 /// Waits until the read models hold every write (a search that honours each
 /// filler's last token answers 200).
 async fn caught_up(connection: &mut Connection, token: &str, last: &[String]) -> Result<()> {
@@ -343,7 +325,7 @@ pub async fn run(options: Options) -> Result<()> {
             .await?
             .json(200, "search")?;
         let hits = found["items"].as_array().map_or(0, Vec::len);
-        let plan: Arc<dyn Plan> = Arc::new(Searching {
+        let plan: Arc<dyn Plan> = Arc::new(RoundRobinReads {
             token: owner.clone(),
             paths: vec![path.clone()],
         });
@@ -360,13 +342,13 @@ pub async fn run(options: Options) -> Result<()> {
         per_query.insert(kind.to_owned(), summary);
         all_paths.push(path);
     }
-    let plan: Arc<dyn Plan> = Arc::new(Searching {
+    let plan: Arc<dyn Plan> = Arc::new(RoundRobinReads {
         token: owner.clone(),
         paths: all_paths.clone(),
     });
     let mixed = load::fixed_rate(&options.server, plan, options.connections, options.rate, duration).await?;
     report::print_row("mix (owner)", &mixed.latency, mixed.elapsed.as_secs_f64());
-    let plan: Arc<dyn Plan> = Arc::new(Searching {
+    let plan: Arc<dyn Plan> = Arc::new(RoundRobinReads {
         token: member,
         paths: all_paths,
     });
