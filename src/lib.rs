@@ -244,6 +244,7 @@ impl App {
         let readiness = Arc::new(Readiness {
             database: read_pool.clone(),
             redis,
+            replica: queries.as_ref().and_then(|q| q.replica().cloned()),
         });
         let timeout = config.request_timeout;
         let idempotency_pool = services.commands().then(|| read_pool.clone());

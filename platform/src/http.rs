@@ -309,6 +309,9 @@ pub struct Readiness {
     pub database: ReadPool,
     /// Redis, when configured.
     pub redis: Option<RedisClient>,
+    /// The read replica the query API reads, when configured
+    /// (`DATABASE_READ_URL`): reads fail while it is unreachable.
+    pub replica: Option<ReadPool>,
 }
 
 #[handler]
@@ -329,6 +332,11 @@ async fn readyz(req: &Request, Data(readiness): Data<&Arc<Readiness>>) -> Respon
     if let Err(error) = database::check_ready(&readiness.database).await {
         return Problem::unavailable(format!("PostgreSQL is not ready: {error:#}"), 2).into_response();
     }
+    if let Some(replica) = &readiness.replica
+        && let Err(error) = database::check_ready(replica).await
+    {
+        return Problem::unavailable(format!("the read replica is not ready: {error:#}"), 2).into_response();
+    }
     if let Some(client) = &readiness.redis
         && let Err(error) = redis::ping(client).await
     {
@@ -340,7 +348,7 @@ async fn readyz(req: &Request, Data(readiness): Data<&Arc<Readiness>>) -> Respon
 /// `/readyz` in detail, for people and dashboards (`Accept:
 /// application/json`): each dependency's state, the migrations, and how
 /// many projections are behind or stopped. 503 when PostgreSQL, its
-/// migrations or Redis are not ready; a stopped projection leaves the
+/// migrations, the read replica or Redis are not ready; a stopped projection leaves the
 /// process serving (`degraded`).
 async fn readiness_report(readiness: &Readiness) -> Response {
     let store = database::store_health(&readiness.database).await;
@@ -365,7 +373,17 @@ async fn readiness_report(readiness: &Readiness) -> Response {
             false,
         ),
     };
-    let ready = postgres == "ok" && migrated && (redis == "ok" || redis == "not_configured");
+    let replica = match &readiness.replica {
+        None => "not_configured".to_owned(),
+        Some(pool) => match database::check_ready(pool).await {
+            Ok(()) => "ok".to_owned(),
+            Err(error) => format!("{error:#}"),
+        },
+    };
+    let ready = postgres == "ok"
+        && migrated
+        && (redis == "ok" || redis == "not_configured")
+        && (replica == "ok" || replica == "not_configured");
     let failed = store.as_ref().is_ok_and(|h| h.projections_failed > 0);
     let status = match (ready, failed) {
         (false, _) => "unavailable",
@@ -376,6 +394,8 @@ async fn readiness_report(readiness: &Readiness) -> Response {
         "status": status,
         "postgres": postgres,
         "redis": redis,
+        "replica": replica,
+        "replica_lag_seconds": readiness.replica.as_ref().map(|_| METRICS.replica_lag_seconds.get()),
         "migrations": migrations,
         "projections": projections,
     });

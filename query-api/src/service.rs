@@ -110,6 +110,11 @@ impl QueryService {
         get(realtime_socket).data(self.hub.clone()).boxed()
     }
 
+    /// The read replica its reads go to, when there is one.
+    pub fn replica(&self) -> Option<&ReadPool> {
+        self.replica.as_ref()
+    }
+
     /// The API keys it verifies.
     pub fn keys(&self) -> &Arc<ApiKeys> {
         &self.keys

@@ -86,13 +86,18 @@ async fn every_read_model_read_through_the_replica_shows_the_write_its_token_nam
     assert_eq!(stats.json()["tokens_output"], 500, "{}", stats.text());
     assert_eq!(stats.json()["messages"], 1, "{}", stats.text());
 
-    // The replica's lag is exported.
+    // The replica's lag is exported, and readiness reports the replica.
     let metrics = app.request("GET", "/metrics", None, None).await;
     assert!(
         metrics.text().contains("zekka_replica_lag_seconds"),
         "{}",
         metrics.text()
     );
+    let ready = app
+        .raw("GET", "/readyz", &[("Accept", "application/json")], None)
+        .await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(ready.json()["replica"], "ok", "{}", ready.text());
 }
 
 #[tokio::test]
