@@ -16,6 +16,9 @@ pub struct TestApp {
     client: Client,
     trigger: ShutdownTrigger,
     pub db: TestDatabase,
+    /// Held while the app reads through the shared replica, so no test
+    /// pauses its replay meanwhile.
+    replay: Option<tokio::sync::RwLockReadGuard<'static, ()>>,
 }
 
 /// Requests to a running service at `addr`, as a user of the API makes them.
@@ -96,8 +99,23 @@ pub async fn spawn_app() -> TestApp {
 }
 
 /// Starts every service on a fresh database with configuration `overrides`.
+/// With `ZEKKA_TEST_READ_REPLICA` set, the query API reads through the
+/// harness's streaming replica (`support::replica`): CI runs the read and
+/// consistency tests a second time that way.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let db = TestDatabase::migrated().await;
+    if std::env::var_os("ZEKKA_TEST_READ_REPLICA").is_some() {
+        let replay = super::replica::REPLAY.read().await;
+        let replica = super::replica::replica().await;
+        replica.caught_up_with(&db).await;
+        let read_url = replica.url_for(&db.name);
+        let mut all = vec![("DATABASE_READ_URL", read_url.as_str())];
+        all.extend_from_slice(overrides);
+        let config = test_config_with(&db.url, &all);
+        let mut app = spawn_on(db, config).await;
+        app.replay = Some(replay);
+        return app;
+    }
     let config = test_config_with(&db.url, overrides);
     spawn_on(db, config).await
 }
@@ -109,6 +127,7 @@ pub async fn spawn_on(db: TestDatabase, config: Config) -> TestApp {
         client: Client { addr },
         trigger,
         db,
+        replay: None,
     }
 }
 
