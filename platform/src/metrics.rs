@@ -221,6 +221,7 @@ impl Metrics {
                 "Rows the retention sweeper removed, by rule (docs/privacy.md)",
                 &["rule"],
             ),
+            // As in `counter`: constant definitions, registered once.
             replica_lag_seconds: register(
                 &registry,
                 prometheus::Gauge::new(

@@ -190,7 +190,14 @@ async fn a_member_finds_a_word_a_stranger_does_not_and_deleted_or_erased_words_a
 async fn a_query_is_checked_and_one_of_only_stop_signs_finds_nothing() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
-    for query in ["q=", "types=messages", "q=x&types=files", "q=x&cursor=nonsense"] {
+    for query in [
+        "q=",
+        "types=messages",
+        "q=x&types=files",
+        "q=x&cursor=nonsense",
+        "q=zirc%00onium",
+        "q=zirc%1bonium",
+    ] {
         let answer = app
             .request(
                 "GET",

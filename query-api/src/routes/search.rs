@@ -134,8 +134,8 @@ fn parse_cursor(raw: Option<&str>) -> Result<Option<(f32, Uuid)>, Problem> {
 /// ranks at most that many per kind whatever its words or the size of
 /// other tenants' data (`docs/search.md`). Then the page after the cursor;
 /// snippets only for the page (a text source's from its first 8 KiB of
-/// text unless its name matches: `ts_headline` parses all it is given,
-/// about 0.2 ms a kilobyte).
+/// text unless its name — the vector's weight-A words — matches:
+/// `ts_headline` parses all it is given, about 0.2 ms a kilobyte).
 const SEARCH: &str = "
 WITH hits AS (
     (SELECT 'messages'::text AS kind, m.message_id AS id, c.project_id, c.title, m.content AS body,
@@ -176,8 +176,7 @@ WITH hits AS (
 SELECT page.kind, page.id, page.project_id, page.title,
        ts_headline('simple',
                    CASE WHEN t.content_text IS NULL
-                          OR to_tsvector('simple', page.body || ' ' || regexp_replace(page.body, '[^[:alnum:]]+', ' ', 'g'))
-                             @@ websearch_to_tsquery('simple', $1)
+                          OR ts_filter(t.search, '{a}') @@ websearch_to_tsquery('simple', $1)
                         THEN coalesce(page.body, '') ELSE left(t.content_text, 8192) END,
                    websearch_to_tsquery('simple', $1),
                    'MaxFragments=1, MaxWords=24, MinWords=8, StartSel=«, StopSel=»'),
