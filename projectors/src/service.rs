@@ -8,7 +8,7 @@ use zekka_event_store::personal_data::PersonalData;
 use zekka_platform::Config;
 use zekka_platform::shutdown::Shutdown;
 
-use crate::engine::Projector;
+use crate::engine::{Projector, ProjectorGroup};
 use crate::projection::Projection;
 use crate::projections;
 use crate::rebuild;
@@ -69,23 +69,16 @@ impl ProjectorService {
                 .min(std::time::Duration::from_secs(1)),
             shutdown.clone(),
         ));
-        let tasks: Vec<_> = self
-            .projectors
-            .into_iter()
-            .map(|projector| {
-                tokio::spawn(projector.run(
-                    wakeup.clone(),
-                    self.config.projector_poll_interval,
-                    self.config.projector_coalesce,
-                    shutdown.clone(),
-                ))
-            })
-            .collect();
-        for task in tasks {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "a projector task failed");
-            }
-        }
+        // The live projections run in step, one transaction per batch for
+        // all; one that falls behind or fails runs on its own meanwhile.
+        ProjectorGroup::new(self.projectors)
+            .run(
+                wakeup,
+                self.config.projector_poll_interval,
+                self.config.projector_coalesce,
+                shutdown,
+            )
+            .await;
         if let Err(error) = rebuilds.await {
             tracing::error!(%error, "the rebuild runner failed");
         }

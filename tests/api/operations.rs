@@ -480,3 +480,87 @@ async fn zekka_rebuild_rebuilds_a_projection_and_reports_it() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("usage"));
 }
+
+/// The live checkpoints: (name, position, when last moved).
+async fn live_checkpoints(client: &tokio_postgres::Client) -> Vec<(String, i64, std::time::SystemTime)> {
+    client
+        .query(
+            "SELECT name, global_position, updated_at FROM projection_checkpoints
+              WHERE name NOT LIKE '%@rebuild' ORDER BY name",
+            &[],
+        )
+        .await
+        .expect("checkpoints")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Whether every checkpoint stands at one position, moved by one
+/// transaction (one `now()`, a transaction's start, for all).
+fn in_step(checkpoints: &[(String, i64, std::time::SystemTime)]) -> bool {
+    checkpoints
+        .windows(2)
+        .all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2)
+}
+
+#[tokio::test]
+async fn the_projections_advance_in_one_transaction_and_one_reset_catches_up_alone_and_rejoins() {
+    let app = crate::support::spawn_app().await;
+    let owner = app.verified_user("grouped").await;
+    let mut created = 0;
+    let create = async |created: &mut i64| {
+        let token = app.project(&owner, &format!("Grouped {created}")).await.1;
+        *created += 1;
+        let listed = app.get_consistent("/api/v1/projects", &owner.token, &token).await;
+        assert_eq!(listed.status, 200, "{}", listed.text());
+    };
+    for _ in 0..5 {
+        create(&mut created).await;
+    }
+    let client = app.db.connect().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let checkpoints = live_checkpoints(&client).await;
+        if in_step(&checkpoints) && checkpoints.first().is_some_and(|c| c.1 > 0) {
+            break checkpoints;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projections never stood in step: {checkpoints:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(before.len() > 5, "every live projection is there: {before:?}");
+
+    // One is emptied and sent back to the first event while writes go on:
+    // it catches up on its own loop and rejoins; the next write moves it
+    // with the others again.
+    projector(&app.db, Arc::new(ProjectsProjection))
+        .await
+        .reset()
+        .await
+        .expect("reset");
+    for _ in 0..5 {
+        create(&mut created).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        create(&mut created).await;
+        let checkpoints = live_checkpoints(&client).await;
+        if in_step(&checkpoints) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reset projection never rejoined: {checkpoints:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM rm_projects", &[])
+        .await
+        .expect("rows")
+        .get(0);
+    assert_eq!(rows, created, "every project once, nothing applied twice");
+}

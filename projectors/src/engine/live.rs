@@ -81,12 +81,17 @@ impl Projector {
     /// projection only: it is logged, recorded in its status (with the
     /// event, for a poison event) and retried with back-off up to 30 s, so
     /// it resumes by itself once the cause is fixed, skipping nothing.
+    ///
+    /// A member of a [`ProjectorGroup`](super::ProjectorGroup) runs this
+    /// loop only while the group has handed it over (behind the group, or
+    /// failing): it catches up to the group's position, then rejoins.
     pub async fn run(
         self,
         mut wakeup: Wakeup,
         poll_interval: Duration,
         coalesce: Duration,
         mut shutdown: Shutdown,
+        membership: Option<Membership>,
     ) {
         let mut delays = retry_delays();
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
@@ -94,7 +99,17 @@ impl Projector {
         let mut last_woken = Instant::now() - Duration::from_secs(60);
         tracing::info!(projection = self.name(), "projector started");
         while !shutdown.is_triggered() {
-            let result = self.run_once().await;
+            if let Some(member) = &membership
+                && member.in_group()
+            {
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = member.handed_over() => {}
+                }
+                continue;
+            }
+            let target = membership.as_ref().and_then(Membership::target);
+            let result = self.run_once_until(target).await;
             if failing && result.is_ok() {
                 failing = false;
                 METRICS
@@ -111,11 +126,25 @@ impl Projector {
                         self.record_lag().await;
                         lag_measured = Instant::now();
                     }
-                    if i64::try_from(applied).unwrap_or(i64::MAX) >= self.batch_size {
+                    if i64::try_from(applied).unwrap_or(i64::MAX) >= self.batch_size || target.is_some() {
+                        // More to apply, or catching up to the group.
                         continue;
                     }
                     // A short batch reached the end of what is committed:
                     // wait for the next commit instead of asking again.
+                    poll_interval
+                }
+                Ok(Outcome::Idle) if target.is_some() => {
+                    delays = retry_delays();
+                    // At the group's position: rejoin, unless it moved on
+                    // meanwhile (then catch up again at once).
+                    let rejoined = match (&membership, self.position().await) {
+                        (Some(member), Ok(position)) => member.rejoin_at(position),
+                        _ => false,
+                    };
+                    if rejoined || membership.as_ref().and_then(Membership::target) != target {
+                        continue;
+                    }
                     poll_interval
                 }
                 Ok(Outcome::Idle | Outcome::Busy) => {
@@ -171,11 +200,11 @@ impl Projector {
 }
 
 /// The longest pause before a failed batch is tried again.
-const RETRY_CEILING: Duration = Duration::from_secs(30);
+pub(super) const RETRY_CEILING: Duration = Duration::from_secs(30);
 
 /// Pauses before a failed batch is tried again: 100 ms doubling up to
 /// [`RETRY_CEILING`], with jitter.
-fn retry_delays() -> impl Iterator<Item = Duration> {
+pub(super) fn retry_delays() -> impl Iterator<Item = Duration> {
     ExponentialBuilder::new()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(RETRY_CEILING)

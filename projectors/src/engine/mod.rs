@@ -15,10 +15,12 @@ use zekka_platform::shutdown::Shutdown;
 
 mod batch;
 mod drain;
+mod group;
 mod live;
 mod skips;
 
 use crate::projection::{Projection, ProjectionError};
+pub use group::{Membership, ProjectorGroup};
 use skips::Skips;
 pub use skips::skipped_events;
 use zekka_event_store::wakeup::Wakeup;
