@@ -36,13 +36,19 @@ since() { awk "BEGIN { print $(now) - $1 }"; }
 
 cat > "$tmp/append.sql" <<'SQL'
 \set n random(1, :streams)
-INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-SELECT 'Project', s.id, (SELECT max(sequence) + 1 FROM events
-                          WHERE aggregate_type = 'Project' AND aggregate_id = s.id),
+INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+SELECT 'Project', s.id, last.sequence + 1,
        'ProjectUpdated', '1.0',
        jsonb_build_object('ProjectUpdated', jsonb_build_object('name', 'Renamed', 'description', '', 'budget_usd', null)),
-       '{}'
-  FROM bench_streams s WHERE s.n = :n;
+       '{}',
+       -- The writer hashes in Rust and sends the link (migration 0035); a
+       -- stand-in here, from the predecessor read as the writer's check reads it.
+       sha256(last.hash)
+  FROM bench_streams s,
+       LATERAL (SELECT sequence, hash FROM events
+                 WHERE aggregate_type = 'Project' AND aggregate_id = s.id
+                 ORDER BY sequence DESC LIMIT 1) last
+ WHERE s.n = :n;
 SQL
 cat > "$tmp/load.sql" <<'SQL'
 \set n random(1, :streams)

@@ -456,8 +456,8 @@ async fn append_history(
     let insert = tx
         .prepare(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload,
-                                 metadata, recorded_at)
-             VALUES ('Project', $1, $2, 'TokenUsageRecorded', '2.0', $3, '{}', $4)",
+                                 metadata, recorded_at, hash)
+             VALUES ('Project', $1, $2, 'TokenUsageRecorded', '2.0', $3, '{}', $4, 'by hand')",
         )
         .await
         .expect("prepare");

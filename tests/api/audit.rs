@@ -927,3 +927,116 @@ async fn a_verification_runs_as_a_job_with_progress_and_a_stored_report() {
     .await
     .assert_problem(403);
 }
+
+#[tokio::test]
+async fn an_event_inserted_by_hand_is_named_by_verify() {
+    let (app, admin, project) = signed_history().await;
+    // The next event of the project, written past the writer: whatever hash
+    // it is given, it is not its chain's (the database computes none since
+    // migration 0035), so verify names it.
+    app.db
+        .connect()
+        .await
+        .execute(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata, hash)
+             VALUES ('Project', $1, 5, 'ProjectUpdated', '1.0',
+                     '{\"ProjectUpdated\": {\"name\": \"by hand\", \"description\": null, \"budget_usd\": null}}',
+                     '{}', event_hash(NULL, 'Project', $1, 5, 'ProjectUpdated', '1.0', '{}', '{}', now()))",
+            &[&project],
+        )
+        .await
+        .expect("insert by hand");
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["intact"], false, "{report}");
+    let failure = &report["first_failure"];
+    assert_eq!(failure["kind"], "altered", "{report}");
+    assert_eq!(failure["aggregate_id"], project.as_str(), "{report}");
+    assert_eq!(failure["sequence"], 5, "{report}");
+}
+
+#[tokio::test]
+async fn an_append_after_its_predecessor_was_rewritten_reads_the_stream_again_and_chains_right() {
+    let app = spawn_app().await;
+    let admin = app.admin("admin").await;
+    let (project, _) = app.project(&admin, "Rechained").await;
+    rename(&app, &admin, &project, "first").await;
+    // The stream's last event is rewritten (as `zekka audit reseal` does):
+    // its hash changes under the command side, which holds the old one.
+    app.db
+        .connect()
+        .await
+        .execute(
+            "UPDATE events e SET metadata = e.metadata || '{\"rewritten\": true}',
+                    hash = event_hash(p.hash, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type,
+                                      e.event_version, e.payload, e.metadata || '{\"rewritten\": true}',
+                                      e.recorded_at)
+               FROM events p
+              WHERE e.aggregate_type = 'Project' AND e.aggregate_id = $1 AND e.sequence = 2
+                AND p.aggregate_type = e.aggregate_type AND p.aggregate_id = e.aggregate_id
+                AND p.sequence = 1",
+            &[&project],
+        )
+        .await
+        .expect("rewrite");
+    let report = verify(&app, &admin).await;
+    assert_eq!(
+        report["intact"], true,
+        "the rewrite itself is consistent: {report}"
+    );
+    // The append chained from the old hash is refused by the database as a
+    // conflict; the command reads the stream again and appends on the new.
+    rename(&app, &admin, &project, "second").await;
+    let report = verify(&app, &admin).await;
+    assert_eq!(report["intact"], true, "{report}");
+}
+
+#[tokio::test]
+async fn the_writers_jsonb_text_is_the_one_postgresql_prints() {
+    let db = crate::support::TestDatabase::migrated().await;
+    let client = db.connect().await;
+    let mut values = vec![
+        json!({"b": 1, "a": 2, "aa": [1, 2.5, -0.0, 1e-7, 1.5e300, 12345678901234567_u64, -3]}),
+        json!({"text": "quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7f} é 日本 😀 </script>"}),
+        json!({"": null, "nested": {"deeper": {"deepest": [true, false, {}, []]}}, "zz": "end"}),
+        json!({"keys of one length": 1, "keys of one lengtH": 2, "KEYS": 3, "é": 4, "e": 5}),
+        json!([
+            0.1,
+            0.2,
+            0.30000000000000004,
+            100.0,
+            1e16,
+            1e21,
+            123.456,
+            -9.87e-5,
+            5e-324,
+            1.7976931348623157e308
+        ]),
+        json!("\u{1}\u{1f}"),
+    ];
+    // And many arbitrary doubles, as amounts and rates are.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let number = f64::from_bits(state);
+        if number.is_finite() {
+            values.push(
+                json!({"n": number, "scaled": number / 1e10, "small": (state % 100_000) as f64 / 100.0}),
+            );
+        }
+    }
+    for value in values {
+        let printed: String = client
+            .query_one("SELECT $1::text::jsonb::text", &[&value.to_string()])
+            .await
+            .expect("print")
+            .get(0);
+        assert_eq!(
+            zekka_event_store::integrity::jsonb_text(&value),
+            printed,
+            "for {value}"
+        );
+    }
+}

@@ -3,18 +3,24 @@
 //! stream its events and that stream its conflict — never half a stream.
 
 use serde_json::json;
-use zekka_event_store::store::{Batch, GroupCommit};
+use zekka_event_store::store::{Batch, GroupCommit, NewEvent};
 
 use crate::support::TestDatabase;
 
-fn batch(first: i64, count: usize) -> Batch {
-    let mut batch = Batch::default();
+fn batch(id: &str, first: i64, count: usize) -> Batch {
+    let mut batch = Batch::chained_from(None);
     for n in 0..count {
-        batch.sequences.push(first + i64::try_from(n).expect("small"));
-        batch.event_types.push("TestHappened".to_owned());
-        batch.event_versions.push("1.0".to_owned());
-        batch.payloads.push(json!({"TestHappened": {"n": n}}));
-        batch.metadata.push(json!({}));
+        batch.push(
+            "Test",
+            id,
+            NewEvent {
+                sequence: first + i64::try_from(n).expect("small"),
+                event_type: "TestHappened".to_owned(),
+                event_version: "1.0".to_owned(),
+                payload: json!({"TestHappened": {"n": n}}),
+                metadata: json!({}),
+            },
+        );
     }
     batch
 }
@@ -26,7 +32,7 @@ async fn appends_waiting_together_share_one_transaction() {
     let group = GroupCommit::spawn(pool.clone());
     let ids: Vec<String> = (0..20).map(|n| format!("stream-{n}")).collect();
     let appended =
-        futures_util::future::join_all(ids.iter().map(|id| group.append("Test", id, batch(1, 2)))).await;
+        futures_util::future::join_all(ids.iter().map(|id| group.append("Test", id, batch(id, 1, 2)))).await;
     let mut positions = Vec::new();
     for result in appended {
         positions.push(result.expect("appended").global_position);
@@ -66,10 +72,17 @@ async fn a_taken_sequence_fails_only_its_own_stream_in_a_group() {
     let db = TestDatabase::migrated().await;
     let pool = db.sqlx_pool().await;
     let group = GroupCommit::spawn(pool.clone());
-    group.append("Test", "taken", batch(1, 1)).await.expect("first");
+    group
+        .append("Test", "taken", batch("taken", 1, 1))
+        .await
+        .expect("first");
 
-    let mut appends = vec![("taken".to_owned(), batch(1, 1))];
-    appends.extend((0..9).map(|n| (format!("free-{n}"), batch(1, 3))));
+    let mut appends = vec![("taken".to_owned(), batch("taken", 1, 1))];
+    appends.extend((0..9).map(|n| {
+        let id = format!("free-{n}");
+        let batch = batch(&id, 1, 3);
+        (id, batch)
+    }));
     let results =
         futures_util::future::join_all(appends.iter().map(|(id, b)| group.append("Test", id, b.clone())))
             .await;

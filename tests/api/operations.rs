@@ -238,8 +238,8 @@ async fn a_poison_event_stops_one_projection_others_keep_up_and_it_resumes_after
         .expect("test table");
     let probe = |n: i64, poison: bool| {
         format!(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             VALUES ('Probe', 'p', {n}, 'Probed', '1.0', '{{\"Probed\": {{\"poison\": {poison}}}}}', '{{}}')"
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+             VALUES ('Probe', 'p', {n}, 'Probed', '1.0', '{{\"Probed\": {{\"poison\": {poison}}}}}', '{{}}', 'by hand')"
         )
     };
     for (n, poison) in [(1, false), (2, true), (3, false)] {
@@ -258,8 +258,8 @@ async fn a_poison_event_stops_one_projection_others_keep_up_and_it_resumes_after
     let project = uuid::Uuid::now_v7();
     client
         .execute(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             VALUES ('Project', $1, 1, 'ProjectCreated', '1.0', $2, '{}')",
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+             VALUES ('Project', $1, 1, 'ProjectCreated', '1.0', $2, '{}', 'by hand')",
             &[
                 &project.to_string(),
                 &json!({"ProjectCreated": {"project_id": project, "name": "Healthy", "description": "",
@@ -385,12 +385,12 @@ async fn two_projector_processes_one_killed_mid_stream_give_the_same_model_as_on
     let total: i64 = 3000;
     client
         .batch_execute(&format!(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
              SELECT 'Project', id::text, 1, 'ProjectCreated', '1.0',
                     jsonb_build_object('ProjectCreated', jsonb_build_object(
                         'project_id', id, 'name', 'p' || n, 'description', '', 'budget_usd', null,
                         'owner_id', id, 'stage', 'requirements')),
-                    '{{}}'
+                    '{{}}', 'by hand'
                FROM (SELECT n, gen_random_uuid() AS id FROM generate_series(1, {total}) n) s"
         ))
         .await

@@ -87,8 +87,8 @@ async fn projector(projection: Arc<dyn Projection>, pool: &ReadPool, batch_size:
     Projector::new(projection, pool.clone(), Arc::new(personal), batch_size)
 }
 
-const PROBE_INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-     VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}') RETURNING global_position";
+const PROBE_INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+     VALUES ('Probe', $1, 1, 'Probed', '1.0', '{}', '{}', 'by hand') RETURNING global_position";
 
 async fn applied(client: &tokio_postgres::Client) -> Vec<i64> {
     client
@@ -209,6 +209,15 @@ async fn two_workers_of_one_projection_never_apply_an_event_twice() {
 async fn a_projector_killed_mid_stream_resumes_to_the_same_read_model_as_a_clean_run() {
     let db = TestDatabase::migrated().await;
     let pool = db.sqlx_pool().await;
+    // postgres-es names no hash: since migration 0035 a writer other than
+    // ours needs the chain trigger back, as the bench fixtures put it.
+    sqlx::raw_sql(
+        "CREATE TRIGGER events_chain_postgres_es BEFORE INSERT ON events
+             FOR EACH ROW EXECUTE FUNCTION events_chain()",
+    )
+    .execute(&pool)
+    .await
+    .expect("chain trigger");
     let cqrs = postgres_es::postgres_cqrs::<Project>(pool.clone(), vec![], ());
     for n in 0..120 {
         let id = uuid::Uuid::now_v7();

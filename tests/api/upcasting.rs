@@ -33,8 +33,8 @@ async fn a_version_1_usage_event_is_read_back_as_version_2_everywhere() {
     let client = app.db.connect().await;
     client
         .execute(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-             SELECT 'Project', $1, max(sequence) + 1, 'TokenUsageRecorded', '1.0', $2, '{}'
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+             SELECT 'Project', $1, max(sequence) + 1, 'TokenUsageRecorded', '1.0', $2, '{}', 'by hand'
                FROM events WHERE aggregate_type = 'Project' AND aggregate_id = $1",
             &[&project, &old],
         )

@@ -1,6 +1,7 @@
-//! Tamper evidence for the event store: per-stream hash chains (computed by
-//! the database on insert, `migrations/0011_tamper_evidence.sql`) and signed
-//! checkpoints of a running hash over the global commit order.
+//! Tamper evidence for the event store: per-stream hash chains (defined in
+//! `migrations/0011_tamper_evidence.sql`, computed by the writer since
+//! `0035`) and signed checkpoints of a running hash over the global commit
+//! order.
 //!
 //! Verification recomputes everything here, in Rust, from the stored
 //! content, trusting neither the stored hashes nor the SQL functions that
@@ -11,6 +12,7 @@
 mod checkpoint;
 mod export;
 mod failure;
+mod jsonb_text;
 mod reseal;
 mod rewrites;
 mod verify;
@@ -25,6 +27,7 @@ use crate::event_log::{Position, Xid8};
 pub use checkpoint::checkpoint;
 pub use export::{ExportLine, ExportRange, FORMAT, NDJSON, export, verify_export};
 pub use failure::{Failure, FailureKind};
+pub use jsonb_text::jsonb_text;
 pub use reseal::{REWRITE_PURPOSE, ResealReport, reseal_metadata};
 pub use rewrites::RewriteSummary;
 pub use verify::{Chain, ChainStart, Verification, verify, verify_with_progress};
@@ -112,18 +115,57 @@ pub struct HashedEvent {
 /// after the predecessor's hash (hex; empty for a stream's first event).
 /// The same function as `event_hash` in SQL.
 pub fn event_hash(previous: Option<&[u8]>, event: &HashedEvent) -> [u8; 32] {
+    hash_of(
+        previous,
+        &HashInput {
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            sequence: event.sequence,
+            event_type: &event.event_type,
+            event_version: &event.event_version,
+            payload: &event.payload,
+            metadata: &event.metadata,
+            recorded_at_micros: event.recorded_at_micros,
+        },
+    )
+}
+
+/// What an event's hash covers, borrowed: from a stored event when
+/// verifying, from the event about to be appended when writing.
+#[derive(Debug, Clone, Copy)]
+pub struct HashInput<'a> {
+    /// Its stream's type.
+    pub aggregate_type: &'a str,
+    /// Its stream's id.
+    pub aggregate_id: &'a str,
+    /// Its place in the stream, from 1.
+    pub sequence: i64,
+    /// The event's name.
+    pub event_type: &'a str,
+    /// The schema version.
+    pub event_version: &'a str,
+    /// The payload as PostgreSQL prints `jsonb` ([`jsonb_text`]).
+    pub payload: &'a str,
+    /// The metadata, likewise.
+    pub metadata: &'a str,
+    /// `recorded_at` in microseconds since the Unix epoch.
+    pub recorded_at_micros: i64,
+}
+
+/// [`event_hash`] over borrowed fields.
+pub fn hash_of(previous: Option<&[u8]>, event: &HashInput<'_>) -> [u8; 32] {
     let previous = previous.map(hex::encode).unwrap_or_default();
     let sequence = event.sequence.to_string();
     let recorded_at = event.recorded_at_micros.to_string();
     let fields: [&str; 9] = [
         &previous,
-        &event.aggregate_type,
-        &event.aggregate_id,
+        event.aggregate_type,
+        event.aggregate_id,
         &sequence,
-        &event.event_type,
-        &event.event_version,
-        &event.payload,
-        &event.metadata,
+        event.event_type,
+        event.event_version,
+        event.payload,
+        event.metadata,
         &recorded_at,
     ];
     let mut hasher = Sha256::new();

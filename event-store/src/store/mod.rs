@@ -41,7 +41,7 @@ use crate::wakeup::AppendSignal;
 pub use bus::{CommandBus, Executed};
 pub use cache::BoundedCache;
 pub use group_commit::GroupCommit;
-pub use sql::Batch;
+pub use sql::{Batch, NewEvent};
 
 /// The metadata every appended event carries (actor, correlation, …).
 pub type Metadata = HashMap<String, String>;
@@ -90,6 +90,9 @@ struct Known<A> {
     sequence: usize,
     /// The position of the stream's stored snapshot.
     snapshot_sequence: usize,
+    /// The hash of the stream's event at `sequence` (the next append's
+    /// link in the chain); `None` before the first event.
+    last_hash: Option<Vec<u8>>,
 }
 
 impl<A: Aggregate + Clone> Store<A> {
@@ -149,6 +152,9 @@ impl<A: Aggregate + Clone> Store<A> {
         let after = i64::try_from(known.sequence).unwrap_or(i64::MAX);
         let rows = sql::events_after(&self.inner.reads, A::TYPE, aggregate_id, after).await?;
         let read_any = !rows.is_empty();
+        if let Some(last) = rows.last() {
+            known.last_hash = Some(last.hash.clone());
+        }
         for envelope in self.decode(aggregate_id, rows).await? {
             known.sequence = envelope.sequence;
             known.aggregate.apply(envelope.payload);
@@ -168,8 +174,9 @@ impl<A: Aggregate + Clone> Store<A> {
     /// first event (also when the snapshot no longer reads).
     async fn snapshot_or_start(&self, aggregate_id: &str) -> Result<Known<A>, AggregateError<A::Error>> {
         if self.inner.policy.snapshot_every.is_some()
-            && let Some((sequence, state)) =
+            && let Some((sequence, state, last_hash)) =
                 sql::latest_snapshot(&self.inner.reads, A::TYPE, aggregate_id).await?
+            && last_hash.is_some()
         {
             match serde_json::from_value::<A>(state) {
                 Ok(aggregate) => {
@@ -178,6 +185,7 @@ impl<A: Aggregate + Clone> Store<A> {
                         aggregate,
                         sequence,
                         snapshot_sequence: sequence,
+                        last_hash,
                     });
                 }
                 // The aggregate's shape changed: replay the whole stream; the
@@ -191,6 +199,7 @@ impl<A: Aggregate + Clone> Store<A> {
             aggregate: A::default(),
             sequence: 0,
             snapshot_sequence: 0,
+            last_hash: None,
         })
     }
 
@@ -292,7 +301,7 @@ impl<A: Aggregate + Clone> Store<A> {
             .seal_metadata(&mut stored_metadata)
             .await
             .map_err(personal_data_error)?;
-        let mut batch = sql::Batch::default();
+        let mut batch = sql::Batch::chained_from(known.last_hash.clone());
         let count = events.len();
         for event in events {
             known.sequence += 1;
@@ -303,15 +312,20 @@ impl<A: Aggregate + Clone> Store<A> {
                 .seal(A::TYPE, aggregate_id, &event_type, &mut payload)
                 .await
                 .map_err(personal_data_error)?;
-            batch
-                .sequences
-                .push(i64::try_from(known.sequence).unwrap_or(i64::MAX));
-            batch.event_types.push(event_type);
-            batch.event_versions.push(event.event_version());
-            batch.payloads.push(payload);
-            batch.metadata.push(stored_metadata.clone());
+            batch.push(
+                A::TYPE,
+                aggregate_id,
+                sql::NewEvent {
+                    sequence: i64::try_from(known.sequence).unwrap_or(i64::MAX),
+                    event_type,
+                    event_version: event.event_version(),
+                    payload,
+                    metadata: stored_metadata.clone(),
+                },
+            );
             known.aggregate.apply(event);
         }
+        known.last_hash = batch.last_hash().map(<[u8]>::to_vec);
         let snapshot = self.snapshot_due(&known)?;
         let snapshot_written = snapshot.is_some();
         let appended = match snapshot {

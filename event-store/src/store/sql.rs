@@ -22,6 +22,8 @@ pub struct Row {
     pub payload: Value,
     /// The request's metadata.
     pub metadata: Value,
+    /// Its hash in the stream's chain (the next event's predecessor).
+    pub hash: Vec<u8>,
 }
 
 /// Events to append to one stream, column by column.
@@ -37,6 +39,74 @@ pub struct Batch {
     pub payloads: Vec<Value>,
     /// Metadata, one per event.
     pub metadata: Vec<Value>,
+    /// Each event's hash in its stream's chain, computed by the writer.
+    pub hashes: Vec<Vec<u8>>,
+    /// The hash the first event chains from: the stream's last event's, as
+    /// the writer read it (`None` for a stream's first event). The append
+    /// fails as a conflict when the stored one differs.
+    pub previous: Option<Vec<u8>>,
+    /// When the events were recorded (the hashes cover it), to the
+    /// microsecond.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Batch {
+    /// An empty batch whose first event chains from `previous` (the
+    /// stream's last hash, `None` for a new stream), recorded now.
+    pub fn chained_from(previous: Option<Vec<u8>>) -> Self {
+        let now = chrono::Utc::now();
+        Self {
+            previous,
+            // To the microsecond, what `timestamptz` keeps: the time hashed
+            // is the time stored.
+            recorded_at: chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
+            ..Self::default()
+        }
+    }
+
+    /// Adds the next event of stream `aggregate_type`/`aggregate_id` with its
+    /// link in the chain: the hash `zekka audit verify` recomputes from the
+    /// stored row (the jsonb texts, `recorded_at` to the microsecond).
+    pub fn push(&mut self, aggregate_type: &str, aggregate_id: &str, event: NewEvent) {
+        let hash = crate::integrity::hash_of(
+            self.last_hash(),
+            &crate::integrity::HashInput {
+                aggregate_type,
+                aggregate_id,
+                sequence: event.sequence,
+                event_type: &event.event_type,
+                event_version: &event.event_version,
+                payload: &crate::integrity::jsonb_text(&event.payload),
+                metadata: &crate::integrity::jsonb_text(&event.metadata),
+                recorded_at_micros: self.recorded_at.timestamp_micros(),
+            },
+        );
+        self.sequences.push(event.sequence);
+        self.event_types.push(event.event_type);
+        self.event_versions.push(event.event_version);
+        self.payloads.push(event.payload);
+        self.metadata.push(event.metadata);
+        self.hashes.push(hash.to_vec());
+    }
+
+    /// The hash of the last event added (or the one the batch chains from).
+    pub fn last_hash(&self) -> Option<&[u8]> {
+        self.hashes.last().map(Vec::as_slice).or(self.previous.as_deref())
+    }
+}
+
+/// One event to add to a [`Batch`], as stored (payload sealed).
+pub struct NewEvent {
+    /// Its place in the stream, after the stream's last one.
+    pub sequence: i64,
+    /// Its type.
+    pub event_type: String,
+    /// Its schema version.
+    pub event_version: String,
+    /// The externally tagged payload.
+    pub payload: Value,
+    /// The request's metadata.
+    pub metadata: Value,
 }
 
 /// A snapshot written together with the events.
@@ -66,7 +136,7 @@ pub async fn events_after<E: std::error::Error>(
     let client = read_connection(reads).await?;
     let statement = client
         .prepare_cached(
-            "SELECT sequence, event_type, event_version, payload, metadata FROM events
+            "SELECT sequence, event_type, event_version, payload, metadata, hash FROM events
               WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
               ORDER BY sequence",
         )
@@ -84,13 +154,15 @@ pub async fn events_after<E: std::error::Error>(
                 event_version: row.try_get(2)?,
                 payload: row.try_get(3)?,
                 metadata: row.try_get(4)?,
+                hash: row.try_get(5)?,
             })
         })
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(read_error)
 }
 
-/// The stream's latest snapshot: its sequence and state.
+/// The stream's latest snapshot: its sequence, state, and the hash of the
+/// event it stands at (the chain's link for the next append).
 ///
 /// # Errors
 /// The database's error, mapped as [`read_error`] does.
@@ -98,12 +170,14 @@ pub async fn latest_snapshot<E: std::error::Error>(
     reads: &ReadPool,
     aggregate_type: &str,
     aggregate_id: &str,
-) -> Result<Option<(i64, Value)>, AggregateError<E>> {
+) -> Result<Option<(i64, Value, Option<Vec<u8>>)>, AggregateError<E>> {
     let client = read_connection(reads).await?;
     let statement = client
         .prepare_cached(
-            "SELECT last_sequence, payload FROM snapshots
-              WHERE aggregate_type = $1 AND aggregate_id = $2",
+            "SELECT s.last_sequence, s.payload, e.hash FROM snapshots s
+               LEFT JOIN events e ON e.aggregate_type = s.aggregate_type
+                                 AND e.aggregate_id = s.aggregate_id AND e.sequence = s.last_sequence
+              WHERE s.aggregate_type = $1 AND s.aggregate_id = $2",
         )
         .await
         .map_err(read_error)?;
@@ -111,7 +185,7 @@ pub async fn latest_snapshot<E: std::error::Error>(
         .query_opt(&statement, &[&aggregate_type, &aggregate_id])
         .await
         .map_err(read_error)?;
-    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
         .transpose()
         .map_err(read_error)
 }
@@ -156,8 +230,10 @@ async fn read_connection<E: std::error::Error>(
 ///
 /// A second writer of the same sequence fails on the primary key: every
 /// unique violation is the caller's [`AggregateError::AggregateConflict`]
-/// (through [`aggregate_error`]), as in postgres-es. The snapshot only
-/// moves forward.
+/// (through [`aggregate_error`]), as in postgres-es. So does a first event
+/// whose `batch.previous` is not its predecessor's stored hash
+/// (`events_predecessor_moved`, migration 0035). The snapshot only moves
+/// forward.
 ///
 /// # Errors
 /// A conflict, or the database's error.
@@ -175,10 +251,16 @@ pub async fn append_rows<'e>(
     let (transaction_id, global_position): (String, i64) = sqlx::query_as(
         "WITH appended AS (
              INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                                 payload, metadata)
-             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata
-               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
-                    WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, n)
+                                 payload, metadata, recorded_at, hash)
+             SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata, $11,
+                    CASE WHEN e.n > 1 OR $12::bytea IS NOT DISTINCT FROM
+                                (SELECT p.hash FROM events p
+                                  WHERE p.aggregate_type = $1 AND p.aggregate_id = $2
+                                    AND p.sequence = e.sequence - 1)
+                         THEN e.hash
+                         ELSE events_predecessor_moved($1, $2, e.sequence) END
+               FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $13::bytea[])
+                    WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, hash, n)
               ORDER BY e.n
              RETURNING transaction_id, global_position
          ), snapshot AS (
@@ -204,6 +286,9 @@ pub async fn append_rows<'e>(
     .bind(snapshot_sequence)
     .bind(snapshot_number)
     .bind(snapshot_state)
+    .bind(batch.recorded_at)
+    .bind(&batch.previous)
+    .bind(&batch.hashes)
     .fetch_one(executor)
     .await?;
     Ok(Position {
@@ -230,8 +315,18 @@ pub async fn append_streams<'e>(
     let mut event_versions = Vec::with_capacity(rows);
     let mut payloads = Vec::with_capacity(rows);
     let mut metadata = Vec::with_capacity(rows);
+    let mut recorded_at = Vec::with_capacity(rows);
+    let mut hashes = Vec::with_capacity(rows);
+    // The predecessor's hash to check, on each stream's first row only (the
+    // others chain from rows of the same statement, which it cannot read).
+    let mut checks = Vec::with_capacity(rows);
+    let mut previous = Vec::with_capacity(rows);
     for (aggregate_type, aggregate_id, batch) in streams {
         for n in 0..batch.sequences.len() {
+            recorded_at.push(batch.recorded_at);
+            hashes.push(batch.hashes.get(n).map(Vec::as_slice));
+            checks.push(n == 0);
+            previous.push(if n == 0 { batch.previous.as_deref() } else { None });
             types.push(*aggregate_type);
             ids.push(*aggregate_id);
             sequences.push(batch.sequences[n]);
@@ -244,13 +339,22 @@ pub async fn append_streams<'e>(
     let last: Vec<(String, String, String, i64)> = sqlx::query_as(
         "WITH appended AS (
              INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                                 payload, metadata)
+                                 payload, metadata, recorded_at, hash)
              SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
-                    e.payload, e.metadata
+                    e.payload, e.metadata, e.recorded_at,
+                    CASE WHEN NOT e.checked OR e.previous IS NOT DISTINCT FROM
+                                (SELECT p.hash FROM events p
+                                  WHERE p.aggregate_type = e.aggregate_type
+                                    AND p.aggregate_id = e.aggregate_id
+                                    AND p.sequence = e.sequence - 1)
+                         THEN e.hash
+                         ELSE events_predecessor_moved(e.aggregate_type, e.aggregate_id, e.sequence) END
                FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                           $6::jsonb[], $7::jsonb[])
+                           $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9::bytea[], $10::bool[],
+                           $11::bytea[])
                     WITH ORDINALITY AS e(aggregate_type, aggregate_id, sequence, event_type,
-                                         event_version, payload, metadata, n)
+                                         event_version, payload, metadata, recorded_at, hash,
+                                         checked, previous, n)
               ORDER BY e.n
              RETURNING aggregate_type, aggregate_id, transaction_id, global_position
          )
@@ -264,6 +368,10 @@ pub async fn append_streams<'e>(
     .bind(&event_versions)
     .bind(&payloads)
     .bind(&metadata)
+    .bind(&recorded_at)
+    .bind(&hashes)
+    .bind(&checks)
+    .bind(&previous)
     .fetch_all(executor)
     .await?;
     Ok(last

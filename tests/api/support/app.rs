@@ -400,8 +400,8 @@ impl TestApp {
             .connect()
             .await
             .query_one(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 VALUES ($1, gen_random_uuid()::text, 1, 'Garbled', '1.0', '{\"Garbled\": {}}', '{}')
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, hash)
+                 VALUES ($1, gen_random_uuid()::text, 1, 'Garbled', '1.0', '{\"Garbled\": {}}', '{}', 'by hand')
                  RETURNING global_position",
                 &[&aggregate_type],
             )
