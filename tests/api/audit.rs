@@ -277,6 +277,21 @@ async fn visible_to(client: &tokio_postgres::Client, member: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Whether the projections a listing reads (`streams`, `projects`) have
+/// applied every committed event.
+async fn projected_everything(client: &tokio_postgres::Client) -> bool {
+    client
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM projection_checkpoints c, events e
+                                 WHERE c.name IN ('streams', 'projects')
+                                   AND (e.transaction_id, e.global_position) > (c.transaction_id, c.global_position))",
+            &[],
+        )
+        .await
+        .expect("lag")
+        .get(0)
+}
+
 #[tokio::test]
 async fn a_members_listing_pages_their_scopes_exactly_once_in_commit_order_while_others_write() {
     let app = spawn_app().await;
@@ -331,7 +346,12 @@ async fn a_members_listing_pages_their_scopes_exactly_once_in_commit_order_while
                 resume.clone_into(&mut after);
             }
             if items.is_empty() {
-                if finished && seen.len() >= visible_to(&client, &member.id).await.len() {
+                // Done when every write is in and the listing's projections
+                // have applied all of it (they may lag: the listing waits).
+                if finished
+                    && projected_everything(&client).await
+                    && seen.len() >= visible_to(&client, &member.id).await.len()
+                {
                     break seen;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -25,6 +25,7 @@ mod docs_page;
 mod event_catalogue;
 mod execution;
 mod group_commit;
+mod guarded;
 mod hostile_input;
 mod idempotency;
 mod invitations;

@@ -5,9 +5,10 @@
 
 use uuid::Uuid;
 use zekka_domain::conversation::MessageFacts;
-use zekka_domain::project::ProjectStatus;
+use zekka_domain::project::{Project, ProjectStatus};
 use zekka_domain::shared::access::ProjectAccess;
 use zekka_event_store::lookups::{conversations, owners};
+use zekka_event_store::store::Guard;
 
 use crate::app::error::AppError;
 use crate::app::state::CommandState;
@@ -32,6 +33,32 @@ pub async fn project_access(
         role: project.role_of(actor),
         project_archived: project.status == ProjectStatus::Archived,
     })
+}
+
+/// [`project_access`] from the project's state in memory (read only when
+/// `fresh` or not held), with the [`Guard`] a command decided on it appends
+/// under: it fails if the project's members or status changed since
+/// ([`Project::ACCESS_EVENTS`]).
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn project_access_guarded(
+    state: &CommandState,
+    project_id: Uuid,
+    actor: Uuid,
+    fresh: bool,
+) -> Result<(ProjectAccess, Guard), AppError> {
+    let (project, guard) = state
+        .projects
+        .store()
+        .state_guarded(&project_id.to_string(), fresh, Project::ACCESS_EVENTS)
+        .await
+        .map_err(AppError::from)?;
+    let access = ProjectAccess {
+        role: project.role_of(actor),
+        project_archived: project.status == ProjectStatus::Archived,
+    };
+    Ok((access, guard))
 }
 
 /// The project an aggregate belongs to, from the `project_id` of its

@@ -135,7 +135,7 @@ async fn charge(
         "RecordTokenUsage",
         &request.context,
         |_| false,
-        || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
+        |_| async { Ok((ProjectCommand::RecordUsage(record.clone()), None)) },
     )
     .await?;
     let cost = price.cost(input_tokens, output_tokens);

@@ -13,7 +13,7 @@ use zekka_event_store::event_log::Position;
 use zekka_event_store::lookups::positions;
 use zekka_platform::http::ClientInfo;
 
-use zekka_event_store::store::{CommandBus, Executed};
+use zekka_event_store::store::{CommandBus, Executed, Guard, facts_moved};
 
 use super::error::AppError;
 
@@ -194,6 +194,11 @@ const ATTEMPTS: usize = 8;
 /// or `retry_on` says the facts the command was built on went stale. Only
 /// for commands that are safe to decide again.
 ///
+/// `build(fresh)` may read facts from other streams' state in memory
+/// (`fresh` false) and return the [`Guard`] that keeps them true: the
+/// append then fails if they moved, and a command refused or stale on
+/// facts from memory is built again on fresh ones before it is answered.
+///
 /// The outer error is `build`'s; the inner result is the aggregate's outcome.
 ///
 /// # Errors
@@ -212,8 +217,8 @@ pub async fn run_serialized<A, F, Fut, E>(
 where
     A: Decide + Clone,
     A::Command: Clone,
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<A::Command, E>>,
+    F: Fn(bool) -> Fut,
+    Fut: Future<Output = Result<(A::Command, Option<Guard>), E>>,
 {
     let _turn = locks.lock(key).await;
     // 2, 4, 8 … 64 ms plus jitter between the attempts.
@@ -223,11 +228,27 @@ where
         .with_jitter()
         .with_max_times(ATTEMPTS - 1)
         .build();
+    let mut fresh = false;
     loop {
-        let command = build().await?;
-        let outcome = run(bus, aggregate_id, command, name, context).await;
-        // `run` has already decided again on conflicts.
-        let retryable = matches!(&outcome, Err(AggregateError::UserError(error)) if retry_on(error));
+        let (command, guard) = build(fresh).await?;
+        let outcome = bus
+            .execute_guarded(
+                aggregate_id,
+                command,
+                &context.metadata(name),
+                name,
+                guard.as_ref(),
+            )
+            .await;
+        let stale = matches!(&outcome, Err(error) if facts_moved(error));
+        // Refused, or stale, on facts from memory: never answered before
+        // the facts are read fresh.
+        if guard.is_some() && !fresh && (stale || matches!(&outcome, Err(AggregateError::UserError(_)))) {
+            fresh = true;
+            continue;
+        }
+        // `execute_guarded` has already decided again on conflicts.
+        let retryable = stale || matches!(&outcome, Err(AggregateError::UserError(error)) if retry_on(error));
         match pauses.next() {
             Some(pause) if retryable => tokio::time::sleep(pause).await,
             _ => return Ok(outcome),

@@ -9,6 +9,7 @@ use zekka_domain::pricing::{
     ModelName, ModelPrice, Price, PricePerMillion, PricingCommand, PricingEvent, default_prices,
 };
 use zekka_event_store::lookups::streams;
+use zekka_event_store::store::Guard;
 
 use crate::app::dispatch::{self, CommandContext};
 use crate::app::error::AppError;
@@ -26,6 +27,36 @@ pub async fn price_at(
 ) -> Result<Option<Price>, AppError> {
     let loaded = state.pricing.store().state(model).await.map_err(AppError::from)?;
     Ok(loaded.price_at(at))
+}
+
+/// [`price_at`] from the price list's state in memory (read only when
+/// `fresh` or not held), with the [`Guard`] a usage charged at it appends
+/// under: it fails if the model's price changed since. No price in memory
+/// is never the answer: the list is read fresh first.
+///
+/// # Errors
+/// 503 or 500 when the database fails.
+pub async fn price_at_guarded(
+    state: &CommandState,
+    model: &str,
+    at: DateTime<Utc>,
+    fresh: bool,
+) -> Result<(Option<Price>, Guard), AppError> {
+    let store = state.pricing.store();
+    let (loaded, guard) = store
+        .state_guarded(model, fresh, &[])
+        .await
+        .map_err(AppError::from)?;
+    match loaded.price_at(at) {
+        None if !fresh => {
+            let (loaded, guard) = store
+                .state_guarded(model, true, &[])
+                .await
+                .map_err(AppError::from)?;
+            Ok((loaded.price_at(at), guard))
+        }
+        price => Ok((price, guard)),
+    }
 }
 
 /// A model and its price in force now (USD per million tokens).

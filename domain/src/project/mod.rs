@@ -479,6 +479,18 @@ impl Project {
         Ok(role)
     }
 
+    /// The events that change what [`Project::role_of`] answers or whether
+    /// the project is archived: a command decided on a project's access
+    /// appends only if none of them happened since (`Store::state_guarded`).
+    /// Keep in step with `apply`.
+    pub const ACCESS_EVENTS: &'static [&'static str] = &[
+        "ProjectCreated",
+        "ProjectArchived",
+        "ProjectMemberAdded",
+        "ProjectMemberRoleChanged",
+        "ProjectMemberRemoved",
+    ];
+
     /// The role of `user` in this project, if the project exists and they are a member.
     pub fn role_of(&self, user: Uuid) -> Option<Role> {
         self.id?;

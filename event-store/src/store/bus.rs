@@ -84,12 +84,31 @@ where
         metadata: &Metadata,
         name: &'static str,
     ) -> Result<Executed<A>, AggregateError<A::Error>> {
+        self.execute_guarded(aggregate_id, command, metadata, name, None)
+            .await
+    }
+
+    /// [`CommandBus::execute`] for a command built on facts from another
+    /// stream's state in memory: it appends only while `guard` holds, and
+    /// answers [`FactsMoved`](super::FactsMoved) (deciding nothing again:
+    /// the command itself is stale) when it does not.
+    ///
+    /// # Errors
+    /// As [`CommandBus::execute`], and [`FactsMoved`](super::FactsMoved).
+    pub async fn execute_guarded(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &Metadata,
+        name: &'static str,
+        guard: Option<&super::Guard>,
+    ) -> Result<Executed<A>, AggregateError<A::Error>> {
         let span = tracing::info_span!("command", command = name, aggregate_type = A::TYPE, aggregate_id);
         let mut pauses = conflict_pauses();
         let mut trust_memory = true;
         loop {
             let result = self
-                .attempt(aggregate_id, command.clone(), metadata, trust_memory)
+                .attempt(aggregate_id, command.clone(), metadata, trust_memory, guard)
                 .instrument(span.clone())
                 .await;
             match result {
@@ -113,6 +132,7 @@ where
                 Ok(_) => "ok",
                 Err((AggregateError::UserError(_), _)) => "rejected",
                 Err((AggregateError::AggregateConflict, _)) => "conflict",
+                Err((error, _)) if super::facts_moved(error) => "stale",
                 Err(_) => "error",
             };
             METRICS.commands.with_label_values(&[name, outcome]).inc();
@@ -128,6 +148,7 @@ where
         command: A::Command,
         metadata: &Metadata,
         trust_memory: bool,
+        guard: Option<&super::Guard>,
     ) -> Result<Executed<A>, (AggregateError<A::Error>, bool)> {
         let (known, unchecked) = self
             .store
@@ -140,7 +161,7 @@ where
             .map_err(|refusal| (AggregateError::UserError(refusal), unchecked))?;
         let (appended, state) = self
             .store
-            .commit(aggregate_id, events, known, unchecked, metadata)
+            .commit(aggregate_id, events, (known, unchecked), metadata, guard)
             .await
             .map_err(|error| (error, unchecked))?;
         Ok(Executed { appended, state })

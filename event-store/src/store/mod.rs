@@ -23,6 +23,7 @@
 mod bus;
 mod cache;
 mod group_commit;
+mod guard;
 mod sql;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use crate::wakeup::AppendSignal;
 pub use bus::{CommandBus, Executed};
 pub use cache::BoundedCache;
 pub use group_commit::GroupCommit;
+pub use guard::{FactsMoved, Guard, facts_moved};
 pub use sql::{Batch, NewEvent};
 
 /// The metadata every appended event carries (actor, correlation, …).
@@ -130,6 +132,32 @@ impl<A: Aggregate + Clone> Store<A> {
     /// When the database fails or an event does not read.
     pub async fn state(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
         Ok(self.load(aggregate_id).await?.aggregate)
+    }
+
+    /// The aggregate as this process last knew it — from memory, without a
+    /// read, unless `fresh` or not held — with the [`Guard`] under which a
+    /// command decided on it may append: no event of `event_types` (any,
+    /// when empty) in its stream since.
+    ///
+    /// # Errors
+    /// When the database fails or an event does not read.
+    pub async fn state_guarded(
+        &self,
+        aggregate_id: &str,
+        fresh: bool,
+        event_types: &'static [&'static str],
+    ) -> Result<(A, Guard), AggregateError<A::Error>> {
+        let known = match self.inner.known.get(aggregate_id) {
+            Some(known) if !fresh => known,
+            _ => self.load(aggregate_id).await?,
+        };
+        let guard = Guard {
+            aggregate_type: A::TYPE,
+            aggregate_id: aggregate_id.to_owned(),
+            sequence: i64::try_from(known.sequence).unwrap_or(i64::MAX),
+            event_types,
+        };
+        Ok((known.aggregate, guard))
     }
 
     /// The position of the stream's last event (`START` when it has none):
@@ -267,22 +295,29 @@ impl<A: Aggregate + Clone> Store<A> {
     }
 
     /// Appends `events` decided on `known` (its state, from memory when
-    /// `unchecked`) with `metadata`; the position of the last one, or
-    /// `None` when there were none.
+    /// `unchecked`) with `metadata`, if `guard` still holds; the position
+    /// of the last one, or `None` when there were none.
     ///
     /// # Errors
     /// [`AggregateError::AggregateConflict`] when another writer appended to
-    /// the stream first; the database's failure otherwise.
+    /// the stream first; [`FactsMoved`] when the guarded stream moved; the
+    /// database's failure otherwise.
     async fn commit(
         &self,
         aggregate_id: &str,
         events: Vec<A::Event>,
-        known: Known<A>,
-        unchecked: bool,
+        (known, unchecked): (Known<A>, bool),
         metadata: &Metadata,
+        guard: Option<&Guard>,
     ) -> Result<(Option<Position>, A), AggregateError<A::Error>> {
         let mut known = known;
         if events.is_empty() {
+            // No append to check the guard: check it here.
+            if let Some(guard) = guard
+                && sql::guard_moved(&self.inner.reads, guard).await?
+            {
+                return Err(AggregateError::UnexpectedError(Box::new(FactsMoved)));
+            }
             // Nothing to append, so no key to conflict on: an answer decided
             // on unchecked state stands only if the stream did not move.
             if unchecked {
@@ -302,6 +337,7 @@ impl<A: Aggregate + Clone> Store<A> {
             .await
             .map_err(personal_data_error)?;
         let mut batch = sql::Batch::chained_from(known.last_hash.clone());
+        batch.guard = guard.cloned();
         let count = events.len();
         for event in events {
             known.sequence += 1;

@@ -48,6 +48,9 @@ pub struct Batch {
     /// When the events were recorded (the hashes cover it), to the
     /// microsecond.
     pub recorded_at: chrono::DateTime<chrono::Utc>,
+    /// Facts from another stream the events were decided on: the append
+    /// fails (as [`super::guard::FactsMoved`]) when that stream moved.
+    pub guard: Option<super::guard::Guard>,
 }
 
 impl Batch {
@@ -190,6 +193,39 @@ pub async fn latest_snapshot<E: std::error::Error>(
         .map_err(read_error)
 }
 
+/// Whether `guard`'s stream has an event it names after its sequence (for a
+/// command that appends nothing, which no insert checks).
+///
+/// # Errors
+/// The database's error, mapped as [`read_error`] does.
+pub async fn guard_moved<E: std::error::Error>(
+    reads: &ReadPool,
+    guard: &super::guard::Guard,
+) -> Result<bool, AggregateError<E>> {
+    let client = read_connection(reads).await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events
+                             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3
+                               AND ($4 = '' OR event_type = ANY(string_to_array($4, ','))))",
+        )
+        .await
+        .map_err(read_error)?;
+    client
+        .query_one(
+            &statement,
+            &[
+                &guard.aggregate_type,
+                &guard.aggregate_id,
+                &guard.sequence,
+                &guard.event_types_text(),
+            ],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(read_error)
+}
+
 /// The framework's error for a failed read: a lost connection or a
 /// database shutting down is the database being unavailable.
 pub fn read_error<E: std::error::Error>(error: tokio_postgres::Error) -> AggregateError<E> {
@@ -253,12 +289,19 @@ pub async fn append_rows<'e>(
              INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                                  payload, metadata, recorded_at, hash)
              SELECT $1, $2, e.sequence, e.event_type, e.event_version, e.payload, e.metadata, $11,
-                    CASE WHEN e.n > 1 OR $12::bytea IS NOT DISTINCT FROM
+                    CASE WHEN e.n > 1 THEN e.hash
+                         WHEN $12::bytea IS DISTINCT FROM
                                 (SELECT p.hash FROM events p
                                   WHERE p.aggregate_type = $1 AND p.aggregate_id = $2
                                     AND p.sequence = e.sequence - 1)
-                         THEN e.hash
-                         ELSE events_predecessor_moved($1, $2, e.sequence) END
+                         THEN events_predecessor_moved($1, $2, e.sequence)
+                         WHEN $14::text IS NOT NULL AND EXISTS
+                                (SELECT 1 FROM events g
+                                  WHERE g.aggregate_type = $14 AND g.aggregate_id = $15
+                                    AND g.sequence > $16
+                                    AND ($17 = '' OR g.event_type = ANY(string_to_array($17, ','))))
+                         THEN events_guard_moved($14, $15)
+                         ELSE e.hash END
                FROM unnest($3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $13::bytea[])
                     WITH ORDINALITY AS e(sequence, event_type, event_version, payload, metadata, hash, n)
               ORDER BY e.n
@@ -289,6 +332,10 @@ pub async fn append_rows<'e>(
     .bind(batch.recorded_at)
     .bind(&batch.previous)
     .bind(&batch.hashes)
+    .bind(batch.guard.as_ref().map(|g| g.aggregate_type))
+    .bind(batch.guard.as_ref().map(|g| g.aggregate_id.as_str()))
+    .bind(batch.guard.as_ref().map(|g| g.sequence))
+    .bind(batch.guard.as_ref().map(super::guard::Guard::event_types_text))
     .fetch_one(executor)
     .await?;
     Ok(Position {
@@ -321,12 +368,22 @@ pub async fn append_streams<'e>(
     // others chain from rows of the same statement, which it cannot read).
     let mut checks = Vec::with_capacity(rows);
     let mut previous = Vec::with_capacity(rows);
+    // A stream's guard, on its first row too.
+    let mut guard_types: Vec<Option<&str>> = Vec::with_capacity(rows);
+    let mut guard_ids: Vec<Option<&str>> = Vec::with_capacity(rows);
+    let mut guard_sequences: Vec<Option<i64>> = Vec::with_capacity(rows);
+    let mut guard_events: Vec<Option<String>> = Vec::with_capacity(rows);
     for (aggregate_type, aggregate_id, batch) in streams {
         for n in 0..batch.sequences.len() {
             recorded_at.push(batch.recorded_at);
             hashes.push(batch.hashes.get(n).map(Vec::as_slice));
             checks.push(n == 0);
             previous.push(if n == 0 { batch.previous.as_deref() } else { None });
+            let guard = batch.guard.as_ref().filter(|_| n == 0);
+            guard_types.push(guard.map(|g| g.aggregate_type));
+            guard_ids.push(guard.map(|g| g.aggregate_id.as_str()));
+            guard_sequences.push(guard.map(|g| g.sequence));
+            guard_events.push(guard.map(super::guard::Guard::event_types_text));
             types.push(*aggregate_type);
             ids.push(*aggregate_id);
             sequences.push(batch.sequences[n]);
@@ -342,19 +399,28 @@ pub async fn append_streams<'e>(
                                  payload, metadata, recorded_at, hash)
              SELECT e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version,
                     e.payload, e.metadata, e.recorded_at,
-                    CASE WHEN NOT e.checked OR e.previous IS NOT DISTINCT FROM
+                    CASE WHEN NOT e.checked THEN e.hash
+                         WHEN e.previous IS DISTINCT FROM
                                 (SELECT p.hash FROM events p
                                   WHERE p.aggregate_type = e.aggregate_type
                                     AND p.aggregate_id = e.aggregate_id
                                     AND p.sequence = e.sequence - 1)
-                         THEN e.hash
-                         ELSE events_predecessor_moved(e.aggregate_type, e.aggregate_id, e.sequence) END
+                         THEN events_predecessor_moved(e.aggregate_type, e.aggregate_id, e.sequence)
+                         WHEN e.guard_type IS NOT NULL AND EXISTS
+                                (SELECT 1 FROM events g
+                                  WHERE g.aggregate_type = e.guard_type AND g.aggregate_id = e.guard_id
+                                    AND g.sequence > e.guard_sequence
+                                    AND (e.guard_events = ''
+                                         OR g.event_type = ANY(string_to_array(e.guard_events, ','))))
+                         THEN events_guard_moved(e.guard_type, e.guard_id)
+                         ELSE e.hash END
                FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
                            $6::jsonb[], $7::jsonb[], $8::timestamptz[], $9::bytea[], $10::bool[],
-                           $11::bytea[])
+                           $11::bytea[], $12::text[], $13::text[], $14::bigint[], $15::text[])
                     WITH ORDINALITY AS e(aggregate_type, aggregate_id, sequence, event_type,
                                          event_version, payload, metadata, recorded_at, hash,
-                                         checked, previous, n)
+                                         checked, previous, guard_type, guard_id, guard_sequence,
+                                         guard_events, n)
               ORDER BY e.n
              RETURNING aggregate_type, aggregate_id, transaction_id, global_position
          )
@@ -372,6 +438,10 @@ pub async fn append_streams<'e>(
     .bind(&hashes)
     .bind(&checks)
     .bind(&previous)
+    .bind(&guard_types)
+    .bind(&guard_ids)
+    .bind(&guard_sequences)
+    .bind(&guard_events)
     .fetch_all(executor)
     .await?;
     Ok(last
@@ -397,6 +467,9 @@ pub fn aggregate_error<E: std::error::Error>(error: sqlx::Error) -> AggregateErr
     match error {
         sqlx::Error::Database(ref db) if db.code().as_deref() == Some("23505") => {
             AggregateError::AggregateConflict
+        }
+        sqlx::Error::Database(ref db) if db.code().as_deref() == Some(super::guard::GUARD_MOVED_SQLSTATE) => {
+            AggregateError::UnexpectedError(Box::new(super::guard::FactsMoved))
         }
         sqlx::Error::Database(ref db)
             if db

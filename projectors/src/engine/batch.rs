@@ -142,13 +142,7 @@ impl Projector {
         }
         let applied = match mode {
             Mode::Batch => {
-                let relevant: Vec<&StoredEvent> = events
-                    .iter()
-                    .filter(|e| {
-                        types.contains(&e.aggregate_type.as_str())
-                            && !skips.contains(&e.position.global_position)
-                    })
-                    .collect();
+                let relevant = relevant(&events, types, &skips);
                 self.projection
                     .apply_batch(&tx, &relevant)
                     .await
@@ -263,4 +257,19 @@ impl Projector {
         }
         Ok(())
     }
+}
+
+/// The events of `events` a projection of `types` applies: its own
+/// aggregate types, less those operators skipped.
+pub(super) fn relevant<'e>(
+    events: &'e [StoredEvent],
+    types: &[&str],
+    skips: &BTreeSet<i64>,
+) -> Vec<&'e StoredEvent> {
+    events
+        .iter()
+        .filter(|e| {
+            types.contains(&e.aggregate_type.as_str()) && !skips.contains(&e.position.global_position)
+        })
+        .collect()
 }

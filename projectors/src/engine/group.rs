@@ -250,13 +250,7 @@ impl ProjectorGroup {
             let member = &self.members[index];
             let member_types = member.projection.aggregate_types();
             let skips = member.skips(&*tx).await?;
-            let relevant: Vec<&StoredEvent> = events
-                .iter()
-                .filter(|e| {
-                    member_types.contains(&e.aggregate_type.as_str())
-                        && !skips.contains(&e.position.global_position)
-                })
-                .collect();
+            let relevant = relevant(&events, member_types, &skips);
             if relevant.is_empty() {
                 advanced.push(index);
                 continue;
@@ -410,7 +404,7 @@ impl ProjectorGroup {
     ) {
         let mut delays = live::retry_delays();
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
-        let mut last_woken = Instant::now() - Duration::from_secs(60);
+        let mut pacing = live::Pacing::new(coalesce);
         tracing::info!(members = self.members.len(), "projector group started");
         while !shutdown.is_triggered() {
             let pause = match self.run_once().await {
@@ -440,18 +434,8 @@ impl ProjectorGroup {
                     continue;
                 }
             };
-            let woken = tokio::select! {
-                () = shutdown.wait() => break,
-                () = wakeup.notified() => true,
-                () = tokio::time::sleep(pause) => false,
-            };
-            if woken && !coalesce.is_zero() && last_woken.elapsed() < coalesce * 4 {
-                // Under load, let the next commits join the next batch
-                // (see `Projector::run`).
-                tokio::time::sleep(coalesce).await;
-            }
-            if woken {
-                last_woken = Instant::now();
+            if !pacing.wait(&mut wakeup, pause, &mut shutdown).await {
+                break;
             }
         }
         tracing::info!("projector group stopped");

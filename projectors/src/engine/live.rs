@@ -96,7 +96,7 @@ impl Projector {
         let mut delays = retry_delays();
         let mut lag_measured = Instant::now() - Duration::from_secs(60);
         let mut failing = false;
-        let mut last_woken = Instant::now() - Duration::from_secs(60);
+        let mut pacing = Pacing::new(coalesce);
         tracing::info!(projection = self.name(), "projector started");
         while !shutdown.is_triggered() {
             if let Some(member) = &membership
@@ -176,26 +176,53 @@ impl Projector {
                     () = shutdown.wait() => break,
                     () = tokio::time::sleep(pause) => {}
                 }
-            } else {
-                let woken = tokio::select! {
-                    () = shutdown.wait() => break,
-                    () = wakeup.notified() => true,
-                    () = tokio::time::sleep(pause) => false,
-                };
-                if woken && !coalesce.is_zero() && last_woken.elapsed() < coalesce * 4 {
-                    // Under load (woken a moment ago), let the commits of the
-                    // next few milliseconds join the next batch: one
-                    // transaction for many events instead of one each, at
-                    // the price of `coalesce` of lag. An idle projector
-                    // answers the first commit at once.
-                    tokio::time::sleep(coalesce).await;
-                }
-                if woken {
-                    last_woken = Instant::now();
-                }
+            } else if !pacing.wait(&mut wakeup, pause, &mut shutdown).await {
+                break;
             }
         }
         tracing::info!(projection = self.name(), "projector stopped");
+    }
+}
+
+/// When to look for the next batch: at the next commit's `NOTIFY` or after
+/// a pause, and under load a little later.
+pub(super) struct Pacing {
+    coalesce: Duration,
+    last_woken: Instant,
+}
+
+impl Pacing {
+    /// Pacing that lets `coalesce` of commits gather under load.
+    pub(super) fn new(coalesce: Duration) -> Self {
+        Self {
+            coalesce,
+            last_woken: Instant::now() - Duration::from_secs(60),
+        }
+    }
+
+    /// Waits for a commit or `pause`; false at shutdown. Under load (woken
+    /// a moment ago) it lets the commits of the next `coalesce` join the
+    /// next batch: one transaction for many events instead of one each, at
+    /// the price of `coalesce` of lag. An idle projector answers the first
+    /// commit at once.
+    pub(super) async fn wait(
+        &mut self,
+        wakeup: &mut Wakeup,
+        pause: Duration,
+        shutdown: &mut Shutdown,
+    ) -> bool {
+        let woken = tokio::select! {
+            () = shutdown.wait() => return false,
+            () = wakeup.notified() => true,
+            () = tokio::time::sleep(pause) => false,
+        };
+        if woken {
+            if !self.coalesce.is_zero() && self.last_woken.elapsed() < self.coalesce * 4 {
+                tokio::time::sleep(self.coalesce).await;
+            }
+            self.last_woken = Instant::now();
+        }
+        true
     }
 }
 

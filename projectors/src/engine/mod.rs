@@ -20,6 +20,7 @@ mod live;
 mod skips;
 
 use crate::projection::{Projection, ProjectionError};
+use batch::relevant;
 pub use group::{Membership, ProjectorGroup};
 use skips::Skips;
 pub use skips::skipped_events;

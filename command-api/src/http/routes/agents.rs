@@ -358,30 +358,15 @@ impl AgentCommandApi {
         {
             return Err(foreign("conversation_id", "conversation"));
         }
-        let now = chrono::Utc::now();
-        let price = prices::price_at(state, model.as_str(), now)
-            .await?
-            .ok_or_else(|| {
-                Problem::invalid_field(zekka_domain::FieldError::new(
-                    "model",
-                    "no price is set for this model",
-                ))
-            })?;
         let usage_id = Uuid::now_v7();
         let actor = auth.0.acting_user();
-        let record = UsageRecord {
-            usage_id,
-            actor,
-            agent_id: id.0,
-            model: model.as_str().to_owned(),
-            input_tokens,
-            output_tokens,
-            conversation_id: body.conversation_id,
-            task_id: body.task_id,
-            price,
-        };
         let context = http::context(req, Some(actor)).with_api_key(auth.0.api_key());
         let project_key = project_id.to_string();
+        // Charged at the price in force in the price list's state in memory;
+        // its guard makes the append fail if the price changed since, and
+        // the usage is then charged again at the price as stored.
+        let charged = std::sync::Mutex::new(None);
+        let (model, body, charged_price) = (&model, &body, &charged);
         let outcome = dispatch::run_serialized::<Project, _, _, Problem>(
             &state.write_locks,
             project_id,
@@ -390,9 +375,36 @@ impl AgentCommandApi {
             "RecordTokenUsage",
             &context,
             |_| false,
-            || async { Ok(ProjectCommand::RecordUsage(record.clone())) },
+            |fresh| async move {
+                let (price, guard) =
+                    prices::price_at_guarded(state, model.as_str(), chrono::Utc::now(), fresh).await?;
+                let price = price.ok_or_else(|| {
+                    Problem::invalid_field(zekka_domain::FieldError::new(
+                        "model",
+                        "no price is set for this model",
+                    ))
+                })?;
+                if let Ok(mut charged) = charged_price.lock() {
+                    *charged = Some(price);
+                }
+                let record = UsageRecord {
+                    usage_id,
+                    actor,
+                    agent_id: id.0,
+                    model: model.as_str().to_owned(),
+                    input_tokens,
+                    output_tokens,
+                    conversation_id: body.conversation_id,
+                    task_id: body.task_id,
+                    price,
+                };
+                Ok((ProjectCommand::RecordUsage(record), Some(guard)))
+            },
         )
         .await?;
+        let price = charged.into_inner().ok().flatten().ok_or_else(|| {
+            Problem::internal(&std::io::Error::other("the usage was decided without a price"))
+        })?;
         let executed = match outcome {
             Ok(executed) => executed,
             Err(AggregateError::UserError(ProjectError::BudgetExceeded { remaining_usd, .. })) => {

@@ -13,6 +13,7 @@ use zekka_domain::conversation::{
 };
 use zekka_domain::project::Scope;
 use zekka_event_store::consistency::ConsistencyToken;
+use zekka_event_store::store::Guard;
 use zekka_platform::Problem;
 use zekka_platform::auth::{AgentAuth, BearerAuth, Principal};
 use zekka_platform::input::{Label, NonBlank, OneOf, Text};
@@ -103,8 +104,8 @@ impl ConversationCommandApi {
         build: F,
     ) -> Result<ConsistencyToken, Problem>
     where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<ConversationCommand, Problem>>,
+        F: Fn(bool) -> Fut,
+        Fut: Future<Output = Result<(ConversationCommand, Option<Guard>), Problem>>,
     {
         let context = http::context(req, Some(principal.acting_user())).with_api_key(principal.api_key());
         let id = conversation_id.to_string();
@@ -245,11 +246,12 @@ impl ConversationCommandApi {
                 &Principal::from(&auth),
                 id.0,
                 "ArchiveConversation",
-                || async {
-                    Ok(ConversationCommand::Archive {
+                |_| async {
+                    let command = ConversationCommand::Archive {
                         actor,
                         access: self.access(id.0, actor).await?,
-                    })
+                    };
+                    Ok((command, None))
                 },
             )
             .await?;
@@ -286,23 +288,35 @@ impl ConversationCommandApi {
             },
         )?;
         // Who may write is decided before what the body claims is looked at.
-        let access = access::project_access(&self.state, project, actor).await?;
-        access
-            .require_writer()
-            .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
+        // The project's state in memory decides, and its guard makes the
+        // append fail if the project's members changed since; a refusal is
+        // only ever decided on the project as stored.
+        let writer = |fresh: bool| async move {
+            let (access, guard) = access::project_access_guarded(&self.state, project, actor, fresh).await?;
+            access
+                .require_writer()
+                .map_err(|refusal| problem::refused(cqrs_es::AggregateError::UserError(refusal)))?;
+            Ok::<_, Problem>((access, guard))
+        };
+        if writer(false).await.is_err() {
+            writer(true).await?;
+        }
         let (role, agent_id) = self
             .speaker(principal, project, asked_role, body.agent_id)
             .await?;
+        let (content_ref, writer) = (&content, &writer);
         let token = self
-            .execute_fresh(req, principal, id.0, "SendMessage", || async {
-                Ok(ConversationCommand::Send {
+            .execute_fresh(req, principal, id.0, "SendMessage", |fresh| async move {
+                let (access, guard) = writer(fresh).await?;
+                let command = ConversationCommand::Send {
                     message_id,
                     actor,
                     access,
                     role,
                     agent_id,
-                    content: content.clone(),
-                })
+                    content: content_ref.clone(),
+                };
+                Ok((command, Some(guard)))
             })
             .await?
             .to_string();
@@ -339,14 +353,15 @@ impl ConversationCommandApi {
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(req, &Principal::from(&auth), id.0, "EditMessage", || async {
-                Ok(ConversationCommand::Edit {
+            .execute_fresh(req, &Principal::from(&auth), id.0, "EditMessage", |_| async {
+                let command = ConversationCommand::Edit {
                     message_id: message_id.0,
                     actor,
                     access,
                     content: content.clone(),
                     facts: access::message_facts(&self.state, id.0, message_id.0).await?,
-                })
+                };
+                Ok((command, None))
             })
             .await?
             .to_string();
@@ -371,13 +386,14 @@ impl ConversationCommandApi {
         let actor = auth.0.user_id;
         let access = self.access(id.0, actor).await?;
         let token = self
-            .execute_fresh(req, &Principal::from(&auth), id.0, "DeleteMessage", || async {
-                Ok(ConversationCommand::Delete {
+            .execute_fresh(req, &Principal::from(&auth), id.0, "DeleteMessage", |_| async {
+                let command = ConversationCommand::Delete {
                     message_id: message_id.0,
                     actor,
                     access,
                     facts: access::message_facts(&self.state, id.0, message_id.0).await?,
-                })
+                };
+                Ok((command, None))
             })
             .await?;
         Ok(NoContent::Done(token.to_string()))
