@@ -76,7 +76,9 @@ pub async fn run(state: Arc<CommandState>, mut appended: Wakeup, mut shutdown: S
         appended.mark_seen();
         loop {
             match run_once(&state).await {
-                Ok(0) => break,
+                // A short batch reached the end of what is committed: the
+                // next look would find nothing (a transaction for nothing).
+                Ok(n) if i64::try_from(n).unwrap_or(i64::MAX) < BATCH => break,
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "the orchestrator could not react to an event; retrying");

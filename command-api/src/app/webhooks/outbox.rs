@@ -56,10 +56,13 @@ pub async fn run(
         appended.mark_seen();
         loop {
             match run_once(&state).await {
-                Ok((0, _)) => break,
-                Ok((_, enqueued)) => {
+                Ok((passed, enqueued)) => {
                     if enqueued > 0 {
                         queued.notify_one();
+                    }
+                    // A short batch reached the end of what is committed.
+                    if i64::try_from(passed).unwrap_or(i64::MAX) < BATCH {
+                        break;
                     }
                 }
                 Err(error) => {
