@@ -344,13 +344,7 @@ impl ProjectorGroup {
         let Some(first) = self.members.first() else {
             return;
         };
-        let lag = async {
-            let client = first.pool.get().await?;
-            let events = event_log::count_after(&client, position).await?;
-            let seconds = event_log::seconds_behind(&client, position).await?;
-            Ok::<_, ProjectorError>((events, seconds))
-        }
-        .await;
+        let lag = live::measure_lag(&first.pool, position).await;
         match lag {
             Ok((events, seconds)) => {
                 for member in self.in_step() {

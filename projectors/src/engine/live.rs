@@ -8,14 +8,7 @@ impl Projector {
     /// Refreshes the lag gauges: committed events not applied yet, and how
     /// long the oldest of them has waited.
     pub(super) async fn record_lag(&self) {
-        let lag = async {
-            let position = self.position().await?;
-            let client = self.pool.get().await?;
-            let events = event_log::count_after(&client, position).await?;
-            let seconds = event_log::seconds_behind(&client, position).await?;
-            Ok::<_, ProjectorError>((events, seconds))
-        }
-        .await;
+        let lag = async { measure_lag(&self.pool, self.position().await?).await }.await;
         match lag {
             Ok((events, seconds)) => {
                 METRICS
@@ -182,6 +175,15 @@ impl Projector {
         }
         tracing::info!(projection = self.name(), "projector stopped");
     }
+}
+
+/// Committed events after `position`, and how long the oldest of them has
+/// waited (seconds).
+pub(super) async fn measure_lag(pool: &ReadPool, position: Position) -> Result<(i64, f64), ProjectorError> {
+    let client = pool.get().await?;
+    let events = event_log::count_after(&client, position).await?;
+    let seconds = event_log::seconds_behind(&client, position).await?;
+    Ok((events, seconds))
 }
 
 /// When to look for the next batch: at the next commit's `NOTIFY` or after
