@@ -135,13 +135,28 @@ pub async fn write_pool(url: &str, size: usize) -> Result<PgPool> {
         .context("failed to connect the write pool to PostgreSQL")
 }
 
-/// How the write pool connects: as `url` says, except that a URL naming
-/// no `sslmode` does not negotiate TLS with a server on the loopback
-/// interface (sqlx would, by default, and encrypt every statement for
-/// nothing; the read side, tokio-postgres without TLS, never does).
+/// The write pool's sessions plan each prepared statement once.
+///
+/// PostgreSQL plans a prepared statement afresh on each execution ("custom
+/// plans") while a generic plan looks costlier than the custom ones it has
+/// seen. For the append — `unnest` over array parameters, estimated at ten
+/// rows generically and at the one or few it really holds when planned per
+/// call — it never does, so every append was planned again: a fifth of
+/// the machine's CPU at saturation (`perf`, docs/performance.md). Every
+/// statement on this pool finds rows by key (appends, sessions, keys,
+/// outboxes), where the generic plan is the plan.
+pub const GENERIC_PLANS: (&str, &str) = ("plan_cache_mode", "force_generic_plan");
+
+/// How the write pool connects: as `url` says, except that
+/// - a URL naming no `sslmode` does not negotiate TLS with a server on the
+///   loopback interface (sqlx would, by default, and encrypt every
+///   statement for nothing; the read side, tokio-postgres without TLS,
+///   never does);
+/// - prepared statements keep their generic plan ([`GENERIC_PLANS`]).
 fn write_connect_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
     let options = sqlx::postgres::PgConnectOptions::from_str(url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        .options([GENERIC_PLANS]);
     let loopback = matches!(options.get_host(), "localhost" | "127.0.0.1" | "::1")
         || options.get_host().starts_with('/');
     Ok(if loopback && !url.contains("sslmode=") {
