@@ -32,26 +32,23 @@ fn rows(lines: &[Value]) -> Vec<Row> {
     let missing = || "not run".to_owned();
     let mut rows = Vec::new();
 
-    let commands = find(lines, "commands");
+    // `bench/all.sh` runs `commands` three times in a row: the first with the
+    // pgbench ceilings, the next two without; the half-rate goal holds only
+    // when all three meet it.
+    let runs: Vec<&Value> = lines.iter().filter(|l| l["scenario"] == "commands").collect();
+    let commands = runs.first().copied();
     let rate = commands.and_then(|c| number(c, "/saturated/per_second"));
     let ceiling = commands.and_then(|c| number(c, "/ceiling/append_per_second"));
     let store_ceiling = commands.and_then(|c| number(c, "/ceiling/store_append_per_second"));
-    let half_p99 = commands.and_then(|c| number(c, "/half_rate/p99_ms"));
-    let errors = commands.map(|c| {
-        number(c, "/saturated/errors").unwrap_or(0.0) + number(c, "/half_rate/errors").unwrap_or(0.0)
-    });
     rows.push(Row {
-        name: "commands ÷ ceiling",
-        measured: match (rate, ceiling) {
-            (Some(rate), Some(ceiling)) => {
-                let mut measured = format!(
-                    "{rate:.0}/s ÷ {ceiling:.0}/s = **{:.0} %**",
-                    100.0 * rate / ceiling
-                );
-                if let Some(store) = store_ceiling {
+        name: "commands ÷ pgbench on the store's schema",
+        measured: match (rate, store_ceiling) {
+            (Some(rate), Some(store)) => {
+                let mut measured = format!("{rate:.0}/s ÷ {store:.0}/s = **{:.0} %**", 100.0 * rate / store);
+                if let Some(ceiling) = ceiling {
                     measured.push_str(&format!(
-                        " ({:.0} % of {store:.0}/s on the store's own schema)",
-                        100.0 * rate / store
+                        " ({:.0} % of {ceiling:.0}/s on a bare table)",
+                        100.0 * rate / ceiling
                     ));
                 }
                 measured
@@ -59,16 +56,33 @@ fn rows(lines: &[Value]) -> Vec<Row> {
             _ => missing(),
         },
         target: "≥ 80 %",
-        met: rate.zip(ceiling).map(|(r, c)| r >= 0.8 * c),
+        met: rate.zip(store_ceiling).map(|(r, c)| r >= 0.8 * c),
     });
+    let half_p99s: Vec<f64> = runs
+        .iter()
+        .filter_map(|c| number(c, "/half_rate/p99_ms"))
+        .collect();
+    let errors: f64 = runs
+        .iter()
+        .map(|c| {
+            number(c, "/saturated/errors").unwrap_or(0.0) + number(c, "/half_rate/errors").unwrap_or(0.0)
+        })
+        .sum();
     rows.push(Row {
         name: "commands p99 at half rate, errors",
-        measured: match (half_p99, errors) {
-            (Some(p99), Some(errors)) => format!("**{p99:.2} ms**, {errors:.0} errors"),
-            _ => missing(),
+        measured: if half_p99s.is_empty() {
+            missing()
+        } else {
+            let figures: Vec<String> = half_p99s.iter().map(|p| format!("**{p:.2} ms**")).collect();
+            format!(
+                "{} in {} run(s) in a row, {errors:.0} errors",
+                figures.join(", "),
+                half_p99s.len()
+            )
         },
-        target: "< 20 ms, 0 errors",
-        met: half_p99.zip(errors).map(|(p, e)| p < 20.0 && e == 0.0),
+        target: "< 20 ms in 3 runs in a row, 0 errors",
+        met: (!half_p99s.is_empty())
+            .then(|| half_p99s.len() >= 3 && half_p99s.iter().all(|p| *p < 20.0) && errors == 0.0),
     });
 
     let peer_rate = find(lines, "peer").and_then(|p| number(p, "/commands/per_second"));
@@ -206,7 +220,7 @@ fn render(lines: &[Value]) -> String {
     out.push_str("\n\n## Summary of the last full run\n\n");
     out.push_str(&format!(
         "{}, commit `{}`: {} cores ({}), {} GiB, PostgreSQL {}, everything on this one machine. \
-         Reproduce with `bash bench/all.sh` (about 25 minutes).\n\n",
+         Reproduce with `bash bench/all.sh` (about 28 minutes).\n\n",
         field("date"),
         field("commit"),
         field("cores"),
@@ -307,5 +321,43 @@ mod tests {
         assert!(!page.contains("**40.0 ms**"), "{page}");
         assert!(page.contains("Intro.") && page.contains("Discussion."), "{page}");
         assert!(page.find("Intro.") < page.find(BEGIN) && page.find(BEGIN) < page.find("## rebuild"));
+    }
+
+    fn commands_run(half_p99: f64) -> Value {
+        serde_json::json!({
+            "scenario": "commands",
+            "saturated": {"per_second": 3000.0, "errors": 0},
+            "half_rate": {"p99_ms": half_p99, "errors": 0},
+            "ceiling": {"append_per_second": 7000.0, "store_append_per_second": 6000.0}
+        })
+    }
+
+    fn half_rate_row(lines: &[Value]) -> Option<bool> {
+        rows(lines)
+            .into_iter()
+            .find(|r| r.name.starts_with("commands p99"))
+            .and_then(|r| r.met)
+    }
+
+    #[test]
+    fn the_half_rate_goal_needs_three_runs_under_twenty_milliseconds() {
+        let three_good = [commands_run(13.0), commands_run(18.0), commands_run(19.9)];
+        assert_eq!(half_rate_row(&three_good), Some(true));
+        let one_slow = [commands_run(13.0), commands_run(20.5), commands_run(11.0)];
+        assert_eq!(half_rate_row(&one_slow), Some(false));
+        assert_eq!(
+            half_rate_row(&three_good[..1]),
+            Some(false),
+            "one run is not three"
+        );
+        assert_eq!(half_rate_row(&[]), None);
+    }
+
+    #[test]
+    fn the_command_rate_is_judged_against_the_store_schema_ceiling() {
+        let row = rows(&[commands_run(10.0)]).into_iter().next();
+        let row = row.map(|r| (r.measured, r.met)).unwrap_or_default();
+        assert!(row.0.contains("**50 %**"), "{}", row.0);
+        assert_eq!(row.1, Some(false));
     }
 }
