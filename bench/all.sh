@@ -17,9 +17,11 @@ mem=$(awk '/MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 printf '{"scenario":"machine","date":"%s","commit":"%s","cores":%s,"cpu":"%s","memory_gib":%s,"postgres":"%s"}\n' \
   "$(date -u +%F)" "$(git rev-parse --short HEAD)" "$(nproc)" "$cpu" "$mem" "$pg_version" >> "$results"
 
+# `tee -a`: with stderr sent to a file, a plain tee would reopen and
+# truncate it at each scenario.
 scenario() {
   echo "== $*" >&2
-  bash bench/run.sh "$@" | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
+  bash bench/run.sh "$@" | tee -a /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 }
 
 # `commands` measures the pgbench ceiling (`limit`) right before itself;
@@ -37,6 +39,6 @@ scenario stream-length --long 100000 --short 10 --samples 500
 scenario upload --small 20 --large 5
 scenario search --messages 100000 --sources 1000 --projects 100 --rate 50 --seconds 10
 echo "== rebuild" >&2
-bash bench/rebuild.sh 1000000 | tee /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
+bash bench/rebuild.sh 1000000 | tee -a /dev/stderr | grep -E '^\{.*"scenario":' >> "$results"
 
 target/release/zekka-bench report --results "$results" --doc docs/performance.md

@@ -4,8 +4,9 @@
 # about 100 events (N/100 projects, 4 agents each, token usage spread over
 # them; bench/sql/rebuild_fixture.sql), in databases of their own:
 #   - append: pgbench appending one event to a random existing stream
-#     through the store's own table (its indexes, the hash-chain trigger)
-#     at a fixed 200 appends/s for 15 s — latency average and stddev;
+#     through the store's own table (its indexes; the hash given and the
+#     predecessor read in the statement, as the writer does) at a fixed
+#     200 appends/s for 15 s — latency average and stddev;
 #   - load: pgbench reading one random stream's events in sequence order
 #     (what a command's load does without a snapshot), 200 a second for
 #     15 s;
@@ -89,16 +90,20 @@ measure() {
   local streams; streams=$(psql_q -d "$db" -c "SELECT count(*) FROM bench_streams")
   echo "# $events: $stored events over $streams project streams written in ${written} s" >&2
 
+  # The latencies first: right after the catch-up has read all 10 GB, the
+  # disk answered this machine's random reads slowly for a minute (a
+  # stream's load 18.8 ms on average then, 2.1-2.8 ms before and after;
+  # docs/performance.md "scale").
+  local load; load=$(pgbench -h 127.0.0.1 -U postgres -n -c 1 -R 200 -T 15 -D streams="$streams" \
+    -f "$tmp/load.sql" "$db" 2>/dev/null | latency)
+  local append; append=$(pgbench -h 127.0.0.1 -U postgres -n -c 4 -R 200 -T 15 -D streams="$streams" \
+    -f "$tmp/append.sql" "$db" 2>/dev/null | latency)
+
   start=$(now)
   psql -h 127.0.0.1 -U postgres -d "$db" -qAtX -c "COPY (SELECT transaction_id, global_position, aggregate_type,
       aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
       FROM events ORDER BY transaction_id, global_position) TO STDOUT" > /dev/null
   local catchup; catchup=$(since "$start")
-
-  local load; load=$(pgbench -h 127.0.0.1 -U postgres -n -c 1 -R 200 -T 15 -D streams="$streams" \
-    -f "$tmp/load.sql" "$db" 2>/dev/null | latency)
-  local append; append=$(pgbench -h 127.0.0.1 -U postgres -n -c 4 -R 200 -T 15 -D streams="$streams" \
-    -f "$tmp/append.sql" "$db" 2>/dev/null | latency)
 
   # The first build of the model; the second, measured, is a rebuild.
   target/release/zekka rebuild projects >/dev/null 2>&1 || true
