@@ -108,3 +108,38 @@ async fn a_taken_sequence_fails_only_its_own_stream_in_a_group() {
         assert_eq!(count, if id == "taken" { 1 } else { 3 }, "{id}");
     }
 }
+
+#[tokio::test]
+async fn the_write_pool_plans_its_statements_once_per_session() {
+    let db = TestDatabase::migrated().await;
+    // One connection, so every statement below runs in one session. (The
+    // group writer's own connections are opened with the same options.)
+    let pool = zekka_event_store::database::write_pool(&db.url, 1)
+        .await
+        .expect("write pool");
+    let mode: String = sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(&pool)
+        .await
+        .expect("show");
+    assert_eq!(mode, "force_generic_plan");
+    for n in 0..12 {
+        let _: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2")
+                .bind("Test")
+                .bind(format!("stream-{n}"))
+                .fetch_one(&pool)
+                .await
+                .expect("keyed read");
+    }
+    let (custom, generic): (i64, i64) = sqlx::query_as(
+        "SELECT custom_plans, generic_plans FROM pg_prepared_statements
+          WHERE statement LIKE 'SELECT count(*) FROM events WHERE aggregate_type = $1%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("plans");
+    // PostgreSQL's default plans the first five executions afresh, and every
+    // one after whose generic plan looks costlier (the append's always did).
+    assert_eq!(custom, 0, "planned afresh {custom} times");
+    assert_eq!(generic, 12);
+}
