@@ -10,8 +10,11 @@
 #   - load: pgbench reading one random stream's events in sequence order
 #     (what a command's load does without a snapshot), 200 a second for
 #     15 s;
-#   - catch-up: reading every event in catch-up order (transaction id,
-#     position) from position 0, as a projector starting from nothing does;
+#   - catch-up: reading every event from position 0 as a projector
+#     starting from nothing does — `zekka-bench catch-up`: batches of the
+#     projectors' size through the event store's own catch-up read (one
+#     unbounded ORDER BY, what this measured before, is planned at 10 M as
+#     a sequential scan and an external sort; docs/performance.md "scale");
 #   - rebuild: `zekka rebuild projects` (catch-up into a shadow schema,
 #     comparison, swap), events/s.
 # Prints one JSON line per size and measurement. Usage: bench/scale.sh [N]
@@ -19,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 large="${1:-10000000}"
-cargo build --release -p zekka
+cargo build --release -p zekka -p zekka-bench
 export RUST_LOG="${RUST_LOG:-warn}"
 psql_q() { psql -h 127.0.0.1 -U postgres -qAtX "$@"; }
 databases=()
@@ -61,6 +64,10 @@ SELECT e.sequence, e.payload FROM bench_streams s
  WHERE s.n = :n ORDER BY e.sequence;
 SQL
 
+json_field() { # a number field of a one-line JSON object
+  sed -E "s/.*\"$1\":([0-9.]+).*/\1/" <<<"$2"
+}
+
 latency() { # the pgbench output's "latency average" and "latency stddev", in ms
   awk '/latency average/ { avg = $4 } /latency stddev/ { sd = $4 } END { printf "%s,%s", avg, sd }'
 }
@@ -99,11 +106,8 @@ measure() {
   local append; append=$(pgbench -h 127.0.0.1 -U postgres -n -c 4 -R 200 -T 15 -D streams="$streams" \
     -f "$tmp/append.sql" "$db" 2>/dev/null | latency)
 
-  start=$(now)
-  psql -h 127.0.0.1 -U postgres -d "$db" -qAtX -c "COPY (SELECT transaction_id, global_position, aggregate_type,
-      aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at
-      FROM events ORDER BY transaction_id, global_position) TO STDOUT" > /dev/null
-  local catchup; catchup=$(since "$start")
+  local catchup; catchup=$(target/release/zekka-bench catch-up | grep -E '^\{')
+  echo "# catch-up: $catchup" >&2
 
   # The first build of the model; the second, measured, is a rebuild.
   target/release/zekka rebuild projects >/dev/null 2>&1 || true
@@ -115,8 +119,9 @@ measure() {
     "$stored" "$streams" "$bytes" "$written"
   printf '"append_ms":{"avg":%s,"stddev":%s},' "${append%,*}" "${append#*,}"
   printf '"load_ms":{"avg":%s,"stddev":%s},' "${load%,*}" "${load#*,}"
-  printf '"catch_up":{"seconds":%s,"events_per_second":%s},' "$catchup" \
-    "$(awk "BEGIN { printf \"%d\", $stored / $catchup }")"
+  printf '"catch_up":{"seconds":%s,"events_per_second":%s,"batch_p99_ms":%s},' \
+    "$(json_field seconds "$catchup")" "$(json_field events_per_second "$catchup")" \
+    "$(json_field p99_ms "$catchup")"
   printf '"rebuild_projects":{"seconds":%s,"events_per_second":%s}}\n' "$rebuild_seconds" "$rebuild_rate"
   psql_q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 }

@@ -12,7 +12,8 @@
 //!   (with the server's peak memory), `send_message` (`stream-length`),
 //!   `lag`, `queries`, `login_healthz` (`login-storm`), `websocket`,
 //!   `soak` (issue 10: a PostgreSQL restart under load), `peer` (bare
-//!   cqrs-es + postgres-es, issue 25).
+//!   cqrs-es + postgres-es, issue 25), `catch-up` (a projector's read of
+//!   the whole store, for `bench/scale.sh`).
 //!   `rebuild` is `bench/rebuild.sh` (it needs a million-event fixture);
 //!   `audit` runs through `bench/audit.sh`, on the same fixture; `upload`
 //!   (source uploads, issue 23); `search` (issue 23).
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod catch_up;
 mod commands;
 mod doc;
 mod lag;
@@ -88,6 +90,13 @@ enum Scenario {
         /// Seconds to run.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+    },
+    /// A projector's catch-up from position 0 through the event store's
+    /// own batched read, nothing projected (`bench/scale.sh`).
+    CatchUp {
+        /// Events per read (the projectors' default batch).
+        #[arg(long, default_value_t = 10_000)]
+        batch: i64,
     },
     /// PostgreSQL's own ceiling for a command-shaped append (pgbench).
     Limit {
@@ -262,6 +271,7 @@ async fn main() -> Result<()> {
             .await
         }
         Scenario::Peer { clients, seconds } => peer::run(peer::Options { clients, seconds }).await,
+        Scenario::CatchUp { batch } => catch_up::run(catch_up::Options { batch }).await,
         Scenario::Limit { clients, seconds } => limit::run(&limit::Options { clients, seconds }),
         Scenario::Upload { small, large } => {
             upload::run(upload::Options {
