@@ -44,7 +44,7 @@ fn rows(lines: &[Value]) -> Vec<Row> {
         name: "commands ÷ pgbench on the store's schema",
         measured: match (rate, store_ceiling) {
             (Some(rate), Some(store)) => {
-                let mut measured = format!("{rate:.0}/s ÷ {store:.0}/s = **{:.0} %**", 100.0 * rate / store);
+                let mut measured = format!("{rate:.0}/s ÷ {store:.0}/s = **{:.1} %**", 100.0 * rate / store);
                 if let Some(ceiling) = ceiling {
                     measured.push_str(&format!(
                         " ({:.0} % of {ceiling:.0}/s on a bare table)",
@@ -357,7 +357,17 @@ mod tests {
     fn the_command_rate_is_judged_against_the_store_schema_ceiling() {
         let row = rows(&[commands_run(10.0)]).into_iter().next();
         let row = row.map(|r| (r.measured, r.met)).unwrap_or_default();
-        assert!(row.0.contains("**50 %**"), "{}", row.0);
+        assert!(row.0.contains("**50.0 %**"), "{}", row.0);
+        assert_eq!(row.1, Some(false));
+    }
+
+    #[test]
+    fn a_near_miss_of_the_command_rate_is_not_rounded_up_to_the_goal() {
+        let mut run = commands_run(10.0);
+        run["saturated"]["per_second"] = serde_json::json!(4780.0);
+        let row = rows(&[run]).into_iter().next();
+        let row = row.map(|r| (r.measured, r.met)).unwrap_or_default();
+        assert!(row.0.contains("**79.7 %**"), "{}", row.0);
         assert_eq!(row.1, Some(false));
     }
 }
