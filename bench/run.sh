@@ -14,6 +14,11 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export ZEKKA_RATE_LIMIT_MULTIPLIER="${ZEKKA_RATE_LIMIT_MULTIPLIER:-100000}"
 export LOGIN_LOCKOUT_THRESHOLD=1000000
 export RUST_LOG="${RUST_LOG:-warn}"
+# A server left over from an earlier run would answer in this one's place.
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "something already listens on 127.0.0.1:$port (an earlier run's server?); set BENCH_PORT" >&2
+  exit 1
+fi
 PORT="$port" HOST=127.0.0.1 target/release/zekka up &
 server=$!
 cleanup() {
