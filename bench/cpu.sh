@@ -5,7 +5,8 @@
 # `commands` (Zekka over HTTP, every projection running), for `peer` (bare
 # cqrs-es + postgres-es in process) and for pgbench's append on the store's
 # own schema (`limit`'s `store_append`, the ceiling `commands` is judged
-# against). All on this one machine, as in bench/all.sh. Prints one JSON line per run.
+# against). All on this one machine, as in bench/all.sh. Prints one JSON
+# line per run.
 # Usage: bash bench/cpu.sh [window seconds, default 15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,12 @@ cd "$(dirname "$0")/.."
 window="${1:-15}"
 cargo build --release -p zekka -p zekka-bench
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+own_db=""
+cleanup() {
+  [ -n "$own_db" ] && psql_q -c "DROP DATABASE IF EXISTS $own_db WITH (FORCE)" >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 psql_q() { psql -h 127.0.0.1 -U postgres -qAtX "$@"; }
 
 # Every process's CPU ticks and name, and the machine's busy and total
@@ -86,6 +92,22 @@ wait_for_database() { # name pattern; prints the newest such database
   return 1
 }
 
+# A `zekka-bench` scenario on a migrated database of its own, the window
+# starting `delay` seconds after it does.
+measure_scenario() { # label count_sql delay scenario [options]
+  local label="$1" count="$2" delay="$3"; shift 3
+  own_db="zekka_cpu_$(date +%s)"
+  local url="postgres://postgres@127.0.0.1:5432/$own_db"
+  DATABASE_URL="$url" target/release/zekka migrate >/dev/null 2>&1
+  DATABASE_URL="$url" target/release/zekka-bench "$@" > "$tmp/$label.log" 2>&1 &
+  local run=$!
+  sleep "$delay"
+  measure_window "$count" "$own_db" "$label"
+  wait "$run"
+  psql_q -c "DROP DATABASE IF EXISTS $own_db WITH (FORCE)" >/dev/null
+  own_db=""
+}
+
 # Zekka: `commands` without the ceiling, its saturated phase long enough to
 # hold the window after a few seconds of setup and warm-up.
 bash bench/run.sh commands --no-ceiling --seconds $(( window + 15 )) > "$tmp/commands.log" 2>&1 &
@@ -95,25 +117,11 @@ sleep 8
 measure_window "SELECT coalesce(max(global_position), 0) FROM events" "$db" commands
 wait "$run"
 
-db="zekka_cpu_$(date +%s)"
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" target/release/zekka migrate >/dev/null 2>&1
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
-  target/release/zekka-bench peer --seconds $(( window + 10 )) > "$tmp/peer.log" 2>&1 &
-run=$!
-sleep 5
-measure_window "SELECT count(*) FROM peer_events" "$db" peer
-wait "$run"
-psql_q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+# The peer: bare cqrs-es + postgres-es, in process.
+measure_scenario peer "SELECT count(*) FROM peer_events" 5 peer --seconds $(( window + 10 ))
 
 # pgbench's append on the store's schema: `limit` runs its three scripts
 # (bare append, insert, store append) for `window + 10` seconds each; the
 # window sits in the middle of the third.
-db="zekka_cpu_$(date +%s)"
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" target/release/zekka migrate >/dev/null 2>&1
-DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
-  target/release/zekka-bench limit --seconds $(( window + 10 )) > "$tmp/limit.log" 2>&1 &
-run=$!
-sleep $(( 2 * (window + 10) + 5 ))
-measure_window "SELECT count(*) FROM bench_ceiling_store" "$db" store_append
-wait "$run"
-psql_q -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+measure_scenario store_append "SELECT count(*) FROM bench_ceiling_store" $(( 2 * (window + 10) + 5 )) \
+  limit --seconds $(( window + 10 ))
